@@ -1,0 +1,228 @@
+//! The local API: serves every function's handler in-process behind the same routes as
+//! `template.yaml`, verifying HS256 bearer tokens itself and handing handlers the same API Gateway v2
+//! request context (JWT authorizer claims included) that AWS would. Dev and tests only.
+
+use axum::body::{to_bytes, Body as AxumBody};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::Response as AxumResponse;
+use axum::Router;
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequestContext,
+};
+use lambda_http::aws_lambda_events::query_map::QueryMap;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
+use serde_json::{Map, Value};
+use son1k::auth::format_list_claim;
+use son1k::domain::ids::UserId;
+use son1k::http::problem;
+use son1k::routes::{match_route, Route, RouteMatch};
+use son1k::store::users::UserRecord;
+use son1k::{ApiError, AppState};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub const DEFAULT_JWT_SECRET: &str = "local-dev-secret";
+/// API Gateway's own cap on a request body is far larger than any route's; the handlers enforce theirs.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// Everything the local API needs: the handlers' state, the token secret, the allowed CORS origin.
+#[derive(Debug, Clone)]
+pub struct LocalApi {
+    pub state: AppState,
+    pub jwt_secret: String,
+    pub frontend_origin: Option<String>,
+}
+
+/// Runs one function's handler, exactly as its Lambda binary would.
+pub async fn invoke(function: &str, state: &AppState, req: lambda_http::Request) -> lambda_http::Response<Body> {
+    let result = match function {
+        "health" => health::handler(state, req).await,
+        "tiers-list" => tiers_list::handler(state, req).await,
+        "tiers-limits" => tiers_limits::handler(state, req).await,
+        _ => fallback::handler(state, req).await,
+    };
+    // A Lambda error is an opaque 500 from API Gateway; it never happens for expected outcomes.
+    result.unwrap_or_else(|err| {
+        tracing::error!(error = %err, function, "handler failed");
+        problem(&ApiError::internal())
+    })
+}
+
+/// The axum app: one catch-all handler that routes by `son1k::routes`.
+pub fn router(api: Arc<LocalApi>) -> Router {
+    Router::new().fallback(serve_request).with_state(api)
+}
+
+async fn serve_request(State(api): State<Arc<LocalApi>>, req: axum::extract::Request) -> AxumResponse {
+    let origin = req.headers().get("origin").cloned();
+    let mut response = if req.method() == Method::OPTIONS && origin.is_some() {
+        preflight()
+    } else {
+        route(&api, req).await
+    };
+    if let (Some(origin), Some(allowed)) = (origin, api.frontend_origin.as_deref()) {
+        if origin.as_bytes() == allowed.as_bytes() {
+            response.headers_mut().insert("access-control-allow-origin", origin);
+            response.headers_mut().insert("vary", HeaderValue::from_static("origin"));
+        }
+    }
+    response
+}
+
+fn preflight() -> AxumResponse {
+    let mut response = AxumResponse::new(AxumBody::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    headers.insert("access-control-allow-methods", HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"));
+    headers.insert("access-control-allow-headers", HeaderValue::from_static("authorization, content-type"));
+    headers.insert("access-control-max-age", HeaderValue::from_static("600"));
+    response
+}
+
+async fn route(api: &LocalApi, req: axum::extract::Request) -> AxumResponse {
+    let (route, params) = match match_route(req.method().as_str(), req.uri().path()) {
+        RouteMatch::Found(route, params) => (route, params),
+        RouteMatch::WrongMethod(allowed) => return to_axum(problem(&ApiError::method_not_allowed(&allowed))),
+        RouteMatch::NotFound => return to_axum(problem(&ApiError::not_found("no such route"))),
+    };
+    let claims = if route.public {
+        None
+    } else {
+        match bearer(req.headers()).and_then(|token| verify_token(&api.jwt_secret, token)) {
+            Some(claims) => Some(claims),
+            None => return to_axum(problem(&ApiError::unauthorized())),
+        }
+    };
+    let (parts, body) = req.into_parts();
+    let bytes = match to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => bytes,
+        Err(_) => return to_axum(problem(&ApiError::payload_too_large(MAX_BODY))),
+    };
+    let query: QueryMap = parts.uri.query().unwrap_or("").parse().unwrap_or_default();
+    let context = request_context(route, &parts.method, parts.uri.path(), &parts.headers, claims);
+    let body = if bytes.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(err) => Body::Binary(err.into_bytes()),
+        }
+    };
+    let request = lambda_http::Request::from_parts(parts, body)
+        .with_path_parameters(params.into_iter().collect::<HashMap<_, _>>())
+        .with_query_string_parameters(query)
+        .with_request_context(RequestContext::ApiGatewayV2(context));
+    to_axum(invoke(route.function, &api.state, request).await)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+/// The request context API Gateway's HTTP API builds; protected routes carry the JWT claims.
+pub fn request_context(
+    route: &Route,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    claims: Option<HashMap<String, String>>,
+) -> ApiGatewayV2httpRequestContext {
+    let now = Utc::now();
+    let mut ctx = ApiGatewayV2httpRequestContext::default();
+    ctx.route_key = Some(format!("{} {}", route.method, route.path));
+    ctx.stage = Some("$default".into());
+    ctx.account_id = Some("000000000000".into());
+    ctx.apiid = Some("local".into());
+    ctx.domain_name = headers.get("host").and_then(|h| h.to_str().ok()).map(str::to_owned);
+    ctx.request_id = Some(ulid::Ulid::generate().to_string());
+    ctx.time = Some(now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
+    ctx.time_epoch = now.timestamp_millis();
+    ctx.http.method = method.clone();
+    ctx.http.path = Some(path.to_owned());
+    ctx.http.protocol = Some("HTTP/1.1".into());
+    ctx.http.source_ip = Some("127.0.0.1".into());
+    ctx.http.user_agent = headers.get("user-agent").and_then(|h| h.to_str().ok()).map(str::to_owned);
+    if let Some(claims) = claims {
+        let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+        jwt.claims = claims;
+        let mut authorizer = ApiGatewayRequestAuthorizer::default();
+        authorizer.jwt = Some(jwt);
+        ctx.authorizer = Some(authorizer);
+    }
+    ctx
+}
+
+fn to_axum(response: lambda_http::Response<Body>) -> AxumResponse {
+    let (parts, body) = response.into_parts();
+    let body = match body {
+        Body::Empty => AxumBody::empty(),
+        Body::Text(text) => AxumBody::from(text),
+        Body::Binary(bytes) => AxumBody::from(bytes),
+        _ => AxumBody::empty(),
+    };
+    AxumResponse::from_parts(parts, body)
+}
+
+/// Verifies an HS256 token (signature and `exp`) and returns its claims serialised the way API
+/// Gateway's JWT authorizer hands them to a Lambda: strings, arrays as `[a b]`.
+pub fn verify_token(secret: &str, token: &str) -> Option<HashMap<String, String>> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_aud = false;
+    validation.leeway = 5;
+    let data = jsonwebtoken::decode::<Map<String, Value>>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation)
+        .map_err(|err| tracing::debug!(error = %err, "token rejected"))
+        .ok()?;
+    Some(data.claims.into_iter().map(|(name, value)| (name, claim_string(value))).collect())
+}
+
+fn claim_string(value: Value) -> String {
+    match value {
+        Value::String(s) => s,
+        Value::Array(items) => format_list_claim(
+            &items.into_iter().map(|v| if let Value::String(s) = v { s } else { v.to_string() }).collect::<Vec<_>>(),
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// What `make token` puts in a local token.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    pub user: String,
+    pub email: Option<String>,
+    pub admin: bool,
+    pub ttl_seconds: i64,
+}
+
+/// Mints a token shaped like a Cognito ID token (`sub`, `email`, `cognito:username`, `cognito:groups`).
+pub fn mint_token(secret: &str, request: &TokenRequest) -> Result<String, jsonwebtoken::errors::Error> {
+    let now = Utc::now().timestamp();
+    let mut claims = Map::new();
+    claims.insert("sub".into(), request.user.clone().into());
+    claims.insert("email".into(), request.email.clone().unwrap_or_else(|| format!("{}@local.test", request.user)).into());
+    claims.insert("cognito:username".into(), request.user.clone().into());
+    if request.admin {
+        claims.insert("cognito:groups".into(), serde_json::json!(["admin"]));
+    }
+    claims.insert("token_use".into(), "id".into());
+    claims.insert("iss".into(), "son1k-local".into());
+    claims.insert("iat".into(), now.into());
+    claims.insert("exp".into(), (now + request.ttl_seconds).into());
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+}
+
+/// Creates the tables and bucket from `store/schema.rs` and seeds `test_user_1` (FREE).
+pub async fn init_stack(state: &AppState) -> Result<(), son1k::store::StoreError> {
+    son1k::store::schema::create_tables(&state.dynamo, &state.config).await?;
+    son1k::store::schema::create_bucket(&state.s3, &state.config).await?;
+    let id = UserId::parse("test_user_1").map_err(son1k::store::StoreError::invalid_request)?;
+    let seed = UserRecord::new(id, Some("test@son1k.com".into()), Some("TestCreator".into()), state.clock.now());
+    state.users().create(seed).await?;
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! The limits view of `GET /api/tiers/limits/{user_id}`: what a user may still generate, computed from
+//! their entitlement, the period's counter and the clock.
+
+use super::entitlement::{Entitlement, Subscription};
+use super::ids::UserId;
+use super::tiers::{PeriodKind, Quality, Tier};
+use crate::error::ErrorCode;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Serialize, Serializer};
+
+fn rfc3339<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StorageView {
+    pub used_bytes: u64,
+    /// `None`: unlimited.
+    pub limit_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubscriptionView {
+    pub status: super::entitlement::SubscriptionStatus,
+    #[serde(serialize_with = "rfc3339")]
+    pub current_period_end: DateTime<Utc>,
+    pub cancel_at_period_end: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LimitsView {
+    pub user_id: UserId,
+    pub tier: Tier,
+    pub period: PeriodKind,
+    #[serde(serialize_with = "rfc3339")]
+    pub period_start: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub reset_at: DateTime<Utc>,
+    pub limit: u32,
+    pub used: u32,
+    pub remaining: u32,
+    pub can_generate: bool,
+    pub reason: Option<ErrorCode>,
+    pub qualities: &'static [Quality],
+    pub storage: StorageView,
+    pub subscription: Option<SubscriptionView>,
+}
+
+/// The code that says why a tier's period is spent.
+pub fn limit_reached_code(kind: PeriodKind) -> ErrorCode {
+    match kind {
+        PeriodKind::Day => ErrorCode::DailyLimitReached,
+        PeriodKind::Month => ErrorCode::MonthlyLimitReached,
+    }
+}
+
+impl LimitsView {
+    /// `used` is the period's counter; `quality`, when asked about, is checked against the tier first
+    /// (a quality the tier lacks will not come back tomorrow; a spent quota will).
+    pub fn new(
+        user_id: UserId,
+        entitlement: &Entitlement,
+        used: u32,
+        quality: Option<Quality>,
+        storage_used_bytes: u64,
+        subscription: Option<&Subscription>,
+    ) -> Self {
+        let spec = entitlement.tier.spec();
+        let remaining = spec.generations.saturating_sub(used);
+        let reason = match quality {
+            Some(q) if !entitlement.tier.allows(q) => Some(ErrorCode::QualityNotInTier),
+            _ if remaining == 0 => Some(limit_reached_code(spec.period)),
+            _ => None,
+        };
+        Self {
+            user_id,
+            tier: entitlement.tier,
+            period: spec.period,
+            period_start: entitlement.period.start,
+            reset_at: entitlement.period.end,
+            limit: spec.generations,
+            used,
+            remaining,
+            can_generate: reason.is_none(),
+            reason,
+            qualities: spec.qualities,
+            storage: StorageView { used_bytes: storage_used_bytes, limit_bytes: spec.storage_bytes },
+            subscription: subscription.map(|s| SubscriptionView {
+                status: s.status,
+                current_period_end: s.current_period_end,
+                cancel_at_period_end: s.cancel_at_period_end,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::period::Period;
+
+    fn free_now() -> Entitlement {
+        let now = DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z").map(|d| d.with_timezone(&Utc)).unwrap_or_default();
+        Entitlement { tier: Tier::Free, period: Period::utc_day(now) }
+    }
+
+    fn id() -> UserId {
+        UserId::parse("u1").unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn remaining_counts_down_and_stops_at_zero() {
+        let view = LimitsView::new(id(), &free_now(), 2, None, 0, None);
+        assert_eq!((view.limit, view.used, view.remaining, view.can_generate, view.reason), (3, 2, 1, true, None));
+        let spent = LimitsView::new(id(), &free_now(), 5, None, 0, None);
+        assert_eq!((spent.remaining, spent.can_generate, spent.reason), (0, false, Some(ErrorCode::DailyLimitReached)));
+    }
+
+    #[test]
+    fn a_quality_outside_the_tier_is_the_reason_even_with_quota_left() {
+        let view = LimitsView::new(id(), &free_now(), 0, Some(Quality::High), 0, None);
+        assert_eq!((view.can_generate, view.reason), (false, Some(ErrorCode::QualityNotInTier)));
+        let ok = LimitsView::new(id(), &free_now(), 0, Some(Quality::Standard), 0, None);
+        assert!(ok.can_generate);
+    }
+
+    #[test]
+    fn serialises_times_to_the_second_and_codes_as_strings() {
+        let json = serde_json::to_value(LimitsView::new(id(), &free_now(), 3, None, 7, None)).unwrap_or_default();
+        assert_eq!(json["period_start"], "2026-11-26T00:00:00Z");
+        assert_eq!(json["reset_at"], "2026-11-27T00:00:00Z");
+        assert_eq!(json["reason"], "daily_limit_reached");
+        assert_eq!(json["storage"], serde_json::json!({"used_bytes": 7, "limit_bytes": 1_073_741_824u64}));
+        assert_eq!(json["subscription"], serde_json::Value::Null);
+    }
+}

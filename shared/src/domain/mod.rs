@@ -1,0 +1,27 @@
+//! Pure business rules: no I/O, no clock of their own. Everything here is tested at any instant.
+
+pub mod entitlement;
+pub mod ids;
+pub mod limits;
+pub mod period;
+pub mod tiers;
+
+/// A value from outside that does not fit the domain. `field` names what was wrong for the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct DomainError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl DomainError {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self { field, reason: reason.into() }
+    }
+}
+
+impl From<DomainError> for crate::ApiError {
+    fn from(err: DomainError) -> Self {
+        crate::ApiError::invalid(err.field, err.reason)
+    }
+}

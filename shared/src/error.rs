@@ -1,0 +1,218 @@
+//! `ApiError`: every expected failure of a request, rendered as an RFC 9457 problem document.
+//!
+//! The `code`s are the binding machine codes of API.md, defined once here. A 5xx body is always generic:
+//! the cause is logged once where the error is created, never sent to the caller.
+
+use lambda_http::http::StatusCode;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The binding problem `code`s of API.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidRequest,
+    PayloadTooLarge,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    DependencyUnavailable,
+    InternalError,
+    DailyLimitReached,
+    MonthlyLimitReached,
+    QualityNotInTier,
+    GenerationIdTaken,
+    AlreadySubscribed,
+    BillingNotConfigured,
+    NoBillingAccount,
+    InvalidSignature,
+    OnlyFreeTier,
+    OnlyPaidTiers,
+    DailyClaimLimitReached,
+    AlreadyClaimed,
+    AlreadyContributed,
+    PoolEmpty,
+    StorageQuotaExceeded,
+}
+
+impl ErrorCode {
+    /// The snake_case string clients match on.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::DependencyUnavailable => "dependency_unavailable",
+            Self::InternalError => "internal_error",
+            Self::DailyLimitReached => "daily_limit_reached",
+            Self::MonthlyLimitReached => "monthly_limit_reached",
+            Self::QualityNotInTier => "quality_not_in_tier",
+            Self::GenerationIdTaken => "generation_id_taken",
+            Self::AlreadySubscribed => "already_subscribed",
+            Self::BillingNotConfigured => "billing_not_configured",
+            Self::NoBillingAccount => "no_billing_account",
+            Self::InvalidSignature => "invalid_signature",
+            Self::OnlyFreeTier => "only_free_tier",
+            Self::OnlyPaidTiers => "only_paid_tiers",
+            Self::DailyClaimLimitReached => "daily_claim_limit_reached",
+            Self::AlreadyClaimed => "already_claimed",
+            Self::AlreadyContributed => "already_contributed",
+            Self::PoolEmpty => "pool_empty",
+            Self::StorageQuotaExceeded => "storage_quota_exceeded",
+        }
+    }
+}
+
+/// An expected failure of a request: status, binding code, a safe human sentence and extra fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    status: StatusCode,
+    code: ErrorCode,
+    detail: String,
+    extra: Map<String, Value>,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code.as_str(), self.detail)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self { status, code, detail: detail.into(), extra: Map::new(), headers: Vec::new() }
+    }
+
+    /// 400 `invalid_request`; `field` is named in the detail so the client knows what to fix.
+    pub fn invalid(field: &str, problem: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, format!("{field}: {problem}"))
+            .with("field", field)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, "a valid bearer token is required")
+            .with_header("www-authenticate", "Bearer".to_owned())
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, detail)
+    }
+
+    /// 405 with the `Allow` header listing what the route accepts.
+    pub fn method_not_allowed(allowed: &[&str]) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::MethodNotAllowed,
+            format!("this route accepts {}", allowed.join(", ")),
+        )
+        .with_header("allow", allowed.join(", "))
+    }
+
+    pub fn payload_too_large(limit_bytes: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            format!("the request body is larger than {limit_bytes} bytes"),
+        )
+        .with("limit_bytes", limit_bytes)
+    }
+
+    /// 503: a dependency failed. The caller learns which kind, never the underlying message.
+    pub fn dependency_unavailable(dependency: &str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::DependencyUnavailable,
+            format!("{dependency} is unavailable; nothing was changed, try again shortly"),
+        )
+        .with_header("retry-after", "1".to_owned())
+    }
+
+    /// 500: a bug. The body says nothing about it; the cause was logged where it was found.
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError, "an unexpected error occurred")
+    }
+
+    /// Adds an extra member to the problem document.
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
+        let value = serde_json::to_value(value).unwrap_or(Value::Null);
+        self.extra.insert(key.to_owned(), value);
+        self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    pub fn headers(&self) -> &[(&'static str, String)] {
+        &self.headers
+    }
+
+    /// The RFC 9457 document: standard members first, extras after; extras never override them.
+    pub fn body(&self) -> Value {
+        let mut doc = Map::new();
+        doc.insert("type".into(), Value::from("about:blank"));
+        doc.insert("title".into(), Value::from(self.status.canonical_reason().unwrap_or("Error")));
+        doc.insert("status".into(), Value::from(self.status.as_u16()));
+        doc.insert("detail".into(), Value::from(self.detail.clone()));
+        doc.insert("code".into(), Value::from(self.code.as_str()));
+        for (k, v) in &self.extra {
+            doc.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        Value::Object(doc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_document_has_the_rfc_9457_members_and_the_code() {
+        let err = ApiError::invalid("quality", "must be one of standard, high, ultra");
+        let body = err.body();
+        assert_eq!(body["type"], "about:blank");
+        assert_eq!(body["title"], "Bad Request");
+        assert_eq!(body["status"], 400);
+        assert_eq!(body["code"], "invalid_request");
+        assert_eq!(body["field"], "quality");
+        assert!(body["detail"].as_str().unwrap_or_default().contains("quality"));
+    }
+
+    #[test]
+    fn extras_cannot_override_standard_members() {
+        let body = ApiError::forbidden("no").with("status", 200).with("code", "x").body();
+        assert_eq!(body["status"], 403);
+        assert_eq!(body["code"], "forbidden");
+    }
+
+    #[test]
+    fn codes_serialise_as_their_binding_strings() {
+        for code in [ErrorCode::DailyLimitReached, ErrorCode::QualityNotInTier, ErrorCode::PayloadTooLarge] {
+            assert_eq!(serde_json::to_value(code).unwrap_or_default(), code.as_str());
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! HTTP glue for handlers: bounded JSON bodies, JSON and problem responses, path and query helpers.
+
+use crate::error::ApiError;
+use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Largest request body a route accepts.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// Largest body the Stripe webhook accepts (events can be big).
+pub const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
+
+/// The result type of a handler's inner `handle`: every expected failure is an `ApiError`.
+pub type HandlerResult = Result<Response<Body>, ApiError>;
+
+/// A JSON response.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> HandlerResult {
+    let body = serde_json::to_vec(value).map_err(|err| {
+        tracing::error!(error = %err, "response did not serialise");
+        ApiError::internal()
+    })?;
+    bytes_response(status, "application/json", body)
+}
+
+/// A JSON response from bytes that are already serialised JSON (a stored response replayed verbatim).
+pub fn raw_json(status: StatusCode, body: Vec<u8>) -> HandlerResult {
+    bytes_response(status, "application/json", body)
+}
+
+fn bytes_response(status: StatusCode, content_type: &str, body: Vec<u8>) -> HandlerResult {
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, content_type)
+        .header(CACHE_CONTROL, "no-store")
+        .body(Body::Binary(body))
+        .map_err(|err| {
+            tracing::error!(error = %err, "response did not build");
+            ApiError::internal()
+        })
+}
+
+/// Renders an `ApiError` as `application/problem+json` with its headers.
+pub fn problem(err: &ApiError) -> Response<Body> {
+    let body = serde_json::to_vec(&err.body()).unwrap_or_else(|_| b"{}".to_vec());
+    let mut builder = Response::builder()
+        .status(err.status())
+        .header(CONTENT_TYPE, "application/problem+json")
+        .header(CACHE_CONTROL, "no-store");
+    for (name, value) in err.headers() {
+        builder = builder.header(*name, value.as_str());
+    }
+    builder.body(Body::Binary(body)).unwrap_or_else(|_| {
+        let mut fallback = Response::new(Body::Empty);
+        *fallback.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        fallback
+    })
+}
+
+/// Turns a handler's outcome into what the Lambda returns: every expected outcome is an `Ok(Response)`.
+pub fn render(result: HandlerResult) -> Result<Response<Body>, lambda_http::Error> {
+    Ok(result.unwrap_or_else(|err| problem(&err)))
+}
+
+/// The request body, refused with 413 when larger than `limit` bytes.
+pub fn body_bytes(req: &Request, limit: usize) -> Result<&[u8], ApiError> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > limit {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    Ok(bytes)
+}
+
+/// Parses a JSON body of at most `limit` bytes. Every failure is a 400 naming the offending field
+/// (`body` when the document itself is broken); unknown fields are ignored.
+pub fn parse_json<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T, ApiError> {
+    let bytes = body_bytes(req, limit)?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid("body", "a JSON object is required"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let field = if path == "." || path.is_empty() { missing_field(&inner).unwrap_or_else(|| "body".into()) } else { path };
+        ApiError::invalid(&field, clean_serde_message(&inner))
+    })?;
+    de.end().map_err(|_| ApiError::invalid("body", "trailing characters after the JSON document"))?;
+    Ok(value)
+}
+
+/// serde reports a missing field at the parent's path; pull its name out of the message.
+fn missing_field(err: &serde_json::Error) -> Option<String> {
+    let msg = err.to_string();
+    let rest = msg.strip_prefix("missing field `")?;
+    rest.split('`').next().map(str::to_owned)
+}
+
+/// serde_json's message without its "at line 1 column 9" suffix (the caller sent the document).
+fn clean_serde_message(err: &serde_json::Error) -> String {
+    let msg = err.to_string();
+    match msg.find(" at line ") {
+        Some(cut) => msg.get(..cut).unwrap_or(&msg).to_owned(),
+        None => msg,
+    }
+}
+
+/// A path parameter the route template guarantees; its absence is a routing bug (404).
+pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
+    req.path_parameters_ref()
+        .and_then(|params| params.first(name))
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::not_found("no such resource"))
+}
+
+/// A query parameter; an empty value counts as absent.
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref()
+        .and_then(|params| params.first(name))
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// Adds `Retry-After` (whole seconds) to an error.
+pub fn with_retry_after(err: ApiError, seconds: u64) -> ApiError {
+    err.with_header("retry-after", seconds.max(1).to_string())
+}

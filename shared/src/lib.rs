@@ -1,0 +1,19 @@
+//! Son1kVers3 backend common crate: everything two Lambda functions need.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod routes;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+pub use error::{ApiError, ErrorCode};
+pub use state::AppState;
+
+/// The backend's version, reported by `GET /health`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,91 @@
+//! The route table of the HTTP API: which function serves which method and path, and which routes
+//! are public. The local API routes by it; the fallback function tells 404 from 405 by it; tests
+//! check `template.yaml` against it.
+
+/// One route: `path` is an API Gateway route template (`{name}` matches one path segment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// The function crate (and binary) that serves it.
+    pub function: &'static str,
+    /// Public routes need no token; every other route does.
+    pub public: bool,
+}
+
+pub const ROUTES: &[Route] = &[
+    Route { method: "GET", path: "/health", function: "health", public: true },
+    Route { method: "GET", path: "/api/tiers", function: "tiers-list", public: true },
+    Route { method: "GET", path: "/api/tiers/limits/{user_id}", function: "tiers-limits", public: false },
+];
+
+/// What the route table says about a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteMatch {
+    /// The route, and its path parameters in template order.
+    Found(&'static Route, Vec<(String, String)>),
+    /// The path exists, not with this method; the methods it has.
+    WrongMethod(Vec<&'static str>),
+    NotFound,
+}
+
+/// Matches a request path (without query) against the route table.
+pub fn match_route(method: &str, path: &str) -> RouteMatch {
+    let mut allowed = Vec::new();
+    for route in ROUTES {
+        if let Some(params) = match_path(route.path, path) {
+            if route.method.eq_ignore_ascii_case(method) {
+                return RouteMatch::Found(route, params);
+            }
+            allowed.push(route.method);
+        }
+    }
+    if allowed.is_empty() {
+        RouteMatch::NotFound
+    } else {
+        RouteMatch::WrongMethod(allowed)
+    }
+}
+
+/// `Some(params)` when `path` fits `template`.
+pub fn match_path(template: &str, path: &str) -> Option<Vec<(String, String)>> {
+    let mut want = template.split('/');
+    let mut got = path.split('/');
+    let mut params = Vec::new();
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) => {
+                if let Some(name) = w.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
+                    if g.is_empty() {
+                        return None;
+                    }
+                    params.push((name.to_owned(), g.to_owned()));
+                } else if w != g {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_bind_one_segment_per_parameter() {
+        assert_eq!(match_path("/api/tiers/limits/{user_id}", "/api/tiers/limits/me"), Some(vec![("user_id".into(), "me".into())]));
+        assert_eq!(match_path("/api/tiers/limits/{user_id}", "/api/tiers/limits/"), None);
+        assert_eq!(match_path("/api/tiers/limits/{user_id}", "/api/tiers/limits/a/b"), None);
+        assert_eq!(match_path("/api/tiers", "/api/tiers/"), None);
+    }
+
+    #[test]
+    fn known_path_with_another_method_is_wrong_method() {
+        assert_eq!(match_route("DELETE", "/api/tiers"), RouteMatch::WrongMethod(vec!["GET"]));
+        assert_eq!(match_route("GET", "/api/nothing"), RouteMatch::NotFound);
+        assert!(matches!(match_route("GET", "/health"), RouteMatch::Found(r, _) if r.function == "health"));
+    }
+}

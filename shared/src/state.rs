@@ -1,0 +1,74 @@
+//! `AppState`: configuration, SDK clients and the clock, built once per cold start and borrowed by
+//! every invocation.
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::store::stats::StatsStore;
+use crate::store::users::UsersStore;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub config: Config,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    /// The production state: config from the environment, AWS config from the usual chain (which
+    /// honours `AWS_ENDPOINT_URL`, so the local stack needs no code path of its own), the wall clock.
+    pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        let config = Config::from_env();
+        let sdk = sdk_loader(&config).load().await;
+        let path_style = std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true" || v == "1");
+        Ok(Self::new(config, &sdk, path_style, Arc::new(SystemClock)))
+    }
+
+    /// A state over an explicit SDK config and clock (tests, local tools).
+    pub fn new(config: Config, sdk: &SdkConfig, s3_path_style: bool, clock: Arc<dyn Clock>) -> Self {
+        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        let s3_config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(s3_path_style).build();
+        Self { config, dynamo, s3: aws_sdk_s3::Client::from_conf(s3_config), clock }
+    }
+
+    pub fn users(&self) -> UsersStore<'_> {
+        UsersStore::new(&self.dynamo, &self.config.users_table)
+    }
+
+    pub fn stats(&self) -> StatsStore<'_> {
+        StatsStore::new(&self.dynamo, &self.config.stats_table)
+    }
+}
+
+/// The AWS config loader with our one timeout and retry policy for every SDK call.
+pub fn sdk_loader(config: &Config) -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(500).min(config.aws_attempt_timeout))
+                .operation_attempt_timeout(config.aws_attempt_timeout)
+                .operation_timeout(config.aws_operation_timeout)
+                .build(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(config.aws_max_attempts)
+                .with_initial_backoff(Duration::from_millis(20))
+                .with_max_backoff(Duration::from_millis(200)),
+        )
+}
+
+/// An SDK config for a local wire-protocol server at `endpoint`: dummy static credentials, us-east-1.
+pub async fn local_sdk_config(config: &Config, endpoint: &str) -> SdkConfig {
+    sdk_loader(config)
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "local"))
+        .load()
+        .await
+}

@@ -1,0 +1,215 @@
+//! The single definition of the tables, their keys, indexes and TTL, and of the audio bucket.
+//! `local/` creates the tables from it, tests create theirs from it, and a test checks that
+//! `template.yaml` declares exactly the same.
+
+use super::{sdk_failure, StoreError};
+use crate::config::Config;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+
+/// Every table's partition key, sort key and TTL attribute.
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrType {
+    S,
+    N,
+}
+
+impl AttrType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::S => "S",
+            Self::N => "N",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyAttr {
+    pub name: &'static str,
+    pub kind: AttrType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexProjection {
+    All,
+    KeysOnly,
+}
+
+impl IndexProjection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "ALL",
+            Self::KeysOnly => "KEYS_ONLY",
+        }
+    }
+}
+
+/// A global secondary index. All of ours are sparse: an item without the key attributes is not in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexDef {
+    pub name: &'static str,
+    pub pk: KeyAttr,
+    pub sk: Option<KeyAttr>,
+    pub projection: IndexProjection,
+}
+
+/// A table: `pk`/`sk` strings, TTL on `expires_at`, on-demand billing, and its indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableDef {
+    /// The logical id of the table in `template.yaml`.
+    pub logical_id: &'static str,
+    pub indexes: &'static [IndexDef],
+}
+
+const fn s(name: &'static str) -> KeyAttr {
+    KeyAttr { name, kind: AttrType::S }
+}
+
+const fn n(name: &'static str) -> KeyAttr {
+    KeyAttr { name, kind: AttrType::N }
+}
+
+pub const USERS: TableDef = TableDef {
+    logical_id: "UsersTable",
+    indexes: &[IndexDef {
+        // Stripe events that carry no user id find the user by customer id.
+        name: "by_customer",
+        pk: s("stripe_customer_id"),
+        sk: None,
+        projection: IndexProjection::KeysOnly,
+    }],
+};
+
+pub const STATS: TableDef = TableDef { logical_id: "StatsTable", indexes: &[] };
+
+/// Pool listings: `lst` is set to `ALL` and `lst_genre` to `G#<genre>` only once a contribution's
+/// audio is stored, so unlisted items stay out of every listing index.
+pub const POOL: TableDef = TableDef {
+    logical_id: "PoolTable",
+    indexes: &[
+        IndexDef { name: "recent", pk: s("lst"), sk: Some(s("contributed_at")), projection: IndexProjection::All },
+        IndexDef { name: "recent_genre", pk: s("lst_genre"), sk: Some(s("contributed_at")), projection: IndexProjection::All },
+        IndexDef { name: "popular", pk: s("lst"), sk: Some(s("pop_key")), projection: IndexProjection::All },
+        IndexDef { name: "popular_genre", pk: s("lst_genre"), sk: Some(s("pop_key")), projection: IndexProjection::All },
+        IndexDef { name: "quality", pk: s("lst"), sk: Some(s("qual_key")), projection: IndexProjection::All },
+        IndexDef { name: "quality_genre", pk: s("lst_genre"), sk: Some(s("qual_key")), projection: IndexProjection::All },
+        // Contributor ranking: one row per user and period (`W#2026-W48`, `M#2026-11`, `ALL`).
+        IndexDef { name: "ranking", pk: s("rank_period"), sk: Some(n("points")), projection: IndexProjection::All },
+    ],
+};
+
+pub const TABLES: [TableDef; 3] = [USERS, STATS, POOL];
+
+impl TableDef {
+    /// This table's name in a deployment.
+    pub fn name<'a>(&self, config: &'a Config) -> &'a str {
+        match self.logical_id {
+            "UsersTable" => &config.users_table,
+            "StatsTable" => &config.stats_table,
+            _ => &config.pool_table,
+        }
+    }
+
+    /// Every attribute a key of the table or of an index uses, once each, in a stable order.
+    pub fn attributes(&self) -> Vec<KeyAttr> {
+        let mut attrs = vec![s(PK), s(SK)];
+        for index in self.indexes {
+            for attr in std::iter::once(index.pk).chain(index.sk) {
+                if !attrs.iter().any(|a| a.name == attr.name) {
+                    attrs.push(attr);
+                }
+            }
+        }
+        attrs
+    }
+}
+
+fn scalar(kind: AttrType) -> ScalarAttributeType {
+    match kind {
+        AttrType::S => ScalarAttributeType::S,
+        AttrType::N => ScalarAttributeType::N,
+    }
+}
+
+fn key(name: &str, key_type: KeyType) -> Result<KeySchemaElement, StoreError> {
+    KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().map_err(StoreError::invalid_request)
+}
+
+/// Creates every table (on-demand, TTL on) that does not exist yet.
+pub async fn create_tables(client: &aws_sdk_dynamodb::Client, config: &Config) -> Result<(), StoreError> {
+    for table in TABLES {
+        let name = table.name(config);
+        let mut request = client
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key(PK, KeyType::Hash)?)
+            .key_schema(key(SK, KeyType::Range)?);
+        for attr in table.attributes() {
+            request = request.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attr.name)
+                    .attribute_type(scalar(attr.kind))
+                    .build()
+                    .map_err(StoreError::invalid_request)?,
+            );
+        }
+        for index in table.indexes {
+            let mut gsi = GlobalSecondaryIndex::builder()
+                .index_name(index.name)
+                .key_schema(key(index.pk.name, KeyType::Hash)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(match index.projection {
+                            IndexProjection::All => ProjectionType::All,
+                            IndexProjection::KeysOnly => ProjectionType::KeysOnly,
+                        })
+                        .build(),
+                );
+            if let Some(sk) = index.sk {
+                gsi = gsi.key_schema(key(sk.name, KeyType::Range)?);
+            }
+            request = request.global_secondary_indexes(gsi.build().map_err(StoreError::invalid_request)?);
+        }
+        match request.send().await {
+            Ok(_) => {}
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => continue,
+            Err(err) => return Err(sdk_failure("CreateTable", err)),
+        }
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .enabled(true)
+                    .build()
+                    .map_err(StoreError::invalid_request)?,
+            )
+            .send()
+            .await
+            .map_err(|err| sdk_failure("UpdateTimeToLive", err))?;
+    }
+    Ok(())
+}
+
+/// Creates the audio bucket if it does not exist yet.
+pub async fn create_bucket(client: &aws_sdk_s3::Client, config: &Config) -> Result<(), StoreError> {
+    match client.create_bucket().bucket(&config.audio_bucket).send().await {
+        Ok(_) => Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(sdk_failure("CreateBucket", err)),
+    }
+}

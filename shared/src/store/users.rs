@@ -1,0 +1,160 @@
+//! The users table: one `USER#<id>` / `PROFILE` item per user, created on the first request.
+
+use super::{item_key, sdk_failure, StoreError};
+use crate::auth::Caller;
+use crate::domain::entitlement::{Subscription, TierSource};
+use crate::domain::ids::UserId;
+use crate::domain::tiers::Tier;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub const PROFILE_SK: &str = "PROFILE";
+
+pub fn user_pk(id: &UserId) -> String {
+    format!("USER#{id}")
+}
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub pk: String,
+    pub sk: String,
+    pub user_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    pub tier: Tier,
+    #[serde(default)]
+    pub tier_source: TierSource,
+    /// Absent, never null: it is the key of the `by_customer` index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_customer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<Subscription>,
+    /// Created time and id of the last Stripe event applied; older events are not applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_fence: Option<String>,
+    #[serde(default)]
+    pub storage_used_bytes: u64,
+    /// Generations recorded on any paid tier over the user's whole history (drives the 5% pool rule).
+    #[serde(default)]
+    pub paid_generations_total: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl UserRecord {
+    /// A new FREE user with the profile the token's claims give.
+    pub fn new(id: UserId, email: Option<String>, username: Option<String>, now: DateTime<Utc>) -> Self {
+        Self {
+            pk: user_pk(&id),
+            sk: PROFILE_SK.to_owned(),
+            user_id: id,
+            email,
+            username,
+            avatar_url: None,
+            tier: Tier::Free,
+            tier_source: TierSource::Default,
+            stripe_customer_id: None,
+            subscription: None,
+            sub_fence: None,
+            storage_used_bytes: 0,
+            paid_generations_total: 0,
+            created_at: now,
+        }
+    }
+
+    pub fn from_caller(caller: &Caller, now: DateTime<Utc>) -> Self {
+        Self::new(caller.id.clone(), caller.email.clone(), caller.username.clone(), now)
+    }
+}
+
+/// Access to the users table.
+#[derive(Debug, Clone, Copy)]
+pub struct UsersStore<'a> {
+    client: &'a Client,
+    table: &'a str,
+}
+
+impl<'a> UsersStore<'a> {
+    pub fn new(client: &'a Client, table: &'a str) -> Self {
+        Self { client, table }
+    }
+
+    /// The user, read consistently; `None` when there is no such user.
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn get(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table)
+            .set_key(Some(item_key(user_pk(id), PROFILE_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| sdk_failure("GetItem users", err))?;
+        out.item.map(serde_dynamo::from_item).transpose().map_err(StoreError::corrupt)
+    }
+
+    /// Stores `record` unless the user exists. Returns the stored user: `record` if it was created,
+    /// else the one that was already there (two racing first requests make one user).
+    #[tracing::instrument(skip_all, fields(user_id = %record.user_id))]
+    pub async fn create(&self, record: UserRecord) -> Result<(UserRecord, bool), StoreError> {
+        let item = serde_dynamo::to_item(&record).map_err(StoreError::invalid_request)?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok((record, true)),
+            Err(err) => match err.into_service_error() {
+                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(ccf) => {
+                    let existing = match ccf.item {
+                        Some(item) => serde_dynamo::from_item(item).map_err(StoreError::corrupt)?,
+                        None => self.get(&record.user_id).await?.ok_or_else(|| {
+                            StoreError::Corrupt("user exists by condition but cannot be read".into())
+                        })?,
+                    };
+                    Ok((existing, false))
+                }
+                other => Err(StoreError::Unavailable {
+                    operation: "PutItem users",
+                    message: DisplayErrorContextOwned(other).to_string(),
+                }),
+            },
+        }
+    }
+
+    /// The caller's record, created on their first authenticated request.
+    pub async fn get_or_create(&self, caller: &Caller, now: DateTime<Utc>) -> Result<UserRecord, StoreError> {
+        match self.get(&caller.id).await? {
+            Some(user) => Ok(user),
+            None => Ok(self.create(UserRecord::from_caller(caller, now)).await?.0),
+        }
+    }
+}
+
+/// Displays an owned service error with its full source chain.
+struct DisplayErrorContextOwned<E>(E);
+
+impl<E: std::error::Error> std::fmt::Display for DisplayErrorContextOwned<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", aws_sdk_dynamodb::error::DisplayErrorContext(&self.0))
+    }
+}
+
+impl UserRecord {
+    /// The tier in force and the usage period right now.
+    pub fn entitlement(&self, now: DateTime<Utc>) -> crate::domain::entitlement::Entitlement {
+        crate::domain::entitlement::entitlement(self.tier, self.tier_source, self.subscription.as_ref(), now)
+    }
+}
