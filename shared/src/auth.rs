@@ -25,23 +25,35 @@ impl Caller {
     /// Reads the caller from `requestContext.authorizer.jwt.claims`; no verified `sub` is a 401.
     pub fn from_request(req: &Request) -> Result<Self, ApiError> {
         let claims = match req.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => {
-                ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| &jwt.claims)
-            }
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+                .authorizer
+                .as_ref()
+                .and_then(|a| a.jwt.as_ref())
+                .map(|jwt| &jwt.claims),
             _ => None,
         };
-        claims.and_then(Self::from_claims).ok_or_else(ApiError::unauthorized)
+        claims
+            .and_then(Self::from_claims)
+            .ok_or_else(ApiError::unauthorized)
     }
 
     /// Builds the caller from authorizer claims; `None` when there is no usable `sub`.
     pub fn from_claims(claims: &HashMap<String, String>) -> Option<Self> {
         let id = UserId::parse(claims.get("sub")?).ok()?;
-        let text = |name: &str| claims.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let text = |name: &str| {
+            claims
+                .get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         Some(Self {
             id,
             email: text("email"),
             username: text("cognito:username").or_else(|| text("username")),
-            groups: claims.get("cognito:groups").map(|g| parse_groups(g)).unwrap_or_default(),
+            groups: claims
+                .get("cognito:groups")
+                .map(|g| parse_groups(g))
+                .unwrap_or_default(),
         })
     }
 
@@ -57,7 +69,9 @@ impl Caller {
         }
         let target = UserId::parse(raw)?;
         if target != self.id && !self.is_admin() {
-            return Err(ApiError::forbidden("only admins may act on another user's data"));
+            return Err(ApiError::forbidden(
+                "only admins may act on another user's data",
+            ));
         }
         Ok(target)
     }
@@ -76,9 +90,16 @@ impl Caller {
 pub fn parse_groups(raw: &str) -> Vec<String> {
     let raw = raw.trim();
     if let Ok(list) = serde_json::from_str::<Vec<String>>(raw) {
-        return list.into_iter().map(|g| g.trim().to_owned()).filter(|g| !g.is_empty()).collect();
+        return list
+            .into_iter()
+            .map(|g| g.trim().to_owned())
+            .filter(|g| !g.is_empty())
+            .collect();
     }
-    let inner = raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(raw);
+    let inner = raw
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(raw);
     inner
         .split(|c: char| c.is_whitespace() || c == ',')
         .map(|g| g.trim_matches('"').to_owned())
@@ -96,7 +117,10 @@ mod tests {
     use super::*;
 
     fn claims(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -104,18 +128,30 @@ mod tests {
         assert_eq!(parse_groups("[admin editors]"), vec!["admin", "editors"]);
         assert_eq!(parse_groups("[admin]"), vec!["admin"]);
         assert_eq!(parse_groups("[]"), Vec::<String>::new());
-        assert_eq!(parse_groups(r#"["admin","editors"]"#), vec!["admin", "editors"]);
+        assert_eq!(
+            parse_groups(r#"["admin","editors"]"#),
+            vec!["admin", "editors"]
+        );
         assert_eq!(parse_groups("admin"), vec!["admin"]);
-        assert_eq!(parse_groups(&format_list_claim(&["a".into(), "admin".into()])), vec!["a", "admin"]);
+        assert_eq!(
+            parse_groups(&format_list_claim(&["a".into(), "admin".into()])),
+            vec!["a", "admin"]
+        );
     }
 
     #[test]
     fn admin_comes_only_from_the_admin_group() {
-        let admin = Caller::from_claims(&claims(&[("sub", "u1"), ("cognito:groups", "[editors admin]")]));
+        let admin = Caller::from_claims(&claims(&[
+            ("sub", "u1"),
+            ("cognito:groups", "[editors admin]"),
+        ]));
         assert!(admin.is_some_and(|c| c.is_admin()));
         let nobody = Caller::from_claims(&claims(&[("sub", "u1")]));
         assert!(nobody.is_some_and(|c| !c.is_admin()));
-        let lookalike = Caller::from_claims(&claims(&[("sub", "u1"), ("cognito:groups", "[administrators]")]));
+        let lookalike = Caller::from_claims(&claims(&[
+            ("sub", "u1"),
+            ("cognito:groups", "[administrators]"),
+        ]));
         assert!(lookalike.is_some_and(|c| !c.is_admin()));
     }
 
@@ -128,9 +164,22 @@ mod tests {
     #[test]
     fn me_resolves_to_the_caller_and_others_need_admin() {
         let user = Caller::from_claims(&claims(&[("sub", "u1")])).unwrap_or_else(|| unreachable!());
-        assert_eq!(user.resolve_target("me").map(|id| id.to_string()), Ok("u1".into()));
-        assert_eq!(user.resolve_target("u1").map(|id| id.to_string()), Ok("u1".into()));
-        assert_eq!(user.resolve_target("u2").map_err(|e| e.status().as_u16()), Err(403));
-        assert_eq!(user.resolve_target("bad id").map_err(|e| e.status().as_u16()), Err(400));
+        assert_eq!(
+            user.resolve_target("me").map(|id| id.to_string()),
+            Ok("u1".into())
+        );
+        assert_eq!(
+            user.resolve_target("u1").map(|id| id.to_string()),
+            Ok("u1".into())
+        );
+        assert_eq!(
+            user.resolve_target("u2").map_err(|e| e.status().as_u16()),
+            Err(403)
+        );
+        assert_eq!(
+            user.resolve_target("bad id")
+                .map_err(|e| e.status().as_u16()),
+            Err(400)
+        );
     }
 }

@@ -25,7 +25,11 @@ impl Config {
 
     /// Same as `from_env` over any lookup, so tests need not touch the process environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
-        let text = |name: &str, default: &str| get(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned());
+        let text = |name: &str, default: &str| {
+            get(name)
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
         let millis = |name: &str, default: u64| {
             Duration::from_millis(get(name).and_then(|v| v.parse().ok()).unwrap_or(default))
         };
@@ -36,7 +40,10 @@ impl Config {
             audio_bucket: text("AUDIO_BUCKET", "son1k-audio"),
             aws_attempt_timeout: millis("AWS_ATTEMPT_TIMEOUT_MS", 2_000),
             aws_operation_timeout: millis("AWS_OPERATION_TIMEOUT_MS", 5_000),
-            aws_max_attempts: get("AWS_MAX_ATTEMPTS").and_then(|v| v.parse().ok()).filter(|n| *n >= 1).unwrap_or(3),
+            aws_max_attempts: get("AWS_MAX_ATTEMPTS")
+                .and_then(|v| v.parse().ok())
+                .filter(|n| *n >= 1)
+                .unwrap_or(3),
         }
     }
 

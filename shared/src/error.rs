@@ -79,7 +79,13 @@ pub struct ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code.as_str(), self.detail)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code.as_str(),
+            self.detail
+        )
     }
 }
 
@@ -87,18 +93,32 @@ impl std::error::Error for ApiError {}
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), extra: Map::new(), headers: Vec::new() }
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            extra: Map::new(),
+            headers: Vec::new(),
+        }
     }
 
     /// 400 `invalid_request`; `field` is named in the detail so the client knows what to fix.
     pub fn invalid(field: &str, problem: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, format!("{field}: {problem}"))
-            .with("field", field)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            format!("{field}: {problem}"),
+        )
+        .with("field", field)
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, "a valid bearer token is required")
-            .with_header("www-authenticate", "Bearer".to_owned())
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "a valid bearer token is required",
+        )
+        .with_header("www-authenticate", "Bearer".to_owned())
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
@@ -140,7 +160,11 @@ impl ApiError {
 
     /// 500: a bug. The body says nothing about it; the cause was logged where it was found.
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError, "an unexpected error occurred")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::InternalError,
+            "an unexpected error occurred",
+        )
     }
 
     /// Adds an extra member to the problem document.
@@ -175,7 +199,10 @@ impl ApiError {
     pub fn body(&self) -> Value {
         let mut doc = Map::new();
         doc.insert("type".into(), Value::from("about:blank"));
-        doc.insert("title".into(), Value::from(self.status.canonical_reason().unwrap_or("Error")));
+        doc.insert(
+            "title".into(),
+            Value::from(self.status.canonical_reason().unwrap_or("Error")),
+        );
         doc.insert("status".into(), Value::from(self.status.as_u16()));
         doc.insert("detail".into(), Value::from(self.detail.clone()));
         doc.insert("code".into(), Value::from(self.code.as_str()));
@@ -199,20 +226,33 @@ mod tests {
         assert_eq!(body["status"], 400);
         assert_eq!(body["code"], "invalid_request");
         assert_eq!(body["field"], "quality");
-        assert!(body["detail"].as_str().unwrap_or_default().contains("quality"));
+        assert!(body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("quality"));
     }
 
     #[test]
     fn extras_cannot_override_standard_members() {
-        let body = ApiError::forbidden("no").with("status", 200).with("code", "x").body();
+        let body = ApiError::forbidden("no")
+            .with("status", 200)
+            .with("code", "x")
+            .body();
         assert_eq!(body["status"], 403);
         assert_eq!(body["code"], "forbidden");
     }
 
     #[test]
     fn codes_serialise_as_their_binding_strings() {
-        for code in [ErrorCode::DailyLimitReached, ErrorCode::QualityNotInTier, ErrorCode::PayloadTooLarge] {
-            assert_eq!(serde_json::to_value(code).unwrap_or_default(), code.as_str());
+        for code in [
+            ErrorCode::DailyLimitReached,
+            ErrorCode::QualityNotInTier,
+            ErrorCode::PayloadTooLarge,
+        ] {
+            assert_eq!(
+                serde_json::to_value(code).unwrap_or_default(),
+                code.as_str()
+            );
         }
     }
 }

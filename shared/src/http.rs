@@ -83,10 +83,15 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T,
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        let field = if path == "." || path.is_empty() { missing_field(&inner).unwrap_or_else(|| "body".into()) } else { path };
+        let field = if path == "." || path.is_empty() {
+            missing_field(&inner).unwrap_or_else(|| "body".into())
+        } else {
+            path
+        };
         ApiError::invalid(&field, clean_serde_message(&inner))
     })?;
-    de.end().map_err(|_| ApiError::invalid("body", "trailing characters after the JSON document"))?;
+    de.end()
+        .map_err(|_| ApiError::invalid("body", "trailing characters after the JSON document"))?;
     Ok(value)
 }
 

@@ -14,9 +14,24 @@ pub struct Route {
 }
 
 pub const ROUTES: &[Route] = &[
-    Route { method: "GET", path: "/health", function: "health", public: true },
-    Route { method: "GET", path: "/api/tiers", function: "tiers-list", public: true },
-    Route { method: "GET", path: "/api/tiers/limits/{user_id}", function: "tiers-limits", public: false },
+    Route {
+        method: "GET",
+        path: "/health",
+        function: "health",
+        public: true,
+    },
+    Route {
+        method: "GET",
+        path: "/api/tiers",
+        function: "tiers-list",
+        public: true,
+    },
+    Route {
+        method: "GET",
+        path: "/api/tiers/limits/{user_id}",
+        function: "tiers-limits",
+        public: false,
+    },
 ];
 
 /// What the route table says about a request.
@@ -76,16 +91,30 @@ mod tests {
 
     #[test]
     fn templates_bind_one_segment_per_parameter() {
-        assert_eq!(match_path("/api/tiers/limits/{user_id}", "/api/tiers/limits/me"), Some(vec![("user_id".into(), "me".into())]));
-        assert_eq!(match_path("/api/tiers/limits/{user_id}", "/api/tiers/limits/"), None);
-        assert_eq!(match_path("/api/tiers/limits/{user_id}", "/api/tiers/limits/a/b"), None);
+        assert_eq!(
+            match_path("/api/tiers/limits/{user_id}", "/api/tiers/limits/me"),
+            Some(vec![("user_id".into(), "me".into())])
+        );
+        assert_eq!(
+            match_path("/api/tiers/limits/{user_id}", "/api/tiers/limits/"),
+            None
+        );
+        assert_eq!(
+            match_path("/api/tiers/limits/{user_id}", "/api/tiers/limits/a/b"),
+            None
+        );
         assert_eq!(match_path("/api/tiers", "/api/tiers/"), None);
     }
 
     #[test]
     fn known_path_with_another_method_is_wrong_method() {
-        assert_eq!(match_route("DELETE", "/api/tiers"), RouteMatch::WrongMethod(vec!["GET"]));
+        assert_eq!(
+            match_route("DELETE", "/api/tiers"),
+            RouteMatch::WrongMethod(vec!["GET"])
+        );
         assert_eq!(match_route("GET", "/api/nothing"), RouteMatch::NotFound);
-        assert!(matches!(match_route("GET", "/health"), RouteMatch::Found(r, _) if r.function == "health"));
+        assert!(
+            matches!(match_route("GET", "/health"), RouteMatch::Found(r, _) if r.function == "health")
+        );
     }
 }

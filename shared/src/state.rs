@@ -25,15 +25,28 @@ impl AppState {
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         let config = Config::from_env();
         let sdk = sdk_loader(&config).load().await;
-        let path_style = std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true" || v == "1");
+        let path_style =
+            std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true" || v == "1");
         Ok(Self::new(config, &sdk, path_style, Arc::new(SystemClock)))
     }
 
     /// A state over an explicit SDK config and clock (tests, local tools).
-    pub fn new(config: Config, sdk: &SdkConfig, s3_path_style: bool, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        config: Config,
+        sdk: &SdkConfig,
+        s3_path_style: bool,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-        let s3_config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(s3_path_style).build();
-        Self { config, dynamo, s3: aws_sdk_s3::Client::from_conf(s3_config), clock }
+        let s3_config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(s3_path_style)
+            .build();
+        Self {
+            config,
+            dynamo,
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            clock,
+        }
     }
 
     pub fn users(&self) -> UsersStore<'_> {
@@ -68,7 +81,9 @@ pub async fn local_sdk_config(config: &Config, endpoint: &str) -> SdkConfig {
     sdk_loader(config)
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "local"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "local",
+        ))
         .load()
         .await
 }

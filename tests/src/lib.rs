@@ -1,0 +1,297 @@
+//! `TestApp`: a fresh set of uniquely named tables and bucket on the local wire-protocol server, a
+//! fixed clock, and typed helpers to call handlers as API Gateway would, or the local API over HTTP.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use lambda_http::http::{HeaderMap, Method};
+use lambda_http::{Body, RequestExt};
+use local_api::{request_context, LocalApi};
+use serde_json::Value;
+use son1k::clock::FixedClock;
+use son1k::config::Config;
+use son1k::domain::ids::UserId;
+use son1k::routes::{match_route, RouteMatch};
+use son1k::store::users::UserRecord;
+use son1k::AppState;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The instant every test starts at unless it says otherwise.
+pub const DEFAULT_NOW: &str = "2026-11-26T10:00:00Z";
+
+pub fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .expect("valid RFC 3339")
+        .with_timezone(&Utc)
+}
+
+/// The local wire-protocol server `make test` started (local/with-stack.sh exports it).
+pub fn endpoint() -> String {
+    std::env::var("SON1K_TEST_ENDPOINT").expect(
+        "SON1K_TEST_ENDPOINT is not set: run the tests with `make test` (it starts the local DynamoDB/S3 server)",
+    )
+}
+
+/// A unique prefix for this test's resources: S3 bucket names allow lowercase letters, digits and '-'.
+pub fn unique_prefix() -> String {
+    format!("t-{}", ulid::Ulid::generate().to_string().to_lowercase())
+}
+
+pub struct TestApp {
+    pub state: AppState,
+    pub clock: Arc<FixedClock>,
+}
+
+/// A handler's response, decoded.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn content_type(&self) -> Option<&str> {
+        self.header("content-type")
+    }
+
+    /// Asserts a problem+json answer with this status and code, and returns the document.
+    pub fn assert_problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status, status, "status; body: {}", self.text());
+        assert_eq!(
+            self.content_type(),
+            Some("application/problem+json"),
+            "content type"
+        );
+        let doc = self.json();
+        assert_eq!(doc["code"], code, "code; body: {doc}");
+        assert_eq!(doc["status"], status, "status member");
+        assert_eq!(doc["type"], "about:blank");
+        assert!(
+            doc["title"].is_string() && doc["detail"].is_string(),
+            "title and detail: {doc}"
+        );
+        doc
+    }
+}
+
+/// Who calls: a user id and whether they are in the `admin` group.
+#[derive(Debug, Clone)]
+pub struct As {
+    pub user: String,
+    pub admin: bool,
+}
+
+impl As {
+    pub fn user(id: &str) -> Option<As> {
+        Some(As {
+            user: id.to_owned(),
+            admin: false,
+        })
+    }
+
+    pub fn admin(id: &str) -> Option<As> {
+        Some(As {
+            user: id.to_owned(),
+            admin: true,
+        })
+    }
+}
+
+impl TestApp {
+    /// Fresh tables and bucket, clock at `DEFAULT_NOW`.
+    pub async fn spawn() -> Self {
+        Self::spawn_at(at(DEFAULT_NOW)).await
+    }
+
+    pub async fn spawn_at(now: DateTime<Utc>) -> Self {
+        let config = Config::with_prefix(&unique_prefix());
+        let sdk = son1k::state::local_sdk_config(&config, &endpoint()).await;
+        let clock = Arc::new(FixedClock::new(now));
+        let state = AppState::new(config, &sdk, true, clock.clone());
+        son1k::store::schema::create_tables(&state.dynamo, &state.config)
+            .await
+            .expect("create tables");
+        son1k::store::schema::create_bucket(&state.s3, &state.config)
+            .await
+            .expect("create bucket");
+        Self { state, clock }
+    }
+
+    /// A state whose store is a closed port: every AWS call fails fast.
+    pub async fn with_store_down() -> Self {
+        let config = Config {
+            aws_max_attempts: 2,
+            ..Config::with_prefix(&unique_prefix())
+        };
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let sdk =
+            son1k::state::local_sdk_config(&config, &format!("http://127.0.0.1:{port}")).await;
+        let clock = Arc::new(FixedClock::new(at(DEFAULT_NOW)));
+        Self {
+            state: AppState::new(config, &sdk, true, clock.clone()),
+            clock,
+        }
+    }
+
+    /// A user stored as given (tier, source, subscription...) before the test acts.
+    pub async fn put_user(&self, record: &UserRecord) {
+        self.state
+            .dynamo
+            .put_item()
+            .table_name(&self.state.config.users_table)
+            .set_item(Some(serde_dynamo::to_item(record).expect("user item")))
+            .send()
+            .await
+            .expect("put user");
+    }
+
+    pub fn new_user(&self, id: &str) -> UserRecord {
+        UserRecord::new(
+            UserId::parse(id).expect("id"),
+            Some(format!("{id}@example.com")),
+            Some(id.to_owned()),
+            self.clock.now_utc(),
+        )
+    }
+
+    /// Sets a usage counter directly (as if `used` generations were recorded in that period).
+    pub async fn put_counter(&self, user: &str, period_key: &str, used: u32) {
+        self.state
+            .dynamo
+            .put_item()
+            .table_name(&self.state.config.stats_table)
+            .item("pk", AttributeValue::S(format!("USER#{user}")))
+            .item("sk", AttributeValue::S(format!("PERIOD#{period_key}")))
+            .item("used", AttributeValue::N(used.to_string()))
+            .send()
+            .await
+            .expect("put counter");
+    }
+
+    /// Every item of a table whose pk is `pk`.
+    pub async fn items(&self, table: &str, pk: &str) -> Vec<HashMap<String, AttributeValue>> {
+        self.state
+            .dynamo
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("query")
+            .items
+            .unwrap_or_default()
+    }
+
+    /// Calls the function that serves `method path` with the request API Gateway would build.
+    pub async fn call(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        caller: Option<As>,
+        body: Option<&str>,
+    ) -> TestResponse {
+        let (function, req) = build_request(method, path_and_query, caller, body);
+        send(function, &self.state, req).await
+    }
+
+    /// Serves the local API on an ephemeral loopback port; returns its base URL.
+    pub async fn serve_http(&self, jwt_secret: &str) -> String {
+        let api = Arc::new(LocalApi {
+            state: self.state.clone(),
+            jwt_secret: jwt_secret.to_owned(),
+            frontend_origin: Some("http://localhost:3000".into()),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, local_api::router(api)).await });
+        format!("http://{addr}")
+    }
+}
+
+/// Builds the API Gateway v2 request for `method path?query`, with JWT claims when `caller` is given,
+/// and names the function the route table sends it to.
+pub fn build_request(
+    method: &str,
+    path_and_query: &str,
+    caller: Option<As>,
+    body: Option<&str>,
+) -> (&'static str, lambda_http::Request) {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let (route, params) = match match_route(method, path) {
+        RouteMatch::Found(route, params) => (route, params),
+        other => panic!("{method} {path} is not a route: {other:?}"),
+    };
+    let method: Method = method.parse().expect("method");
+    let claims = caller.map(|c| {
+        let mut claims = HashMap::from([
+            ("sub".to_owned(), c.user.clone()),
+            ("email".to_owned(), format!("{}@example.com", c.user)),
+            ("cognito:username".to_owned(), c.user.clone()),
+            ("token_use".to_owned(), "id".to_owned()),
+        ]);
+        if c.admin {
+            claims.insert("cognito:groups".to_owned(), "[admin]".to_owned());
+        }
+        claims
+    });
+    let context = request_context(route, &method, path, &HeaderMap::new(), claims);
+    let body = body.map_or(Body::Empty, |b| Body::Text(b.to_owned()));
+    let req = lambda_http::http::Request::builder()
+        .method(method)
+        .uri(format!("https://api.example.com{path_and_query}"))
+        .header("content-type", "application/json")
+        .body(body)
+        .expect("request")
+        .with_path_parameters(params.into_iter().collect::<HashMap<_, _>>())
+        .with_query_string_parameters(
+            query
+                .parse::<lambda_http::aws_lambda_events::query_map::QueryMap>()
+                .expect("query"),
+        )
+        .with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(context));
+    (route.function, req)
+}
+
+/// Sends a built request to a function's handler.
+pub async fn send(function: &str, state: &AppState, req: lambda_http::Request) -> TestResponse {
+    let response = local_api::invoke(function, state, req).await;
+    let (parts, body) = response.into_parts();
+    TestResponse {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: body.as_ref().to_vec(),
+    }
+}
+
+/// `FixedClock::now` without importing the trait everywhere.
+pub trait NowUtc {
+    fn now_utc(&self) -> DateTime<Utc>;
+}
+
+impl NowUtc for FixedClock {
+    fn now_utc(&self) -> DateTime<Utc> {
+        son1k::clock::Clock::now(self)
+    }
+}

@@ -12,5 +12,8 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 
 async fn handle(state: &AppState, _req: Request) -> HandlerResult {
     let now = state.clock.now().to_rfc3339_opts(SecondsFormat::Secs, true);
-    json(StatusCode::OK, &serde_json::json!({ "status": "healthy", "version": son1k::VERSION, "time": now }))
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "status": "healthy", "version": son1k::VERSION, "time": now }),
+    )
 }

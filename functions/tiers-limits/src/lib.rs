@@ -15,16 +15,25 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 #[tracing::instrument(skip_all)]
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let caller = Caller::from_request(&req)?;
-    let quality = query_param(&req, "quality").map(|q| Quality::parse(&q)).transpose()?;
+    let quality = query_param(&req, "quality")
+        .map(|q| Quality::parse(&q))
+        .transpose()?;
     let target = caller.resolve_target(&path_param(&req, "user_id")?)?;
     let now = state.clock.now();
     let user = if target == caller.id {
         state.users().get_or_create(&caller, now).await?
     } else {
-        state.users().get(&target).await?.ok_or_else(|| ApiError::not_found("no such user"))?
+        state
+            .users()
+            .get(&target)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such user"))?
     };
     let entitlement = user.entitlement(now);
-    let used = state.stats().used(&user.user_id, &entitlement.period.key()).await?;
+    let used = state
+        .stats()
+        .used(&user.user_id, &entitlement.period.key())
+        .await?;
     let view = LimitsView::new(
         user.user_id.clone(),
         &entitlement,

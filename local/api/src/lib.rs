@@ -10,7 +10,8 @@ use axum::Router;
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::aws_lambda_events::apigw::{
-    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequestContext,
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
+    ApiGatewayV2httpRequestContext,
 };
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::request::RequestContext;
@@ -38,7 +39,11 @@ pub struct LocalApi {
 }
 
 /// Runs one function's handler, exactly as its Lambda binary would.
-pub async fn invoke(function: &str, state: &AppState, req: lambda_http::Request) -> lambda_http::Response<Body> {
+pub async fn invoke(
+    function: &str,
+    state: &AppState,
+    req: lambda_http::Request,
+) -> lambda_http::Response<Body> {
     let result = match function {
         "health" => health::handler(state, req).await,
         "tiers-list" => tiers_list::handler(state, req).await,
@@ -57,7 +62,10 @@ pub fn router(api: Arc<LocalApi>) -> Router {
     Router::new().fallback(serve_request).with_state(api)
 }
 
-async fn serve_request(State(api): State<Arc<LocalApi>>, req: axum::extract::Request) -> AxumResponse {
+async fn serve_request(
+    State(api): State<Arc<LocalApi>>,
+    req: axum::extract::Request,
+) -> AxumResponse {
     let origin = req.headers().get("origin").cloned();
     let mut response = if req.method() == Method::OPTIONS && origin.is_some() {
         preflight()
@@ -66,8 +74,12 @@ async fn serve_request(State(api): State<Arc<LocalApi>>, req: axum::extract::Req
     };
     if let (Some(origin), Some(allowed)) = (origin, api.frontend_origin.as_deref()) {
         if origin.as_bytes() == allowed.as_bytes() {
-            response.headers_mut().insert("access-control-allow-origin", origin);
-            response.headers_mut().insert("vary", HeaderValue::from_static("origin"));
+            response
+                .headers_mut()
+                .insert("access-control-allow-origin", origin);
+            response
+                .headers_mut()
+                .insert("vary", HeaderValue::from_static("origin"));
         }
     }
     response
@@ -77,8 +89,14 @@ fn preflight() -> AxumResponse {
     let mut response = AxumResponse::new(AxumBody::empty());
     *response.status_mut() = StatusCode::NO_CONTENT;
     let headers = response.headers_mut();
-    headers.insert("access-control-allow-methods", HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"));
-    headers.insert("access-control-allow-headers", HeaderValue::from_static("authorization, content-type"));
+    headers.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
+    );
+    headers.insert(
+        "access-control-allow-headers",
+        HeaderValue::from_static("authorization, content-type"),
+    );
     headers.insert("access-control-max-age", HeaderValue::from_static("600"));
     response
 }
@@ -86,7 +104,9 @@ fn preflight() -> AxumResponse {
 async fn route(api: &LocalApi, req: axum::extract::Request) -> AxumResponse {
     let (route, params) = match match_route(req.method().as_str(), req.uri().path()) {
         RouteMatch::Found(route, params) => (route, params),
-        RouteMatch::WrongMethod(allowed) => return to_axum(problem(&ApiError::method_not_allowed(&allowed))),
+        RouteMatch::WrongMethod(allowed) => {
+            return to_axum(problem(&ApiError::method_not_allowed(&allowed)))
+        }
         RouteMatch::NotFound => return to_axum(problem(&ApiError::not_found("no such route"))),
     };
     let claims = if route.public {
@@ -103,7 +123,13 @@ async fn route(api: &LocalApi, req: axum::extract::Request) -> AxumResponse {
         Err(_) => return to_axum(problem(&ApiError::payload_too_large(MAX_BODY))),
     };
     let query: QueryMap = parts.uri.query().unwrap_or("").parse().unwrap_or_default();
-    let context = request_context(route, &parts.method, parts.uri.path(), &parts.headers, claims);
+    let context = request_context(
+        route,
+        &parts.method,
+        parts.uri.path(),
+        &parts.headers,
+        claims,
+    );
     let body = if bytes.is_empty() {
         Body::Empty
     } else {
@@ -122,7 +148,9 @@ async fn route(api: &LocalApi, req: axum::extract::Request) -> AxumResponse {
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get("authorization")?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 /// The request context API Gateway's HTTP API builds; protected routes carry the JWT claims.
@@ -139,7 +167,10 @@ pub fn request_context(
     ctx.stage = Some("$default".into());
     ctx.account_id = Some("000000000000".into());
     ctx.apiid = Some("local".into());
-    ctx.domain_name = headers.get("host").and_then(|h| h.to_str().ok()).map(str::to_owned);
+    ctx.domain_name = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
     ctx.request_id = Some(ulid::Ulid::generate().to_string());
     ctx.time = Some(now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
     ctx.time_epoch = now.timestamp_millis();
@@ -147,7 +178,10 @@ pub fn request_context(
     ctx.http.path = Some(path.to_owned());
     ctx.http.protocol = Some("HTTP/1.1".into());
     ctx.http.source_ip = Some("127.0.0.1".into());
-    ctx.http.user_agent = headers.get("user-agent").and_then(|h| h.to_str().ok()).map(str::to_owned);
+    ctx.http.user_agent = headers
+        .get("user-agent")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
     if let Some(claims) = claims {
         let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
         jwt.claims = claims;
@@ -175,17 +209,35 @@ pub fn verify_token(secret: &str, token: &str) -> Option<HashMap<String, String>
     let mut validation = Validation::new(Algorithm::HS256);
     validation.validate_aud = false;
     validation.leeway = 5;
-    let data = jsonwebtoken::decode::<Map<String, Value>>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation)
-        .map_err(|err| tracing::debug!(error = %err, "token rejected"))
-        .ok()?;
-    Some(data.claims.into_iter().map(|(name, value)| (name, claim_string(value))).collect())
+    let data = jsonwebtoken::decode::<Map<String, Value>>(
+        token,
+        &DecodingKey::from_secret(secret.as_bytes()),
+        &validation,
+    )
+    .map_err(|err| tracing::debug!(error = %err, "token rejected"))
+    .ok()?;
+    Some(
+        data.claims
+            .into_iter()
+            .map(|(name, value)| (name, claim_string(value)))
+            .collect(),
+    )
 }
 
 fn claim_string(value: Value) -> String {
     match value {
         Value::String(s) => s,
         Value::Array(items) => format_list_claim(
-            &items.into_iter().map(|v| if let Value::String(s) = v { s } else { v.to_string() }).collect::<Vec<_>>(),
+            &items
+                .into_iter()
+                .map(|v| {
+                    if let Value::String(s) = v {
+                        s
+                    } else {
+                        v.to_string()
+                    }
+                })
+                .collect::<Vec<_>>(),
         ),
         other => other.to_string(),
     }
@@ -201,11 +253,21 @@ pub struct TokenRequest {
 }
 
 /// Mints a token shaped like a Cognito ID token (`sub`, `email`, `cognito:username`, `cognito:groups`).
-pub fn mint_token(secret: &str, request: &TokenRequest) -> Result<String, jsonwebtoken::errors::Error> {
+pub fn mint_token(
+    secret: &str,
+    request: &TokenRequest,
+) -> Result<String, jsonwebtoken::errors::Error> {
     let now = Utc::now().timestamp();
     let mut claims = Map::new();
     claims.insert("sub".into(), request.user.clone().into());
-    claims.insert("email".into(), request.email.clone().unwrap_or_else(|| format!("{}@local.test", request.user)).into());
+    claims.insert(
+        "email".into(),
+        request
+            .email
+            .clone()
+            .unwrap_or_else(|| format!("{}@local.test", request.user))
+            .into(),
+    );
     claims.insert("cognito:username".into(), request.user.clone().into());
     if request.admin {
         claims.insert("cognito:groups".into(), serde_json::json!(["admin"]));
@@ -214,7 +276,11 @@ pub fn mint_token(secret: &str, request: &TokenRequest) -> Result<String, jsonwe
     claims.insert("iss".into(), "son1k-local".into());
     claims.insert("iat".into(), now.into());
     claims.insert("exp".into(), (now + request.ttl_seconds).into());
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
 }
 
 /// Creates the tables and bucket from `store/schema.rs` and seeds `test_user_1` (FREE).
@@ -222,7 +288,12 @@ pub async fn init_stack(state: &AppState) -> Result<(), son1k::store::StoreError
     son1k::store::schema::create_tables(&state.dynamo, &state.config).await?;
     son1k::store::schema::create_bucket(&state.s3, &state.config).await?;
     let id = UserId::parse("test_user_1").map_err(son1k::store::StoreError::invalid_request)?;
-    let seed = UserRecord::new(id, Some("test@son1k.com".into()), Some("TestCreator".into()), state.clock.now());
+    let seed = UserRecord::new(
+        id,
+        Some("test@son1k.com".into()),
+        Some("TestCreator".into()),
+        state.clock.now(),
+    );
     state.users().create(seed).await?;
     Ok(())
 }

@@ -5,14 +5,35 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let secret = std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| DEFAULT_JWT_SECRET.to_owned());
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let secret =
+        std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| DEFAULT_JWT_SECRET.to_owned());
     match args.first().map(String::as_str).unwrap_or("serve") {
         "token" => {
-            let user = flag("--user").ok_or("usage: local-api token --user ID [--admin] [--email E] [--ttl SECONDS]")?;
-            let ttl_seconds = flag("--ttl").map(|t| t.parse()).transpose()?.unwrap_or(24 * 3600);
+            let user = flag("--user")
+                .ok_or("usage: local-api token --user ID [--admin] [--email E] [--ttl SECONDS]")?;
+            let ttl_seconds = flag("--ttl")
+                .map(|t| t.parse())
+                .transpose()?
+                .unwrap_or(24 * 3600);
             let admin = args.iter().any(|a| a == "--admin");
-            println!("{}", mint_token(&secret, &TokenRequest { user, email: flag("--email"), admin, ttl_seconds })?);
+            println!(
+                "{}",
+                mint_token(
+                    &secret,
+                    &TokenRequest {
+                        user,
+                        email: flag("--email"),
+                        admin,
+                        ttl_seconds
+                    }
+                )?
+            );
         }
         "init" => {
             son1k::telemetry::init();
@@ -23,13 +44,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         "serve" => {
             son1k::telemetry::init();
             let state = son1k::AppState::from_env().await?;
-            let frontend_origin = Some(std::env::var("FRONTEND_URL").unwrap_or_else(|_| "http://localhost:3000".into()));
-            let app = router(Arc::new(LocalApi { state, jwt_secret: secret, frontend_origin }));
+            let frontend_origin = Some(
+                std::env::var("FRONTEND_URL").unwrap_or_else(|_| "http://localhost:3000".into()),
+            );
+            let app = router(Arc::new(LocalApi {
+                state,
+                jwt_secret: secret,
+                frontend_origin,
+            }));
             let host = std::env::var("API_HOST").unwrap_or_else(|_| "127.0.0.1".into());
             let port = std::env::var("API_PORT").unwrap_or_else(|_| "8000".into());
             let listener = tokio::net::TcpListener::bind(format!("{host}:{port}")).await?;
             tracing::info!("local API on http://{}", listener.local_addr()?);
-            axum::serve(listener, app).with_graceful_shutdown(async { tokio::signal::ctrl_c().await.ok(); }).await?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    tokio::signal::ctrl_c().await.ok();
+                })
+                .await?;
         }
         other => return Err(format!("unknown command {other:?}: use serve, init or token").into()),
     }

@@ -73,7 +73,10 @@ pub struct Entitlement {
 
 impl Entitlement {
     fn free(now: DateTime<Utc>) -> Self {
-        Self { tier: Tier::Free, period: Period::utc_day(now) }
+        Self {
+            tier: Tier::Free,
+            period: Period::utc_day(now),
+        }
     }
 }
 
@@ -90,14 +93,26 @@ pub fn entitlement(
     let sub = match (source, subscription) {
         (TierSource::Stripe, Some(sub)) => sub,
         // Granted without a billing period (admin, or a paid tier with no subscription data).
-        _ => return Entitlement { tier, period: Period::utc_month(now) },
+        _ => {
+            return Entitlement {
+                tier,
+                period: Period::utc_month(now),
+            }
+        }
     };
     if !sub.status.keeps_paid_tier() {
         return Entitlement::free(now);
     }
-    let stored = Period { kind: super::tiers::PeriodKind::Month, start: sub.current_period_start, end: sub.current_period_end };
+    let stored = Period {
+        kind: super::tiers::PeriodKind::Month,
+        start: sub.current_period_start,
+        end: sub.current_period_end,
+    };
     if stored.contains(now) {
-        return Entitlement { tier, period: stored };
+        return Entitlement {
+            tier,
+            period: stored,
+        };
     }
     let ended = now >= sub.current_period_end;
     if ended && (sub.cancel_at_period_end || now >= sub.current_period_end + RENEWAL_GRACE) {
@@ -105,7 +120,10 @@ pub fn entitlement(
     }
     // Renewal not heard of yet (or a clock ahead of Stripe's): the billing month of the cycle holding now.
     let anchor = sub.billing_cycle_anchor.unwrap_or(sub.current_period_start);
-    Entitlement { tier, period: Period::billing_month(anchor, now) }
+    Entitlement {
+        tier,
+        period: Period::billing_month(anchor, now),
+    }
 }
 
 #[cfg(test)]
@@ -114,7 +132,9 @@ mod tests {
     use crate::domain::tiers::PeriodKind;
 
     fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)).unwrap_or_default()
+        DateTime::parse_from_rfc3339(s)
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default()
     }
 
     fn sub(status: SubscriptionStatus, start: &str, end: &str) -> Subscription {
@@ -131,21 +151,49 @@ mod tests {
 
     #[test]
     fn free_counts_by_utc_day_whatever_the_source() {
-        let e = entitlement(Tier::Free, TierSource::Stripe, None, at("2026-11-26T10:00:00Z"));
-        assert_eq!((e.tier, e.period.kind, e.period.key()), (Tier::Free, PeriodKind::Day, "D#2026-11-26".into()));
+        let e = entitlement(
+            Tier::Free,
+            TierSource::Stripe,
+            None,
+            at("2026-11-26T10:00:00Z"),
+        );
+        assert_eq!(
+            (e.tier, e.period.kind, e.period.key()),
+            (Tier::Free, PeriodKind::Day, "D#2026-11-26".into())
+        );
     }
 
     #[test]
     fn admin_granted_paid_tier_counts_by_utc_month() {
-        let e = entitlement(Tier::Pro, TierSource::Admin, None, at("2026-11-26T10:00:00Z"));
-        assert_eq!((e.tier, e.period.key()), (Tier::Pro, "M#2026-11-01T00:00:00Z".into()));
+        let e = entitlement(
+            Tier::Pro,
+            TierSource::Admin,
+            None,
+            at("2026-11-26T10:00:00Z"),
+        );
+        assert_eq!(
+            (e.tier, e.period.key()),
+            (Tier::Pro, "M#2026-11-01T00:00:00Z".into())
+        );
     }
 
     #[test]
     fn stripe_tier_counts_by_its_billing_period() {
-        let s = sub(SubscriptionStatus::Active, "2026-11-10T12:00:00Z", "2026-12-10T12:00:00Z");
-        let e = entitlement(Tier::Creator, TierSource::Stripe, Some(&s), at("2026-11-26T10:00:00Z"));
-        assert_eq!((e.tier, e.period.start, e.period.end), (Tier::Creator, s.current_period_start, s.current_period_end));
+        let s = sub(
+            SubscriptionStatus::Active,
+            "2026-11-10T12:00:00Z",
+            "2026-12-10T12:00:00Z",
+        );
+        let e = entitlement(
+            Tier::Creator,
+            TierSource::Stripe,
+            Some(&s),
+            at("2026-11-26T10:00:00Z"),
+        );
+        assert_eq!(
+            (e.tier, e.period.start, e.period.end),
+            (Tier::Creator, s.current_period_start, s.current_period_end)
+        );
     }
 
     #[test]
@@ -160,30 +208,79 @@ mod tests {
             (SubscriptionStatus::Unknown, Tier::Free),
         ] {
             let s = sub(status, "2026-11-10T12:00:00Z", "2026-12-10T12:00:00Z");
-            assert_eq!(entitlement(Tier::Pro, TierSource::Stripe, Some(&s), now).tier, tier, "{status:?}");
+            assert_eq!(
+                entitlement(Tier::Pro, TierSource::Stripe, Some(&s), now).tier,
+                tier,
+                "{status:?}"
+            );
         }
     }
 
     #[test]
     fn a_missed_renewal_rolls_into_the_next_billing_month_within_the_grace() {
-        let s = sub(SubscriptionStatus::Active, "2027-01-31T09:00:00Z", "2027-02-28T09:00:00Z");
-        let e = entitlement(Tier::Pro, TierSource::Stripe, Some(&s), at("2027-03-02T00:00:00Z"));
-        assert_eq!((e.tier, e.period.start, e.period.end), (Tier::Pro, at("2027-02-28T09:00:00Z"), at("2027-03-31T09:00:00Z")));
+        let s = sub(
+            SubscriptionStatus::Active,
+            "2027-01-31T09:00:00Z",
+            "2027-02-28T09:00:00Z",
+        );
+        let e = entitlement(
+            Tier::Pro,
+            TierSource::Stripe,
+            Some(&s),
+            at("2027-03-02T00:00:00Z"),
+        );
+        assert_eq!(
+            (e.tier, e.period.start, e.period.end),
+            (
+                Tier::Pro,
+                at("2027-02-28T09:00:00Z"),
+                at("2027-03-31T09:00:00Z")
+            )
+        );
     }
 
     #[test]
     fn past_the_grace_or_a_cancellation_at_period_end_the_user_is_free() {
-        let s = sub(SubscriptionStatus::Active, "2026-10-10T12:00:00Z", "2026-11-10T12:00:00Z");
+        let s = sub(
+            SubscriptionStatus::Active,
+            "2026-10-10T12:00:00Z",
+            "2026-11-10T12:00:00Z",
+        );
         let late = at("2026-11-13T12:00:00Z");
-        assert_eq!(entitlement(Tier::Pro, TierSource::Stripe, Some(&s), late).tier, Tier::Free);
-        let canceling = Subscription { cancel_at_period_end: true, ..s };
-        assert_eq!(entitlement(Tier::Pro, TierSource::Stripe, Some(&canceling), at("2026-11-10T12:00:00Z")).tier, Tier::Free);
-        assert_eq!(entitlement(Tier::Pro, TierSource::Stripe, Some(&canceling), at("2026-11-10T11:59:59Z")).tier, Tier::Pro);
+        assert_eq!(
+            entitlement(Tier::Pro, TierSource::Stripe, Some(&s), late).tier,
+            Tier::Free
+        );
+        let canceling = Subscription {
+            cancel_at_period_end: true,
+            ..s
+        };
+        assert_eq!(
+            entitlement(
+                Tier::Pro,
+                TierSource::Stripe,
+                Some(&canceling),
+                at("2026-11-10T12:00:00Z")
+            )
+            .tier,
+            Tier::Free
+        );
+        assert_eq!(
+            entitlement(
+                Tier::Pro,
+                TierSource::Stripe,
+                Some(&canceling),
+                at("2026-11-10T11:59:59Z")
+            )
+            .tier,
+            Tier::Pro
+        );
     }
 
     #[test]
     fn unknown_statuses_deserialise_instead_of_failing() {
-        let status: SubscriptionStatus = serde_json::from_str("\"something_new\"").unwrap_or(SubscriptionStatus::Active);
+        let status: SubscriptionStatus =
+            serde_json::from_str("\"something_new\"").unwrap_or(SubscriptionStatus::Active);
         assert_eq!(status, SubscriptionStatus::Unknown);
     }
 }

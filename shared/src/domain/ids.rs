@@ -9,8 +9,14 @@ fn check(field: &'static str, raw: &str) -> Result<(), DomainError> {
     if raw.is_empty() || raw.len() > 64 {
         return Err(DomainError::new(field, "must be 1 to 64 characters"));
     }
-    if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return Err(DomainError::new(field, "may contain only letters, digits, '_' and '-'"));
+    if !raw
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(DomainError::new(
+            field,
+            "may contain only letters, digits, '_' and '-'",
+        ));
     }
     Ok(())
 }
@@ -72,8 +78,16 @@ mod tests {
 
     #[test]
     fn accepts_cognito_subs_and_local_ids() {
-        for ok in ["test_user_1", "4f0c1a2b-9e8d-4c7b-a6f5-0123456789ab", "a", &"x".repeat(64)] {
-            assert_eq!(UserId::parse(ok).map(|id| id.to_string()), Ok(ok.to_owned()));
+        for ok in [
+            "test_user_1",
+            "4f0c1a2b-9e8d-4c7b-a6f5-0123456789ab",
+            "a",
+            &"x".repeat(64),
+        ] {
+            assert_eq!(
+                UserId::parse(ok).map(|id| id.to_string()),
+                Ok(ok.to_owned())
+            );
         }
     }
 
@@ -81,7 +95,11 @@ mod tests {
     fn rejects_empty_long_and_unsafe_ids_naming_the_field() {
         for bad in ["", &"x".repeat(65), "a b", "USER#x", "../etc", "é", "a/b"] {
             let err = GenerationId::parse(bad).err();
-            assert_eq!(err.map(|e| e.field), Some("generation_id"), "{bad:?} must be rejected");
+            assert_eq!(
+                err.map(|e| e.field),
+                Some("generation_id"),
+                "{bad:?} must be rejected"
+            );
         }
     }
 

@@ -84,7 +84,10 @@ impl LimitsView {
             can_generate: reason.is_none(),
             reason,
             qualities: spec.qualities,
-            storage: StorageView { used_bytes: storage_used_bytes, limit_bytes: spec.storage_bytes },
+            storage: StorageView {
+                used_bytes: storage_used_bytes,
+                limit_bytes: spec.storage_bytes,
+            },
             subscription: subscription.map(|s| SubscriptionView {
                 status: s.status,
                 current_period_end: s.current_period_end,
@@ -100,8 +103,13 @@ mod tests {
     use crate::domain::period::Period;
 
     fn free_now() -> Entitlement {
-        let now = DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z").map(|d| d.with_timezone(&Utc)).unwrap_or_default();
-        Entitlement { tier: Tier::Free, period: Period::utc_day(now) }
+        let now = DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default();
+        Entitlement {
+            tier: Tier::Free,
+            period: Period::utc_day(now),
+        }
     }
 
     fn id() -> UserId {
@@ -111,26 +119,45 @@ mod tests {
     #[test]
     fn remaining_counts_down_and_stops_at_zero() {
         let view = LimitsView::new(id(), &free_now(), 2, None, 0, None);
-        assert_eq!((view.limit, view.used, view.remaining, view.can_generate, view.reason), (3, 2, 1, true, None));
+        assert_eq!(
+            (
+                view.limit,
+                view.used,
+                view.remaining,
+                view.can_generate,
+                view.reason
+            ),
+            (3, 2, 1, true, None)
+        );
         let spent = LimitsView::new(id(), &free_now(), 5, None, 0, None);
-        assert_eq!((spent.remaining, spent.can_generate, spent.reason), (0, false, Some(ErrorCode::DailyLimitReached)));
+        assert_eq!(
+            (spent.remaining, spent.can_generate, spent.reason),
+            (0, false, Some(ErrorCode::DailyLimitReached))
+        );
     }
 
     #[test]
     fn a_quality_outside_the_tier_is_the_reason_even_with_quota_left() {
         let view = LimitsView::new(id(), &free_now(), 0, Some(Quality::High), 0, None);
-        assert_eq!((view.can_generate, view.reason), (false, Some(ErrorCode::QualityNotInTier)));
+        assert_eq!(
+            (view.can_generate, view.reason),
+            (false, Some(ErrorCode::QualityNotInTier))
+        );
         let ok = LimitsView::new(id(), &free_now(), 0, Some(Quality::Standard), 0, None);
         assert!(ok.can_generate);
     }
 
     #[test]
     fn serialises_times_to_the_second_and_codes_as_strings() {
-        let json = serde_json::to_value(LimitsView::new(id(), &free_now(), 3, None, 7, None)).unwrap_or_default();
+        let json = serde_json::to_value(LimitsView::new(id(), &free_now(), 3, None, 7, None))
+            .unwrap_or_default();
         assert_eq!(json["period_start"], "2026-11-26T00:00:00Z");
         assert_eq!(json["reset_at"], "2026-11-27T00:00:00Z");
         assert_eq!(json["reason"], "daily_limit_reached");
-        assert_eq!(json["storage"], serde_json::json!({"used_bytes": 7, "limit_bytes": 1_073_741_824u64}));
+        assert_eq!(
+            json["storage"],
+            serde_json::json!({"used_bytes": 7, "limit_bytes": 1_073_741_824u64})
+        );
         assert_eq!(json["subscription"], serde_json::Value::Null);
     }
 }

@@ -22,15 +22,25 @@ impl Period {
     /// The UTC day holding `now`.
     pub fn utc_day(now: DateTime<Utc>) -> Self {
         let start = midnight(now.date_naive());
-        Self { kind: PeriodKind::Day, start, end: start + Duration::days(1) }
+        Self {
+            kind: PeriodKind::Day,
+            start,
+            end: start + Duration::days(1),
+        }
     }
 
     /// The UTC calendar month holding `now`.
     pub fn utc_month(now: DateTime<Utc>) -> Self {
         let first = now.date_naive().with_day(1).unwrap_or(now.date_naive());
         let start = midnight(first);
-        let end = start.checked_add_months(Months::new(1)).unwrap_or(start + Duration::days(31));
-        Self { kind: PeriodKind::Month, start, end }
+        let end = start
+            .checked_add_months(Months::new(1))
+            .unwrap_or(start + Duration::days(31));
+        Self {
+            kind: PeriodKind::Month,
+            start,
+            end,
+        }
     }
 
     /// The billing month holding `now` for a cycle anchored at `anchor`, as Stripe counts it: the n-th
@@ -45,14 +55,19 @@ impl Period {
             };
             shifted.unwrap_or(anchor)
         };
-        let mut n = i64::from(now.year() - anchor.year()) * 12 + i64::from(now.month()) - i64::from(anchor.month());
+        let mut n = i64::from(now.year() - anchor.year()) * 12 + i64::from(now.month())
+            - i64::from(anchor.month());
         // The estimate is off by at most one either way (day and time of day within the month).
         if boundary(n) > now {
             n -= 1;
         } else if boundary(n + 1) <= now {
             n += 1;
         }
-        Self { kind: PeriodKind::Month, start: boundary(n), end: boundary(n + 1) }
+        Self {
+            kind: PeriodKind::Month,
+            start: boundary(n),
+            end: boundary(n + 1),
+        }
     }
 
     /// The key of this period's usage counter: `D#2026-11-26` for a day, `M#<start>` for a month.
@@ -79,7 +94,9 @@ mod tests {
     use super::*;
 
     fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)).unwrap_or_default()
+        DateTime::parse_from_rfc3339(s)
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default()
     }
 
     fn cycle(anchor: &str, now: &str) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -90,9 +107,15 @@ mod tests {
     #[test]
     fn utc_day_runs_from_midnight_to_midnight() {
         let p = Period::utc_day(at("2026-11-26T23:59:59.999Z"));
-        assert_eq!((p.start, p.end), (at("2026-11-26T00:00:00Z"), at("2026-11-27T00:00:00Z")));
+        assert_eq!(
+            (p.start, p.end),
+            (at("2026-11-26T00:00:00Z"), at("2026-11-27T00:00:00Z"))
+        );
         assert_eq!(p.key(), "D#2026-11-26");
-        assert_eq!(Period::utc_day(at("2026-11-27T00:00:00Z")).key(), "D#2026-11-27");
+        assert_eq!(
+            Period::utc_day(at("2026-11-27T00:00:00Z")).key(),
+            "D#2026-11-27"
+        );
     }
 
     #[test]
@@ -100,13 +123,19 @@ mod tests {
         let p = Period::utc_day(at("2026-12-31T12:00:00Z"));
         assert_eq!(p.end, at("2027-01-01T00:00:00Z"));
         let leap = Period::utc_day(at("2028-02-29T08:00:00Z"));
-        assert_eq!((leap.key().as_str(), leap.end), ("D#2028-02-29", at("2028-03-01T00:00:00Z")));
+        assert_eq!(
+            (leap.key().as_str(), leap.end),
+            ("D#2028-02-29", at("2028-03-01T00:00:00Z"))
+        );
     }
 
     #[test]
     fn utc_month_handles_december_and_february() {
         let dec = Period::utc_month(at("2026-12-31T23:59:59Z"));
-        assert_eq!((dec.start, dec.end), (at("2026-12-01T00:00:00Z"), at("2027-01-01T00:00:00Z")));
+        assert_eq!(
+            (dec.start, dec.end),
+            (at("2026-12-01T00:00:00Z"), at("2027-01-01T00:00:00Z"))
+        );
         assert_eq!(dec.key(), "M#2026-12-01T00:00:00Z");
         let feb = Period::utc_month(at("2028-02-10T00:00:00Z"));
         assert_eq!(feb.end, at("2028-03-01T00:00:00Z"));
@@ -154,8 +183,14 @@ mod tests {
     #[test]
     fn billing_month_boundaries_are_half_open() {
         let anchor = "2026-11-10T12:00:00Z";
-        assert_eq!(cycle(anchor, "2026-12-10T11:59:59Z").0, at("2026-11-10T12:00:00Z"));
-        assert_eq!(cycle(anchor, "2026-12-10T12:00:00Z").0, at("2026-12-10T12:00:00Z"));
+        assert_eq!(
+            cycle(anchor, "2026-12-10T11:59:59Z").0,
+            at("2026-11-10T12:00:00Z")
+        );
+        assert_eq!(
+            cycle(anchor, "2026-12-10T12:00:00Z").0,
+            at("2026-12-10T12:00:00Z")
+        );
     }
 
     #[test]
@@ -168,7 +203,11 @@ mod tests {
 
     #[test]
     fn billing_month_always_contains_now_over_years_of_days() {
-        for anchor in ["2027-01-31T23:00:00Z", "2028-02-29T00:00:00Z", "2026-08-30T05:00:00Z"] {
+        for anchor in [
+            "2027-01-31T23:00:00Z",
+            "2028-02-29T00:00:00Z",
+            "2026-08-30T05:00:00Z",
+        ] {
             let mut now = at("2026-01-01T00:00:00Z");
             while now < at("2030-01-01T00:00:00Z") {
                 let p = Period::billing_month(at(anchor), now);

@@ -118,7 +118,10 @@ impl Tier {
             "CREATOR" => Ok(Self::Creator),
             "PRO" => Ok(Self::Pro),
             "STUDIO" => Ok(Self::Studio),
-            _ => Err(DomainError::new("tier", "must be one of FREE, CREATOR, PRO, STUDIO")),
+            _ => Err(DomainError::new(
+                "tier",
+                "must be one of FREE, CREATOR, PRO, STUDIO",
+            )),
         }
     }
 
@@ -168,7 +171,10 @@ impl Quality {
             "standard" => Ok(Self::Standard),
             "high" => Ok(Self::High),
             "ultra" => Ok(Self::Ultra),
-            _ => Err(DomainError::new("quality", "must be one of standard, high, ultra")),
+            _ => Err(DomainError::new(
+                "quality",
+                "must be one of standard, high, ultra",
+            )),
         }
     }
 
@@ -205,14 +211,37 @@ mod tests {
     fn the_table_matches_the_product_card() {
         let rows: Vec<_> = TIERS
             .iter()
-            .map(|t| (t.tier.as_str(), t.price_cents, t.generations, t.period, t.qualities.len(), t.storage_bytes))
+            .map(|t| {
+                (
+                    t.tier.as_str(),
+                    t.price_cents,
+                    t.generations,
+                    t.period,
+                    t.qualities.len(),
+                    t.storage_bytes,
+                )
+            })
             .collect();
         assert_eq!(
             rows,
             vec![
                 ("FREE", 0, 3, PeriodKind::Day, 1, Some(1_073_741_824)),
-                ("CREATOR", 999, 50, PeriodKind::Month, 2, Some(10_737_418_240)),
-                ("PRO", 2999, 200, PeriodKind::Month, 3, Some(107_374_182_400)),
+                (
+                    "CREATOR",
+                    999,
+                    50,
+                    PeriodKind::Month,
+                    2,
+                    Some(10_737_418_240)
+                ),
+                (
+                    "PRO",
+                    2999,
+                    200,
+                    PeriodKind::Month,
+                    3,
+                    Some(107_374_182_400)
+                ),
                 ("STUDIO", 9999, 1000, PeriodKind::Month, 3, None),
             ]
         );
@@ -237,7 +266,10 @@ mod tests {
 
     #[test]
     fn points_are_one_two_three() {
-        assert_eq!([Quality::Standard, Quality::High, Quality::Ultra].map(Quality::points), [1, 2, 3]);
+        assert_eq!(
+            [Quality::Standard, Quality::High, Quality::Ultra].map(Quality::points),
+            [1, 2, 3]
+        );
     }
 
     #[test]
@@ -248,7 +280,10 @@ mod tests {
         for bad in ["Standard", "HIGH", "low", ""] {
             assert_eq!(Quality::parse(bad).map_err(|e| e.field), Err("quality"));
         }
-        assert_eq!(serde_json::from_str::<Tier>("\"PRO\"").ok(), Some(Tier::Pro));
+        assert_eq!(
+            serde_json::from_str::<Tier>("\"PRO\"").ok(),
+            Some(Tier::Pro)
+        );
         assert!(serde_json::from_str::<Quality>("\"extreme\"").is_err());
     }
 
@@ -258,6 +293,9 @@ mod tests {
         assert_eq!(json["id"], "STUDIO");
         assert_eq!(json["period"], "month");
         assert_eq!(json["storage_bytes"], serde_json::Value::Null);
-        assert_eq!(json["qualities"], serde_json::json!(["standard", "high", "ultra"]));
+        assert_eq!(
+            json["qualities"],
+            serde_json::json!(["standard", "high", "ultra"])
+        );
     }
 }

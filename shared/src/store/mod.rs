@@ -12,7 +12,10 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 pub enum StoreError {
     /// The service could not be reached, timed out, throttled or failed: nothing was written.
     #[error("{operation} failed: {message}")]
-    Unavailable { operation: &'static str, message: String },
+    Unavailable {
+        operation: &'static str,
+        message: String,
+    },
     /// A stored item does not have the shape we write: a bug or a manual edit.
     #[error("stored item is malformed: {0}")]
     Corrupt(String),
@@ -37,7 +40,10 @@ where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    StoreError::Unavailable { operation, message: DisplayErrorContext(&err).to_string() }
+    StoreError::Unavailable {
+        operation,
+        message: DisplayErrorContext(&err).to_string(),
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -57,7 +63,10 @@ impl From<StoreError> for ApiError {
 }
 
 /// The key attributes of an item.
-pub fn item_key(pk: String, sk: &str) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+pub fn item_key(
+    pk: String,
+    sk: &str,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
     use aws_sdk_dynamodb::types::AttributeValue;
     std::collections::HashMap::from([
         (schema::PK.to_owned(), AttributeValue::S(pk)),

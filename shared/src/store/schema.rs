@@ -5,8 +5,8 @@
 use super::{sdk_failure, StoreError};
 use crate::config::Config;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
 /// Every table's partition key, sort key and TTL attribute.
@@ -68,11 +68,17 @@ pub struct TableDef {
 }
 
 const fn s(name: &'static str) -> KeyAttr {
-    KeyAttr { name, kind: AttrType::S }
+    KeyAttr {
+        name,
+        kind: AttrType::S,
+    }
 }
 
 const fn n(name: &'static str) -> KeyAttr {
-    KeyAttr { name, kind: AttrType::N }
+    KeyAttr {
+        name,
+        kind: AttrType::N,
+    }
 }
 
 pub const USERS: TableDef = TableDef {
@@ -86,21 +92,59 @@ pub const USERS: TableDef = TableDef {
     }],
 };
 
-pub const STATS: TableDef = TableDef { logical_id: "StatsTable", indexes: &[] };
+pub const STATS: TableDef = TableDef {
+    logical_id: "StatsTable",
+    indexes: &[],
+};
 
 /// Pool listings: `lst` is set to `ALL` and `lst_genre` to `G#<genre>` only once a contribution's
 /// audio is stored, so unlisted items stay out of every listing index.
 pub const POOL: TableDef = TableDef {
     logical_id: "PoolTable",
     indexes: &[
-        IndexDef { name: "recent", pk: s("lst"), sk: Some(s("contributed_at")), projection: IndexProjection::All },
-        IndexDef { name: "recent_genre", pk: s("lst_genre"), sk: Some(s("contributed_at")), projection: IndexProjection::All },
-        IndexDef { name: "popular", pk: s("lst"), sk: Some(s("pop_key")), projection: IndexProjection::All },
-        IndexDef { name: "popular_genre", pk: s("lst_genre"), sk: Some(s("pop_key")), projection: IndexProjection::All },
-        IndexDef { name: "quality", pk: s("lst"), sk: Some(s("qual_key")), projection: IndexProjection::All },
-        IndexDef { name: "quality_genre", pk: s("lst_genre"), sk: Some(s("qual_key")), projection: IndexProjection::All },
+        IndexDef {
+            name: "recent",
+            pk: s("lst"),
+            sk: Some(s("contributed_at")),
+            projection: IndexProjection::All,
+        },
+        IndexDef {
+            name: "recent_genre",
+            pk: s("lst_genre"),
+            sk: Some(s("contributed_at")),
+            projection: IndexProjection::All,
+        },
+        IndexDef {
+            name: "popular",
+            pk: s("lst"),
+            sk: Some(s("pop_key")),
+            projection: IndexProjection::All,
+        },
+        IndexDef {
+            name: "popular_genre",
+            pk: s("lst_genre"),
+            sk: Some(s("pop_key")),
+            projection: IndexProjection::All,
+        },
+        IndexDef {
+            name: "quality",
+            pk: s("lst"),
+            sk: Some(s("qual_key")),
+            projection: IndexProjection::All,
+        },
+        IndexDef {
+            name: "quality_genre",
+            pk: s("lst_genre"),
+            sk: Some(s("qual_key")),
+            projection: IndexProjection::All,
+        },
         // Contributor ranking: one row per user and period (`W#2026-W48`, `M#2026-11`, `ALL`).
-        IndexDef { name: "ranking", pk: s("rank_period"), sk: Some(n("points")), projection: IndexProjection::All },
+        IndexDef {
+            name: "ranking",
+            pk: s("rank_period"),
+            sk: Some(n("points")),
+            projection: IndexProjection::All,
+        },
     ],
 };
 
@@ -138,11 +182,18 @@ fn scalar(kind: AttrType) -> ScalarAttributeType {
 }
 
 fn key(name: &str, key_type: KeyType) -> Result<KeySchemaElement, StoreError> {
-    KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().map_err(StoreError::invalid_request)
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .map_err(StoreError::invalid_request)
 }
 
 /// Creates every table (on-demand, TTL on) that does not exist yet.
-pub async fn create_tables(client: &aws_sdk_dynamodb::Client, config: &Config) -> Result<(), StoreError> {
+pub async fn create_tables(
+    client: &aws_sdk_dynamodb::Client,
+    config: &Config,
+) -> Result<(), StoreError> {
     for table in TABLES {
         let name = table.name(config);
         let mut request = client
@@ -175,11 +226,18 @@ pub async fn create_tables(client: &aws_sdk_dynamodb::Client, config: &Config) -
             if let Some(sk) = index.sk {
                 gsi = gsi.key_schema(key(sk.name, KeyType::Range)?);
             }
-            request = request.global_secondary_indexes(gsi.build().map_err(StoreError::invalid_request)?);
+            request =
+                request.global_secondary_indexes(gsi.build().map_err(StoreError::invalid_request)?);
         }
         match request.send().await {
             Ok(_) => {}
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => continue,
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_in_use_exception()) =>
+            {
+                continue
+            }
             Err(err) => return Err(sdk_failure("CreateTable", err)),
         }
         client
@@ -201,12 +259,17 @@ pub async fn create_tables(client: &aws_sdk_dynamodb::Client, config: &Config) -
 
 /// Creates the audio bucket if it does not exist yet.
 pub async fn create_bucket(client: &aws_sdk_s3::Client, config: &Config) -> Result<(), StoreError> {
-    match client.create_bucket().bucket(&config.audio_bucket).send().await {
+    match client
+        .create_bucket()
+        .bucket(&config.audio_bucket)
+        .send()
+        .await
+    {
         Ok(_) => Ok(()),
         Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()) =>
+            if err.as_service_error().is_some_and(|e| {
+                e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
+            }) =>
         {
             Ok(())
         }

@@ -28,7 +28,10 @@ impl<'a> StatsStore<'a> {
             .client
             .get_item()
             .table_name(self.table)
-            .set_key(Some(item_key(super::users::user_pk(user), &period_sk(period_key))))
+            .set_key(Some(item_key(
+                super::users::user_pk(user),
+                &period_sk(period_key),
+            )))
             .projection_expression("used")
             .consistent_read(true)
             .send()
@@ -37,7 +40,9 @@ impl<'a> StatsStore<'a> {
         match out.item.as_ref().and_then(|item| item.get("used")) {
             None => Ok(0),
             Some(AttributeValue::N(n)) => n.parse().map_err(StoreError::corrupt),
-            Some(other) => Err(StoreError::Corrupt(format!("used is not a number: {other:?}"))),
+            Some(other) => Err(StoreError::Corrupt(format!(
+                "used is not a number: {other:?}"
+            ))),
         }
     }
 }

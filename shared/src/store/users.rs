@@ -49,7 +49,12 @@ pub struct UserRecord {
 
 impl UserRecord {
     /// A new FREE user with the profile the token's claims give.
-    pub fn new(id: UserId, email: Option<String>, username: Option<String>, now: DateTime<Utc>) -> Self {
+    pub fn new(
+        id: UserId,
+        email: Option<String>,
+        username: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
         Self {
             pk: user_pk(&id),
             sk: PROFILE_SK.to_owned(),
@@ -69,7 +74,12 @@ impl UserRecord {
     }
 
     pub fn from_caller(caller: &Caller, now: DateTime<Utc>) -> Self {
-        Self::new(caller.id.clone(), caller.email.clone(), caller.username.clone(), now)
+        Self::new(
+            caller.id.clone(),
+            caller.email.clone(),
+            caller.username.clone(),
+            now,
+        )
     }
 }
 
@@ -97,7 +107,10 @@ impl<'a> UsersStore<'a> {
             .send()
             .await
             .map_err(|err| sdk_failure("GetItem users", err))?;
-        out.item.map(serde_dynamo::from_item).transpose().map_err(StoreError::corrupt)
+        out.item
+            .map(serde_dynamo::from_item)
+            .transpose()
+            .map_err(StoreError::corrupt)
     }
 
     /// Stores `record` unless the user exists. Returns the stored user: `record` if it was created,
@@ -135,7 +148,11 @@ impl<'a> UsersStore<'a> {
     }
 
     /// The caller's record, created on their first authenticated request.
-    pub async fn get_or_create(&self, caller: &Caller, now: DateTime<Utc>) -> Result<UserRecord, StoreError> {
+    pub async fn get_or_create(
+        &self,
+        caller: &Caller,
+        now: DateTime<Utc>,
+    ) -> Result<UserRecord, StoreError> {
         match self.get(&caller.id).await? {
             Some(user) => Ok(user),
             None => Ok(self.create(UserRecord::from_caller(caller, now)).await?.0),
@@ -148,13 +165,22 @@ struct DisplayErrorContextOwned<E>(E);
 
 impl<E: std::error::Error> std::fmt::Display for DisplayErrorContextOwned<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", aws_sdk_dynamodb::error::DisplayErrorContext(&self.0))
+        write!(
+            f,
+            "{}",
+            aws_sdk_dynamodb::error::DisplayErrorContext(&self.0)
+        )
     }
 }
 
 impl UserRecord {
     /// The tier in force and the usage period right now.
     pub fn entitlement(&self, now: DateTime<Utc>) -> crate::domain::entitlement::Entitlement {
-        crate::domain::entitlement::entitlement(self.tier, self.tier_source, self.subscription.as_ref(), now)
+        crate::domain::entitlement::entitlement(
+            self.tier,
+            self.tier_source,
+            self.subscription.as_ref(),
+            now,
+        )
     }
 }

@@ -1,0 +1,234 @@
+//! HTTP through local/api: token verification, the request context it builds, 404/405, CORS.
+
+use local_api::{mint_token, TokenRequest};
+use son1k_tests::TestApp;
+
+const SECRET: &str = "test-secret";
+
+fn token(user: &str, admin: bool, ttl_seconds: i64) -> String {
+    mint_token(
+        SECRET,
+        &TokenRequest {
+            user: user.into(),
+            email: None,
+            admin,
+            ttl_seconds,
+        },
+    )
+    .expect("token")
+}
+
+async fn get(url: &str, bearer: Option<&str>) -> reqwest::Response {
+    let mut req = reqwest::Client::new().get(url);
+    if let Some(token) = bearer {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    req.send().await.expect("request")
+}
+
+async fn problem(res: reqwest::Response, status: u16, code: &str) {
+    assert_eq!(res.status().as_u16(), status);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let doc: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(
+        (doc["code"].as_str(), doc["status"].as_u64()),
+        (Some(code), Some(status.into())),
+        "{doc}"
+    );
+}
+
+#[tokio::test]
+async fn a_valid_token_reaches_the_handler_with_its_claims() {
+    let app = TestApp::spawn().await;
+    let base = app.serve_http(SECRET).await;
+    let res = get(
+        &format!("{base}/api/tiers/limits/me"),
+        Some(&token("alice", false, 600)),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(
+        (body["user_id"].as_str(), body["tier"].as_str()),
+        (Some("alice"), Some("FREE"))
+    );
+    let stored = app
+        .state
+        .users()
+        .get(&son1k::domain::ids::UserId::parse("alice").expect("id"))
+        .await
+        .expect("read");
+    assert_eq!(
+        stored.and_then(|u| u.email),
+        Some("alice@local.test".into())
+    );
+}
+
+#[tokio::test]
+async fn missing_malformed_forged_and_expired_tokens_are_401() {
+    let app = TestApp::spawn().await;
+    let base = app.serve_http(SECRET).await;
+    let url = format!("{base}/api/tiers/limits/me");
+    problem(get(&url, None).await, 401, "unauthorized").await;
+    problem(get(&url, Some("not-a-jwt")).await, 401, "unauthorized").await;
+    let forged = mint_token(
+        "another-secret",
+        &TokenRequest {
+            user: "alice".into(),
+            email: None,
+            admin: true,
+            ttl_seconds: 600,
+        },
+    )
+    .expect("token");
+    problem(get(&url, Some(&forged)).await, 401, "unauthorized").await;
+    problem(
+        get(&url, Some(&token("alice", false, -600))).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    let basic = reqwest::Client::new()
+        .get(&url)
+        .header("authorization", "Basic YWxpY2U6eA==")
+        .send()
+        .await
+        .expect("send");
+    problem(basic, 401, "unauthorized").await;
+    assert!(
+        app.items(&app.state.config.users_table, "USER#alice")
+            .await
+            .is_empty(),
+        "no user created by a bad token"
+    );
+}
+
+#[tokio::test]
+async fn the_admin_group_claim_survives_the_trip_through_the_authorizer_format() {
+    let app = TestApp::spawn().await;
+    app.put_user(&app.new_user("victim")).await;
+    let base = app.serve_http(SECRET).await;
+    let url = format!("{base}/api/tiers/limits/victim");
+    assert_eq!(
+        get(&url, Some(&token("root", true, 600)))
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    problem(
+        get(&url, Some(&token("mallory", false, 600))).await,
+        403,
+        "forbidden",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn public_routes_need_no_token() {
+    let app = TestApp::spawn().await;
+    let base = app.serve_http(SECRET).await;
+    assert_eq!(
+        get(&format!("{base}/health"), None).await.status().as_u16(),
+        200
+    );
+    assert_eq!(
+        get(&format!("{base}/api/tiers"), None)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_with_or_without_a_token() {
+    let app = TestApp::spawn().await;
+    let base = app.serve_http(SECRET).await;
+    problem(
+        get(&format!("{base}/api/nothing-here"), None).await,
+        404,
+        "not_found",
+    )
+    .await;
+    problem(
+        get(
+            &format!("{base}/api/nothing-here"),
+            Some(&token("alice", false, 600)),
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+    problem(
+        get(&format!("{base}/api/tiers/limits/"), None).await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_known_route_with_the_wrong_method_is_405_with_allow() {
+    let app = TestApp::spawn().await;
+    let base = app.serve_http(SECRET).await;
+    let res = reqwest::Client::new()
+        .delete(format!("{base}/api/tiers"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.headers()["allow"], "GET");
+    problem(res, 405, "method_not_allowed").await;
+    let res = reqwest::Client::new()
+        .post(format!("{base}/health"))
+        .body("{}")
+        .send()
+        .await
+        .expect("send");
+    problem(res, 405, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn the_frontend_origin_gets_cors_headers_and_others_do_not() {
+    let app = TestApp::spawn().await;
+    let base = app.serve_http(SECRET).await;
+    let client = reqwest::Client::new();
+    let preflight = client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{base}/api/tiers/limits/me"),
+        )
+        .header("origin", "http://localhost:3000")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(preflight.status().as_u16(), 204);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    let other = client
+        .get(format!("{base}/health"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect("send");
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+#[test]
+fn local_tokens_carry_groups_as_cognito_does_and_verify_back_in_authorizer_format() {
+    let claims = local_api::verify_token(SECRET, &token("root", true, 600)).expect("valid");
+    assert_eq!(
+        claims.get("cognito:groups").map(String::as_str),
+        Some("[admin]")
+    );
+    assert_eq!(claims.get("sub").map(String::as_str), Some("root"));
+    let plain = local_api::verify_token(SECRET, &token("alice", false, 600)).expect("valid");
+    assert!(
+        !plain.contains_key("cognito:groups"),
+        "a user in no group has no groups claim"
+    );
+}

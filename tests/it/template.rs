@@ -1,0 +1,218 @@
+//! `template.yaml` declares what the code uses: the tables of `store/schema.rs`, a function per route
+//! with the right authorization, and a private bucket. cfn-lint checks CloudFormation's rules; this
+//! checks ours (cfn-lint would not notice a table whose index differs from the code's).
+
+use serde_norway::Value;
+use son1k::routes::ROUTES;
+use son1k::store::schema::{self, IndexProjection, TABLES};
+use std::collections::BTreeSet;
+
+fn template() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    serde_norway::from_str(&std::fs::read_to_string(path).expect("template.yaml"))
+        .expect("template parses")
+}
+
+fn text(v: &Value) -> String {
+    v.as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("expected a string, got {v:?}"))
+}
+
+fn key_schema(v: &Value) -> Vec<(String, String)> {
+    v.as_sequence()
+        .expect("KeySchema list")
+        .iter()
+        .map(|k| (text(&k["AttributeName"]), text(&k["KeyType"])))
+        .collect()
+}
+
+fn pascal(kebab: &str) -> String {
+    kebab
+        .split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[test]
+fn tables_match_the_schema_the_code_uses() {
+    let t = template();
+    for table in TABLES {
+        let res = &t["Resources"][table.logical_id];
+        assert_eq!(res["Type"], "AWS::DynamoDB::Table", "{}", table.logical_id);
+        let props = &res["Properties"];
+        assert_eq!(props["BillingMode"], "PAY_PER_REQUEST");
+        assert_eq!(
+            key_schema(&props["KeySchema"]),
+            vec![
+                (schema::PK.into(), "HASH".into()),
+                (schema::SK.into(), "RANGE".into())
+            ]
+        );
+        let declared: BTreeSet<(String, String)> = props["AttributeDefinitions"]
+            .as_sequence()
+            .expect("attributes")
+            .iter()
+            .map(|a| (text(&a["AttributeName"]), text(&a["AttributeType"])))
+            .collect();
+        let wanted: BTreeSet<(String, String)> = table
+            .attributes()
+            .iter()
+            .map(|a| (a.name.to_owned(), a.kind.as_str().to_owned()))
+            .collect();
+        assert_eq!(
+            declared, wanted,
+            "{} attribute definitions",
+            table.logical_id
+        );
+
+        let declared: BTreeSet<(String, Vec<(String, String)>, String)> = props
+            ["GlobalSecondaryIndexes"]
+            .as_sequence()
+            .map(|gsis| {
+                gsis.iter()
+                    .map(|g| {
+                        (
+                            text(&g["IndexName"]),
+                            key_schema(&g["KeySchema"]),
+                            text(&g["Projection"]["ProjectionType"]),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let wanted: BTreeSet<(String, Vec<(String, String)>, String)> = table
+            .indexes
+            .iter()
+            .map(|i| {
+                let mut keys = vec![(i.pk.name.to_owned(), "HASH".to_owned())];
+                keys.extend(i.sk.map(|sk| (sk.name.to_owned(), "RANGE".to_owned())));
+                (i.name.to_owned(), keys, i.projection.as_str().to_owned())
+            })
+            .collect();
+        assert_eq!(declared, wanted, "{} indexes", table.logical_id);
+        assert_eq!(
+            props["TimeToLiveSpecification"]["AttributeName"],
+            schema::TTL_ATTRIBUTE
+        );
+        assert_eq!(props["TimeToLiveSpecification"]["Enabled"], true);
+    }
+    assert!(TABLES.iter().any(|t| t
+        .indexes
+        .iter()
+        .any(|i| i.projection == IndexProjection::KeysOnly)));
+}
+
+#[test]
+fn every_route_is_served_by_its_function_with_the_right_authorization() {
+    let t = template();
+    for route in ROUTES {
+        let res = &t["Resources"][pascal(route.function).as_str()];
+        assert_eq!(
+            res["Type"], "AWS::Serverless::Function",
+            "{} has a function resource",
+            route.function
+        );
+        assert_eq!(res["Metadata"]["BuildProperties"]["Binary"], route.function);
+        let events = res["Properties"]["Events"].as_mapping().expect("events");
+        let event = events
+            .values()
+            .find(|e| {
+                e["Type"] == "HttpApi"
+                    && e["Properties"]["Path"] == route.path
+                    && e["Properties"]["Method"] == route.method
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} {} is routed to {}",
+                    route.method, route.path, route.function
+                )
+            });
+        let public = event["Properties"]["Auth"]["Authorizer"] == "NONE";
+        assert_eq!(
+            public, route.public,
+            "{} {} public",
+            route.method, route.path
+        );
+    }
+}
+
+#[test]
+fn every_function_crate_is_deployed_and_every_function_is_a_crate() {
+    let t = template();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../functions");
+    let crates: BTreeSet<String> = std::fs::read_dir(dir)
+        .expect("functions/")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    let deployed: BTreeSet<String> = t["Resources"]
+        .as_mapping()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(id, r)| {
+            let binary = text(&r["Metadata"]["BuildProperties"]["Binary"]);
+            assert_eq!(
+                text(id),
+                pascal(&binary),
+                "logical id is the crate name in PascalCase"
+            );
+            assert_eq!(r["Metadata"]["BuildMethod"], "rust-cargolambda");
+            binary
+        })
+        .collect();
+    assert_eq!(deployed, crates);
+}
+
+#[test]
+fn the_api_authorizes_with_cognito_jwts_by_default() {
+    let t = template();
+    let auth = &t["Resources"]["HttpApi"]["Properties"]["Auth"];
+    let name = text(&auth["DefaultAuthorizer"]);
+    let authorizer = &auth["Authorizers"][name.as_str()];
+    assert_eq!(
+        authorizer["IdentitySource"],
+        "$request.header.Authorization"
+    );
+    assert!(authorizer["JwtConfiguration"]["issuer"].is_tagged_or_string());
+    assert_eq!(t["Resources"]["UserPool"]["Type"], "AWS::Cognito::UserPool");
+    assert_eq!(
+        t["Resources"]["AdminGroup"]["Properties"]["GroupName"],
+        "admin"
+    );
+}
+
+#[test]
+fn the_bucket_is_private_and_encrypted() {
+    let t = template();
+    let props = &t["Resources"]["AudioBucket"]["Properties"];
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            props["PublicAccessBlockConfiguration"][flag], true,
+            "{flag}"
+        );
+    }
+    let rule = &props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0];
+    assert!(rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"].is_string());
+}
+
+trait TaggedOrString {
+    fn is_tagged_or_string(&self) -> bool;
+}
+
+impl TaggedOrString for Value {
+    fn is_tagged_or_string(&self) -> bool {
+        matches!(self, Value::Tagged(_) | Value::String(_))
+    }
+}
