@@ -68,8 +68,12 @@ impl ErrorCode {
 }
 
 /// An expected failure of a request: status, binding code, a safe human sentence and extra fields.
+/// Boxed so `Result<_, ApiError>` stays one pointer wide on the happy path.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ApiError {
+pub struct ApiError(Box<Problem>);
+
+#[derive(Debug, Clone, PartialEq)]
+struct Problem {
     status: StatusCode,
     code: ErrorCode,
     detail: String,
@@ -82,9 +86,9 @@ impl std::fmt::Display for ApiError {
         write!(
             f,
             "{} {}: {}",
-            self.status.as_u16(),
-            self.code.as_str(),
-            self.detail
+            self.0.status.as_u16(),
+            self.0.code.as_str(),
+            self.0.detail
         )
     }
 }
@@ -93,13 +97,13 @@ impl std::error::Error for ApiError {}
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Problem {
             status,
             code,
             detail: detail.into(),
             extra: Map::new(),
             headers: Vec::new(),
-        }
+        }))
     }
 
     /// 400 `invalid_request`; `field` is named in the detail so the client knows what to fix.
@@ -170,43 +174,44 @@ impl ApiError {
     /// Adds an extra member to the problem document.
     pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
         let value = serde_json::to_value(value).unwrap_or(Value::Null);
-        self.extra.insert(key.to_owned(), value);
+        self.0.extra.insert(key.to_owned(), value);
         self
     }
 
     pub fn with_header(mut self, name: &'static str, value: String) -> Self {
-        self.headers.push((name, value));
+        self.0.headers.push((name, value));
         self
     }
 
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     pub fn code(&self) -> ErrorCode {
-        self.code
+        self.0.code
     }
 
     pub fn detail(&self) -> &str {
-        &self.detail
+        &self.0.detail
     }
 
     pub fn headers(&self) -> &[(&'static str, String)] {
-        &self.headers
+        &self.0.headers
     }
 
     /// The RFC 9457 document: standard members first, extras after; extras never override them.
     pub fn body(&self) -> Value {
+        let p = &self.0;
         let mut doc = Map::new();
         doc.insert("type".into(), Value::from("about:blank"));
         doc.insert(
             "title".into(),
-            Value::from(self.status.canonical_reason().unwrap_or("Error")),
+            Value::from(p.status.canonical_reason().unwrap_or("Error")),
         );
-        doc.insert("status".into(), Value::from(self.status.as_u16()));
-        doc.insert("detail".into(), Value::from(self.detail.clone()));
-        doc.insert("code".into(), Value::from(self.code.as_str()));
-        for (k, v) in &self.extra {
+        doc.insert("status".into(), Value::from(p.status.as_u16()));
+        doc.insert("detail".into(), Value::from(p.detail.clone()));
+        doc.insert("code".into(), Value::from(p.code.as_str()));
+        for (k, v) in &p.extra {
             doc.entry(k.clone()).or_insert_with(|| v.clone());
         }
         Value::Object(doc)
@@ -214,6 +219,12 @@ impl ApiError {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 

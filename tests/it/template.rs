@@ -7,6 +7,9 @@ use son1k::routes::ROUTES;
 use son1k::store::schema::{self, IndexProjection, TABLES};
 use std::collections::BTreeSet;
 
+/// (name, key schema, projection) of one index.
+type IndexShape = (String, Vec<(String, String)>, String);
+
 fn template() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
     serde_norway::from_str(&std::fs::read_to_string(path).expect("template.yaml"))
@@ -72,8 +75,7 @@ fn tables_match_the_schema_the_code_uses() {
             table.logical_id
         );
 
-        let declared: BTreeSet<(String, Vec<(String, String)>, String)> = props
-            ["GlobalSecondaryIndexes"]
+        let declared: BTreeSet<IndexShape> = props["GlobalSecondaryIndexes"]
             .as_sequence()
             .map(|gsis| {
                 gsis.iter()
@@ -87,7 +89,7 @@ fn tables_match_the_schema_the_code_uses() {
                     .collect()
             })
             .unwrap_or_default();
-        let wanted: BTreeSet<(String, Vec<(String, String)>, String)> = table
+        let wanted: BTreeSet<IndexShape> = table
             .indexes
             .iter()
             .map(|i| {
