@@ -83,7 +83,9 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T,
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        let field = if path == "." || path.is_empty() {
+        // A broken document (syntax, truncation) is the body's fault, whatever path was reached.
+        let broken = inner.is_syntax() || inner.is_eof();
+        let field = if broken || path == "." || path.is_empty() || path.contains('?') {
             missing_field(&inner).unwrap_or_else(|| "body".into())
         } else {
             path

@@ -32,6 +32,18 @@ pub const ROUTES: &[Route] = &[
         function: "tiers-limits",
         public: false,
     },
+    Route {
+        method: "POST",
+        path: "/api/tiers/record-generation",
+        function: "record-generation",
+        public: false,
+    },
+    Route {
+        method: "PUT",
+        path: "/api/admin/users/{user_id}/tier",
+        function: "admin-tier",
+        public: false,
+    },
 ];
 
 /// What the route table says about a request.

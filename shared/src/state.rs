@@ -3,7 +3,7 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::store::stats::StatsStore;
+use crate::store::generations::GenerationsStore;
 use crate::store::users::UsersStore;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -53,8 +53,23 @@ impl AppState {
         UsersStore::new(&self.dynamo, &self.config.users_table)
     }
 
-    pub fn stats(&self) -> StatsStore<'_> {
-        StatsStore::new(&self.dynamo, &self.config.stats_table)
+    pub fn generations(&self) -> GenerationsStore<'_> {
+        GenerationsStore::new(&self.dynamo, &self.config.stats_table)
+    }
+
+    /// The same state with `interceptor` on every DynamoDB call (call counting, fault injection).
+    pub fn with_dynamo_interceptor(
+        mut self,
+        interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static,
+    ) -> Self {
+        let config = self
+            .dynamo
+            .config()
+            .to_builder()
+            .interceptor(interceptor)
+            .build();
+        self.dynamo = aws_sdk_dynamodb::Client::from_conf(config);
+        self
     }
 }
 

@@ -218,3 +218,30 @@ impl TaggedOrString for Value {
         matches!(self, Value::Tagged(_) | Value::String(_))
     }
 }
+
+#[test]
+fn scheduled_reset_runs_daily_and_monthly_at_midnight_utc() {
+    let t = template();
+    let events = &t["Resources"]["ScheduledReset"]["Properties"]["Events"];
+    let schedules: BTreeSet<(String, String)> = events
+        .as_mapping()
+        .expect("events")
+        .values()
+        .filter(|e| e["Type"] == "Schedule")
+        .map(|e| {
+            let input: serde_json::Value =
+                serde_json::from_str(&text(&e["Properties"]["Input"])).expect("input is JSON");
+            (
+                text(&e["Properties"]["Schedule"]),
+                input["kind"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        schedules,
+        BTreeSet::from([
+            ("cron(0 0 * * ? *)".to_owned(), "daily".to_owned()),
+            ("cron(0 0 1 * ? *)".to_owned(), "monthly".to_owned())
+        ])
+    );
+}

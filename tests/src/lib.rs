@@ -1,6 +1,8 @@
 //! `TestApp`: a fresh set of uniquely named tables and bucket on the local wire-protocol server, a
 //! fixed clock, and typed helpers to call handlers as API Gateway would, or the local API over HTTP.
 
+pub mod faults;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderMap, Method};
@@ -9,7 +11,9 @@ use local_api::{request_context, LocalApi};
 use serde_json::Value;
 use son1k::clock::FixedClock;
 use son1k::config::Config;
+use son1k::domain::entitlement::TierSource;
 use son1k::domain::ids::UserId;
+use son1k::domain::tiers::Tier;
 use son1k::routes::{match_route, RouteMatch};
 use son1k::store::users::UserRecord;
 use son1k::AppState;
@@ -170,18 +174,45 @@ impl TestApp {
         )
     }
 
-    /// Sets a usage counter directly (as if `used` generations were recorded in that period).
+    /// Sets the user's usage counter directly (as if `used` generations were recorded in that
+    /// period), creating the user first if needed.
     pub async fn put_counter(&self, user: &str, period_key: &str, used: u32) {
-        self.state
-            .dynamo
-            .put_item()
-            .table_name(&self.state.config.stats_table)
-            .item("pk", AttributeValue::S(format!("USER#{user}")))
-            .item("sk", AttributeValue::S(format!("PERIOD#{period_key}")))
-            .item("used", AttributeValue::N(used.to_string()))
-            .send()
+        let mut record = self
+            .user_record(user)
             .await
-            .expect("put counter");
+            .unwrap_or_else(|| self.new_user(user));
+        record.usage_period = Some(period_key.to_owned());
+        record.usage_used = used;
+        self.put_user(&record).await;
+    }
+
+    /// A stored user with the given tier and source (and nothing recorded yet).
+    pub async fn user_with_tier(&self, id: &str, tier: Tier, source: TierSource) -> UserRecord {
+        let mut record = self.new_user(id);
+        record.tier = tier;
+        record.tier_source = source;
+        self.put_user(&record).await;
+        record
+    }
+
+    /// The stored user, if any.
+    pub async fn user_record(&self, id: &str) -> Option<UserRecord> {
+        self.state
+            .users()
+            .get(&UserId::parse(id).expect("id"))
+            .await
+            .expect("read user")
+    }
+
+    /// `POST /api/tiers/record-generation` as `user`.
+    pub async fn record(&self, user: &str, body: serde_json::Value) -> TestResponse {
+        self.call(
+            "POST",
+            "/api/tiers/record-generation",
+            As::user(user),
+            Some(&body.to_string()),
+        )
+        .await
     }
 
     /// Every item of a table whose pk is `pk`.

@@ -10,7 +10,6 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use son1k::auth::Caller;
-use son1k::domain::limits::LimitsView;
 use son1k::domain::tiers::Quality;
 use son1k::http::{json, path_param, query_param, render, HandlerResult};
 use son1k::{ApiError, AppState};
@@ -36,18 +35,5 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
             .await?
             .ok_or_else(|| ApiError::not_found("no such user"))?
     };
-    let entitlement = user.entitlement(now);
-    let used = state
-        .stats()
-        .used(&user.user_id, &entitlement.period.key())
-        .await?;
-    let view = LimitsView::new(
-        user.user_id.clone(),
-        &entitlement,
-        used,
-        quality,
-        user.storage_used_bytes,
-        user.subscription.as_ref(),
-    );
-    json(StatusCode::OK, &view)
+    json(StatusCode::OK, &user.limits(quality, now))
 }

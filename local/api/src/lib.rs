@@ -55,6 +55,8 @@ pub async fn invoke(
         "health" => health::handler(state, req).await,
         "tiers-list" => tiers_list::handler(state, req).await,
         "tiers-limits" => tiers_limits::handler(state, req).await,
+        "record-generation" => record_generation::handler(state, req).await,
+        "admin-tier" => admin_tier::handler(state, req).await,
         _ => fallback::handler(state, req).await,
     };
     // A Lambda error is an opaque 500 from API Gateway; it never happens for expected outcomes.

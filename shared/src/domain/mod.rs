@@ -1,9 +1,11 @@
 //! Pure business rules: no I/O, no clock of their own. Everything here is tested at any instant.
 
 pub mod entitlement;
+pub mod generation;
 pub mod ids;
 pub mod limits;
 pub mod period;
+pub mod pool;
 pub mod tiers;
 
 /// A value from outside that does not fit the domain. `field` names what was wrong for the caller.

@@ -1,7 +1,10 @@
 //! DynamoDB and S3 access, one module per table; items map to `XxxRecord` structs through serde_dynamo.
 
+pub mod generations;
+pub mod housekeeping;
+pub mod metrics;
+pub mod pool;
 pub mod schema;
-pub mod stats;
 pub mod users;
 
 use crate::error::ApiError;

@@ -2,10 +2,12 @@
 
 use super::{item_key, sdk_failure, StoreError};
 use crate::auth::Caller;
+use crate::domain::entitlement::Entitlement;
 use crate::domain::entitlement::{Subscription, TierSource};
 use crate::domain::ids::UserId;
-use crate::domain::tiers::Tier;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use crate::domain::limits::LimitsView;
+use crate::domain::tiers::{Quality, Tier};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -44,6 +46,16 @@ pub struct UserRecord {
     /// Generations recorded on any paid tier over the user's whole history (drives the 5% pool rule).
     #[serde(default)]
     pub paid_generations_total: u64,
+    /// The key of the usage period `usage_used` counts in (`D#2026-11-26`, `M#<start>`). A counter of
+    /// another period is stale: the current period has used nothing yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_period: Option<String>,
+    #[serde(default)]
+    pub usage_used: u32,
+    /// Bumped by every change of tier or subscription, so a generation recorded against an
+    /// entitlement that changed meanwhile is retried against the new one.
+    #[serde(default)]
+    pub entitlement_rev: u64,
     pub created_at: DateTime<Utc>,
 }
 
@@ -69,6 +81,9 @@ impl UserRecord {
             sub_fence: None,
             storage_used_bytes: 0,
             paid_generations_total: 0,
+            usage_period: None,
+            usage_used: 0,
+            entitlement_rev: 0,
             created_at: now,
         }
     }
@@ -147,6 +162,44 @@ impl<'a> UsersStore<'a> {
         }
     }
 
+    /// Grants `tier` without Stripe (admin). Returns the updated user, `None` when there is no such
+    /// user. Bumps `entitlement_rev` so a generation being recorded against the old tier retries.
+    #[tracing::instrument(skip_all, fields(user_id = %id, tier = %tier))]
+    pub async fn grant_tier(
+        &self,
+        id: &UserId,
+        tier: Tier,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .set_key(Some(item_key(user_pk(id), PROFILE_SK)))
+            .update_expression("SET tier = :tier, tier_source = :source ADD entitlement_rev :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":tier", AttributeValue::S(tier.as_str().to_owned()))
+            .expression_attribute_values(":source", AttributeValue::S("admin".to_owned()))
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out
+                .attributes
+                .map(serde_dynamo::from_item)
+                .transpose()
+                .map_err(StoreError::corrupt),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(sdk_failure("UpdateItem users", err)),
+        }
+    }
+
     /// The caller's record, created on their first authenticated request.
     pub async fn get_or_create(
         &self,
@@ -175,12 +228,35 @@ impl<E: std::error::Error> std::fmt::Display for DisplayErrorContextOwned<E> {
 
 impl UserRecord {
     /// The tier in force and the usage period right now.
-    pub fn entitlement(&self, now: DateTime<Utc>) -> crate::domain::entitlement::Entitlement {
+    pub fn entitlement(&self, now: DateTime<Utc>) -> Entitlement {
         crate::domain::entitlement::entitlement(
             self.tier,
             self.tier_source,
             self.subscription.as_ref(),
             now,
+        )
+    }
+
+    /// Generations spent in the period `period_key`.
+    pub fn used_in(&self, period_key: &str) -> u32 {
+        if self.usage_period.as_deref() == Some(period_key) {
+            self.usage_used
+        } else {
+            0
+        }
+    }
+
+    /// The limits view of `GET /api/tiers/limits/{user_id}` at `now`.
+    pub fn limits(&self, quality: Option<Quality>, now: DateTime<Utc>) -> LimitsView {
+        let entitlement = self.entitlement(now);
+        let used = self.used_in(&entitlement.period.key());
+        LimitsView::new(
+            self.user_id.clone(),
+            &entitlement,
+            used,
+            quality,
+            self.storage_used_bytes,
+            self.subscription.as_ref(),
         )
     }
 }

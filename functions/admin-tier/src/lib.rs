@@ -1,0 +1,46 @@
+//! `PUT /api/admin/users/{user_id}/tier`: an admin grants a tier without Stripe; answers the user's
+//! limits as `GET /api/tiers/limits/{user_id}` shows them.
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+use serde::Deserialize;
+use son1k::auth::Caller;
+use son1k::domain::ids::UserId;
+use son1k::domain::tiers::Tier;
+use son1k::http::{json, parse_json, path_param, render, HandlerResult, BODY_LIMIT};
+use son1k::{ApiError, AppState};
+
+#[derive(Debug, Deserialize)]
+struct GrantTierRequest {
+    tier: Tier,
+}
+
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
+    render(handle(state, req).await)
+}
+
+async fn handle(state: &AppState, req: Request) -> HandlerResult {
+    let caller = Caller::from_request(&req)?;
+    let raw_target = path_param(&req, "user_id")?;
+    let target = if raw_target == "me" {
+        caller.id.clone()
+    } else {
+        UserId::parse(&raw_target)?
+    };
+    let GrantTierRequest { tier } = parse_json(&req, BODY_LIMIT)?;
+    caller.require_admin()?;
+    let user = state
+        .users()
+        .grant_tier(&target, tier)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    tracing::info!(admin = %caller.id, user_id = %target, tier = %tier, "tier granted");
+    json(StatusCode::OK, &user.limits(None, state.clock.now()))
+}

@@ -1,0 +1,28 @@
+//! `POST /api/tiers/record-generation`: records a completed generation and spends one unit of the
+//! caller's quota, atomically and idempotently (the `generation_id` is the idempotency key).
+
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use lambda_http::{Body, Error, Request, Response};
+use son1k::auth::Caller;
+use son1k::domain::generation::{NewGeneration, RecordGenerationRequest};
+use son1k::http::{parse_json, raw_json, render, HandlerResult, BODY_LIMIT};
+use son1k::store::generations::record_generation;
+use son1k::AppState;
+
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
+    render(handle(state, req).await)
+}
+
+async fn handle(state: &AppState, req: Request) -> HandlerResult {
+    let caller = Caller::from_request(&req)?;
+    let request: RecordGenerationRequest = parse_json(&req, BODY_LIMIT)?;
+    let generation = NewGeneration::try_from(request)?;
+    let recorded = record_generation(state, &caller, &generation).await?;
+    raw_json(recorded.status(), recorded.into_body().into_bytes())
+}

@@ -1,0 +1,116 @@
+//! The pool table: contributions (`CONTRIB#<id>` / `META`) and contributor ranking rows
+//! (`RANK#<period>` / `USER#<id>`, indexed by `rank_period` + `points`).
+
+use super::{item_key, StoreError};
+use crate::domain::ids::{GenerationId, UserId};
+use crate::domain::pool::Timeframe;
+use crate::domain::tiers::{Quality, Tier};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub const META_SK: &str = "META";
+
+pub fn contribution_pk(id: &str) -> String {
+    format!("CONTRIB#{id}")
+}
+
+pub fn rank_pk(period_key: &str) -> String {
+    format!("RANK#{period_key}")
+}
+
+/// A generation shared with the pool. It is listed (gets the listing index keys) only once its audio
+/// is stored; its points count in the ranking from the moment it is contributed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContributionRecord {
+    pub pk: String,
+    pub sk: String,
+    pub contribution_id: String,
+    pub generation_id: GenerationId,
+    pub contributor_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contributor_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contributor_avatar_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genre: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub quality: Quality,
+    pub points: u32,
+    pub plays: u64,
+    pub likes: u64,
+    pub contributed_at: DateTime<Utc>,
+    pub listed: bool,
+}
+
+/// Who contributed, as shown in the ranking.
+#[derive(Debug, Clone, Copy)]
+pub struct Contributor<'a> {
+    pub id: &'a UserId,
+    pub username: Option<&'a str>,
+    pub avatar_url: Option<&'a str>,
+    pub tier: Tier,
+}
+
+/// The transaction items that store a new contribution and add its points to the contributor's
+/// week, month and all-time ranking rows.
+pub fn contribution_items(
+    pool_table: &str,
+    record: &ContributionRecord,
+    contributor: Contributor<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    let put = Put::builder()
+        .table_name(pool_table)
+        .set_item(Some(
+            serde_dynamo::to_item(record).map_err(StoreError::invalid_request)?,
+        ))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(StoreError::invalid_request)?;
+    let mut items = vec![TransactWriteItem::builder().put(put).build()];
+    for timeframe in Timeframe::ALL {
+        let period = timeframe.period_key(now);
+        let mut set = vec![
+            "rank_period = :period",
+            "user_id = :uid",
+            "tier = :tier",
+            "updated_at = :now",
+        ];
+        let mut update = Update::builder()
+            .table_name(pool_table)
+            .set_key(Some(item_key(
+                rank_pk(&period),
+                &format!("USER#{}", contributor.id),
+            )))
+            .expression_attribute_values(":period", AttributeValue::S(period.clone()))
+            .expression_attribute_values(":uid", AttributeValue::S(contributor.id.to_string()))
+            .expression_attribute_values(
+                ":tier",
+                AttributeValue::S(contributor.tier.as_str().to_owned()),
+            )
+            .expression_attribute_values(":now", AttributeValue::S(now.to_rfc3339()))
+            .expression_attribute_values(":points", AttributeValue::N(record.points.to_string()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        if let Some(name) = contributor.username {
+            set.push("username = :username");
+            update =
+                update.expression_attribute_values(":username", AttributeValue::S(name.to_owned()));
+        }
+        if let Some(url) = contributor.avatar_url {
+            set.push("avatar_url = :avatar");
+            update =
+                update.expression_attribute_values(":avatar", AttributeValue::S(url.to_owned()));
+        }
+        let update = update
+            .update_expression(format!(
+                "ADD points :points, contributions :one SET {}",
+                set.join(", ")
+            ))
+            .build()
+            .map_err(StoreError::invalid_request)?;
+        items.push(TransactWriteItem::builder().update(update).build());
+    }
+    Ok(items)
+}

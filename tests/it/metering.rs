@@ -1,0 +1,840 @@
+//! POST /api/tiers/record-generation: atomic quota under races, idempotent replays, quality gating,
+//! periods, pool contributions, and what happens when DynamoDB fails.
+
+use serde_json::json;
+use son1k::domain::entitlement::{Subscription, SubscriptionStatus, TierSource};
+use son1k::domain::tiers::Tier;
+use son1k::store::metrics::CallCounter;
+use son1k_tests::faults::{Fault, FaultMode};
+use son1k_tests::{at, TestApp, TestResponse};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Fires `n` record-generation requests for `user` at once; `id(i)` names the i-th generation.
+async fn parallel(
+    app: &Arc<TestApp>,
+    user: &str,
+    n: usize,
+    id: impl Fn(usize) -> String,
+) -> Vec<TestResponse> {
+    let calls = (0..n).map(|i| {
+        let app = app.clone();
+        let user = user.to_owned();
+        let body = json!({"generation_id": id(i), "quality": "standard"});
+        tokio::spawn(async move { app.record(&user, body).await })
+    });
+    futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect()
+}
+
+fn statuses(responses: &[TestResponse]) -> BTreeMap<u16, usize> {
+    let mut counts = BTreeMap::new();
+    for r in responses {
+        *counts.entry(r.status).or_insert(0) += 1;
+    }
+    counts
+}
+
+async fn generation_exists(app: &TestApp, id: &str) -> bool {
+    !app.items(&app.state.config.stats_table, &format!("GEN#{id}"))
+        .await
+        .is_empty()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn fifty_parallel_free_generations_record_exactly_three_over_twenty_rounds() {
+    let app = Arc::new(TestApp::spawn().await);
+    let mut over_grants = 0;
+    for round in 0..20 {
+        let user = format!("free-{round}");
+        let responses = parallel(&app, &user, 50, |i| format!("r{round}-g{i}")).await;
+        let counts = statuses(&responses);
+        over_grants += counts.get(&201).copied().unwrap_or(0).saturating_sub(3);
+        assert_eq!(
+            counts,
+            BTreeMap::from([(201, 3), (429, 47)]),
+            "round {round}"
+        );
+        let stored = app.user_record(&user).await.expect("user");
+        assert_eq!(
+            (stored.usage_period.as_deref(), stored.usage_used),
+            (Some("D#2026-11-26"), 3)
+        );
+        let mut used: Vec<u64> = responses
+            .iter()
+            .filter(|r| r.status == 201)
+            .map(|r| r.json()["used"].as_u64().unwrap_or(0))
+            .collect();
+        used.sort_unstable();
+        assert_eq!(used, vec![1, 2, 3], "each success reports its own count");
+        let limited = responses.iter().find(|r| r.status == 429).expect("a 429");
+        let doc = limited.assert_problem(429, "daily_limit_reached");
+        assert_eq!(
+            (doc["limit"].clone(), doc["used"].clone()),
+            (json!(3), json!(3))
+        );
+    }
+    assert_eq!(over_grants, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn thirty_parallel_retries_of_one_id_record_once_and_replay_the_same_bytes() {
+    let app = Arc::new(TestApp::spawn().await);
+    let responses = parallel(&app, "retrier", 30, |_| "same-id".to_owned()).await;
+    assert_eq!(statuses(&responses), BTreeMap::from([(200, 29), (201, 1)]));
+    let created = responses.iter().find(|r| r.status == 201).expect("one 201");
+    assert!(
+        responses.iter().all(|r| r.body == created.body),
+        "every replay is byte-identical"
+    );
+    assert_eq!(created.json()["used"], 1);
+    assert_eq!(
+        app.user_record("retrier").await.expect("user").usage_used,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn fifty_parallel_on_pro_near_its_limit_never_pass_two_hundred() {
+    let app = Arc::new(TestApp::spawn().await);
+    for round in 0..3 {
+        let user = format!("pro-{round}");
+        app.user_with_tier(&user, Tier::Pro, TierSource::Admin)
+            .await;
+        app.put_counter(&user, "M#2026-11-01T00:00:00Z", 190).await;
+        let responses = parallel(&app, &user, 50, |i| format!("pro{round}-{i}")).await;
+        assert_eq!(
+            statuses(&responses),
+            BTreeMap::from([(201, 10), (429, 40)]),
+            "round {round}"
+        );
+        let stored = app.user_record(&user).await.expect("user");
+        assert_eq!(
+            (stored.usage_used, stored.paid_generations_total),
+            (200, 10)
+        );
+        let doc = responses
+            .iter()
+            .find(|r| r.status == 429)
+            .expect("429")
+            .assert_problem(429, "monthly_limit_reached");
+        assert_eq!(doc["limit"], 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn a_paid_users_batch_of_ten_parallel_generations_all_succeed() {
+    let app = Arc::new(TestApp::spawn().await);
+    app.user_with_tier("batcher", Tier::Studio, TierSource::Admin)
+        .await;
+    let responses = parallel(&app, "batcher", 10, |i| format!("batch-{i}")).await;
+    assert_eq!(statuses(&responses), BTreeMap::from([(201, 10)]));
+    assert_eq!(
+        app.user_record("batcher").await.expect("user").usage_used,
+        10
+    );
+}
+
+#[tokio::test]
+async fn the_201_body_reports_usage_and_the_period_end() {
+    let app = TestApp::spawn().await;
+    let res = app.record("alice", json!({"generation_id": "first", "genre": "Ambient", "title": "Dawn", "duration_seconds": 61.5})).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.content_type(), Some("application/json"));
+    assert_eq!(
+        res.json(),
+        json!({"generation_id": "first", "recorded": true, "used": 1, "remaining": 2, "reset_at": "2026-11-27T00:00:00Z", "pool_contribution": null})
+    );
+    let stored = app
+        .state
+        .generations()
+        .get(&"first".parse_gen())
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(
+        (
+            stored.owner_id.as_str(),
+            stored.genre.as_deref(),
+            stored.title.as_deref()
+        ),
+        ("alice", Some("ambient"), Some("Dawn"))
+    );
+    assert_eq!(stored.response.as_bytes(), res.body.as_slice());
+}
+
+#[tokio::test]
+async fn a_replay_returns_200_with_the_stored_body_and_spends_nothing() {
+    let app = TestApp::spawn().await;
+    let first = app.record("bob", json!({"generation_id": "g1"})).await;
+    app.clock.advance(chrono::Duration::minutes(3));
+    let again = app
+        .record("bob", json!({"generation_id": "g1", "title": "changed"}))
+        .await;
+    assert_eq!((first.status, again.status), (201, 200));
+    assert_eq!(first.body, again.body);
+    assert_eq!(app.user_record("bob").await.expect("user").usage_used, 1);
+}
+
+#[tokio::test]
+async fn a_replay_still_answers_200_after_the_quota_is_spent() {
+    let app = TestApp::spawn().await;
+    for i in 0..3 {
+        assert_eq!(
+            app.record("carol", json!({"generation_id": format!("c{i}")}))
+                .await
+                .status,
+            201
+        );
+    }
+    app.record("carol", json!({"generation_id": "c3"}))
+        .await
+        .assert_problem(429, "daily_limit_reached");
+    let replay = app.record("carol", json!({"generation_id": "c0"})).await;
+    assert_eq!(
+        (replay.status, replay.json()["used"].clone()),
+        (200, json!(1))
+    );
+}
+
+#[tokio::test]
+async fn another_users_generation_id_is_a_409_and_spends_nothing() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        app.record("owner", json!({"generation_id": "shared-id"}))
+            .await
+            .status,
+        201
+    );
+    let res = app
+        .record("intruder", json!({"generation_id": "shared-id"}))
+        .await;
+    let doc = res.assert_problem(409, "generation_id_taken");
+    assert!(
+        !res.text().contains("owner"),
+        "the owner is not revealed: {doc}"
+    );
+    assert_eq!(
+        app.user_record("intruder").await.expect("user").usage_used,
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_429_carries_limit_used_reset_at_and_retry_after() {
+    let app = TestApp::spawn().await;
+    app.put_counter("dave", "D#2026-11-26", 3).await;
+    let res = app.record("dave", json!({"generation_id": "late"})).await;
+    let doc = res.assert_problem(429, "daily_limit_reached");
+    assert_eq!(
+        (
+            doc["limit"].clone(),
+            doc["used"].clone(),
+            doc["reset_at"].clone()
+        ),
+        (json!(3), json!(3), json!("2026-11-27T00:00:00Z"))
+    );
+    assert_eq!(
+        res.header("retry-after"),
+        Some("50400"),
+        "10:00 to midnight"
+    );
+    assert!(!generation_exists(&app, "late").await);
+}
+
+#[tokio::test]
+async fn a_monthly_tier_answers_monthly_limit_reached_until_the_month_ends() {
+    let app = TestApp::spawn().await;
+    app.user_with_tier("erin", Tier::Creator, TierSource::Admin)
+        .await;
+    app.put_counter("erin", "M#2026-11-01T00:00:00Z", 50).await;
+    let res = app
+        .record("erin", json!({"generation_id": "e1", "quality": "high"}))
+        .await;
+    let doc = res.assert_problem(429, "monthly_limit_reached");
+    assert_eq!(doc["reset_at"], "2026-12-01T00:00:00Z");
+    assert_eq!(
+        res.header("retry-after"),
+        Some(&*(4 * 86_400 + 14 * 3600).to_string())
+    );
+}
+
+#[tokio::test]
+async fn a_quality_outside_the_tier_is_403_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .record("frank", json!({"generation_id": "hq", "quality": "high"}))
+        .await;
+    let doc = res.assert_problem(403, "quality_not_in_tier");
+    assert_eq!(doc["qualities"], json!(["standard"]));
+    assert!(!generation_exists(&app, "hq").await);
+    assert_eq!(app.user_record("frank").await.expect("user").usage_used, 0);
+    app.user_with_tier("gina", Tier::Creator, TierSource::Admin)
+        .await;
+    app.record("gina", json!({"generation_id": "u1", "quality": "ultra"}))
+        .await
+        .assert_problem(403, "quality_not_in_tier");
+    assert_eq!(
+        app.record("gina", json!({"generation_id": "h1", "quality": "high"}))
+            .await
+            .status,
+        201
+    );
+}
+
+#[tokio::test]
+async fn an_upgrade_mid_day_counts_from_the_new_period() {
+    let app = TestApp::spawn().await;
+    app.put_counter("hank", "D#2026-11-26", 3).await;
+    app.record("hank", json!({"generation_id": "h0"}))
+        .await
+        .assert_problem(429, "daily_limit_reached");
+    let granted = app
+        .call(
+            "PUT",
+            "/api/admin/users/hank/tier",
+            son1k_tests::As::admin("ops"),
+            Some(r#"{"tier":"PRO"}"#),
+        )
+        .await;
+    assert_eq!(
+        (granted.status, granted.json()["remaining"].clone()),
+        (200, json!(200))
+    );
+    let res = app
+        .record("hank", json!({"generation_id": "h1", "quality": "ultra"}))
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let body = res.json();
+    assert_eq!(
+        (
+            body["used"].clone(),
+            body["remaining"].clone(),
+            body["reset_at"].clone()
+        ),
+        (json!(1), json!(199), json!("2026-12-01T00:00:00Z"))
+    );
+}
+
+#[tokio::test]
+async fn a_downgrade_never_grants_more_than_the_new_tier_allows() {
+    let app = TestApp::spawn().await;
+    app.user_with_tier("ivan", Tier::Pro, TierSource::Admin)
+        .await;
+    app.put_counter("ivan", "M#2026-11-01T00:00:00Z", 120).await;
+    let granted = app
+        .call(
+            "PUT",
+            "/api/admin/users/ivan/tier",
+            son1k_tests::As::admin("ops"),
+            Some(r#"{"tier":"CREATOR"}"#),
+        )
+        .await;
+    assert_eq!(
+        (
+            granted.json()["limit"].clone(),
+            granted.json()["remaining"].clone()
+        ),
+        (json!(50), json!(0))
+    );
+    let doc = app
+        .record("ivan", json!({"generation_id": "i1"}))
+        .await
+        .assert_problem(429, "monthly_limit_reached");
+    assert_eq!(
+        (doc["limit"].clone(), doc["used"].clone()),
+        (json!(50), json!(120))
+    );
+}
+
+#[tokio::test]
+async fn a_stripe_tier_resets_at_its_billing_period_end_to_the_second() {
+    let app = TestApp::spawn().await;
+    let mut user = app.new_user("judy");
+    user.tier = Tier::Pro;
+    user.tier_source = TierSource::Stripe;
+    user.subscription = Some(Subscription {
+        id: "sub_1".into(),
+        status: SubscriptionStatus::Active,
+        price_id: Some("price_pro_monthly".into()),
+        current_period_start: at("2026-11-14T17:42:09Z"),
+        current_period_end: at("2026-12-14T17:42:09Z"),
+        cancel_at_period_end: false,
+        billing_cycle_anchor: Some(at("2026-10-14T17:42:09Z")),
+    });
+    app.put_user(&user).await;
+    let body = app
+        .record("judy", json!({"generation_id": "j1"}))
+        .await
+        .json();
+    assert_eq!(
+        (body["reset_at"].clone(), body["remaining"].clone()),
+        (json!("2026-12-14T17:42:09Z"), json!(199))
+    );
+    assert_eq!(
+        app.user_record("judy")
+            .await
+            .expect("user")
+            .usage_period
+            .as_deref(),
+        Some("M#2026-11-14T17:42:09Z")
+    );
+}
+
+#[tokio::test]
+async fn the_month_turns_at_midnight_utc_on_the_first() {
+    let app = TestApp::spawn_at(at("2026-11-30T23:59:59Z")).await;
+    app.user_with_tier("kim", Tier::Creator, TierSource::Admin)
+        .await;
+    app.put_counter("kim", "M#2026-11-01T00:00:00Z", 49).await;
+    let last = app.record("kim", json!({"generation_id": "k-nov"})).await;
+    assert_eq!(
+        (
+            last.status,
+            last.json()["remaining"].clone(),
+            last.json()["reset_at"].clone()
+        ),
+        (201, json!(0), json!("2026-12-01T00:00:00Z"))
+    );
+    app.record("kim", json!({"generation_id": "k-nov-2"}))
+        .await
+        .assert_problem(429, "monthly_limit_reached");
+    app.clock.set(at("2026-12-01T00:00:00Z"));
+    let first = app
+        .record("kim", json!({"generation_id": "k-dec"}))
+        .await
+        .json();
+    assert_eq!(
+        (first["used"].clone(), first["reset_at"].clone()),
+        (json!(1), json!("2027-01-01T00:00:00Z"))
+    );
+}
+
+#[tokio::test]
+async fn the_day_turns_at_midnight_utc_for_free_users() {
+    let app = TestApp::spawn_at(at("2026-12-31T23:59:59Z")).await;
+    app.put_counter("leo", "D#2026-12-31", 3).await;
+    let doc = app
+        .record("leo", json!({"generation_id": "l1"}))
+        .await
+        .assert_problem(429, "daily_limit_reached");
+    assert_eq!(doc["reset_at"], "2027-01-01T00:00:00Z");
+    app.clock.set(at("2027-01-01T00:00:00Z"));
+    assert_eq!(
+        app.record("leo", json!({"generation_id": "l1"}))
+            .await
+            .json()["reset_at"],
+        "2027-01-02T00:00:00Z"
+    );
+}
+
+async fn rank_row(app: &TestApp, period: &str, user: &str) -> Option<(u64, u64)> {
+    let items = app
+        .items(&app.state.config.pool_table, &format!("RANK#{period}"))
+        .await;
+    let row = items.into_iter().find(|i| {
+        i.get("sk")
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|s| s == &format!("USER#{user}"))
+    })?;
+    let n = |name: &str| {
+        row.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    Some((n("points"), n("contributions")))
+}
+
+#[tokio::test]
+async fn every_twentieth_paid_generation_joins_the_pool_with_its_points() {
+    let app = TestApp::spawn().await;
+    app.user_with_tier("maya", Tier::Pro, TierSource::Admin)
+        .await;
+    let mut contributions = Vec::new();
+    for n in 1..=41 {
+        let quality = match n {
+            20 => "ultra",
+            40 => "high",
+            _ => "standard",
+        };
+        let res = app
+            .record(
+                "maya",
+                json!({"generation_id": format!("m{n}"), "quality": quality, "genre": "House"}),
+            )
+            .await;
+        assert_eq!(res.status, 201, "{n}: {}", res.text());
+        let pc = res.json()["pool_contribution"].clone();
+        if !pc.is_null() {
+            contributions.push((n, pc));
+        }
+    }
+    assert_eq!(
+        contributions
+            .iter()
+            .map(|(n, pc)| (*n, pc["points"].clone()))
+            .collect::<Vec<_>>(),
+        vec![(20, json!(3)), (40, json!(2))]
+    );
+    for (n, pc) in &contributions {
+        let id = pc["contribution_id"].as_str().expect("id");
+        let items = app
+            .items(&app.state.config.pool_table, &format!("CONTRIB#{id}"))
+            .await;
+        let item = items.first().expect("contribution stored");
+        assert_eq!(
+            item.get("generation_id")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str),
+            Some(&*format!("m{n}"))
+        );
+        assert_eq!(
+            item.get("listed").and_then(|v| v.as_bool().ok()),
+            Some(&false),
+            "not listed before audio is stored"
+        );
+        assert!(item.get("lst").is_none(), "not in the listing index yet");
+        let generation = app
+            .state
+            .generations()
+            .get(&format!("m{n}").parse_gen())
+            .await
+            .expect("read")
+            .expect("gen");
+        assert_eq!(generation.contribution_id.as_deref(), Some(id));
+    }
+    for period in ["W#2026-W48", "M#2026-11", "ALL"] {
+        assert_eq!(
+            rank_row(&app, period, "maya").await,
+            Some((5, 2)),
+            "{period}"
+        );
+    }
+    assert_eq!(
+        app.user_record("maya")
+            .await
+            .expect("user")
+            .paid_generations_total,
+        41
+    );
+}
+
+#[tokio::test]
+async fn free_generations_do_not_count_toward_the_pool() {
+    let app = TestApp::spawn().await;
+    for i in 0..3 {
+        app.record("nina", json!({"generation_id": format!("f{i}")}))
+            .await;
+    }
+    assert_eq!(
+        app.user_record("nina")
+            .await
+            .expect("user")
+            .paid_generations_total,
+        0
+    );
+    app.call(
+        "PUT",
+        "/api/admin/users/nina/tier",
+        son1k_tests::As::admin("ops"),
+        Some(r#"{"tier":"STUDIO"}"#),
+    )
+    .await;
+    let hits: Vec<usize> = {
+        let mut hits = Vec::new();
+        for n in 1..=20 {
+            let body = app
+                .record("nina", json!({"generation_id": format!("p{n}")}))
+                .await
+                .json();
+            if !body["pool_contribution"].is_null() {
+                hits.push(n);
+            }
+        }
+        hits
+    };
+    assert_eq!(
+        hits,
+        vec![20],
+        "the 20th paid generation, not the 17th overall"
+    );
+}
+
+#[tokio::test]
+async fn contributions_land_in_the_iso_week_of_their_instant() {
+    let app = TestApp::spawn_at(at("2026-11-29T23:59:59Z")).await;
+    let mut user = app.new_user("omar");
+    user.tier = Tier::Studio;
+    user.tier_source = TierSource::Admin;
+    user.paid_generations_total = 19;
+    app.put_user(&user).await;
+    assert!(!app
+        .record("omar", json!({"generation_id": "w48"}))
+        .await
+        .json()["pool_contribution"]
+        .is_null());
+    app.clock.set(at("2026-11-30T00:00:00Z"));
+    let mut user = app.user_record("omar").await.expect("user");
+    user.paid_generations_total = 39;
+    app.put_user(&user).await;
+    assert!(!app
+        .record("omar", json!({"generation_id": "w49", "quality": "ultra"}))
+        .await
+        .json()["pool_contribution"]
+        .is_null());
+    assert_eq!(rank_row(&app, "W#2026-W48", "omar").await, Some((1, 1)));
+    assert_eq!(rank_row(&app, "W#2026-W49", "omar").await, Some((3, 1)));
+    assert_eq!(rank_row(&app, "M#2026-11", "omar").await, Some((4, 2)));
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400s_naming_the_field_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let long = |n: usize| "x".repeat(n);
+    let cases: Vec<(String, &str)> = vec![
+        (json!({}).to_string(), "generation_id"),
+        (json!({"generation_id": ""}).to_string(), "generation_id"),
+        (
+            json!({"generation_id": "has space"}).to_string(),
+            "generation_id",
+        ),
+        (
+            json!({"generation_id": long(65)}).to_string(),
+            "generation_id",
+        ),
+        (json!({"generation_id": 7}).to_string(), "generation_id"),
+        (
+            json!({"generation_id": "ok", "quality": "lossless"}).to_string(),
+            "quality",
+        ),
+        (
+            json!({"generation_id": "ok", "quality": 2}).to_string(),
+            "quality",
+        ),
+        (
+            json!({"generation_id": "ok", "genre": long(41)}).to_string(),
+            "genre",
+        ),
+        (
+            json!({"generation_id": "ok", "title": long(201)}).to_string(),
+            "title",
+        ),
+        (
+            json!({"generation_id": "ok", "prompt": long(2001)}).to_string(),
+            "prompt",
+        ),
+        (
+            json!({"generation_id": "ok", "duration_seconds": -1}).to_string(),
+            "duration_seconds",
+        ),
+        (
+            json!({"generation_id": "ok", "duration_seconds": 3601}).to_string(),
+            "duration_seconds",
+        ),
+        (
+            json!({"generation_id": "ok", "duration_seconds": "60"}).to_string(),
+            "duration_seconds",
+        ),
+        ("{\"generation_id\": \"ok\"".to_owned(), "body"),
+        ("[]".to_owned(), "body"),
+        (String::new(), "body"),
+    ];
+    for (body, field) in cases {
+        let res = app
+            .call(
+                "POST",
+                "/api/tiers/record-generation",
+                son1k_tests::As::user("pat"),
+                Some(&body),
+            )
+            .await;
+        let doc = res.assert_problem(400, "invalid_request");
+        assert_eq!(doc["field"], field, "{body}");
+        assert!(
+            doc["detail"].as_str().unwrap_or_default().contains(field),
+            "{doc}"
+        );
+    }
+    assert!(!generation_exists(&app, "ok").await);
+    assert!(
+        app.user_record("pat").await.is_none(),
+        "nothing written, not even the user"
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_413_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let body = json!({"generation_id": "big", "prompt": "p".repeat(70 * 1024)}).to_string();
+    let res = app
+        .call(
+            "POST",
+            "/api/tiers/record-generation",
+            son1k_tests::As::user("quinn"),
+            Some(&body),
+        )
+        .await;
+    res.assert_problem(413, "payload_too_large");
+    assert!(!generation_exists(&app, "big").await);
+}
+
+#[tokio::test]
+async fn without_claims_it_is_401() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .call(
+            "POST",
+            "/api/tiers/record-generation",
+            None,
+            Some(r#"{"generation_id":"x"}"#),
+        )
+        .await;
+    res.assert_problem(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn the_common_path_makes_one_read_and_one_transaction() {
+    let counter = CallCounter::new();
+    let mut app = TestApp::spawn().await;
+    app.state = app.state.clone().with_dynamo_interceptor(counter.clone());
+    app.record("rita", json!({"generation_id": "warmup"})).await;
+    assert_eq!(
+        counter.take(),
+        vec!["GetItem", "PutItem", "TransactWriteItems"],
+        "first request also creates the user"
+    );
+    assert_eq!(
+        app.record("rita", json!({"generation_id": "r1"}))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(counter.take(), vec!["GetItem", "TransactWriteItems"]);
+    app.user_with_tier("sam", Tier::Pro, TierSource::Admin)
+        .await;
+    let mut user = app.user_record("sam").await.expect("user");
+    user.paid_generations_total = 19;
+    app.put_user(&user).await;
+    counter.take();
+    let res = app.record("sam", json!({"generation_id": "s20"})).await;
+    assert!(!res.json()["pool_contribution"].is_null());
+    assert_eq!(
+        counter.take(),
+        vec!["GetItem", "TransactWriteItems"],
+        "a contribution rides in the same transaction"
+    );
+    assert_eq!(
+        app.record("sam", json!({"generation_id": "s20"}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        counter.take(),
+        vec!["GetItem", "TransactWriteItems", "GetItem"],
+        "a replay costs one more read"
+    );
+}
+
+#[tokio::test]
+async fn dynamodb_failing_mid_request_is_503_and_writes_nothing() {
+    let fault = Fault::new("TransactWriteItems", FaultMode::FailBeforeSend, 1);
+    let mut app = TestApp::spawn().await;
+    app.state = app.state.clone().with_dynamo_interceptor(fault.clone());
+    let mut user = app
+        .user_with_tier("tess", Tier::Pro, TierSource::Admin)
+        .await;
+    user.paid_generations_total = 19;
+    app.put_user(&user).await;
+    let res = app
+        .record("tess", json!({"generation_id": "t20", "quality": "ultra"}))
+        .await;
+    let doc = res.assert_problem(503, "dependency_unavailable");
+    assert!(
+        !res.text().contains("injected"),
+        "no SDK error in the body: {doc}"
+    );
+    assert_eq!(fault.fired(), 1);
+    let stored = app.user_record("tess").await.expect("user");
+    assert_eq!(
+        (stored.usage_used, stored.paid_generations_total),
+        (0, 19),
+        "counter untouched"
+    );
+    assert!(!generation_exists(&app, "t20").await, "no generation");
+    assert!(
+        rank_row(&app, "ALL", "tess").await.is_none(),
+        "no contribution or ranking"
+    );
+    let retry = app
+        .record("tess", json!({"generation_id": "t20", "quality": "ultra"}))
+        .await;
+    assert_eq!(
+        (retry.status, retry.json()["used"].clone()),
+        (201, json!(1))
+    );
+    assert_eq!(rank_row(&app, "ALL", "tess").await, Some((3, 1)));
+}
+
+#[tokio::test]
+async fn a_response_lost_after_commit_is_503_and_the_retry_replays_it() {
+    let fault = Fault::new("TransactWriteItems", FaultMode::LoseResponse, 1);
+    let mut app = TestApp::spawn().await;
+    app.state = app.state.clone().with_dynamo_interceptor(fault.clone());
+    let res = app.record("uma", json!({"generation_id": "lost"})).await;
+    res.assert_problem(503, "dependency_unavailable");
+    assert!(generation_exists(&app, "lost").await, "DynamoDB did commit");
+    let retry = app.record("uma", json!({"generation_id": "lost"})).await;
+    assert_eq!(
+        (retry.status, retry.json()["used"].clone()),
+        (200, json!(1)),
+        "the client's retry gets the stored answer"
+    );
+    assert_eq!(
+        app.user_record("uma").await.expect("user").usage_used,
+        1,
+        "spent once"
+    );
+}
+
+#[tokio::test]
+async fn transaction_conflicts_are_retried_then_answered_503() {
+    let always = Fault::new(
+        "TransactWriteItems",
+        FaultMode::CancelWithConflict,
+        u32::MAX,
+    );
+    let mut app = TestApp::spawn().await;
+    app.state = app.state.clone().with_dynamo_interceptor(always.clone());
+    let res = app.record("vic", json!({"generation_id": "v1"})).await;
+    res.assert_problem(503, "dependency_unavailable");
+    assert_eq!(
+        always.fired(),
+        son1k::store::generations::MAX_ATTEMPTS,
+        "bounded retries"
+    );
+
+    let twice = Fault::new("TransactWriteItems", FaultMode::CancelWithConflict, 2);
+    let mut app = TestApp::spawn().await;
+    app.state = app.state.clone().with_dynamo_interceptor(twice.clone());
+    let res = app.record("vic", json!({"generation_id": "v2"})).await;
+    assert_eq!(
+        (res.status, twice.fired()),
+        (201, 2),
+        "a transient conflict is invisible to the client"
+    );
+}
+
+trait ParseGen {
+    fn parse_gen(&self) -> son1k::domain::ids::GenerationId;
+}
+
+impl ParseGen for str {
+    fn parse_gen(&self) -> son1k::domain::ids::GenerationId {
+        son1k::domain::ids::GenerationId::parse(self).expect("id")
+    }
+}
