@@ -9,7 +9,7 @@ PYTHON ?= python3
 # the command line counts; without one the token is for the seeded test_user_1.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),test_user_1)
 
-.PHONY: help venv dev test lint fmt token build package clean
+.PHONY: help venv dev test lint fmt token reset build clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -37,6 +37,10 @@ fmt: ## format the code
 
 token: ## print a local bearer token: make token USER=alice [ADMIN=1] [EMAIL=a@b.c]
 	@cargo build --quiet --workspace --bin local-api && target/debug/local-api token --user $(TOKEN_USER) $(if $(ADMIN),--admin) $(if $(EMAIL),--email $(EMAIL))
+
+reset: ## run scheduled-reset against the running `make dev` stack: make reset KIND=daily|monthly
+	@cargo build --quiet --workspace --bin local-api && AWS_ENDPOINT_URL=http://127.0.0.1:$${MOTO_PORT:-4566} \
+	  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 target/debug/local-api reset $(or $(KIND),daily)
 
 build: ## release build of every function
 	cargo build --workspace --release --bins

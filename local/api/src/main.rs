@@ -1,4 +1,4 @@
-//! `local-api serve | init | token --user ID [--admin] [--email E] [--ttl SECONDS]`
+//! `local-api serve | init | reset daily|monthly | token --user ID [--admin] [--email E] [--ttl SECONDS]`
 use local_api::{init_stack, mint_token, router, LocalApi, TokenRequest, DEFAULT_JWT_SECRET};
 use std::sync::Arc;
 
@@ -41,6 +41,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             init_stack(&state).await?;
             tracing::info!(users = %state.config.users_table, bucket = %state.config.audio_bucket, "tables, bucket and test_user_1 ready");
         }
+        "reset" => {
+            // What the EventBridge schedules do in AWS: `local-api reset daily|monthly`.
+            son1k::telemetry::init();
+            let state = son1k::AppState::from_env().await?;
+            let kind = args.get(1).cloned().unwrap_or_else(|| "daily".into());
+            let event = lambda_http::lambda_runtime::LambdaEvent::new(
+                serde_json::json!({ "kind": kind }),
+                lambda_http::lambda_runtime::Context::default(),
+            );
+            let report = scheduled_reset::handler(&state, event).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
         "serve" => {
             son1k::telemetry::init();
             let state = son1k::AppState::from_env().await?;
@@ -62,7 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 })
                 .await?;
         }
-        other => return Err(format!("unknown command {other:?}: use serve, init or token").into()),
+        other => return Err(format!("unknown command {other:?}: use serve, init, reset or token").into()),
     }
     Ok(())
 }

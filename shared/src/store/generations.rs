@@ -187,20 +187,11 @@ pub async fn record_generation(
         let plan = plan(state, &user, &entitlement, generation, used, now)?;
         match commit(&state.dynamo, plan.items).await {
             Ok(()) => return Ok(Recorded::Created(plan.body)),
-            Err(TxFailure::IdTaken) => {
-                match replay_or(
-                    state,
-                    caller,
-                    &generation.generation_id,
-                    ApiError::internal(),
-                )
-                .await
-                {
-                    // The record exists unless it was lost between the two calls; then try again.
-                    Err(err) if err.code() == ErrorCode::InternalError => continue,
-                    outcome => return outcome,
-                }
-            }
+            Err(TxFailure::IdTaken) => match recorded_before(state, caller, &generation.generation_id).await? {
+                Some(replay) => return Ok(replay),
+                // Taken, yet unreadable an instant later: read and try again.
+                None => continue,
+            },
             Err(TxFailure::Retry) => continue,
             Err(TxFailure::Store(err)) => return Err(err.into()),
         }
@@ -221,24 +212,25 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_micros(fastrand::u64(0..=millis))
 }
 
-/// When the id is already recorded by this caller, the stored answer (200); by another user, 409;
-/// otherwise `err`.
-async fn replay_or(
-    state: &AppState,
-    caller: &Caller,
-    id: &GenerationId,
-    err: ApiError,
-) -> Result<Recorded, ApiError> {
+/// The stored answer when this caller already recorded `id` (a replay, 200); 409 when another user
+/// did; `None` when nobody has.
+async fn recorded_before(state: &AppState, caller: &Caller, id: &GenerationId) -> Result<Option<Recorded>, ApiError> {
     match state.generations().get(id).await? {
-        Some(record) if record.owner_id == caller.id => Ok(Recorded::Replayed(record.response)),
+        Some(record) if record.owner_id == caller.id => Ok(Some(Recorded::Replayed(record.response))),
         Some(_) => Err(ApiError::new(
             StatusCode::CONFLICT,
             ErrorCode::GenerationIdTaken,
             "this generation_id is already recorded by another user; choose another id",
         )
         .with("field", "generation_id")),
-        None => Err(err),
+        None => Ok(None),
     }
+}
+
+/// A refusal (403, 429) stands only if the generation was not recorded before: a retry of a recorded
+/// generation gets its stored answer whatever the quota says now.
+async fn replay_or(state: &AppState, caller: &Caller, id: &GenerationId, refusal: ApiError) -> Result<Recorded, ApiError> {
+    recorded_before(state, caller, id).await?.ok_or(refusal)
 }
 
 fn quality_refused(entitlement: &Entitlement, quality: Quality) -> ApiError {
