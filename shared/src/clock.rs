@@ -47,3 +47,12 @@ impl Clock for FixedClock {
         }
     }
 }
+
+/// Parses an RFC 3339 instant for tests and fixtures; panics on a malformed literal.
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+pub(crate) fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .expect("an RFC 3339 literal")
+        .with_timezone(&Utc)
+}

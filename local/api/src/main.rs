@@ -74,7 +74,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 })
                 .await?;
         }
-        other => return Err(format!("unknown command {other:?}: use serve, init, reset or token").into()),
+        other => {
+            return Err(
+                format!("unknown command {other:?}: use serve, init, reset or token").into(),
+            )
+        }
     }
     Ok(())
 }

@@ -135,13 +135,8 @@ pub fn entitlement(
 )]
 mod tests {
     use super::*;
+    use crate::clock::at;
     use crate::domain::tiers::PeriodKind;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or_default()
-    }
 
     fn sub(status: SubscriptionStatus, start: &str, end: &str) -> Subscription {
         Subscription {

@@ -109,9 +109,7 @@ mod tests {
     use crate::domain::period::Period;
 
     fn free_now() -> Entitlement {
-        let now = DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z")
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or_default();
+        let now = crate::clock::at("2026-11-26T10:00:00Z");
         Entitlement {
             tier: Tier::Free,
             period: Period::utc_day(now),

@@ -98,12 +98,7 @@ impl Period {
 )]
 mod tests {
     use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or_default()
-    }
+    use crate::clock::at;
 
     fn cycle(anchor: &str, now: &str) -> (DateTime<Utc>, DateTime<Utc>) {
         let p = Period::billing_month(at(anchor), at(now));

@@ -59,10 +59,7 @@ impl Timeframe {
 )]
 mod tests {
     use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
+    use crate::clock::at;
 
     #[test]
     fn every_twentieth_paid_generation_contributes() {

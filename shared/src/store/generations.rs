@@ -187,11 +187,13 @@ pub async fn record_generation(
         let plan = plan(state, &user, &entitlement, generation, used, now)?;
         match commit(&state.dynamo, plan.items).await {
             Ok(()) => return Ok(Recorded::Created(plan.body)),
-            Err(TxFailure::IdTaken) => match recorded_before(state, caller, &generation.generation_id).await? {
-                Some(replay) => return Ok(replay),
-                // Taken, yet unreadable an instant later: read and try again.
-                None => continue,
-            },
+            Err(TxFailure::IdTaken) => {
+                match recorded_before(state, caller, &generation.generation_id).await? {
+                    Some(replay) => return Ok(replay),
+                    // Taken, yet unreadable an instant later: read and try again.
+                    None => continue,
+                }
+            }
             Err(TxFailure::Retry) => continue,
             Err(TxFailure::Store(err)) => return Err(err.into()),
         }
@@ -214,9 +216,15 @@ fn backoff(attempt: u32) -> Duration {
 
 /// The stored answer when this caller already recorded `id` (a replay, 200); 409 when another user
 /// did; `None` when nobody has.
-async fn recorded_before(state: &AppState, caller: &Caller, id: &GenerationId) -> Result<Option<Recorded>, ApiError> {
+async fn recorded_before(
+    state: &AppState,
+    caller: &Caller,
+    id: &GenerationId,
+) -> Result<Option<Recorded>, ApiError> {
     match state.generations().get(id).await? {
-        Some(record) if record.owner_id == caller.id => Ok(Some(Recorded::Replayed(record.response))),
+        Some(record) if record.owner_id == caller.id => {
+            Ok(Some(Recorded::Replayed(record.response)))
+        }
         Some(_) => Err(ApiError::new(
             StatusCode::CONFLICT,
             ErrorCode::GenerationIdTaken,
@@ -229,7 +237,12 @@ async fn recorded_before(state: &AppState, caller: &Caller, id: &GenerationId) -
 
 /// A refusal (403, 429) stands only if the generation was not recorded before: a retry of a recorded
 /// generation gets its stored answer whatever the quota says now.
-async fn replay_or(state: &AppState, caller: &Caller, id: &GenerationId, refusal: ApiError) -> Result<Recorded, ApiError> {
+async fn replay_or(
+    state: &AppState,
+    caller: &Caller,
+    id: &GenerationId,
+    refusal: ApiError,
+) -> Result<Recorded, ApiError> {
     recorded_before(state, caller, id).await?.ok_or(refusal)
 }
 
