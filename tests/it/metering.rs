@@ -30,10 +30,14 @@ async fn parallel(
         .collect()
 }
 
+/// Status → count; any answer other than 200/201/429 is printed, so a failure says what happened.
 fn statuses(responses: &[TestResponse]) -> BTreeMap<u16, usize> {
     let mut counts = BTreeMap::new();
     for r in responses {
         *counts.entry(r.status).or_insert(0) += 1;
+        if ![200, 201, 429].contains(&r.status) {
+            eprintln!("unexpected {}: {}", r.status, r.text());
+        }
     }
     counts
 }

@@ -122,7 +122,14 @@ impl TestApp {
     }
 
     pub async fn spawn_at(now: DateTime<Utc>) -> Self {
-        let config = Config::with_prefix(&unique_prefix());
+        // Production gives an AWS call 2 s; the local server serialises every DynamoDB request and
+        // shares 2 cores with the whole suite, so a slow answer here is load, not a fault. (A timed-out
+        // attempt that moto still applies would turn an expected 201 into a replayed 200.)
+        let config = Config {
+            aws_attempt_timeout: std::time::Duration::from_secs(30),
+            aws_operation_timeout: std::time::Duration::from_secs(60),
+            ..Config::with_prefix(&unique_prefix())
+        };
         let sdk = son1k::state::local_sdk_config(&config, &endpoint()).await;
         let clock = Arc::new(FixedClock::new(now));
         let state = AppState::new(config, &sdk, true, clock.clone());

@@ -302,11 +302,12 @@ fn plan(
     let period_key = entitlement.period.key();
     let limit = tier.spec().generations;
     let paid_total = user.paid_generations_total + u64::from(tier.is_paid());
-    let contribution =
-        (tier.is_paid() && is_contribution(paid_total)).then(|| ContributionRecord {
-            pk: String::new(),
+    let contribution = (tier.is_paid() && is_contribution(paid_total)).then(|| {
+        let contribution_id = ulid::Ulid::generate().to_string();
+        ContributionRecord {
+            pk: contribution_pk(&contribution_id),
             sk: META_SK.to_owned(),
-            contribution_id: ulid::Ulid::generate().to_string(),
+            contribution_id,
             generation_id: generation.generation_id.clone(),
             contributor_id: user.user_id.clone(),
             contributor_username: user.username.clone(),
@@ -319,10 +320,7 @@ fn plan(
             likes: 0,
             contributed_at: now,
             listed: false,
-        });
-    let contribution = contribution.map(|c| ContributionRecord {
-        pk: contribution_pk(&c.contribution_id),
-        ..c
+        }
     });
 
     let body = RecordedGeneration {
