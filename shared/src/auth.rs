@@ -61,13 +61,18 @@ impl Caller {
         self.groups.iter().any(|g| g == ADMIN_GROUP)
     }
 
-    /// Resolves a `{user_id}` path segment: `me` is the caller. Another user's id is allowed only to
-    /// admins (403 otherwise). Returns the id the request acts on.
-    pub fn resolve_target(&self, raw: &str) -> Result<UserId, ApiError> {
+    /// Parses a `{user_id}` path segment (400 when malformed); `me` is the caller. No permission check.
+    pub fn target_id(&self, raw: &str) -> Result<UserId, ApiError> {
         if raw == "me" {
             return Ok(self.id.clone());
         }
-        let target = UserId::parse(raw)?;
+        Ok(UserId::parse(raw)?)
+    }
+
+    /// Resolves a `{user_id}` path segment: `me` is the caller. Another user's id is allowed only to
+    /// admins (403 otherwise). Returns the id the request acts on.
+    pub fn resolve_target(&self, raw: &str) -> Result<UserId, ApiError> {
+        let target = self.target_id(raw)?;
         if target != self.id && !self.is_admin() {
             return Err(ApiError::forbidden(
                 "only admins may act on another user's data",

@@ -12,7 +12,6 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 use son1k::auth::Caller;
-use son1k::domain::ids::UserId;
 use son1k::domain::tiers::Tier;
 use son1k::http::{json, parse_json, path_param, render, HandlerResult, BODY_LIMIT};
 use son1k::{ApiError, AppState};
@@ -29,11 +28,7 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let caller = Caller::from_request(&req)?;
     let raw_target = path_param(&req, "user_id")?;
-    let target = if raw_target == "me" {
-        caller.id.clone()
-    } else {
-        UserId::parse(&raw_target)?
-    };
+    let target = caller.target_id(&raw_target)?;
     let GrantTierRequest { tier } = parse_json(&req, BODY_LIMIT)?;
     caller.require_admin()?;
     let user = state

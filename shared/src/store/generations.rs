@@ -210,8 +210,8 @@ fn backoff(attempt: u32) -> Duration {
     let ceiling = BACKOFF_BASE
         .saturating_mul(1 << attempt.min(10))
         .min(BACKOFF_CAP);
-    let millis = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
-    Duration::from_micros(fastrand::u64(0..=millis))
+    let micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
+    Duration::from_micros(fastrand::u64(0..=micros))
 }
 
 /// The stored answer when this caller already recorded `id` (a replay, 200); 409 when another user
