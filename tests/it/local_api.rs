@@ -232,3 +232,47 @@ fn local_tokens_carry_groups_as_cognito_does_and_verify_back_in_authorizer_forma
         "a user in no group has no groups claim"
     );
 }
+
+#[tokio::test]
+async fn record_generation_over_http_is_201_then_200_for_the_retry() {
+    let app = TestApp::spawn().await;
+    let base = app.serve_http(SECRET).await;
+    let client = reqwest::Client::new();
+    let send = || {
+        client
+            .post(format!("{base}/api/tiers/record-generation"))
+            .header(
+                "authorization",
+                format!("Bearer {}", token("walt", false, 600)),
+            )
+            .header("content-type", "application/json")
+            .body(r#"{"generation_id": "http-1", "title": "Über – ✓"}"#)
+            .send()
+    };
+    let first = send().await.expect("send");
+    assert_eq!(first.status().as_u16(), 201);
+    let first_body = first.bytes().await.expect("body");
+    let retry = send().await.expect("send");
+    assert_eq!(retry.status().as_u16(), 200);
+    assert_eq!(retry.bytes().await.expect("body"), first_body);
+}
+
+#[tokio::test]
+async fn an_oversized_body_over_http_is_413() {
+    let app = TestApp::spawn().await;
+    let base = app.serve_http(SECRET).await;
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/tiers/record-generation"))
+        .header(
+            "authorization",
+            format!("Bearer {}", token("walt", false, 600)),
+        )
+        .body(format!(
+            r#"{{"generation_id": "big", "prompt": "{}"}}"#,
+            "p".repeat(65 * 1024)
+        ))
+        .send()
+        .await
+        .expect("send");
+    problem(res, 413, "payload_too_large").await;
+}

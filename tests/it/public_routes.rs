@@ -82,3 +82,28 @@ async fn tiers_lists_the_four_tiers_in_order_with_every_field() {
         .iter()
         .all(|t| t["features"].as_array().is_some_and(|f| !f.is_empty())));
 }
+
+fn raw_request(method: &str, path: &str) -> lambda_http::Request {
+    lambda_http::http::Request::builder()
+        .method(method)
+        .uri(format!("https://api.example.com{path}"))
+        .body(lambda_http::Body::Empty)
+        .expect("request")
+}
+
+#[tokio::test]
+async fn the_fallback_function_answers_405_for_known_paths_and_404_for_the_rest() {
+    let app = TestApp::spawn().await;
+    let res = son1k_tests::send("fallback", &app.state, raw_request("DELETE", "/api/tiers")).await;
+    res.assert_problem(405, "method_not_allowed");
+    assert_eq!(res.header("allow"), Some("GET"));
+    let res = son1k_tests::send(
+        "fallback",
+        &app.state,
+        raw_request("GET", "/api/tiers/record-generation"),
+    )
+    .await;
+    assert_eq!(res.header("allow"), Some("POST"));
+    let res = son1k_tests::send("fallback", &app.state, raw_request("GET", "/wp-login.php")).await;
+    res.assert_problem(404, "not_found");
+}
