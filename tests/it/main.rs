@@ -7,6 +7,7 @@ mod limits;
 mod local_api;
 mod metering;
 mod moto_atomicity;
+mod permissions;
 mod public_routes;
 mod scheduled_reset;
 mod template;

@@ -1,6 +1,7 @@
 //! `TestApp`: a fresh set of uniquely named tables and bucket on the local wire-protocol server, a
 //! fixed clock, and typed helpers to call handlers as API Gateway would, or the local API over HTTP.
 
+pub mod access;
 pub mod faults;
 
 use aws_sdk_dynamodb::types::AttributeValue;

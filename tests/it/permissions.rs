@@ -1,0 +1,198 @@
+//! Every DynamoDB action a function performs is granted by its policy in `template.yaml`, on that
+//! table: the functions are exercised through their main paths with an access recorder attached.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::json;
+use serde_norway::Value;
+use son1k::domain::entitlement::TierSource;
+use son1k::domain::tiers::Tier;
+use son1k_tests::access::{Access, AccessRecorder};
+use son1k_tests::{As, TestApp};
+use std::collections::BTreeSet;
+
+fn template() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    serde_norway::from_str(&std::fs::read_to_string(path).expect("template")).expect("yaml")
+}
+
+fn strings(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Sequence(items) => items.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    }
+}
+
+/// (action, table logical id) pairs the function's inline policy statements allow.
+fn granted(logical_id: &str) -> BTreeSet<(String, String)> {
+    let t = template();
+    let mut out = BTreeSet::new();
+    for policy in strings(&t["Resources"][logical_id]["Properties"]["Policies"]) {
+        for statement in strings(&policy["Statement"]) {
+            assert_eq!(
+                statement["Effect"], "Allow",
+                "{logical_id}: only Allow statements are expected"
+            );
+            for resource in strings(&statement["Resource"]) {
+                let Value::Tagged(tagged) = &resource else {
+                    continue;
+                };
+                let Some(target) = tagged.value.as_str().and_then(|s| s.strip_suffix(".Arn"))
+                else {
+                    continue;
+                };
+                for action in strings(&statement["Action"]) {
+                    out.insert((
+                        action.as_str().expect("action").to_owned(),
+                        target.to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn logical(app: &TestApp, accesses: BTreeSet<Access>) -> BTreeSet<(String, String)> {
+    let c = &app.state.config;
+    accesses
+        .into_iter()
+        .map(|(action, table)| {
+            let id = match table.as_str() {
+                t if t == c.users_table => "UsersTable",
+                t if t == c.stats_table => "StatsTable",
+                t if t == c.pool_table => "PoolTable",
+                other => panic!("unknown table {other}"),
+            };
+            (action, id.to_owned())
+        })
+        .collect()
+}
+
+/// Least privilege both ways: nothing used is missing from the policy, nothing granted goes unused.
+fn assert_granted(function: &str, used: &BTreeSet<(String, String)>) {
+    let allowed = granted(function);
+    let missing: Vec<_> = used.difference(&allowed).collect();
+    assert!(
+        missing.is_empty(),
+        "{function} performs {missing:?} but its policy does not grant it"
+    );
+    let unused: Vec<_> = allowed.difference(used).collect();
+    assert!(
+        unused.is_empty(),
+        "{function} is granted {unused:?} but never uses it"
+    );
+}
+
+#[tokio::test]
+async fn each_function_is_granted_exactly_what_it_uses() {
+    let recorder = AccessRecorder::default();
+    let mut app = TestApp::spawn().await;
+    app.state = app.state.clone().with_dynamo_interceptor(recorder.clone());
+    let admin = || As::admin("ops");
+
+    app.call("GET", "/api/tiers/limits/me", As::user("newbie"), None)
+        .await;
+    app.call("GET", "/api/tiers/limits/newbie", admin(), None)
+        .await;
+    let limits = logical(&app, recorder.take());
+    assert_granted("TiersLimits", &limits);
+
+    let mut pro = app
+        .user_with_tier("pro", Tier::Pro, TierSource::Admin)
+        .await;
+    pro.paid_generations_total = 19;
+    app.put_user(&pro).await;
+    recorder.take();
+    app.record("first-timer", json!({"generation_id": "a1"}))
+        .await;
+    app.record("pro", json!({"generation_id": "p20", "quality": "ultra"}))
+        .await;
+    app.record("pro", json!({"generation_id": "p20"})).await;
+    app.record("thief", json!({"generation_id": "p20"})).await;
+    let record = logical(&app, recorder.take());
+    assert_granted("RecordGeneration", &record);
+    assert!(
+        record.contains(&("dynamodb:UpdateItem".to_owned(), "PoolTable".to_owned())),
+        "the contribution path ran"
+    );
+
+    app.call(
+        "PUT",
+        "/api/admin/users/pro/tier",
+        admin(),
+        Some(r#"{"tier":"CREATOR"}"#),
+    )
+    .await;
+    app.call(
+        "PUT",
+        "/api/admin/users/ghost/tier",
+        admin(),
+        Some(r#"{"tier":"CREATOR"}"#),
+    )
+    .await;
+    assert_granted("AdminTier", &logical(&app, recorder.take()));
+
+    for route in ["/health", "/api/tiers"] {
+        app.call("GET", route, None, None).await;
+    }
+    assert!(
+        recorder.take().is_empty(),
+        "public read-only routes touch no table"
+    );
+
+    let mut lapsed = app.new_user("lapsed");
+    lapsed.tier = Tier::Pro;
+    lapsed.tier_source = TierSource::Stripe;
+    lapsed.subscription = Some(son1k::domain::entitlement::Subscription {
+        id: "sub_old".into(),
+        status: son1k::domain::entitlement::SubscriptionStatus::Canceled,
+        price_id: None,
+        current_period_start: son1k_tests::at("2026-09-01T00:00:00Z"),
+        current_period_end: son1k_tests::at("2026-10-01T00:00:00Z"),
+        cancel_at_period_end: false,
+        billing_cycle_anchor: None,
+    });
+    app.put_user(&lapsed).await;
+    for table in [&app.state.config.stats_table, &app.state.config.pool_table] {
+        app.state
+            .dynamo
+            .put_item()
+            .table_name(table)
+            .item("pk", AttributeValue::S("EXPIRED#1".into()))
+            .item("sk", AttributeValue::S("X".into()))
+            .item("expires_at", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .expect("put");
+    }
+    recorder.take();
+    scheduled_reset::handler(
+        &app.state,
+        lambda_runtime::LambdaEvent::new(json!({"kind": "daily"}), Default::default()),
+    )
+    .await
+    .expect("reset");
+    assert_granted("ScheduledReset", &logical(&app, recorder.take()));
+}
+
+#[test]
+fn policies_name_only_the_projects_own_tables() {
+    let t = template();
+    for (id, resource) in t["Resources"].as_mapping().expect("resources") {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let id = id.as_str().expect("id");
+        for (action, target) in granted(id) {
+            assert!(
+                action.starts_with("dynamodb:") && !action.contains('*'),
+                "{id}: {action} is not a single action"
+            );
+            assert!(
+                ["UsersTable", "StatsTable", "PoolTable"].contains(&target.as_str()),
+                "{id}: {target}"
+            );
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Records which DynamoDB actions a function performs on which table, as IAM sees them: a
+//! `TransactWriteItems` is authorised item by item as `PutItem`, `UpdateItem`, `DeleteItem` or
+//! `ConditionCheckItem`. The permissions test compares this with the function's policy in
+//! `template.yaml`, so a missing permission fails here instead of in production.
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+/// (IAM action such as `dynamodb:GetItem`, table name)
+pub type Access = (String, String);
+
+#[derive(Debug, Clone, Default)]
+pub struct AccessRecorder {
+    seen: Arc<Mutex<BTreeSet<Access>>>,
+}
+
+impl AccessRecorder {
+    pub fn take(&self) -> BTreeSet<Access> {
+        std::mem::take(&mut *self.seen.lock().expect("lock"))
+    }
+}
+
+fn accesses(operation: &str, body: &serde_json::Value) -> Vec<Access> {
+    let table = |v: &serde_json::Value| v["TableName"].as_str().unwrap_or_default().to_owned();
+    match operation {
+        "TransactWriteItems" => body["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|item| {
+                [
+                    ("Put", "PutItem"),
+                    ("Update", "UpdateItem"),
+                    ("Delete", "DeleteItem"),
+                    ("ConditionCheck", "ConditionCheckItem"),
+                ]
+                .into_iter()
+                .filter(|(kind, _)| item.get(*kind).is_some())
+                .map(|(kind, action)| (format!("dynamodb:{action}"), table(&item[kind])))
+                .collect::<Vec<_>>()
+            })
+            .collect(),
+        "TransactGetItems" => body["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|item| ("dynamodb:GetItem".to_owned(), table(&item["Get"])))
+            .collect(),
+        "BatchGetItem" | "BatchWriteItem" => body["RequestItems"]
+            .as_object()
+            .into_iter()
+            .flat_map(|tables| tables.keys())
+            .map(|name| (format!("dynamodb:{operation}"), name.clone()))
+            .collect(),
+        _ => vec![(format!("dynamodb:{operation}"), table(body))],
+    }
+}
+
+impl Intercept for AccessRecorder {
+    fn name(&self) -> &'static str {
+        "AccessRecorder"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let request = context.request();
+        let target = request.headers().get("x-amz-target").unwrap_or_default();
+        let operation = target.rsplit('.').next().unwrap_or(target);
+        let body: serde_json::Value = request
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or_default();
+        self.seen
+            .lock()
+            .expect("lock")
+            .extend(accesses(operation, &body));
+        Ok(())
+    }
+}
