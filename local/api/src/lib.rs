@@ -75,6 +75,8 @@ async fn serve_request(
     State(api): State<Arc<LocalApi>>,
     req: axum::extract::Request,
 ) -> AxumResponse {
+    let started = std::time::Instant::now();
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let origin = req.headers().get("origin").cloned();
     let mut response = if req.method() == Method::OPTIONS && origin.is_some() {
         preflight()
@@ -91,6 +93,11 @@ async fn serve_request(
                 .insert("vary", HeaderValue::from_static("origin"));
         }
     }
+    tracing::info!(
+        "{method} {path} -> {} in {:.1} ms",
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
     response
 }
 

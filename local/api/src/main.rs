@@ -67,7 +67,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let host = std::env::var("API_HOST").unwrap_or_else(|_| "127.0.0.1".into());
             let port = std::env::var("API_PORT").unwrap_or_else(|_| "8000".into());
             let listener = tokio::net::TcpListener::bind(format!("{host}:{port}")).await?;
-            tracing::info!("local API on http://{}", listener.local_addr()?);
+            tracing::info!(
+                "local API on http://{} (token: `make -s token USER=test_user_1`, admin: add ADMIN=1)",
+                listener.local_addr()?
+            );
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     tokio::signal::ctrl_c().await.ok();
