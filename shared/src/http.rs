@@ -9,8 +9,6 @@ use serde::Serialize;
 
 /// Largest request body a route accepts.
 pub const BODY_LIMIT: usize = 64 * 1024;
-/// Largest body the Stripe webhook accepts (events can be big).
-pub const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
 
 /// The result type of a handler's inner `handle`: every expected failure is an `ApiError`.
 pub type HandlerResult = Result<Response<Body>, ApiError>;
