@@ -7,6 +7,7 @@ use crate::domain::entitlement::{Subscription, TierSource};
 use crate::domain::ids::UserId;
 use crate::domain::limits::LimitsView;
 use crate::domain::tiers::{Quality, Tier};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -142,24 +143,21 @@ impl<'a> UsersStore<'a> {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok((record, true)),
-            Err(err) => match err.into_service_error() {
-                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(ccf) => {
-                    let existing = match ccf.item {
-                        Some(item) => serde_dynamo::from_item(item).map_err(StoreError::corrupt)?,
-                        None => self.get(&record.user_id).await?.ok_or_else(|| {
-                            StoreError::Corrupt("user exists by condition but cannot be read".into())
-                        })?,
-                    };
-                    Ok((existing, false))
-                }
-                other => Err(StoreError::Unavailable {
-                    operation: "PutItem users",
-                    message: DisplayErrorContextOwned(other).to_string(),
-                }),
-            },
-        }
+        let err = match result {
+            Ok(_) => return Ok((record, true)),
+            Err(err) => err,
+        };
+        let existing = match err.as_service_error() {
+            Some(PutItemError::ConditionalCheckFailedException(ccf)) => ccf.item().cloned(),
+            _ => return Err(sdk_failure("PutItem users", err)),
+        };
+        let existing = match existing {
+            Some(item) => serde_dynamo::from_item(item).map_err(StoreError::corrupt)?,
+            None => self.get(&record.user_id).await?.ok_or_else(|| {
+                StoreError::Corrupt("user exists by condition but cannot be read".into())
+            })?,
+        };
+        Ok((existing, false))
     }
 
     /// Grants `tier` without Stripe (admin). Returns the updated user, `None` when there is no such
@@ -210,19 +208,6 @@ impl<'a> UsersStore<'a> {
             Some(user) => Ok(user),
             None => Ok(self.create(UserRecord::from_caller(caller, now)).await?.0),
         }
-    }
-}
-
-/// Displays an owned service error with its full source chain.
-struct DisplayErrorContextOwned<E>(E);
-
-impl<E: std::error::Error> std::fmt::Display for DisplayErrorContextOwned<E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}",
-            aws_sdk_dynamodb::error::DisplayErrorContext(&self.0)
-        )
     }
 }
 
