@@ -75,58 +75,28 @@ mod tests {
     }
 
     #[test]
-    fn iso_weeks_cross_years_as_iso_says() {
-        // 2026-12-31 is a Thursday: week 53 of 2026. 2027-01-01 (Friday) is still 2026-W53.
-        assert_eq!(
-            Timeframe::Week.label(at("2026-12-31T23:59:59Z")),
-            "2026-W53"
-        );
-        assert_eq!(
-            Timeframe::Week.label(at("2027-01-03T23:59:59Z")),
-            "2026-W53"
-        );
-        assert_eq!(
-            Timeframe::Week.label(at("2027-01-04T00:00:00Z")),
-            "2027-W01"
-        );
-        // 2024-12-30 (Monday) belongs to 2025-W01.
-        assert_eq!(
-            Timeframe::Week.label(at("2024-12-30T00:00:00Z")),
-            "2025-W01"
-        );
-        assert_eq!(
-            Timeframe::Week.period_key(at("2026-11-26T10:00:00Z")),
-            "W#2026-W48"
-        );
-    }
-
-    #[test]
-    fn iso_week_turns_at_monday_midnight_utc() {
-        assert_eq!(
-            Timeframe::Week.label(at("2026-11-29T23:59:59Z")),
-            "2026-W48"
-        );
-        assert_eq!(
-            Timeframe::Week.label(at("2026-11-30T00:00:00Z")),
-            "2026-W49"
-        );
-    }
-
-    #[test]
-    fn month_and_all_time_keys() {
-        assert_eq!(
-            Timeframe::Month.period_key(at("2026-12-31T23:59:59Z")),
-            "M#2026-12"
-        );
-        assert_eq!(
-            Timeframe::Month.period_key(at("2027-01-01T00:00:00Z")),
-            "M#2027-01"
-        );
-        assert_eq!(
-            Timeframe::AllTime.period_key(at("2027-01-01T00:00:00Z")),
-            "ALL"
-        );
-        assert_eq!(Timeframe::AllTime.label(at("2027-01-01T00:00:00Z")), "all");
+    fn ranking_periods_follow_iso_weeks_and_utc_months() {
+        use Timeframe::{AllTime, Month, Week};
+        let cases = [
+            // 2026-12-31 is a Thursday: week 53 of 2026, which runs until Sunday 2027-01-03.
+            (Week, "2026-12-31T23:59:59Z", "W#2026-W53"),
+            (Week, "2027-01-03T23:59:59Z", "W#2026-W53"),
+            (Week, "2027-01-04T00:00:00Z", "W#2027-W01"),
+            // Monday 2024-12-30 already belongs to 2025-W01.
+            (Week, "2024-12-30T00:00:00Z", "W#2025-W01"),
+            // The week turns at Monday 00:00 UTC.
+            (Week, "2026-11-29T23:59:59Z", "W#2026-W48"),
+            (Week, "2026-11-30T00:00:00Z", "W#2026-W49"),
+            (Month, "2026-12-31T23:59:59Z", "M#2026-12"),
+            (Month, "2027-01-01T00:00:00Z", "M#2027-01"),
+            (AllTime, "2027-01-01T00:00:00Z", "ALL"),
+        ];
+        for (timeframe, now, key) in cases {
+            assert_eq!(timeframe.period_key(at(now)), key, "{timeframe:?} at {now}");
+        }
+        assert_eq!(Week.label(at("2026-11-26T10:00:00Z")), "2026-W48");
+        assert_eq!(Month.label(at("2026-11-26T10:00:00Z")), "2026-11");
+        assert_eq!(AllTime.label(at("2026-11-26T10:00:00Z")), "all");
     }
 
     #[test]
