@@ -22,13 +22,7 @@ async fn first_request_creates_a_free_user_and_shows_a_full_day() {
             "subscription": null
         })
     );
-    let stored = app
-        .state
-        .users()
-        .get(&"alice".parse_id())
-        .await
-        .expect("read")
-        .expect("created");
+    let stored = app.user_record("alice").await.expect("created");
     assert_eq!(
         (
             stored.tier,
@@ -181,12 +175,7 @@ async fn admins_see_another_users_limits_and_404_for_unknown_users() {
         .await;
     missing.assert_problem(404, "not_found");
     assert!(
-        app.state
-            .users()
-            .get(&"nobody".parse_id())
-            .await
-            .expect("read")
-            .is_none(),
+        app.user_record("nobody").await.is_none(),
         "no user created for a lookup"
     );
 }
@@ -366,25 +355,9 @@ async fn users_created_at_is_the_clock_of_the_first_request() {
     app.clock.advance(chrono::Duration::hours(5));
     app.call("GET", "/api/tiers/limits/me", As::user("judy"), None)
         .await;
-    let stored = app
-        .state
-        .users()
-        .get(&"judy".parse_id())
-        .await
-        .expect("read")
-        .expect("exists");
+    let stored = app.user_record("judy").await.expect("exists");
     assert_eq!(stored.created_at, at("2026-11-26T10:00:00Z"));
     assert_ne!(stored.created_at, app.clock.now_utc());
-}
-
-trait ParseId {
-    fn parse_id(&self) -> son1k::domain::ids::UserId;
-}
-
-impl ParseId for str {
-    fn parse_id(&self) -> son1k::domain::ids::UserId {
-        son1k::domain::ids::UserId::parse(self).expect("valid id")
-    }
 }
 
 #[tokio::test]

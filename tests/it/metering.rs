@@ -152,13 +152,7 @@ async fn the_201_body_reports_usage_and_the_period_end() {
         res.json(),
         json!({"generation_id": "first", "recorded": true, "used": 1, "remaining": 2, "reset_at": "2026-11-27T00:00:00Z", "pool_contribution": null})
     );
-    let stored = app
-        .state
-        .generations()
-        .get(&"first".parse_gen())
-        .await
-        .expect("read")
-        .expect("stored");
+    let stored = app.generation("first").await.expect("stored");
     assert_eq!(
         (
             stored.owner_id.as_str(),
@@ -502,13 +496,7 @@ async fn every_twentieth_paid_generation_joins_the_pool_with_its_points() {
             "not listed before audio is stored"
         );
         assert!(item.get("lst").is_none(), "not in the listing index yet");
-        let generation = app
-            .state
-            .generations()
-            .get(&format!("m{n}").parse_gen())
-            .await
-            .expect("read")
-            .expect("gen");
+        let generation = app.generation(&format!("m{n}")).await.expect("gen");
         assert_eq!(generation.contribution_id.as_deref(), Some(id));
     }
     for period in ["W#2026-W48", "M#2026-11", "ALL"] {
@@ -831,14 +819,4 @@ async fn transaction_conflicts_are_retried_then_answered_503() {
         (201, 2),
         "a transient conflict is invisible to the client"
     );
-}
-
-trait ParseGen {
-    fn parse_gen(&self) -> son1k::domain::ids::GenerationId;
-}
-
-impl ParseGen for str {
-    fn parse_gen(&self) -> son1k::domain::ids::GenerationId {
-        son1k::domain::ids::GenerationId::parse(self).expect("id")
-    }
 }

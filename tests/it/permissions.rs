@@ -7,13 +7,9 @@ use serde_norway::Value;
 use son1k::domain::entitlement::TierSource;
 use son1k::domain::tiers::Tier;
 use son1k_tests::access::{Access, AccessRecorder};
+use son1k_tests::template;
 use son1k_tests::{As, TestApp};
 use std::collections::BTreeSet;
-
-fn template() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
-    serde_norway::from_str(&std::fs::read_to_string(path).expect("template")).expect("yaml")
-}
 
 fn strings(v: &Value) -> Vec<Value> {
     match v {

@@ -5,7 +5,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 use son1k::domain::entitlement::{Subscription, SubscriptionStatus, TierSource};
 use son1k::domain::tiers::Tier;
-use son1k_tests::{at, As, TestApp};
+use son1k_tests::{at, As, NowUtc, TestApp};
 
 async fn run(app: &TestApp, kind: &str) -> scheduled_reset::ResetReport {
     scheduled_reset::handler(
@@ -130,7 +130,7 @@ async fn skipping_it_changes_nothing_a_user_sees() {
 #[tokio::test]
 async fn items_past_their_expiry_are_deleted_and_others_kept() {
     let app = TestApp::spawn().await;
-    let now = app.clock.now_epoch();
+    let now = app.clock.now_utc().timestamp();
     for (pk, expires_at) in [("STRIPE#evt_old", now - 1), ("STRIPE#evt_new", now + 3600)] {
         app.state
             .dynamo
@@ -170,14 +170,4 @@ async fn an_unknown_kind_is_an_error_and_changes_nothing() {
         app.user_record("lapsed").await.expect("user").tier,
         Tier::Pro
     );
-}
-
-trait EpochNow {
-    fn now_epoch(&self) -> i64;
-}
-
-impl EpochNow for son1k::clock::FixedClock {
-    fn now_epoch(&self) -> i64 {
-        son1k::clock::Clock::now(self).timestamp()
-    }
 }

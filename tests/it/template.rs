@@ -5,16 +5,11 @@
 use serde_norway::Value;
 use son1k::routes::ROUTES;
 use son1k::store::schema::{self, IndexProjection, TABLES};
+use son1k_tests::template;
 use std::collections::BTreeSet;
 
 /// (name, key schema, projection) of one index.
 type IndexShape = (String, Vec<(String, String)>, String);
-
-fn template() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
-    serde_norway::from_str(&std::fs::read_to_string(path).expect("template.yaml"))
-        .expect("template parses")
-}
 
 fn text(v: &Value) -> String {
     v.as_str()

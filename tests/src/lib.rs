@@ -30,6 +30,13 @@ pub fn at(rfc3339: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// `template.yaml`, parsed (CloudFormation tags such as `!Ref` become tagged values).
+pub fn template() -> serde_norway::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    serde_norway::from_str(&std::fs::read_to_string(path).expect("template.yaml"))
+        .expect("template parses")
+}
+
 /// The local wire-protocol server `make test` started (local/with-stack.sh exports it).
 pub fn endpoint() -> String {
     std::env::var("SON1K_TEST_ENDPOINT").expect(
@@ -210,6 +217,19 @@ impl TestApp {
             .get(&UserId::parse(id).expect("id"))
             .await
             .expect("read user")
+    }
+
+    /// The stored generation record, if any.
+    pub async fn generation(
+        &self,
+        id: &str,
+    ) -> Option<son1k::store::generations::GenerationRecord> {
+        let id = son1k::domain::ids::GenerationId::parse(id).expect("id");
+        self.state
+            .generations()
+            .get(&id)
+            .await
+            .expect("read generation")
     }
 
     /// `POST /api/tiers/record-generation` as `user`.
