@@ -15,6 +15,8 @@ pub struct Config {
     pub aws_operation_timeout: Duration,
     /// Attempts per AWS call (1 = no retry).
     pub aws_max_attempts: u32,
+    /// Path-style S3 addressing, which local wire-protocol servers need (`S3_FORCE_PATH_STYLE=true`).
+    pub s3_force_path_style: bool,
 }
 
 impl Config {
@@ -44,6 +46,8 @@ impl Config {
                 .and_then(|v| v.parse().ok())
                 .filter(|n| *n >= 1)
                 .unwrap_or(3),
+            s3_force_path_style: get("S3_FORCE_PATH_STYLE")
+                .is_some_and(|v| v == "true" || v == "1"),
         }
     }
 
@@ -55,6 +59,7 @@ impl Config {
             stats_table: format!("{prefix}-stats"),
             pool_table: format!("{prefix}-pool"),
             audio_bucket: format!("{prefix}-audio"),
+            s3_force_path_style: true,
             ..base
         }
     }
@@ -76,6 +81,10 @@ mod tests {
         assert_eq!(config.users_table, "son1k-users");
         assert_eq!(config.audio_bucket, "son1k-audio");
         assert_eq!(config.aws_max_attempts, 3);
+        assert!(
+            !config.s3_force_path_style,
+            "virtual-hosted S3 addressing in AWS"
+        );
     }
 
     #[test]
@@ -84,10 +93,12 @@ mod tests {
             "USERS_TABLE" => Some("prod-users".into()),
             "AWS_MAX_ATTEMPTS" => Some("zero".into()),
             "AWS_ATTEMPT_TIMEOUT_MS" => Some("250".into()),
+            "S3_FORCE_PATH_STYLE" => Some("true".into()),
             _ => None,
         });
         assert_eq!(config.users_table, "prod-users");
         assert_eq!(config.aws_max_attempts, 3);
         assert_eq!(config.aws_attempt_timeout, Duration::from_millis(250));
+        assert!(config.s3_force_path_style);
     }
 }

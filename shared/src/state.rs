@@ -25,21 +25,14 @@ impl AppState {
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         let config = Config::from_env();
         let sdk = sdk_loader(&config).load().await;
-        let path_style =
-            std::env::var("S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true" || v == "1");
-        Ok(Self::new(config, &sdk, path_style, Arc::new(SystemClock)))
+        Ok(Self::new(config, &sdk, Arc::new(SystemClock)))
     }
 
     /// A state over an explicit SDK config and clock (tests, local tools).
-    pub fn new(
-        config: Config,
-        sdk: &SdkConfig,
-        s3_path_style: bool,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(config: Config, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Self {
         let dynamo = aws_sdk_dynamodb::Client::new(sdk);
         let s3_config = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(s3_path_style)
+            .force_path_style(config.s3_force_path_style)
             .build();
         Self {
             config,

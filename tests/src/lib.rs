@@ -140,7 +140,7 @@ impl TestApp {
         };
         let sdk = son1k::state::local_sdk_config(&config, &endpoint()).await;
         let clock = Arc::new(FixedClock::new(now));
-        let state = AppState::new(config, &sdk, true, clock.clone());
+        let state = AppState::new(config, &sdk, clock.clone());
         son1k::store::schema::create_tables(&state.dynamo, &state.config)
             .await
             .expect("create tables");
@@ -163,7 +163,7 @@ impl TestApp {
             son1k::state::local_sdk_config(&config, &format!("http://127.0.0.1:{port}")).await;
         let clock = Arc::new(FixedClock::new(at(DEFAULT_NOW)));
         Self {
-            state: AppState::new(config, &sdk, true, clock.clone()),
+            state: AppState::new(config, &sdk, clock.clone()),
             clock,
         }
     }
