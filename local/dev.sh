@@ -4,8 +4,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 cargo build --workspace --bin local-api
-export MOTO_PORT="${MOTO_PORT:-4566}"
-export LOCAL_JWT_SECRET="${LOCAL_JWT_SECRET:-local-dev-secret}"
+export LOCAL_JWT_SECRET="${LOCAL_JWT_SECRET-local-dev-secret}"
 export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local_dev}"
 export STRIPE_PRICE_CREATOR="${STRIPE_PRICE_CREATOR:-price_creator_monthly}"
 export STRIPE_PRICE_PRO="${STRIPE_PRICE_PRO:-price_pro_monthly}"

@@ -1,59 +1,50 @@
-"""Moto's server with DynamoDB requests serialised: the project's local DynamoDB + S3.
+"""Moto's server for the local stack's S3, with DynamoDB refused: DynamoDB is AWS's DynamoDB Local.
 
-Stock `moto_server` runs werkzeug with threads and its DynamoDB backend is not atomic under concurrent
-conditional writes (measured: 50 parallel `used < 3` updates let 4-6 through in about one round in
-five; transactions over-granted and sometimes failed with "dictionary changed size during iteration").
-AWS evaluates a condition and its write atomically, so our quota rests on that. This wrapper runs every
-DynamoDB request (`X-Amz-Target: DynamoDB_...`) behind one lock, body included; S3 stays concurrent.
+Stock `moto_server` also answers DynamoDB, but its DynamoDB is not atomic under concurrent conditional
+writes (50 parallel `used < 3` updates let 4-6 through in about one round in five), so a DynamoDB
+request that reaches moto is a misconfigured client, not a test: this wrapper answers it with 400
+`DynamoDBNotServedHere` and logs it. `--allow-dynamodb` restores stock behaviour, only to show that the
+atomicity tests fail on stock moto (`make test-atomicity-on-moto`).
+
+`--persist FILE` keeps S3 across restarts (`make dev`): moto's own recorder appends every write request
+to FILE, and the next start replays FILE before it accepts connections. Reads are not recorded.
 
 It imports moto internals, so moto's version is pinned in requirements.txt.
 
-    python local/moto_server.py [--host 127.0.0.1] [--port 0] [--port-file FILE]
+    python local/moto_server.py [--host 127.0.0.1] [--port 0] [--port-file FILE] [--persist FILE]
+                                [--allow-dynamodb]
 
 Port 0 picks a free port; the bound port is written to --port-file once the server accepts connections.
 """
 
 import argparse
+import json
 import os
 import sys
 import threading
 
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
-from werkzeug.serving import make_server
 
+def dynamodb_refused(app):
+    """WSGI middleware: a DynamoDB request (`X-Amz-Target: DynamoDB_...`) gets a 400, S3 passes."""
 
-class SerialisedDynamoDB:
-    """WSGI middleware: one DynamoDB request at a time, from parsing to the last byte of its response."""
+    def middleware(environ, start_response):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith("DynamoDB_"):
+            return app(environ, start_response)
+        print(f"moto: refused a DynamoDB request ({target}): DynamoDB is DynamoDB Local", file=sys.stderr, flush=True)
+        body = json.dumps(
+            {
+                "__type": "com.son1k.local#DynamoDBNotServedHere",
+                "message": "this moto serves S3 only; DynamoDB is DynamoDB Local (AWS_ENDPOINT_URL_DYNAMODB)",
+            }
+        ).encode()
+        start_response(
+            "400 Bad Request",
+            [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
 
-    def __init__(self, app):
-        self.app = app
-        self.lock = threading.Lock()
-
-    def __call__(self, environ, start_response):
-        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
-            return self.app(environ, start_response)
-        captured = []
-        chunks = []
-
-        def capture(status, headers, exc_info=None):
-            captured[:] = [status, headers, exc_info]
-            return chunks.append
-
-        with self.lock:
-            result = self.app(environ, capture)
-            try:
-                chunks.extend(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-        status, headers, exc_info = captured
-        start_response(status, headers, exc_info)
-        return chunks
+    return middleware
 
 
 def main():
@@ -61,28 +52,67 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("MOTO_PORT", "0")))
     parser.add_argument("--port-file")
+    parser.add_argument("--persist", metavar="FILE", help="record S3 writes to FILE and replay it at start")
+    parser.add_argument("--allow-dynamodb", action="store_true", help="stock moto: serve DynamoDB too")
     args = parser.parse_args()
 
-    app = DomainDispatcherApplication(create_backend_app)
-    server = make_server(
-        args.host,
-        args.port,
-        SerialisedDynamoDB(app),
-        threaded=True,
-        request_handler=MotoRequestHandler,
+    if args.persist:
+        # moto's recorder reads these when it is first imported.
+        os.environ["MOTO_ENABLE_RECORDING"] = "true"
+        os.environ["MOTO_RECORDER_FILEPATH"] = os.path.abspath(args.persist)
+
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
     )
+    from werkzeug.serving import make_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+    if not args.allow_dynamodb:
+        app = dynamodb_refused(app)
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     port = server.server_port
     os.environ["MOTO_PORT"] = str(port)
+
+    if args.persist:
+        replay(args.persist, server, port)
+
     if args.port_file:
         tmp = args.port_file + ".tmp"
         with open(tmp, "w") as f:
             f.write(str(port))
         os.replace(tmp, args.port_file)
-    print(f"moto (DynamoDB serialised) on http://{args.host}:{port}", file=sys.stderr, flush=True)
+    served = "S3 and DynamoDB (stock, not atomic)" if args.allow_dynamodb else "S3 (DynamoDB refused)"
+    print(f"moto: {served} on http://{args.host}:{port}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+
+
+def replay(path, server, port):
+    """Replays the recorded S3 writes into this fresh moto, then records only new writes."""
+    from moto.moto_api import recorder
+
+    record = recorder._record_request
+
+    def record_writes(request, body=None):
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            record(request, body)
+
+    recorder._record_request = record_writes
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    # The replay sends the recorded requests to this server, so it must be serving meanwhile.
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        recorder.replay_recording(target_host=f"http://127.0.0.1:{port}")
+    finally:
+        server.shutdown()
+        thread.join()
+    print(f"moto: replayed the S3 writes recorded in {path}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

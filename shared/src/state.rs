@@ -30,14 +30,35 @@ impl AppState {
 
     /// A state over an explicit SDK config and clock (tests, local tools).
     pub fn new(config: Config, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Self {
-        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-        let s3_config = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(config.s3_force_path_style)
-            .build();
+        Self::build(config, sdk, None, clock)
+    }
+
+    /// A state whose clients talk to the local stack's servers: DynamoDB Local and moto's S3.
+    pub fn local(
+        config: Config,
+        sdk: &SdkConfig,
+        endpoints: &LocalEndpoints,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self::build(config, sdk, Some(endpoints), clock)
+    }
+
+    fn build(
+        config: Config,
+        sdk: &SdkConfig,
+        endpoints: Option<&LocalEndpoints>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
+        let mut s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(config.s3_force_path_style);
+        if let Some(endpoints) = endpoints {
+            dynamo = dynamo.endpoint_url(&endpoints.dynamodb);
+            s3 = s3.endpoint_url(&endpoints.s3);
+        }
         Self {
             config,
-            dynamo,
-            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
             clock,
         }
     }
@@ -84,10 +105,18 @@ pub fn sdk_loader(config: &Config) -> aws_config::ConfigLoader {
         )
 }
 
-/// An SDK config for a local wire-protocol server at `endpoint`: dummy static credentials, us-east-1.
-pub async fn local_sdk_config(config: &Config, endpoint: &str) -> SdkConfig {
+/// Where the local stack listens: DynamoDB Local for DynamoDB, moto for S3. Each client gets its own
+/// endpoint, so no DynamoDB request can reach the S3 server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalEndpoints {
+    pub dynamodb: String,
+    pub s3: String,
+}
+
+/// An SDK config for the local stack: dummy static credentials, us-east-1 (endpoints per client,
+/// see `AppState::local`).
+pub async fn local_sdk_config(config: &Config) -> SdkConfig {
     sdk_loader(config)
-        .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "local", "local", None, None, "local",

@@ -1,13 +1,17 @@
 //! HTTP through local/api: token verification, the request context it builds, 404/405, CORS.
 
-use local_api::{mint_token, TokenRequest};
+use local_api::{mint_token, JwtRules, TokenRequest};
 use son1k_tests::TestApp;
 
 const SECRET: &str = "test-secret";
 
+fn rules() -> JwtRules {
+    JwtRules::new(SECRET).expect("secret")
+}
+
 fn token(user: &str, admin: bool, ttl_seconds: i64) -> String {
     mint_token(
-        SECRET,
+        &rules(),
         &TokenRequest {
             user: user.into(),
             email: None,
@@ -72,7 +76,7 @@ async fn missing_malformed_forged_and_expired_tokens_are_401() {
     problem(get(&url, None).await, 401, "unauthorized").await;
     problem(get(&url, Some("not-a-jwt")).await, 401, "unauthorized").await;
     let forged = mint_token(
-        "another-secret",
+        &JwtRules::new("another-secret").expect("secret"),
         &TokenRequest {
             user: "alice".into(),
             email: None,
@@ -220,13 +224,13 @@ async fn the_frontend_origin_gets_cors_headers_and_others_do_not() {
 
 #[test]
 fn local_tokens_carry_groups_as_cognito_does_and_verify_back_in_authorizer_format() {
-    let claims = local_api::verify_token(SECRET, &token("root", true, 600)).expect("valid");
+    let claims = rules().verify(&token("root", true, 600)).expect("valid");
     assert_eq!(
         claims.get("cognito:groups").map(String::as_str),
         Some("[admin]")
     );
     assert_eq!(claims.get("sub").map(String::as_str), Some("root"));
-    let plain = local_api::verify_token(SECRET, &token("alice", false, 600)).expect("valid");
+    let plain = rules().verify(&token("alice", false, 600)).expect("valid");
     assert!(
         !plain.contains_key("cognito:groups"),
         "a user in no group has no groups claim"

@@ -1,14 +1,17 @@
-//! Integration tests: real handlers against the local wire-protocol server (`make test` starts it).
+//! Integration tests: real handlers against the local wire-protocol servers (`make test` starts
+//! DynamoDB Local and moto S3).
 //! One test binary on purpose: each binary is another link of the AWS SDK.
 
 mod admin_tier;
+mod atomicity;
 mod http_helpers;
 mod limits;
 mod local_api;
+mod local_stack;
 mod metering;
-mod moto_atomicity;
 mod permissions;
 mod public_routes;
 mod scheduled_reset;
 mod template;
+mod tokens;
 mod users;

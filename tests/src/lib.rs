@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderMap, Method};
 use lambda_http::{Body, RequestExt};
-use local_api::{request_context, LocalApi};
+use local_api::{request_context, JwtRules, LocalApi};
 use serde_json::Value;
 use son1k::clock::FixedClock;
 use son1k::config::Config;
@@ -17,6 +17,7 @@ use son1k::domain::ids::UserId;
 use son1k::domain::tiers::Tier;
 use son1k::routes::{match_route, RouteMatch};
 use son1k::store::users::UserRecord;
+use son1k::state::LocalEndpoints;
 use son1k::AppState;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,11 +38,18 @@ pub fn template() -> serde_norway::Value {
         .expect("template parses")
 }
 
-/// The local wire-protocol server `make test` started (local/with-stack.sh exports it).
-pub fn endpoint() -> String {
-    std::env::var("SON1K_TEST_ENDPOINT").expect(
-        "SON1K_TEST_ENDPOINT is not set: run the tests with `make test` (it starts the local DynamoDB/S3 server)",
-    )
+/// The local servers `make test` started (local/with-stack.sh exports them): DynamoDB Local and
+/// moto's S3.
+pub fn endpoints() -> LocalEndpoints {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the tests with `make test` (it starts DynamoDB Local and moto's S3)")
+        })
+    };
+    LocalEndpoints {
+        dynamodb: var("SON1K_TEST_DYNAMODB_ENDPOINT"),
+        s3: var("SON1K_TEST_S3_ENDPOINT"),
+    }
 }
 
 /// A unique prefix for this test's resources: S3 bucket names allow lowercase letters, digits and '-'.
@@ -130,17 +138,17 @@ impl TestApp {
     }
 
     pub async fn spawn_at(now: DateTime<Utc>) -> Self {
-        // Production gives an AWS call 2 s; the local server serialises every DynamoDB request and
-        // shares 2 cores with the whole suite, so a slow answer here is load, not a fault. (A timed-out
-        // attempt that moto still applies would turn an expected 201 into a replayed 200.)
+        // Production gives an AWS call 2 s; the local servers share 2 cores with the whole suite (and
+        // its build), so a slow answer here is load, not a fault. (A timed-out attempt that the server
+        // still applies would turn an expected 201 into a replayed 200.)
         let config = Config {
             aws_attempt_timeout: std::time::Duration::from_secs(30),
             aws_operation_timeout: std::time::Duration::from_secs(60),
             ..Config::with_prefix(&unique_prefix())
         };
-        let sdk = son1k::state::local_sdk_config(&config, &endpoint()).await;
+        let sdk = son1k::state::local_sdk_config(&config).await;
         let clock = Arc::new(FixedClock::new(now));
-        let state = AppState::new(config, &sdk, clock.clone());
+        let state = AppState::local(config, &sdk, &endpoints(), clock.clone());
         son1k::store::schema::create_tables(&state.dynamo, &state.config)
             .await
             .expect("create tables");
@@ -159,11 +167,15 @@ impl TestApp {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = closed.local_addr().expect("addr").port();
         drop(closed);
-        let sdk =
-            son1k::state::local_sdk_config(&config, &format!("http://127.0.0.1:{port}")).await;
+        let closed = format!("http://127.0.0.1:{port}");
+        let endpoints = LocalEndpoints {
+            dynamodb: closed.clone(),
+            s3: closed,
+        };
+        let sdk = son1k::state::local_sdk_config(&config).await;
         let clock = Arc::new(FixedClock::new(at(DEFAULT_NOW)));
         Self {
-            state: AppState::new(config, &sdk, clock.clone()),
+            state: AppState::local(config, &sdk, &endpoints, clock.clone()),
             clock,
         }
     }
@@ -271,11 +283,18 @@ impl TestApp {
         send(function, &self.state, req).await
     }
 
-    /// Serves the local API on an ephemeral loopback port; returns its base URL.
+    /// Serves the local API on an ephemeral loopback port, accepting tokens signed with
+    /// `jwt_secret`; returns its base URL.
     pub async fn serve_http(&self, jwt_secret: &str) -> String {
+        self.serve_http_with(JwtRules::new(jwt_secret).expect("a secret"))
+            .await
+    }
+
+    /// Serves the local API with these token rules; returns its base URL.
+    pub async fn serve_http_with(&self, jwt: JwtRules) -> String {
         let api = Arc::new(LocalApi {
             state: self.state.clone(),
-            jwt_secret: jwt_secret.to_owned(),
+            jwt,
             frontend_origin: Some("http://localhost:3000".into()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -37,11 +37,11 @@ pub const DEFAULT_JWT_SECRET: &str = "local-dev-secret";
 /// API Gateway's own cap on a request body is far larger than any route's; the handlers enforce theirs.
 const MAX_BODY: usize = 1024 * 1024;
 
-/// Everything the local API needs: the handlers' state, the token secret, the allowed CORS origin.
+/// Everything the local API needs: the handlers' state, the token rules, the allowed CORS origin.
 #[derive(Debug, Clone)]
 pub struct LocalApi {
     pub state: AppState,
-    pub jwt_secret: String,
+    pub jwt: JwtRules,
     pub frontend_origin: Option<String>,
 }
 
@@ -128,7 +128,7 @@ async fn route(api: &LocalApi, req: axum::extract::Request) -> AxumResponse {
     let claims = if route.public {
         None
     } else {
-        match bearer(req.headers()).and_then(|token| verify_token(&api.jwt_secret, token)) {
+        match bearer(req.headers()).and_then(|token| api.jwt.verify(token)) {
             Some(claims) => Some(claims),
             None => return to_axum(problem(&ApiError::unauthorized())),
         }
@@ -219,25 +219,134 @@ fn to_axum(response: lambda_http::Response<Body>) -> AxumResponse {
     AxumResponse::from_parts(parts, body)
 }
 
-/// Verifies an HS256 token (signature and `exp`) and returns its claims serialised the way API
-/// Gateway's JWT authorizer hands them to a Lambda: strings, arrays as `[a b]`.
-pub fn verify_token(secret: &str, token: &str) -> Option<HashMap<String, String>> {
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.validate_aud = false;
-    validation.leeway = 5;
-    let data = jsonwebtoken::decode::<Map<String, Value>>(
-        token,
-        &DecodingKey::from_secret(secret.as_bytes()),
-        &validation,
-    )
-    .map_err(|err| tracing::debug!(error = %err, "token rejected"))
-    .ok()?;
-    Some(
-        data.claims
+/// How far a token's time claims may be off the local clock, as an authorizer allows for skew.
+pub const CLOCK_SKEW_SECONDS: u64 = 60;
+/// The issuer and audience `make token` writes when none is configured.
+pub const LOCAL_ISSUER: &str = "son1k-local";
+pub const LOCAL_AUDIENCE: &str = "son1k-local";
+
+/// How the local API checks a bearer token, as API Gateway's JWT authorizer does: signature, `exp`
+/// in the future and `nbf`/`iat` not (within `CLOCK_SKEW_SECONDS`), `iss` equal to the configured
+/// issuer and `aud` or `client_id` among the configured audiences, when those are set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtRules {
+    secret: String,
+    pub issuer: Option<String>,
+    pub audiences: Vec<String>,
+}
+
+impl JwtRules {
+    /// Rules with only a secret; an empty secret is refused (anyone could sign with it).
+    pub fn new(secret: &str) -> Result<Self, String> {
+        if secret.is_empty() {
+            return Err("LOCAL_JWT_SECRET is empty: set a secret (the default is local-dev-secret)".into());
+        }
+        Ok(Self {
+            secret: secret.to_owned(),
+            issuer: None,
+            audiences: Vec::new(),
+        })
+    }
+
+    /// `LOCAL_JWT_SECRET` (unset: the public default; empty: refused), `LOCAL_JWT_ISSUER`,
+    /// `LOCAL_JWT_AUDIENCE` (comma-separated).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let secret = get("LOCAL_JWT_SECRET").unwrap_or_else(|| DEFAULT_JWT_SECRET.to_owned());
+        let mut rules = Self::new(&secret)?;
+        rules.issuer = get("LOCAL_JWT_ISSUER").filter(|v| !v.is_empty());
+        rules.audiences = get("LOCAL_JWT_AUDIENCE")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok(rules)
+    }
+
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The token's claims serialised the way API Gateway's JWT authorizer hands them to a Lambda
+    /// (strings, arrays as `[a b]`), or `None` when the authorizer would refuse it.
+    pub fn verify(&self, token: &str) -> Option<HashMap<String, String>> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(if self.issuer.is_some() {
+            &["exp", "iss"][..]
+        } else {
+            &["exp"][..]
+        });
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = false; // `aud` or `client_id`, checked below
+        validation.leeway = CLOCK_SKEW_SECONDS;
+        if let Some(issuer) = &self.issuer {
+            validation.set_issuer(&[issuer]);
+        }
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(
+            token,
+            &DecodingKey::from_secret(self.secret.as_bytes()),
+            &validation,
+        )
+        .map_err(|err| tracing::debug!(error = %err, "token rejected"))
+        .ok()?
+        .claims;
+        if !self.issued_in_the_past(&claims) || !self.audience_matches(&claims) {
+            return None;
+        }
+        Some(
+            claims
+                .into_iter()
+                .map(|(name, value)| (name, claim_string(value)))
+                .collect(),
+        )
+    }
+
+    fn issued_in_the_past(&self, claims: &Map<String, Value>) -> bool {
+        let now = Utc::now().timestamp();
+        let skew = i64::try_from(CLOCK_SKEW_SECONDS).unwrap_or(i64::MAX);
+        match claims.get("iat") {
+            None => true,
+            Some(iat) => iat.as_i64().is_some_and(|iat| iat <= now.saturating_add(skew)),
+        }
+    }
+
+    fn audience_matches(&self, claims: &Map<String, Value>) -> bool {
+        if self.audiences.is_empty() {
+            return true;
+        }
+        let named = |value: Option<&Value>| match value {
+            Some(Value::String(one)) => vec![one.clone()],
+            Some(Value::Array(many)) => many
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        named(claims.get("aud"))
             .into_iter()
-            .map(|(name, value)| (name, claim_string(value)))
-            .collect(),
-    )
+            .chain(named(claims.get("client_id")))
+            .any(|aud| self.audiences.contains(&aud))
+    }
+}
+
+/// A warning for a local API that listens beyond this machine: its default secret is public, so
+/// anyone who can reach it can mint an admin token.
+pub fn exposure_warning(host: &str) -> Option<String> {
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!loopback).then(|| {
+        format!(
+            "WARNING: API_HOST={host} is not a loopback address: the local API is reachable from other machines, \
+             and anyone who knows LOCAL_JWT_SECRET (the default one is public) can mint an admin token. \
+             It is a development server; keep it on 127.0.0.1."
+        )
+    })
 }
 
 fn claim_string(value: Value) -> String {
@@ -268,9 +377,10 @@ pub struct TokenRequest {
     pub ttl_seconds: i64,
 }
 
-/// Mints a token shaped like a Cognito ID token (`sub`, `email`, `cognito:username`, `cognito:groups`).
+/// Mints a token shaped like a Cognito ID token (`sub`, `email`, `cognito:username`, `cognito:groups`),
+/// which `rules` accept: their secret, issuer and first audience.
 pub fn mint_token(
-    secret: &str,
+    rules: &JwtRules,
     request: &TokenRequest,
 ) -> Result<String, jsonwebtoken::errors::Error> {
     let now = Utc::now().timestamp();
@@ -289,13 +399,24 @@ pub fn mint_token(
         claims.insert("cognito:groups".into(), serde_json::json!(["admin"]));
     }
     claims.insert("token_use".into(), "id".into());
-    claims.insert("iss".into(), "son1k-local".into());
+    claims.insert(
+        "iss".into(),
+        rules.issuer.as_deref().unwrap_or(LOCAL_ISSUER).into(),
+    );
+    claims.insert(
+        "aud".into(),
+        rules
+            .audiences
+            .first()
+            .map_or(LOCAL_AUDIENCE, String::as_str)
+            .into(),
+    );
     claims.insert("iat".into(), now.into());
     claims.insert("exp".into(), (now + request.ttl_seconds).into());
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
+        &EncodingKey::from_secret(rules.secret.as_bytes()),
     )
 }
 

@@ -1,5 +1,5 @@
 //! `local-api serve | init | reset daily|monthly | token --user ID [--admin] [--email E] [--ttl SECONDS]`
-use local_api::{init_stack, mint_token, router, LocalApi, TokenRequest, DEFAULT_JWT_SECRET};
+use local_api::{exposure_warning, init_stack, mint_token, router, JwtRules, LocalApi, TokenRequest};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -11,8 +11,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    let secret =
-        std::env::var("LOCAL_JWT_SECRET").unwrap_or_else(|_| DEFAULT_JWT_SECRET.to_owned());
     match args.first().map(String::as_str).unwrap_or("serve") {
         "token" => {
             let user = flag("--user")
@@ -25,7 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             println!(
                 "{}",
                 mint_token(
-                    &secret,
+                    &JwtRules::from_env()?,
                     &TokenRequest {
                         user,
                         email: flag("--email"),
@@ -54,6 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         "serve" => {
+            let jwt = JwtRules::from_env()?;
             son1k::telemetry::init();
             let state = son1k::AppState::from_env().await?;
             let frontend_origin = Some(
@@ -61,10 +60,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             );
             let app = router(Arc::new(LocalApi {
                 state,
-                jwt_secret: secret,
+                jwt,
                 frontend_origin,
             }));
             let host = std::env::var("API_HOST").unwrap_or_else(|_| "127.0.0.1".into());
+            if let Some(warning) = exposure_warning(&host) {
+                tracing::warn!("{warning}");
+                eprintln!("\n{warning}\n");
+            }
             let port = std::env::var("API_PORT").unwrap_or_else(|_| "8000".into());
             let listener = tokio::net::TcpListener::bind(format!("{host}:{port}")).await?;
             tracing::info!(

@@ -1,6 +1,7 @@
 //! The local DynamoDB must be atomic under concurrency, as AWS is: otherwise every quota test here
-//! proves nothing. These hit the raw server (no handler) with the condition shapes our quota uses.
-//! Against stock `moto_server` the first two fail within a few rounds.
+//! proves nothing. These hit the raw server the tests use, DynamoDB Local (no handler), with the
+//! condition shapes our quota uses. They can fail: `make test-atomicity-on-moto` runs them against
+//! stock moto, whose DynamoDB is not atomic, and the first two fail within a few rounds.
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -91,7 +92,6 @@ async fn stored_used(app: &TestApp, pk: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn parallel_conditional_updates_never_exceed_the_limit() {
     let app = Arc::new(TestApp::spawn().await);
-    let mut over_grants = 0;
     for round in 0..ROUNDS {
         let pk = format!("race-update-{round}");
         let (granted, refused) = race(
@@ -116,7 +116,6 @@ async fn parallel_conditional_updates_never_exceed_the_limit() {
             },
         )
         .await;
-        over_grants += granted.saturating_sub(LIMIT);
         assert_eq!(
             (granted, refused),
             (LIMIT, PARALLEL - LIMIT),
@@ -128,7 +127,6 @@ async fn parallel_conditional_updates_never_exceed_the_limit() {
             "round {round}: stored counter"
         );
     }
-    assert_eq!(over_grants, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
