@@ -42,8 +42,8 @@ dev-reset: ## wipe the data `make dev` keeps (stop make dev first)
 test: tools ## run every test against a fresh, empty local stack
 	local/with-stack.sh cargo test --workspace
 
-test-atomicity-on-moto: tools ## evidence, not CI: the atomicity tests against stock moto's DynamoDB (they fail)
-	SON1K_DYNAMODB=moto local/with-stack.sh cargo test --workspace --test it atomicity
+test-atomicity-on-moto: tools ## evidence, not CI: the atomicity tests, 100 rounds, on stock moto's DynamoDB: they FAIL
+	SON1K_DYNAMODB=moto SON1K_ATOMICITY_ROUNDS=100 local/with-stack.sh cargo test --workspace --test it atomicity
 
 load: venv ## measure record-generation against the running `make dev`: 16 users in parallel, 1 sequential
 	$(VENV)/bin/python local/load.py
