@@ -37,6 +37,8 @@ dev: tools ## serve the API on 127.0.0.1:8000 (API_PORT) over DynamoDB Local + m
 	LOCAL_DATA=$(DEV_DATA) $(DEV_PORTS) local/dev.sh
 
 dev-reset: ## wipe the data `make dev` keeps (stop make dev first)
+	@if (exec 3<>/dev/tcp/127.0.0.1/$${DYNAMODB_PORT:-4567}) 2>/dev/null; then \
+	  echo "make dev is running (DynamoDB Local answers on $${DYNAMODB_PORT:-4567}): stop it first" >&2; exit 1; fi
 	rm -rf $(DEV_DATA)
 
 test: tools ## run every test against a fresh, empty local stack

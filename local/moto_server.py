@@ -75,23 +75,27 @@ def main():
     port = server.server_port
     os.environ["MOTO_PORT"] = str(port)
 
-    if args.persist:
-        replay(args.persist, server, port)
+    def ready():
+        # The replay sends the recorded requests to this server, so it runs while the server serves;
+        # the port is announced only after it, so nobody else sees a half-restored S3.
+        if args.persist:
+            replay(args.persist, port)
+        if args.port_file:
+            tmp = args.port_file + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(str(port))
+            os.replace(tmp, args.port_file)
+        served = "S3 and DynamoDB (stock, not atomic)" if args.allow_dynamodb else "S3 (DynamoDB refused)"
+        print(f"moto: {served} on http://{args.host}:{port}", file=sys.stderr, flush=True)
 
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(str(port))
-        os.replace(tmp, args.port_file)
-    served = "S3 and DynamoDB (stock, not atomic)" if args.allow_dynamodb else "S3 (DynamoDB refused)"
-    print(f"moto: {served} on http://{args.host}:{port}", file=sys.stderr, flush=True)
+    threading.Thread(target=ready, daemon=True).start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
 
 
-def replay(path, server, port):
+def replay(path, port):
     """Replays the recorded S3 writes into this fresh moto, then records only new writes."""
     from moto.moto_api import recorder
 
@@ -102,17 +106,9 @@ def replay(path, server, port):
             record(request, body)
 
     recorder._record_request = record_writes
-    if not os.path.exists(path) or os.path.getsize(path) == 0:
-        return
-    # The replay sends the recorded requests to this server, so it must be serving meanwhile.
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    if os.path.exists(path) and os.path.getsize(path) > 0:
         recorder.replay_recording(target_host=f"http://127.0.0.1:{port}")
-    finally:
-        server.shutdown()
-        thread.join()
-    print(f"moto: replayed the S3 writes recorded in {path}", file=sys.stderr, flush=True)
+        print(f"moto: replayed the S3 writes recorded in {path}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

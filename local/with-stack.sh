@@ -106,8 +106,13 @@ else
   echo "local stack: stock moto (DynamoDB NOT atomic) and S3 at $AWS_ENDPOINT_URL_S3" >&2
 fi
 
+# In the background so that a TERM or INT to this script stops the stack at once (bash runs traps
+# only between commands); stdin stays the caller's.
 set +e
-"$@"
+"$@" <&0 &
+command_pid=$!
+pids=("$command_pid" "${pids[@]}")
+wait "$command_pid"
 status=$?
 set -e
 exit $status

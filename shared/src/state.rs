@@ -50,7 +50,8 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
-        let mut s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(config.s3_force_path_style);
+        let mut s3 =
+            aws_sdk_s3::config::Builder::from(sdk).force_path_style(config.s3_force_path_style);
         if let Some(endpoints) = endpoints {
             dynamo = dynamo.endpoint_url(&endpoints.dynamodb);
             s3 = s3.endpoint_url(&endpoints.s3);

@@ -68,7 +68,10 @@ fn exp_is_required_and_may_be_past_only_within_the_skew() {
     assert!(accepted(&rules, json!({"exp": now() - SKEW / 2})));
     assert!(!accepted(&rules, json!({"exp": now() - SKEW - 5})));
     assert!(!accepted(&rules, json!({"exp": null})), "no exp");
-    assert!(!accepted(&rules, json!({"exp": "tomorrow"})), "exp not a number");
+    assert!(
+        !accepted(&rules, json!({"exp": "tomorrow"})),
+        "exp not a number"
+    );
 }
 
 #[test]
@@ -101,7 +104,10 @@ fn a_configured_issuer_must_match() {
 fn a_configured_audience_matches_aud_or_client_id() {
     let rules = strict();
     let iss = "https://issuer.example";
-    assert!(accepted(&rules, json!({"iss": iss, "aud": "mobile-client"})));
+    assert!(accepted(
+        &rules,
+        json!({"iss": iss, "aud": "mobile-client"})
+    ));
     assert!(accepted(
         &rules,
         json!({"iss": iss, "aud": ["other", "web-client"]})
@@ -110,8 +116,14 @@ fn a_configured_audience_matches_aud_or_client_id() {
         accepted(&rules, json!({"iss": iss, "client_id": "web-client"})),
         "access tokens carry client_id"
     );
-    assert!(!accepted(&rules, json!({"iss": iss, "aud": "other-client"})));
-    assert!(!accepted(&rules, json!({"iss": iss})), "no aud, no client_id");
+    assert!(!accepted(
+        &rules,
+        json!({"iss": iss, "aud": "other-client"})
+    ));
+    assert!(
+        !accepted(&rules, json!({"iss": iss})),
+        "no aud, no client_id"
+    );
     // Without configured audiences any aud is accepted, as is none.
     assert!(accepted(&plain(), json!({"aud": "anything"})));
 }

@@ -239,7 +239,9 @@ impl JwtRules {
     /// Rules with only a secret; an empty secret is refused (anyone could sign with it).
     pub fn new(secret: &str) -> Result<Self, String> {
         if secret.is_empty() {
-            return Err("LOCAL_JWT_SECRET is empty: set a secret (the default is local-dev-secret)".into());
+            return Err(
+                "LOCAL_JWT_SECRET is empty: set a secret (the default is local-dev-secret)".into(),
+            );
         }
         Ok(Self {
             secret: secret.to_owned(),
@@ -308,7 +310,9 @@ impl JwtRules {
         let skew = i64::try_from(CLOCK_SKEW_SECONDS).unwrap_or(i64::MAX);
         match claims.get("iat") {
             None => true,
-            Some(iat) => iat.as_i64().is_some_and(|iat| iat <= now.saturating_add(skew)),
+            Some(iat) => iat
+                .as_i64()
+                .is_some_and(|iat| iat <= now.saturating_add(skew)),
         }
     }
 

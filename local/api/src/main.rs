@@ -1,5 +1,7 @@
 //! `local-api serve | init | reset daily|monthly | token --user ID [--admin] [--email E] [--ttl SECONDS]`
-use local_api::{exposure_warning, init_stack, mint_token, router, JwtRules, LocalApi, TokenRequest};
+use local_api::{
+    exposure_warning, init_stack, mint_token, router, JwtRules, LocalApi, TokenRequest,
+};
 use std::sync::Arc;
 
 #[tokio::main]

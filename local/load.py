@@ -1,0 +1,119 @@
+"""Load figures for record-generation against a running `make dev` (never part of the tests).
+
+    make load                      # all scenarios
+    .venv/bin/python local/load.py --scenario distinct --api http://127.0.0.1:8000
+
+Scenarios (each run uses fresh user and generation ids, so runs never replay each other):
+- distinct:   16 users in parallel, 25 generations each (400 requests), every user on PRO;
+- same-user:  16 parallel clients of one STUDIO user, 12 generations each (192 requests);
+- sequential: one PRO user, 100 generations one after another.
+Prints requests/s, p50/p99 latency and the count of each status. DynamoDB Local is a JVM whose first
+thousand or so requests run while its JIT compiles, so `--warmup` rounds (default 2) of the distinct
+scenario run first and are not reported. Tokens come from
+`target/debug/local-api token`, so they follow the same LOCAL_JWT_* settings as the server.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = __file__.rsplit("/local/", 1)[0]
+
+
+def token(user, admin=False):
+    cmd = [f"{ROOT}/target/debug/local-api", "token", "--user", user, "--ttl", "3600"]
+    if admin:
+        cmd.append("--admin")
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def call(api, method, path, bearer, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"{api}{path}", data=data, method=method)
+    req.add_header("Authorization", f"Bearer {bearer}")
+    req.add_header("Content-Type", "application/json")
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=30) as res:
+            res.read()
+            status = res.status
+    except urllib.error.HTTPError as err:
+        err.read()
+        status = err.code
+    return status, (time.perf_counter() - started) * 1000.0
+
+
+def grant(api, admin, user, bearer, tier):
+    """The user's first request creates them; then the admin grants the tier."""
+    call(api, "GET", "/api/tiers/limits/me", bearer)
+    status, _ = call(api, "PUT", f"/api/admin/users/{user}/tier", admin, {"tier": tier})
+    if status != 200:
+        raise SystemExit(f"granting {tier} to {user} answered {status}: is `make dev` running?")
+
+
+def run(api, jobs, clients):
+    """jobs: a list per client of (bearer, generation_id); each client sends its list in order."""
+
+    def client(work):
+        return [call(api, "POST", "/api/tiers/record-generation", bearer, {"generation_id": gid})
+                for bearer, gid in work]
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        results = [r for rs in pool.map(client, jobs) for r in rs]
+    elapsed = time.perf_counter() - started
+    latencies = sorted(ms for _, ms in results)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return {
+        "requests": len(results),
+        "req_per_s": round(len(results) / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(p99, 1),
+        "statuses": dict(sorted(Counter(s for s, _ in results).items())),
+    }
+
+
+def scenario(api, name, admin, run_id):
+    if name == "distinct":
+        users = [f"load-{run_id}-u{i}" for i in range(16)]
+        bearers = {u: token(u) for u in users}
+        for u in users:
+            grant(api, admin, u, bearers[u], "PRO")
+        jobs = [[(bearers[u], f"{u}-g{j}") for j in range(25)] for u in users]
+        return run(api, jobs, 16)
+    if name == "same-user":
+        user = f"load-{run_id}-studio"
+        bearer = token(user)
+        grant(api, admin, user, bearer, "STUDIO")
+        jobs = [[(bearer, f"{user}-c{c}-g{j}") for j in range(12)] for c in range(16)]
+        return run(api, jobs, 16)
+    if name == "sequential":
+        user = f"load-{run_id}-seq"
+        bearer = token(user)
+        grant(api, admin, user, bearer, "PRO")
+        return run(api, [[(bearer, f"{user}-g{j}") for j in range(100)]], 1)
+    raise SystemExit(f"unknown scenario {name}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--api", default="http://127.0.0.1:8000")
+    parser.add_argument("--scenario", action="append", choices=["distinct", "same-user", "sequential"])
+    parser.add_argument("--warmup", type=int, default=2, help="unreported rounds of `distinct` first")
+    args = parser.parse_args()
+    run_id = time.strftime("%H%M%S") + str(time.time_ns() % 1000)
+    admin = token(f"load-{run_id}-admin", admin=True)
+    for round_ in range(args.warmup):
+        scenario(args.api, "distinct", admin, f"{run_id}w{round_}")
+    for name in args.scenario or ["distinct", "same-user", "sequential"]:
+        print(f"{name:10} {json.dumps(scenario(args.api, name, admin, run_id))}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
