@@ -9,6 +9,7 @@ mod limits;
 mod local_api;
 mod local_stack;
 mod metering;
+mod metering_periods;
 mod permissions;
 mod public_routes;
 mod scheduled_reset;

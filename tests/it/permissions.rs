@@ -100,8 +100,11 @@ async fn each_function_is_granted_exactly_what_it_uses() {
     pro.paid_generations_total = 19;
     app.put_user(&pro).await;
     recorder.take();
-    app.record("first-timer", json!({"generation_id": "a1"}))
-        .await;
+    // a1 again once the day is spent: the refusal yields to the stored answer (a read of it).
+    for id in ["a1", "a2", "a3", "a1"] {
+        app.record("first-timer", json!({"generation_id": id}))
+            .await;
+    }
     app.record("pro", json!({"generation_id": "p20", "quality": "ultra"}))
         .await;
     app.record("pro", json!({"generation_id": "p20"})).await;

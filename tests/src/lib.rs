@@ -208,8 +208,10 @@ impl TestApp {
             .user_record(user)
             .await
             .unwrap_or_else(|| self.new_user(user));
-        record.usage_period = Some(period_key.to_owned());
-        record.usage_used = used;
+        record
+            .usage
+            .get_or_insert_with(Default::default)
+            .insert(period_key.to_owned(), used);
         self.put_user(&record).await;
     }
 
@@ -220,6 +222,51 @@ impl TestApp {
         record.tier_source = source;
         self.put_user(&record).await;
         record
+    }
+
+    /// The same tables and clients seen through another clock: a second Lambda instance whose clock
+    /// differs from the first one's.
+    pub fn with_clock_at(&self, now: DateTime<Utc>) -> TestApp {
+        let clock = Arc::new(FixedClock::new(now));
+        TestApp {
+            state: AppState {
+                clock: clock.clone(),
+                ..self.state.clone()
+            },
+            clock,
+        }
+    }
+
+    /// `PUT /api/admin/users/{user}/tier` as an admin; asserts the grant succeeded.
+    pub async fn grant(&self, user: &str, tier: Tier) {
+        let res = self
+            .call(
+                "PUT",
+                &format!("/api/admin/users/{user}/tier"),
+                As::admin("ops"),
+                Some(&serde_json::json!({ "tier": tier }).to_string()),
+            )
+            .await;
+        assert_eq!(res.status, 200, "grant {tier} to {user}: {}", res.text());
+    }
+
+    /// `GET /api/tiers/limits/me` as `user`, decoded.
+    pub async fn limits(&self, user: &str) -> Value {
+        let res = self
+            .call("GET", "/api/tiers/limits/me", As::user(user), None)
+            .await;
+        assert_eq!(res.status, 200, "limits of {user}: {}", res.text());
+        res.json()
+    }
+
+    /// What the stored user has spent in the period current at the test's clock.
+    pub async fn used(&self, user: &str) -> u32 {
+        self.used_by(&self.user_record(user).await.expect("user"))
+    }
+
+    /// What `record` has spent in the period current at the test's clock.
+    pub fn used_by(&self, record: &UserRecord) -> u32 {
+        record.used_in(&record.entitlement(self.clock.now_utc()).period.key())
     }
 
     /// The stored user, if any.

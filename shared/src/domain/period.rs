@@ -78,6 +78,21 @@ impl Period {
         }
     }
 
+    /// Whether a usage counter keyed `key` can be dropped at `now`: no clock, however far behind (within
+    /// a day), can compute its period again. A day's counter is kept three days from its start; a
+    /// month's 400 days, enough for any billing period Stripe may report, including a yearly one. An
+    /// unknown key is never dropped.
+    pub fn key_outlived(key: &str, now: DateTime<Utc>) -> bool {
+        let kept = |start: DateTime<Utc>, days: i64| now >= start + Duration::days(days);
+        if let Some(day) = key.strip_prefix("D#") {
+            NaiveDate::parse_from_str(day, "%Y-%m-%d").is_ok_and(|d| kept(midnight(d), 3))
+        } else if let Some(start) = key.strip_prefix("M#") {
+            DateTime::parse_from_rfc3339(start).is_ok_and(|s| kept(s.with_timezone(&Utc), 400))
+        } else {
+            false
+        }
+    }
+
     pub fn contains(&self, at: DateTime<Utc>) -> bool {
         self.start <= at && at < self.end
     }
@@ -103,6 +118,33 @@ mod tests {
     fn cycle(anchor: &str, now: &str) -> (DateTime<Utc>, DateTime<Utc>) {
         let p = Period::billing_month(at(anchor), at(now));
         (p.start, p.end)
+    }
+
+    #[test]
+    fn counters_are_dropped_only_when_no_clock_can_compute_their_period_again() {
+        let cases = [
+            ("D#2026-11-26", "2026-11-28T23:59:59Z", false),
+            ("D#2026-11-26", "2026-11-29T00:00:00Z", true),
+            ("M#2026-11-14T17:42:09Z", "2027-12-18T17:42:08Z", false),
+            ("M#2026-11-14T17:42:09Z", "2027-12-19T17:42:09Z", true),
+            ("D#not-a-date", "2030-01-01T00:00:00Z", false),
+            ("X#whatever", "2030-01-01T00:00:00Z", false),
+        ];
+        for (key, now, outlived) in cases {
+            assert_eq!(
+                Period::key_outlived(key, at(now)),
+                outlived,
+                "{key} at {now}"
+            );
+        }
+        // Every key a period makes is parseable back.
+        let day = Period::utc_day(at("2026-11-26T10:00:00Z"));
+        assert!(Period::key_outlived(&day.key(), at("2026-12-01T00:00:00Z")));
+        let month = Period::billing_month(at("2026-01-31T08:00:00Z"), at("2026-02-10T00:00:00Z"));
+        assert!(Period::key_outlived(
+            &month.key(),
+            at("2027-06-01T00:00:00Z")
+        ));
     }
 
     #[test]

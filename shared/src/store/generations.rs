@@ -2,12 +2,14 @@
 //! stores a generation, spends one unit of the period's quota and, on every 20th paid generation,
 //! writes the pool contribution and its ranking rows — all of it or none of it.
 //!
-//! The quota counter lives on the user item (`usage_period`, `usage_used`) and is updated with an
-//! expected-value condition, not a blind `ADD`: the 201 body (with `used` and `remaining`) is stored in
-//! the same transaction, so its numbers must be known before it commits. Parallel requests of one user
-//! therefore take turns: a loser re-reads the user and tries again, with full-jitter backoff, up to
-//! `MAX_ATTEMPTS` times. A loser only loses to a winner, so a user's batch of `MAX_ATTEMPTS` parallel
-//! generations all succeed when quota allows; past the limit every loser ends in 429.
+//! The quota counters live on the user item, one per usage period (`usage.<period key>`), and are
+//! updated with an expected-value condition, not a blind `ADD`: the 201 body (with `used` and
+//! `remaining`) is stored in the same transaction, so its numbers must be known before it commits.
+//! Parallel requests of one user therefore take turns: a loser gets the user as it now is in the
+//! cancellation reason (`ReturnValuesOnConditionCheckFailure = ALL_OLD`), reads the clock again and
+//! retries at once with a small full-jitter backoff, for as long as `RETRY_BUDGET` allows. A loser
+//! only loses to a winner, so while quota remains every request of a burst gets its turn; past the
+//! limit every loser ends in 429, and a 503 means the store failed or the budget ran out.
 
 use super::pool::{contribution_items, contribution_pk, ContributionRecord, Contributor, META_SK};
 use super::users::{user_pk, UserRecord, PROFILE_SK};
@@ -17,24 +19,29 @@ use crate::domain::entitlement::Entitlement;
 use crate::domain::generation::{NewGeneration, PoolContribution, RecordedGeneration};
 use crate::domain::ids::{GenerationId, UserId};
 use crate::domain::limits::limit_reached_code;
+use crate::domain::period::Period;
 use crate::domain::pool::{is_contribution, points};
 use crate::domain::tiers::{Quality, Tier};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::with_retry_after;
 use crate::AppState;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::time::Duration;
 
 pub const GEN_SK: &str = "GEN";
-/// Attempts of the read-then-transact cycle before answering 503.
-pub const MAX_ATTEMPTS: u32 = 16;
+/// How long one request may keep retrying lost races before answering 503: far more than a burst of
+/// one user's parallel requests needs to take turns, well inside the function's timeout.
+pub const RETRY_BUDGET: Duration = Duration::from_secs(4);
 /// Upper bound of one backoff sleep (full jitter: uniform in `0..=min(cap, base * 2^attempt)`).
-pub const BACKOFF_CAP: Duration = Duration::from_millis(50);
+pub const BACKOFF_CAP: Duration = Duration::from_millis(100);
 const BACKOFF_BASE: Duration = Duration::from_millis(2);
 
 pub fn generation_pk(id: &GenerationId) -> String {
@@ -136,10 +143,12 @@ impl<'a> GenerationsStore<'a> {
 
 /// Why a transaction did not commit.
 enum TxFailure {
-    /// The generation id is already recorded (by someone).
-    IdTaken,
-    /// The user changed since it was read, or DynamoDB saw a conflict: read again and retry.
-    Retry,
+    /// The generation id is already recorded (by someone): the record as the cancellation returned
+    /// it, when it did.
+    IdTaken(Option<Box<GenerationRecord>>),
+    /// The user changed since it was read (or DynamoDB saw a conflict): the user as it now is, when
+    /// the cancellation returned it.
+    UserChanged(Option<Box<UserRecord>>),
     Store(StoreError),
 }
 
@@ -151,17 +160,12 @@ pub async fn record_generation(
     caller: &Caller,
     generation: &NewGeneration,
 ) -> Result<Recorded, ApiError> {
-    let now = state.clock.now();
     let users = state.users();
-    let mut user = users.get_or_create(caller, now).await?;
-    for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(backoff(attempt)).await;
-            user = users
-                .get(&caller.id)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt("user disappeared while recording".into()))?;
-        }
+    let mut user = users.get_or_create(caller, state.clock.now()).await?;
+    let started = tokio::time::Instant::now();
+    for attempt in 0u32.. {
+        // The clock on every attempt: a retry that crosses midnight counts in the new day.
+        let now = state.clock.now();
         let entitlement = user.entitlement(now);
         if !entitlement.tier.allows(generation.quality) {
             return replay_or(
@@ -172,10 +176,8 @@ pub async fn record_generation(
             )
             .await;
         }
-        let period_key = entitlement.period.key();
-        let used = user.used_in(&period_key);
-        let limit = entitlement.tier.spec().generations;
-        if used >= limit {
+        let used = user.used_in(&entitlement.period.key());
+        if used >= entitlement.tier.spec().generations {
             return replay_or(
                 state,
                 caller,
@@ -187,29 +189,47 @@ pub async fn record_generation(
         let plan = plan(state, &user, &entitlement, generation, used, now)?;
         match commit(&state.dynamo, plan.items).await {
             Ok(()) => return Ok(Recorded::Created(plan.body)),
-            Err(TxFailure::IdTaken) => {
-                match recorded_before(state, caller, &generation.generation_id).await? {
-                    Some(replay) => return Ok(replay),
-                    // Taken, yet unreadable an instant later: read and try again.
-                    None => continue,
+            Err(TxFailure::IdTaken(record)) => {
+                let record = match record {
+                    Some(record) => Some(*record),
+                    None => state.generations().get(&generation.generation_id).await?,
+                };
+                // Taken, yet unreadable an instant later: try again.
+                if let Some(replay) = replay_of(caller, record)? {
+                    return Ok(replay);
                 }
             }
-            Err(TxFailure::Retry) => continue,
+            Err(TxFailure::UserChanged(Some(current))) => user = *current,
+            Err(TxFailure::UserChanged(None)) => {
+                user = users.get(&caller.id).await?.ok_or_else(|| {
+                    StoreError::Corrupt("user disappeared while recording".into())
+                })?;
+            }
             Err(TxFailure::Store(err)) => return Err(err.into()),
         }
+        let pause = backoff(attempt, started.elapsed());
+        if started.elapsed() + pause >= RETRY_BUDGET {
+            tracing::warn!(
+                attempts = attempt + 1,
+                "record-generation retry budget spent"
+            );
+            break;
+        }
+        tokio::time::sleep(pause).await;
     }
-    tracing::warn!(
-        attempts = MAX_ATTEMPTS,
-        "record-generation retry budget spent"
-    );
     Err(ApiError::dependency_unavailable("the database"))
 }
 
-/// Full jitter: uniform in `0..=min(cap, base * 2^attempt)`.
-fn backoff(attempt: u32) -> Duration {
-    let ceiling = BACKOFF_BASE
+/// Full jitter, uniform in `0..=ceiling`, where the ceiling grows as `base * 2^attempt` up to the cap
+/// (losers spread out instead of colliding again at once) and shrinks as the request ages through its
+/// budget, so a request that has waited long retries more often than a fresh loser: turns go to the
+/// oldest waiters rather than to chance.
+fn backoff(attempt: u32, waited: Duration) -> Duration {
+    let grown = BACKOFF_BASE
         .saturating_mul(1 << attempt.min(10))
         .min(BACKOFF_CAP);
+    let left = RETRY_BUDGET.saturating_sub(waited).as_secs_f64() / RETRY_BUDGET.as_secs_f64();
+    let ceiling = grown.mul_f64(left.clamp(0.05, 1.0));
     let micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
     Duration::from_micros(fastrand::u64(0..=micros))
 }
@@ -221,7 +241,15 @@ async fn recorded_before(
     caller: &Caller,
     id: &GenerationId,
 ) -> Result<Option<Recorded>, ApiError> {
-    match state.generations().get(id).await? {
+    replay_of(caller, state.generations().get(id).await?)
+}
+
+/// What a stored generation record means for `caller`: its replay, a 409, or nothing.
+fn replay_of(
+    caller: &Caller,
+    record: Option<GenerationRecord>,
+) -> Result<Option<Recorded>, ApiError> {
+    match record {
         Some(record) if record.owner_id == caller.id => {
             Ok(Some(Recorded::Replayed(record.response)))
         }
@@ -359,40 +387,64 @@ fn plan(
             serde_dynamo::to_item(&record).map_err(StoreError::invalid_request)?,
         ))
         .condition_expression("attribute_not_exists(pk)")
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .build()
         .map_err(StoreError::invalid_request)?;
 
-    // The user item: spend one unit, conditioned on everything this attempt was computed from.
-    let mut set = vec!["usage_period = :period", "usage_used = :used"];
+    // The user item: spend one unit of this period's counter, conditioned on everything this attempt
+    // was computed from; drop counters no clock can compute again.
+    let mut set = Vec::new();
+    let mut remove = Vec::new();
     let mut conditions = vec!["attribute_exists(pk)".to_owned()];
     let mut update = Update::builder()
         .table_name(&config.users_table)
         .set_key(Some(item_key(user_pk(&user.user_id), PROFILE_SK)))
-        .expression_attribute_values(":period", AttributeValue::S(period_key.clone()))
-        .expression_attribute_values(":used", AttributeValue::N((used + 1).to_string()))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .expression_attribute_values(":rev", AttributeValue::N(user.entitlement_rev.to_string()));
     conditions.push(if user.entitlement_rev == 0 {
         "(attribute_not_exists(entitlement_rev) OR entitlement_rev = :rev)".to_owned()
     } else {
         "entitlement_rev = :rev".to_owned()
     });
-    match user.usage_period.as_deref() {
-        Some(stored) if stored == period_key => {
-            conditions.push("usage_period = :period AND usage_used = :prev_used".to_owned());
-            update = update.expression_attribute_values(
-                ":prev_used",
-                AttributeValue::N(user.usage_used.to_string()),
-            );
-        }
-        Some(stale) => {
-            conditions.push("usage_period = :stale_period".to_owned());
+    match &user.usage {
+        Some(usage) => {
+            set.push("#usage.#period = :used".to_owned());
             update = update
-                .expression_attribute_values(":stale_period", AttributeValue::S(stale.to_owned()));
+                .expression_attribute_names("#usage", "usage")
+                .expression_attribute_names("#period", period_key.clone())
+                .expression_attribute_values(":used", AttributeValue::N((used + 1).to_string()));
+            conditions.push(if used == 0 {
+                "attribute_not_exists(#usage.#period)".to_owned()
+            } else {
+                update = update
+                    .expression_attribute_values(":prev_used", AttributeValue::N(used.to_string()));
+                "#usage.#period = :prev_used".to_owned()
+            });
+            let outlived = usage
+                .keys()
+                .filter(|key| **key != period_key && Period::key_outlived(key, now));
+            for (i, key) in outlived.enumerate() {
+                remove.push(format!("#usage.#old{i}"));
+                update = update.expression_attribute_names(format!("#old{i}"), key.clone());
+            }
         }
-        None => conditions.push("attribute_not_exists(usage_period)".to_owned()),
+        // An item from before per-period counters: the map starts with this period.
+        None => {
+            set.push("#usage = :usage".to_owned());
+            conditions.push("attribute_not_exists(#usage)".to_owned());
+            update = update
+                .expression_attribute_names("#usage", "usage")
+                .expression_attribute_values(
+                    ":usage",
+                    AttributeValue::M(HashMap::from([(
+                        period_key.clone(),
+                        AttributeValue::N((used + 1).to_string()),
+                    )])),
+                );
+        }
     }
     if tier.is_paid() {
-        set.push("paid_generations_total = :paid");
+        set.push("paid_generations_total = :paid".to_owned());
         conditions.push(if user.paid_generations_total == 0 {
             "(attribute_not_exists(paid_generations_total) OR paid_generations_total = :prev_paid)"
                 .to_owned()
@@ -406,8 +458,12 @@ fn plan(
                 AttributeValue::N(user.paid_generations_total.to_string()),
             );
     }
+    let mut expression = format!("SET {}", set.join(", "));
+    if !remove.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+    }
     let update = update
-        .update_expression(format!("SET {}", set.join(", ")))
+        .update_expression(expression)
         .condition_expression(conditions.join(" AND "))
         .build()
         .map_err(StoreError::invalid_request)?;
@@ -433,7 +489,8 @@ fn plan(
     Ok(Plan { body, items })
 }
 
-/// Sends the transaction; tells an id already taken from a lost race from a store failure.
+/// Sends the transaction; tells an id already taken from a lost race from a store failure, and
+/// hands back the items as the cancellation returned them.
 async fn commit(client: &Client, items: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
     let err = match client
         .transact_write_items()
@@ -446,13 +503,15 @@ async fn commit(client: &Client, items: Vec<TransactWriteItem>) -> Result<(), Tx
     };
     match err.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
-            let codes: Vec<&str> = cancel
-                .cancellation_reasons()
-                .iter()
-                .map(|r| r.code().unwrap_or("None"))
-                .collect();
+            let reasons = cancel.cancellation_reasons();
+            let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
+            let returned = |index: usize| reasons.get(index).and_then(|r| r.item()).cloned();
             if codes.first() == Some(&"ConditionalCheckFailed") {
-                return Err(TxFailure::IdTaken);
+                let record = returned(0)
+                    .map(serde_dynamo::from_item)
+                    .transpose()
+                    .map_err(|e| TxFailure::Store(StoreError::corrupt(e)))?;
+                return Err(TxFailure::IdTaken(record.map(Box::new)));
             }
             let retryable = |code: &&str| {
                 matches!(
@@ -465,16 +524,24 @@ async fn commit(client: &Client, items: Vec<TransactWriteItem>) -> Result<(), Tx
                         | "RequestLimitExceeded"
                 )
             };
-            if codes.iter().all(retryable) {
-                tracing::debug!(?codes, "transaction lost a race; retrying");
-                Err(TxFailure::Retry)
-            } else {
-                Err(TxFailure::Store(StoreError::InvalidRequest(format!(
+            if !codes.iter().all(retryable) {
+                return Err(TxFailure::Store(StoreError::InvalidRequest(format!(
                     "transaction cancelled: {codes:?}"
-                ))))
+                ))));
             }
+            tracing::debug!(?codes, "transaction lost a race; retrying");
+            let user = match codes.get(1) {
+                Some(&"ConditionalCheckFailed") => returned(1)
+                    .map(serde_dynamo::from_item)
+                    .transpose()
+                    .map_err(|e| TxFailure::Store(StoreError::corrupt(e)))?,
+                _ => None,
+            };
+            Err(TxFailure::UserChanged(user.map(Box::new)))
         }
-        Some(TransactWriteItemsError::TransactionInProgressException(_)) => Err(TxFailure::Retry),
+        Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
+            Err(TxFailure::UserChanged(None))
+        }
         _ => Err(TxFailure::Store(sdk_failure("TransactWriteItems", err))),
     }
 }

@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 pub const PROFILE_SK: &str = "PROFILE";
 
@@ -47,12 +48,12 @@ pub struct UserRecord {
     /// Generations recorded on any paid tier over the user's whole history (drives the 5% pool rule).
     #[serde(default)]
     pub paid_generations_total: u64,
-    /// The key of the usage period `usage_used` counts in (`D#2026-11-26`, `M#<start>`). A counter of
-    /// another period is stale: the current period has used nothing yet.
+    /// Generations spent per usage period, by period key (`D#2026-11-26`, `M#<start>`). Each period
+    /// keeps its count while any clock can compute it again (`Period::key_outlived`), so a user who
+    /// leaves a tier and returns inside the same period finds its count where it was left. `None`
+    /// only on an item written before the map existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage_period: Option<String>,
-    #[serde(default)]
-    pub usage_used: u32,
+    pub usage: Option<BTreeMap<String, u32>>,
     /// Bumped by every change of tier or subscription, so a generation recorded against an
     /// entitlement that changed meanwhile is retried against the new one.
     #[serde(default)]
@@ -82,8 +83,7 @@ impl UserRecord {
             sub_fence: None,
             storage_used_bytes: 0,
             paid_generations_total: 0,
-            usage_period: None,
-            usage_used: 0,
+            usage: Some(BTreeMap::new()),
             entitlement_rev: 0,
             created_at: now,
         }
@@ -224,11 +224,11 @@ impl UserRecord {
 
     /// Generations spent in the period `period_key`.
     pub fn used_in(&self, period_key: &str) -> u32 {
-        if self.usage_period.as_deref() == Some(period_key) {
-            self.usage_used
-        } else {
-            0
-        }
+        self.usage
+            .as_ref()
+            .and_then(|usage| usage.get(period_key))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The limits view of `GET /api/tiers/limits/{user_id}` at `now`.
