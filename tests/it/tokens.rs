@@ -43,6 +43,16 @@ fn claims(extra: Value) -> Value {
     claims
 }
 
+/// What `make token USER=alice` asks for.
+fn alice() -> TokenRequest {
+    TokenRequest {
+        user: "alice".into(),
+        email: None,
+        admin: false,
+        ttl_seconds: 600,
+    }
+}
+
 fn plain() -> JwtRules {
     JwtRules::new(SECRET).expect("secret")
 }
@@ -145,16 +155,7 @@ fn only_hs256_with_the_secret_is_accepted() {
 #[test]
 fn tokens_from_make_token_satisfy_the_configured_issuer_and_audience() {
     let rules = strict();
-    let token = mint_token(
-        &rules,
-        &TokenRequest {
-            user: "alice".into(),
-            email: None,
-            admin: false,
-            ttl_seconds: 600,
-        },
-    )
-    .expect("token");
+    let token = mint_token(&rules, &alice()).expect("token");
     let claims = rules.verify(&token).expect("accepted");
     assert_eq!(
         (claims["iss"].as_str(), claims["aud"].as_str()),
@@ -170,12 +171,7 @@ fn an_empty_secret_is_refused_and_an_unset_one_is_the_public_default() {
     let default = JwtRules::from_lookup(|_| None).expect("default secret");
     let token = mint_token(
         &JwtRules::new(local_api::DEFAULT_JWT_SECRET).expect("secret"),
-        &TokenRequest {
-            user: "alice".into(),
-            email: None,
-            admin: false,
-            ttl_seconds: 600,
-        },
+        &alice(),
     )
     .expect("token");
     assert!(default.verify(&token).is_some());
