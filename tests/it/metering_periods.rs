@@ -117,10 +117,6 @@ async fn two_clocks_straddling_midnight_record_at_most_three_per_day() {
 
 /// 16 clients of one STUDIO user, 12 generations each, all at once: every one is recorded, none is
 /// refused for losing races to its siblings.
-/// Ignored until the retries are fair enough: alone it passes, beside the whole suite on 2 cores one
-/// request of 192 can still spend the time budget (the metering II issue stays open for it). Run it
-/// with `local/with-stack.sh cargo test --workspace --test it sixteen_clients -- --ignored`.
-#[ignore = "one of 192 can still time out under suite load; metering II is open"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn sixteen_clients_of_one_studio_user_all_succeed() {
     let app = Arc::new(TestApp::spawn().await);

@@ -240,3 +240,20 @@ fn scheduled_reset_runs_daily_and_monthly_at_midnight_utc() {
         ])
     );
 }
+
+/// record-generation may retry lost races for `RETRY_BUDGET` and then wait out one last AWS call: the
+/// function's timeout must leave room for both, or Lambda kills the request mid-answer.
+#[test]
+fn record_generation_outlives_its_retry_budget_and_one_last_call() {
+    let template = template();
+    let timeout = template["Resources"]["RecordGeneration"]["Properties"]["Timeout"]
+        .as_u64()
+        .or_else(|| template["Globals"]["Function"]["Timeout"].as_u64())
+        .expect("a timeout");
+    let needed = son1k::store::generations::RETRY_BUDGET
+        + son1k::config::Config::from_lookup(|_| None).aws_operation_timeout;
+    assert!(
+        std::time::Duration::from_secs(timeout) > needed,
+        "Timeout {timeout} s, needs more than {needed:?}"
+    );
+}
