@@ -1,15 +1,19 @@
 //! `ApiError`: every expected failure of a request, rendered as an RFC 9457 problem document.
 //!
-//! The `code`s are the binding machine codes of API.md, defined once here. A 5xx body is always generic:
-//! the cause is logged once where the error is created, never sent to the caller.
+//! The `code`s are the binding machine codes of API.md, defined once here. Every lower layer's failure
+//! (store, metering refusal, bad input) becomes a problem document here, in `From` impls without side
+//! effects. A 5xx body is always generic: the cause is logged once where it is found, never sent.
 
+use crate::domain::metering::Refusal;
+use crate::metering::RecordError;
+use crate::store::StoreError;
+use chrono::SecondsFormat;
 use lambda_http::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// The binding problem `code`s of API.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// The binding problem `code`s of API.md; serialised as `as_str`, the one place their strings are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
     PayloadTooLarge,
@@ -64,6 +68,12 @@ impl ErrorCode {
             Self::PoolEmpty => "pool_empty",
             Self::StorageQuotaExceeded => "storage_quota_exceeded",
         }
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -152,14 +162,16 @@ impl ApiError {
         .with("limit_bytes", limit_bytes)
     }
 
-    /// 503: a dependency failed. The caller learns which kind, never the underlying message.
+    /// 503: a dependency failed. The caller learns which kind, never the underlying message. It does
+    /// not claim that nothing changed (an answer can be lost after a commit); every write route is safe
+    /// to retry with the same request.
     pub fn dependency_unavailable(dependency: &str) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::DependencyUnavailable,
-            format!("{dependency} is unavailable; nothing was changed, try again shortly"),
+            format!("{dependency} did not answer in time; retry the same request shortly"),
         )
-        .with_header("retry-after", "1".to_owned())
+        .retry_after(1)
     }
 
     /// 500: a bug. The body says nothing about it; the cause was logged where it was found.
@@ -178,9 +190,18 @@ impl ApiError {
         self
     }
 
+    /// Sets a response header, replacing an earlier value of the same name.
     pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.0
+            .headers
+            .retain(|(existing, _)| !existing.eq_ignore_ascii_case(name));
         self.0.headers.push((name, value));
         self
+    }
+
+    /// `Retry-After` in whole seconds (at least 1), replacing any earlier one.
+    pub fn retry_after(self, seconds: u64) -> Self {
+        self.with_header("retry-after", seconds.max(1).to_string())
     }
 
     pub fn status(&self) -> StatusCode {
@@ -215,6 +236,69 @@ impl ApiError {
             doc.entry(k.clone()).or_insert_with(|| v.clone());
         }
         Value::Object(doc)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    /// Every store failure is a 503: the store was unreachable, refused, or held what we cannot read.
+    /// It was logged where it was made.
+    fn from(_: StoreError) -> Self {
+        ApiError::dependency_unavailable("the database")
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::QualityNotInTier { tier, quality } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                refusal.code(),
+                format!(
+                    "{} quality is not included in the {tier} tier",
+                    quality.as_str()
+                ),
+            )
+            .with("quality", quality)
+            .with("tier", tier)
+            .with("qualities", tier.spec().qualities),
+            Refusal::LimitReached {
+                period,
+                limit,
+                used,
+                reset_at,
+                retry_after,
+            } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                refusal.code(),
+                format!(
+                    "all {limit} generations of this {} are used",
+                    period.as_str()
+                ),
+            )
+            .with("limit", limit)
+            .with("used", used)
+            .with(
+                "reset_at",
+                reset_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            )
+            .retry_after(retry_after),
+        }
+    }
+}
+
+impl From<RecordError> for ApiError {
+    fn from(err: RecordError) -> Self {
+        match err {
+            RecordError::Refused(refusal) => refusal.into(),
+            RecordError::IdTaken => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::GenerationIdTaken,
+                "this generation_id is already recorded by another user; choose another id",
+            )
+            .with("field", "generation_id"),
+            RecordError::Store(err) => err.into(),
+            RecordError::BudgetSpent { .. } => ApiError::dependency_unavailable("the database"),
+        }
     }
 }
 

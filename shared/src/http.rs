@@ -126,8 +126,3 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
         .map(str::to_owned)
 }
-
-/// Adds `Retry-After` (whole seconds) to an error.
-pub fn with_retry_after(err: ApiError, seconds: u64) -> ApiError {
-    err.with_header("retry-after", seconds.max(1).to_string())
-}

@@ -12,6 +12,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod metering;
 pub mod routes;
 pub mod state;
 pub mod store;

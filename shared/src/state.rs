@@ -69,7 +69,7 @@ impl AppState {
     }
 
     pub fn generations(&self) -> GenerationsStore<'_> {
-        GenerationsStore::new(&self.dynamo, &self.config.stats_table)
+        GenerationsStore::new(&self.dynamo, &self.config)
     }
 
     /// The same state with `interceptor` on every DynamoDB call (call counting, fault injection).

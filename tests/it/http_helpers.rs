@@ -107,14 +107,11 @@ fn unknown_fields_are_ignored() {
 
 #[test]
 fn problem_responses_carry_the_content_type_and_headers() {
-    let err =
-        son1k::http::with_retry_after(son1k::ApiError::dependency_unavailable("the database"), 7);
+    // dependency_unavailable sets Retry-After: 1; a later value replaces it, never a second header.
+    let err = son1k::ApiError::dependency_unavailable("the database").retry_after(7);
     let res = son1k::http::problem(&err);
     assert_eq!(res.status().as_u16(), 503);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
-    assert!(res
-        .headers()
-        .get_all("retry-after")
-        .iter()
-        .any(|v| v == "7"));
+    let retry_after: Vec<_> = res.headers().get_all("retry-after").iter().collect();
+    assert_eq!(retry_after, ["7"]);
 }

@@ -685,7 +685,7 @@ async fn without_claims_it_is_401() {
 async fn the_common_path_makes_one_read_and_one_transaction() {
     let counter = CallCounter::new();
     let mut app = TestApp::spawn().await;
-    app.state = app.state.clone().with_dynamo_interceptor(counter.clone());
+    app.intercept(counter.clone());
     app.record("rita", json!({"generation_id": "warmup"})).await;
     assert_eq!(
         counter.take(),
@@ -729,7 +729,7 @@ async fn the_common_path_makes_one_read_and_one_transaction() {
 async fn dynamodb_failing_mid_request_is_503_and_writes_nothing() {
     let fault = Fault::new("TransactWriteItems", FaultMode::FailBeforeSend, 1);
     let mut app = TestApp::spawn().await;
-    app.state = app.state.clone().with_dynamo_interceptor(fault.clone());
+    app.intercept(fault.clone());
     let mut user = app
         .user_with_tier("tess", Tier::Pro, TierSource::Admin)
         .await;
@@ -769,7 +769,7 @@ async fn dynamodb_failing_mid_request_is_503_and_writes_nothing() {
 async fn a_response_lost_after_commit_is_503_and_the_retry_replays_it() {
     let fault = Fault::new("TransactWriteItems", FaultMode::LoseResponse, 1);
     let mut app = TestApp::spawn().await;
-    app.state = app.state.clone().with_dynamo_interceptor(fault.clone());
+    app.intercept(fault.clone());
     let res = app.record("uma", json!({"generation_id": "lost"})).await;
     res.assert_problem(503, "dependency_unavailable");
     assert!(generation_exists(&app, "lost").await, "DynamoDB did commit");
@@ -783,6 +783,22 @@ async fn a_response_lost_after_commit_is_503_and_the_retry_replays_it() {
 }
 
 #[tokio::test]
+async fn a_cancellation_no_retry_overcomes_is_503_at_once_and_writes_nothing() {
+    let fault = Fault::new(
+        "TransactWriteItems",
+        FaultMode::CancelWithValidationError,
+        5,
+    );
+    let mut app = TestApp::spawn().await;
+    app.intercept(fault.clone());
+    let res = app.record("val", json!({"generation_id": "v1"})).await;
+    res.assert_problem(503, "dependency_unavailable");
+    assert_eq!(fault.fired(), 1, "not retried");
+    assert_eq!(app.used("val").await, 0);
+    assert!(!generation_exists(&app, "v1").await);
+}
+
+#[tokio::test]
 async fn transaction_conflicts_are_retried_then_answered_503() {
     let always = Fault::new(
         "TransactWriteItems",
@@ -790,7 +806,7 @@ async fn transaction_conflicts_are_retried_then_answered_503() {
         u32::MAX,
     );
     let mut app = TestApp::spawn().await;
-    app.state = app.state.clone().with_dynamo_interceptor(always.clone());
+    app.intercept(always.clone());
     let res = app.record("vic", json!({"generation_id": "v1"})).await;
     res.assert_problem(503, "dependency_unavailable");
     // Bounded by time (`RETRY_BUDGET`), not by a count a burst of one user could exhaust.
@@ -798,7 +814,7 @@ async fn transaction_conflicts_are_retried_then_answered_503() {
 
     let twice = Fault::new("TransactWriteItems", FaultMode::CancelWithConflict, 2);
     let mut app = TestApp::spawn().await;
-    app.state = app.state.clone().with_dynamo_interceptor(twice.clone());
+    app.intercept(twice.clone());
     let res = app.record("vic", json!({"generation_id": "v2"})).await;
     assert_eq!(
         (res.status, twice.fired()),

@@ -84,7 +84,7 @@ fn assert_granted(function: &str, used: &BTreeSet<(String, String)>) {
 async fn each_function_is_granted_exactly_what_it_uses() {
     let recorder = AccessRecorder::default();
     let mut app = TestApp::spawn().await;
-    app.state = app.state.clone().with_dynamo_interceptor(recorder.clone());
+    app.intercept(recorder.clone());
     let admin = || As::admin("ops");
 
     app.call("GET", "/api/tiers/limits/me", As::user("newbie"), None)

@@ -250,7 +250,7 @@ fn record_generation_outlives_its_retry_budget_and_one_last_call() {
         .as_u64()
         .or_else(|| template["Globals"]["Function"]["Timeout"].as_u64())
         .expect("a timeout");
-    let needed = son1k::store::generations::RETRY_BUDGET
+    let needed = son1k::metering::RETRY_BUDGET
         + son1k::config::Config::from_lookup(|_| None).aws_operation_timeout;
     assert!(
         std::time::Duration::from_secs(timeout) > needed,

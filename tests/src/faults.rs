@@ -24,6 +24,19 @@ pub enum FaultMode {
     /// DynamoDB answers `TransactionCanceledException` with `TransactionConflict` for the second item,
     /// having applied nothing (the call is turned into a harmless `DescribeLimits` before it is sent).
     CancelWithConflict,
+    /// Likewise, but the second item's reason is one no retry overcomes (`ValidationError`).
+    CancelWithValidationError,
+}
+
+impl FaultMode {
+    /// The cancellation reason code of the second item, for the modes that cancel a transaction.
+    fn cancel_code(self) -> Option<&'static str> {
+        match self {
+            Self::CancelWithConflict => Some("TransactionConflict"),
+            Self::CancelWithValidationError => Some("ValidationError"),
+            Self::FailBeforeSend | Self::LoseResponse => None,
+        }
+    }
 }
 
 /// Injects `mode` into the next `times` calls of `operation` (e.g. `TransactWriteItems`).
@@ -94,7 +107,7 @@ impl Intercept for Fault {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if self.fire(FaultMode::CancelWithConflict, cfg) {
+        if self.mode.cancel_code().is_some() && self.fire(self.mode, cfg) {
             let request = ctx.request_mut();
             request
                 .headers_mut()
@@ -133,7 +146,10 @@ impl Intercept for Fault {
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok()
         {
-            let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}"#;
+            let code = self.mode.cancel_code().unwrap_or("TransactionConflict");
+            let body = format!(
+                r#"{{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, {code}]","CancellationReasons":[{{"Code":"None"}},{{"Code":"{code}","Message":"injected"}}]}}"#
+            );
             let mut response = Response::new(StatusCode::try_from(400u16)?, SdkBody::from(body));
             response
                 .headers_mut()

@@ -224,6 +224,11 @@ impl TestApp {
         record
     }
 
+    /// Puts `interceptor` on every DynamoDB call from now on (call counting, fault injection).
+    pub fn intercept(&mut self, interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static) {
+        self.state = self.state.clone().with_dynamo_interceptor(interceptor);
+    }
+
     /// The same tables and clients seen through another clock: a second Lambda instance whose clock
     /// differs from the first one's.
     pub fn with_clock_at(&self, now: DateTime<Utc>) -> TestApp {

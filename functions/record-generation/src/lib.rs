@@ -8,11 +8,12 @@
     clippy::indexing_slicing
 )]
 
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use son1k::auth::Caller;
 use son1k::domain::generation::{NewGeneration, RecordGenerationRequest};
 use son1k::http::{parse_json, raw_json, render, HandlerResult, BODY_LIMIT};
-use son1k::store::generations::record_generation;
+use son1k::metering::{record_generation, Recorded};
 use son1k::AppState;
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
@@ -23,6 +24,8 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let caller = Caller::from_request(&req)?;
     let request: RecordGenerationRequest = parse_json(&req, BODY_LIMIT)?;
     let generation = NewGeneration::try_from(request)?;
-    let recorded = record_generation(state, &caller, &generation).await?;
-    raw_json(recorded.status(), recorded.into_body().into_bytes())
+    match record_generation(state, &caller, &generation).await? {
+        Recorded::Created(body) => raw_json(StatusCode::CREATED, body.into_bytes()),
+        Recorded::Replayed(body) => raw_json(StatusCode::OK, body.into_bytes()),
+    }
 }

@@ -1,8 +1,9 @@
 //! The limits view of `GET /api/tiers/limits/{user_id}`: what a user may still generate, computed from
 //! their entitlement, the period's counter and the clock.
 
-use super::entitlement::{Entitlement, Subscription};
+use super::entitlement::Subscription;
 use super::ids::UserId;
+use super::metering::{decide, Usage};
 use super::tiers::{PeriodKind, Quality, Tier};
 use crate::error::ErrorCode;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -46,32 +47,20 @@ pub struct LimitsView {
     pub subscription: Option<SubscriptionView>,
 }
 
-/// The code that says why a tier's period is spent.
-pub fn limit_reached_code(kind: PeriodKind) -> ErrorCode {
-    match kind {
-        PeriodKind::Day => ErrorCode::DailyLimitReached,
-        PeriodKind::Month => ErrorCode::MonthlyLimitReached,
-    }
-}
-
 impl LimitsView {
-    /// `used` is the period's counter; `quality`, when asked about, is checked against the tier first
-    /// (a quality the tier lacks will not come back tomorrow; a spent quota will).
+    /// The view of `usage` at `now`; `quality`, when asked about, is decided as a generation would be
+    /// (`metering::decide`).
     pub fn new(
         user_id: UserId,
-        entitlement: &Entitlement,
-        used: u32,
+        usage: &Usage,
         quality: Option<Quality>,
         storage_used_bytes: u64,
         subscription: Option<&Subscription>,
+        now: DateTime<Utc>,
     ) -> Self {
+        let entitlement = usage.entitlement;
         let spec = entitlement.tier.spec();
-        let remaining = spec.generations.saturating_sub(used);
-        let reason = match quality {
-            Some(q) if !entitlement.tier.allows(q) => Some(ErrorCode::QualityNotInTier),
-            _ if remaining == 0 => Some(limit_reached_code(spec.period)),
-            _ => None,
-        };
+        let reason = decide(usage, quality, now).err().map(|r| r.code());
         Self {
             user_id,
             tier: entitlement.tier,
@@ -79,8 +68,8 @@ impl LimitsView {
             period_start: entitlement.period.start,
             reset_at: entitlement.period.end,
             limit: spec.generations,
-            used,
-            remaining,
+            used: usage.used,
+            remaining: spec.generations.saturating_sub(usage.used),
             can_generate: reason.is_none(),
             reason,
             qualities: spec.qualities,
@@ -98,21 +87,23 @@ impl LimitsView {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 mod tests {
     use super::*;
+    use crate::domain::entitlement::Entitlement;
     use crate::domain::period::Period;
 
-    fn free_now() -> Entitlement {
-        let now = crate::clock::at("2026-11-26T10:00:00Z");
-        Entitlement {
-            tier: Tier::Free,
-            period: Period::utc_day(now),
+    fn now() -> DateTime<Utc> {
+        crate::clock::at("2026-11-26T10:00:00Z")
+    }
+
+    fn free(used: u32) -> Usage {
+        Usage {
+            entitlement: Entitlement {
+                tier: Tier::Free,
+                period: Period::utc_day(now()),
+            },
+            used,
+            paid_total: 0,
         }
     }
 
@@ -122,7 +113,7 @@ mod tests {
 
     #[test]
     fn remaining_counts_down_and_stops_at_zero() {
-        let view = LimitsView::new(id(), &free_now(), 2, None, 0, None);
+        let view = LimitsView::new(id(), &free(2), None, 0, None, now());
         assert_eq!(
             (
                 view.limit,
@@ -133,7 +124,7 @@ mod tests {
             ),
             (3, 2, 1, true, None)
         );
-        let spent = LimitsView::new(id(), &free_now(), 5, None, 0, None);
+        let spent = LimitsView::new(id(), &free(5), None, 0, None, now());
         assert_eq!(
             (spent.remaining, spent.can_generate, spent.reason),
             (0, false, Some(ErrorCode::DailyLimitReached))
@@ -142,18 +133,18 @@ mod tests {
 
     #[test]
     fn a_quality_outside_the_tier_is_the_reason_even_with_quota_left() {
-        let view = LimitsView::new(id(), &free_now(), 0, Some(Quality::High), 0, None);
+        let view = LimitsView::new(id(), &free(0), Some(Quality::High), 0, None, now());
         assert_eq!(
             (view.can_generate, view.reason),
             (false, Some(ErrorCode::QualityNotInTier))
         );
-        let ok = LimitsView::new(id(), &free_now(), 0, Some(Quality::Standard), 0, None);
+        let ok = LimitsView::new(id(), &free(0), Some(Quality::Standard), 0, None, now());
         assert!(ok.can_generate);
     }
 
     #[test]
     fn serialises_times_to_the_second_and_codes_as_strings() {
-        let json = serde_json::to_value(LimitsView::new(id(), &free_now(), 3, None, 7, None))
+        let json = serde_json::to_value(LimitsView::new(id(), &free(3), None, 7, None, now()))
             .unwrap_or_default();
         assert_eq!(json["period_start"], "2026-11-26T00:00:00Z");
         assert_eq!(json["reset_at"], "2026-11-27T00:00:00Z");

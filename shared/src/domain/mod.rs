@@ -4,6 +4,7 @@ pub mod entitlement;
 pub mod generation;
 pub mod ids;
 pub mod limits;
+pub mod metering;
 pub mod period;
 pub mod pool;
 pub mod tiers;

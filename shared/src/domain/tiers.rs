@@ -30,6 +30,16 @@ pub enum PeriodKind {
     Month,
 }
 
+impl PeriodKind {
+    /// `day` or `month`, as the API names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Month => "month",
+        }
+    }
+}
+
 /// One row of the tier table, serialised as `GET /api/tiers` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TierSpec {

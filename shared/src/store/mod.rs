@@ -7,19 +7,19 @@ pub mod pool;
 pub mod schema;
 pub mod users;
 
-use crate::error::ApiError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 
-/// A failure of the store layer. The message is for logs only; callers see a generic 503 or 500.
+/// A failure of the store layer, logged once where it is made (the constructors below). The message
+/// is for logs only: every store failure reaches the caller as a generic 503.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The service could not be reached, timed out, throttled or failed: nothing was written.
+    /// The service could not be reached, timed out, throttled, failed or refused the request.
     #[error("{operation} failed: {message}")]
     Unavailable {
         operation: &'static str,
         message: String,
     },
-    /// A stored item does not have the shape we write: a bug or a manual edit.
+    /// A stored item does not have the shape we write (a bug or a manual edit), or vanished mid-request.
     #[error("stored item is malformed: {0}")]
     Corrupt(String),
     /// We built a request the SDK refused: a bug.
@@ -28,12 +28,25 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    pub fn unavailable(operation: &'static str, message: impl Into<String>) -> Self {
+        Self::Unavailable {
+            operation,
+            message: message.into(),
+        }
+        .logged()
+    }
+
     pub fn corrupt(err: impl std::fmt::Display) -> Self {
-        Self::Corrupt(err.to_string())
+        Self::Corrupt(err.to_string()).logged()
     }
 
     pub fn invalid_request(err: impl std::fmt::Display) -> Self {
-        Self::InvalidRequest(err.to_string())
+        Self::InvalidRequest(err.to_string()).logged()
+    }
+
+    fn logged(self) -> Self {
+        tracing::error!(error = %self, "store failure");
+        self
     }
 }
 
@@ -43,26 +56,7 @@ where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    StoreError::Unavailable {
-        operation,
-        message: DisplayErrorContext(&err).to_string(),
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        // The one place a store failure is logged; the caller's body says nothing about it.
-        match &err {
-            StoreError::Unavailable { .. } => {
-                tracing::error!(error = %err, "store unavailable");
-                ApiError::dependency_unavailable("the database")
-            }
-            StoreError::Corrupt(_) | StoreError::InvalidRequest(_) => {
-                tracing::error!(error = %err, "store bug");
-                ApiError::internal()
-            }
-        }
-    }
+    StoreError::unavailable(operation, DisplayErrorContext(&err).to_string())
 }
 
 /// The key attributes of an item.

@@ -6,6 +6,7 @@ use crate::domain::entitlement::Entitlement;
 use crate::domain::entitlement::{Subscription, TierSource};
 use crate::domain::ids::UserId;
 use crate::domain::limits::LimitsView;
+use crate::domain::metering::Usage;
 use crate::domain::tiers::{Quality, Tier};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -154,7 +155,7 @@ impl<'a> UsersStore<'a> {
         let existing = match existing {
             Some(item) => serde_dynamo::from_item(item).map_err(StoreError::corrupt)?,
             None => self.get(&record.user_id).await?.ok_or_else(|| {
-                StoreError::Corrupt("user exists by condition but cannot be read".into())
+                StoreError::corrupt("user exists by condition but cannot be read")
             })?,
         };
         Ok((existing, false))
@@ -231,17 +232,25 @@ impl UserRecord {
             .unwrap_or(0)
     }
 
+    /// What the metering decision needs at `now`: the entitlement and its period's count.
+    pub fn usage(&self, now: DateTime<Utc>) -> Usage {
+        let entitlement = self.entitlement(now);
+        Usage {
+            entitlement,
+            used: self.used_in(&entitlement.period.key()),
+            paid_total: self.paid_generations_total,
+        }
+    }
+
     /// The limits view of `GET /api/tiers/limits/{user_id}` at `now`.
     pub fn limits(&self, quality: Option<Quality>, now: DateTime<Utc>) -> LimitsView {
-        let entitlement = self.entitlement(now);
-        let used = self.used_in(&entitlement.period.key());
         LimitsView::new(
             self.user_id.clone(),
-            &entitlement,
-            used,
+            &self.usage(now),
             quality,
             self.storage_used_bytes,
             self.subscription.as_ref(),
+            now,
         )
     }
 }
