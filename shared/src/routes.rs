@@ -98,12 +98,6 @@ pub fn match_path(template: &str, path: &str) -> Option<Vec<(String, String)>> {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 

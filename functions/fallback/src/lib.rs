@@ -1,13 +1,6 @@
 //! The API's `$default` route: every request no other route took. Answers 405 with `Allow` when the
 //! path exists under another method, else 404, both as problem+json (API Gateway's own answers are not).
 
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use lambda_http::{Body, Error, Request, Response};
 use son1k::http::{render, HandlerResult};
 use son1k::routes::{match_route, RouteMatch};

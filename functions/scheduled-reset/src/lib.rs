@@ -6,13 +6,6 @@
 //! (DynamoDB's TTL does that in AWS within days; moto never does). Running it twice, late, or never
 //! changes nothing a user can see or do.
 
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use chrono::SecondsFormat;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::{Deserialize, Serialize};

@@ -1,12 +1,5 @@
 //! `GET /api/tiers/limits/{user_id}[?quality=]`: what a user may still generate in the current period.
 
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use son1k::auth::Caller;

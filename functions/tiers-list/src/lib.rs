@@ -1,12 +1,5 @@
 //! `GET /api/tiers`: the tier table, in the order of the product card.
 
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use son1k::domain::tiers::TIERS;
