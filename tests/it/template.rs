@@ -251,7 +251,7 @@ fn record_generation_outlives_its_retry_budget_and_one_last_call() {
         .or_else(|| template["Globals"]["Function"]["Timeout"].as_u64())
         .expect("a timeout");
     let needed = son1k::metering::RETRY_BUDGET
-        + son1k::config::Config::from_lookup(|_| None).aws_operation_timeout;
+        + son1k::config::Config::with_prefix("t").aws_operation_timeout;
     assert!(
         std::time::Duration::from_secs(timeout) > needed,
         "Timeout {timeout} s, needs more than {needed:?}"
