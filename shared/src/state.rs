@@ -23,7 +23,9 @@ impl AppState {
     /// The production state: config from the environment, AWS config from the usual chain (which
     /// honours `AWS_ENDPOINT_URL`, so the local stack needs no code path of its own), the wall clock.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
-        let config = Config::from_env()?;
+        let config = Config::from_env().inspect_err(|err| {
+            tracing::error!(error = %err, "configuration refused; the function cannot start");
+        })?;
         let sdk = sdk_loader(&config).load().await;
         Ok(Self::new(config, &sdk, Arc::new(SystemClock)))
     }
