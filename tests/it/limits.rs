@@ -183,10 +183,8 @@ async fn admins_see_another_users_limits_and_404_for_unknown_users() {
 #[tokio::test]
 async fn admin_granted_paid_tier_counts_by_utc_calendar_month() {
     let app = TestApp::spawn_at(at("2026-12-31T23:00:00Z")).await;
-    let mut user = app.new_user("frank");
-    user.tier = Tier::Pro;
-    user.tier_source = TierSource::Admin;
-    app.put_user(&user).await;
+    app.user_with_tier("frank", Tier::Pro, TierSource::Admin)
+        .await;
     app.put_counter("frank", "M#2026-12-01T00:00:00Z", 150)
         .await;
     let body = app
@@ -225,29 +223,22 @@ async fn admin_granted_paid_tier_counts_by_utc_calendar_month() {
 }
 
 fn subscription(status: SubscriptionStatus, start: &str, end: &str) -> Subscription {
-    Subscription {
-        id: "sub_123".into(),
-        status,
-        price_id: Some("price_creator_monthly".into()),
-        current_period_start: at(start),
-        current_period_end: at(end),
-        cancel_at_period_end: false,
-        billing_cycle_anchor: Some(at(start)),
-    }
+    son1k_tests::subscription(status, "price_creator_monthly", start, end)
 }
 
 #[tokio::test]
 async fn stripe_tier_counts_by_its_billing_period_and_shows_the_subscription() {
     let app = TestApp::spawn().await;
-    let mut user = app.new_user("gina");
-    user.tier = Tier::Creator;
-    user.tier_source = TierSource::Stripe;
-    user.subscription = Some(subscription(
-        SubscriptionStatus::PastDue,
-        "2026-11-10T08:30:00Z",
-        "2026-12-10T08:30:00Z",
-    ));
-    app.put_user(&user).await;
+    app.stripe_user(
+        "gina",
+        Tier::Creator,
+        subscription(
+            SubscriptionStatus::PastDue,
+            "2026-11-10T08:30:00Z",
+            "2026-12-10T08:30:00Z",
+        ),
+    )
+    .await;
     app.put_counter("gina", "M#2026-11-10T08:30:00Z", 10).await;
     let body = app
         .call("GET", "/api/tiers/limits/me", As::user("gina"), None)
@@ -276,15 +267,16 @@ async fn stripe_tier_counts_by_its_billing_period_and_shows_the_subscription() {
 #[tokio::test]
 async fn canceled_subscription_falls_back_to_free() {
     let app = TestApp::spawn().await;
-    let mut user = app.new_user("hank");
-    user.tier = Tier::Studio;
-    user.tier_source = TierSource::Stripe;
-    user.subscription = Some(subscription(
-        SubscriptionStatus::Canceled,
-        "2026-11-10T08:30:00Z",
-        "2026-12-10T08:30:00Z",
-    ));
-    app.put_user(&user).await;
+    app.stripe_user(
+        "hank",
+        Tier::Studio,
+        subscription(
+            SubscriptionStatus::Canceled,
+            "2026-11-10T08:30:00Z",
+            "2026-12-10T08:30:00Z",
+        ),
+    )
+    .await;
     let body = app
         .call("GET", "/api/tiers/limits/me", As::user("hank"), None)
         .await
@@ -363,10 +355,8 @@ async fn users_created_at_is_the_clock_of_the_first_request() {
 #[tokio::test]
 async fn a_real_api_gateway_event_with_bracketed_groups_is_an_admin() {
     let app = TestApp::spawn().await;
-    let mut victim = app.new_user("victim");
-    victim.tier = Tier::Creator;
-    victim.tier_source = TierSource::Admin;
-    app.put_user(&victim).await;
+    app.user_with_tier("victim", Tier::Creator, TierSource::Admin)
+        .await;
     let event = include_str!("../fixtures/apigw-v2-limits-admin.json");
     let req = lambda_http::request::from_str(event).expect("a valid HTTP API v2 event");
     let res = son1k_tests::send("tiers-limits", &app.state, req).await;

@@ -2,7 +2,7 @@
 //! periods, pool contributions, and what happens when DynamoDB fails.
 
 use serde_json::json;
-use son1k::domain::entitlement::{Subscription, SubscriptionStatus, TierSource};
+use son1k::domain::entitlement::{SubscriptionStatus, TierSource};
 use son1k::domain::tiers::Tier;
 use son1k::store::metrics::CallCounter;
 use son1k_tests::faults::{Fault, FaultMode};
@@ -281,18 +281,8 @@ async fn an_upgrade_mid_day_counts_from_the_new_period() {
     app.record("hank", json!({"generation_id": "h0"}))
         .await
         .assert_problem(429, "daily_limit_reached");
-    let granted = app
-        .call(
-            "PUT",
-            "/api/admin/users/hank/tier",
-            son1k_tests::As::admin("ops"),
-            Some(r#"{"tier":"PRO"}"#),
-        )
-        .await;
-    assert_eq!(
-        (granted.status, granted.json()["remaining"].clone()),
-        (200, json!(200))
-    );
+    let granted = app.grant("hank", Tier::Pro).await;
+    assert_eq!(granted["remaining"], json!(200));
     let res = app
         .record("hank", json!({"generation_id": "h1", "quality": "ultra"}))
         .await;
@@ -314,19 +304,9 @@ async fn a_downgrade_never_grants_more_than_the_new_tier_allows() {
     app.user_with_tier("ivan", Tier::Pro, TierSource::Admin)
         .await;
     app.put_counter("ivan", "M#2026-11-01T00:00:00Z", 120).await;
-    let granted = app
-        .call(
-            "PUT",
-            "/api/admin/users/ivan/tier",
-            son1k_tests::As::admin("ops"),
-            Some(r#"{"tier":"CREATOR"}"#),
-        )
-        .await;
+    let granted = app.grant("ivan", Tier::Creator).await;
     assert_eq!(
-        (
-            granted.json()["limit"].clone(),
-            granted.json()["remaining"].clone()
-        ),
+        (granted["limit"].clone(), granted["remaining"].clone()),
         (json!(50), json!(0))
     );
     let doc = app
@@ -342,19 +322,14 @@ async fn a_downgrade_never_grants_more_than_the_new_tier_allows() {
 #[tokio::test]
 async fn a_stripe_tier_resets_at_its_billing_period_end_to_the_second() {
     let app = TestApp::spawn().await;
-    let mut user = app.new_user("judy");
-    user.tier = Tier::Pro;
-    user.tier_source = TierSource::Stripe;
-    user.subscription = Some(Subscription {
-        id: "sub_1".into(),
-        status: SubscriptionStatus::Active,
-        price_id: Some("price_pro_monthly".into()),
-        current_period_start: at("2026-11-14T17:42:09Z"),
-        current_period_end: at("2026-12-14T17:42:09Z"),
-        cancel_at_period_end: false,
-        billing_cycle_anchor: Some(at("2026-10-14T17:42:09Z")),
-    });
-    app.put_user(&user).await;
+    let mut sub = son1k_tests::subscription(
+        SubscriptionStatus::Active,
+        "price_pro_monthly",
+        "2026-11-14T17:42:09Z",
+        "2026-12-14T17:42:09Z",
+    );
+    sub.billing_cycle_anchor = Some(at("2026-10-14T17:42:09Z"));
+    app.stripe_user("judy", Tier::Pro, sub).await;
     let body = app
         .record("judy", json!({"generation_id": "j1"}))
         .await
@@ -519,13 +494,7 @@ async fn free_generations_do_not_count_toward_the_pool() {
             .paid_generations_total,
         0
     );
-    app.call(
-        "PUT",
-        "/api/admin/users/nina/tier",
-        son1k_tests::As::admin("ops"),
-        Some(r#"{"tier":"STUDIO"}"#),
-    )
-    .await;
+    app.grant("nina", Tier::Studio).await;
     let hits: Vec<usize> = {
         let mut hits = Vec::new();
         for n in 1..=20 {
@@ -549,9 +518,9 @@ async fn free_generations_do_not_count_toward_the_pool() {
 #[tokio::test]
 async fn contributions_land_in_the_iso_week_of_their_instant() {
     let app = TestApp::spawn_at(at("2026-11-29T23:59:59Z")).await;
-    let mut user = app.new_user("omar");
-    user.tier = Tier::Studio;
-    user.tier_source = TierSource::Admin;
+    let mut user = app
+        .user_with_tier("omar", Tier::Studio, TierSource::Admin)
+        .await;
     user.paid_generations_total = 19;
     app.put_user(&user).await;
     assert!(!app

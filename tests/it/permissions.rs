@@ -140,19 +140,17 @@ async fn each_function_is_granted_exactly_what_it_uses() {
         "public read-only routes touch no table"
     );
 
-    let mut lapsed = app.new_user("lapsed");
-    lapsed.tier = Tier::Pro;
-    lapsed.tier_source = TierSource::Stripe;
-    lapsed.subscription = Some(son1k::domain::entitlement::Subscription {
-        id: "sub_old".into(),
-        status: son1k::domain::entitlement::SubscriptionStatus::Canceled,
-        price_id: None,
-        current_period_start: son1k_tests::at("2026-09-01T00:00:00Z"),
-        current_period_end: son1k_tests::at("2026-10-01T00:00:00Z"),
-        cancel_at_period_end: false,
-        billing_cycle_anchor: None,
-    });
-    app.put_user(&lapsed).await;
+    app.stripe_user(
+        "lapsed",
+        Tier::Pro,
+        son1k_tests::subscription(
+            son1k::domain::entitlement::SubscriptionStatus::Canceled,
+            "price_pro_monthly",
+            "2026-09-01T00:00:00Z",
+            "2026-10-01T00:00:00Z",
+        ),
+    )
+    .await;
     for table in [&app.state.config.stats_table, &app.state.config.pool_table] {
         app.state
             .dynamo

@@ -17,15 +17,7 @@ async fn run(app: &TestApp, kind: &str) -> scheduled_reset::ResetReport {
 }
 
 fn subscription(status: SubscriptionStatus, start: &str, end: &str) -> Subscription {
-    Subscription {
-        id: "sub_x".into(),
-        status,
-        price_id: Some("price_pro_monthly".into()),
-        current_period_start: at(start),
-        current_period_end: at(end),
-        cancel_at_period_end: false,
-        billing_cycle_anchor: Some(at(start)),
-    }
+    son1k_tests::subscription(status, "price_pro_monthly", start, end)
 }
 
 /// A mix of users: FREE with usage, admin PRO, an active Stripe subscriber, a lapsed one and a canceled one.
@@ -53,11 +45,8 @@ async fn seed(app: &TestApp) -> Vec<&'static str> {
             "2026-12-01T00:00:00Z",
         ),
     ] {
-        let mut user = app.new_user(id);
-        user.tier = Tier::Pro;
-        user.tier_source = TierSource::Stripe;
-        user.subscription = Some(subscription(status, start, end));
-        app.put_user(&user).await;
+        app.stripe_user(id, Tier::Pro, subscription(status, start, end))
+            .await;
     }
     vec!["free", "granted", "active", "lapsed", "canceled"]
 }

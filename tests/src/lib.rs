@@ -12,7 +12,7 @@ use local_api::{request_context, JwtRules, LocalApi};
 use serde_json::Value;
 use son1k::clock::FixedClock;
 use son1k::config::Config;
-use son1k::domain::entitlement::TierSource;
+use son1k::domain::entitlement::{Subscription, SubscriptionStatus, TierSource};
 use son1k::domain::ids::UserId;
 use son1k::domain::tiers::Tier;
 use son1k::routes::{match_route, RouteMatch};
@@ -29,6 +29,25 @@ pub fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339)
         .expect("valid RFC 3339")
         .with_timezone(&Utc)
+}
+
+/// A Stripe subscription in `status` for the billing period `start..end` (RFC 3339), anchored at
+/// `start`, on the price `price_id`.
+pub fn subscription(
+    status: SubscriptionStatus,
+    price_id: &str,
+    start: &str,
+    end: &str,
+) -> Subscription {
+    Subscription {
+        id: "sub_test".into(),
+        status,
+        price_id: Some(price_id.to_owned()),
+        current_period_start: at(start),
+        current_period_end: at(end),
+        cancel_at_period_end: false,
+        billing_cycle_anchor: Some(at(start)),
+    }
 }
 
 /// `template.yaml`, parsed (CloudFormation tags such as `!Ref` become tagged values).
@@ -242,8 +261,24 @@ impl TestApp {
         }
     }
 
-    /// `PUT /api/admin/users/{user}/tier` as an admin; asserts the grant succeeded.
-    pub async fn grant(&self, user: &str, tier: Tier) {
+    /// A stored Stripe subscriber on `tier` with `subscription` (and nothing recorded yet).
+    pub async fn stripe_user(
+        &self,
+        id: &str,
+        tier: Tier,
+        subscription: Subscription,
+    ) -> UserRecord {
+        let mut record = self.new_user(id);
+        record.tier = tier;
+        record.tier_source = TierSource::Stripe;
+        record.subscription = Some(subscription);
+        self.put_user(&record).await;
+        record
+    }
+
+    /// `PUT /api/admin/users/{user}/tier` as an admin; asserts the grant succeeded and returns the
+    /// limits it answered.
+    pub async fn grant(&self, user: &str, tier: Tier) -> Value {
         let res = self
             .call(
                 "PUT",
@@ -253,6 +288,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(res.status, 200, "grant {tier} to {user}: {}", res.text());
+        res.json()
     }
 
     /// `GET /api/tiers/limits/me` as `user`, decoded.
