@@ -189,6 +189,22 @@ fn key(name: &str, key_type: KeyType) -> Result<KeySchemaElement, StoreError> {
         .map_err(StoreError::invalid_request)
 }
 
+/// The CreateTable description of one of our indexes.
+fn global_index(index: &IndexDef) -> Result<GlobalSecondaryIndex, StoreError> {
+    let projection = match index.projection {
+        IndexProjection::All => ProjectionType::All,
+        IndexProjection::KeysOnly => ProjectionType::KeysOnly,
+    };
+    let mut gsi = GlobalSecondaryIndex::builder()
+        .index_name(index.name)
+        .key_schema(key(index.pk.name, KeyType::Hash)?)
+        .projection(Projection::builder().projection_type(projection).build());
+    if let Some(sk) = index.sk {
+        gsi = gsi.key_schema(key(sk.name, KeyType::Range)?);
+    }
+    gsi.build().map_err(StoreError::invalid_request)
+}
+
 /// Creates every table (on-demand, TTL on) that does not exist yet.
 pub async fn create_tables(
     client: &aws_sdk_dynamodb::Client,
@@ -212,22 +228,7 @@ pub async fn create_tables(
             );
         }
         for index in table.indexes {
-            let mut gsi = GlobalSecondaryIndex::builder()
-                .index_name(index.name)
-                .key_schema(key(index.pk.name, KeyType::Hash)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(match index.projection {
-                            IndexProjection::All => ProjectionType::All,
-                            IndexProjection::KeysOnly => ProjectionType::KeysOnly,
-                        })
-                        .build(),
-                );
-            if let Some(sk) = index.sk {
-                gsi = gsi.key_schema(key(sk.name, KeyType::Range)?);
-            }
-            request =
-                request.global_secondary_indexes(gsi.build().map_err(StoreError::invalid_request)?);
+            request = request.global_secondary_indexes(global_index(index)?);
         }
         match request.send().await {
             Ok(_) => {}
