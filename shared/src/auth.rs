@@ -6,6 +6,8 @@
 
 use crate::domain::ids::UserId;
 use crate::error::ApiError;
+use crate::store::users::UserRecord;
+use chrono::{DateTime, Utc};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use std::collections::HashMap;
@@ -22,6 +24,16 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The user record a first request creates: FREE, with the profile the token's claims give.
+    pub fn new_user(&self, now: DateTime<Utc>) -> UserRecord {
+        UserRecord::new(
+            self.id.clone(),
+            self.email.clone(),
+            self.username.clone(),
+            now,
+        )
+    }
+
     /// Reads the caller from `requestContext.authorizer.jwt.claims`; no verified `sub` is a 401.
     pub fn from_request(req: &Request) -> Result<Self, ApiError> {
         let claims = match req.request_context_ref() {

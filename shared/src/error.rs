@@ -5,6 +5,7 @@
 //! effects. A 5xx body is always generic: the cause is logged once where it is found, never sent.
 
 use crate::domain::metering::Refusal;
+use crate::domain::DomainError;
 use crate::metering::RecordError;
 use crate::store::StoreError;
 use chrono::SecondsFormat;
@@ -239,6 +240,12 @@ impl ApiError {
     }
 }
 
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        ApiError::invalid(err.field, err.reason)
+    }
+}
+
 impl From<StoreError> for ApiError {
     /// Every store failure is a 503: the store was unreachable, refused, or held what we cannot read.
     /// It was logged where it was made.
@@ -319,6 +326,26 @@ mod tests {
             .as_str()
             .unwrap_or_default()
             .contains("quality"));
+    }
+
+    #[test]
+    fn every_store_failure_is_a_generic_503_with_one_retry_after() {
+        for err in [
+            StoreError::unavailable("GetItem", "connection refused by 10.0.0.1"),
+            StoreError::corrupt("the user vanished while recording"),
+            StoreError::invalid_request("transaction cancelled: ValidationError"),
+        ] {
+            let api = ApiError::from(err);
+            assert_eq!(
+                (api.status(), api.code()),
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::DependencyUnavailable
+                )
+            );
+            assert!(!api.detail().contains("10.0.0.1") && !api.detail().contains("vanished"));
+            assert_eq!(api.headers(), [("retry-after", "1".to_owned())]);
+        }
     }
 
     #[test]

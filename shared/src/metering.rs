@@ -68,7 +68,7 @@ pub async fn record_generation(
 ) -> Result<Recorded, RecordError> {
     let mut user = state
         .users()
-        .get_or_create(caller, state.clock.now())
+        .get_or_create(caller.new_user(state.clock.now()))
         .await?;
     let started = tokio::time::Instant::now();
     for attempt in 0u32.. {

@@ -41,10 +41,11 @@ pub async fn handler(
     let ResetEvent { kind } = serde_json::from_value(event.payload)
         .map_err(|err| format!(r#"expected {{"kind": "daily"|"monthly"}}: {err}"#))?;
     let now = state.clock.now();
-    let (users_scanned, subscriptions_expired) = expire_lapsed_subscriptions(state, now).await?;
+    let (users_scanned, subscriptions_expired) =
+        expire_lapsed_subscriptions(&state.dynamo, &state.config, now).await?;
     let mut expired_items_deleted = 0;
     for table in [&state.config.stats_table, &state.config.pool_table] {
-        expired_items_deleted += delete_expired_items(state, table, now).await?;
+        expired_items_deleted += delete_expired_items(&state.dynamo, table, now).await?;
     }
     let report = ResetReport {
         kind,

@@ -20,7 +20,7 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let target = caller.resolve_target(&path_param(&req, "user_id")?)?;
     let now = state.clock.now();
     let user = if target == caller.id {
-        state.users().get_or_create(&caller, now).await?
+        state.users().get_or_create(caller.new_user(now)).await?
     } else {
         state
             .users()

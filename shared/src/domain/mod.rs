@@ -25,9 +25,3 @@ impl DomainError {
         }
     }
 }
-
-impl From<DomainError> for crate::ApiError {
-    fn from(err: DomainError) -> Self {
-        crate::ApiError::invalid(err.field, err.reason)
-    }
-}

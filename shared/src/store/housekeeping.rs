@@ -4,10 +4,11 @@
 
 use super::users::{user_pk, UserRecord, PROFILE_SK};
 use super::{item_key, schema, sdk_failure, StoreError};
+use crate::config::Config;
 use crate::domain::entitlement::TierSource;
 use crate::domain::tiers::Tier;
-use crate::AppState;
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -15,7 +16,7 @@ type Item = HashMap<String, AttributeValue>;
 
 /// Scans `table` with `filter`, page by page, handing every item to `each`.
 async fn scan_each(
-    state: &AppState,
+    client: &Client,
     table: &str,
     filter: &str,
     values: &[(&str, AttributeValue)],
@@ -24,8 +25,7 @@ async fn scan_each(
     let mut start: Option<Item> = None;
     let mut scanned = 0;
     loop {
-        let mut scan = state
-            .dynamo
+        let mut scan = client
             .scan()
             .table_name(table)
             .filter_expression(filter)
@@ -50,13 +50,14 @@ async fn scan_each(
 /// (canceled, unpaid, or past period end + grace). Conditioned on `entitlement_rev`, so a webhook
 /// applied meanwhile wins. Returns (users scanned, users changed).
 pub async fn expire_lapsed_subscriptions(
-    state: &AppState,
+    client: &Client,
+    config: &Config,
     now: DateTime<Utc>,
 ) -> Result<(u64, u64), StoreError> {
     let mut expired = 0;
     let scanned = scan_each(
-        state,
-        &state.config.users_table,
+        client,
+        &config.users_table,
         "sk = :profile AND tier_source = :stripe AND tier <> :free",
         &[
             (":profile", AttributeValue::S(PROFILE_SK.into())),
@@ -68,10 +69,8 @@ pub async fn expire_lapsed_subscriptions(
             if user.tier_source != TierSource::Stripe || user.entitlement(now).tier != Tier::Free {
                 return Ok(());
             }
-            let result = state
-                .dynamo
-                .update_item()
-                .table_name(&state.config.users_table)
+            let result = client.update_item()
+                .table_name(&config.users_table)
                 .set_key(Some(item_key(user_pk(&user.user_id), PROFILE_SK)))
                 .update_expression("SET tier = :free ADD entitlement_rev :one")
                 .condition_expression("attribute_exists(pk) AND (attribute_not_exists(entitlement_rev) OR entitlement_rev = :rev)")
@@ -97,7 +96,7 @@ pub async fn expire_lapsed_subscriptions(
 
 /// Deletes the items of `table` whose `expires_at` (epoch seconds) has passed. Returns how many.
 pub async fn delete_expired_items(
-    state: &AppState,
+    client: &Client,
     table: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
@@ -105,7 +104,7 @@ pub async fn delete_expired_items(
     let mut deleted = 0;
     let ttl = schema::TTL_ATTRIBUTE;
     scan_each(
-        state,
+        client,
         table,
         &format!("{ttl} < :now"),
         &[(":now", now.clone())],
@@ -115,8 +114,7 @@ pub async fn delete_expired_items(
             else {
                 return Ok(());
             };
-            let result = state
-                .dynamo
+            let result = client
                 .delete_item()
                 .table_name(table)
                 .set_key(Some(item_key(pk.clone(), sk)))

@@ -1,7 +1,6 @@
 //! The users table: one `USER#<id>` / `PROFILE` item per user, created on the first request.
 
 use super::{item_key, sdk_failure, StoreError};
-use crate::auth::Caller;
 use crate::domain::entitlement::Entitlement;
 use crate::domain::entitlement::{Subscription, TierSource};
 use crate::domain::ids::UserId;
@@ -88,15 +87,6 @@ impl UserRecord {
             entitlement_rev: 0,
             created_at: now,
         }
-    }
-
-    pub fn from_caller(caller: &Caller, now: DateTime<Utc>) -> Self {
-        Self::new(
-            caller.id.clone(),
-            caller.email.clone(),
-            caller.username.clone(),
-            now,
-        )
     }
 }
 
@@ -199,15 +189,11 @@ impl<'a> UsersStore<'a> {
         }
     }
 
-    /// The caller's record, created on their first authenticated request.
-    pub async fn get_or_create(
-        &self,
-        caller: &Caller,
-        now: DateTime<Utc>,
-    ) -> Result<UserRecord, StoreError> {
-        match self.get(&caller.id).await? {
+    /// The stored user with `fresh`'s id, or `fresh` itself stored now (a user's first request).
+    pub async fn get_or_create(&self, fresh: UserRecord) -> Result<UserRecord, StoreError> {
+        match self.get(&fresh.user_id).await? {
             Some(user) => Ok(user),
-            None => Ok(self.create(UserRecord::from_caller(caller, now)).await?.0),
+            None => Ok(self.create(fresh).await?.0),
         }
     }
 }
