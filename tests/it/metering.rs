@@ -6,7 +6,7 @@ use son1k::domain::entitlement::{SubscriptionStatus, TierSource};
 use son1k::domain::tiers::Tier;
 use son1k::store::metrics::CallCounter;
 use son1k_tests::faults::{Fault, FaultMode};
-use son1k_tests::{at, TestApp, TestResponse};
+use son1k_tests::{at, statuses, used_by_created, TestApp, TestResponse};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -28,18 +28,6 @@ async fn parallel(
         .into_iter()
         .map(|r| r.expect("task"))
         .collect()
-}
-
-/// Status → count; any answer other than 200/201/429 is printed, so a failure says what happened.
-fn statuses(responses: &[TestResponse]) -> BTreeMap<u16, usize> {
-    let mut counts = BTreeMap::new();
-    for r in responses {
-        *counts.entry(r.status).or_insert(0) += 1;
-        if ![200, 201, 429].contains(&r.status) {
-            eprintln!("unexpected {}: {}", r.status, r.text());
-        }
-    }
-    counts
 }
 
 async fn generation_exists(app: &TestApp, id: &str) -> bool {
@@ -68,13 +56,11 @@ async fn fifty_parallel_free_generations_record_exactly_three_over_twenty_rounds
             ),
             (3, Some(1))
         );
-        let mut used: Vec<u64> = responses
-            .iter()
-            .filter(|r| r.status == 201)
-            .map(|r| r.json()["used"].as_u64().unwrap_or(0))
-            .collect();
-        used.sort_unstable();
-        assert_eq!(used, vec![1, 2, 3], "each success reports its own count");
+        assert_eq!(
+            used_by_created(&responses),
+            vec![1, 2, 3],
+            "each success reports its own count"
+        );
         let limited = responses.iter().find(|r| r.status == 429).expect("a 429");
         let doc = limited.assert_problem(429, "daily_limit_reached");
         assert_eq!(

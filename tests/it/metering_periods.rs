@@ -3,17 +3,9 @@
 
 use serde_json::json;
 use son1k::domain::tiers::Tier;
-use son1k_tests::{at, TestApp, TestResponse};
+use son1k_tests::{at, statuses, used_by_created, TestApp, TestResponse};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-fn statuses(responses: &[TestResponse]) -> BTreeMap<u16, usize> {
-    let mut counts = BTreeMap::new();
-    for r in responses {
-        *counts.entry(r.status).or_insert(0) += 1;
-    }
-    counts
-}
 
 async fn record_ok(app: &TestApp, user: &str, id: &str) -> serde_json::Value {
     let res = app.record(user, json!({"generation_id": id})).await;
@@ -97,13 +89,7 @@ async fn two_clocks_straddling_midnight_record_at_most_three_per_day() {
             BTreeMap::from([(201, 3), (429, 47)]),
             "{day}"
         );
-        let mut used: Vec<u64> = answers
-            .iter()
-            .filter(|r| r.status == 201)
-            .map(|r| r.json()["used"].as_u64().unwrap_or(0))
-            .collect();
-        used.sort_unstable();
-        assert_eq!(used, [1, 2, 3], "{day}");
+        assert_eq!(used_by_created(&answers), [1, 2, 3], "{day}");
     }
     let stored = before.user_record("night-owl").await.expect("user");
     assert_eq!(

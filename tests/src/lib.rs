@@ -127,6 +127,29 @@ impl TestResponse {
     }
 }
 
+/// Status → count; any answer other than 200/201/429 is printed, so a failure says what happened.
+pub fn statuses(responses: &[TestResponse]) -> std::collections::BTreeMap<u16, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for r in responses {
+        *counts.entry(r.status).or_insert(0) += 1;
+        if ![200, 201, 429].contains(&r.status) {
+            eprintln!("unexpected {}: {}", r.status, r.text());
+        }
+    }
+    counts
+}
+
+/// The `used` of every 201 among `responses`, sorted: each success reports its own count.
+pub fn used_by_created(responses: &[TestResponse]) -> Vec<u64> {
+    let mut used: Vec<u64> = responses
+        .iter()
+        .filter(|r| r.status == 201)
+        .map(|r| r.json()["used"].as_u64().unwrap_or(0))
+        .collect();
+    used.sort_unstable();
+    used
+}
+
 /// Who calls: a user id and whether they are in the `admin` group.
 #[derive(Debug, Clone)]
 pub struct As {
