@@ -1,6 +1,8 @@
 //! Configuration: the environment turned into a typed `Config`, read once per cold start.
 
+use crate::domain::billing::PriceTable;
 use std::time::Duration;
+use url::Url;
 
 /// Names of the resources this deployment uses, and the knobs of its SDK calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +19,49 @@ pub struct Config {
     pub aws_max_attempts: u32,
     /// Path-style S3 addressing, which local wire-protocol servers need (`S3_FORCE_PATH_STYLE=true`).
     pub s3_force_path_style: bool,
+    pub billing: BillingConfig,
 }
+
+/// Stripe: keys, prices and where users return to. Every part is optional at start: a function
+/// that bills answers `503 billing_not_configured` without its key, the others never look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillingConfig {
+    /// `STRIPE_SECRET_KEY` (checkout, portal).
+    pub secret_key: Option<Secret>,
+    /// `STRIPE_WEBHOOK_SECRET` (webhook signatures).
+    pub webhook_secret: Option<Secret>,
+    /// `STRIPE_PRICE_CREATOR|PRO|STUDIO`.
+    pub prices: PriceTable,
+    /// `FRONTEND_URL` (default `http://localhost:3000`): return URLs must share its origin.
+    pub frontend_url: Url,
+    /// `STRIPE_API_BASE`: another Stripe API endpoint (the local stub); unset in AWS.
+    pub api_base: Option<String>,
+    /// How long one Stripe call may take (`STRIPE_TIMEOUT_MS`, default 5 s).
+    pub timeout: Duration,
+}
+
+/// A secret value: never printed, not even in debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+pub const DEFAULT_FRONTEND_URL: &str = "http://localhost:3000";
+const STRIPE_TIMEOUT_MS: u64 = 5_000;
 
 /// A configuration the function cannot run with: it stops the cold start with this message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,6 +124,18 @@ impl Config {
             })?,
             s3_force_path_style: set("S3_FORCE_PATH_STYLE")
                 .is_some_and(|v| v == "true" || v == "1"),
+            billing: BillingConfig {
+                secret_key: set("STRIPE_SECRET_KEY").map(Secret),
+                webhook_secret: set("STRIPE_WEBHOOK_SECRET").map(Secret),
+                prices: PriceTable {
+                    creator: set("STRIPE_PRICE_CREATOR"),
+                    pro: set("STRIPE_PRICE_PRO"),
+                    studio: set("STRIPE_PRICE_STUDIO"),
+                },
+                frontend_url: frontend_url(set("FRONTEND_URL"))?,
+                api_base: set("STRIPE_API_BASE"),
+                timeout: Duration::from_millis(number("STRIPE_TIMEOUT_MS", STRIPE_TIMEOUT_MS)?),
+            },
         })
     }
 
@@ -95,8 +151,43 @@ impl Config {
             aws_operation_timeout: Duration::from_millis(OPERATION_TIMEOUT_MS),
             aws_max_attempts: MAX_ATTEMPTS,
             s3_force_path_style: true,
+            billing: BillingConfig::unconfigured(),
         }
     }
+}
+
+impl BillingConfig {
+    /// No keys, no prices, the default frontend: every billing route answers 503.
+    pub fn unconfigured() -> Self {
+        Self {
+            secret_key: None,
+            webhook_secret: None,
+            prices: PriceTable::default(),
+            frontend_url: default_frontend(),
+            api_base: None,
+            timeout: Duration::from_millis(STRIPE_TIMEOUT_MS),
+        }
+    }
+}
+
+#[allow(clippy::expect_used)] // a constant that parses
+fn default_frontend() -> Url {
+    Url::parse(DEFAULT_FRONTEND_URL).expect("the default frontend URL parses")
+}
+
+/// `FRONTEND_URL`: an absolute http(s) URL, or the local default.
+fn frontend_url(value: Option<String>) -> Result<Url, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default_frontend());
+    };
+    Url::parse(value.trim())
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+        .ok_or(ConfigError::Invalid {
+            name: "FRONTEND_URL",
+            value,
+            expected: "an absolute http(s) URL such as https://app.example.com",
+        })
 }
 
 #[cfg(test)]
@@ -136,6 +227,30 @@ mod tests {
             !config.s3_force_path_style,
             "virtual-hosted S3 addressing in AWS"
         );
+        assert_eq!(config.billing, BillingConfig::unconfigured());
+    }
+
+    #[test]
+    fn stripe_settings_are_read_and_secrets_never_printed() {
+        let mut pairs = NAMES.to_vec();
+        pairs.extend([
+            ("STRIPE_SECRET_KEY", "sk_test_abc"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_xyz"),
+            ("STRIPE_PRICE_PRO", "price_pro"),
+            ("FRONTEND_URL", "https://app.son1k.com"),
+        ]);
+        let config = Config::from_lookup(lookup(&pairs)).unwrap();
+        let billing = &config.billing;
+        assert_eq!(billing.secret_key.as_ref().map(Secret::expose), Some("sk_test_abc"));
+        assert_eq!(billing.prices.price_of(crate::domain::tiers::Tier::Pro), Some("price_pro"));
+        assert_eq!(billing.frontend_url.as_str(), "https://app.son1k.com/");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("sk_test_abc") && !printed.contains("whsec_xyz"), "{printed}");
+        for bad in ["app.son1k.com", "ftp://x.com", "http://"] {
+            let mut pairs = NAMES.to_vec();
+            pairs.push(("FRONTEND_URL", bad));
+            assert!(Config::from_lookup(lookup(&pairs)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -4,6 +4,10 @@
 //! (store, metering refusal, bad input) becomes a problem document here, in `From` impls without side
 //! effects. A 5xx body is always generic: the cause is logged once where it is found, never sent.
 
+use crate::billing::signature::SignatureError;
+use crate::billing::webhook::WebhookError;
+use crate::billing::BillingError;
+use crate::domain::billing::EventError;
 use crate::domain::metering::Refusal;
 use crate::domain::DomainError;
 use crate::metering::RecordError;
@@ -305,6 +309,59 @@ impl From<RecordError> for ApiError {
             .with("field", "generation_id"),
             RecordError::Store(err) => err.into(),
             RecordError::BudgetSpent { .. } => ApiError::dependency_unavailable("the database"),
+        }
+    }
+}
+
+impl From<BillingError> for ApiError {
+    fn from(err: BillingError) -> Self {
+        match err {
+            BillingError::NotConfigured(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::BillingNotConfigured,
+                "billing is not configured on this deployment",
+            ),
+            BillingError::Stripe { .. } => ApiError::dependency_unavailable("the payment provider"),
+            BillingError::Store(err) => err.into(),
+            BillingError::AlreadySubscribed(tier) => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::AlreadySubscribed,
+                format!("a subscription to {tier} is active; change plans in the billing portal"),
+            )
+            .with("tier", tier),
+            BillingError::NoBillingAccount => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::NoBillingAccount,
+                "there is no billing account yet; subscribe through checkout first",
+            ),
+        }
+    }
+}
+
+impl From<SignatureError> for ApiError {
+    /// One answer for every refused signature: the caller learns nothing about which check failed.
+    fn from(err: SignatureError) -> Self {
+        tracing::warn!(reason = %err, "webhook signature refused");
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidSignature,
+            "the Stripe-Signature header does not verify this body",
+        )
+    }
+}
+
+impl From<EventError> for ApiError {
+    fn from(err: EventError) -> Self {
+        ApiError::invalid(err.field, err.problem)
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(err: WebhookError) -> Self {
+        match err {
+            WebhookError::Malformed(err) => err.into(),
+            WebhookError::Store(err) => err.into(),
+            WebhookError::Contended(_) => ApiError::dependency_unavailable("the database"),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Son1kVers3 backend common crate: everything two Lambda functions need.
 pub mod auth;
+pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod domain;

@@ -39,6 +39,25 @@ pub const ROUTES: &[Route] = &[
         public: false,
     },
     Route {
+        method: "POST",
+        path: "/api/tiers/checkout",
+        function: "checkout",
+        public: false,
+    },
+    Route {
+        method: "POST",
+        path: "/api/tiers/portal",
+        function: "portal",
+        public: false,
+    },
+    // Authenticated by Stripe's signature, which the function checks itself.
+    Route {
+        method: "POST",
+        path: "/api/tiers/webhook",
+        function: "stripe-webhook",
+        public: true,
+    },
+    Route {
         method: "PUT",
         path: "/api/admin/users/{user_id}/tier",
         function: "admin-tier",

@@ -1,8 +1,10 @@
 //! `AppState`: configuration, SDK clients and the clock, built once per cold start and borrowed by
 //! every invocation.
 
+use crate::billing::api::StripeApi;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::store::billing::BillingStore;
 use crate::store::generations::GenerationsStore;
 use crate::store::users::UsersStore;
 use aws_config::retry::RetryConfig;
@@ -16,6 +18,8 @@ pub struct AppState {
     pub config: Config,
     pub dynamo: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
+    /// The Stripe client; `None` without `STRIPE_SECRET_KEY` (billing routes answer 503).
+    pub stripe: Option<StripeApi>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -26,6 +30,7 @@ impl AppState {
         let config = Config::from_env().inspect_err(|err| {
             tracing::error!(error = %err, "configuration refused; the function cannot start");
         })?;
+        StripeApi::from_config(&config.billing)?;
         let sdk = sdk_loader(&config).load().await;
         Ok(Self::new(config, &sdk, Arc::new(SystemClock)))
     }
@@ -58,10 +63,13 @@ impl AppState {
             dynamo = dynamo.endpoint_url(&endpoints.dynamodb);
             s3 = s3.endpoint_url(&endpoints.s3);
         }
+        // A client that cannot be built was refused (and logged) by `from_env` already.
+        let stripe = StripeApi::from_config(&config.billing).ok().flatten();
         Self {
             config,
             dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            stripe,
             clock,
         }
     }
@@ -72,6 +80,10 @@ impl AppState {
 
     pub fn generations(&self) -> GenerationsStore<'_> {
         GenerationsStore::new(&self.dynamo, &self.config)
+    }
+
+    pub fn billing(&self) -> BillingStore<'_> {
+        BillingStore::new(&self.dynamo, &self.config)
     }
 
     /// The same state with `interceptor` on every DynamoDB call (call counting, fault injection).

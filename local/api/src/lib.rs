@@ -2,6 +2,9 @@
 //! `template.yaml`, verifying HS256 bearer tokens itself and handing handlers the same API Gateway v2
 //! request context (JWT authorizer claims included) that AWS would. Dev and tests only.
 
+// The Stripe stub writes Stripe's objects as `json!` literals, deeper than the default limit.
+#![recursion_limit = "256"]
+
 use axum::body::{to_bytes, Body as AxumBody};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -25,6 +28,8 @@ use son1k::store::users::UserRecord;
 use son1k::{ApiError, AppState};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+pub mod stripe_stub;
 
 pub const DEFAULT_JWT_SECRET: &str = "local-dev-secret";
 /// API Gateway's own cap on a request body is far larger than any route's; the handlers enforce theirs.
@@ -50,6 +55,9 @@ pub async fn invoke(
         "tiers-limits" => tiers_limits::handler(state, req).await,
         "record-generation" => record_generation::handler(state, req).await,
         "admin-tier" => admin_tier::handler(state, req).await,
+        "checkout" => checkout::handler(state, req).await,
+        "portal" => portal::handler(state, req).await,
+        "stripe-webhook" => stripe_webhook::handler(state, req).await,
         _ => fallback::handler(state, req).await,
     };
     // A Lambda error is an opaque 500 from API Gateway; it never happens for expected outcomes.

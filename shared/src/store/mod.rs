@@ -1,5 +1,6 @@
 //! DynamoDB and S3 access, one module per table; items map to `XxxRecord` structs through serde_dynamo.
 
+pub mod billing;
 pub mod generations;
 pub mod housekeeping;
 pub mod metrics;

@@ -1,6 +1,7 @@
 //! The users table: one `USER#<id>` / `PROFILE` item per user, created on the first request.
 
 use super::{item_key, sdk_failure, StoreError};
+use crate::domain::billing::BillingState;
 use crate::domain::entitlement::Entitlement;
 use crate::domain::entitlement::{Subscription, TierSource};
 use crate::domain::ids::UserId;
@@ -207,6 +208,16 @@ impl UserRecord {
             self.subscription.as_ref(),
             now,
         )
+    }
+
+    /// What a Stripe subscription event is decided against.
+    pub fn billing_state(&self) -> BillingState<'_> {
+        BillingState {
+            tier: self.tier,
+            tier_source: self.tier_source,
+            subscription: self.subscription.as_ref(),
+            sub_fence: self.sub_fence.as_deref(),
+        }
     }
 
     /// Generations spent in the period `period_key`.

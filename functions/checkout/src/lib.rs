@@ -1,0 +1,53 @@
+//! `POST /api/tiers/checkout`: a Stripe Checkout session (subscription mode) for a paid tier; the
+//! user's Stripe customer is created once and reused.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+use serde::{Deserialize, Serialize};
+use son1k::auth::Caller;
+use son1k::billing::checkout::{return_url, start_checkout};
+use son1k::domain::tiers::Tier;
+use son1k::http::{json, parse_json, render, HandlerResult, BODY_LIMIT};
+use son1k::{ApiError, AppState};
+
+/// Stripe replaces `{CHECKOUT_SESSION_ID}` with the session's id when it redirects.
+const SUCCESS_PATH: &str = "/billing/success?session_id={CHECKOUT_SESSION_ID}";
+const CANCEL_PATH: &str = "/billing/cancel";
+
+#[derive(Debug, Deserialize)]
+struct CheckoutRequest {
+    tier: Tier,
+    #[serde(default)]
+    success_url: Option<String>,
+    #[serde(default)]
+    cancel_url: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct CheckoutResponse {
+    checkout_url: String,
+    session_id: String,
+}
+
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
+    render(handle(state, req).await)
+}
+
+async fn handle(state: &AppState, req: Request) -> HandlerResult {
+    let caller = Caller::from_request(&req)?;
+    let body: CheckoutRequest = parse_json(&req, BODY_LIMIT)?;
+    if !body.tier.is_paid() {
+        return Err(ApiError::invalid("tier", "must be CREATOR, PRO or STUDIO"));
+    }
+    let frontend = &state.config.billing.frontend_url;
+    let success = return_url(frontend, "success_url", body.success_url.as_deref(), SUCCESS_PATH)?;
+    let cancel = return_url(frontend, "cancel_url", body.cancel_url.as_deref(), CANCEL_PATH)?;
+    let link = start_checkout(state, &caller, body.tier, &success, &cancel).await?;
+    json(
+        StatusCode::OK,
+        &CheckoutResponse {
+            checkout_url: link.url,
+            session_id: link.session_id,
+        },
+    )
+}

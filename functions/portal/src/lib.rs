@@ -1,0 +1,47 @@
+//! `POST /api/tiers/portal`: a Stripe billing portal session for the caller's customer.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+use serde::{Deserialize, Serialize};
+use son1k::auth::Caller;
+use son1k::billing::checkout::{open_portal, return_url};
+use son1k::http::{body_bytes, json, parse_json, render, HandlerResult, BODY_LIMIT};
+use son1k::AppState;
+
+const RETURN_PATH: &str = "/billing";
+
+/// The body is optional; `return_url` must be on the frontend's origin.
+#[derive(Debug, Default, Deserialize)]
+struct PortalRequest {
+    #[serde(default)]
+    return_url: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct PortalResponse {
+    portal_url: String,
+}
+
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
+    render(handle(state, req).await)
+}
+
+async fn handle(state: &AppState, req: Request) -> HandlerResult {
+    let caller = Caller::from_request(&req)?;
+    let empty = body_bytes(&req, BODY_LIMIT)?
+        .iter()
+        .all(u8::is_ascii_whitespace);
+    let body: PortalRequest = if empty {
+        PortalRequest::default()
+    } else {
+        parse_json(&req, BODY_LIMIT)?
+    };
+    let back = return_url(
+        &state.config.billing.frontend_url,
+        "return_url",
+        body.return_url.as_deref(),
+        RETURN_PATH,
+    )?;
+    let portal_url = open_portal(state, &caller, &back).await?;
+    json(StatusCode::OK, &PortalResponse { portal_url })
+}

@@ -1,0 +1,324 @@
+//! A local stand-in for the part of the Stripe API the backend calls (dev and tests only; Stripe is
+//! not reachable from here). It speaks Stripe's wire shape: form-encoded requests with a Bearer
+//! secret key, JSON objects as Stripe returns them (async-stripe parses them with its strict typed
+//! model), Stripe's error documents, and `Idempotency-Key` semantics (same key and parameters →
+//! the first answer again; other parameters → 400; a request still in flight with the key → 409).
+//! It records every request, so tests can count what was asked (`GET /_stub/requests`).
+
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// One request the stub received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StubRequest {
+    pub method: String,
+    pub path: String,
+    pub idempotency_key: Option<String>,
+    /// The form parameters, by their bracketed names (`metadata[user_id]`, `line_items[0][price]`).
+    pub params: BTreeMap<String, String>,
+}
+
+/// What an idempotency key is bound to: the request it came with, and its answer once made.
+#[derive(Debug, Clone)]
+struct KeyUse {
+    fingerprint: String,
+    answer: Option<(u16, Value)>,
+}
+
+#[derive(Debug, Default)]
+pub struct StubState {
+    requests: Mutex<Vec<StubRequest>>,
+    keys: Mutex<HashMap<String, KeyUse>>,
+    /// API calls still to fail with a 500 (fault injection).
+    failures: AtomicU32,
+    /// How long creating an object takes, so racing requests overlap as they would against Stripe.
+    pub work: Duration,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl StubState {
+    pub fn new(work: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            work,
+            ..Self::default()
+        })
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<StubRequest> {
+        lock(&self.requests).clone()
+    }
+
+    /// Requests to one API path (`/v1/customers`).
+    pub fn requests_to(&self, path: &str) -> Vec<StubRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .collect()
+    }
+
+    /// Makes the next `n` API calls fail with Stripe's 500 `api_error`.
+    pub fn fail_next(&self, n: u32) {
+        self.failures.store(n, Ordering::SeqCst);
+    }
+}
+
+/// The stub's routes; `base` is the URL it is reached at (for the links it hands out).
+pub fn router(state: Arc<StubState>, base: String) -> Router {
+    let api = Arc::new(Stub { state, base });
+    Router::new()
+        .route("/v1/customers", post(create_customer))
+        .route("/v1/checkout/sessions", post(create_checkout_session))
+        .route("/v1/billing_portal/sessions", post(create_portal_session))
+        .route("/_stub/requests", get(list_requests))
+        .route("/c/pay/{id}", get(hosted_page))
+        .route("/p/session/{id}", get(hosted_page))
+        .fallback(unknown_route)
+        .with_state(api)
+}
+
+/// Serves the stub on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, state: Arc<StubState>) -> std::io::Result<()> {
+    let base = format!("http://{}", listener.local_addr()?);
+    axum::serve(listener, router(state, base)).await
+}
+
+struct Stub {
+    state: Arc<StubState>,
+    base: String,
+}
+
+type Shared = State<Arc<Stub>>;
+
+async fn create_customer(State(stub): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    stub.handle("/v1/customers", &headers, &body, |params, now| {
+        let id = format!("cus_{}", ulid::Ulid::generate());
+        json!({
+            "id": id, "object": "customer", "address": null, "balance": 0, "created": now,
+            "currency": null, "default_source": null, "delinquent": false, "description": null,
+            "discount": null, "email": params.get("email"), "invoice_prefix": "SON1K",
+            "invoice_settings": {"custom_fields": null, "default_payment_method": null,
+                "footer": null, "rendering_options": null},
+            "livemode": false, "metadata": metadata(params, "metadata"), "name": null,
+            "next_invoice_sequence": 1, "phone": null, "preferred_locales": [],
+            "shipping": null, "tax_exempt": "none", "test_clock": null
+        })
+    })
+    .await
+}
+
+async fn create_checkout_session(State(stub): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let base = stub.base.clone();
+    stub.handle("/v1/checkout/sessions", &headers, &body, move |params, now| {
+        let id = format!("cs_test_{}", ulid::Ulid::generate());
+        json!({
+            "id": id, "object": "checkout.session", "after_expiration": null,
+            "allow_promotion_codes": null, "amount_subtotal": null, "amount_total": null,
+            "automatic_tax": {"enabled": false, "liability": null, "provider": null, "status": null},
+            "billing_address_collection": null, "cancel_url": params.get("cancel_url"),
+            "client_reference_id": params.get("client_reference_id"), "consent": null,
+            "consent_collection": null, "created": now, "currency": null, "custom_fields": [],
+            "custom_text": {"after_submit": null, "shipping_address": null, "submit": null,
+                "terms_of_service_acceptance": null},
+            "customer": params.get("customer"), "customer_creation": null,
+            "customer_details": null, "customer_email": null, "expires_at": now + 86_400,
+            "invoice": null, "invoice_creation": null, "livemode": false, "locale": null,
+            "metadata": metadata(params, "metadata"), "mode": params.get("mode"),
+            "payment_intent": null, "payment_link": null,
+            "payment_method_collection": "always", "payment_method_types": ["card"],
+            "payment_status": "unpaid",
+            "phone_number_collection": {"enabled": false}, "recovered_from": null,
+            "setup_intent": null, "shipping_address_collection": null, "shipping_cost": null,
+            "shipping_options": [], "status": "open", "submit_type": null,
+            "subscription": null, "success_url": params.get("success_url"),
+            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+            "ui_mode": "hosted", "url": format!("{base}/c/pay/{id}")
+        })
+    })
+    .await
+}
+
+async fn create_portal_session(State(stub): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let base = stub.base.clone();
+    stub.handle("/v1/billing_portal/sessions", &headers, &body, move |params, now| {
+        let id = format!("bps_{}", ulid::Ulid::generate());
+        json!({
+            "id": id, "object": "billing_portal.session", "configuration": "bpc_local",
+            "created": now, "customer": params.get("customer"), "flow": null,
+            "livemode": false, "locale": null, "on_behalf_of": null,
+            "return_url": params.get("return_url"), "url": format!("{base}/p/session/{id}")
+        })
+    })
+    .await
+}
+
+async fn list_requests(State(stub): Shared) -> Json<Vec<StubRequest>> {
+    Json(stub.state.requests())
+}
+
+/// Where the links point: a page saying what Stripe would show there.
+async fn hosted_page() -> &'static str {
+    "Stripe's hosted page would be here (local stub)."
+}
+
+async fn unknown_route() -> Response {
+    stripe_error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        "Unrecognized request URL (the local stub serves only the calls the backend makes).",
+    )
+}
+
+impl Stub {
+    /// Authenticates, records, applies idempotency and fault injection, then creates the object.
+    async fn handle(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+        create: impl FnOnce(&BTreeMap<String, String>, i64) -> Value,
+    ) -> Response {
+        let params: BTreeMap<String, String> = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let key = header(headers, "idempotency-key");
+        lock(&self.state.requests).push(StubRequest {
+            method: "POST".into(),
+            path: path.into(),
+            idempotency_key: key.clone(),
+            params: params.clone(),
+        });
+        let authorised = header(headers, "authorization")
+            .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
+            .is_some_and(|k| k.starts_with("sk_") || k.starts_with("rk_"));
+        if !authorised {
+            return stripe_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                "Invalid API Key provided.",
+            );
+        }
+        let fingerprint = format!("{path}?{}", serde_urlencoded::to_string(&params).unwrap_or_default());
+        if let Some(key) = &key {
+            if let Some(early) = self.claim(key, &fingerprint) {
+                return early;
+            }
+        }
+        tokio::time::sleep(self.state.work).await;
+        let failing = self
+            .state
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        let (status, body) = if failing {
+            (500, error_body("api_error", "An unknown error occurred (injected by the stub)."))
+        } else {
+            (200, create(&params, chrono::Utc::now().timestamp()))
+        };
+        if let Some(key) = &key {
+            self.settle(key, (!failing).then(|| (status, body.clone())));
+        }
+        respond(status, body)
+    }
+
+    /// Binds `key` to this request, or answers for it: the stored answer, or Stripe's 400 (other
+    /// parameters) or 409 (the first request with the key is still in flight).
+    fn claim(&self, key: &str, fingerprint: &str) -> Option<Response> {
+        let mut keys = lock(&self.state.keys);
+        match keys.get(key) {
+            None => {
+                keys.insert(
+                    key.to_owned(),
+                    KeyUse {
+                        fingerprint: fingerprint.to_owned(),
+                        answer: None,
+                    },
+                );
+                None
+            }
+            Some(used) if used.fingerprint != fingerprint => Some(stripe_error(
+                StatusCode::BAD_REQUEST,
+                "idempotency_error",
+                "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+            )),
+            Some(KeyUse { answer: None, .. }) => Some(stripe_error(
+                StatusCode::CONFLICT,
+                "idempotency_error",
+                "There is currently another in-progress request using this Idempotent Key. Please try again later.",
+            )),
+            Some(KeyUse {
+                answer: Some((status, body)),
+                ..
+            }) => {
+                let mut response = respond(*status, body.clone());
+                response
+                    .headers_mut()
+                    .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+                Some(response)
+            }
+        }
+    }
+
+    /// Stores the answer for `key`; a 500 releases the key instead, as Stripe does, so a retry runs.
+    fn settle(&self, key: &str, answer: Option<(u16, Value)>) {
+        let mut keys = lock(&self.state.keys);
+        match answer {
+            Some(answer) => {
+                if let Some(used) = keys.get_mut(key) {
+                    used.answer = Some(answer);
+                }
+            }
+            None => {
+                keys.remove(key);
+            }
+        }
+    }
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// `metadata[k]=v` form parameters as the object's `metadata` map.
+fn metadata(params: &BTreeMap<String, String>, prefix: &str) -> Value {
+    let open = format!("{prefix}[");
+    let map: serde_json::Map<String, Value> = params
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix(&open)?.strip_suffix(']')?;
+            (!name.contains('[')).then(|| (name.to_owned(), Value::from(v.as_str())))
+        })
+        .collect();
+    Value::Object(map)
+}
+
+fn error_body(kind: &str, message: &str) -> Value {
+    json!({"error": {"type": kind, "message": message}})
+}
+
+fn stripe_error(status: StatusCode, kind: &str, message: &str) -> Response {
+    (status, Json(error_body(kind, message))).into_response()
+}
+
+fn respond(status: u16, body: Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(body)).into_response()
+}
