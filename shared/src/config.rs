@@ -241,11 +241,20 @@ mod tests {
         ]);
         let config = Config::from_lookup(lookup(&pairs)).unwrap();
         let billing = &config.billing;
-        assert_eq!(billing.secret_key.as_ref().map(Secret::expose), Some("sk_test_abc"));
-        assert_eq!(billing.prices.price_of(crate::domain::tiers::Tier::Pro), Some("price_pro"));
+        assert_eq!(
+            billing.secret_key.as_ref().map(Secret::expose),
+            Some("sk_test_abc")
+        );
+        assert_eq!(
+            billing.prices.price_of(crate::domain::tiers::Tier::Pro),
+            Some("price_pro")
+        );
         assert_eq!(billing.frontend_url.as_str(), "https://app.son1k.com/");
         let printed = format!("{config:?}");
-        assert!(!printed.contains("sk_test_abc") && !printed.contains("whsec_xyz"), "{printed}");
+        assert!(
+            !printed.contains("sk_test_abc") && !printed.contains("whsec_xyz"),
+            "{printed}"
+        );
         for bad in ["app.son1k.com", "ftp://x.com", "http://"] {
             let mut pairs = NAMES.to_vec();
             pairs.push(("FRONTEND_URL", bad));

@@ -4,6 +4,7 @@
 
 mod admin_tier;
 mod atomicity;
+mod checkout;
 mod http_helpers;
 mod limits;
 mod local_api;
@@ -13,6 +14,7 @@ mod metering_periods;
 mod permissions;
 mod public_routes;
 mod scheduled_reset;
+mod stripe_webhook;
 mod template;
 mod tokens;
 mod users;

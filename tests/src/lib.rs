@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod faults;
+pub mod stripe;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
@@ -79,6 +80,8 @@ pub fn unique_prefix() -> String {
 pub struct TestApp {
     pub state: AppState,
     pub clock: Arc<FixedClock>,
+    /// The Stripe stub this app's billing talks to (its own, per test).
+    pub stripe: Arc<local_api::stripe_stub::StubState>,
 }
 
 /// A handler's response, decoded.
@@ -183,9 +186,11 @@ impl TestApp {
         // Production gives an AWS call 2 s; the local servers share 2 cores with the whole suite (and
         // its build), so a slow answer here is load, not a fault. (A timed-out attempt that the server
         // still applies would turn an expected 201 into a replayed 200.)
+        let (stripe, stripe_base) = stripe::spawn_stub().await;
         let config = Config {
             aws_attempt_timeout: std::time::Duration::from_secs(30),
             aws_operation_timeout: std::time::Duration::from_secs(60),
+            billing: stripe::billing_config(&stripe_base),
             ..Config::with_prefix(&unique_prefix())
         };
         let sdk = son1k::state::local_sdk_config(&config).await;
@@ -197,7 +202,11 @@ impl TestApp {
         son1k::store::schema::create_bucket(&state.s3, &state.config)
             .await
             .expect("create bucket");
-        Self { state, clock }
+        Self {
+            state,
+            clock,
+            stripe,
+        }
     }
 
     /// A state whose store is a closed port: every AWS call fails fast.
@@ -214,11 +223,17 @@ impl TestApp {
             dynamodb: closed.clone(),
             s3: closed,
         };
+        let (stripe, stripe_base) = stripe::spawn_stub().await;
+        let config = Config {
+            billing: stripe::billing_config(&stripe_base),
+            ..config
+        };
         let sdk = son1k::state::local_sdk_config(&config).await;
         let clock = Arc::new(FixedClock::new(at(DEFAULT_NOW)));
         Self {
             state: AppState::local(config, &sdk, &endpoints, clock.clone()),
             clock,
+            stripe,
         }
     }
 
@@ -281,6 +296,7 @@ impl TestApp {
                 ..self.state.clone()
             },
             clock,
+            stripe: self.stripe.clone(),
         }
     }
 
@@ -297,6 +313,43 @@ impl TestApp {
         record.subscription = Some(subscription);
         self.put_user(&record).await;
         record
+    }
+
+    /// The same app with billing configured only as far as `edit` leaves it (a deployment without
+    /// keys or prices).
+    pub async fn with_billing(
+        &self,
+        edit: impl FnOnce(&mut son1k::config::BillingConfig),
+    ) -> TestApp {
+        let mut config = self.state.config.clone();
+        edit(&mut config.billing);
+        let sdk = son1k::state::local_sdk_config(&config).await;
+        TestApp {
+            state: AppState::local(config, &sdk, &endpoints(), self.clock.clone()),
+            clock: self.clock.clone(),
+            stripe: self.stripe.clone(),
+        }
+    }
+
+    /// `POST /api/tiers/webhook` with `event` signed now with the webhook secret.
+    pub async fn webhook(&self, event: &Value) -> TestResponse {
+        let body = event.to_string();
+        let signature = stripe::sign(
+            &body,
+            self.clock.now_utc().timestamp(),
+            stripe::WEBHOOK_SECRET,
+        );
+        self.webhook_raw(&body, Some(&signature)).await
+    }
+
+    /// `POST /api/tiers/webhook` with this exact body and `Stripe-Signature` header (or none).
+    pub async fn webhook_raw(&self, body: &str, signature: Option<&str>) -> TestResponse {
+        let (function, mut req) = build_request("POST", "/api/tiers/webhook", None, Some(body));
+        if let Some(signature) = signature {
+            req.headers_mut()
+                .insert("stripe-signature", signature.parse().expect("header value"));
+        }
+        send(function, &self.state, req).await
     }
 
     /// `PUT /api/admin/users/{user}/tier` as an admin; asserts the grant succeeded and returns the

@@ -40,8 +40,18 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         return Err(ApiError::invalid("tier", "must be CREATOR, PRO or STUDIO"));
     }
     let frontend = &state.config.billing.frontend_url;
-    let success = return_url(frontend, "success_url", body.success_url.as_deref(), SUCCESS_PATH)?;
-    let cancel = return_url(frontend, "cancel_url", body.cancel_url.as_deref(), CANCEL_PATH)?;
+    let success = return_url(
+        frontend,
+        "success_url",
+        body.success_url.as_deref(),
+        SUCCESS_PATH,
+    )?;
+    let cancel = return_url(
+        frontend,
+        "cancel_url",
+        body.cancel_url.as_deref(),
+        CANCEL_PATH,
+    )?;
     let link = start_checkout(state, &caller, body.tier, &success, &cancel).await?;
     json(
         StatusCode::OK,

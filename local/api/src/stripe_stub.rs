@@ -5,7 +5,6 @@
 //! the first answer again; other parameters → 400; a request still in flight with the key → 409).
 //! It records every request, so tests can count what was asked (`GET /_stub/requests`).
 
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -39,6 +38,8 @@ struct KeyUse {
 #[derive(Debug, Default)]
 pub struct StubState {
     requests: Mutex<Vec<StubRequest>>,
+    /// Ids of the objects created, by API path (idempotent replays create nothing).
+    created: Mutex<Vec<(String, String)>>,
     keys: Mutex<HashMap<String, KeyUse>>,
     /// API calls still to fail with a 500 (fault injection).
     failures: AtomicU32,
@@ -47,7 +48,9 @@ pub struct StubState {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl StubState {
@@ -68,6 +71,15 @@ impl StubState {
         self.requests()
             .into_iter()
             .filter(|r| r.path == path)
+            .collect()
+    }
+
+    /// Ids of the objects created at one API path (`/v1/customers`), in order.
+    pub fn created(&self, path: &str) -> Vec<String> {
+        lock(&self.created)
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, id)| id.clone())
             .collect()
     }
 
@@ -92,7 +104,10 @@ pub fn router(state: Arc<StubState>, base: String) -> Router {
 }
 
 /// Serves the stub on `listener` until the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, state: Arc<StubState>) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<StubState>,
+) -> std::io::Result<()> {
     let base = format!("http://{}", listener.local_addr()?);
     axum::serve(listener, router(state, base)).await
 }
@@ -154,15 +169,20 @@ async fn create_checkout_session(State(stub): Shared, headers: HeaderMap, body: 
 
 async fn create_portal_session(State(stub): Shared, headers: HeaderMap, body: Bytes) -> Response {
     let base = stub.base.clone();
-    stub.handle("/v1/billing_portal/sessions", &headers, &body, move |params, now| {
-        let id = format!("bps_{}", ulid::Ulid::generate());
-        json!({
-            "id": id, "object": "billing_portal.session", "configuration": "bpc_local",
-            "created": now, "customer": params.get("customer"), "flow": null,
-            "livemode": false, "locale": null, "on_behalf_of": null,
-            "return_url": params.get("return_url"), "url": format!("{base}/p/session/{id}")
-        })
-    })
+    stub.handle(
+        "/v1/billing_portal/sessions",
+        &headers,
+        &body,
+        move |params, now| {
+            let id = format!("bps_{}", ulid::Ulid::generate());
+            json!({
+                "id": id, "object": "billing_portal.session", "configuration": "bpc_local",
+                "created": now, "customer": params.get("customer"), "flow": null,
+                "livemode": false, "locale": null, "on_behalf_of": null,
+                "return_url": params.get("return_url"), "url": format!("{base}/p/session/{id}")
+            })
+        },
+    )
     .await
 }
 
@@ -192,10 +212,11 @@ impl Stub {
         body: &[u8],
         create: impl FnOnce(&BTreeMap<String, String>, i64) -> Value,
     ) -> Response {
-        let params: BTreeMap<String, String> = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let params: BTreeMap<String, String> =
+            serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
         let key = header(headers, "idempotency-key");
         lock(&self.state.requests).push(StubRequest {
             method: "POST".into(),
@@ -213,7 +234,10 @@ impl Stub {
                 "Invalid API Key provided.",
             );
         }
-        let fingerprint = format!("{path}?{}", serde_urlencoded::to_string(&params).unwrap_or_default());
+        let fingerprint = format!(
+            "{path}?{}",
+            serde_urlencoded::to_string(&params).unwrap_or_default()
+        );
         if let Some(key) = &key {
             if let Some(early) = self.claim(key, &fingerprint) {
                 return early;
@@ -226,9 +250,18 @@ impl Stub {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
         let (status, body) = if failing {
-            (500, error_body("api_error", "An unknown error occurred (injected by the stub)."))
+            (
+                500,
+                error_body(
+                    "api_error",
+                    "An unknown error occurred (injected by the stub).",
+                ),
+            )
         } else {
-            (200, create(&params, chrono::Utc::now().timestamp()))
+            let object = create(&params, chrono::Utc::now().timestamp());
+            let id = object["id"].as_str().unwrap_or_default().to_owned();
+            lock(&self.state.created).push((path.to_owned(), id));
+            (200, object)
         };
         if let Some(key) = &key {
             self.settle(key, (!failing).then(|| (status, body.clone())));

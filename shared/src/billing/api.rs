@@ -88,7 +88,10 @@ impl StripeApi {
                 Err(err) => return Err(BillingError::stripe("create customer", &err)),
             }
         }
-        Err(BillingError::stripe("create customer", &"attempts exhausted"))
+        Err(BillingError::stripe(
+            "create customer",
+            &"attempts exhausted",
+        ))
     }
 
     /// A subscription-mode checkout session for one price, naming the user in
@@ -118,9 +121,9 @@ impl StripeApi {
             .send(&self.client)
             .await
             .map_err(|err| BillingError::stripe("create checkout session", &err))?;
-        let url = session
-            .url
-            .ok_or_else(|| BillingError::stripe("create checkout session", &"no url in the answer"))?;
+        let url = session.url.ok_or_else(|| {
+            BillingError::stripe("create checkout session", &"no url in the answer")
+        })?;
         Ok(CheckoutLink {
             session_id: session.id.to_string(),
             url,

@@ -153,7 +153,12 @@ mod tests {
 
     #[test]
     fn return_urls_must_stay_on_the_frontend_origin() {
-        let ok = return_url(&frontend(), "success_url", Some("http://localhost:3000/done?x=1"), "/");
+        let ok = return_url(
+            &frontend(),
+            "success_url",
+            Some("http://localhost:3000/done?x=1"),
+            "/",
+        );
         assert_eq!(ok.as_deref(), Ok("http://localhost:3000/done?x=1"));
         assert_eq!(
             return_url(&frontend(), "cancel_url", None, "/billing/cancel").as_deref(),

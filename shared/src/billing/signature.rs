@@ -55,9 +55,17 @@ mod tests {
     fn a_fresh_signature_over_the_body_passes_and_anything_else_fails() {
         let now = at("2026-11-26T12:00:00Z");
         let t = now.timestamp();
-        assert_eq!(verify(BODY.as_bytes(), Some(&header(t, SECRET, BODY)), SECRET, now), Ok(()));
         assert_eq!(
-            verify(BODY.as_bytes(), Some(&header(t - 300, SECRET, BODY)), SECRET, now),
+            verify(BODY.as_bytes(), Some(&header(t, SECRET, BODY)), SECRET, now),
+            Ok(())
+        );
+        assert_eq!(
+            verify(
+                BODY.as_bytes(),
+                Some(&header(t - 300, SECRET, BODY)),
+                SECRET,
+                now
+            ),
             Ok(())
         );
         for (h, err) in [
@@ -67,9 +75,16 @@ mod tests {
             (format!("t={t}"), SignatureError::Mismatch),
             ("garbage".to_owned(), SignatureError::Mismatch),
         ] {
-            assert_eq!(verify(BODY.as_bytes(), Some(&h), SECRET, now), Err(err), "{h}");
+            assert_eq!(
+                verify(BODY.as_bytes(), Some(&h), SECRET, now),
+                Err(err),
+                "{h}"
+            );
         }
-        assert_eq!(verify(BODY.as_bytes(), None, SECRET, now), Err(SignatureError::Missing));
+        assert_eq!(
+            verify(BODY.as_bytes(), None, SECRET, now),
+            Err(SignatureError::Missing)
+        );
         assert_eq!(
             verify(&[0xff, 0xfe], Some(&header(t, SECRET, BODY)), SECRET, now),
             Err(SignatureError::NotText)

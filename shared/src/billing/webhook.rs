@@ -4,8 +4,7 @@
 //! the user again and decides again.
 
 use crate::domain::billing::{
-    decide, CheckoutCompleted, Decision, EventError, EventFamily, StripeEvent,
-    SubscriptionSnapshot,
+    decide, CheckoutCompleted, Decision, EventError, EventFamily, StripeEvent, SubscriptionSnapshot,
 };
 use crate::domain::ids::UserId;
 use crate::store::billing::{ApplyOutcome, EventMark};
@@ -92,7 +91,13 @@ async fn subscription_event(
         };
         let applied = state
             .billing()
-            .apply_change(&user.user_id, user.sub_fence.as_deref(), &change, customer, mark)
+            .apply_change(
+                &user.user_id,
+                user.sub_fence.as_deref(),
+                &change,
+                customer,
+                mark,
+            )
             .await?;
         match applied {
             ApplyOutcome::Applied => {

@@ -126,7 +126,9 @@ pub enum EventFamily {
 }
 
 fn timestamp(value: &Value) -> Option<DateTime<Utc>> {
-    value.as_i64().and_then(|secs| DateTime::from_timestamp(secs, 0))
+    value
+        .as_i64()
+        .and_then(|secs| DateTime::from_timestamp(secs, 0))
 }
 
 /// A string field, or the `id` of an expanded object in its place (`customer` may be either).
@@ -174,9 +176,7 @@ impl SubscriptionSnapshot {
         let status = object
             .get("status")
             .and_then(Value::as_str)
-            .map(|s| {
-                serde_json::from_value(Value::from(s)).unwrap_or(SubscriptionStatus::Unknown)
-            })
+            .map(|s| serde_json::from_value(Value::from(s)).unwrap_or(SubscriptionStatus::Unknown))
             .ok_or(bad("data.object.status", "must be a string"))?;
         let items = object
             .pointer("/items/data")
@@ -396,10 +396,20 @@ mod tests {
             ("[1]", "body"),
             (r#"{"type":"x","created":1,"data":{"object":{}}}"#, "id"),
             (r#"{"id":"e","created":1,"data":{"object":{}}}"#, "type"),
-            (r#"{"id":"e","type":"x","created":"1","data":{"object":{}}}"#, "created"),
-            (r#"{"id":"e","type":"x","created":1,"data":{}}"#, "data.object"),
+            (
+                r#"{"id":"e","type":"x","created":"1","data":{"object":{}}}"#,
+                "created",
+            ),
+            (
+                r#"{"id":"e","type":"x","created":1,"data":{}}"#,
+                "data.object",
+            ),
         ] {
-            assert_eq!(StripeEvent::parse(body.as_bytes()).unwrap_err().field, field, "{body}");
+            assert_eq!(
+                StripeEvent::parse(body.as_bytes()).unwrap_err().field,
+                field,
+                "{body}"
+            );
         }
         let e = StripeEvent::parse(
             br#"{"id":"evt_1","type":"x","created":5,"data":{"object":{}},"new":true}"#,
@@ -412,12 +422,24 @@ mod tests {
     fn the_tier_comes_from_the_price_never_from_metadata() {
         let mut object = sub("active", "price_creator");
         object["metadata"]["tier"] = json!("STUDIO");
-        let Decision::Apply(change) = decide_on(&free(), &event("customer.subscription.created", 10, object)) else {
+        let Decision::Apply(change) =
+            decide_on(&free(), &event("customer.subscription.created", 10, object))
+        else {
             panic!("not applied")
         };
-        assert_eq!((change.tier, change.tier_source), (Tier::Creator, TierSource::Stripe));
         assert_eq!(
-            decide_on(&free(), &event("customer.subscription.created", 10, sub("active", "price_gold"))),
+            (change.tier, change.tier_source),
+            (Tier::Creator, TierSource::Stripe)
+        );
+        assert_eq!(
+            decide_on(
+                &free(),
+                &event(
+                    "customer.subscription.created",
+                    10,
+                    sub("active", "price_gold")
+                )
+            ),
             Decision::Ignore(Ignored::UnknownPrice)
         );
     }
@@ -428,31 +450,64 @@ mod tests {
             {"price": {"id": "price_addon"}, "current_period_start": 1, "current_period_end": 2},
             {"price": {"id": "price_pro"}, "current_period_start": 1_764_000_000,
              "current_period_end": 1_766_592_000}]}});
-        let Decision::Apply(change) = decide_on(&free(), &event("customer.subscription.updated", 10, object)) else {
+        let Decision::Apply(change) =
+            decide_on(&free(), &event("customer.subscription.updated", 10, object))
+        else {
             panic!("not applied")
         };
         assert_eq!(change.tier, Tier::Pro);
-        assert_eq!(change.subscription.current_period_start.timestamp(), 1_764_000_000);
+        assert_eq!(
+            change.subscription.current_period_start.timestamp(),
+            1_764_000_000
+        );
         let no_period = json!({"id": "sub_1", "status": "active",
             "items": {"data": [{"price": {"id": "price_pro"}}]}});
         assert_eq!(
-            decide_on(&free(), &event("customer.subscription.updated", 10, no_period)),
+            decide_on(
+                &free(),
+                &event("customer.subscription.updated", 10, no_period)
+            ),
             Decision::Ignore(Ignored::NoPeriod)
         );
     }
 
     #[test]
     fn fences_order_by_time_then_lifecycle_then_id() {
-        let updated = event("customer.subscription.updated", 100, sub("active", "price_pro"));
-        let deleted = event("customer.subscription.deleted", 100, sub("canceled", "price_pro"));
-        let created = event("customer.subscription.created", 100, sub("active", "price_pro"));
-        let later = event("customer.subscription.created", 101, sub("active", "price_pro"));
+        let updated = event(
+            "customer.subscription.updated",
+            100,
+            sub("active", "price_pro"),
+        );
+        let deleted = event(
+            "customer.subscription.deleted",
+            100,
+            sub("canceled", "price_pro"),
+        );
+        let created = event(
+            "customer.subscription.created",
+            100,
+            sub("active", "price_pro"),
+        );
+        let later = event(
+            "customer.subscription.created",
+            101,
+            sub("active", "price_pro"),
+        );
         assert!(created.fence() < updated.fence() && updated.fence() < deleted.fence());
         assert!(deleted.fence() < later.fence());
         let fence = deleted.fence();
-        let state = BillingState { sub_fence: Some(&fence), ..free() };
-        assert_eq!(decide_on(&state, &updated), Decision::Ignore(Ignored::Stale));
-        assert_eq!(decide_on(&state, &deleted), Decision::Ignore(Ignored::Stale));
+        let state = BillingState {
+            sub_fence: Some(&fence),
+            ..free()
+        };
+        assert_eq!(
+            decide_on(&state, &updated),
+            Decision::Ignore(Ignored::Stale)
+        );
+        assert_eq!(
+            decide_on(&state, &deleted),
+            Decision::Ignore(Ignored::Stale)
+        );
     }
 
     #[test]
@@ -467,9 +522,14 @@ mod tests {
             ("incomplete", Tier::Free),
             ("something_new", Tier::Free),
         ] {
-            let Decision::Apply(change) =
-                decide_on(&free(), &event("customer.subscription.updated", 10, sub(status, "price_pro")))
-            else {
+            let Decision::Apply(change) = decide_on(
+                &free(),
+                &event(
+                    "customer.subscription.updated",
+                    10,
+                    sub(status, "price_pro"),
+                ),
+            ) else {
                 panic!("{status} not applied")
             };
             assert_eq!(change.tier, tier, "{status}");
@@ -478,7 +538,14 @@ mod tests {
 
     #[test]
     fn an_ended_subscription_is_not_resurrected_and_another_ending_does_not_downgrade() {
-        let Decision::Apply(ended) = decide_on(&free(), &event("customer.subscription.deleted", 10, sub("canceled", "price_pro"))) else {
+        let Decision::Apply(ended) = decide_on(
+            &free(),
+            &event(
+                "customer.subscription.deleted",
+                10,
+                sub("canceled", "price_pro"),
+            ),
+        ) else {
             panic!()
         };
         let state = BillingState {
@@ -487,10 +554,24 @@ mod tests {
             ..free()
         };
         assert_eq!(
-            decide_on(&state, &event("customer.subscription.updated", 20, sub("active", "price_pro"))),
+            decide_on(
+                &state,
+                &event(
+                    "customer.subscription.updated",
+                    20,
+                    sub("active", "price_pro")
+                )
+            ),
             Decision::Ignore(Ignored::EndedForGood)
         );
-        let Decision::Apply(active) = decide_on(&free(), &event("customer.subscription.created", 10, sub("active", "price_pro"))) else {
+        let Decision::Apply(active) = decide_on(
+            &free(),
+            &event(
+                "customer.subscription.created",
+                10,
+                sub("active", "price_pro"),
+            ),
+        ) else {
             panic!()
         };
         let state = BillingState {
@@ -514,17 +595,30 @@ mod tests {
             tier_source: TierSource::Admin,
             ..free()
         };
-        let Decision::Apply(change) = decide_on(&state, &event("customer.subscription.deleted", 10, sub("canceled", "price_pro"))) else {
+        let Decision::Apply(change) = decide_on(
+            &state,
+            &event(
+                "customer.subscription.deleted",
+                10,
+                sub("canceled", "price_pro"),
+            ),
+        ) else {
             panic!()
         };
-        assert_eq!((change.tier, change.tier_source), (Tier::Studio, TierSource::Admin));
+        assert_eq!(
+            (change.tier, change.tier_source),
+            (Tier::Studio, TierSource::Admin)
+        );
     }
 
     #[test]
     fn checkout_sessions_name_the_user_by_reference_then_metadata() {
         let c = CheckoutCompleted::from_object(&json!({"client_reference_id": "u1",
             "metadata": {"user_id": "u2"}, "customer": {"id": "cus_9"}}));
-        assert_eq!((c.user_id.as_deref(), c.customer.as_deref()), (Some("u1"), Some("cus_9")));
+        assert_eq!(
+            (c.user_id.as_deref(), c.customer.as_deref()),
+            (Some("u1"), Some("cus_9"))
+        );
         let c = CheckoutCompleted::from_object(&json!({"metadata": {"user_id": "u2"}}));
         assert_eq!((c.user_id.as_deref(), c.customer), (Some("u2"), None));
     }

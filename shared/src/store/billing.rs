@@ -8,9 +8,7 @@ use crate::config::Config;
 use crate::domain::billing::TierChange;
 use crate::domain::ids::UserId;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -78,10 +76,10 @@ impl<'a> BillingStore<'a> {
         customer: Option<&str>,
         event: EventMark<'_>,
     ) -> Result<ApplyOutcome, StoreError> {
-        let subscription =
-            serde_dynamo::to_attribute_value(&change.subscription).map_err(StoreError::invalid_request)?;
-        let source =
-            serde_dynamo::to_attribute_value(change.tier_source).map_err(StoreError::invalid_request)?;
+        let subscription = serde_dynamo::to_attribute_value(&change.subscription)
+            .map_err(StoreError::invalid_request)?;
+        let source = serde_dynamo::to_attribute_value(change.tier_source)
+            .map_err(StoreError::invalid_request)?;
         let mut set = vec![
             "tier = :tier",
             "tier_source = :source",
@@ -129,7 +127,9 @@ impl<'a> BillingStore<'a> {
             .table_name(&self.config.users_table)
             .set_key(Some(item_key(user_pk(user_id), PROFILE_SK)))
             .update_expression("SET stripe_customer_id = :customer")
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(stripe_customer_id)")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(stripe_customer_id)",
+            )
             .expression_attribute_values(":customer", s(customer))
             .build()
             .map_err(StoreError::invalid_request)?;
@@ -157,7 +157,10 @@ impl<'a> BillingStore<'a> {
             ))
             // An id remembered past its TTL (which local servers never enforce) counts as new.
             .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
-            .expression_attribute_values(":now", AttributeValue::N(event.now.timestamp().to_string()))
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(event.now.timestamp().to_string()),
+            )
             .build()
             .map_err(StoreError::invalid_request)?;
         let result = self
