@@ -33,8 +33,17 @@ fn granted(logical_id: &str) -> BTreeSet<(String, String)> {
                 let Value::Tagged(tagged) = &resource else {
                     continue;
                 };
-                let Some(target) = tagged.value.as_str().and_then(|s| s.strip_suffix(".Arn"))
-                else {
+                // `!GetAtt Table.Arn`, or `!Sub "${Table.Arn}/index/name"` for an index.
+                let Some(target) = tagged.value.as_str().and_then(|s| {
+                    let s = s.strip_prefix("${").map(|s| s.replacen(".Arn}", "", 1));
+                    s.or_else(|| {
+                        tagged
+                            .value
+                            .as_str()
+                            .and_then(|s| s.strip_suffix(".Arn"))
+                            .map(str::to_owned)
+                    })
+                }) else {
                     continue;
                 };
                 for action in strings(&statement["Action"]) {
@@ -53,14 +62,18 @@ fn logical(app: &TestApp, accesses: BTreeSet<Access>) -> BTreeSet<(String, Strin
     let c = &app.state.config;
     accesses
         .into_iter()
-        .map(|(action, table)| {
+        .map(|(action, resource)| {
+            let (table, index) = match resource.split_once("/index/") {
+                Some((table, index)) => (table.to_owned(), format!("/index/{index}")),
+                None => (resource, String::new()),
+            };
             let id = match table.as_str() {
                 t if t == c.users_table => "UsersTable",
                 t if t == c.stats_table => "StatsTable",
                 t if t == c.pool_table => "PoolTable",
                 other => panic!("unknown table {other}"),
             };
-            (action, id.to_owned())
+            (action, format!("{id}{index}"))
         })
         .collect()
 }
@@ -132,6 +145,16 @@ async fn each_function_is_granted_exactly_what_it_uses() {
     .await;
     assert_granted("AdminTier", &logical(&app, recorder.take()));
 
+    billing_paths(&app).await;
+    assert_granted("Checkout", &logical(&app, recorder.take()));
+    app.call("POST", "/api/tiers/portal", As::user("buyer"), None)
+        .await;
+    app.call("POST", "/api/tiers/portal", As::user("ghost"), None)
+        .await;
+    assert_granted("Portal", &logical(&app, recorder.take()));
+    webhook_paths(&app, &recorder).await;
+    assert_granted("StripeWebhook", &logical(&app, recorder.take()));
+
     for route in ["/health", "/api/tiers"] {
         app.call("GET", route, None, None).await;
     }
@@ -173,6 +196,48 @@ async fn each_function_is_granted_exactly_what_it_uses() {
     assert_granted("ScheduledReset", &logical(&app, recorder.take()));
 }
 
+/// Checkout's paths: a first-time user (created, customer stored), then a returning one.
+async fn billing_paths(app: &TestApp) {
+    for _ in 0..2 {
+        let res = app
+            .call(
+                "POST",
+                "/api/tiers/checkout",
+                As::user("buyer"),
+                Some(r#"{"tier":"PRO"}"#),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text());
+    }
+}
+
+/// The webhook's paths: a user named by metadata, one found by customer, a checkout linking a
+/// customer, a duplicate and a stale event.
+async fn webhook_paths(app: &TestApp, recorder: &AccessRecorder) {
+    use son1k_tests::stripe::{checkout_completed, SubEvent};
+    app.user_with_tier("hooked", Tier::Free, TierSource::Default)
+        .await;
+    app.user_with_tier("linkme", Tier::Free, TierSource::Default)
+        .await;
+    recorder.take();
+    let by_metadata = SubEvent::new("hooked");
+    let by_customer = SubEvent {
+        user: None,
+        customer: "cus_hooked".into(),
+        created: "2026-11-26T10:00:01Z".into(),
+        ..SubEvent::new("hooked")
+    };
+    let now = son1k_tests::at(son1k_tests::DEFAULT_NOW);
+    for event in [
+        by_metadata.json(),
+        by_metadata.json(),
+        by_customer.json(),
+        checkout_completed("evt_link", Some("linkme"), "cus_linkme", now),
+    ] {
+        assert_eq!(app.webhook(&event).await.status, 200);
+    }
+}
+
 #[test]
 fn policies_name_only_the_projects_own_tables() {
     let t = template();
@@ -186,8 +251,9 @@ fn policies_name_only_the_projects_own_tables() {
                 action.starts_with("dynamodb:") && !action.contains('*'),
                 "{id}: {action} is not a single action"
             );
+            let table = target.split("/index/").next().unwrap_or_default();
             assert!(
-                ["UsersTable", "StatsTable", "PoolTable"].contains(&target.as_str()),
+                ["UsersTable", "StatsTable", "PoolTable"].contains(&table),
                 "{id}: {target}"
             );
         }

@@ -257,3 +257,43 @@ fn record_generation_outlives_its_retry_budget_and_one_last_call() {
         "Timeout {timeout} s, needs more than {needed:?}"
     );
 }
+
+/// Stripe's keys reach exactly the functions that use them, from Secrets Manager: the template holds
+/// a reference, never a key, and no default of any parameter looks like one.
+#[test]
+fn stripe_keys_come_from_secrets_manager_and_only_where_used() {
+    let template = template();
+    let users = [
+        ("STRIPE_SECRET_KEY", &["Checkout", "Portal"][..]),
+        ("STRIPE_WEBHOOK_SECRET", &["StripeWebhook"][..]),
+    ];
+    let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+    for (name, functions) in users {
+        assert!(globals.get(name).is_none(), "{name} must not be global");
+        for (id, resource) in template["Resources"].as_mapping().expect("resources") {
+            let id = id.as_str().expect("id");
+            let value = &resource["Properties"]["Environment"]["Variables"][name];
+            if !functions.contains(&id) {
+                assert!(value.is_null(), "{id} gets {name} but does not use it");
+                continue;
+            }
+            let Value::Tagged(sub) = value else {
+                panic!("{id}: {name} must be a !Sub dynamic reference, got {value:?}")
+            };
+            let reference = sub.value.as_str().expect("a string");
+            assert!(
+                reference.starts_with("{{resolve:secretsmanager:${StripeSecretName}:SecretString:"),
+                "{id}: {name} = {reference}"
+            );
+        }
+    }
+    for (name, parameter) in template["Parameters"].as_mapping().expect("parameters") {
+        let default = parameter["Default"].as_str().unwrap_or_default();
+        assert!(
+            !["sk_", "rk_", "whsec_"]
+                .iter()
+                .any(|p| default.starts_with(p)),
+            "parameter {name:?} defaults to a key"
+        );
+    }
+}

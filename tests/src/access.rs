@@ -54,7 +54,14 @@ fn accesses(operation: &str, body: &serde_json::Value) -> Vec<Access> {
             .flat_map(|tables| tables.keys())
             .map(|name| (format!("dynamodb:{operation}"), name.clone()))
             .collect(),
-        _ => vec![(format!("dynamodb:{operation}"), table(body))],
+        // IAM authorises a query of an index on the index's own ARN.
+        _ => match body["IndexName"].as_str() {
+            Some(index) => vec![(
+                format!("dynamodb:{operation}"),
+                format!("{}/index/{index}", table(body)),
+            )],
+            None => vec![(format!("dynamodb:{operation}"), table(body))],
+        },
     }
 }
 

@@ -259,7 +259,11 @@ impl Stub {
             )
         } else {
             let object = create(&params, chrono::Utc::now().timestamp());
-            let id = object["id"].as_str().unwrap_or_default().to_owned();
+            let id = object
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
             lock(&self.state.created).push((path.to_owned(), id));
             (200, object)
         };
