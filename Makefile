@@ -14,7 +14,7 @@ DEV_PORTS := DYNAMODB_PORT=$${DYNAMODB_PORT:-4567} MOTO_PORT=$${MOTO_PORT:-4566}
 # the command line counts; without one the token is for the seeded test_user_1.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),test_user_1)
 
-.PHONY: help venv tools dev dev-reset test test-atomicity-on-moto load lint fmt token reset build clean
+.PHONY: help venv tools dev dev-reset test test-atomicity-on-moto load lint fmt token reset stripe-event build clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ reset: ## run scheduled-reset against the running `make dev` stack: make reset K
 	  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 S3_FORCE_PATH_STYLE=true \
 	  USERS_TABLE=son1k-users STATS_TABLE=son1k-stats POOL_TABLE=son1k-pool AUDIO_BUCKET=son1k-audio \
 	  target/debug/local-api reset $(or $(KIND),daily)
+
+stripe-event: ## send the running `make dev` a signed Stripe event: make stripe-event USER=alice [TIER=PRO] [STATUS=active]
+	@local/stripe-event.sh --user $(TOKEN_USER) --tier $(or $(TIER),PRO) --status $(or $(STATUS),active) $(if $(TYPE),--type $(TYPE))
 
 build: ## release build of every function
 	cargo build --workspace --release --bins

@@ -280,3 +280,65 @@ async fn an_oversized_body_over_http_is_413() {
         .expect("send");
     problem(res, 413, "payload_too_large").await;
 }
+
+/// The whole local billing loop over HTTP: checkout through the API, "Pay" on the stub's hosted page,
+/// whose signed events reach the webhook through the local API (raw body and header intact); then
+/// the portal's cancellation. The app runs on the wall clock, as the stub signs with it.
+#[tokio::test]
+async fn a_checkout_paid_on_the_stub_and_cancelled_in_its_portal_moves_the_tier_over_http() {
+    let app = TestApp::spawn_at(chrono::Utc::now()).await;
+    let base = app.serve_http(SECRET).await;
+    app.stripe.deliver_to(
+        &format!("{base}/api/tiers/webhook"),
+        son1k_tests::stripe::WEBHOOK_SECRET,
+    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let bearer = format!("Bearer {}", token("payer", false, 600));
+    let post = |url: String, body: &'static str| {
+        client
+            .post(url)
+            .header("authorization", bearer.clone())
+            .body(body)
+            .send()
+    };
+    let checkout: serde_json::Value =
+        post(format!("{base}/api/tiers/checkout"), r#"{"tier":"STUDIO"}"#)
+            .await
+            .expect("checkout")
+            .json()
+            .await
+            .expect("json");
+    let paid = post(
+        checkout["checkout_url"].as_str().expect("url").to_owned(),
+        "",
+    )
+    .await
+    .expect("pay");
+    assert_eq!(paid.status().as_u16(), 303, "redirected back");
+    assert!(paid.headers()["location"]
+        .to_str()
+        .expect("location")
+        .starts_with("http://localhost:3000/billing/success?session_id=cs_test_"));
+    let limits = app.limits("payer").await;
+    assert_eq!(
+        (limits["tier"].as_str(), limits["limit"].as_u64()),
+        (Some("STUDIO"), Some(1000))
+    );
+
+    let portal: serde_json::Value = post(format!("{base}/api/tiers/portal"), "")
+        .await
+        .expect("portal")
+        .json()
+        .await
+        .expect("json");
+    let sub = app.stripe.subscriptions().pop().expect("a subscription").id;
+    let portal_url = portal["portal_url"].as_str().expect("url");
+    let cancel = post(format!("{portal_url}?sub={sub}&action=cancel"), "")
+        .await
+        .expect("cancel");
+    assert_eq!(cancel.status().as_u16(), 303, "{:?}", cancel.text().await);
+    assert_eq!(app.limits("payer").await["tier"], "FREE");
+}

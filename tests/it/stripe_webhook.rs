@@ -31,6 +31,28 @@ async fn event_stored(app: &TestApp, id: &str) -> bool {
         .is_empty()
 }
 
+#[test]
+fn the_fixtures_are_stripe_events_and_the_builder_edits_them() {
+    use son1k_tests::stripe::{
+        CHECKOUT_COMPLETED, INVOICE_PAID, PRICE_CREATOR, SUBSCRIPTION_UPDATED,
+    };
+    for text in [SUBSCRIPTION_UPDATED, CHECKOUT_COMPLETED, INVOICE_PAID] {
+        let event: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(event["object"], "event");
+        assert!(event["data"]["object"].is_object());
+    }
+    let e = SubEvent {
+        no_period: true,
+        user: Some("u".into()),
+        ..SubEvent::new("u")
+    }
+    .json();
+    let item = &e["data"]["object"]["items"]["data"][0];
+    assert!(item.get("current_period_start").is_none());
+    assert_eq!(item["price"]["id"], PRICE_CREATOR);
+    assert_eq!(e["data"]["object"]["metadata"]["user_id"], "u");
+}
+
 #[tokio::test]
 async fn bad_missing_stale_or_tampered_signatures_are_refused_and_change_nothing() {
     let app = TestApp::spawn().await;
@@ -147,8 +169,8 @@ async fn the_lifecycle_moves_the_tier_creator_pro_pro_free() {
     for (i, (kind, status, price, tier)) in steps.into_iter().enumerate() {
         app.clock.advance(chrono::Duration::minutes(1));
         let event = SubEvent {
-            kind,
-            status,
+            kind: kind.into(),
+            status: status.into(),
             price: price.into(),
             created: app.clock.now_utc().to_rfc3339(),
             ..SubEvent::new("life")
@@ -225,8 +247,8 @@ async fn a_late_update_after_deleted_does_not_resurrect_the_subscription() {
     app.user_with_tier("late", Tier::Free, TierSource::Default)
         .await;
     let deleted = SubEvent {
-        kind: "customer.subscription.deleted",
-        status: "canceled",
+        kind: "customer.subscription.deleted".into(),
+        status: "canceled".into(),
         created: "2026-11-26T09:10:00Z".into(),
         ..SubEvent::new("late")
     };
@@ -333,7 +355,7 @@ async fn active_unpaid_active_in_one_period_keeps_what_was_used() {
         &app,
         &SubEvent {
             created: at_minute(1),
-            status: "unpaid",
+            status: "unpaid".into(),
             ..SubEvent::new("dun")
         },
     )
@@ -476,8 +498,8 @@ async fn an_ending_subscription_leaves_an_admin_grant_in_place() {
     app.user_with_tier("partner", Tier::Studio, TierSource::Admin)
         .await;
     let deleted = SubEvent {
-        kind: "customer.subscription.deleted",
-        status: "canceled",
+        kind: "customer.subscription.deleted".into(),
+        status: "canceled".into(),
         ..SubEvent::new("partner")
     };
     deliver(&app, &deleted).await;

@@ -29,6 +29,8 @@ use son1k::{ApiError, AppState};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub mod stripe_events;
+mod stripe_pages;
 pub mod stripe_stub;
 
 pub const DEFAULT_JWT_SECRET: &str = "local-dev-secret";

@@ -1,4 +1,5 @@
-//! `local-api serve | init | reset daily|monthly | token --user ID [--admin] [--email E] [--ttl SECONDS]`
+//! `local-api serve | init | reset daily|monthly | token --user ID [--admin] [--email E] [--ttl SECONDS]
+//! | stripe-event --user ID [--tier T] [--status S] [--type T] | stripe-sign < BODY`
 use local_api::{
     exposure_warning, init_stack, mint_token, router, JwtRules, LocalApi, TokenRequest,
 };
@@ -14,18 +15,26 @@ async fn main() -> Result<(), Failure> {
         "init" => init().await,
         "reset" => reset(args.get(1).map_or("daily", String::as_str)).await,
         "serve" => serve().await,
-        other => Err(format!("unknown command {other:?}: use serve, init, reset or token").into()),
+        "stripe-event" => stripe_event(&args),
+        "stripe-sign" => stripe_sign(),
+        other => Err(format!(
+            "unknown command {other:?}: use serve, init, reset, token, stripe-event or stripe-sign"
+        )
+        .into()),
     }
+}
+
+/// The value after `--name` on the command line.
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 /// Prints a bearer token the running local API accepts.
 fn token(args: &[String]) -> Result<(), Failure> {
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let flag = |name: &str| flag(args, name);
     let user = flag("--user")
         .ok_or("usage: local-api token --user ID [--admin] [--email E] [--ttl SECONDS]")?;
     let ttl_seconds = flag("--ttl")
@@ -39,6 +48,58 @@ fn token(args: &[String]) -> Result<(), Failure> {
         ttl_seconds,
     };
     println!("{}", mint_token(&JwtRules::from_env()?, &request)?);
+    Ok(())
+}
+
+/// Prints a real-shaped `customer.subscription.*` event for `--user` (what Stripe would send after
+/// a checkout), to be signed with `stripe-sign` and posted to the webhook (`make stripe-event`).
+fn stripe_event(args: &[String]) -> Result<(), Failure> {
+    use local_api::stripe_events::SubEvent;
+    use son1k::domain::tiers::Tier;
+    let user = flag(args, "--user").ok_or(
+        "usage: local-api stripe-event --user ID [--tier CREATOR|PRO|STUDIO] [--status active|past_due|unpaid|canceled] [--type customer.subscription.updated] [--customer cus_...]",
+    )?;
+    let tier: Tier = serde_json::from_value(flag(args, "--tier").unwrap_or("PRO".into()).into())?;
+    let var = |name: &str| std::env::var(name).ok();
+    let prices = son1k::domain::billing::PriceTable {
+        creator: var("STRIPE_PRICE_CREATOR"),
+        pro: var("STRIPE_PRICE_PRO"),
+        studio: var("STRIPE_PRICE_STUDIO"),
+    };
+    let price = prices.price_of(tier).ok_or(format!(
+        "no price is configured for {tier} (STRIPE_PRICE_{tier})"
+    ))?;
+    let status = flag(args, "--status").unwrap_or_else(|| "active".into());
+    let kind = flag(args, "--type").unwrap_or_else(|| "customer.subscription.updated".into());
+    let now = chrono::Utc::now();
+    let event = SubEvent {
+        kind,
+        status,
+        price: price.to_owned(),
+        created: now.to_rfc3339(),
+        start: (now - chrono::Duration::days(1)).to_rfc3339(),
+        end: (now + chrono::Duration::days(29)).to_rfc3339(),
+        ..SubEvent::new(&user)
+    };
+    let event = SubEvent {
+        customer: flag(args, "--customer").unwrap_or(event.customer.clone()),
+        ..event
+    };
+    print!("{}", event.json());
+    Ok(())
+}
+
+/// Reads a body on stdin and prints its `Stripe-Signature` for now, with `STRIPE_WEBHOOK_SECRET`.
+fn stripe_sign() -> Result<(), Failure> {
+    use std::io::Read;
+    let secret =
+        std::env::var("STRIPE_WEBHOOK_SECRET").map_err(|_| "STRIPE_WEBHOOK_SECRET is not set")?;
+    let mut body = String::new();
+    std::io::stdin().read_to_string(&mut body)?;
+    print!(
+        "{}",
+        local_api::stripe_events::sign(&body, chrono::Utc::now().timestamp(), &secret)
+    );
     Ok(())
 }
 
@@ -64,10 +125,32 @@ async fn reset(kind: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// With `STRIPE_STUB_PORT` set (as `make dev` does), serves the local Stripe stub on that loopback
+/// port; billing then reaches it through `STRIPE_API_BASE`.
+async fn start_stripe_stub() -> Result<(), Failure> {
+    let Ok(port) = std::env::var("STRIPE_STUB_PORT") else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    tracing::info!("Stripe stub on http://{}", listener.local_addr()?);
+    let stub = local_api::stripe_stub::StubState::new(std::time::Duration::ZERO);
+    // The hosted pages deliver their events to this API, as Stripe would to the deployed webhook.
+    if let Ok(secret) = std::env::var("STRIPE_WEBHOOK_SECRET") {
+        let port = std::env::var("API_PORT").unwrap_or_else(|_| "8000".into());
+        stub.deliver_to(
+            &format!("http://127.0.0.1:{port}/api/tiers/webhook"),
+            &secret,
+        );
+    }
+    tokio::spawn(async move { local_api::stripe_stub::serve(listener, stub).await });
+    Ok(())
+}
+
 /// Serves every route on API_HOST:API_PORT (127.0.0.1:8000) until Ctrl-C.
 async fn serve() -> Result<(), Failure> {
     let jwt = JwtRules::from_env()?;
     son1k::telemetry::init();
+    start_stripe_stub().await?;
     let state = son1k::AppState::from_env().await?;
     let frontend_origin =
         Some(std::env::var("FRONTEND_URL").unwrap_or_else(|_| "http://localhost:3000".into()));

@@ -38,6 +38,16 @@ struct KeyUse {
 #[derive(Debug, Default)]
 pub struct StubState {
     requests: Mutex<Vec<StubRequest>>,
+    /// Customers created, as returned.
+    customers: Mutex<Vec<Value>>,
+    /// Checkout sessions with the price they sell.
+    pub(crate) sessions: Mutex<Vec<(Value, String)>>,
+    /// Subscriptions made by completing a checkout on the stub's hosted page.
+    pub(crate) subscriptions: Mutex<Vec<crate::stripe_pages::StubSubscription>>,
+    /// Billing portal sessions: (id, customer).
+    pub(crate) portals: Mutex<Vec<(String, String)>>,
+    /// Where the stub delivers webhook events, and the secret it signs them with.
+    pub(crate) webhook: Mutex<Option<(String, String)>>,
     /// Ids of the objects created, by API path (idempotent replays create nothing).
     created: Mutex<Vec<(String, String)>>,
     keys: Mutex<HashMap<String, KeyUse>>,
@@ -47,7 +57,7 @@ pub struct StubState {
     pub work: Duration,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -83,6 +93,17 @@ impl StubState {
             .collect()
     }
 
+    /// The subscriptions completed checkouts made.
+    pub fn subscriptions(&self) -> Vec<crate::stripe_pages::StubSubscription> {
+        lock(&self.subscriptions).clone()
+    }
+
+    /// Delivers the events of the hosted pages (a completed checkout, a cancellation) to `url`,
+    /// signed with `secret`, as Stripe delivers to a webhook endpoint.
+    pub fn deliver_to(&self, url: &str, secret: &str) {
+        *lock(&self.webhook) = Some((url.to_owned(), secret.to_owned()));
+    }
+
     /// Makes the next `n` API calls fail with Stripe's 500 `api_error`.
     pub fn fail_next(&self, n: u32) {
         self.failures.store(n, Ordering::SeqCst);
@@ -94,11 +115,11 @@ pub fn router(state: Arc<StubState>, base: String) -> Router {
     let api = Arc::new(Stub { state, base });
     Router::new()
         .route("/v1/customers", post(create_customer))
+        .route("/v1/customers/search", get(search_customers))
         .route("/v1/checkout/sessions", post(create_checkout_session))
         .route("/v1/billing_portal/sessions", post(create_portal_session))
         .route("/_stub/requests", get(list_requests))
-        .route("/c/pay/{id}", get(hosted_page))
-        .route("/p/session/{id}", get(hosted_page))
+        .merge(crate::stripe_pages::routes())
         .fallback(unknown_route)
         .with_state(api)
 }
@@ -112,17 +133,18 @@ pub async fn serve(
     axum::serve(listener, router(state, base)).await
 }
 
-struct Stub {
-    state: Arc<StubState>,
+pub(crate) struct Stub {
+    pub(crate) state: Arc<StubState>,
     base: String,
 }
 
-type Shared = State<Arc<Stub>>;
+pub(crate) type Shared = State<Arc<Stub>>;
 
 async fn create_customer(State(stub): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    stub.handle("/v1/customers", &headers, &body, |params, now| {
+    let state = stub.state.clone();
+    stub.handle("/v1/customers", &headers, &body, move |params, now| {
         let id = format!("cus_{}", ulid::Ulid::generate());
-        json!({
+        let customer = json!({
             "id": id, "object": "customer", "address": null, "balance": 0, "created": now,
             "currency": null, "default_source": null, "delinquent": false, "description": null,
             "discount": null, "email": params.get("email"), "invoice_prefix": "SON1K",
@@ -131,16 +153,42 @@ async fn create_customer(State(stub): Shared, headers: HeaderMap, body: Bytes) -
             "livemode": false, "metadata": metadata(params, "metadata"), "name": null,
             "next_invoice_sequence": 1, "phone": null, "preferred_locales": [],
             "shipping": null, "tax_exempt": "none", "test_clock": null
-        })
+        });
+        lock(&state.customers).push(customer.clone());
+        customer
     })
     .await
 }
 
+/// `GET /v1/customers/search?query=metadata['user_id']:'alice'`: the one query form the dev tools use.
+async fn search_customers(
+    State(stub): Shared,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Json<Value> {
+    let query: BTreeMap<String, String> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let wanted = query
+        .get("query")
+        .and_then(|q| q.strip_prefix("metadata['user_id']:'"))
+        .and_then(|q| q.strip_suffix('\''))
+        .unwrap_or_default()
+        .to_owned();
+    let data: Vec<Value> = lock(&stub.state.customers)
+        .iter()
+        .filter(|c| c.pointer("/metadata/user_id").and_then(Value::as_str) == Some(&wanted))
+        .cloned()
+        .collect();
+    Json(
+        json!({"object": "search_result", "data": data, "has_more": false,
+        "next_page": null, "url": "/v1/customers/search"}),
+    )
+}
+
 async fn create_checkout_session(State(stub): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    let base = stub.base.clone();
+    let (base, state) = (stub.base.clone(), stub.state.clone());
     stub.handle("/v1/checkout/sessions", &headers, &body, move |params, now| {
         let id = format!("cs_test_{}", ulid::Ulid::generate());
-        json!({
+        let session = json!({
             "id": id, "object": "checkout.session", "after_expiration": null,
             "allow_promotion_codes": null, "amount_subtotal": null, "amount_total": null,
             "automatic_tax": {"enabled": false, "liability": null, "provider": null, "status": null},
@@ -161,20 +209,25 @@ async fn create_checkout_session(State(stub): Shared, headers: HeaderMap, body: 
             "shipping_options": [], "status": "open", "submit_type": null,
             "subscription": null, "success_url": params.get("success_url"),
             "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-            "ui_mode": "hosted", "url": format!("{base}/c/pay/{id}")
-        })
+            "ui_mode": "hosted_page", "url": format!("{base}/c/pay/{id}")
+        });
+        let price = params.get("line_items[0][price]").cloned().unwrap_or_default();
+        lock(&state.sessions).push((session.clone(), price));
+        session
     })
     .await
 }
 
 async fn create_portal_session(State(stub): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    let base = stub.base.clone();
+    let (base, state) = (stub.base.clone(), stub.state.clone());
     stub.handle(
         "/v1/billing_portal/sessions",
         &headers,
         &body,
         move |params, now| {
             let id = format!("bps_{}", ulid::Ulid::generate());
+            let customer = params.get("customer").cloned().unwrap_or_default();
+            lock(&state.portals).push((id.clone(), customer));
             json!({
                 "id": id, "object": "billing_portal.session", "configuration": "bpc_local",
                 "created": now, "customer": params.get("customer"), "flow": null,
@@ -188,11 +241,6 @@ async fn create_portal_session(State(stub): Shared, headers: HeaderMap, body: By
 
 async fn list_requests(State(stub): Shared) -> Json<Vec<StubRequest>> {
     Json(stub.state.requests())
-}
-
-/// Where the links point: a page saying what Stripe would show there.
-async fn hosted_page() -> &'static str {
-    "Stripe's hosted page would be here (local stub)."
 }
 
 async fn unknown_route() -> Response {

@@ -1,0 +1,15 @@
+# Sourced by local/dev.sh and local/stripe-event.sh: the settings `make dev` runs with, each
+# overridable from the environment. None of these values is a secret: they only work locally.
+# An empty LOCAL_JWT_SECRET is passed on (and refused by the server), hence `-` rather than `:-`.
+export LOCAL_JWT_SECRET="${LOCAL_JWT_SECRET-local-dev-secret}"
+export LOCAL_JWT_ISSUER="${LOCAL_JWT_ISSUER-son1k-local}"
+export LOCAL_JWT_AUDIENCE="${LOCAL_JWT_AUDIENCE-son1k-local}"
+# Stripe: the local stub (started by local-api serve) stands in for api.stripe.com.
+export STRIPE_STUB_PORT="${STRIPE_STUB_PORT:-12111}"
+export STRIPE_API_BASE="${STRIPE_API_BASE:-http://127.0.0.1:${STRIPE_STUB_PORT}}"
+export STRIPE_SECRET_KEY="${STRIPE_SECRET_KEY:-sk_test_local_stub_only}"
+export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local_dev}"
+export STRIPE_PRICE_CREATOR="${STRIPE_PRICE_CREATOR:-price_creator_monthly}"
+export STRIPE_PRICE_PRO="${STRIPE_PRICE_PRO:-price_pro_monthly}"
+export STRIPE_PRICE_STUDIO="${STRIPE_PRICE_STUDIO:-price_studio_monthly}"
+export FRONTEND_URL="${FRONTEND_URL:-http://localhost:3000}"
