@@ -528,3 +528,22 @@ async fn a_store_outage_is_a_503_and_stripe_s_retry_then_applies_the_event() {
     assert_eq!(app.webhook(&event).await.status, 200);
     assert_eq!(tier_of(&app, "out").await, "CREATOR");
 }
+
+#[tokio::test]
+async fn metadata_never_moves_a_customer_s_subscription_to_another_user() {
+    let app = TestApp::spawn().await;
+    let mut owner = app.new_user("owner");
+    owner.stripe_customer_id = Some("cus_owner".into());
+    app.put_user(&owner).await;
+    let bystander = app
+        .user_with_tier("bystander", Tier::Free, TierSource::Default)
+        .await;
+    let event = SubEvent {
+        customer: "cus_owner".into(),
+        price: PRICE_PRO.into(),
+        ..SubEvent::new("bystander")
+    };
+    deliver(&app, &event).await;
+    assert_eq!(tier_of(&app, "owner").await, "PRO");
+    assert_eq!(app.user_record("bystander").await, Some(bystander));
+}

@@ -151,28 +151,33 @@ async fn checkout_completed(
     )
 }
 
-/// The user an event is about: the user id we put in the metadata when its customer matches (or
-/// the user has none yet), else the owner of the customer.
+/// The user an event is about: the user id our checkout put in the metadata, as long as the
+/// event's customer is that user's (or belongs to nobody yet); else the owner of the customer.
 async fn find_user(
     state: &AppState,
     user_id: Option<&str>,
     customer: Option<&str>,
 ) -> Result<Option<UserRecord>, StoreError> {
-    if let Some(id) = user_id.and_then(|raw| UserId::parse(raw).ok()) {
-        if let Some(user) = state.users().get(&id).await? {
-            let matches = match (user.stripe_customer_id.as_deref(), customer) {
-                (Some(stored), Some(event)) => stored == event,
-                _ => true,
-            };
-            if matches {
-                return Ok(Some(user));
-            }
-            tracing::warn!(user_id = %id, "metadata names a user with another customer; using the customer");
-        }
-    }
-    let Some(customer) = customer else {
-        return Ok(None);
+    let named = match user_id.and_then(|raw| UserId::parse(raw).ok()) {
+        Some(id) => state.users().get(&id).await?,
+        None => None,
     };
+    let Some(customer) = customer else {
+        return Ok(named);
+    };
+    if let Some(user) = named {
+        match user.stripe_customer_id.as_deref() {
+            Some(stored) if stored == customer => return Ok(Some(user)),
+            Some(_) => {}
+            // Normally checkout stored the customer already; if not, make sure no one else owns it.
+            None => match state.billing().user_of_customer(customer).await? {
+                None => return Ok(Some(user)),
+                Some(owner) if owner == user.user_id => return Ok(Some(user)),
+                Some(_) => {}
+            },
+        }
+        tracing::warn!(user_id = %user.user_id, "metadata names a user with another customer; the customer's owner is used");
+    }
     match state.billing().user_of_customer(customer).await? {
         Some(id) => state.users().get(&id).await,
         None => Ok(None),
