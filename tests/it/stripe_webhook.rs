@@ -547,3 +547,21 @@ async fn metadata_never_moves_a_customer_s_subscription_to_another_user() {
     assert_eq!(tier_of(&app, "owner").await, "PRO");
     assert_eq!(app.user_record("bystander").await, Some(bystander));
 }
+
+#[tokio::test]
+async fn a_webhook_costs_one_read_and_one_transaction_and_a_repeat_one_read() {
+    let counter = son1k::store::metrics::CallCounter::new();
+    let mut app = TestApp::spawn().await;
+    app.user_with_tier("calls", Tier::Free, TierSource::Default)
+        .await;
+    app.intercept(counter.clone());
+    let event = SubEvent::new("calls").json();
+    assert_eq!(app.webhook(&event).await.status, 200);
+    assert_eq!(counter.take(), vec!["GetItem", "TransactWriteItems"]);
+    assert_eq!(app.webhook(&event).await.status, 200);
+    assert_eq!(
+        counter.take(),
+        vec!["GetItem"],
+        "a repeat is stale by its fence"
+    );
+}
