@@ -389,6 +389,14 @@ mod tests {
         decide(state, &e.fence(), &snapshot, &prices())
     }
 
+    /// The change `kind` at `created` with `object` makes on `state`; panics when it makes none.
+    fn applied(state: &BillingState<'_>, kind: &str, created: i64, object: Value) -> TierChange {
+        match decide_on(state, &event(kind, created, object)) {
+            Decision::Apply(change) => change,
+            ignored => panic!("{kind} not applied: {ignored:?}"),
+        }
+    }
+
     #[test]
     fn the_envelope_needs_id_type_created_and_an_object() {
         for (body, field) in [
@@ -422,11 +430,7 @@ mod tests {
     fn the_tier_comes_from_the_price_never_from_metadata() {
         let mut object = sub("active", "price_creator");
         object["metadata"]["tier"] = json!("STUDIO");
-        let Decision::Apply(change) =
-            decide_on(&free(), &event("customer.subscription.created", 10, object))
-        else {
-            panic!("not applied")
-        };
+        let change = applied(&free(), "customer.subscription.created", 10, object);
         assert_eq!(
             (change.tier, change.tier_source),
             (Tier::Creator, TierSource::Stripe)
@@ -450,11 +454,7 @@ mod tests {
             {"price": {"id": "price_addon"}, "current_period_start": 1, "current_period_end": 2},
             {"price": {"id": "price_pro"}, "current_period_start": 1_764_000_000,
              "current_period_end": 1_766_592_000}]}});
-        let Decision::Apply(change) =
-            decide_on(&free(), &event("customer.subscription.updated", 10, object))
-        else {
-            panic!("not applied")
-        };
+        let change = applied(&free(), "customer.subscription.updated", 10, object);
         assert_eq!(change.tier, Tier::Pro);
         assert_eq!(
             change.subscription.current_period_start.timestamp(),
@@ -522,58 +522,41 @@ mod tests {
             ("incomplete", Tier::Free),
             ("something_new", Tier::Free),
         ] {
-            let Decision::Apply(change) = decide_on(
+            let change = applied(
                 &free(),
-                &event(
-                    "customer.subscription.updated",
-                    10,
-                    sub(status, "price_pro"),
-                ),
-            ) else {
-                panic!("{status} not applied")
-            };
+                "customer.subscription.updated",
+                10,
+                sub(status, "price_pro"),
+            );
             assert_eq!(change.tier, tier, "{status}");
         }
     }
 
     #[test]
     fn an_ended_subscription_is_not_resurrected_and_another_ending_does_not_downgrade() {
-        let Decision::Apply(ended) = decide_on(
-            &free(),
-            &event(
-                "customer.subscription.deleted",
-                10,
-                sub("canceled", "price_pro"),
-            ),
-        ) else {
-            panic!()
-        };
+        let deleted = "customer.subscription.deleted";
+        let ended = applied(&free(), deleted, 10, sub("canceled", "price_pro"));
         let state = BillingState {
             subscription: Some(&ended.subscription),
             sub_fence: Some("000000000001#3#evt_old"),
             ..free()
         };
+        let late = event(
+            "customer.subscription.updated",
+            20,
+            sub("active", "price_pro"),
+        );
         assert_eq!(
-            decide_on(
-                &state,
-                &event(
-                    "customer.subscription.updated",
-                    20,
-                    sub("active", "price_pro")
-                )
-            ),
+            decide_on(&state, &late),
             Decision::Ignore(Ignored::EndedForGood)
         );
-        let Decision::Apply(active) = decide_on(
+
+        let active = applied(
             &free(),
-            &event(
-                "customer.subscription.created",
-                10,
-                sub("active", "price_pro"),
-            ),
-        ) else {
-            panic!()
-        };
+            "customer.subscription.created",
+            10,
+            sub("active", "price_pro"),
+        );
         let state = BillingState {
             tier: Tier::Pro,
             tier_source: TierSource::Stripe,
@@ -583,7 +566,7 @@ mod tests {
         let mut other = sub("canceled", "price_creator");
         other["id"] = json!("sub_2");
         assert_eq!(
-            decide_on(&state, &event("customer.subscription.deleted", 20, other)),
+            decide_on(&state, &event(deleted, 20, other)),
             Decision::Ignore(Ignored::NotTheCurrentSubscription)
         );
     }
@@ -595,16 +578,12 @@ mod tests {
             tier_source: TierSource::Admin,
             ..free()
         };
-        let Decision::Apply(change) = decide_on(
+        let change = applied(
             &state,
-            &event(
-                "customer.subscription.deleted",
-                10,
-                sub("canceled", "price_pro"),
-            ),
-        ) else {
-            panic!()
-        };
+            "customer.subscription.deleted",
+            10,
+            sub("canceled", "price_pro"),
+        );
         assert_eq!(
             (change.tier, change.tier_source),
             (Tier::Studio, TierSource::Admin)
