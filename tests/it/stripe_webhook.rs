@@ -415,9 +415,7 @@ async fn a_renewal_starts_a_fresh_count_at_the_new_period_start() {
 #[tokio::test]
 async fn an_event_without_user_metadata_finds_the_user_by_customer() {
     let app = TestApp::spawn().await;
-    let mut user = app.new_user("bycus");
-    user.stripe_customer_id = Some("cus_known".into());
-    app.put_user(&user).await;
+    app.user_with_customer("bycus", "cus_known").await;
     let event = SubEvent {
         user: None,
         customer: "cus_known".into(),
@@ -532,9 +530,7 @@ async fn a_store_outage_is_a_503_and_stripe_s_retry_then_applies_the_event() {
 #[tokio::test]
 async fn metadata_never_moves_a_customer_s_subscription_to_another_user() {
     let app = TestApp::spawn().await;
-    let mut owner = app.new_user("owner");
-    owner.stripe_customer_id = Some("cus_owner".into());
-    app.put_user(&owner).await;
+    app.user_with_customer("owner", "cus_owner").await;
     let bystander = app
         .user_with_tier("bystander", Tier::Free, TierSource::Default)
         .await;
@@ -554,9 +550,7 @@ async fn a_webhook_costs_one_read_and_one_transaction_and_a_repeat_one_read() {
     let mut app = TestApp::spawn().await;
     // As after a checkout: the customer is stored. (A user without one costs one Query more, to
     // make sure no one else owns the event's customer.)
-    let mut user = app.new_user("calls");
-    user.stripe_customer_id = Some("cus_calls".into());
-    app.put_user(&user).await;
+    app.user_with_customer("calls", "cus_calls").await;
     app.intercept(counter.clone());
     let event = SubEvent::new("calls").json();
     assert_eq!(app.webhook(&event).await.status, 200);

@@ -281,6 +281,14 @@ impl TestApp {
         record
     }
 
+    /// A stored FREE user whose Stripe customer is `customer` (as after a checkout).
+    pub async fn user_with_customer(&self, id: &str, customer: &str) -> UserRecord {
+        let mut record = self.new_user(id);
+        record.stripe_customer_id = Some(customer.to_owned());
+        self.put_user(&record).await;
+        record
+    }
+
     /// Puts `interceptor` on every DynamoDB call from now on (call counting, fault injection).
     pub fn intercept(&mut self, interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static) {
         self.state = self.state.clone().with_dynamo_interceptor(interceptor);
