@@ -562,3 +562,22 @@ async fn a_webhook_costs_one_read_and_one_transaction_and_a_repeat_one_read() {
         "a repeat is stale by its fence"
     );
 }
+
+#[tokio::test]
+async fn a_subscription_cancelled_at_period_end_keeps_the_tier_until_that_end() {
+    let app = TestApp::spawn().await;
+    app.user_with_tier("leaving", Tier::Free, TierSource::Default)
+        .await;
+    let mut event = SubEvent {
+        price: PRICE_PRO.into(),
+        ..SubEvent::new("leaving")
+    }
+    .json();
+    event["data"]["object"]["cancel_at_period_end"] = json!(true);
+    assert_eq!(app.webhook(&event).await.status, 200);
+    let limits = app.limits("leaving").await;
+    assert_eq!(limits["tier"], "PRO");
+    assert_eq!(limits["subscription"]["cancel_at_period_end"], true);
+    let after = app.with_clock_at(at("2026-12-20T00:00:00Z"));
+    assert_eq!(after.limits("leaving").await["tier"], "FREE");
+}
