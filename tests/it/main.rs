@@ -11,6 +11,7 @@ mod local_api;
 mod local_stack;
 mod metering;
 mod metering_periods;
+mod model;
 mod permissions;
 mod public_routes;
 mod scheduled_reset;

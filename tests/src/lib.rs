@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod faults;
+pub mod model;
 pub mod stripe;
 
 use aws_sdk_dynamodb::types::AttributeValue;

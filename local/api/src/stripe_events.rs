@@ -59,6 +59,9 @@ pub struct SubEvent {
     pub period_on_subscription: bool,
     /// Drop the period from the items too: an event with no period at all.
     pub no_period: bool,
+    /// `billing_cycle_anchor`; the period's start when `None`.
+    pub anchor: Option<String>,
+    pub cancel_at_period_end: bool,
 }
 
 impl SubEvent {
@@ -78,6 +81,8 @@ impl SubEvent {
             end: "2026-12-20T00:00:00Z".into(),
             period_on_subscription: false,
             no_period: false,
+            anchor: None,
+            cancel_at_period_end: false,
         }
     }
 
@@ -95,7 +100,11 @@ impl SubEvent {
             ("id", json!(self.subscription)),
             ("customer", json!(self.customer)),
             ("status", json!(self.status)),
-            ("billing_cycle_anchor", json!(start)),
+            (
+                "billing_cycle_anchor",
+                json!(self.anchor.as_deref().map_or(start, unix)),
+            ),
+            ("cancel_at_period_end", json!(self.cancel_at_period_end)),
             ("metadata", metadata),
         ] {
             set(&mut e, &format!("/data/object/{field}"), value);

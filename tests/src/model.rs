@@ -1,0 +1,394 @@
+//! The reference model of metering and billing: the contract's rules (API.md "Tiers", record-generation,
+//! the webhook, and the README's choices where the contract is silent) stated on their own terms, in
+//! memory. It shares only the tier table's constants with the code it checks (`Tier::spec`: limits,
+//! qualities, period kinds); periods, entitlements, counters, fences and the 5% rule are written here
+//! again, plainly, so that a divergence between the two is a failing test.
+
+use chrono::{DateTime, Datelike, Duration, Months, TimeZone, Utc};
+use son1k::domain::tiers::{Quality, Tier};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How long a paid Stripe tier outlives a period end whose renewal was not heard of.
+pub const GRACE: Duration = Duration::days(3);
+
+/// A usage period: its kind and bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Span {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub month: bool,
+}
+
+pub fn utc_day(now: DateTime<Utc>) -> Span {
+    let start = Utc
+        .with_ymd_and_hms(now.year(), now.month(), now.day(), 0, 0, 0)
+        .single()
+        .expect("a day");
+    Span {
+        start,
+        end: start + Duration::days(1),
+        month: false,
+    }
+}
+
+pub fn utc_month(now: DateTime<Utc>) -> Span {
+    let start = Utc
+        .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+        .single()
+        .expect("a month");
+    Span {
+        start,
+        end: start
+            .checked_add_months(Months::new(1))
+            .expect("next month"),
+        month: true,
+    }
+}
+
+/// `anchor` moved by `k` months, the day clamped to the month's length (Stripe: Jan 31 → Feb 28 → Mar 31).
+pub fn anchor_month(anchor: DateTime<Utc>, k: i64) -> DateTime<Utc> {
+    let months = Months::new(u32::try_from(k.unsigned_abs()).expect("few months"));
+    if k >= 0 {
+        anchor.checked_add_months(months).expect("in range")
+    } else {
+        anchor.checked_sub_months(months).expect("in range")
+    }
+}
+
+/// The billing month of the cycle anchored at `anchor` that holds `now`, and its index.
+pub fn billing_month(anchor: DateTime<Utc>, now: DateTime<Utc>) -> (i64, Span) {
+    let guess = i64::from(now.year() * 12 + now.month0() as i32)
+        - i64::from(anchor.year() * 12 + anchor.month0() as i32);
+    (guess - 2..=guess + 2)
+        .map(|k| {
+            (
+                k,
+                Span {
+                    start: anchor_month(anchor, k),
+                    end: anchor_month(anchor, k + 1),
+                    month: true,
+                },
+            )
+        })
+        .find(|(_, span)| span.start <= now && now < span.end)
+        .expect("one billing month holds now")
+}
+
+/// Where the stored tier came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    Admin,
+    Stripe,
+}
+
+/// A subscription as last applied from Stripe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sub {
+    pub id: String,
+    pub status: &'static str,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub anchor: DateTime<Utc>,
+    pub cancel_at_period_end: bool,
+}
+
+/// `active`, `trialing` and `past_due` keep the paid tier.
+pub fn keeps_tier(status: &str) -> bool {
+    matches!(status, "active" | "trialing" | "past_due")
+}
+
+/// One user as the contract sees it.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub exists: bool,
+    pub tier: Tier,
+    pub source: Source,
+    pub sub: Option<Sub>,
+    /// (created, lifecycle rank, event id) of the last applied subscription event.
+    pub fence: Option<(i64, u8, String)>,
+    /// Generations spent per period, by the period's kind (month?) and start: a period is named by
+    /// where it starts.
+    pub used: BTreeMap<(bool, DateTime<Utc>), u32>,
+    /// Generations recorded on a paid tier, ever.
+    pub paid_total: u64,
+    /// The user's billing cycle anchor (what Stripe events carry).
+    pub anchor: DateTime<Utc>,
+}
+
+impl User {
+    pub fn new(id: String, anchor: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            exists: false,
+            tier: Tier::Free,
+            source: Source::Default,
+            sub: None,
+            fence: None,
+            used: BTreeMap::new(),
+            paid_total: 0,
+            anchor,
+        }
+    }
+
+    /// The tier in force at `now` and the period whose count it spends.
+    pub fn entitlement(&self, now: DateTime<Utc>) -> (Tier, Span) {
+        let free = (Tier::Free, utc_day(now));
+        if !self.tier.is_paid() {
+            return free;
+        }
+        let sub = match (&self.source, &self.sub) {
+            (Source::Stripe, Some(sub)) => sub,
+            _ => return (self.tier, utc_month(now)),
+        };
+        if !keeps_tier(sub.status) {
+            return free;
+        }
+        if sub.start <= now && now < sub.end {
+            let span = Span {
+                start: sub.start,
+                end: sub.end,
+                month: true,
+            };
+            return (self.tier, span);
+        }
+        if now >= sub.end && (sub.cancel_at_period_end || now >= sub.end + GRACE) {
+            return free;
+        }
+        (self.tier, billing_month(sub.anchor, now).1)
+    }
+
+    pub fn used_in(&self, span: Span) -> u32 {
+        self.used
+            .get(&(span.month, span.start))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// What the limits route answers (the fields compared).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub tier: Tier,
+    pub period: &'static str,
+    pub period_start: DateTime<Utc>,
+    pub reset_at: DateTime<Utc>,
+    pub limit: u32,
+    pub used: u32,
+    pub remaining: u32,
+    pub can_generate: bool,
+    pub reason: Option<&'static str>,
+}
+
+/// What record-generation answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// 201: `used`, `remaining`, `reset_at`, and the points of a pool contribution.
+    Created {
+        used: u32,
+        remaining: u32,
+        reset_at: DateTime<Utc>,
+        contribution: Option<u32>,
+    },
+    /// 200 with the first answer's bytes.
+    Replayed,
+    /// 409 `generation_id_taken`.
+    Taken,
+    /// 403 `quality_not_in_tier`.
+    QualityRefused,
+    /// 429 `daily_limit_reached` / `monthly_limit_reached` with these fields.
+    LimitReached {
+        code: &'static str,
+        limit: u32,
+        used: u32,
+        reset_at: DateTime<Utc>,
+    },
+}
+
+/// Points of a pool contribution.
+pub fn points(quality: Quality) -> u32 {
+    match quality {
+        Quality::Standard => 1,
+        Quality::High => 2,
+        Quality::Ultra => 3,
+    }
+}
+
+/// A `customer.subscription.*` event as the model reads it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: String,
+    /// 1 created, 2 updated, 3 deleted.
+    pub rank: u8,
+    pub created: DateTime<Utc>,
+    pub subscription: String,
+    pub status: &'static str,
+    /// The tier its price sells; `None` for a price we do not sell.
+    pub tier: Option<Tier>,
+    /// `None`: no billing period anywhere in the event.
+    pub period: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    pub anchor: DateTime<Utc>,
+    pub cancel_at_period_end: bool,
+}
+
+/// The whole model: users, generation ids and their owners, the clock.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub now: DateTime<Utc>,
+    pub users: Vec<User>,
+    /// Generation id → owner index.
+    pub generations: BTreeMap<String, usize>,
+    pub applied_events: BTreeSet<String>,
+}
+
+impl Model {
+    pub fn new(now: DateTime<Utc>, users: Vec<User>) -> Self {
+        Self {
+            now,
+            users,
+            generations: BTreeMap::new(),
+            applied_events: BTreeSet::new(),
+        }
+    }
+
+    /// The first authenticated request creates the user (FREE).
+    fn touch(&mut self, user: usize) {
+        self.users[user].exists = true;
+    }
+
+    pub fn limits(&mut self, user: usize, quality: Option<Quality>) -> Limits {
+        self.touch(user);
+        self.view(user, quality)
+    }
+
+    fn view(&self, user: usize, quality: Option<Quality>) -> Limits {
+        let u = &self.users[user];
+        let (tier, span) = u.entitlement(self.now);
+        let spec = tier.spec();
+        let used = u.used_in(span);
+        let quality_ok = quality.is_none_or(|q| spec.qualities.contains(&q));
+        let reason = if !quality_ok {
+            Some("quality_not_in_tier")
+        } else if used >= spec.generations {
+            Some(if span.month {
+                "monthly_limit_reached"
+            } else {
+                "daily_limit_reached"
+            })
+        } else {
+            None
+        };
+        Limits {
+            tier,
+            period: if span.month { "month" } else { "day" },
+            period_start: span.start,
+            reset_at: span.end,
+            limit: spec.generations,
+            used,
+            remaining: spec.generations.saturating_sub(used),
+            can_generate: reason.is_none(),
+            reason,
+        }
+    }
+
+    /// `record-generation` of `id` by `user`: an id seen before is a replay (its owner) or taken (anyone
+    /// else), whatever the quota says; otherwise quality, then quota, then a recorded generation.
+    pub fn record(&mut self, user: usize, id: &str, quality: Quality) -> Recorded {
+        self.touch(user);
+        if let Some(&owner) = self.generations.get(id) {
+            return if owner == user {
+                Recorded::Replayed
+            } else {
+                Recorded::Taken
+            };
+        }
+        let now = self.now;
+        let u = &mut self.users[user];
+        let (tier, span) = u.entitlement(now);
+        let spec = tier.spec();
+        if !spec.qualities.contains(&quality) {
+            return Recorded::QualityRefused;
+        }
+        let used = u.used_in(span);
+        if used >= spec.generations {
+            return Recorded::LimitReached {
+                code: if span.month {
+                    "monthly_limit_reached"
+                } else {
+                    "daily_limit_reached"
+                },
+                limit: spec.generations,
+                used,
+                reset_at: span.end,
+            };
+        }
+        u.used.insert((span.month, span.start), used + 1);
+        let mut contribution = None;
+        if tier.is_paid() {
+            u.paid_total += 1;
+            if u.paid_total % 20 == 0 {
+                contribution = Some(points(quality));
+            }
+        }
+        self.generations.insert(id.to_owned(), user);
+        Recorded::Created {
+            used: used + 1,
+            remaining: spec.generations - used - 1,
+            reset_at: span.end,
+            contribution,
+        }
+    }
+
+    /// An admin grant: `None` (404) for a user who never made a request.
+    pub fn grant(&mut self, user: usize, tier: Tier) -> Option<Limits> {
+        let u = &mut self.users[user];
+        if !u.exists {
+            return None;
+        }
+        u.tier = tier;
+        u.source = Source::Admin;
+        Some(self.view(user, None))
+    }
+
+    /// A verified subscription event; always acknowledged. Returns whether it changed the user.
+    pub fn webhook(&mut self, user: usize, e: &Event) -> bool {
+        let u = &mut self.users[user];
+        if !u.exists || self.applied_events.contains(&e.id) {
+            return false;
+        }
+        let fence = (e.created.timestamp(), e.rank, e.id.clone());
+        if u.fence.as_ref().is_some_and(|applied| *applied >= fence) {
+            return false;
+        }
+        let (Some(price_tier), Some((start, end))) = (e.tier, e.period) else {
+            return false;
+        };
+        let keeps = keeps_tier(e.status);
+        if let Some(current) = &u.sub {
+            let ended_for_good = matches!(current.status, "canceled" | "incomplete_expired");
+            if current.id == e.subscription && ended_for_good && keeps {
+                return false;
+            }
+            if current.id != e.subscription && keeps_tier(current.status) && !keeps {
+                return false;
+            }
+        }
+        (u.tier, u.source) = match (keeps, u.source) {
+            (true, _) => (price_tier, Source::Stripe),
+            (false, Source::Admin) => (u.tier, Source::Admin),
+            (false, _) => (Tier::Free, Source::Stripe),
+        };
+        u.sub = Some(Sub {
+            id: e.subscription.clone(),
+            status: e.status,
+            start,
+            end,
+            anchor: e.anchor,
+            cancel_at_period_end: e.cancel_at_period_end,
+        });
+        u.fence = Some(fence);
+        self.applied_events.insert(e.id.clone());
+        true
+    }
+}
