@@ -14,7 +14,7 @@ DEV_PORTS := DYNAMODB_PORT=$${DYNAMODB_PORT:-4567} MOTO_PORT=$${MOTO_PORT:-4566}
 # the command line counts; without one the token is for the seeded test_user_1.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),test_user_1)
 
-.PHONY: help venv tools dev dev-reset test test-atomicity-on-moto load lint fmt token reset stripe-event build clean
+.PHONY: help venv tools dev dev-reset test test-atomicity-on-moto load lint fmt token reset stripe-event soak build clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -46,6 +46,12 @@ test: tools ## run every test against a fresh, empty local stack
 
 test-atomicity-on-moto: tools ## evidence, not CI: the atomicity tests, 100 rounds, on stock moto's DynamoDB: they FAIL
 	SON1K_DYNAMODB=moto SON1K_ATOMICITY_ROUNDS=100 local/with-stack.sh cargo test --workspace --test it atomicity
+
+soak: tools ## the model test at length: make soak [CASES=2000] [SEED=n] (prints the seed that replays it)
+	@seed=$${SEED:-$$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')}; \
+	  echo "soak: $(or $(CASES),2000) sequences, seed $$seed (replay with: make soak CASES=$(or $(CASES),2000) SEED=$$seed)"; \
+	  PROPTEST_CASES=$(or $(CASES),2000) PROPTEST_RNG_SEED=$$seed \
+	  local/with-stack.sh cargo test --workspace --test it model:: -- --nocapture
 
 load: venv ## measure record-generation against the running `make dev`: 16 users in parallel, 1 sequential
 	$(VENV)/bin/python local/load.py

@@ -4,7 +4,7 @@
 //! (`son1k_tests::model`). proptest shrinks a failure to a short sequence and keeps it in
 //! `tests/it/model.proptest-regressions` (committed), which is replayed first on every run.
 //!
-//! `make test` runs 24 sequences (`PROPTEST_CASES` to change); `make soak` runs many, with the seed
+//! `make test` runs 64 sequences (`PROPTEST_CASES` to change); `make soak` runs many, with the seed
 //! printed (`PROPTEST_RNG_SEED` replays it).
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -18,6 +18,14 @@ use son1k_tests::stripe::{SubEvent, PRICE_CREATOR, PRICE_PRO, PRICE_STUDIO};
 use son1k_tests::{at, As, TestApp, TestResponse};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// What the sequences exercised, printed at the end: outcomes by kind.
+static TALLY: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+fn tally(what: impl Into<String>) {
+    *TALLY.lock().expect("tally").entry(what.into()).or_insert(0) += 1;
+}
 
 const USERS: usize = 3;
 const MAX_STEPS: usize = 40;
@@ -173,6 +181,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         10 => (0..USERS, id, quality()).prop_map(|(user, id, quality)| Op::Record { user, id, quality }),
         2 => (0..USERS, 2usize..9, quality()).prop_map(|(user, n, quality)| Op::Burst { user, n, quality }),
+        // Large enough to spend a CREATOR month and to reach a 20th paid generation.
+        1 => (0..USERS, 20usize..56).prop_map(|(user, n)| Op::Burst { user, n, quality: Quality::Standard }),
         4 => (0..USERS, prop::option::weighted(0.4, quality())).prop_map(|(user, quality)| Op::Limits { user, quality }),
         3 => (0..USERS, tier()).prop_map(|(user, tier)| Op::Grant { user, tier }),
         6 => webhook(),
@@ -295,6 +305,20 @@ impl<'a> Run<'a> {
     async fn record(&mut self, user: usize, pick: IdPick, quality: Quality) -> Step {
         let id = self.pick_id(user, pick);
         let expected = self.model.record(user, &id, quality);
+        tally(match &expected {
+            Recorded::Created {
+                contribution: Some(_),
+                ..
+            } => "record: 201 with a pool contribution",
+            Recorded::Created { .. } => "record: 201",
+            Recorded::Replayed => "record: 200 replay",
+            Recorded::Taken => "record: 409 taken",
+            Recorded::QualityRefused => "record: 403 quality",
+            Recorded::LimitReached { code, .. } if *code == "daily_limit_reached" => {
+                "record: 429 daily"
+            }
+            Recorded::LimitReached { .. } => "record: 429 monthly",
+        });
         let res = self.post_record(user, &id, quality).await;
         self.compare_record(&expected, &res, &id)?;
         if matches!(expected, Recorded::Created { .. }) {
@@ -374,7 +398,7 @@ impl<'a> Run<'a> {
     /// contributions; the rest get the model's refusal. Which ids won is the store's choice.
     async fn burst(&mut self, user: usize, n: usize, quality: Quality) -> Step {
         let ids: Vec<String> = (0..n).map(|_| self.pick_id(user, IdPick::New)).collect();
-        let mut expected: Vec<Recorded> = ids
+        let expected: Vec<Recorded> = ids
             .iter()
             .map(|id| self.model.record(user, id, quality))
             .collect();
@@ -447,7 +471,23 @@ impl<'a> Run<'a> {
                 }
             });
         }
-        expected.sort_by_key(|r| matches!(r, Recorded::Created { .. }));
+        if summary(&expected).1 > 0 {
+            tally("burst: with pool contributions");
+        }
+        if summary(&expected).2.contains(&"monthly_limit_reached") {
+            tally("burst: 429 monthly");
+        }
+        let wins = expected
+            .iter()
+            .filter(|r| matches!(r, Recorded::Created { .. }))
+            .count();
+        tally(if wins == n {
+            "burst: all granted"
+        } else if wins == 0 {
+            "burst: none granted"
+        } else {
+            "burst: some granted"
+        });
         check!(
             summary(&got) == summary(&expected),
             "burst of {n}: expected (used, contributions, refusals) {:?}, got {:?}",
@@ -459,6 +499,11 @@ impl<'a> Run<'a> {
 
     async fn limits(&mut self, user: usize, quality: Option<Quality>) -> Step {
         let expected = self.model.limits(user, quality);
+        tally(format!(
+            "limits: {} {}",
+            expected.tier.as_str(),
+            expected.reason.unwrap_or("can generate")
+        ));
         let query = quality.map_or(String::new(), |q| format!("?quality={}", quality_name(q)));
         let res = self
             .app
@@ -567,7 +612,12 @@ impl<'a> Run<'a> {
 
     async fn deliver(&mut self, index: usize) -> Step {
         let (user, json, event) = self.events[index].clone();
-        self.model.webhook(user, &event);
+        let changed = self.model.webhook(user, &event);
+        tally(if changed {
+            "webhook: applied"
+        } else {
+            "webhook: changes nothing"
+        });
         let res = self.app.webhook(&json).await;
         check!(
             res.status == 200 && res.json() == json!({"received": true}),
@@ -595,6 +645,10 @@ impl<'a> Run<'a> {
             Move::Days(n) => now + Duration::days(n),
         };
         // Clocks only move forward here; two instances with different clocks are metering_periods'.
+        tally(format!(
+            "clock: {}",
+            format!("{to:?}").split('(').next().unwrap_or("")
+        ));
         if next > now {
             self.model.now = next;
             self.app.clock.set(next);
@@ -699,7 +753,7 @@ fn metering_and_billing_follow_the_model() {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(24);
+        .unwrap_or(64);
     let config = Config {
         cases,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
@@ -714,9 +768,18 @@ fn metering_and_billing_follow_the_model() {
         config.rng_seed
     );
     let mut runner = TestRunner::new(config);
+    let started = std::time::Instant::now();
     let result = runner.run(&scenario(), |(start, anchors, ops)| {
+        tally("sequences");
+        for _ in &ops {
+            tally("steps");
+        }
         run_sequence(start, &anchors, &ops)
     });
+    eprintln!("model test: {:.1} s", started.elapsed().as_secs_f64());
+    for (what, n) in TALLY.lock().expect("tally").iter() {
+        eprintln!("  {n:>7}  {what}");
+    }
     if let Err(err) = result {
         panic!("{err}");
     }

@@ -327,7 +327,7 @@ impl Model {
         let mut contribution = None;
         if tier.is_paid() {
             u.paid_total += 1;
-            if u.paid_total % 20 == 0 {
+            if u.paid_total.is_multiple_of(20) {
                 contribution = Some(points(quality));
             }
         }
