@@ -404,96 +404,20 @@ impl<'a> Run<'a> {
             .collect();
         let answers = join_all(ids.iter().map(|id| self.post_record(user, id, quality))).await;
         // The model recorded the first ids; the store may have let others through.
-        for id in &ids {
-            self.model.generations.remove(id);
-        }
-        let summary = |rs: &[Recorded]| -> (Vec<u32>, usize, Vec<&'static str>) {
-            let mut used: Vec<u32> = Vec::new();
-            let mut contributions = 0;
-            let mut refusals = Vec::new();
-            for r in rs {
-                match r {
-                    Recorded::Created {
-                        used: u,
-                        contribution,
-                        ..
-                    } => {
-                        used.push(*u);
-                        contributions += usize::from(contribution.is_some());
-                    }
-                    Recorded::QualityRefused => refusals.push("quality_not_in_tier"),
-                    Recorded::LimitReached { code, .. } => refusals.push(code),
-                    other => refusals.push(if matches!(other, Recorded::Taken) {
-                        "taken"
-                    } else {
-                        "replay"
-                    }),
-                }
-            }
-            used.sort_unstable();
-            refusals.sort_unstable();
-            (used, contributions, refusals)
-        };
-        let mut got = Vec::new();
         for (id, res) in ids.iter().zip(&answers) {
-            let b = res.json();
-            got.push(match res.status {
-                201 => {
-                    self.model.generations.insert(id.clone(), user);
-                    self.bodies.insert(id.clone(), res.body.clone());
-                    self.own[user].push(id.clone());
-                    Recorded::Created {
-                        used: b["used"].as_u64().unwrap_or(0) as u32,
-                        remaining: 0,
-                        reset_at: self.model.now,
-                        contribution: b["pool_contribution"]["points"].as_u64().map(|p| p as u32),
-                    }
-                }
-                403 => Recorded::QualityRefused,
-                429 if b["code"] == "daily_limit_reached" => Recorded::LimitReached {
-                    code: "daily_limit_reached",
-                    limit: 0,
-                    used: 0,
-                    reset_at: self.model.now,
-                },
-                429 => Recorded::LimitReached {
-                    code: "monthly_limit_reached",
-                    limit: 0,
-                    used: 0,
-                    reset_at: self.model.now,
-                },
-                _ => {
-                    return Err(TestCaseError::fail(format!(
-                        "burst: {} {}",
-                        res.status,
-                        res.text()
-                    )))
-                }
-            });
+            self.model.generations.remove(id);
+            if res.status == 201 {
+                self.model.generations.insert(id.clone(), user);
+                self.bodies.insert(id.clone(), res.body.clone());
+                self.own[user].push(id.clone());
+            }
         }
-        if summary(&expected).1 > 0 {
-            tally("burst: with pool contributions");
-        }
-        if summary(&expected).2.contains(&"monthly_limit_reached") {
-            tally("burst: 429 monthly");
-        }
-        let wins = expected
-            .iter()
-            .filter(|r| matches!(r, Recorded::Created { .. }))
-            .count();
-        tally(if wins == n {
-            "burst: all granted"
-        } else if wins == 0 {
-            "burst: none granted"
-        } else {
-            "burst: some granted"
-        });
-        check!(
-            summary(&got) == summary(&expected),
-            "burst of {n}: expected (used, contributions, refusals) {:?}, got {:?}",
-            summary(&expected),
-            summary(&got)
+        let (want, got) = (
+            BurstSummary::expected(&expected),
+            BurstSummary::observed(&answers)?,
         );
+        want.tally(n);
+        check!(got == want, "burst of {n}: expected {want:?}, got {got:?}");
         Ok(())
     }
 
@@ -666,6 +590,79 @@ impl<'a> Run<'a> {
     }
 }
 
+/// A burst's answers, reduced to what does not depend on which request won: the `used` of the
+/// successes, how many went to the pool, and the refusals.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct BurstSummary {
+    used: Vec<u64>,
+    contributions: usize,
+    refusals: Vec<String>,
+}
+
+impl BurstSummary {
+    fn expected(outcomes: &[Recorded]) -> Self {
+        let mut summary = Self::default();
+        for outcome in outcomes {
+            match outcome {
+                Recorded::Created {
+                    used, contribution, ..
+                } => {
+                    summary.used.push(u64::from(*used));
+                    summary.contributions += usize::from(contribution.is_some());
+                }
+                Recorded::QualityRefused => summary.refusals.push("quality_not_in_tier".into()),
+                Recorded::LimitReached { code, .. } => summary.refusals.push((*code).into()),
+                other => summary.refusals.push(format!("{other:?}")),
+            }
+        }
+        summary.sorted()
+    }
+
+    fn observed(answers: &[TestResponse]) -> Result<Self, TestCaseError> {
+        let mut summary = Self::default();
+        for res in answers {
+            let body = res.json();
+            match res.status {
+                201 => {
+                    summary.used.push(body["used"].as_u64().unwrap_or(0));
+                    summary.contributions += usize::from(body["pool_contribution"].is_object());
+                }
+                403 | 429 => summary
+                    .refusals
+                    .push(body["code"].as_str().unwrap_or("?").into()),
+                _ => {
+                    return Err(TestCaseError::fail(format!(
+                        "burst: {} {}",
+                        res.status,
+                        res.text()
+                    )))
+                }
+            }
+        }
+        Ok(summary.sorted())
+    }
+
+    fn sorted(mut self) -> Self {
+        self.used.sort_unstable();
+        self.refusals.sort_unstable();
+        self
+    }
+
+    fn tally(&self, n: usize) {
+        tally(match self.used.len() {
+            0 => "burst: none granted",
+            k if k == n => "burst: all granted",
+            _ => "burst: some granted",
+        });
+        if self.contributions > 0 {
+            tally("burst: with pool contributions");
+        }
+        if self.refusals.iter().any(|r| r == "monthly_limit_reached") {
+            tally("burst: 429 monthly");
+        }
+    }
+}
+
 fn compare_limits(expected: &Limits, got: &Value) -> Step {
     let want = json!({
         "tier": expected.tier.as_str(),
@@ -692,24 +689,41 @@ fn compare_limits(expected: &Limits, got: &Value) -> Step {
     Ok(())
 }
 
+/// Sequences that share one set of tables; then they are dropped and fresh ones made, so that the
+/// scheduled reset's scans stay short however long a soak runs.
+const SEQUENCES_PER_TABLES: u32 = 25;
+
+struct Harness {
+    rt: tokio::runtime::Runtime,
+    app: TestApp,
+    used: u32,
+}
+
 thread_local! {
-    /// One runtime and one set of tables for all sequences of this thread; each sequence has users
-    /// of its own.
-    static HARNESS: RefCell<Option<(tokio::runtime::Runtime, TestApp)>> = const { RefCell::new(None) };
+    /// One runtime and one set of tables for up to `SEQUENCES_PER_TABLES` sequences of this thread;
+    /// each sequence has users of its own.
+    static HARNESS: RefCell<Option<Harness>> = const { RefCell::new(None) };
 }
 
 fn run_sequence(start: &str, anchors: &[(i64, i64)], ops: &[Op]) -> Step {
     HARNESS.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let (rt, app) = slot.get_or_insert_with(|| {
+        let harness = slot.get_or_insert_with(|| {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()
                 .expect("runtime");
             let app = rt.block_on(TestApp::spawn());
-            (rt, app)
+            Harness { rt, app, used: 0 }
         });
+        if harness.used == SEQUENCES_PER_TABLES {
+            harness.rt.block_on(harness.app.drop_tables());
+            harness.app = harness.rt.block_on(TestApp::spawn());
+            harness.used = 0;
+        }
+        harness.used += 1;
+        let (rt, app) = (&harness.rt, &harness.app);
         rt.block_on(async {
             let now = at(start);
             app.clock.set(now);

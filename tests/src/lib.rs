@@ -210,6 +210,19 @@ impl TestApp {
         }
     }
 
+    /// Deletes this app's tables (long runs that replace their app, so the local server stays small).
+    pub async fn drop_tables(&self) {
+        for table in son1k::store::schema::TABLES {
+            let _ = self
+                .state
+                .dynamo
+                .delete_table()
+                .table_name(table.name(&self.state.config))
+                .send()
+                .await;
+        }
+    }
+
     /// A state whose store is a closed port: every AWS call fails fast.
     pub async fn with_store_down() -> Self {
         let config = Config {
