@@ -11,6 +11,7 @@ use crate::domain::billing::EventError;
 use crate::domain::metering::Refusal;
 use crate::domain::DomainError;
 use crate::metering::RecordError;
+use crate::storage::StorageError;
 use crate::store::StoreError;
 use chrono::SecondsFormat;
 use lambda_http::http::StatusCode;
@@ -334,6 +335,30 @@ impl From<BillingError> for ApiError {
                 ErrorCode::NoBillingAccount,
                 "there is no billing account yet; subscribe through checkout first",
             ),
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::NotFound => ApiError::not_found("no such generation of yours, or no audio stored"),
+            StorageError::QuotaExceeded {
+                limit_bytes,
+                used_bytes,
+                requested_bytes,
+            } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::StorageQuotaExceeded,
+                format!(
+                    "{requested_bytes} bytes do not fit: {} of {limit_bytes} bytes remain",
+                    limit_bytes.saturating_sub(used_bytes)
+                ),
+            )
+            .with("limit_bytes", limit_bytes)
+            .with("used_bytes", used_bytes)
+            .with("remaining_bytes", limit_bytes.saturating_sub(used_bytes)),
+            StorageError::Store(err) => err.into(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod http;
 pub mod metering;
 pub mod routes;
 pub mod state;
+pub mod storage;
 pub mod store;
 pub mod telemetry;
 

@@ -263,5 +263,7 @@ fn generation_record(
         response: body.to_owned(),
         contribution_id: contribution.map(|c| c.contribution_id.clone()),
         audio_state: AudioState::None,
+        upload: None,
+        audio: None,
     }
 }

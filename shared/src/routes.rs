@@ -58,6 +58,18 @@ pub const ROUTES: &[Route] = &[
         public: true,
     },
     Route {
+        method: "POST",
+        path: "/api/generations/{generation_id}/upload-url",
+        function: "upload-url",
+        public: false,
+    },
+    Route {
+        method: "GET",
+        path: "/api/generations/{generation_id}/audio",
+        function: "audio-get",
+        public: false,
+    },
+    Route {
         method: "PUT",
         path: "/api/admin/users/{user_id}/tier",
         function: "admin-tier",

@@ -60,6 +60,8 @@ pub async fn invoke(
         "checkout" => checkout::handler(state, req).await,
         "portal" => portal::handler(state, req).await,
         "stripe-webhook" => stripe_webhook::handler(state, req).await,
+        "upload-url" => upload_url::handler(state, req).await,
+        "audio-get" => audio_get::handler(state, req).await,
         _ => fallback::handler(state, req).await,
     };
     // A Lambda error is an opaque 500 from API Gateway; it never happens for expected outcomes.

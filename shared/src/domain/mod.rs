@@ -8,6 +8,7 @@ pub mod limits;
 pub mod metering;
 pub mod period;
 pub mod pool;
+pub mod storage;
 pub mod tiers;
 
 /// A value from outside that does not fit the domain. `field` names what was wrong for the caller.

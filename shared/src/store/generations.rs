@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::domain::ids::{GenerationId, UserId};
 use crate::domain::metering::Grant;
 use crate::domain::period::Period;
+use crate::domain::storage::AudioType;
 use crate::domain::tiers::{Quality, Tier};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -63,6 +64,29 @@ pub struct GenerationRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contribution_id: Option<String>,
     pub audio_state: AudioState,
+    /// The upload last granted to the owner: what the object must be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadGrant>,
+    /// The object accounted for this generation, once S3 reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<StoredAudio>,
+}
+
+/// A presigned upload handed out: its type and exact size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadGrant {
+    pub content_type: AudioType,
+    pub size_bytes: u64,
+    pub granted_at: DateTime<Utc>,
+}
+
+/// A stored object, as counted in the owner's `storage_used_bytes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAudio {
+    pub etag: String,
+    pub size_bytes: u64,
+    pub content_type: AudioType,
+    pub stored_at: DateTime<Utc>,
 }
 
 /// One attempt at recording: the user as this attempt read it (every condition is taken from it), the

@@ -1,11 +1,13 @@
 //! DynamoDB and S3 access, one module per table; items map to `XxxRecord` structs through serde_dynamo.
 
+pub mod audio;
 pub mod billing;
 pub mod generations;
 pub mod housekeeping;
 pub mod metrics;
 pub mod pool;
 pub mod schema;
+pub mod uploads;
 pub mod users;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};

@@ -1,0 +1,29 @@
+//! `GET /api/generations/{generation_id}/audio`: 302 to a short-lived presigned GET of the stored
+//! audio, for its owner or an admin; 404 otherwise, or when nothing is stored.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+use son1k::auth::Caller;
+use son1k::domain::ids::GenerationId;
+use son1k::http::{path_param, render, HandlerResult};
+use son1k::storage::audio_link;
+use son1k::{ApiError, AppState};
+
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
+    render(handle(state, req).await)
+}
+
+async fn handle(state: &AppState, req: Request) -> HandlerResult {
+    let caller = Caller::from_request(&req)?;
+    let id = GenerationId::parse(&path_param(&req, "generation_id")?)?;
+    let link = audio_link(state, &caller, &id).await?;
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header("location", link.url)
+        .header("cache-control", "no-store")
+        .body(Body::Empty)
+        .map_err(|err| {
+            tracing::error!(error = %err, "redirect did not build");
+            ApiError::internal()
+        })
+}

@@ -1,0 +1,77 @@
+//! `storage-events` (S3 ObjectCreated on `audio/`): accounts each reported object once — its real
+//! size added to the owner's storage under the quota, the generation's audio stored and its pool item
+//! listed — or deletes it and marks the generation rejected. S3 delivers at least once; accounting
+//! is idempotent per key and ETag. A failure fails the invocation, so the event is delivered again.
+
+use lambda_runtime::{Error, LambdaEvent};
+use serde::Serialize;
+use serde_json::Value;
+use son1k::storage::{account_object, Accounted};
+use son1k::AppState;
+
+/// What one invocation did, by outcome.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct StorageReport {
+    pub stored: u32,
+    pub duplicate: u32,
+    pub rejected: u32,
+    pub ignored: u32,
+}
+
+pub async fn handler(state: &AppState, event: LambdaEvent<Value>) -> Result<StorageReport, Error> {
+    let mut report = StorageReport::default();
+    for key in created_keys(&event.payload) {
+        let outcome = account_object(state, &key).await.map_err(|err| {
+            tracing::error!(error = %err, key, "object not accounted; the event will be redelivered");
+            Error::from(err.to_string())
+        })?;
+        match outcome {
+            Accounted::Stored => report.stored += 1,
+            Accounted::Duplicate => report.duplicate += 1,
+            Accounted::Rejected => report.rejected += 1,
+            Accounted::Ignored => report.ignored += 1,
+        }
+    }
+    tracing::info!(?report, "storage events handled");
+    Ok(report)
+}
+
+/// The object keys of the event's `ObjectCreated:*` records, URL-decoded (S3 encodes them, with `+`
+/// for a space).
+pub fn created_keys(event: &Value) -> Vec<String> {
+    event
+        .get("Records")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r.get("eventName")
+                .and_then(Value::as_str)
+                .is_some_and(|name| name.starts_with("ObjectCreated:"))
+        })
+        .filter_map(|r| r.pointer("/s3/object/key").and_then(Value::as_str))
+        .map(|key| {
+            percent_encoding::percent_decode_str(&key.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+/// An S3 event for `keys`, as S3 sends it (keys URL-encoded), for the local stack and tests.
+pub fn event_for(bucket: &str, keys: &[String]) -> Value {
+    let records: Vec<Value> = keys
+        .iter()
+        .map(|key| {
+            let encoded: String =
+                percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string();
+            serde_json::json!({
+                "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": bucket}, "object": {"key": encoded}}
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}

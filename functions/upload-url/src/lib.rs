@@ -1,0 +1,50 @@
+//! `POST /api/generations/{generation_id}/upload-url`: a presigned S3 PUT for the caller's own
+//! generation, bound to its content type and size, if it fits the tier's remaining storage.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+use serde::{Deserialize, Serialize};
+use son1k::auth::Caller;
+use son1k::domain::ids::GenerationId;
+use son1k::domain::storage::{upload_size, AudioType};
+use son1k::http::{json, parse_json, path_param, render, HandlerResult, BODY_LIMIT};
+use son1k::storage::issue_upload;
+use son1k::AppState;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+struct UploadRequest {
+    content_type: AudioType,
+    size_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct UploadResponse {
+    upload_url: String,
+    method: String,
+    headers: BTreeMap<String, String>,
+    expires_at: String,
+}
+
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
+    render(handle(state, req).await)
+}
+
+async fn handle(state: &AppState, req: Request) -> HandlerResult {
+    let caller = Caller::from_request(&req)?;
+    let id = GenerationId::parse(&path_param(&req, "generation_id")?)?;
+    let body: UploadRequest = parse_json(&req, BODY_LIMIT)?;
+    let size = upload_size(body.size_bytes)?;
+    let link = issue_upload(state, &caller, &id, body.content_type, size).await?;
+    json(
+        StatusCode::OK,
+        &UploadResponse {
+            upload_url: link.url,
+            method: link.method,
+            headers: link.headers,
+            expires_at: link
+                .expires_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        },
+    )
+}

@@ -1,0 +1,126 @@
+//! Audio storage rules, pure: which types and sizes may be uploaded, where an upload lives, and
+//! whether it fits the tier's storage quota.
+
+use super::ids::{GenerationId, UserId};
+use super::DomainError;
+use serde::{Deserialize, Serialize};
+
+/// The largest single upload: 2 GiB.
+pub const MAX_UPLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// How long a presigned upload or download link lives.
+pub const UPLOAD_LINK_SECONDS: u64 = 15 * 60;
+pub const AUDIO_LINK_SECONDS: u64 = 5 * 60;
+
+/// The audio types an upload may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum AudioType {
+    Mpeg,
+    Wav,
+    Ogg,
+    Flac,
+}
+
+impl AudioType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mpeg => "audio/mpeg",
+            Self::Wav => "audio/wav",
+            Self::Ogg => "audio/ogg",
+            Self::Flac => "audio/flac",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        match raw {
+            "audio/mpeg" => Ok(Self::Mpeg),
+            "audio/wav" => Ok(Self::Wav),
+            "audio/ogg" => Ok(Self::Ogg),
+            "audio/flac" => Ok(Self::Flac),
+            _ => Err(DomainError::new(
+                "content_type",
+                "must be one of audio/mpeg, audio/wav, audio/ogg, audio/flac",
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for AudioType {
+    type Error = DomainError;
+    fn try_from(raw: String) -> Result<Self, DomainError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<AudioType> for String {
+    fn from(t: AudioType) -> String {
+        t.as_str().to_owned()
+    }
+}
+
+/// A requested upload size: 1 byte to 2 GiB.
+pub fn upload_size(size: u64) -> Result<u64, DomainError> {
+    if (1..=MAX_UPLOAD_BYTES).contains(&size) {
+        Ok(size)
+    } else {
+        Err(DomainError::new(
+            "size_bytes",
+            format!("must be a whole number from 1 to {MAX_UPLOAD_BYTES}"),
+        ))
+    }
+}
+
+/// The object key of a generation's audio.
+pub fn audio_key(user: &UserId, generation: &GenerationId) -> String {
+    format!("audio/{user}/{generation}")
+}
+
+/// The user and generation an object key names; `None` for any other key.
+pub fn parse_audio_key(key: &str) -> Option<(UserId, GenerationId)> {
+    let mut parts = key.strip_prefix("audio/")?.split('/');
+    let (user, generation) = (parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((UserId::parse(user).ok()?, GenerationId::parse(generation).ok()?))
+}
+
+/// Whether `extra` more bytes fit a quota of `limit` (`None`: unlimited) with `used` spent.
+/// Exactly what remains fits.
+pub fn fits(used: u64, extra: u64, limit: Option<u64>) -> bool {
+    limit.is_none_or(|limit| used.checked_add(extra).is_some_and(|total| total <= limit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_what_remains_fits_and_one_byte_more_does_not() {
+        let gib = 1024 * 1024 * 1024;
+        assert!(fits(gib - 10, 10, Some(gib)));
+        assert!(!fits(gib - 10, 11, Some(gib)));
+        assert!(fits(u64::MAX - 1, 1, None));
+        assert!(!fits(u64::MAX, 1, Some(u64::MAX)));
+    }
+
+    #[test]
+    fn sizes_and_types_are_checked_at_the_boundary() {
+        assert!(upload_size(0).is_err() && upload_size(MAX_UPLOAD_BYTES + 1).is_err());
+        assert_eq!(upload_size(MAX_UPLOAD_BYTES), Ok(MAX_UPLOAD_BYTES));
+        assert_eq!(AudioType::parse("audio/flac"), Ok(AudioType::Flac));
+        assert_eq!(AudioType::parse("audio/x-flac").unwrap_err().field, "content_type");
+    }
+
+    #[test]
+    fn keys_name_their_user_and_generation_and_nothing_else_parses() {
+        let (user, generation) = (UserId::parse("u1").unwrap(), GenerationId::parse("g-1").unwrap());
+        let key = audio_key(&user, &generation);
+        assert_eq!(key, "audio/u1/g-1");
+        assert_eq!(parse_audio_key(&key), Some((user, generation)));
+        for other in ["audio/u1", "audio/u1/g/x", "video/u1/g", "audio/u 1/g", "audio//g"] {
+            assert_eq!(parse_audio_key(other), None, "{other}");
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Audio storage use cases: a presigned upload within the tier's storage quota, accounting an object
+//! S3 reported (at least once), and a short-lived link to stored audio.
+
+use crate::auth::Caller;
+use crate::domain::ids::GenerationId;
+use crate::domain::storage::{
+    audio_key, fits, parse_audio_key, AudioType, AUDIO_LINK_SECONDS, UPLOAD_LINK_SECONDS,
+};
+use crate::store::audio::{AudioStore, Presigned};
+use crate::store::generations::{AudioState, GenerationRecord, StoredAudio, UploadGrant};
+use crate::store::uploads::{AccountOutcome, AccountWrite, UploadsStore};
+use crate::store::StoreError;
+use crate::AppState;
+
+/// Attempts at accounting one object before the event is failed (and redelivered).
+const ACCOUNT_ATTEMPTS: u32 = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// Not the caller's generation, or nothing stored: never says which.
+    #[error("no such generation or audio")]
+    NotFound,
+    #[error("storage quota exceeded")]
+    QuotaExceeded {
+        limit_bytes: u64,
+        used_bytes: u64,
+        requested_bytes: u64,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl AppState {
+    pub fn audio(&self) -> AudioStore<'_> {
+        AudioStore::new(&self.s3, &self.config.audio_bucket)
+    }
+
+    pub fn uploads(&self) -> UploadsStore<'_> {
+        UploadsStore::new(&self.dynamo, &self.config)
+    }
+}
+
+/// The caller's own generation, or `NotFound` whoever else's it is.
+async fn own_generation(
+    state: &AppState,
+    caller: &Caller,
+    id: &GenerationId,
+) -> Result<GenerationRecord, StorageError> {
+    state
+        .generations()
+        .get(id)
+        .await?
+        .filter(|g| g.owner_id == caller.id)
+        .ok_or(StorageError::NotFound)
+}
+
+/// A presigned PUT for the caller's generation, if `size_bytes` fits what remains of the quota
+/// (the object it would replace freed first).
+#[tracing::instrument(skip_all, fields(user_id = %caller.id, generation_id = %id))]
+pub async fn issue_upload(
+    state: &AppState,
+    caller: &Caller,
+    id: &GenerationId,
+    content_type: AudioType,
+    size_bytes: u64,
+) -> Result<Presigned, StorageError> {
+    let generation = own_generation(state, caller, id).await?;
+    let now = state.clock.now();
+    let user = state.users().get_or_create(caller.new_user(now)).await?;
+    let limit = user.entitlement(now).tier.spec().storage_bytes;
+    let replaced = generation.audio.as_ref().map_or(0, |a| a.size_bytes);
+    let used = user.storage_used_bytes.saturating_sub(replaced);
+    if let Some(limit_bytes) = limit.filter(|_| !fits(used, size_bytes, limit)) {
+        return Err(StorageError::QuotaExceeded {
+            limit_bytes,
+            used_bytes: user.storage_used_bytes,
+            requested_bytes: size_bytes,
+        });
+    }
+    let grant = UploadGrant {
+        content_type,
+        size_bytes,
+        granted_at: now,
+    };
+    state.uploads().grant(&generation, &grant).await?;
+    let key = audio_key(&caller.id, id);
+    Ok(state
+        .audio()
+        .presign_put(&key, content_type, size_bytes, now, UPLOAD_LINK_SECONDS)
+        .await?)
+}
+
+/// A presigned GET of the generation's stored audio, for its owner or an admin. (A FREE user who
+/// claimed it from the pool will be let in here once claims exist.)
+pub async fn audio_link(
+    state: &AppState,
+    caller: &Caller,
+    id: &GenerationId,
+) -> Result<Presigned, StorageError> {
+    let generation = state
+        .generations()
+        .get(id)
+        .await?
+        .filter(|g| g.owner_id == caller.id || caller.is_admin())
+        .filter(|g| g.audio_state == AudioState::Stored && g.audio.is_some())
+        .ok_or(StorageError::NotFound)?;
+    let key = audio_key(&generation.owner_id, id);
+    Ok(state
+        .audio()
+        .presign_get(&key, state.clock.now(), AUDIO_LINK_SECONDS)
+        .await?)
+}
+
+/// What became of one reported object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Accounted {
+    Stored,
+    /// This object (key and ETag) was counted before.
+    Duplicate,
+    /// Deleted: over the quota, or not what was presigned.
+    Rejected,
+    /// Not an audio key of ours, no such generation, or the object is gone already.
+    Ignored,
+}
+
+/// Accounts the object under `key` as S3 has it now (at-least-once safe).
+#[tracing::instrument(skip_all, fields(key = %key))]
+pub async fn account_object(state: &AppState, key: &str) -> Result<Accounted, StorageError> {
+    let Some((owner, id)) = parse_audio_key(key) else {
+        tracing::warn!("an object outside audio/<user>/<generation>; left alone");
+        return Ok(Accounted::Ignored);
+    };
+    let Some(object) = state.audio().head(key).await? else {
+        return Ok(Accounted::Ignored);
+    };
+    for _ in 0..ACCOUNT_ATTEMPTS {
+        let Some(generation) = state
+            .generations()
+            .get(&id)
+            .await?
+            .filter(|g| g.owner_id == owner)
+        else {
+            state.audio().delete(key).await?;
+            return Ok(Accounted::Ignored);
+        };
+        if generation.audio.as_ref().is_some_and(|a| a.etag == object.etag) {
+            return Ok(Accounted::Duplicate);
+        }
+        let granted = generation.upload.as_ref().filter(|g| {
+            g.size_bytes == object.size_bytes
+                && object.content_type.as_deref() == Some(g.content_type.as_str())
+        });
+        let Some(grant) = granted else {
+            tracing::warn!(size = object.size_bytes, "object differs from its presigned upload");
+            return reject(state, key, &generation).await;
+        };
+        let now = state.clock.now();
+        let user = state
+            .users()
+            .get(&owner)
+            .await?
+            .ok_or_else(|| StoreError::corrupt("an upload for a user who does not exist"))?;
+        let limit = user.entitlement(now).tier.spec().storage_bytes;
+        let previous = generation.audio.as_ref().map_or(0, |a| a.size_bytes);
+        let added = object.size_bytes.saturating_sub(previous);
+        let max_used_before = match limit {
+            Some(limit) if added > 0 => match limit.checked_sub(added) {
+                Some(max) => Some(max),
+                None => return reject(state, key, &generation).await,
+            },
+            _ => None,
+        };
+        let audio = StoredAudio {
+            etag: object.etag.clone(),
+            size_bytes: object.size_bytes,
+            content_type: grant.content_type,
+            stored_at: now,
+        };
+        let write = AccountWrite {
+            generation: &generation,
+            audio: &audio,
+            max_used_before,
+            genre: generation.genre.as_deref(),
+        };
+        match state.uploads().account(&write).await? {
+            AccountOutcome::Stored => return Ok(Accounted::Stored),
+            AccountOutcome::OverQuota => return reject(state, key, &generation).await,
+            AccountOutcome::Changed => continue,
+        }
+    }
+    Err(StoreError::unavailable("account audio", "the generation kept changing").into())
+}
+
+/// Deletes the object and marks the generation rejected (giving back a replaced object's space).
+async fn reject(
+    state: &AppState,
+    key: &str,
+    generation: &GenerationRecord,
+) -> Result<Accounted, StorageError> {
+    state.audio().delete(key).await?;
+    match state.uploads().reject(generation).await? {
+        AccountOutcome::Changed => {
+            tracing::warn!("the generation changed while its object was rejected");
+        }
+        AccountOutcome::Stored | AccountOutcome::OverQuota => {}
+    }
+    Ok(Accounted::Rejected)
+}

@@ -1,0 +1,220 @@
+//! The DynamoDB side of audio storage: the upload granted on a generation, and accounting an object
+//! S3 reported (the generation's audio, the owner's `storage_used_bytes` under the quota, the pool
+//! listing) in one transaction, or its rejection.
+
+use super::generations::{generation_pk, GenerationRecord, StoredAudio, UploadGrant, GEN_SK};
+use super::pool::{contribution_pk, META_SK};
+use super::users::{user_pk, PROFILE_SK};
+use super::{item_key, sdk_failure, StoreError};
+use crate::config::Config;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+
+/// An object to account: the generation as read, the new audio, and the quota.
+#[derive(Debug, Clone)]
+pub struct AccountWrite<'a> {
+    pub generation: &'a GenerationRecord,
+    pub audio: &'a StoredAudio,
+    /// `Some(max)`: the owner's `storage_used_bytes` must be at most `max` before the change (the
+    /// limit minus what this object adds); `None`: unlimited, or the object frees space.
+    pub max_used_before: Option<u64>,
+    /// The genre of the pool contribution to list, when the generation is one.
+    pub genre: Option<&'a str>,
+}
+
+/// What DynamoDB did with an accounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountOutcome {
+    Stored,
+    /// The generation's audio changed since it was read: read it again.
+    Changed,
+    /// The owner's storage would pass the quota.
+    OverQuota,
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+/// Access to upload grants and audio accounting.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadsStore<'a> {
+    client: &'a Client,
+    config: &'a Config,
+}
+
+impl<'a> UploadsStore<'a> {
+    pub fn new(client: &'a Client, config: &'a Config) -> Self {
+        Self { client, config }
+    }
+
+    /// Records the upload granted on `generation` (owned by its owner, as read).
+    pub async fn grant(
+        &self,
+        generation: &GenerationRecord,
+        grant: &UploadGrant,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.config.stats_table)
+            .set_key(Some(item_key(
+                generation_pk(&generation.generation_id),
+                GEN_SK,
+            )))
+            .update_expression("SET upload = :grant")
+            .condition_expression("owner_id = :owner")
+            .expression_attribute_values(
+                ":grant",
+                serde_dynamo::to_attribute_value(grant).map_err(StoreError::invalid_request)?,
+            )
+            .expression_attribute_values(":owner", s(generation.owner_id.as_str()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| sdk_failure("UpdateItem generation upload", err))
+    }
+
+    /// Stores `write.audio` on the generation, adds the difference to the owner's storage under the
+    /// quota and lists the pool contribution — all or nothing. Conditioned on the generation's audio
+    /// being what was read, so a duplicate or racing event cannot count an object twice.
+    pub async fn account(&self, write: &AccountWrite<'_>) -> Result<AccountOutcome, StoreError> {
+        let generation = write.generation;
+        let previous = generation.audio.as_ref();
+        let delta = i128::from(write.audio.size_bytes)
+            - i128::from(previous.map_or(0, |a| a.size_bytes));
+        let mut items = vec![self.set_audio(generation, Some(write.audio))?];
+        items.push(self.add_storage(generation, delta, write.max_used_before)?);
+        if let Some(contribution) = &generation.contribution_id {
+            let mut update = Update::builder()
+                .table_name(&self.config.pool_table)
+                .set_key(Some(item_key(contribution_pk(contribution), META_SK)))
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                .expression_attribute_values(":all", s("ALL"));
+            let mut set = "SET listed = :yes, lst = :all".to_owned();
+            if let Some(genre) = write.genre {
+                set.push_str(", lst_genre = :genre");
+                update = update.expression_attribute_values(":genre", s(&format!("G#{genre}")));
+            }
+            let update = update
+                .update_expression(set)
+                .build()
+                .map_err(StoreError::invalid_request)?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        self.transact(items).await
+    }
+
+    /// Marks the generation rejected; if it had an object counted (now replaced and deleted), the
+    /// owner gets that space back in the same transaction.
+    pub async fn reject(&self, generation: &GenerationRecord) -> Result<AccountOutcome, StoreError> {
+        let mut items = vec![self.set_audio(generation, None)?];
+        if let Some(previous) = &generation.audio {
+            items.push(self.add_storage(generation, -i128::from(previous.size_bytes), None)?);
+        }
+        self.transact(items).await
+    }
+
+    /// The generation's audio set (stored) or removed (rejected), if it is still as read.
+    fn set_audio(
+        &self,
+        generation: &GenerationRecord,
+        audio: Option<&StoredAudio>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.config.stats_table)
+            .set_key(Some(item_key(
+                generation_pk(&generation.generation_id),
+                GEN_SK,
+            )))
+            .expression_attribute_values(":owner", s(generation.owner_id.as_str()));
+        update = match audio {
+            Some(audio) => update
+                .update_expression("SET audio = :audio, audio_state = :state")
+                .expression_attribute_values(
+                    ":audio",
+                    serde_dynamo::to_attribute_value(audio).map_err(StoreError::invalid_request)?,
+                )
+                .expression_attribute_values(":state", s("stored")),
+            None => update
+                .update_expression("SET audio_state = :state REMOVE audio")
+                .expression_attribute_values(":state", s("rejected")),
+        };
+        update = match &generation.audio {
+            Some(previous) => update
+                .condition_expression("owner_id = :owner AND audio.etag = :prev")
+                .expression_attribute_values(":prev", s(&previous.etag)),
+            None => update.condition_expression("owner_id = :owner AND attribute_not_exists(audio)"),
+        };
+        let update = update.build().map_err(StoreError::invalid_request)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// `ADD storage_used_bytes delta` on the owner, at most `max_used_before` before it when given.
+    fn add_storage(
+        &self,
+        generation: &GenerationRecord,
+        delta: i128,
+        max_used_before: Option<u64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.config.users_table)
+            .set_key(Some(item_key(user_pk(&generation.owner_id), PROFILE_SK)))
+            .update_expression("ADD storage_used_bytes :delta")
+            .expression_attribute_values(":delta", n(delta));
+        update = match max_used_before {
+            Some(max) => update
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(storage_used_bytes) OR storage_used_bytes <= :max)",
+                )
+                .expression_attribute_values(":max", n(max)),
+            None => update.condition_expression("attribute_exists(pk)"),
+        };
+        let update = update.build().map_err(StoreError::invalid_request)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<AccountOutcome, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(AccountOutcome::Stored),
+            Err(err) => match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
+                    cancelled(cancel.cancellation_reasons())
+                }
+                _ => Err(sdk_failure("TransactWriteItems audio", err)),
+            },
+        }
+    }
+}
+
+/// Item 0 (the generation) failing: it changed; item 1 (the owner) failing: over quota; conflicts
+/// retry like a change. Anything else is a store failure.
+fn cancelled(reasons: &[CancellationReason]) -> Result<AccountOutcome, StoreError> {
+    let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+    if code(0) == "ConditionalCheckFailed" {
+        return Ok(AccountOutcome::Changed);
+    }
+    if code(1) == "ConditionalCheckFailed" {
+        return Ok(AccountOutcome::OverQuota);
+    }
+    match (0..reasons.len()).map(code).find(|c| {
+        !matches!(*c, "None" | "TransactionConflict" | "ThrottlingError" | "ConditionalCheckFailed")
+    }) {
+        Some(other) => Err(StoreError::unavailable(
+            "TransactWriteItems audio",
+            format!("transaction cancelled: {other}"),
+        )),
+        None => Ok(AccountOutcome::Changed),
+    }
+}
