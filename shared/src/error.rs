@@ -342,7 +342,9 @@ impl From<BillingError> for ApiError {
 impl From<StorageError> for ApiError {
     fn from(err: StorageError) -> Self {
         match err {
-            StorageError::NotFound => ApiError::not_found("no such generation of yours, or no audio stored"),
+            StorageError::NotFound => {
+                ApiError::not_found("no such generation of yours, or no audio stored")
+            }
             StorageError::QuotaExceeded {
                 limit_bytes,
                 used_bytes,

@@ -144,7 +144,11 @@ pub async fn account_object(state: &AppState, key: &str) -> Result<Accounted, St
             state.audio().delete(key).await?;
             return Ok(Accounted::Ignored);
         };
-        if generation.audio.as_ref().is_some_and(|a| a.etag == object.etag) {
+        if generation
+            .audio
+            .as_ref()
+            .is_some_and(|a| a.etag == object.etag)
+        {
             return Ok(Accounted::Duplicate);
         }
         let granted = generation.upload.as_ref().filter(|g| {
@@ -152,7 +156,10 @@ pub async fn account_object(state: &AppState, key: &str) -> Result<Accounted, St
                 && object.content_type.as_deref() == Some(g.content_type.as_str())
         });
         let Some(grant) = granted else {
-            tracing::warn!(size = object.size_bytes, "object differs from its presigned upload");
+            tracing::warn!(
+                size = object.size_bytes,
+                "object differs from its presigned upload"
+            );
             return reject(state, key, &generation).await;
         };
         let now = state.clock.now();

@@ -15,6 +15,7 @@ mod model;
 mod permissions;
 mod public_routes;
 mod scheduled_reset;
+mod storage;
 mod stripe_webhook;
 mod template;
 mod tokens;

@@ -83,7 +83,10 @@ pub fn parse_audio_key(key: &str) -> Option<(UserId, GenerationId)> {
     if parts.next().is_some() {
         return None;
     }
-    Some((UserId::parse(user).ok()?, GenerationId::parse(generation).ok()?))
+    Some((
+        UserId::parse(user).ok()?,
+        GenerationId::parse(generation).ok()?,
+    ))
 }
 
 /// Whether `extra` more bytes fit a quota of `limit` (`None`: unlimited) with `used` spent.
@@ -110,16 +113,28 @@ mod tests {
         assert!(upload_size(0).is_err() && upload_size(MAX_UPLOAD_BYTES + 1).is_err());
         assert_eq!(upload_size(MAX_UPLOAD_BYTES), Ok(MAX_UPLOAD_BYTES));
         assert_eq!(AudioType::parse("audio/flac"), Ok(AudioType::Flac));
-        assert_eq!(AudioType::parse("audio/x-flac").unwrap_err().field, "content_type");
+        assert_eq!(
+            AudioType::parse("audio/x-flac").unwrap_err().field,
+            "content_type"
+        );
     }
 
     #[test]
     fn keys_name_their_user_and_generation_and_nothing_else_parses() {
-        let (user, generation) = (UserId::parse("u1").unwrap(), GenerationId::parse("g-1").unwrap());
+        let (user, generation) = (
+            UserId::parse("u1").unwrap(),
+            GenerationId::parse("g-1").unwrap(),
+        );
         let key = audio_key(&user, &generation);
         assert_eq!(key, "audio/u1/g-1");
         assert_eq!(parse_audio_key(&key), Some((user, generation)));
-        for other in ["audio/u1", "audio/u1/g/x", "video/u1/g", "audio/u 1/g", "audio//g"] {
+        for other in [
+            "audio/u1",
+            "audio/u1/g/x",
+            "video/u1/g",
+            "audio/u 1/g",
+            "audio//g",
+        ] {
             assert_eq!(parse_audio_key(other), None, "{other}");
         }
     }

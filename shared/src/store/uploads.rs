@@ -85,8 +85,8 @@ impl<'a> UploadsStore<'a> {
     pub async fn account(&self, write: &AccountWrite<'_>) -> Result<AccountOutcome, StoreError> {
         let generation = write.generation;
         let previous = generation.audio.as_ref();
-        let delta = i128::from(write.audio.size_bytes)
-            - i128::from(previous.map_or(0, |a| a.size_bytes));
+        let delta =
+            i128::from(write.audio.size_bytes) - i128::from(previous.map_or(0, |a| a.size_bytes));
         let mut items = vec![self.set_audio(generation, Some(write.audio))?];
         items.push(self.add_storage(generation, delta, write.max_used_before)?);
         if let Some(contribution) = &generation.contribution_id {
@@ -112,7 +112,10 @@ impl<'a> UploadsStore<'a> {
 
     /// Marks the generation rejected; if it had an object counted (now replaced and deleted), the
     /// owner gets that space back in the same transaction.
-    pub async fn reject(&self, generation: &GenerationRecord) -> Result<AccountOutcome, StoreError> {
+    pub async fn reject(
+        &self,
+        generation: &GenerationRecord,
+    ) -> Result<AccountOutcome, StoreError> {
         let mut items = vec![self.set_audio(generation, None)?];
         if let Some(previous) = &generation.audio {
             items.push(self.add_storage(generation, -i128::from(previous.size_bytes), None)?);
@@ -149,7 +152,9 @@ impl<'a> UploadsStore<'a> {
             Some(previous) => update
                 .condition_expression("owner_id = :owner AND audio.etag = :prev")
                 .expression_attribute_values(":prev", s(&previous.etag)),
-            None => update.condition_expression("owner_id = :owner AND attribute_not_exists(audio)"),
+            None => {
+                update.condition_expression("owner_id = :owner AND attribute_not_exists(audio)")
+            }
         };
         let update = update.build().map_err(StoreError::invalid_request)?;
         Ok(TransactWriteItem::builder().update(update).build())
@@ -209,7 +214,10 @@ fn cancelled(reasons: &[CancellationReason]) -> Result<AccountOutcome, StoreErro
         return Ok(AccountOutcome::OverQuota);
     }
     match (0..reasons.len()).map(code).find(|c| {
-        !matches!(*c, "None" | "TransactionConflict" | "ThrottlingError" | "ConditionalCheckFailed")
+        !matches!(
+            *c,
+            "None" | "TransactionConflict" | "ThrottlingError" | "ConditionalCheckFailed"
+        )
     }) {
         Some(other) => Err(StoreError::unavailable(
             "TransactWriteItems audio",

@@ -1,0 +1,338 @@
+//! Audio storage over the local stack: presigned upload to moto's S3, the storage-events accounting
+//! (as S3's ObjectCreated would call it), the quota, rejections, duplicates, races and the 302 link.
+
+use futures::future::join_all;
+use serde_json::{json, Value};
+use son1k::domain::entitlement::TierSource;
+use son1k::domain::tiers::{Tier, GIB};
+use son1k::store::generations::AudioState;
+use son1k_tests::{As, TestApp, TestResponse};
+
+async fn record(app: &TestApp, user: &str, id: &str) {
+    let res = app.record(user, json!({"generation_id": id})).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+}
+
+async fn upload_url(app: &TestApp, user: &str, id: &str, body: Value) -> TestResponse {
+    app.call(
+        "POST",
+        &format!("/api/generations/{id}/upload-url"),
+        As::user(user),
+        Some(&body.to_string()),
+    )
+    .await
+}
+
+/// Asks for an upload link and PUTs `bytes` to it with `content_type` (what S3 would receive).
+async fn upload(
+    app: &TestApp,
+    user: &str,
+    id: &str,
+    declared: u64,
+    content_type: &str,
+    bytes: Vec<u8>,
+) {
+    let res = upload_url(
+        app,
+        user,
+        id,
+        json!({"content_type": "audio/mpeg", "size_bytes": declared}),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let link = res.json();
+    let put = reqwest::Client::new()
+        .put(link["upload_url"].as_str().expect("url"))
+        .header("content-type", content_type)
+        .body(bytes)
+        .send()
+        .await
+        .expect("PUT to S3");
+    assert!(put.status().is_success(), "S3 PUT: {}", put.status());
+}
+
+/// What S3's ObjectCreated event for `user`'s generation `id` makes storage-events do.
+async fn object_created(app: &TestApp, user: &str, id: &str) -> storage_events::StorageReport {
+    let key = format!("audio/{user}/{id}");
+    let event = storage_events::event_for(&app.state.config.audio_bucket, &[key]);
+    storage_events::handler(
+        &app.state,
+        lambda_runtime::LambdaEvent::new(event, Default::default()),
+    )
+    .await
+    .expect("storage events")
+}
+
+async fn used_bytes(app: &TestApp, user: &str) -> u64 {
+    app.limits(user).await["storage"]["used_bytes"]
+        .as_u64()
+        .expect("used_bytes")
+}
+
+async fn user_with_storage(app: &TestApp, id: &str, tier: Tier, used: u64) {
+    let mut user = app.user_with_tier(id, tier, TierSource::Admin).await;
+    user.storage_used_bytes = used;
+    app.put_user(&user).await;
+}
+
+#[tokio::test]
+async fn an_upload_through_the_presigned_url_is_accounted_and_served_back_through_the_302() {
+    let app = TestApp::spawn().await;
+    record(&app, "artist", "song-1").await;
+    let res = upload_url(
+        &app,
+        "artist",
+        "song-1",
+        json!({"content_type": "audio/mpeg", "size_bytes": 11}),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let link = res.json();
+    assert_eq!(link["method"], "PUT");
+    assert_eq!(link["headers"]["content-type"], "audio/mpeg");
+    assert_eq!(link["headers"]["content-length"], "11");
+    assert_eq!(link["expires_at"], "2026-11-26T10:15:00Z");
+    assert!(link["upload_url"]
+        .as_str()
+        .expect("url")
+        .contains("audio/artist/song-1"));
+
+    upload(
+        &app,
+        "artist",
+        "song-1",
+        11,
+        "audio/mpeg",
+        b"hello audio".to_vec(),
+    )
+    .await;
+    let report = object_created(&app, "artist", "song-1").await;
+    assert_eq!(report.stored, 1);
+    assert_eq!(used_bytes(&app, "artist").await, 11);
+
+    let res = app
+        .call(
+            "GET",
+            "/api/generations/song-1/audio",
+            As::user("artist"),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 302, "{}", res.text());
+    let location = res.header("location").expect("location").to_owned();
+    let bytes = reqwest::get(&location)
+        .await
+        .expect("GET")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(&bytes[..], b"hello audio");
+    let admin = app
+        .call(
+            "GET",
+            "/api/generations/song-1/audio",
+            As::admin("ops"),
+            None,
+        )
+        .await;
+    assert_eq!(admin.status, 302);
+}
+
+#[tokio::test]
+async fn a_stranger_gets_404_for_someone_else_s_generation_and_for_missing_audio() {
+    let app = TestApp::spawn().await;
+    record(&app, "owner", "mine").await;
+    upload_url(
+        &app,
+        "stranger",
+        "mine",
+        json!({"content_type": "audio/mpeg", "size_bytes": 5}),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    upload_url(
+        &app,
+        "stranger",
+        "never-recorded",
+        json!({"content_type": "audio/mpeg", "size_bytes": 5}),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    for user in ["stranger", "owner"] {
+        app.call("GET", "/api/generations/mine/audio", As::user(user), None)
+            .await
+            .assert_problem(404, "not_found");
+    }
+}
+
+#[tokio::test]
+async fn bad_upload_requests_are_400_naming_the_field() {
+    let app = TestApp::spawn().await;
+    record(&app, "picky", "g1").await;
+    for (body, field) in [
+        (
+            json!({"content_type": "audio/x-wav", "size_bytes": 5}),
+            "content_type",
+        ),
+        (
+            json!({"content_type": "audio/mpeg", "size_bytes": 0}),
+            "size_bytes",
+        ),
+        (
+            json!({"content_type": "audio/mpeg", "size_bytes": -1}),
+            "size_bytes",
+        ),
+        (
+            json!({"content_type": "audio/mpeg", "size_bytes": 1.5}),
+            "size_bytes",
+        ),
+        (
+            json!({"content_type": "audio/mpeg", "size_bytes": 2 * GIB + 1}),
+            "size_bytes",
+        ),
+        (json!({"content_type": "audio/mpeg"}), "size_bytes"),
+    ] {
+        let doc = upload_url(&app, "picky", "g1", body.clone())
+            .await
+            .assert_problem(400, "invalid_request");
+        assert_eq!(doc["field"], field, "{body}");
+    }
+    let doc = upload_url(
+        &app,
+        "picky",
+        "bad%id",
+        json!({"content_type": "audio/mpeg", "size_bytes": 5}),
+    )
+    .await
+    .assert_problem(400, "invalid_request");
+    assert_eq!(doc["field"], "generation_id");
+}
+
+#[tokio::test]
+async fn exactly_the_remaining_bytes_fit_and_one_more_does_not() {
+    let app = TestApp::spawn().await;
+    user_with_storage(&app, "full", Tier::Free, GIB - 10).await;
+    record(&app, "full", "g1").await;
+    let doc = upload_url(
+        &app,
+        "full",
+        "g1",
+        json!({"content_type": "audio/wav", "size_bytes": 100}),
+    )
+    .await
+    .assert_problem(413, "storage_quota_exceeded");
+    assert_eq!(
+        (doc["limit_bytes"].as_u64(), doc["remaining_bytes"].as_u64()),
+        (Some(GIB), Some(10))
+    );
+    let res = upload_url(
+        &app,
+        "full",
+        "g1",
+        json!({"content_type": "audio/wav", "size_bytes": 10}),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+}
+
+#[tokio::test]
+async fn an_object_larger_than_presigned_or_of_another_type_is_deleted_and_rejected() {
+    let app = TestApp::spawn().await;
+    record(&app, "sneaky", "big").await;
+    record(&app, "sneaky", "typed").await;
+    upload(
+        &app,
+        "sneaky",
+        "big",
+        4,
+        "audio/mpeg",
+        b"far more than four".to_vec(),
+    )
+    .await;
+    upload(&app, "sneaky", "typed", 4, "video/mp4", b"four".to_vec()).await;
+    for id in ["big", "typed"] {
+        let report = object_created(&app, "sneaky", id).await;
+        assert_eq!(report.rejected, 1, "{id}");
+        let key = format!("audio/sneaky/{id}");
+        assert_eq!(
+            app.state.audio().head(&key).await.expect("head"),
+            None,
+            "{id} deleted"
+        );
+        let generation = app.generation(id).await.expect("generation");
+        assert_eq!(generation.audio_state, AudioState::Rejected);
+    }
+    assert_eq!(used_bytes(&app, "sneaky").await, 0);
+}
+
+#[tokio::test]
+async fn the_same_event_delivered_twice_counts_once_and_a_replacement_counts_the_difference() {
+    let app = TestApp::spawn().await;
+    record(&app, "twice", "g1").await;
+    upload(&app, "twice", "g1", 6, "audio/mpeg", b"123456".to_vec()).await;
+    assert_eq!(object_created(&app, "twice", "g1").await.stored, 1);
+    assert_eq!(object_created(&app, "twice", "g1").await.duplicate, 1);
+    assert_eq!(used_bytes(&app, "twice").await, 6);
+    upload(&app, "twice", "g1", 2, "audio/mpeg", b"12".to_vec()).await;
+    assert_eq!(object_created(&app, "twice", "g1").await.stored, 1);
+    assert_eq!(used_bytes(&app, "twice").await, 2, "only the difference");
+}
+
+#[tokio::test]
+async fn ten_concurrent_uploads_never_push_storage_past_the_limit() {
+    let app = TestApp::spawn().await;
+    user_with_storage(&app, "racer", Tier::Creator, 10 * GIB - 500).await;
+    let ids: Vec<String> = (0..10).map(|i| format!("race-{i}")).collect();
+    for id in &ids {
+        record(&app, "racer", id).await;
+        upload(&app, "racer", id, 100, "audio/mpeg", vec![7u8; 100]).await;
+    }
+    let reports = join_all(ids.iter().map(|id| object_created(&app, "racer", id))).await;
+    let stored: u32 = reports.iter().map(|r| r.stored).sum();
+    let rejected: u32 = reports.iter().map(|r| r.rejected).sum();
+    assert_eq!((stored, rejected), (5, 5));
+    assert_eq!(used_bytes(&app, "racer").await, 10 * GIB);
+}
+
+#[tokio::test]
+async fn a_stored_contribution_is_listed_in_the_pool() {
+    let app = TestApp::spawn().await;
+    let mut pro = app
+        .user_with_tier("sharer", Tier::Pro, TierSource::Admin)
+        .await;
+    pro.paid_generations_total = 19;
+    app.put_user(&pro).await;
+    let res = app
+        .record(
+            "sharer",
+            json!({"generation_id": "twentieth", "genre": "house"}),
+        )
+        .await;
+    let contribution = res.json()["pool_contribution"]["contribution_id"]
+        .as_str()
+        .expect("a contribution")
+        .to_owned();
+    upload(
+        &app,
+        "sharer",
+        "twentieth",
+        3,
+        "audio/mpeg",
+        b"abc".to_vec(),
+    )
+    .await;
+    assert_eq!(object_created(&app, "sharer", "twentieth").await.stored, 1);
+    let items = app
+        .items(
+            &app.state.config.pool_table,
+            &format!("CONTRIB#{contribution}"),
+        )
+        .await;
+    let item = items.first().expect("contribution item");
+    assert_eq!(item["listed"].as_bool().ok(), Some(&true));
+    assert_eq!(item["lst"].as_s().ok().map(String::as_str), Some("ALL"));
+    assert_eq!(
+        item["lst_genre"].as_s().ok().map(String::as_str),
+        Some("G#house")
+    );
+}
