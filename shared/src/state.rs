@@ -102,6 +102,23 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The same state with `interceptor` on every S3 call (access recording in tests).
+    pub fn with_s3_interceptor(
+        mut self,
+        interceptor: impl aws_sdk_s3::config::Intercept + 'static,
+    ) -> Self {
+        let config = self
+            .s3
+            .config()
+            .to_builder()
+            .interceptor(interceptor)
+            .build();
+        self.s3 = aws_sdk_s3::Client::from_conf(config);
+        self
+    }
+}
+
 /// The AWS config loader with our one timeout and retry policy for every SDK call.
 pub fn sdk_loader(config: &Config) -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())

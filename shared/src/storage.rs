@@ -66,7 +66,12 @@ pub async fn issue_upload(
 ) -> Result<Presigned, StorageError> {
     let generation = own_generation(state, caller, id).await?;
     let now = state.clock.now();
-    let user = state.users().get_or_create(caller.new_user(now)).await?;
+    // Whoever owns a generation exists: it was created by the request that recorded it.
+    let user = state
+        .users()
+        .get(&caller.id)
+        .await?
+        .ok_or(StorageError::NotFound)?;
     let limit = user.entitlement(now).tier.spec().storage_bytes;
     let replaced = generation.audio.as_ref().map_or(0, |a| a.size_bytes);
     let used = user.storage_used_bytes.saturating_sub(replaced);

@@ -6,7 +6,7 @@ use serde_json::json;
 use serde_norway::Value;
 use son1k::domain::entitlement::TierSource;
 use son1k::domain::tiers::Tier;
-use son1k_tests::access::{Access, AccessRecorder};
+use son1k_tests::access::{Access, AccessRecorder, S3AccessRecorder};
 use son1k_tests::template;
 use son1k_tests::{As, TestApp};
 use std::collections::BTreeSet;
@@ -258,4 +258,119 @@ fn policies_name_only_the_projects_own_tables() {
             );
         }
     }
+}
+
+/// (S3 action, `<folder>/*`) pairs a function's statements allow on the audio bucket.
+fn granted_s3(logical_id: &str) -> BTreeSet<(String, String)> {
+    let t = template();
+    let mut out = BTreeSet::new();
+    for policy in strings(&t["Resources"][logical_id]["Properties"]["Policies"]) {
+        for statement in strings(&policy["Statement"]) {
+            for resource in strings(&statement["Resource"]) {
+                let Value::Tagged(tagged) = &resource else {
+                    continue;
+                };
+                let Some(arn) = tagged.value.as_str() else {
+                    continue;
+                };
+                let Some(path) = arn.strip_prefix(
+                    "arn:${AWS::Partition}:s3:::${AudioBucketPrefix}-${AWS::AccountId}-${AWS::Region}/",
+                ) else {
+                    continue;
+                };
+                for action in strings(&statement["Action"]) {
+                    out.insert((action.as_str().expect("action").to_owned(), path.to_owned()));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn assert_s3_granted(function: &str, used: &BTreeSet<Access>) {
+    assert_eq!(
+        &granted_s3(function),
+        used,
+        "{function}: S3 granted (left) vs used (right)"
+    );
+}
+
+/// The audio functions, DynamoDB and S3 both: a presigned link counts as the action it lets its
+/// holder do, since it carries the function's rights.
+#[tokio::test]
+async fn audio_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() {
+    let (recorder, s3) = (AccessRecorder::default(), S3AccessRecorder::default());
+    let mut app = TestApp::spawn().await;
+    // A paid user's 20th generation: its pool item is listed once its audio is stored.
+    let mut maker = app
+        .user_with_tier("maker", Tier::Pro, TierSource::Admin)
+        .await;
+    maker.paid_generations_total = 19;
+    app.put_user(&maker).await;
+    let res = app
+        .record("maker", json!({"generation_id": "take-1"}))
+        .await;
+    assert!(res.json()["pool_contribution"].is_object());
+    app.record("maker", json!({"generation_id": "take-2"}))
+        .await;
+    app.intercept(recorder.clone());
+    app.intercept_s3(s3.clone());
+    let mut links = Vec::new();
+    for (id, size) in [("take-1", 4), ("take-2", 4)] {
+        let body = json!({"content_type": "audio/mpeg", "size_bytes": size}).to_string();
+        let res = app
+            .call(
+                "POST",
+                &format!("/api/generations/{id}/upload-url"),
+                As::user("maker"),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        links.push(res.json()["upload_url"].as_str().expect("url").to_owned());
+    }
+    for url in &links {
+        s3.presigned("PUT", url);
+    }
+    assert_granted("UploadUrl", &logical(&app, recorder.take()));
+    assert_s3_granted("UploadUrl", &s3.take());
+
+    // take-1 as presigned, take-2 larger than presigned (deleted).
+    for (url, bytes) in links.iter().zip([b"1234".to_vec(), b"123456789".to_vec()]) {
+        reqwest::Client::new()
+            .put(url)
+            .header("content-type", "audio/mpeg")
+            .body(bytes)
+            .send()
+            .await
+            .expect("PUT");
+    }
+    let keys = vec![
+        "audio/maker/take-1".to_owned(),
+        "audio/maker/take-2".to_owned(),
+    ];
+    let event = storage_events::event_for(&app.state.config.audio_bucket, &keys);
+    let report = storage_events::handler(
+        &app.state,
+        lambda_runtime::LambdaEvent::new(event, Default::default()),
+    )
+    .await
+    .expect("storage events");
+    assert_eq!((report.stored, report.rejected), (1, 1));
+    let used = logical(&app, recorder.take());
+    assert_granted("StorageEvents", &used);
+    assert_s3_granted("StorageEvents", &s3.take());
+
+    let res = app
+        .call(
+            "GET",
+            "/api/generations/take-1/audio",
+            As::user("maker"),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 302);
+    s3.presigned("GET", res.header("location").expect("location"));
+    assert_granted("AudioGet", &logical(&app, recorder.take()));
+    assert_s3_granted("AudioGet", &s3.take());
 }

@@ -91,3 +91,58 @@ impl Intercept for AccessRecorder {
         Ok(())
     }
 }
+
+/// Records which S3 actions a function performs on which keys, as IAM sees them (`HeadObject` is
+/// authorised as `s3:GetObject`), with the key reduced to its top folder (`audio/*`).
+#[derive(Debug, Clone, Default)]
+pub struct S3AccessRecorder {
+    seen: Arc<Mutex<BTreeSet<Access>>>,
+}
+
+impl S3AccessRecorder {
+    pub fn take(&self) -> BTreeSet<Access> {
+        std::mem::take(&mut *self.seen.lock().expect("lock"))
+    }
+
+    /// What a presigned link the function handed out lets its holder do, with the function's rights.
+    pub fn presigned(&self, method: &str, url: &str) {
+        let path = url.split('?').next().unwrap_or(url);
+        self.seen
+            .lock()
+            .expect("lock")
+            .insert(s3_access(method, path));
+    }
+}
+
+/// (IAM action, `<folder>/*`) for a path-style request `METHOD /bucket/folder/...`.
+fn s3_access(method: &str, path: &str) -> Access {
+    let action = match method {
+        "GET" | "HEAD" => "s3:GetObject",
+        "PUT" => "s3:PutObject",
+        "DELETE" => "s3:DeleteObject",
+        other => other,
+    };
+    let path = path.split("://").nth(1).map_or(path, |rest| {
+        rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/")
+    });
+    let folder = path.trim_start_matches('/').split('/').nth(1).unwrap_or("");
+    (action.to_owned(), format!("{folder}/*"))
+}
+
+impl aws_sdk_s3::config::Intercept for S3AccessRecorder {
+    fn name(&self) -> &'static str {
+        "S3AccessRecorder"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &aws_sdk_s3::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let request = context.request();
+        let access = s3_access(request.method(), request.uri());
+        self.seen.lock().expect("lock").insert(access);
+        Ok(())
+    }
+}

@@ -308,6 +308,11 @@ impl TestApp {
         self.state = self.state.clone().with_dynamo_interceptor(interceptor);
     }
 
+    /// Puts `interceptor` on every S3 call from now on.
+    pub fn intercept_s3(&mut self, interceptor: impl aws_sdk_s3::config::Intercept + 'static) {
+        self.state = self.state.clone().with_s3_interceptor(interceptor);
+    }
+
     /// The same tables and clients seen through another clock: a second Lambda instance whose clock
     /// differs from the first one's.
     pub fn with_clock_at(&self, now: DateTime<Utc>) -> TestApp {
