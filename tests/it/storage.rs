@@ -32,13 +32,14 @@ async fn upload(
     content_type: &str,
     bytes: Vec<u8>,
 ) {
-    let res = upload_url(
-        app,
-        user,
-        id,
-        json!({"content_type": "audio/mpeg", "size_bytes": declared}),
-    )
-    .await;
+    // What was presigned: the type sent, unless a test sends a type that cannot be presigned.
+    let declared_type = if content_type.starts_with("audio/") {
+        content_type
+    } else {
+        "audio/mpeg"
+    };
+    let body = json!({"content_type": declared_type, "size_bytes": declared});
+    let res = upload_url(app, user, id, body).await;
     assert_eq!(res.status, 200, "{}", res.text());
     let link = res.json();
     let put = reqwest::Client::new()
@@ -335,4 +336,25 @@ async fn a_stored_contribution_is_listed_in_the_pool() {
         item["lst_genre"].as_s().ok().map(String::as_str),
         Some("G#house")
     );
+}
+
+#[tokio::test]
+async fn locally_an_upload_is_accounted_by_the_bucket_watcher_with_no_extra_call() {
+    let app = TestApp::spawn().await;
+    let watcher = tokio::spawn(local_api::watch_audio(
+        app.state.clone(),
+        std::time::Duration::from_millis(100),
+    ));
+    record(&app, "watched", "w1").await;
+    upload(&app, "watched", "w1", 5, "audio/ogg", b"oggs!".to_vec()).await;
+    let mut used = 0;
+    for _ in 0..50 {
+        used = used_bytes(&app, "watched").await;
+        if used > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    watcher.abort();
+    assert_eq!(used, 5, "accounted within 5 s");
 }

@@ -443,3 +443,55 @@ pub async fn init_stack(state: &AppState) -> Result<(), son1k::store::StoreError
     state.users().create(seed).await?;
     Ok(())
 }
+
+/// The local stand-in for S3's ObjectCreated notifications: every `every`, lists `audio/` in the
+/// bucket and hands each new or changed object (by key and ETag) to the storage-events handler, as
+/// S3 would. Accounting is idempotent, so seeing an object again after a restart changes nothing.
+pub async fn watch_audio(state: AppState, every: std::time::Duration) {
+    let mut seen: HashMap<String, String> = HashMap::new();
+    loop {
+        match new_objects(&state, &mut seen).await {
+            Ok(keys) if !keys.is_empty() => {
+                let event = storage_events::event_for(&state.config.audio_bucket, &keys);
+                let invocation =
+                    lambda_http::lambda_runtime::LambdaEvent::new(event, Default::default());
+                if let Err(err) = storage_events::handler(&state, invocation).await {
+                    tracing::warn!(error = %err, "storage-events failed; retrying on the next pass");
+                    keys.iter().for_each(|k| {
+                        seen.remove(k);
+                    });
+                }
+            }
+            Ok(_) => {}
+            Err(err) => tracing::debug!(error = %err, "listing the audio bucket failed"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Keys under `audio/` whose ETag is not the one last seen.
+async fn new_objects(
+    state: &AppState,
+    seen: &mut HashMap<String, String>,
+) -> Result<Vec<String>, aws_sdk_s3::Error> {
+    let mut fresh = Vec::new();
+    let mut pages = state
+        .s3
+        .list_objects_v2()
+        .bucket(&state.config.audio_bucket)
+        .prefix("audio/")
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        for object in page.map_err(aws_sdk_s3::Error::from)?.contents() {
+            let (Some(key), Some(etag)) = (object.key(), object.e_tag()) else {
+                continue;
+            };
+            if seen.get(key).map(String::as_str) != Some(etag) {
+                seen.insert(key.to_owned(), etag.to_owned());
+                fresh.push(key.to_owned());
+            }
+        }
+    }
+    Ok(fresh)
+}

@@ -152,6 +152,11 @@ async fn serve() -> Result<(), Failure> {
     son1k::telemetry::init();
     start_stripe_stub().await?;
     let state = son1k::AppState::from_env().await?;
+    // S3's ObjectCreated notifications, locally: uploads are accounted within a second or two.
+    tokio::spawn(local_api::watch_audio(
+        state.clone(),
+        std::time::Duration::from_secs(1),
+    ));
     let frontend_origin =
         Some(std::env::var("FRONTEND_URL").unwrap_or_else(|_| "http://localhost:3000".into()));
     let app = router(Arc::new(LocalApi {
