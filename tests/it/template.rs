@@ -202,6 +202,52 @@ fn the_bucket_is_private_and_encrypted() {
     }
     let rule = &props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0];
     assert!(rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"].is_string());
+    let lifecycle = &props["LifecycleConfiguration"]["Rules"];
+    assert!(
+        lifecycle
+            .as_sequence()
+            .expect("rules")
+            .iter()
+            .any(|r| r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"].is_number()),
+        "incomplete multipart uploads are aborted"
+    );
+    let cors = &props["CorsConfiguration"]["CorsRules"][0];
+    let Value::Tagged(origin) = &cors["AllowedOrigins"][0] else {
+        panic!("CORS origin must be !Ref FrontendUrl: {cors:?}")
+    };
+    assert_eq!(origin.value, "FrontendUrl");
+    assert!(cors["AllowedMethods"]
+        .as_sequence()
+        .expect("methods")
+        .contains(&"PUT".into()));
+    let policy =
+        &t["Resources"]["AudioBucketTlsOnly"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(
+        (
+            policy["Effect"].as_str(),
+            policy["Condition"]["Bool"]["aws:SecureTransport"].as_str()
+        ),
+        (Some("Deny"), Some("false")),
+        "TLS only"
+    );
+}
+
+/// S3 reports every object created under `audio/` to storage-events, and to nothing else.
+#[test]
+fn created_audio_objects_reach_storage_events() {
+    let t = template();
+    let event = &t["Resources"]["StorageEvents"]["Properties"]["Events"]["AudioCreated"];
+    assert_eq!(event["Type"], "S3");
+    let Value::Tagged(bucket) = &event["Properties"]["Bucket"] else {
+        panic!("the bucket must be !Ref AudioBucket")
+    };
+    assert_eq!(bucket.value, "AudioBucket");
+    assert_eq!(event["Properties"]["Events"], "s3:ObjectCreated:*");
+    let rule = &event["Properties"]["Filter"]["S3Key"]["Rules"][0];
+    assert_eq!(
+        (rule["Name"].as_str(), rule["Value"].as_str()),
+        (Some("prefix"), Some("audio/"))
+    );
 }
 
 trait TaggedOrString {
