@@ -249,20 +249,10 @@ fn s(value: &str) -> AttributeValue {
 /// Item 0 (the event) failing means the event was applied before; item 1 (the user) failing or a
 /// conflict means the user changed. Anything else is a store failure.
 fn cancelled(reasons: &[CancellationReason]) -> Result<ApplyOutcome, StoreError> {
-    let code = |index: usize| reasons.get(index).and_then(|r| r.code()).unwrap_or("None");
-    if code(0) == "ConditionalCheckFailed" {
+    let codes = super::cancellation_codes(reasons);
+    if codes.first() == Some(&"ConditionalCheckFailed") {
         return Ok(ApplyOutcome::Duplicate);
     }
-    match (0..reasons.len()).map(code).find(|c| {
-        !matches!(
-            *c,
-            "None" | "ConditionalCheckFailed" | "TransactionConflict" | "ThrottlingError"
-        )
-    }) {
-        Some(other) => Err(StoreError::unavailable(
-            "TransactWriteItems stripe event",
-            format!("transaction cancelled: {other}"),
-        )),
-        None => Ok(ApplyOutcome::UserChanged),
-    }
+    super::retryable("TransactWriteItems stripe event", &codes)?;
+    Ok(ApplyOutcome::UserChanged)
 }

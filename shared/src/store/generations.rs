@@ -301,31 +301,15 @@ fn number(n: impl ToString) -> AttributeValue {
 /// Reads a cancellation: item 0 (the generation) failing means the id is taken; anything else that a
 /// retry can overcome means the user changed. Other reasons are store failures.
 fn cancelled(reasons: &[CancellationReason]) -> Result<RecordOutcome, StoreError> {
-    let code = |index: usize| reasons.get(index).and_then(|r| r.code()).unwrap_or("None");
+    let codes = super::cancellation_codes(reasons);
     let returned = |index: usize| reasons.get(index).and_then(|r| r.item());
-    if code(0) == "ConditionalCheckFailed" {
+    if codes.first() == Some(&"ConditionalCheckFailed") {
         return Ok(RecordOutcome::IdTaken(decode(returned(0))?));
     }
-    let retryable = |code: &str| {
-        matches!(
-            code,
-            "None"
-                | "ConditionalCheckFailed"
-                | "TransactionConflict"
-                | "ThrottlingError"
-                | "ProvisionedThroughputExceeded"
-                | "RequestLimitExceeded"
-        )
-    };
-    if let Some(other) = (0..reasons.len()).map(code).find(|c| !retryable(c)) {
-        return Err(StoreError::unavailable(
-            "TransactWriteItems",
-            format!("transaction cancelled: {other}"),
-        ));
-    }
+    super::retryable("TransactWriteItems", &codes)?;
     tracing::debug!("transaction lost a race");
     Ok(RecordOutcome::UserChanged(
-        if code(1) == "ConditionalCheckFailed" {
+        if codes.get(1) == Some(&"ConditionalCheckFailed") {
             decode(returned(1))?
         } else {
             None

@@ -73,3 +73,31 @@ pub fn item_key(
         (schema::SK.to_owned(), AttributeValue::S(sk.to_owned())),
     ])
 }
+
+/// The code of each item of a cancelled transaction, in order (`"None"` for items that were fine).
+pub fn cancellation_codes(reasons: &[aws_sdk_dynamodb::types::CancellationReason]) -> Vec<&str> {
+    reasons.iter().map(|r| r.code().unwrap_or("None")).collect()
+}
+
+/// Fails with the first code a retry cannot overcome (validation, a missing table...): anything
+/// but a condition, a conflict with another transaction, or throttling.
+pub fn retryable(operation: &'static str, codes: &[&str]) -> Result<(), StoreError> {
+    let fatal = codes.iter().find(|c| {
+        !matches!(
+            **c,
+            "None"
+                | "ConditionalCheckFailed"
+                | "TransactionConflict"
+                | "ThrottlingError"
+                | "ProvisionedThroughputExceeded"
+                | "RequestLimitExceeded"
+        )
+    });
+    match fatal {
+        Some(code) => Err(StoreError::unavailable(
+            operation,
+            format!("transaction cancelled: {code}"),
+        )),
+        None => Ok(()),
+    }
+}

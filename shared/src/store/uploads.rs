@@ -206,23 +206,13 @@ impl<'a> UploadsStore<'a> {
 /// Item 0 (the generation) failing: it changed; item 1 (the owner) failing: over quota; conflicts
 /// retry like a change. Anything else is a store failure.
 fn cancelled(reasons: &[CancellationReason]) -> Result<AccountOutcome, StoreError> {
-    let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
-    if code(0) == "ConditionalCheckFailed" {
-        return Ok(AccountOutcome::Changed);
-    }
-    if code(1) == "ConditionalCheckFailed" {
-        return Ok(AccountOutcome::OverQuota);
-    }
-    match (0..reasons.len()).map(code).find(|c| {
-        !matches!(
-            *c,
-            "None" | "TransactionConflict" | "ThrottlingError" | "ConditionalCheckFailed"
-        )
-    }) {
-        Some(other) => Err(StoreError::unavailable(
-            "TransactWriteItems audio",
-            format!("transaction cancelled: {other}"),
-        )),
-        None => Ok(AccountOutcome::Changed),
+    let codes = super::cancellation_codes(reasons);
+    match (codes.first(), codes.get(1)) {
+        (Some(&"ConditionalCheckFailed"), _) => Ok(AccountOutcome::Changed),
+        (_, Some(&"ConditionalCheckFailed")) => Ok(AccountOutcome::OverQuota),
+        _ => {
+            super::retryable("TransactWriteItems audio", &codes)?;
+            Ok(AccountOutcome::Changed)
+        }
     }
 }
