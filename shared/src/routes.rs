@@ -58,6 +58,12 @@ pub const ROUTES: &[Route] = &[
         public: true,
     },
     Route {
+        method: "GET",
+        path: "/api/community/ranking",
+        function: "ranking",
+        public: true,
+    },
+    Route {
         method: "POST",
         path: "/api/generations/{generation_id}/upload-url",
         function: "upload-url",

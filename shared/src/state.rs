@@ -82,6 +82,10 @@ impl AppState {
         GenerationsStore::new(&self.dynamo, &self.config)
     }
 
+    pub fn pool(&self) -> crate::store::pool::PoolStore<'_> {
+        crate::store::pool::PoolStore::new(&self.dynamo, &self.config.pool_table)
+    }
+
     pub fn billing(&self) -> BillingStore<'_> {
         BillingStore::new(&self.dynamo, &self.config)
     }

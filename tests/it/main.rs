@@ -14,6 +14,7 @@ mod metering_periods;
 mod model;
 mod permissions;
 mod public_routes;
+mod ranking;
 mod scheduled_reset;
 mod storage;
 mod stripe_webhook;

@@ -155,6 +155,10 @@ async fn each_function_is_granted_exactly_what_it_uses() {
     webhook_paths(&app, &recorder).await;
     assert_granted("StripeWebhook", &logical(&app, recorder.take()));
 
+    app.call("GET", "/api/community/ranking?timeframe=month", None, None)
+        .await;
+    assert_granted("Ranking", &logical(&app, recorder.take()));
+
     for route in ["/health", "/api/tiers"] {
         app.call("GET", route, None, None).await;
     }

@@ -62,6 +62,7 @@ pub async fn invoke(
         "stripe-webhook" => stripe_webhook::handler(state, req).await,
         "upload-url" => upload_url::handler(state, req).await,
         "audio-get" => audio_get::handler(state, req).await,
+        "ranking" => ranking::handler(state, req).await,
         _ => fallback::handler(state, req).await,
     };
     // A Lambda error is an opaque 500 from API Gateway; it never happens for expected outcomes.

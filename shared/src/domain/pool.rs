@@ -1,8 +1,11 @@
 //! Community pool rules: which paid generations contribute (5%, every 20th), their points, and the
 //! ranking periods a contribution counts in.
 
-use super::tiers::Quality;
+use super::ids::UserId;
+use super::tiers::{Quality, Tier};
+use super::DomainError;
 use chrono::{DateTime, Datelike, Utc};
+use serde::Serialize;
 
 /// Whether the n-th generation recorded on a paid tier (1-based, over the user's whole history) goes
 /// to the pool: when floor(n*5/100) > floor((n-1)*5/100), i.e. every 20th.
@@ -28,6 +31,27 @@ pub enum Timeframe {
 impl Timeframe {
     pub const ALL: [Timeframe; 3] = [Timeframe::Week, Timeframe::Month, Timeframe::AllTime];
 
+    /// `week`, `month` or `all_time`, as the API names them.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        match raw {
+            "week" => Ok(Self::Week),
+            "month" => Ok(Self::Month),
+            "all_time" => Ok(Self::AllTime),
+            _ => Err(DomainError::new(
+                "timeframe",
+                "must be one of week, month, all_time",
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Week => "week",
+            Self::Month => "month",
+            Self::AllTime => "all_time",
+        }
+    }
+
     /// The label the API shows: `2026-W48`, `2026-11` or `all`.
     pub fn label(self, now: DateTime<Utc>) -> String {
         match self {
@@ -48,6 +72,53 @@ impl Timeframe {
             Self::AllTime => "ALL".to_owned(),
         }
     }
+}
+
+/// One contributor's standing in a ranking period, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub user_id: UserId,
+    pub username: Option<String>,
+    pub avatar_url: Option<String>,
+    pub tier: Tier,
+    pub contributions: u64,
+    pub points: u64,
+}
+
+/// A row of `GET /api/community/ranking`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RankedRow {
+    pub rank: usize,
+    pub user_id: UserId,
+    pub username: Option<String>,
+    pub avatar_url: Option<String>,
+    pub tier: Tier,
+    pub contributions: u64,
+    pub points: u64,
+}
+
+/// The first `limit` standings: most points, then most contributions, then user id; ranked 1, 2, ...
+pub fn rank(mut standings: Vec<Standing>, limit: usize) -> Vec<RankedRow> {
+    standings.sort_by(|a, b| {
+        b.points
+            .cmp(&a.points)
+            .then(b.contributions.cmp(&a.contributions))
+            .then(a.user_id.cmp(&b.user_id))
+    });
+    standings
+        .into_iter()
+        .take(limit)
+        .enumerate()
+        .map(|(i, s)| RankedRow {
+            rank: i + 1,
+            user_id: s.user_id,
+            username: s.username,
+            avatar_url: s.avatar_url,
+            tier: s.tier,
+            contributions: s.contributions,
+            points: s.points,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -99,5 +170,31 @@ mod tests {
             points(Quality::Standard) + points(Quality::High) + points(Quality::Ultra),
             6
         );
+    }
+
+    #[test]
+    fn ranking_orders_by_points_then_contributions_then_user_id() {
+        let standing = |id: &str, points, contributions| Standing {
+            user_id: UserId::parse(id).unwrap(),
+            username: None,
+            avatar_url: None,
+            tier: Tier::Pro,
+            contributions,
+            points,
+        };
+        let rows = rank(
+            vec![
+                standing("b", 6, 2),
+                standing("a", 6, 2),
+                standing("c", 6, 3),
+                standing("d", 9, 3),
+                standing("e", 1, 1),
+            ],
+            4,
+        );
+        let order: Vec<(usize, &str)> = rows.iter().map(|r| (r.rank, r.user_id.as_str())).collect();
+        assert_eq!(order, [(1, "d"), (2, "c"), (3, "a"), (4, "b")]);
+        assert_eq!(Timeframe::parse("all_time"), Ok(Timeframe::AllTime));
+        assert_eq!(Timeframe::parse("year").unwrap_err().field, "timeframe");
     }
 }

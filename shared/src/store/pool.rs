@@ -1,9 +1,9 @@
 //! The pool table: contributions (`CONTRIB#<id>` / `META`) and contributor ranking rows
 //! (`RANK#<period>` / `USER#<id>`, indexed by `rank_period` + `points`).
 
-use super::{item_key, StoreError};
+use super::{item_key, sdk_failure, StoreError};
 use crate::domain::ids::{GenerationId, UserId};
-use crate::domain::pool::Timeframe;
+use crate::domain::pool::{Standing, Timeframe};
 use crate::domain::tiers::{Quality, Tier};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
@@ -113,4 +113,78 @@ pub fn contribution_items(
         items.push(TransactWriteItem::builder().update(update).build());
     }
     Ok(items)
+}
+
+/// A ranking row as stored (`RANK#<period>` / `USER#<id>`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct RankRecord {
+    user_id: UserId,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    avatar_url: Option<String>,
+    tier: Tier,
+    #[serde(default)]
+    contributions: u64,
+    #[serde(default)]
+    points: u64,
+}
+
+/// Reads of the pool table.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStore<'a> {
+    client: &'a aws_sdk_dynamodb::Client,
+    table: &'a str,
+}
+
+impl<'a> PoolStore<'a> {
+    pub fn new(client: &'a aws_sdk_dynamodb::Client, table: &'a str) -> Self {
+        Self { client, table }
+    }
+
+    /// The standings of ranking period `period_key` with the most points: at least `limit` of them
+    /// (when there are), plus every one tied with the last, so ties can be broken in code.
+    #[tracing::instrument(skip_all, fields(period = %period_key))]
+    pub async fn standings(
+        &self,
+        period_key: &str,
+        limit: usize,
+    ) -> Result<Vec<Standing>, StoreError> {
+        let mut standings: Vec<Standing> = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(self.table)
+                .index_name("ranking")
+                .key_condition_expression("rank_period = :p")
+                .expression_attribute_values(":p", AttributeValue::S(period_key.to_owned()))
+                .scan_index_forward(false)
+                .limit(i32::try_from(limit + 1).unwrap_or(101))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|err| sdk_failure("Query pool ranking", err))?;
+            for item in out.items() {
+                let row: RankRecord =
+                    serde_dynamo::from_item(item.clone()).map_err(StoreError::corrupt)?;
+                standings.push(Standing {
+                    user_id: row.user_id,
+                    username: row.username,
+                    avatar_url: row.avatar_url,
+                    tier: row.tier,
+                    contributions: row.contributions,
+                    points: row.points,
+                });
+            }
+            let cutoff = standings.get(limit.saturating_sub(1)).map(|s| s.points);
+            let last = standings.last().map(|s| s.points);
+            let past_ties = matches!((cutoff, last), (Some(cut), Some(last)) if last < cut);
+            match out.last_evaluated_key {
+                Some(key) if !past_ties => start = Some(key),
+                _ => return Ok(standings),
+            }
+        }
+    }
 }
