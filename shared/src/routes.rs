@@ -58,6 +58,24 @@ pub const ROUTES: &[Route] = &[
         public: true,
     },
     Route {
+        method: "POST",
+        path: "/api/community/pool/{id}/play",
+        function: "pool-play",
+        public: false,
+    },
+    Route {
+        method: "POST",
+        path: "/api/community/pool/like/{id}",
+        function: "pool-like",
+        public: false,
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/community/pool/like/{id}",
+        function: "pool-like",
+        public: false,
+    },
+    Route {
         method: "GET",
         path: "/api/community/ranking",
         function: "ranking",

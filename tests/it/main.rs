@@ -13,6 +13,7 @@ mod metering;
 mod metering_periods;
 mod model;
 mod permissions;
+mod pool;
 mod public_routes;
 mod ranking;
 mod scheduled_reset;

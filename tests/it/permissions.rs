@@ -378,3 +378,45 @@ async fn audio_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() 
     assert_granted("AudioGet", &logical(&app, recorder.take()));
     assert_s3_granted("AudioGet", &s3.take());
 }
+
+#[tokio::test]
+async fn pool_functions_are_granted_exactly_what_they_use() {
+    let (recorder, s3) = (AccessRecorder::default(), S3AccessRecorder::default());
+    let mut app = TestApp::spawn().await;
+    let id = app.listed_contribution("maker", b"abc").await;
+    app.intercept(recorder.clone());
+    app.intercept_s3(s3.clone());
+    let unknown = ulid::Ulid::generate().to_string();
+    for (method, item) in [
+        ("POST", &id),
+        ("POST", &id),
+        ("DELETE", &id),
+        ("DELETE", &id),
+        ("POST", &unknown),
+    ] {
+        app.call(
+            method,
+            &format!("/api/community/pool/like/{item}"),
+            As::user("fan"),
+            None,
+        )
+        .await;
+    }
+    assert_granted("PoolLike", &logical(&app, recorder.take()));
+    assert_s3_granted("PoolLike", &s3.take());
+    for item in [&id, &unknown] {
+        let res = app
+            .call(
+                "POST",
+                &format!("/api/community/pool/{item}/play"),
+                As::user("fan"),
+                None,
+            )
+            .await;
+        if res.status == 200 {
+            s3.presigned("GET", res.json()["audio_url"].as_str().expect("url"));
+        }
+    }
+    assert_granted("PoolPlay", &logical(&app, recorder.take()));
+    assert_s3_granted("PoolPlay", &s3.take());
+}

@@ -303,6 +303,55 @@ impl TestApp {
         record
     }
 
+    /// A contribution of a new PRO user `user` whose audio (`bytes`) is stored, so it is listed in
+    /// the pool: recorded as the 20th paid generation, uploaded through its presigned URL and
+    /// accounted by storage-events, as in production. Returns the contribution id.
+    pub async fn listed_contribution(&self, user: &str, bytes: &[u8]) -> String {
+        let mut record = self.new_user(user);
+        record.tier = Tier::Pro;
+        record.tier_source = TierSource::Admin;
+        record.paid_generations_total = 19;
+        self.put_user(&record).await;
+        let generation = format!("{user}-shared");
+        let res = self
+            .record(
+                user,
+                serde_json::json!({"generation_id": generation, "genre": "house"}),
+            )
+            .await;
+        let contribution = res.json()["pool_contribution"]["contribution_id"]
+            .as_str()
+            .expect("the 20th paid generation contributes")
+            .to_owned();
+        let body = serde_json::json!({"content_type": "audio/mpeg", "size_bytes": bytes.len()});
+        let link = self
+            .call(
+                "POST",
+                &format!("/api/generations/{generation}/upload-url"),
+                As::user(user),
+                Some(&body.to_string()),
+            )
+            .await
+            .json();
+        reqwest::Client::new()
+            .put(link["upload_url"].as_str().expect("upload url"))
+            .header("content-type", "audio/mpeg")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("PUT");
+        let key = format!("audio/{user}/{generation}");
+        let event = storage_events::event_for(&self.state.config.audio_bucket, &[key]);
+        let report = storage_events::handler(
+            &self.state,
+            lambda_runtime::LambdaEvent::new(event, Default::default()),
+        )
+        .await
+        .expect("storage events");
+        assert_eq!(report.stored, 1, "the audio is stored");
+        contribution
+    }
+
     /// Puts `interceptor` on every DynamoDB call from now on (call counting, fault injection).
     pub fn intercept(&mut self, interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static) {
         self.state = self.state.clone().with_dynamo_interceptor(interceptor);

@@ -63,6 +63,8 @@ pub async fn invoke(
         "upload-url" => upload_url::handler(state, req).await,
         "audio-get" => audio_get::handler(state, req).await,
         "ranking" => ranking::handler(state, req).await,
+        "pool-like" => pool_like::handler(state, req).await,
+        "pool-play" => pool_play::handler(state, req).await,
         _ => fallback::handler(state, req).await,
     };
     // A Lambda error is an opaque 500 from API Gateway; it never happens for expected outcomes.

@@ -188,3 +188,179 @@ impl<'a> PoolStore<'a> {
         }
     }
 }
+
+/// What a play or a like found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Played {
+    pub plays: u64,
+    pub generation_id: GenerationId,
+    pub contributor_id: UserId,
+}
+
+/// Tries of a like that keeps losing races to other transactions on the same item.
+const LIKE_ATTEMPTS: u32 = 10;
+
+/// Each play outranks any number of likes in the `popular` order: most plays, then likes.
+pub const POPULARITY_PER_PLAY: u64 = 1 << 32;
+
+impl PoolStore<'_> {
+    /// Counts a play of a listed contribution; `None` when there is no such listed item.
+    #[tracing::instrument(skip_all, fields(contribution_id = %id))]
+    pub async fn play(&self, id: &str) -> Result<Option<Played>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .set_key(Some(item_key(contribution_pk(id), META_SK)))
+            .update_expression("ADD plays :one, popularity :weight")
+            .condition_expression("attribute_exists(pk) AND listed = :yes")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(
+                ":weight",
+                AttributeValue::N(POPULARITY_PER_PLAY.to_string()),
+            )
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let Some(item) = out.attributes else {
+                    return Ok(None);
+                };
+                let record: ContributionRecord =
+                    serde_dynamo::from_item(item).map_err(StoreError::corrupt)?;
+                Ok(Some(Played {
+                    plays: record.plays,
+                    generation_id: record.generation_id,
+                    contributor_id: record.contributor_id,
+                }))
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(sdk_failure("UpdateItem pool play", err)),
+        }
+    }
+
+    /// Likes (`true`) or unlikes a listed contribution for `user`, once whatever the retries: the
+    /// like row and the count change together (a race lost to another transaction is retried).
+    /// Returns the likes after it, `None` for no such listed item.
+    #[tracing::instrument(skip_all, fields(contribution_id = %id, user_id = %user))]
+    pub async fn set_like(
+        &self,
+        id: &str,
+        user: &UserId,
+        like: bool,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut settled = false;
+        for attempt in 0..LIKE_ATTEMPTS {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(self.like_items(id, user, like)?))
+                .send()
+                .await;
+            let Err(err) = result else {
+                settled = true;
+                break;
+            };
+            use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+                err.as_service_error()
+            else {
+                return Err(sdk_failure("TransactWriteItems pool like", err));
+            };
+            let codes = super::cancellation_codes(cancel.cancellation_reasons());
+            super::retryable("TransactWriteItems pool like", &codes)?;
+            // A condition failed: already (un)liked, or no such listed item. Either way the read
+            // below answers; only a conflict with another transaction is worth another try.
+            if codes.contains(&"ConditionalCheckFailed") {
+                settled = true;
+                break;
+            }
+            let ceiling = 5u64 << attempt.min(4);
+            tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(0..=ceiling))).await;
+        }
+        if !settled {
+            return Err(StoreError::unavailable(
+                "TransactWriteItems pool like",
+                "every attempt lost a race",
+            ));
+        }
+        self.likes(id).await
+    }
+
+    /// The like row (put or deleted, each only once) and the count that moves with it.
+    fn like_items(
+        &self,
+        id: &str,
+        user: &UserId,
+        like: bool,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let key = item_key(contribution_pk(id), &format!("LIKE#{user}"));
+        let mark = if like {
+            let mut item = key;
+            item.insert("user_id".into(), AttributeValue::S(user.to_string()));
+            let put = Put::builder()
+                .table_name(self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(StoreError::invalid_request)?;
+            TransactWriteItem::builder().put(put).build()
+        } else {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(self.table)
+                .set_key(Some(key))
+                .condition_expression("attribute_exists(pk)")
+                .build()
+                .map_err(StoreError::invalid_request)?;
+            TransactWriteItem::builder().delete(delete).build()
+        };
+        let mut count = Update::builder()
+            .table_name(self.table)
+            .set_key(Some(item_key(contribution_pk(id), META_SK)))
+            .update_expression("ADD likes :delta, popularity :delta")
+            .expression_attribute_values(
+                ":delta",
+                AttributeValue::N(if like { "1" } else { "-1" }.into()),
+            )
+            .expression_attribute_values(":yes", AttributeValue::Bool(true));
+        count = if like {
+            count.condition_expression("attribute_exists(pk) AND listed = :yes")
+        } else {
+            count
+                .condition_expression("attribute_exists(pk) AND listed = :yes AND likes > :zero")
+                .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+        };
+        let count = count.build().map_err(StoreError::invalid_request)?;
+        Ok(vec![
+            mark,
+            TransactWriteItem::builder().update(count).build(),
+        ])
+    }
+
+    /// The likes of a listed contribution; `None` when there is no such listed item.
+    pub async fn likes(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table)
+            .set_key(Some(item_key(contribution_pk(id), META_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| sdk_failure("GetItem pool item", err))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let record: ContributionRecord =
+            serde_dynamo::from_item(item).map_err(StoreError::corrupt)?;
+        Ok(record.listed.then_some(record.likes))
+    }
+}

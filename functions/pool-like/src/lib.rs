@@ -1,0 +1,38 @@
+//! `POST /api/community/pool/like/{id}` and `DELETE /api/community/pool/like/{id}`: one like per
+//! user per listed item, whatever the retries and races; `200 {"liked", "likes"}`.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Error, Request, Response};
+use serde::Serialize;
+use son1k::auth::Caller;
+use son1k::http::{json, path_param, render, HandlerResult};
+use son1k::{ApiError, AppState};
+
+#[derive(Debug, Serialize)]
+struct LikeResponse {
+    liked: bool,
+    likes: u64,
+}
+
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
+    render(handle(state, req).await)
+}
+
+async fn handle(state: &AppState, req: Request) -> HandlerResult {
+    let caller = Caller::from_request(&req)?;
+    let id = contribution_id(&path_param(&req, "id")?)?;
+    let like = req.method() != Method::DELETE;
+    let likes = state
+        .pool()
+        .set_like(&id, &caller.id, like)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such item in the pool"))?;
+    json(StatusCode::OK, &LikeResponse { liked: like, likes })
+}
+
+/// Pool item ids are ULIDs we minted; anything else cannot name one.
+pub fn contribution_id(raw: &str) -> Result<String, ApiError> {
+    ulid::Ulid::from_string(raw)
+        .map(|id| id.to_string())
+        .map_err(|_| ApiError::not_found("no such item in the pool"))
+}

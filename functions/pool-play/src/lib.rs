@@ -1,0 +1,42 @@
+//! `POST /api/community/pool/{id}/play`: counts a play of a listed item and returns a short-lived
+//! link to its audio; `200 {"plays", "audio_url"}`.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+use serde::Serialize;
+use son1k::auth::Caller;
+use son1k::domain::storage::{audio_key, AUDIO_LINK_SECONDS};
+use son1k::http::{json, path_param, render, HandlerResult};
+use son1k::{ApiError, AppState};
+
+#[derive(Debug, Serialize)]
+struct PlayResponse {
+    plays: u64,
+    audio_url: String,
+}
+
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
+    render(handle(state, req).await)
+}
+
+async fn handle(state: &AppState, req: Request) -> HandlerResult {
+    Caller::from_request(&req)?;
+    let raw = path_param(&req, "id")?;
+    let not_found = || ApiError::not_found("no such item in the pool");
+    let id = ulid::Ulid::from_string(&raw)
+        .map_err(|_| not_found())?
+        .to_string();
+    let played = state.pool().play(&id).await?.ok_or_else(not_found)?;
+    let key = audio_key(&played.contributor_id, &played.generation_id);
+    let link = state
+        .audio()
+        .presign_get(&key, state.clock.now(), AUDIO_LINK_SECONDS)
+        .await?;
+    json(
+        StatusCode::OK,
+        &PlayResponse {
+            plays: played.plays,
+            audio_url: link.url,
+        },
+    )
+}

@@ -1,0 +1,130 @@
+//! The community pool's likes and plays: one like per user per item under races and retries,
+//! counts never negative, plays counted exactly, unknown and unlisted items 404.
+
+use futures::future::join_all;
+use son1k_tests::{As, TestApp, TestResponse};
+
+async fn like(app: &TestApp, user: &str, id: &str, on: bool) -> TestResponse {
+    let method = if on { "POST" } else { "DELETE" };
+    app.call(
+        method,
+        &format!("/api/community/pool/like/{id}"),
+        As::user(user),
+        None,
+    )
+    .await
+}
+
+async fn play(app: &TestApp, user: &str, id: &str) -> TestResponse {
+    app.call(
+        "POST",
+        &format!("/api/community/pool/{id}/play"),
+        As::user(user),
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn twenty_parallel_likes_from_one_user_count_once() {
+    let app = TestApp::spawn().await;
+    let id = app.listed_contribution("maker", b"abc").await;
+    let answers = join_all((0..20).map(|_| like(&app, "fan", &id, true))).await;
+    for res in &answers {
+        assert_eq!(res.status, 200, "{}", res.text());
+        assert_eq!(res.json()["liked"], true);
+    }
+    let res = like(&app, "fan", &id, true).await;
+    assert_eq!(res.json()["likes"], 1);
+}
+
+#[tokio::test]
+async fn like_unlike_unlike_leaves_zero_never_negative() {
+    let app = TestApp::spawn().await;
+    let id = app.listed_contribution("maker", b"abc").await;
+    assert_eq!(like(&app, "fan", &id, true).await.json()["likes"], 1);
+    for _ in 0..2 {
+        let res = like(&app, "fan", &id, false).await;
+        assert_eq!(res.status, 200);
+        assert_eq!(
+            (res.json()["liked"].clone(), res.json()["likes"].clone()),
+            (false.into(), 0.into())
+        );
+    }
+    let other = like(&app, "stranger", &id, false).await;
+    assert_eq!(
+        other.json()["likes"],
+        0,
+        "an unlike by someone who never liked changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn twenty_users_liking_in_parallel_count_twenty() {
+    let app = TestApp::spawn().await;
+    let id = app.listed_contribution("maker", b"abc").await;
+    let users: Vec<String> = (0..20).map(|i| format!("fan{i}")).collect();
+    let answers = join_all(users.iter().map(|u| like(&app, u, &id, true))).await;
+    assert!(
+        answers.iter().all(|r| r.status == 200),
+        "{:?}",
+        answers.iter().map(TestResponse::text).collect::<Vec<_>>()
+    );
+    assert_eq!(like(&app, "fan0", &id, true).await.json()["likes"], 20);
+}
+
+#[tokio::test]
+async fn fifty_parallel_plays_add_fifty_and_each_links_the_audio() {
+    let app = TestApp::spawn().await;
+    let id = app.listed_contribution("maker", b"the track").await;
+    let listeners: Vec<String> = (0..50).map(|i| format!("listener{}", i % 7)).collect();
+    let answers = join_all(listeners.iter().map(|u| play(&app, u, &id))).await;
+    let mut plays: Vec<u64> = answers
+        .iter()
+        .map(|r| r.json()["plays"].as_u64().expect("plays"))
+        .collect();
+    plays.sort_unstable();
+    assert_eq!(
+        plays,
+        (1..=50).collect::<Vec<_>>(),
+        "each play saw its own count"
+    );
+    let url = answers[0].json()["audio_url"]
+        .as_str()
+        .expect("audio url")
+        .to_owned();
+    let bytes = reqwest::get(&url)
+        .await
+        .expect("GET")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(&bytes[..], b"the track");
+}
+
+#[tokio::test]
+async fn unknown_malformed_and_unlisted_items_are_404() {
+    let app = TestApp::spawn().await;
+    let mut pro = app.new_user("unheard");
+    pro.tier = son1k::domain::tiers::Tier::Pro;
+    pro.tier_source = son1k::domain::entitlement::TierSource::Admin;
+    pro.paid_generations_total = 19;
+    app.put_user(&pro).await;
+    let res = app
+        .record("unheard", serde_json::json!({"generation_id": "no-audio"}))
+        .await;
+    let unlisted = res.json()["pool_contribution"]["contribution_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let unknown = ulid::Ulid::generate().to_string();
+    for id in [unlisted.as_str(), unknown.as_str(), "not-an-id"] {
+        like(&app, "fan", id, true)
+            .await
+            .assert_problem(404, "not_found");
+        like(&app, "fan", id, false)
+            .await
+            .assert_problem(404, "not_found");
+        play(&app, "fan", id).await.assert_problem(404, "not_found");
+    }
+}
