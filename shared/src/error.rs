@@ -339,6 +339,26 @@ impl From<BillingError> for ApiError {
     }
 }
 
+impl From<crate::community::CommunityError> for ApiError {
+    fn from(err: crate::community::CommunityError) -> Self {
+        use crate::community::CommunityError;
+        match err {
+            CommunityError::OnlyPaidTiers => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::OnlyPaidTiers,
+                "only paid tiers contribute to the pool",
+            ),
+            CommunityError::NotFound => ApiError::not_found("no such generation of yours"),
+            CommunityError::AlreadyContributed => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::AlreadyContributed,
+                "this generation is in the pool already",
+            ),
+            CommunityError::Store(err) => err.into(),
+        }
+    }
+}
+
 impl From<StorageError> for ApiError {
     fn from(err: StorageError) -> Self {
         match err {

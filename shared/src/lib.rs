@@ -2,6 +2,7 @@
 pub mod auth;
 pub mod billing;
 pub mod clock;
+pub mod community;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -16,7 +16,7 @@ use crate::domain::pool::points;
 use crate::store::generations::{
     generation_pk, AudioState, GenerationRecord, RecordOutcome, RecordWrite, GEN_SK,
 };
-use crate::store::pool::{contribution_pk, ContributionRecord, META_SK};
+use crate::store::pool::ContributionRecord;
 use crate::store::users::UserRecord;
 use crate::store::StoreError;
 use crate::AppState;
@@ -199,24 +199,15 @@ fn contribution(
     generation: &NewGeneration,
     now: DateTime<Utc>,
 ) -> ContributionRecord {
-    let contribution_id = ulid::Ulid::generate().to_string();
-    ContributionRecord {
-        pk: contribution_pk(&contribution_id),
-        sk: META_SK.to_owned(),
-        contribution_id,
-        generation_id: generation.generation_id.clone(),
-        contributor_id: user.user_id.clone(),
-        contributor_username: user.username.clone(),
-        contributor_avatar_url: user.avatar_url.clone(),
-        genre: generation.genre.clone(),
-        title: generation.title.clone(),
-        quality: generation.quality,
-        points: points(generation.quality),
-        plays: 0,
-        likes: 0,
-        contributed_at: now,
-        listed: false,
-    }
+    ContributionRecord::new(
+        user,
+        &generation.generation_id,
+        generation.genre.as_deref(),
+        generation.title.as_deref(),
+        generation.quality,
+        points(generation.quality),
+        now,
+    )
 }
 
 /// The exact 201 body, stored with the generation and replayed byte for byte.

@@ -76,6 +76,12 @@ pub const ROUTES: &[Route] = &[
         public: false,
     },
     Route {
+        method: "POST",
+        path: "/api/community/contribute",
+        function: "pool-contribute",
+        public: false,
+    },
+    Route {
         method: "GET",
         path: "/api/community/ranking",
         function: "ranking",

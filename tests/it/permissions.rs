@@ -419,4 +419,23 @@ async fn pool_functions_are_granted_exactly_what_they_use() {
     }
     assert_granted("PoolPlay", &logical(&app, recorder.take()));
     assert_s3_granted("PoolPlay", &s3.take());
+
+    app.record("maker", json!({"generation_id": "by-hand"}))
+        .await;
+    recorder.take();
+    for (user, generation) in [
+        ("maker", "by-hand"),
+        ("maker", "by-hand"),
+        ("newcomer", "x"),
+    ] {
+        let body = json!({ "generation_id": generation }).to_string();
+        app.call(
+            "POST",
+            "/api/community/contribute",
+            As::user(user),
+            Some(&body),
+        )
+        .await;
+    }
+    assert_granted("PoolContribute", &logical(&app, recorder.take()));
 }

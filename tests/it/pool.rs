@@ -128,3 +128,96 @@ async fn unknown_malformed_and_unlisted_items_are_404() {
         play(&app, "fan", id).await.assert_problem(404, "not_found");
     }
 }
+
+async fn contribute(app: &TestApp, user: &str, generation: &str) -> TestResponse {
+    let body = serde_json::json!({ "generation_id": generation }).to_string();
+    app.call(
+        "POST",
+        "/api/community/contribute",
+        As::user(user),
+        Some(&body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn contribute_is_for_paid_users_own_generations_once() {
+    use son1k::domain::entitlement::TierSource;
+    use son1k::domain::tiers::Tier;
+    let app = TestApp::spawn().await;
+    app.user_with_tier("payer", Tier::Pro, TierSource::Admin)
+        .await;
+    let high = serde_json::json!({"generation_id": "mine", "quality": "high"});
+    assert_eq!(app.record("payer", high).await.status, 201);
+    assert_eq!(
+        app.record("freebie", serde_json::json!({"generation_id": "free-1"}))
+            .await
+            .status,
+        201
+    );
+
+    contribute(&app, "freebie", "free-1")
+        .await
+        .assert_problem(403, "only_paid_tiers");
+    contribute(&app, "payer", "free-1")
+        .await
+        .assert_problem(404, "not_found");
+    contribute(&app, "payer", "nothing")
+        .await
+        .assert_problem(404, "not_found");
+    let res = contribute(&app, "payer", "mine").await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.json()["points"], 2);
+    contribute(&app, "payer", "mine")
+        .await
+        .assert_problem(409, "already_contributed");
+    let ranking = app
+        .call(
+            "GET",
+            "/api/community/ranking?timeframe=all_time",
+            None,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        (
+            ranking["ranking"][0]["user_id"].as_str(),
+            ranking["ranking"][0]["points"].as_u64()
+        ),
+        (Some("payer"), Some(2))
+    );
+}
+
+#[tokio::test]
+async fn an_automatic_contribution_cannot_be_contributed_again_and_a_parallel_double_has_one_winner(
+) {
+    let app = TestApp::spawn().await;
+    let _ = app.listed_contribution("auto", b"abc").await;
+    contribute(&app, "auto", "auto-shared")
+        .await
+        .assert_problem(409, "already_contributed");
+    assert_eq!(
+        app.record("auto", serde_json::json!({"generation_id": "twice"}))
+            .await
+            .status,
+        201
+    );
+    let answers = join_all((0..2).map(|_| contribute(&app, "auto", "twice"))).await;
+    let mut statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409]);
+    let ranking = app
+        .call(
+            "GET",
+            "/api/community/ranking?timeframe=all_time",
+            None,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        ranking["ranking"][0]["contributions"], 2,
+        "one automatic, one manual"
+    );
+}

@@ -65,6 +65,7 @@ pub async fn invoke(
         "ranking" => ranking::handler(state, req).await,
         "pool-like" => pool_like::handler(state, req).await,
         "pool-play" => pool_play::handler(state, req).await,
+        "pool-contribute" => pool_contribute::handler(state, req).await,
         _ => fallback::handler(state, req).await,
     };
     // A Lambda error is an opaque 500 from API Gateway; it never happens for expected outcomes.

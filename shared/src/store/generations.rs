@@ -326,3 +326,61 @@ fn decode<T: DeserializeOwned>(
         .map(|decoded| decoded.map(Box::new))
         .map_err(StoreError::corrupt)
 }
+
+impl GenerationsStore<'_> {
+    /// Shares `generation` with the pool as `record` (its contributor `contributor`): the
+    /// generation notes the contribution, the contribution and its ranking rows are written — all or
+    /// nothing. `Some(false)` when the generation was contributed already (automatically or by a
+    /// racing request): exactly one contribution per generation; `None` when the transaction lost a
+    /// race with another one and may be tried again.
+    pub async fn contribute(
+        &self,
+        generation: &GenerationRecord,
+        record: &ContributionRecord,
+        contributor: Contributor<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<bool>, StoreError> {
+        let mark = Update::builder()
+            .table_name(&self.config.stats_table)
+            .set_key(Some(item_key(
+                generation_pk(&generation.generation_id),
+                GEN_SK,
+            )))
+            .update_expression("SET contribution_id = :cid")
+            .condition_expression("owner_id = :owner AND attribute_not_exists(contribution_id)")
+            .expression_attribute_values(":cid", AttributeValue::S(record.contribution_id.clone()))
+            .expression_attribute_values(
+                ":owner",
+                AttributeValue::S(generation.owner_id.to_string()),
+            )
+            .build()
+            .map_err(StoreError::invalid_request)?;
+        let mut items = vec![TransactWriteItem::builder().update(mark).build()];
+        items.extend(contribution_items(
+            &self.config.pool_table,
+            record,
+            contributor,
+            now,
+        )?);
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let Err(err) = result else {
+            return Ok(Some(true));
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+            err.as_service_error()
+        else {
+            return Err(sdk_failure("TransactWriteItems contribute", err));
+        };
+        let codes = super::cancellation_codes(cancel.cancellation_reasons());
+        super::retryable("TransactWriteItems contribute", &codes)?;
+        if codes.first() == Some(&"ConditionalCheckFailed") {
+            return Ok(Some(false));
+        }
+        Ok(None)
+    }
+}

@@ -42,6 +42,56 @@ pub struct ContributionRecord {
     pub likes: u64,
     pub contributed_at: DateTime<Utc>,
     pub listed: bool,
+    /// The listing index keys, present only while listed (sparse indexes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lst: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lst_genre: Option<String>,
+}
+
+impl ContributionRecord {
+    /// A new contribution of `user`'s generation `generation_id`, earning `points`, made at `now`.
+    pub fn new(
+        user: &super::users::UserRecord,
+        generation_id: &GenerationId,
+        genre: Option<&str>,
+        title: Option<&str>,
+        quality: Quality,
+        points: u32,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let contribution_id = ulid::Ulid::generate().to_string();
+        Self {
+            pk: contribution_pk(&contribution_id),
+            sk: META_SK.to_owned(),
+            contribution_id,
+            generation_id: generation_id.clone(),
+            contributor_id: user.user_id.clone(),
+            contributor_username: user.username.clone(),
+            contributor_avatar_url: user.avatar_url.clone(),
+            genre: genre.map(str::to_owned),
+            title: title.map(str::to_owned),
+            quality,
+            points,
+            plays: 0,
+            likes: 0,
+            contributed_at: now,
+            listed: false,
+            lst: None,
+            lst_genre: None,
+        }
+    }
+
+    /// The same contribution, listed (its audio is stored already).
+    pub fn listed(self) -> Self {
+        let lst_genre = self.genre.as_ref().map(|g| format!("G#{g}"));
+        Self {
+            listed: true,
+            lst: Some("ALL".to_owned()),
+            lst_genre,
+            ..self
+        }
+    }
 }
 
 /// Who contributed, as shown in the ranking.

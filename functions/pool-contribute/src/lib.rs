@@ -1,0 +1,39 @@
+//! `POST /api/community/contribute`: a paid user shares one of their own recorded generations with
+//! the pool, once; `201 {"contribution_id", "points"}`.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+use serde::{Deserialize, Serialize};
+use son1k::auth::Caller;
+use son1k::community::contribute;
+use son1k::domain::ids::GenerationId;
+use son1k::http::{json, parse_json, render, HandlerResult, BODY_LIMIT};
+use son1k::AppState;
+
+#[derive(Debug, Deserialize)]
+struct ContributeRequest {
+    generation_id: GenerationId,
+}
+
+#[derive(Debug, Serialize)]
+struct ContributeResponse {
+    contribution_id: String,
+    points: u32,
+}
+
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
+    render(handle(state, req).await)
+}
+
+async fn handle(state: &AppState, req: Request) -> HandlerResult {
+    let caller = Caller::from_request(&req)?;
+    let body: ContributeRequest = parse_json(&req, BODY_LIMIT)?;
+    let record = contribute(state, &caller, &body.generation_id).await?;
+    json(
+        StatusCode::CREATED,
+        &ContributeResponse {
+            contribution_id: record.contribution_id,
+            points: record.points,
+        },
+    )
+}
