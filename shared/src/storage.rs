@@ -189,11 +189,15 @@ pub async fn account_object(state: &AppState, key: &str) -> Result<Accounted, St
             content_type: grant.content_type,
             stored_at: now,
         };
+        let contribution = match &generation.contribution_id {
+            Some(id) => state.pool().contribution(id).await?,
+            None => None,
+        };
         let write = AccountWrite {
             generation: &generation,
             audio: &audio,
             max_used_before,
-            genre: generation.genre.as_deref(),
+            contribution: contribution.as_ref(),
         };
         match state.uploads().account(&write).await? {
             AccountOutcome::Stored => return Ok(Accounted::Stored),

@@ -47,6 +47,13 @@ pub struct ContributionRecord {
     pub lst: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lst_genre: Option<String>,
+    /// Listing sort keys (see `schema::POOL`), set when listed; `popularity` moves with plays and likes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_rank: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qual_rank: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub popularity: Option<u64>,
 }
 
 impl ContributionRecord {
@@ -79,16 +86,37 @@ impl ContributionRecord {
             listed: false,
             lst: None,
             lst_genre: None,
+            recent_rank: None,
+            qual_rank: None,
+            popularity: None,
         }
+    }
+
+    /// The `recent` and `quality` sort keys: contribution time in ms, and points × 10¹³ + that time
+    /// (most points first, then newest).
+    pub fn ranks(&self) -> (i64, u64) {
+        let ms = self.contributed_at.timestamp_millis().max(0);
+        let quality = u64::from(self.points)
+            .saturating_mul(10_000_000_000_000)
+            .saturating_add(u64::try_from(ms).unwrap_or(0));
+        (ms, quality)
     }
 
     /// The same contribution, listed (its audio is stored already).
     pub fn listed(self) -> Self {
         let lst_genre = self.genre.as_ref().map(|g| format!("G#{g}"));
+        let (recent, quality) = self.ranks();
+        let popularity = self
+            .plays
+            .saturating_mul(POPULARITY_PER_PLAY)
+            .saturating_add(self.likes);
         Self {
             listed: true,
             lst: Some("ALL".to_owned()),
             lst_genre,
+            recent_rank: Some(recent),
+            qual_rank: Some(quality),
+            popularity: Some(popularity),
             ..self
         }
     }
@@ -395,8 +423,8 @@ impl PoolStore<'_> {
         ])
     }
 
-    /// The likes of a listed contribution; `None` when there is no such listed item.
-    pub async fn likes(&self, id: &str) -> Result<Option<u64>, StoreError> {
+    /// The contribution `id`, listed or not.
+    pub async fn contribution(&self, id: &str) -> Result<Option<ContributionRecord>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -406,11 +434,18 @@ impl PoolStore<'_> {
             .send()
             .await
             .map_err(|err| sdk_failure("GetItem pool item", err))?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        let record: ContributionRecord =
-            serde_dynamo::from_item(item).map_err(StoreError::corrupt)?;
-        Ok(record.listed.then_some(record.likes))
+        out.item
+            .map(serde_dynamo::from_item)
+            .transpose()
+            .map_err(StoreError::corrupt)
+    }
+
+    /// The likes of a listed contribution; `None` when there is no such listed item.
+    pub async fn likes(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .contribution(id)
+            .await?
+            .filter(|c| c.listed)
+            .map(|c| c.likes))
     }
 }

@@ -98,44 +98,46 @@ pub const STATS: TableDef = TableDef {
 };
 
 /// Pool listings: `lst` is set to `ALL` and `lst_genre` to `G#<genre>` only once a contribution's
-/// audio is stored, so unlisted items stay out of every listing index.
+/// audio is stored, so unlisted items stay out of every listing index. Sort keys are numbers:
+/// `recent_rank` (contribution time in ms), `popularity` (plays × 2³² + likes), `qual_rank`
+/// (points × 10¹³ + contribution time in ms).
 pub const POOL: TableDef = TableDef {
     logical_id: "PoolTable",
     indexes: &[
         IndexDef {
             name: "recent",
             pk: s("lst"),
-            sk: Some(s("contributed_at")),
+            sk: Some(n("recent_rank")),
             projection: IndexProjection::All,
         },
         IndexDef {
             name: "recent_genre",
             pk: s("lst_genre"),
-            sk: Some(s("contributed_at")),
+            sk: Some(n("recent_rank")),
             projection: IndexProjection::All,
         },
         IndexDef {
             name: "popular",
             pk: s("lst"),
-            sk: Some(s("pop_key")),
+            sk: Some(n("popularity")),
             projection: IndexProjection::All,
         },
         IndexDef {
             name: "popular_genre",
             pk: s("lst_genre"),
-            sk: Some(s("pop_key")),
+            sk: Some(n("popularity")),
             projection: IndexProjection::All,
         },
         IndexDef {
             name: "quality",
             pk: s("lst"),
-            sk: Some(s("qual_key")),
+            sk: Some(n("qual_rank")),
             projection: IndexProjection::All,
         },
         IndexDef {
             name: "quality_genre",
             pk: s("lst_genre"),
-            sk: Some(s("qual_key")),
+            sk: Some(n("qual_rank")),
             projection: IndexProjection::All,
         },
         // Contributor ranking: one row per user and period (`W#2026-W48`, `M#2026-11`, `ALL`).

@@ -19,8 +19,8 @@ pub struct AccountWrite<'a> {
     /// `Some(max)`: the owner's `storage_used_bytes` must be at most `max` before the change (the
     /// limit minus what this object adds); `None`: unlimited, or the object frees space.
     pub max_used_before: Option<u64>,
-    /// The genre of the pool contribution to list, when the generation is one.
-    pub genre: Option<&'a str>,
+    /// The pool contribution to list, when the generation is one.
+    pub contribution: Option<&'a super::pool::ContributionRecord>,
 }
 
 /// What DynamoDB did with an accounting.
@@ -89,17 +89,27 @@ impl<'a> UploadsStore<'a> {
             i128::from(write.audio.size_bytes) - i128::from(previous.map_or(0, |a| a.size_bytes));
         let mut items = vec![self.set_audio(generation, Some(write.audio))?];
         items.push(self.add_storage(generation, delta, write.max_used_before)?);
-        if let Some(contribution) = &generation.contribution_id {
+        if let Some(contribution) = write.contribution {
+            let listed = contribution.clone().listed();
             let mut update = Update::builder()
                 .table_name(&self.config.pool_table)
-                .set_key(Some(item_key(contribution_pk(contribution), META_SK)))
+                .set_key(Some(item_key(
+                    contribution_pk(&contribution.contribution_id),
+                    META_SK,
+                )))
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_values(":yes", AttributeValue::Bool(true))
-                .expression_attribute_values(":all", s("ALL"));
-            let mut set = "SET listed = :yes, lst = :all".to_owned();
-            if let Some(genre) = write.genre {
+                .expression_attribute_values(":all", s("ALL"))
+                .expression_attribute_values(":recent", n(listed.recent_rank.unwrap_or(0)))
+                .expression_attribute_values(":quality", n(listed.qual_rank.unwrap_or(0)))
+                .expression_attribute_values(":zero", n(0));
+            let mut set =
+                "SET listed = :yes, lst = :all, recent_rank = :recent, qual_rank = :quality, \
+                           popularity = if_not_exists(popularity, :zero)"
+                    .to_owned();
+            if let Some(genre) = &listed.lst_genre {
                 set.push_str(", lst_genre = :genre");
-                update = update.expression_attribute_values(":genre", s(&format!("G#{genre}")));
+                update = update.expression_attribute_values(":genre", s(genre));
             }
             let update = update
                 .update_expression(set)
