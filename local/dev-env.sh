@@ -12,4 +12,6 @@ export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local_dev}"
 export STRIPE_PRICE_CREATOR="${STRIPE_PRICE_CREATOR:-price_creator_monthly}"
 export STRIPE_PRICE_PRO="${STRIPE_PRICE_PRO:-price_pro_monthly}"
 export STRIPE_PRICE_STUDIO="${STRIPE_PRICE_STUDIO:-price_studio_monthly}"
+# Signs pool listing cursors; in AWS it comes from Secrets Manager.
+export POOL_CURSOR_SECRET="${POOL_CURSOR_SECRET:-local-cursor-secret-not-for-production}"
 export FRONTEND_URL="${FRONTEND_URL:-http://localhost:3000}"

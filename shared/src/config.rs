@@ -20,6 +20,8 @@ pub struct Config {
     /// Path-style S3 addressing, which local wire-protocol servers need (`S3_FORCE_PATH_STYLE=true`).
     pub s3_force_path_style: bool,
     pub billing: BillingConfig,
+    /// `POOL_CURSOR_SECRET`: the key that signs pool listing cursors (the listing needs it).
+    pub pool_cursor_secret: Option<Secret>,
 }
 
 /// Stripe: keys, prices and where users return to. Every part is optional at start: a function
@@ -136,6 +138,7 @@ impl Config {
                 api_base: set("STRIPE_API_BASE"),
                 timeout: Duration::from_millis(number("STRIPE_TIMEOUT_MS", STRIPE_TIMEOUT_MS)?),
             },
+            pool_cursor_secret: set("POOL_CURSOR_SECRET").map(Secret),
         })
     }
 
@@ -152,6 +155,7 @@ impl Config {
             aws_max_attempts: MAX_ATTEMPTS,
             s3_force_path_style: true,
             billing: BillingConfig::unconfigured(),
+            pool_cursor_secret: None,
         }
     }
 }

@@ -58,6 +58,12 @@ pub const ROUTES: &[Route] = &[
         public: true,
     },
     Route {
+        method: "GET",
+        path: "/api/community/pool",
+        function: "pool-list",
+        public: true,
+    },
+    Route {
         method: "POST",
         path: "/api/community/pool/{id}/play",
         function: "pool-play",

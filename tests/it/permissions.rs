@@ -438,4 +438,19 @@ async fn pool_functions_are_granted_exactly_what_they_use() {
         .await;
     }
     assert_granted("PoolContribute", &logical(&app, recorder.take()));
+
+    for sort in ["recent", "popular", "quality"] {
+        for genre in ["", "&genre=house"] {
+            let res = app
+                .call(
+                    "GET",
+                    &format!("/api/community/pool?sort={sort}{genre}"),
+                    None,
+                    None,
+                )
+                .await;
+            assert_eq!(res.status, 200, "{}", res.text());
+        }
+    }
+    assert_granted("PoolList", &logical(&app, recorder.take()));
 }

@@ -221,3 +221,151 @@ async fn an_automatic_contribution_cannot_be_contributed_again_and_a_parallel_do
         "one automatic, one manual"
     );
 }
+
+async fn page(app: &TestApp, query: &str) -> TestResponse {
+    app.call("GET", &format!("/api/community/pool{query}"), None, None)
+        .await
+}
+
+/// Every item of a listing, page by page (`limit` 7), and the cursors seen.
+async fn all_pages(app: &TestApp, query: &str) -> Vec<serde_json::Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let sep = if query.is_empty() { "?" } else { "&" };
+        let mut q = format!("{query}{sep}limit=7");
+        if let Some(c) = &cursor {
+            q.push_str(&format!("&cursor={c}"));
+        }
+        let res = page(app, &q).await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        let body = res.json();
+        items.extend(body["items"].as_array().expect("items").iter().cloned());
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return items,
+        }
+        assert!(items.len() <= 100, "pagination ends");
+    }
+}
+
+#[tokio::test]
+async fn pagination_returns_each_listed_item_once_in_order_for_every_sort_and_genre() {
+    let app = TestApp::spawn().await;
+    let start = son1k_tests::at("2026-11-26T10:00:00Z");
+    let mut listed = Vec::new();
+    for i in 0..45i64 {
+        app.clock.set(start + chrono::Duration::seconds(i));
+        let genre = if i % 3 == 0 { "techno" } else { "house" };
+        listed.push(
+            app.listed_contribution_in(&format!("lister{i}"), genre, b"x")
+                .await,
+        );
+    }
+    for (i, id) in listed.iter().enumerate().take(10) {
+        for _ in 0..(i % 4) {
+            assert_eq!(play(&app, "listener", id).await.status, 200);
+        }
+    }
+    // A contribution without audio is never listed.
+    let mut quiet = app.new_user("quiet");
+    quiet.tier = son1k::domain::tiers::Tier::Pro;
+    quiet.tier_source = son1k::domain::entitlement::TierSource::Admin;
+    quiet.paid_generations_total = 19;
+    app.put_user(&quiet).await;
+    let unlisted = app
+        .record(
+            "quiet",
+            serde_json::json!({"generation_id": "q1", "genre": "house"}),
+        )
+        .await;
+    let unlisted = unlisted.json()["pool_contribution"]["contribution_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let ids = |items: &[serde_json::Value]| -> Vec<String> {
+        items
+            .iter()
+            .map(|i| i["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let mut want = listed.clone();
+    want.sort();
+    for sort in ["recent", "popular", "quality"] {
+        let items = all_pages(&app, &format!("?sort={sort}")).await;
+        let mut got = ids(&items);
+        let key = |i: &serde_json::Value| match sort {
+            "popular" => (
+                i["plays"].as_u64().unwrap_or(0),
+                i["likes"].as_u64().unwrap_or(0),
+                String::new(),
+            ),
+            "quality" => (
+                i["points"].as_u64().unwrap_or(0),
+                0,
+                i["contributed_at"].as_str().unwrap_or("").to_owned(),
+            ),
+            _ => (0, 0, i["contributed_at"].as_str().unwrap_or("").to_owned()),
+        };
+        assert!(
+            items.windows(2).all(|w| key(&w[0]) >= key(&w[1])),
+            "{sort} is in order"
+        );
+        assert!(!got.contains(&unlisted));
+        got.sort();
+        assert_eq!(got, want, "{sort}: each listed item exactly once");
+    }
+    let techno = all_pages(&app, "?genre=techno").await;
+    assert_eq!(techno.len(), 15);
+    assert!(techno.iter().all(|i| i["genre"] == "techno"));
+    let first = &techno[0];
+    assert!(first.get("audio_url").is_none() && first["contributor"].get("email").is_none());
+    assert_eq!(
+        first["contributor"]["username"]
+            .as_str()
+            .map(|u| u.starts_with("lister")),
+        Some(true)
+    );
+}
+
+#[tokio::test]
+async fn tampered_or_foreign_cursors_and_bad_queries_are_400() {
+    let app = TestApp::spawn().await;
+    for i in 0..3 {
+        app.listed_contribution(&format!("c{i}"), b"x").await;
+    }
+    let first = page(&app, "?limit=1").await.json();
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let tampered = format!("{}0{}", &cursor[..cursor.len() - 1], "");
+    for query in [
+        format!("?limit=1&cursor={tampered}"),
+        format!("?sort=popular&limit=1&cursor={cursor}"),
+        format!("?genre=house&limit=1&cursor={cursor}"),
+        "?cursor=junk".to_owned(),
+    ] {
+        let doc = page(&app, &query)
+            .await
+            .assert_problem(400, "invalid_request");
+        assert_eq!(doc["field"], "cursor", "{query}");
+    }
+    for (query, field) in [
+        ("?sort=best", "sort"),
+        ("?limit=0", "limit"),
+        ("?limit=101", "limit"),
+    ] {
+        let doc = page(&app, query)
+            .await
+            .assert_problem(400, "invalid_request");
+        assert_eq!(doc["field"], field, "{query}");
+    }
+    assert_eq!(
+        page(&app, &format!("?limit=1&cursor={cursor}"))
+            .await
+            .status,
+        200
+    );
+}

@@ -304,17 +304,26 @@ fn record_generation_outlives_its_retry_budget_and_one_last_call() {
     );
 }
 
-/// Stripe's keys reach exactly the functions that use them, from Secrets Manager: the template holds
+/// Stripe's keys and the cursor key reach exactly the functions that use them, from Secrets Manager: the template holds
 /// a reference, never a key, and no default of any parameter looks like one.
 #[test]
 fn stripe_keys_come_from_secrets_manager_and_only_where_used() {
     let template = template();
     let users = [
-        ("STRIPE_SECRET_KEY", &["Checkout", "Portal"][..]),
-        ("STRIPE_WEBHOOK_SECRET", &["StripeWebhook"][..]),
+        (
+            "STRIPE_SECRET_KEY",
+            &["Checkout", "Portal"][..],
+            "StripeSecretName",
+        ),
+        (
+            "STRIPE_WEBHOOK_SECRET",
+            &["StripeWebhook"][..],
+            "StripeSecretName",
+        ),
+        ("POOL_CURSOR_SECRET", &["PoolList"][..], "AppSecretName"),
     ];
     let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
-    for (name, functions) in users {
+    for (name, functions, secret) in users {
         assert!(globals.get(name).is_none(), "{name} must not be global");
         for (id, resource) in template["Resources"].as_mapping().expect("resources") {
             let id = id.as_str().expect("id");
@@ -327,8 +336,9 @@ fn stripe_keys_come_from_secrets_manager_and_only_where_used() {
                 panic!("{id}: {name} must be a !Sub dynamic reference, got {value:?}")
             };
             let reference = sub.value.as_str().expect("a string");
+            let expected = format!("{{{{resolve:secretsmanager:${{{secret}}}:SecretString:");
             assert!(
-                reference.starts_with("{{resolve:secretsmanager:${StripeSecretName}:SecretString:"),
+                reference.starts_with(&expected),
                 "{id}: {name} = {reference}"
             );
         }

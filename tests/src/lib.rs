@@ -192,6 +192,7 @@ impl TestApp {
             aws_attempt_timeout: std::time::Duration::from_secs(30),
             aws_operation_timeout: std::time::Duration::from_secs(60),
             billing: stripe::billing_config(&stripe_base),
+            pool_cursor_secret: Some(son1k::config::Secret::new("test-cursor-secret")),
             ..Config::with_prefix(&unique_prefix())
         };
         let sdk = son1k::state::local_sdk_config(&config).await;
@@ -307,6 +308,11 @@ impl TestApp {
     /// the pool: recorded as the 20th paid generation, uploaded through its presigned URL and
     /// accounted by storage-events, as in production. Returns the contribution id.
     pub async fn listed_contribution(&self, user: &str, bytes: &[u8]) -> String {
+        self.listed_contribution_in(user, "house", bytes).await
+    }
+
+    /// `listed_contribution` in `genre`.
+    pub async fn listed_contribution_in(&self, user: &str, genre: &str, bytes: &[u8]) -> String {
         let mut record = self.new_user(user);
         record.tier = Tier::Pro;
         record.tier_source = TierSource::Admin;
@@ -316,7 +322,7 @@ impl TestApp {
         let res = self
             .record(
                 user,
-                serde_json::json!({"generation_id": generation, "genre": "house"}),
+                serde_json::json!({"generation_id": generation, "genre": genre}),
             )
             .await;
         let contribution = res.json()["pool_contribution"]["contribution_id"]

@@ -1,6 +1,7 @@
 //! Pure business rules: no I/O, no clock of their own. Everything here is tested at any instant.
 
 pub mod billing;
+pub mod cursor;
 pub mod entitlement;
 pub mod generation;
 pub mod ids;

@@ -449,3 +449,69 @@ impl PoolStore<'_> {
             .map(|c| c.likes))
     }
 }
+
+/// One page of a listing index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListingPage {
+    pub items: Vec<ContributionRecord>,
+    /// Where the next page starts (the index's last key, as `[name, type, value]` triples).
+    pub next: Option<Vec<(String, String, String)>>,
+}
+
+impl PoolStore<'_> {
+    /// Listed contributions from `index` (partition `partition` of key `key_attr`), highest sort
+    /// key first, `limit` of them, starting after `start`.
+    pub async fn listing(
+        &self,
+        index: &str,
+        key_attr: &str,
+        partition: &str,
+        limit: usize,
+        start: Option<Vec<(String, String, String)>>,
+    ) -> Result<ListingPage, StoreError> {
+        let start = start.map(|key| {
+            key.into_iter()
+                .map(|(name, kind, value)| {
+                    let value = if kind == "N" {
+                        AttributeValue::N(value)
+                    } else {
+                        AttributeValue::S(value)
+                    };
+                    (name, value)
+                })
+                .collect()
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(self.table)
+            .index_name(index)
+            .key_condition_expression("#k = :p")
+            .expression_attribute_names("#k", key_attr)
+            .expression_attribute_values(":p", AttributeValue::S(partition.to_owned()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(100))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|err| sdk_failure("Query pool listing", err))?;
+        let items = out
+            .items()
+            .iter()
+            .map(|item| serde_dynamo::from_item(item.clone()).map_err(StoreError::corrupt))
+            .collect::<Result<Vec<ContributionRecord>, _>>()?;
+        let next = out.last_evaluated_key.map(|key| {
+            let mut triples: Vec<(String, String, String)> = key
+                .into_iter()
+                .filter_map(|(name, value)| match value {
+                    AttributeValue::S(s) => Some((name, "S".to_owned(), s)),
+                    AttributeValue::N(n) => Some((name, "N".to_owned(), n)),
+                    _ => None,
+                })
+                .collect();
+            triples.sort();
+            triples
+        });
+        Ok(ListingPage { items, next })
+    }
+}

@@ -1,0 +1,153 @@
+//! `GET /api/community/pool?genre=&sort=recent|popular|quality&limit=&cursor=` (public): listed
+//! contributions (audio stored), from the listing indexes, with an HMAC-signed cursor. Only the
+//! contributor's public profile; never an email, never an audio link.
+
+use chrono::SecondsFormat;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+use serde::Serialize;
+use son1k::domain::cursor;
+use son1k::domain::tiers::Quality;
+use son1k::http::{json, query_param, render, HandlerResult};
+use son1k::store::pool::ContributionRecord;
+use son1k::{ApiError, AppState};
+
+#[derive(Debug, Serialize)]
+struct Contributor {
+    user_id: String,
+    username: Option<String>,
+    avatar_url: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct PoolItem {
+    id: String,
+    generation_id: String,
+    title: Option<String>,
+    genre: Option<String>,
+    quality: Quality,
+    points: u32,
+    plays: u64,
+    likes: u64,
+    contributed_at: String,
+    contributor: Contributor,
+}
+
+#[derive(Debug, Serialize)]
+struct PoolPage {
+    items: Vec<PoolItem>,
+    next_cursor: Option<String>,
+}
+
+/// The query, validated: which index and partition, and how many.
+struct Listing {
+    sort: &'static str,
+    genre: Option<String>,
+    limit: usize,
+}
+
+impl Listing {
+    fn from_request(req: &Request) -> Result<Self, ApiError> {
+        let sort = match query_param(req, "sort").as_deref() {
+            None | Some("recent") => "recent",
+            Some("popular") => "popular",
+            Some("quality") => "quality",
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "sort",
+                    "must be recent, popular or quality",
+                ))
+            }
+        };
+        let genre = query_param(req, "genre");
+        if genre.as_ref().is_some_and(|g| g.chars().count() > 40) {
+            return Err(ApiError::invalid("genre", "must be at most 40 characters"));
+        }
+        let limit = match query_param(req, "limit") {
+            None => 20,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=100).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid("limit", "must be a whole number from 1 to 100")
+                })?,
+        };
+        Ok(Self { sort, genre, limit })
+    }
+
+    /// What a cursor is bound to: the same sort and genre.
+    fn scope(&self) -> String {
+        format!("{}|{}", self.sort, self.genre.as_deref().unwrap_or(""))
+    }
+
+    fn index(&self) -> (String, &'static str, String) {
+        match &self.genre {
+            Some(genre) => (
+                format!("{}_genre", self.sort),
+                "lst_genre",
+                format!("G#{genre}"),
+            ),
+            None => (self.sort.to_owned(), "lst", "ALL".to_owned()),
+        }
+    }
+}
+
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
+    render(handle(state, req).await)
+}
+
+async fn handle(state: &AppState, req: Request) -> HandlerResult {
+    let listing = Listing::from_request(&req)?;
+    let secret = state.config.pool_cursor_secret.as_ref().ok_or_else(|| {
+        tracing::error!("POOL_CURSOR_SECRET is not set: the listing cannot sign cursors");
+        ApiError::dependency_unavailable("the pool listing")
+    })?;
+    let start = match query_param(&req, "cursor") {
+        None => None,
+        Some(raw) => {
+            let payload = cursor::open(secret.expose(), &listing.scope(), &raw)?;
+            Some(serde_json::from_slice(&payload).map_err(|_| {
+                ApiError::invalid("cursor", "is not a cursor this listing gave out")
+            })?)
+        }
+    };
+    let (index, key_attr, partition) = listing.index();
+    let page = state
+        .pool()
+        .listing(&index, key_attr, &partition, listing.limit, start)
+        .await?;
+    let next_cursor = match page.next {
+        Some(next) => {
+            let payload = serde_json::to_vec(&next).map_err(|_| ApiError::internal())?;
+            Some(cursor::seal(secret.expose(), &listing.scope(), &payload))
+        }
+        None => None,
+    };
+    json(
+        StatusCode::OK,
+        &PoolPage {
+            items: page.items.into_iter().map(item).collect(),
+            next_cursor,
+        },
+    )
+}
+
+fn item(c: ContributionRecord) -> PoolItem {
+    PoolItem {
+        id: c.contribution_id,
+        generation_id: c.generation_id.to_string(),
+        title: c.title,
+        genre: c.genre,
+        quality: c.quality,
+        points: c.points,
+        plays: c.plays,
+        likes: c.likes,
+        contributed_at: c.contributed_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        contributor: Contributor {
+            user_id: c.contributor_id.to_string(),
+            username: c.contributor_username,
+            avatar_url: c.contributor_avatar_url,
+        },
+    }
+}
