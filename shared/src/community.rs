@@ -3,16 +3,35 @@
 use crate::auth::Caller;
 use crate::domain::ids::GenerationId;
 use crate::domain::pool::points;
+use crate::domain::storage::{audio_key, AUDIO_LINK_SECONDS};
 use crate::store::generations::AudioState;
-use crate::store::pool::{ContributionRecord, Contributor};
+use crate::store::pool::{
+    claim_pk, contribution_pk, ClaimOutcome, ClaimRecord, ContributionRecord, Contributor,
+};
 use crate::store::StoreError;
 use crate::AppState;
 
 /// Tries of a contribution that keeps losing races to other transactions.
 const CONTRIBUTE_ATTEMPTS: u32 = 5;
 
+/// Claims a FREE user may make per UTC day.
+pub const DAILY_CLAIMS: u32 = 3;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CommunityError {
+    #[error("only FREE users claim")]
+    OnlyFreeTier,
+    #[error("daily claims spent")]
+    DailyClaimLimit {
+        reset_at: chrono::DateTime<chrono::Utc>,
+        retry_after: u64,
+    },
+    #[error("claimed before")]
+    AlreadyClaimed,
+    #[error("nothing left to claim")]
+    PoolEmpty,
+    #[error("no such pool item")]
+    ItemNotFound,
     #[error("only paid tiers contribute")]
     OnlyPaidTiers,
     #[error("not the caller's generation")]
@@ -81,4 +100,126 @@ pub async fn contribute(
         }
     }
     Err(StoreError::unavailable("contribute", "every attempt lost a race").into())
+}
+
+/// A claim made: what the client gets back.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Claimed {
+    pub claim_id: String,
+    pub contribution_id: String,
+    pub generation_id: String,
+    pub audio_url: String,
+    pub claims_used: u32,
+    pub claims_remaining: u32,
+    pub reset_at: String,
+}
+
+/// A FREE user claims a listed item (`id`), or a random one they have not claimed: 3 a UTC day,
+/// never the same item twice, counted as a play; safe under parallel claims.
+#[tracing::instrument(skip_all, fields(user_id = %caller.id))]
+pub async fn claim(
+    state: &AppState,
+    caller: &Caller,
+    id: Option<&str>,
+) -> Result<Claimed, CommunityError> {
+    let user = state
+        .users()
+        .get_or_create(caller.new_user(state.clock.now()))
+        .await?;
+    if user.entitlement(state.clock.now()).tier.is_paid() {
+        return Err(CommunityError::OnlyFreeTier);
+    }
+    let mut refused = std::collections::BTreeSet::new();
+    for _ in 0..CLAIM_ATTEMPTS {
+        let now = state.clock.now();
+        let day = crate::domain::period::Period::utc_day(now);
+        let day_label = day.start.format("%Y-%m-%d").to_string();
+        let used = state.pool().claims_on(&caller.id, &day_label).await?;
+        if used >= DAILY_CLAIMS {
+            return Err(CommunityError::DailyClaimLimit {
+                reset_at: day.end,
+                retry_after: day.seconds_until_end(now),
+            });
+        }
+        let target = match id {
+            Some(id) => state
+                .pool()
+                .contribution(id)
+                .await?
+                .filter(|c| c.listed)
+                .ok_or(CommunityError::ItemNotFound)?,
+            None => pick(state, caller, &refused).await?,
+        };
+        let record = ClaimRecord {
+            pk: claim_pk(&caller.id),
+            sk: contribution_pk(&target.contribution_id),
+            claim_id: ulid::Ulid::generate().to_string(),
+            contribution_id: target.contribution_id.clone(),
+            generation_id: target.generation_id.clone(),
+            contributor_id: target.contributor_id.clone(),
+            claimed_at: now,
+        };
+        let expires_at = (day.end + chrono::Duration::days(2)).timestamp();
+        match state
+            .pool()
+            .claim(&record, &caller.id, &day_label, used, expires_at)
+            .await?
+        {
+            ClaimOutcome::Claimed => {
+                let key = audio_key(&record.contributor_id, &record.generation_id);
+                let link = state
+                    .audio()
+                    .presign_get(&key, now, AUDIO_LINK_SECONDS)
+                    .await?;
+                return Ok(Claimed {
+                    claim_id: record.claim_id,
+                    contribution_id: record.contribution_id,
+                    generation_id: record.generation_id.to_string(),
+                    audio_url: link.url,
+                    claims_used: used + 1,
+                    claims_remaining: DAILY_CLAIMS - used - 1,
+                    reset_at: day.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                });
+            }
+            ClaimOutcome::AlreadyClaimed if id.is_some() => {
+                return Err(CommunityError::AlreadyClaimed)
+            }
+            ClaimOutcome::Gone if id.is_some() => return Err(CommunityError::ItemNotFound),
+            ClaimOutcome::AlreadyClaimed | ClaimOutcome::Gone => {
+                refused.insert(record.contribution_id);
+            }
+            ClaimOutcome::CountChanged => {}
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(1..=15))).await;
+    }
+    Err(StoreError::unavailable("claim", "every attempt lost a race").into())
+}
+
+/// Tries of a claim that keeps losing races (the user's own parallel claims take turns).
+const CLAIM_ATTEMPTS: u32 = 12;
+
+/// How many of the newest listed items a random claim chooses among.
+const PICK_WINDOW: usize = 100;
+
+/// A random listed item among the newest the caller has not claimed (nor just lost).
+async fn pick(
+    state: &AppState,
+    caller: &Caller,
+    refused: &std::collections::BTreeSet<String>,
+) -> Result<ContributionRecord, CommunityError> {
+    let claimed = state.pool().claimed_by(&caller.id).await?;
+    let page = state
+        .pool()
+        .listing("recent", "lst", "ALL", PICK_WINDOW, None)
+        .await?;
+    let open: Vec<ContributionRecord> = page
+        .items
+        .into_iter()
+        .filter(|c| !claimed.contains(&c.contribution_id) && !refused.contains(&c.contribution_id))
+        .collect();
+    if open.is_empty() {
+        return Err(CommunityError::PoolEmpty);
+    }
+    let index = fastrand::usize(..open.len());
+    open.into_iter().nth(index).ok_or(CommunityError::PoolEmpty)
 }

@@ -354,6 +354,38 @@ impl From<crate::community::CommunityError> for ApiError {
                 ErrorCode::AlreadyContributed,
                 "this generation is in the pool already",
             ),
+            CommunityError::OnlyFreeTier => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::OnlyFreeTier,
+                "claiming from the pool is for FREE users",
+            ),
+            CommunityError::DailyClaimLimit {
+                reset_at,
+                retry_after,
+            } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::DailyClaimLimitReached,
+                format!(
+                    "all {} claims of today are used",
+                    crate::community::DAILY_CLAIMS
+                ),
+            )
+            .with(
+                "reset_at",
+                reset_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            )
+            .retry_after(retry_after),
+            CommunityError::AlreadyClaimed => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::AlreadyClaimed,
+                "you claimed this item before",
+            ),
+            CommunityError::PoolEmpty => ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::PoolEmpty,
+                "nothing in the pool is left for you to claim",
+            ),
+            CommunityError::ItemNotFound => ApiError::not_found("no such item in the pool"),
             CommunityError::Store(err) => err.into(),
         }
     }

@@ -65,6 +65,12 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/api/community/pool/claim",
+        function: "pool-claim",
+        public: false,
+    },
+    Route {
+        method: "POST",
         path: "/api/community/pool/{id}/play",
         function: "pool-play",
         public: false,

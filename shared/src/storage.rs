@@ -95,8 +95,8 @@ pub async fn issue_upload(
         .await?)
 }
 
-/// A presigned GET of the generation's stored audio, for its owner or an admin. (A FREE user who
-/// claimed it from the pool will be let in here once claims exist.)
+/// A presigned GET of the generation's stored audio, for its owner, an admin, or a user who claimed
+/// it from the pool.
 pub async fn audio_link(
     state: &AppState,
     caller: &Caller,
@@ -106,9 +106,17 @@ pub async fn audio_link(
         .generations()
         .get(id)
         .await?
-        .filter(|g| g.owner_id == caller.id || caller.is_admin())
         .filter(|g| g.audio_state == AudioState::Stored && g.audio.is_some())
         .ok_or(StorageError::NotFound)?;
+    let allowed = generation.owner_id == caller.id
+        || caller.is_admin()
+        || match &generation.contribution_id {
+            Some(contribution) => state.pool().has_claimed(&caller.id, contribution).await?,
+            None => false,
+        };
+    if !allowed {
+        return Err(StorageError::NotFound);
+    }
     let key = audio_key(&generation.owner_id, id);
     Ok(state
         .audio()

@@ -375,6 +375,16 @@ async fn audio_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() 
         .await;
     assert_eq!(res.status, 302);
     s3.presigned("GET", res.header("location").expect("location"));
+    // Someone else: allowed only with a claim of the item, which is looked up.
+    let stranger = app
+        .call(
+            "GET",
+            "/api/generations/take-1/audio",
+            As::user("stranger"),
+            None,
+        )
+        .await;
+    assert_eq!(stranger.status, 404);
     assert_granted("AudioGet", &logical(&app, recorder.take()));
     assert_s3_granted("AudioGet", &s3.take());
 }
@@ -453,4 +463,29 @@ async fn pool_functions_are_granted_exactly_what_they_use() {
         }
     }
     assert_granted("PoolList", &logical(&app, recorder.take()));
+
+    // A claim of a named item, a random one, one claimed before, and one by a paid user.
+    let second = app.listed_contribution("maker2", b"def").await;
+    recorder.take();
+    s3.take();
+    for (user, body) in [
+        ("claimer", json!({ "contribution_id": id }).to_string()),
+        ("claimer", String::new()),
+        ("claimer", json!({ "contribution_id": second }).to_string()),
+        ("maker", String::new()),
+    ] {
+        let res = app
+            .call(
+                "POST",
+                "/api/community/pool/claim",
+                As::user(user),
+                Some(&body),
+            )
+            .await;
+        if res.status == 201 {
+            s3.presigned("GET", res.json()["audio_url"].as_str().expect("url"));
+        }
+    }
+    assert_granted("PoolClaim", &logical(&app, recorder.take()));
+    assert_s3_granted("PoolClaim", &s3.take());
 }

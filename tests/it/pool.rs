@@ -369,3 +369,106 @@ async fn tampered_or_foreign_cursors_and_bad_queries_are_400() {
         200
     );
 }
+
+async fn claim(app: &TestApp, user: &str, id: Option<&str>) -> TestResponse {
+    let body = id.map(|id| serde_json::json!({ "contribution_id": id }).to_string());
+    app.call(
+        "POST",
+        "/api/community/pool/claim",
+        As::user(user),
+        body.as_deref(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn ten_parallel_claims_by_one_free_user_give_exactly_three_distinct_items() {
+    let app = TestApp::spawn().await;
+    for i in 0..5 {
+        app.listed_contribution(&format!("giver{i}"), b"x").await;
+    }
+    let answers = join_all((0..10).map(|_| claim(&app, "taker", None))).await;
+    let won: Vec<&TestResponse> = answers.iter().filter(|r| r.status == 201).collect();
+    assert_eq!(
+        won.len(),
+        3,
+        "{:?}",
+        answers.iter().map(TestResponse::text).collect::<Vec<_>>()
+    );
+    let mut items: Vec<String> = won
+        .iter()
+        .map(|r| {
+            r.json()["contribution_id"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    items.sort();
+    items.dedup();
+    assert_eq!(items.len(), 3, "no item twice");
+    let mut used: Vec<u64> = won
+        .iter()
+        .filter_map(|r| r.json()["claims_used"].as_u64())
+        .collect();
+    used.sort_unstable();
+    assert_eq!(used, [1, 2, 3]);
+    for res in answers.iter().filter(|r| r.status != 201) {
+        let doc = res.assert_problem(429, "daily_claim_limit_reached");
+        assert_eq!(doc["reset_at"], "2026-11-27T00:00:00Z");
+        assert_eq!(res.header("retry-after"), Some("50400"));
+    }
+    // The next UTC day brings three more.
+    let tomorrow = app.with_clock_at(son1k_tests::at("2026-11-27T00:00:00Z"));
+    assert_eq!(claim(&tomorrow, "taker", None).await.status, 201);
+}
+
+#[tokio::test]
+async fn a_claim_is_once_per_item_free_users_only_and_opens_the_audio_to_the_claimer() {
+    let app = TestApp::spawn().await;
+    let id = app.listed_contribution("giver", b"the song").await;
+    let res = claim(&app, "taker", Some(&id)).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let body = res.json();
+    assert_eq!(
+        (
+            body["claims_used"].as_u64(),
+            body["claims_remaining"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+    let bytes = reqwest::get(body["audio_url"].as_str().expect("url"))
+        .await
+        .expect("GET")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(&bytes[..], b"the song");
+    assert_eq!(
+        play(&app, "someone", &id).await.json()["plays"],
+        2,
+        "the claim counted as a play"
+    );
+    claim(&app, "taker", Some(&id))
+        .await
+        .assert_problem(409, "already_claimed");
+    claim(&app, "taker", None)
+        .await
+        .assert_problem(404, "pool_empty");
+    claim(&app, "giver", Some(&id))
+        .await
+        .assert_problem(403, "only_free_tier");
+    claim(&app, "taker", Some(&ulid::Ulid::generate().to_string()))
+        .await
+        .assert_problem(404, "not_found");
+
+    let path = format!(
+        "/api/generations/{}/audio",
+        body["generation_id"].as_str().expect("generation")
+    );
+    let taker = app.call("GET", &path, As::user("taker"), None).await;
+    assert_eq!(taker.status, 302, "the claimer hears it");
+    app.call("GET", &path, As::user("bystander"), None)
+        .await
+        .assert_problem(404, "not_found");
+}

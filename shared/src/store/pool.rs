@@ -515,3 +515,183 @@ impl PoolStore<'_> {
         Ok(ListingPage { items, next })
     }
 }
+
+/// A claim of a pool item by a FREE user (`CLAIM#<user>` / `CONTRIB#<id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimRecord {
+    pub pk: String,
+    pub sk: String,
+    pub claim_id: String,
+    pub contribution_id: String,
+    pub generation_id: GenerationId,
+    pub contributor_id: UserId,
+    pub claimed_at: DateTime<Utc>,
+}
+
+pub fn claim_pk(user: &UserId) -> String {
+    format!("CLAIM#{user}")
+}
+
+pub fn claims_day_key(
+    user: &UserId,
+    day: &str,
+) -> std::collections::HashMap<String, AttributeValue> {
+    item_key(format!("CLAIMS#{user}"), &format!("DAY#{day}"))
+}
+
+/// What one claim attempt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    Claimed,
+    /// The day's claims changed since they were read: read again.
+    CountChanged,
+    AlreadyClaimed,
+    /// No such listed item.
+    Gone,
+}
+
+impl PoolStore<'_> {
+    /// Claims made by `user` on `day` (`2026-11-26`).
+    pub async fn claims_on(&self, user: &UserId, day: &str) -> Result<u32, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table)
+            .set_key(Some(claims_day_key(user, day)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| sdk_failure("GetItem pool claims", err))?;
+        Ok(out
+            .item
+            .and_then(|item| {
+                item.get("claims")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(0))
+    }
+
+    /// Whether `user` claimed contribution `id`.
+    pub async fn has_claimed(&self, user: &UserId, id: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table)
+            .set_key(Some(item_key(claim_pk(user), &contribution_pk(id))))
+            .send()
+            .await
+            .map_err(|err| sdk_failure("GetItem pool claim", err))?;
+        Ok(out.item.is_some())
+    }
+
+    /// The contribution ids `user` has claimed.
+    pub async fn claimed_by(
+        &self,
+        user: &UserId,
+    ) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let mut claimed = std::collections::BTreeSet::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(claim_pk(user)))
+                .projection_expression("sk")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|err| sdk_failure("Query pool claims", err))?;
+            claimed.extend(out.items().iter().filter_map(|item| {
+                item.get("sk")?
+                    .as_s()
+                    .ok()?
+                    .strip_prefix("CONTRIB#")
+                    .map(str::to_owned)
+            }));
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(claimed),
+            }
+        }
+    }
+
+    /// One claim, all or nothing: the day's count moves from `used` to `used + 1`, the claim row
+    /// appears (once per user and item), the item counts a play.
+    pub async fn claim(
+        &self,
+        record: &ClaimRecord,
+        user: &UserId,
+        day: &str,
+        used: u32,
+        expires_at: i64,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let mut count = Update::builder()
+            .table_name(self.table)
+            .set_key(Some(claims_day_key(user, day)))
+            .update_expression("SET claims = :next, expires_at = :exp")
+            .expression_attribute_values(":next", AttributeValue::N((used + 1).to_string()))
+            .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()));
+        count = if used == 0 {
+            count.condition_expression("attribute_not_exists(claims)")
+        } else {
+            count
+                .condition_expression("claims = :used")
+                .expression_attribute_values(":used", AttributeValue::N(used.to_string()))
+        };
+        let row = Put::builder()
+            .table_name(self.table)
+            .set_item(Some(
+                serde_dynamo::to_item(record).map_err(StoreError::invalid_request)?,
+            ))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(StoreError::invalid_request)?;
+        let play = Update::builder()
+            .table_name(self.table)
+            .set_key(Some(item_key(
+                contribution_pk(&record.contribution_id),
+                META_SK,
+            )))
+            .update_expression("ADD plays :one, popularity :weight")
+            .condition_expression("attribute_exists(pk) AND listed = :yes")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(
+                ":weight",
+                AttributeValue::N(POPULARITY_PER_PLAY.to_string()),
+            )
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .build()
+            .map_err(StoreError::invalid_request)?;
+        let count = count.build().map_err(StoreError::invalid_request)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .transact_items(TransactWriteItem::builder().put(row).build())
+            .transact_items(TransactWriteItem::builder().update(play).build())
+            .send()
+            .await;
+        let Err(err) = result else {
+            return Ok(ClaimOutcome::Claimed);
+        };
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+            err.as_service_error()
+        else {
+            return Err(sdk_failure("TransactWriteItems pool claim", err));
+        };
+        let codes = super::cancellation_codes(cancel.cancellation_reasons());
+        super::retryable("TransactWriteItems pool claim", &codes)?;
+        let failed = |i: usize| codes.get(i) == Some(&"ConditionalCheckFailed");
+        Ok(if failed(1) {
+            ClaimOutcome::AlreadyClaimed
+        } else if failed(2) {
+            ClaimOutcome::Gone
+        } else {
+            ClaimOutcome::CountChanged
+        })
+    }
+}

@@ -1,0 +1,44 @@
+//! `POST /api/community/pool/claim`: a FREE user claims a listed item (body `{"contribution_id"}`)
+//! or a random one they have not claimed; 3 per UTC day, never the same item twice, counted as a
+//! play; `201` with a short-lived audio link.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+use serde::Deserialize;
+use son1k::auth::Caller;
+use son1k::community::claim;
+use son1k::http::{body_bytes, json, parse_json, render, HandlerResult, BODY_LIMIT};
+use son1k::AppState;
+
+#[derive(Debug, Default, Deserialize)]
+struct ClaimRequest {
+    #[serde(default)]
+    contribution_id: Option<String>,
+}
+
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
+    render(handle(state, req).await)
+}
+
+async fn handle(state: &AppState, req: Request) -> HandlerResult {
+    let caller = Caller::from_request(&req)?;
+    let empty = body_bytes(&req, BODY_LIMIT)?
+        .iter()
+        .all(u8::is_ascii_whitespace);
+    let body: ClaimRequest = if empty {
+        ClaimRequest::default()
+    } else {
+        parse_json(&req, BODY_LIMIT)?
+    };
+    // Pool item ids are ULIDs; anything else names no item.
+    let id = match body.contribution_id {
+        Some(raw) => Some(
+            ulid::Ulid::from_string(&raw)
+                .map_err(|_| son1k::ApiError::not_found("no such item in the pool"))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    let claimed = claim(state, &caller, id.as_deref()).await?;
+    json(StatusCode::CREATED, &claimed)
+}
