@@ -95,6 +95,18 @@ pub fn parse_json<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T,
     Ok(value)
 }
 
+/// Like `parse_json`, but an empty body (or only whitespace) is `T::default()`: for routes whose
+/// body is optional.
+pub fn parse_optional_json<T: DeserializeOwned + Default>(
+    req: &Request,
+    limit: usize,
+) -> Result<T, ApiError> {
+    if body_bytes(req, limit)?.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_json(req, limit)
+}
+
 /// serde reports a missing field at the parent's path; pull its name out of the message.
 fn missing_field(err: &serde_json::Error) -> Option<String> {
     let msg = err.to_string();

@@ -171,15 +171,7 @@ async fn contribute_is_for_paid_users_own_generations_once() {
     contribute(&app, "payer", "mine")
         .await
         .assert_problem(409, "already_contributed");
-    let ranking = app
-        .call(
-            "GET",
-            "/api/community/ranking?timeframe=all_time",
-            None,
-            None,
-        )
-        .await
-        .json();
+    let ranking = all_time_ranking(&app).await;
     assert_eq!(
         (
             ranking["ranking"][0]["user_id"].as_str(),
@@ -207,15 +199,7 @@ async fn an_automatic_contribution_cannot_be_contributed_again_and_a_parallel_do
     let mut statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
     statuses.sort_unstable();
     assert_eq!(statuses, [201, 409]);
-    let ranking = app
-        .call(
-            "GET",
-            "/api/community/ranking?timeframe=all_time",
-            None,
-            None,
-        )
-        .await
-        .json();
+    let ranking = all_time_ranking(&app).await;
     assert_eq!(
         ranking["ranking"][0]["contributions"], 2,
         "one automatic, one manual"
@@ -471,4 +455,15 @@ async fn a_claim_is_once_per_item_free_users_only_and_opens_the_audio_to_the_cla
     app.call("GET", &path, As::user("bystander"), None)
         .await
         .assert_problem(404, "not_found");
+}
+
+async fn all_time_ranking(app: &TestApp) -> serde_json::Value {
+    app.call(
+        "GET",
+        "/api/community/ranking?timeframe=all_time",
+        None,
+        None,
+    )
+    .await
+    .json()
 }

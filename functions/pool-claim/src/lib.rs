@@ -7,7 +7,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 use son1k::auth::Caller;
 use son1k::community::claim;
-use son1k::http::{body_bytes, json, parse_json, render, HandlerResult, BODY_LIMIT};
+use son1k::http::{json, parse_optional_json, render, HandlerResult, BODY_LIMIT};
 use son1k::AppState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -22,14 +22,7 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let caller = Caller::from_request(&req)?;
-    let empty = body_bytes(&req, BODY_LIMIT)?
-        .iter()
-        .all(u8::is_ascii_whitespace);
-    let body: ClaimRequest = if empty {
-        ClaimRequest::default()
-    } else {
-        parse_json(&req, BODY_LIMIT)?
-    };
+    let body: ClaimRequest = parse_optional_json(&req, BODY_LIMIT)?;
     // Pool item ids are ULIDs; anything else names no item.
     let id = match body.contribution_id {
         Some(raw) => Some(

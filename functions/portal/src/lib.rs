@@ -5,7 +5,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::{Deserialize, Serialize};
 use son1k::auth::Caller;
 use son1k::billing::checkout::{open_portal, return_url};
-use son1k::http::{body_bytes, json, parse_json, render, HandlerResult, BODY_LIMIT};
+use son1k::http::{json, parse_optional_json, render, HandlerResult, BODY_LIMIT};
 use son1k::AppState;
 
 const RETURN_PATH: &str = "/billing";
@@ -28,14 +28,7 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let caller = Caller::from_request(&req)?;
-    let empty = body_bytes(&req, BODY_LIMIT)?
-        .iter()
-        .all(u8::is_ascii_whitespace);
-    let body: PortalRequest = if empty {
-        PortalRequest::default()
-    } else {
-        parse_json(&req, BODY_LIMIT)?
-    };
+    let body: PortalRequest = parse_optional_json(&req, BODY_LIMIT)?;
     let back = return_url(
         &state.config.billing.frontend_url,
         "return_url",

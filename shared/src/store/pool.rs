@@ -275,6 +275,21 @@ pub struct Played {
     pub contributor_id: UserId,
 }
 
+/// A play: one more play and its weight in `popularity`, on a listed item only.
+const PLAY: &str = "ADD plays :one, popularity :weight";
+const LISTED: &str = "attribute_exists(pk) AND listed = :yes";
+
+fn play_values() -> std::collections::HashMap<String, AttributeValue> {
+    std::collections::HashMap::from([
+        (":one".to_owned(), AttributeValue::N("1".into())),
+        (
+            ":weight".to_owned(),
+            AttributeValue::N(POPULARITY_PER_PLAY.to_string()),
+        ),
+        (":yes".to_owned(), AttributeValue::Bool(true)),
+    ])
+}
+
 /// Tries of a like that keeps losing races to other transactions on the same item.
 const LIKE_ATTEMPTS: u32 = 10;
 
@@ -290,14 +305,9 @@ impl PoolStore<'_> {
             .update_item()
             .table_name(self.table)
             .set_key(Some(item_key(contribution_pk(id), META_SK)))
-            .update_expression("ADD plays :one, popularity :weight")
-            .condition_expression("attribute_exists(pk) AND listed = :yes")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(
-                ":weight",
-                AttributeValue::N(POPULARITY_PER_PLAY.to_string()),
-            )
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .update_expression(PLAY)
+            .condition_expression(LISTED)
+            .set_expression_attribute_values(Some(play_values()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
@@ -655,14 +665,9 @@ impl PoolStore<'_> {
                 contribution_pk(&record.contribution_id),
                 META_SK,
             )))
-            .update_expression("ADD plays :one, popularity :weight")
-            .condition_expression("attribute_exists(pk) AND listed = :yes")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(
-                ":weight",
-                AttributeValue::N(POPULARITY_PER_PLAY.to_string()),
-            )
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .update_expression(PLAY)
+            .condition_expression(LISTED)
+            .set_expression_attribute_values(Some(play_values()))
             .build()
             .map_err(StoreError::invalid_request)?;
         let count = count.build().map_err(StoreError::invalid_request)?;
