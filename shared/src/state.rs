@@ -30,14 +30,21 @@ impl AppState {
         let config = Config::from_env().inspect_err(|err| {
             tracing::error!(error = %err, "configuration refused; the function cannot start");
         })?;
-        StripeApi::from_config(&config.billing)?;
+        let stripe = StripeApi::from_config(&config.billing)?;
         let sdk = sdk_loader(&config).load().await;
-        Ok(Self::new(config, &sdk, Arc::new(SystemClock)))
+        Ok(Self::build(
+            config,
+            &sdk,
+            None,
+            stripe,
+            Arc::new(SystemClock),
+        ))
     }
 
     /// A state over an explicit SDK config and clock (tests, local tools).
     pub fn new(config: Config, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Self {
-        Self::build(config, sdk, None, clock)
+        let stripe = Self::stripe_or_none(&config);
+        Self::build(config, sdk, None, stripe, clock)
     }
 
     /// A state whose clients talk to the local stack's servers: DynamoDB Local and moto's S3.
@@ -47,13 +54,21 @@ impl AppState {
         endpoints: &LocalEndpoints,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self::build(config, sdk, Some(endpoints), clock)
+        let stripe = Self::stripe_or_none(&config);
+        Self::build(config, sdk, Some(endpoints), stripe, clock)
+    }
+
+    /// The Stripe client of a state built outside Lambda: one that cannot be built (logged there)
+    /// leaves billing unconfigured.
+    fn stripe_or_none(config: &Config) -> Option<StripeApi> {
+        StripeApi::from_config(&config.billing).ok().flatten()
     }
 
     fn build(
         config: Config,
         sdk: &SdkConfig,
         endpoints: Option<&LocalEndpoints>,
+        stripe: Option<StripeApi>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
@@ -63,8 +78,6 @@ impl AppState {
             dynamo = dynamo.endpoint_url(&endpoints.dynamodb);
             s3 = s3.endpoint_url(&endpoints.s3);
         }
-        // A client that cannot be built was refused (and logged) by `from_env` already.
-        let stripe = StripeApi::from_config(&config.billing).ok().flatten();
         Self {
             config,
             dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
@@ -84,6 +97,14 @@ impl AppState {
 
     pub fn pool(&self) -> crate::store::pool::PoolStore<'_> {
         crate::store::pool::PoolStore::new(&self.dynamo, &self.config.pool_table)
+    }
+
+    pub fn audio(&self) -> crate::store::audio::AudioStore<'_> {
+        crate::store::audio::AudioStore::new(&self.s3, &self.config.audio_bucket)
+    }
+
+    pub fn uploads(&self) -> crate::store::uploads::UploadsStore<'_> {
+        crate::store::uploads::UploadsStore::new(&self.dynamo, &self.config)
     }
 
     pub fn billing(&self) -> BillingStore<'_> {

@@ -6,9 +6,9 @@ use crate::domain::ids::GenerationId;
 use crate::domain::storage::{
     audio_key, fits, parse_audio_key, AudioType, AUDIO_LINK_SECONDS, UPLOAD_LINK_SECONDS,
 };
-use crate::store::audio::{AudioStore, Presigned};
+use crate::store::audio::Presigned;
 use crate::store::generations::{AudioState, GenerationRecord, StoredAudio, UploadGrant};
-use crate::store::uploads::{AccountOutcome, AccountWrite, UploadsStore};
+use crate::store::uploads::{AccountOutcome, AccountWrite};
 use crate::store::StoreError;
 use crate::AppState;
 
@@ -28,16 +28,6 @@ pub enum StorageError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl AppState {
-    pub fn audio(&self) -> AudioStore<'_> {
-        AudioStore::new(&self.s3, &self.config.audio_bucket)
-    }
-
-    pub fn uploads(&self) -> UploadsStore<'_> {
-        UploadsStore::new(&self.dynamo, &self.config)
-    }
 }
 
 /// The caller's own generation, or `NotFound` whoever else's it is.
