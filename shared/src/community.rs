@@ -7,6 +7,7 @@ use crate::domain::storage::{audio_key, AUDIO_LINK_SECONDS};
 use crate::store::generations::AudioState;
 use crate::store::pool::{
     claim_pk, contribution_pk, ClaimOutcome, ClaimRecord, ContributionRecord, Contributor,
+    ALL_LISTED,
 };
 use crate::store::StoreError;
 use crate::AppState;
@@ -56,7 +57,7 @@ pub async fn contribute(
     if !tier.is_paid() {
         return Err(CommunityError::OnlyPaidTiers);
     }
-    for _ in 0..CONTRIBUTE_ATTEMPTS {
+    for attempt in 0..CONTRIBUTE_ATTEMPTS {
         let generation = state
             .generations()
             .get(id)
@@ -94,9 +95,7 @@ pub async fn contribute(
         {
             Some(true) => return Ok(record),
             Some(false) => return Err(CommunityError::AlreadyContributed),
-            None => {
-                tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(1..=20))).await
-            }
+            None => crate::retry::pause(attempt).await,
         }
     }
     Err(StoreError::unavailable("contribute", "every attempt lost a race").into())
@@ -130,7 +129,7 @@ pub async fn claim(
         return Err(CommunityError::OnlyFreeTier);
     }
     let mut refused = std::collections::BTreeSet::new();
-    for _ in 0..CLAIM_ATTEMPTS {
+    for attempt in 0..CLAIM_ATTEMPTS {
         let now = state.clock.now();
         let day = crate::domain::period::Period::utc_day(now);
         let day_label = day.start.format("%Y-%m-%d").to_string();
@@ -190,7 +189,7 @@ pub async fn claim(
             }
             ClaimOutcome::CountChanged => {}
         }
-        tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(1..=15))).await;
+        crate::retry::pause(attempt).await;
     }
     Err(StoreError::unavailable("claim", "every attempt lost a race").into())
 }
@@ -210,7 +209,7 @@ async fn pick(
     let claimed = state.pool().claimed_by(&caller.id).await?;
     let page = state
         .pool()
-        .listing("recent", "lst", "ALL", PICK_WINDOW, None)
+        .listing("recent", "lst", ALL_LISTED, PICK_WINDOW, None)
         .await?;
     let open: Vec<ContributionRecord> = page
         .items

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod metering;
+pub mod retry;
 pub mod routes;
 pub mod state;
 pub mod storage;

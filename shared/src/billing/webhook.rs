@@ -11,7 +11,6 @@ use crate::store::billing::{ApplyOutcome, EventMark};
 use crate::store::users::UserRecord;
 use crate::store::StoreError;
 use crate::AppState;
-use std::time::Duration;
 
 /// Attempts before a webhook gives up with 503 (Stripe then retries the event later).
 const MAX_ATTEMPTS: u32 = 8;
@@ -107,7 +106,7 @@ async fn subscription_event(
             }
             ApplyOutcome::Duplicate => return Ok(WebhookOutcome::Duplicate),
             ApplyOutcome::UserChanged => {
-                pause(attempt).await;
+                crate::retry::pause(attempt).await;
                 user = reread(state, &user.user_id).await?;
             }
         }
@@ -190,10 +189,4 @@ async fn reread(state: &AppState, id: &UserId) -> Result<UserRecord, StoreError>
         .get(id)
         .await?
         .ok_or_else(|| StoreError::corrupt("the user vanished while applying a Stripe event"))
-}
-
-/// Full-jitter backoff, 5 ms doubling up to 80 ms.
-async fn pause(attempt: u32) {
-    let ceiling = 5u64.saturating_mul(1 << attempt.min(4));
-    tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=ceiling))).await;
 }

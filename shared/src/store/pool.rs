@@ -15,6 +15,14 @@ pub fn contribution_pk(id: &str) -> String {
     format!("CONTRIB#{id}")
 }
 
+/// The listing partition every listed item is in (`lst`).
+pub const ALL_LISTED: &str = "ALL";
+
+/// The listing partition of a genre (`lst_genre`).
+pub fn genre_partition(genre: &str) -> String {
+    format!("G#{genre}")
+}
+
 pub fn rank_pk(period_key: &str) -> String {
     format!("RANK#{period_key}")
 }
@@ -104,7 +112,7 @@ impl ContributionRecord {
 
     /// The same contribution, listed (its audio is stored already).
     pub fn listed(self) -> Self {
-        let lst_genre = self.genre.as_ref().map(|g| format!("G#{g}"));
+        let lst_genre = self.genre.as_deref().map(genre_partition);
         let (recent, quality) = self.ranks();
         let popularity = self
             .plays
@@ -112,7 +120,7 @@ impl ContributionRecord {
             .saturating_add(self.likes);
         Self {
             listed: true,
-            lst: Some("ALL".to_owned()),
+            lst: Some(ALL_LISTED.to_owned()),
             lst_genre,
             recent_rank: Some(recent),
             qual_rank: Some(quality),
@@ -371,8 +379,7 @@ impl PoolStore<'_> {
                 settled = true;
                 break;
             }
-            let ceiling = 5u64 << attempt.min(4);
-            tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(0..=ceiling))).await;
+            crate::retry::pause(attempt).await;
         }
         if !settled {
             return Err(StoreError::unavailable(
