@@ -138,3 +138,15 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
         .map(str::to_owned)
 }
+
+/// The `limit` query parameter of a list: 1..100, default 20 (the API's convention).
+pub fn limit_param(req: &Request) -> Result<usize, ApiError> {
+    match query_param(req, "limit") {
+        None => Ok(20),
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 100")),
+    }
+}

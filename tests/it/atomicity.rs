@@ -77,6 +77,17 @@ fn limited_increment(app: &TestApp, pk: &str) -> Update {
         .expect("update")
 }
 
+/// Exactly `LIMIT` of the round's `PARALLEL` writes won, the rest were refused, and the stored
+/// counter says `LIMIT`.
+async fn assert_limit_held(app: &TestApp, pk: &str, round: usize, (won, lost): (usize, usize)) {
+    assert_eq!((won, lost), (LIMIT, PARALLEL - LIMIT), "round {round}");
+    assert_eq!(
+        stored_used(app, pk).await,
+        LIMIT,
+        "round {round}: stored counter"
+    );
+}
+
 async fn stored_used(app: &TestApp, pk: &str) -> usize {
     let item = app
         .state
@@ -123,16 +134,7 @@ async fn parallel_conditional_updates_never_exceed_the_limit() {
             },
         )
         .await;
-        assert_eq!(
-            (granted, refused),
-            (LIMIT, PARALLEL - LIMIT),
-            "round {round}"
-        );
-        assert_eq!(
-            stored_used(&app, &pk).await,
-            LIMIT,
-            "round {round}: stored counter"
-        );
+        assert_limit_held(&app, &pk, round, (granted, refused)).await;
     }
 }
 
@@ -173,16 +175,7 @@ async fn parallel_transactions_never_exceed_the_limit() {
             },
         )
         .await;
-        assert_eq!(
-            (granted, cancelled),
-            (LIMIT, PARALLEL - LIMIT),
-            "round {round}"
-        );
-        assert_eq!(
-            stored_used(&app, &pk).await,
-            LIMIT,
-            "round {round}: stored counter"
-        );
+        assert_limit_held(&app, &pk, round, (granted, cancelled)).await;
         let written = app
             .state
             .dynamo

@@ -504,20 +504,16 @@ async fn free_generations_do_not_count_toward_the_pool() {
 #[tokio::test]
 async fn contributions_land_in_the_iso_week_of_their_instant() {
     let app = TestApp::spawn_at(at("2026-11-29T23:59:59Z")).await;
-    let mut user = app
-        .user_with_tier("omar", Tier::Studio, TierSource::Admin)
+    app.user_with_tier("omar", Tier::Studio, TierSource::Admin)
         .await;
-    user.paid_generations_total = 19;
-    app.put_user(&user).await;
+    app.about_to_contribute("omar").await;
     assert!(!app
         .record("omar", json!({"generation_id": "w48"}))
         .await
         .json()["pool_contribution"]
         .is_null());
     app.clock.set(at("2026-11-30T00:00:00Z"));
-    let mut user = app.user_record("omar").await.expect("user");
-    user.paid_generations_total = 39;
-    app.put_user(&user).await;
+    app.about_to_contribute("omar").await;
     assert!(!app
         .record("omar", json!({"generation_id": "w49", "quality": "ultra"}))
         .await
@@ -651,11 +647,7 @@ async fn the_common_path_makes_one_read_and_one_transaction() {
         201
     );
     assert_eq!(counter.take(), vec!["GetItem", "TransactWriteItems"]);
-    app.user_with_tier("sam", Tier::Pro, TierSource::Admin)
-        .await;
-    let mut user = app.user_record("sam").await.expect("user");
-    user.paid_generations_total = 19;
-    app.put_user(&user).await;
+    app.about_to_contribute("sam").await;
     counter.take();
     let res = app.record("sam", json!({"generation_id": "s20"})).await;
     assert!(!res.json()["pool_contribution"].is_null());
@@ -682,11 +674,7 @@ async fn dynamodb_failing_mid_request_is_503_and_writes_nothing() {
     let fault = Fault::new("TransactWriteItems", FaultMode::FailBeforeSend, 1);
     let mut app = TestApp::spawn().await;
     app.intercept(fault.clone());
-    let mut user = app
-        .user_with_tier("tess", Tier::Pro, TierSource::Admin)
-        .await;
-    user.paid_generations_total = 19;
-    app.put_user(&user).await;
+    app.about_to_contribute("tess").await;
     let res = app
         .record("tess", json!({"generation_id": "t20", "quality": "ultra"}))
         .await;

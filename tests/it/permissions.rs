@@ -107,11 +107,7 @@ async fn each_function_is_granted_exactly_what_it_uses() {
     let limits = logical(&app, recorder.take());
     assert_granted("TiersLimits", &limits);
 
-    let mut pro = app
-        .user_with_tier("pro", Tier::Pro, TierSource::Admin)
-        .await;
-    pro.paid_generations_total = 19;
-    app.put_user(&pro).await;
+    app.about_to_contribute("pro").await;
     recorder.take();
     // a1 again once the day is spent: the refusal yields to the stored answer (a read of it).
     for id in ["a1", "a2", "a3", "a1"] {
@@ -306,11 +302,7 @@ async fn audio_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() 
     let (recorder, s3) = (AccessRecorder::default(), S3AccessRecorder::default());
     let mut app = TestApp::spawn().await;
     // A paid user's 20th generation: its pool item is listed once its audio is stored.
-    let mut maker = app
-        .user_with_tier("maker", Tier::Pro, TierSource::Admin)
-        .await;
-    maker.paid_generations_total = 19;
-    app.put_user(&maker).await;
+    app.about_to_contribute("maker").await;
     let res = app
         .record("maker", json!({"generation_id": "take-1"}))
         .await;

@@ -105,11 +105,7 @@ async fn fifty_parallel_plays_add_fifty_and_each_links_the_audio() {
 #[tokio::test]
 async fn unknown_malformed_and_unlisted_items_are_404() {
     let app = TestApp::spawn().await;
-    let mut pro = app.new_user("unheard");
-    pro.tier = son1k::domain::tiers::Tier::Pro;
-    pro.tier_source = son1k::domain::entitlement::TierSource::Admin;
-    pro.paid_generations_total = 19;
-    app.put_user(&pro).await;
+    app.about_to_contribute("unheard").await;
     let res = app
         .record("unheard", serde_json::json!({"generation_id": "no-audio"}))
         .await;
@@ -252,11 +248,7 @@ async fn pagination_returns_each_listed_item_once_in_order_for_every_sort_and_ge
         }
     }
     // A contribution without audio is never listed.
-    let mut quiet = app.new_user("quiet");
-    quiet.tier = son1k::domain::tiers::Tier::Pro;
-    quiet.tier_source = son1k::domain::entitlement::TierSource::Admin;
-    quiet.paid_generations_total = 19;
-    app.put_user(&quiet).await;
+    app.about_to_contribute("quiet").await;
     let unlisted = app
         .record(
             "quiet",

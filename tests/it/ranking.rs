@@ -2,18 +2,11 @@
 //! time, from the rows each contribution writes; boundaries checked with fixed clocks.
 
 use serde_json::{json, Value};
-use son1k::domain::entitlement::TierSource;
-use son1k::domain::tiers::Tier;
 use son1k_tests::{at, TestApp};
 
 /// Makes `user`'s next generation, recorded at `when` with `quality`, a pool contribution.
 async fn contribute(app: &TestApp, user: &str, when: &str, quality: &str) {
-    let mut record = match app.user_record(user).await {
-        Some(record) => record,
-        None => app.user_with_tier(user, Tier::Pro, TierSource::Admin).await,
-    };
-    record.paid_generations_total = (record.paid_generations_total / 20) * 20 + 19;
-    app.put_user(&record).await;
+    app.about_to_contribute(user).await;
     let id = format!("c-{}", ulid::Ulid::generate());
     let res = app
         .with_clock_at(at(when))

@@ -298,11 +298,7 @@ async fn ten_concurrent_uploads_never_push_storage_past_the_limit() {
 #[tokio::test]
 async fn a_stored_contribution_is_listed_in_the_pool() {
     let app = TestApp::spawn().await;
-    let mut pro = app
-        .user_with_tier("sharer", Tier::Pro, TierSource::Admin)
-        .await;
-    pro.paid_generations_total = 19;
-    app.put_user(&pro).await;
+    app.about_to_contribute("sharer").await;
     let res = app
         .record(
             "sharer",

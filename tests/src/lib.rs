@@ -311,13 +311,24 @@ impl TestApp {
         self.listed_contribution_in(user, "house", bytes).await
     }
 
+    /// `user` (a new admin-granted PRO user unless stored already) whose next paid generation is a
+    /// 20th, so it goes to the pool.
+    pub async fn about_to_contribute(&self, user: &str) -> UserRecord {
+        let mut record = match self.user_record(user).await {
+            Some(record) => record,
+            None => {
+                self.user_with_tier(user, Tier::Pro, TierSource::Admin)
+                    .await
+            }
+        };
+        record.paid_generations_total = (record.paid_generations_total / 20) * 20 + 19;
+        self.put_user(&record).await;
+        record
+    }
+
     /// `listed_contribution` in `genre`.
     pub async fn listed_contribution_in(&self, user: &str, genre: &str, bytes: &[u8]) -> String {
-        let mut record = self.new_user(user);
-        record.tier = Tier::Pro;
-        record.tier_source = TierSource::Admin;
-        record.paid_generations_total = 19;
-        self.put_user(&record).await;
+        self.about_to_contribute(user).await;
         let generation = format!("{user}-shared");
         let res = self
             .record(

@@ -7,6 +7,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 use son1k::auth::Caller;
 use son1k::community::claim;
+use son1k::domain::pool::contribution_id;
 use son1k::http::{json, parse_optional_json, render, HandlerResult, BODY_LIMIT};
 use son1k::AppState;
 
@@ -26,9 +27,8 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
     // Pool item ids are ULIDs; anything else names no item.
     let id = match body.contribution_id {
         Some(raw) => Some(
-            ulid::Ulid::from_string(&raw)
-                .map_err(|_| son1k::ApiError::not_found("no such item in the pool"))?
-                .to_string(),
+            contribution_id(&raw)
+                .ok_or_else(|| son1k::ApiError::not_found("no such item in the pool"))?,
         ),
         None => None,
     };

@@ -5,6 +5,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 use son1k::auth::Caller;
+use son1k::domain::pool::contribution_id;
 use son1k::http::{json, path_param, render, HandlerResult};
 use son1k::{ApiError, AppState};
 
@@ -20,7 +21,8 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let caller = Caller::from_request(&req)?;
-    let id = contribution_id(&path_param(&req, "id")?)?;
+    let id = contribution_id(&path_param(&req, "id")?)
+        .ok_or_else(|| ApiError::not_found("no such item in the pool"))?;
     let like = req.method() != Method::DELETE;
     let likes = state
         .pool()
@@ -28,11 +30,4 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         .await?
         .ok_or_else(|| ApiError::not_found("no such item in the pool"))?;
     json(StatusCode::OK, &LikeResponse { liked: like, likes })
-}
-
-/// Pool item ids are ULIDs we minted; anything else cannot name one.
-pub fn contribution_id(raw: &str) -> Result<String, ApiError> {
-    ulid::Ulid::from_string(raw)
-        .map(|id| id.to_string())
-        .map_err(|_| ApiError::not_found("no such item in the pool"))
 }

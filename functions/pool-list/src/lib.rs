@@ -8,8 +8,8 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 use son1k::domain::cursor;
 use son1k::domain::tiers::Quality;
-use son1k::http::{json, query_param, render, HandlerResult};
-use son1k::store::pool::ContributionRecord;
+use son1k::http::{json, limit_param, query_param, render, HandlerResult};
+use son1k::store::pool::{genre_partition, ContributionRecord, ALL_LISTED};
 use son1k::{ApiError, AppState};
 
 #[derive(Debug, Serialize)]
@@ -63,16 +63,7 @@ impl Listing {
         if genre.as_ref().is_some_and(|g| g.chars().count() > 40) {
             return Err(ApiError::invalid("genre", "must be at most 40 characters"));
         }
-        let limit = match query_param(req, "limit") {
-            None => 20,
-            Some(raw) => raw
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=100).contains(n))
-                .ok_or_else(|| {
-                    ApiError::invalid("limit", "must be a whole number from 1 to 100")
-                })?,
-        };
+        let limit = limit_param(req)?;
         Ok(Self { sort, genre, limit })
     }
 
@@ -86,9 +77,9 @@ impl Listing {
             Some(genre) => (
                 format!("{}_genre", self.sort),
                 "lst_genre",
-                format!("G#{genre}"),
+                genre_partition(genre),
             ),
-            None => (self.sort.to_owned(), "lst", "ALL".to_owned()),
+            None => (self.sort.to_owned(), "lst", ALL_LISTED.to_owned()),
         }
     }
 }

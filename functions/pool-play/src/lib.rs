@@ -5,6 +5,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 use son1k::auth::Caller;
+use son1k::domain::pool::contribution_id;
 use son1k::domain::storage::{audio_key, AUDIO_LINK_SECONDS};
 use son1k::http::{json, path_param, render, HandlerResult};
 use son1k::{ApiError, AppState};
@@ -23,9 +24,7 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
     Caller::from_request(&req)?;
     let raw = path_param(&req, "id")?;
     let not_found = || ApiError::not_found("no such item in the pool");
-    let id = ulid::Ulid::from_string(&raw)
-        .map_err(|_| not_found())?
-        .to_string();
+    let id = contribution_id(&raw).ok_or_else(not_found)?;
     let played = state.pool().play(&id).await?.ok_or_else(not_found)?;
     let key = audio_key(&played.contributor_id, &played.generation_id);
     let link = state

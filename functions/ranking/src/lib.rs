@@ -5,8 +5,8 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 use son1k::domain::pool::{rank, RankedRow, Timeframe};
-use son1k::http::{json, query_param, render, HandlerResult};
-use son1k::{ApiError, AppState};
+use son1k::http::{json, limit_param, query_param, render, HandlerResult};
+use son1k::AppState;
 
 #[derive(Debug, Serialize)]
 struct RankingResponse {
@@ -19,24 +19,12 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
     render(handle(state, req).await)
 }
 
-/// `limit`: 1..100, default 20.
-fn limit(req: &Request) -> Result<usize, ApiError> {
-    match query_param(req, "limit") {
-        None => Ok(20),
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 100")),
-    }
-}
-
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let timeframe = match query_param(&req, "timeframe") {
         Some(raw) => Timeframe::parse(&raw)?,
         None => Timeframe::Week,
     };
-    let limit = limit(&req)?;
+    let limit = limit_param(&req)?;
     let now = state.clock.now();
     let standings = state
         .pool()

@@ -25,8 +25,7 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         .billing
         .webhook_secret
         .as_ref()
-        .ok_or(BillingError::NotConfigured("STRIPE_WEBHOOK_SECRET"))
-        .map_err(ApiError::from)?;
+        .ok_or_else(|| ApiError::from(BillingError::NotConfigured("STRIPE_WEBHOOK_SECRET")))?;
     let header = req
         .headers()
         .get("stripe-signature")

@@ -18,6 +18,11 @@ pub fn points(quality: Quality) -> u32 {
     quality.points()
 }
 
+/// A pool item id as we mint them (a ULID), canonical; `None` for anything that cannot name one.
+pub fn contribution_id(raw: &str) -> Option<String> {
+    ulid::Ulid::from_string(raw).ok().map(|id| id.to_string())
+}
+
 /// A ranking timeframe of `GET /api/community/ranking`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timeframe {

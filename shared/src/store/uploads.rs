@@ -3,7 +3,7 @@
 //! listing) in one transaction, or its rejection.
 
 use super::generations::{generation_pk, GenerationRecord, StoredAudio, UploadGrant, GEN_SK};
-use super::pool::{contribution_pk, META_SK};
+use super::pool::{contribution_pk, genre_partition, ALL_LISTED, META_SK};
 use super::users::{user_pk, PROFILE_SK};
 use super::{item_key, sdk_failure, StoreError};
 use crate::config::Config;
@@ -90,7 +90,7 @@ impl<'a> UploadsStore<'a> {
         let mut items = vec![self.set_audio(generation, Some(write.audio))?];
         items.push(self.add_storage(generation, delta, write.max_used_before)?);
         if let Some(contribution) = write.contribution {
-            let listed = contribution.clone().listed();
+            let (recent, quality) = contribution.ranks();
             let mut update = Update::builder()
                 .table_name(&self.config.pool_table)
                 .set_key(Some(item_key(
@@ -99,17 +99,17 @@ impl<'a> UploadsStore<'a> {
                 )))
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_values(":yes", AttributeValue::Bool(true))
-                .expression_attribute_values(":all", s("ALL"))
-                .expression_attribute_values(":recent", n(listed.recent_rank.unwrap_or(0)))
-                .expression_attribute_values(":quality", n(listed.qual_rank.unwrap_or(0)))
+                .expression_attribute_values(":all", s(ALL_LISTED))
+                .expression_attribute_values(":recent", n(recent))
+                .expression_attribute_values(":quality", n(quality))
                 .expression_attribute_values(":zero", n(0));
             let mut set =
                 "SET listed = :yes, lst = :all, recent_rank = :recent, qual_rank = :quality, \
                            popularity = if_not_exists(popularity, :zero)"
                     .to_owned();
-            if let Some(genre) = &listed.lst_genre {
+            if let Some(genre) = &contribution.genre {
                 set.push_str(", lst_genre = :genre");
-                update = update.expression_attribute_values(":genre", s(genre));
+                update = update.expression_attribute_values(":genre", s(&genre_partition(genre)));
             }
             let update = update
                 .update_expression(set)
