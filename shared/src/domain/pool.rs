@@ -79,8 +79,8 @@ impl Timeframe {
     }
 }
 
-/// One contributor's standing in a ranking period, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One contributor's standing in a ranking period, as stored and as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Standing {
     pub user_id: UserId,
     pub username: Option<String>,
@@ -90,16 +90,12 @@ pub struct Standing {
     pub points: u64,
 }
 
-/// A row of `GET /api/community/ranking`.
+/// A row of `GET /api/community/ranking`: the standing and its place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RankedRow {
     pub rank: usize,
-    pub user_id: UserId,
-    pub username: Option<String>,
-    pub avatar_url: Option<String>,
-    pub tier: Tier,
-    pub contributions: u64,
-    pub points: u64,
+    #[serde(flatten)]
+    pub standing: Standing,
 }
 
 /// The first `limit` standings: most points, then most contributions, then user id; ranked 1, 2, ...
@@ -114,14 +110,9 @@ pub fn rank(mut standings: Vec<Standing>, limit: usize) -> Vec<RankedRow> {
         .into_iter()
         .take(limit)
         .enumerate()
-        .map(|(i, s)| RankedRow {
+        .map(|(i, standing)| RankedRow {
             rank: i + 1,
-            user_id: s.user_id,
-            username: s.username,
-            avatar_url: s.avatar_url,
-            tier: s.tier,
-            contributions: s.contributions,
-            points: s.points,
+            standing,
         })
         .collect()
 }
@@ -197,7 +188,10 @@ mod tests {
             ],
             4,
         );
-        let order: Vec<(usize, &str)> = rows.iter().map(|r| (r.rank, r.user_id.as_str())).collect();
+        let order: Vec<(usize, &str)> = rows
+            .iter()
+            .map(|r| (r.rank, r.standing.user_id.as_str()))
+            .collect();
         assert_eq!(order, [(1, "d"), (2, "c"), (3, "a"), (4, "b")]);
         assert_eq!(Timeframe::parse("all_time"), Ok(Timeframe::AllTime));
         assert_eq!(Timeframe::parse("year").unwrap_err().field, "timeframe");
