@@ -1,9 +1,11 @@
 //! Community pool use cases that decide something: a manual contribution.
 
 use crate::auth::Caller;
+use crate::domain::analytics::Event;
 use crate::domain::ids::GenerationId;
 use crate::domain::pool::points;
 use crate::domain::storage::{audio_key, AUDIO_LINK_SECONDS};
+use crate::store::analytics::Tally;
 use crate::store::generations::AudioState;
 use crate::store::pool::{
     claim_pk, contribution_pk, ClaimOutcome, ClaimRecord, ContributionRecord, Contributor,
@@ -88,9 +90,17 @@ pub async fn contribute(
             avatar_url: user.avatar_url.as_deref(),
             tier,
         };
+        let tally = Tally::new(&user.user_id, now).with(
+            Event::PoolContribution,
+            [
+                ("contribution_id", record.contribution_id.as_str()),
+                ("generation_id", id.as_str()),
+                ("via", "manual"),
+            ],
+        );
         match state
             .generations()
-            .contribute(&generation, &record, contributor, now)
+            .contribute(&generation, &record, contributor, &tally, now)
             .await?
         {
             Some(true) => return Ok(record),
@@ -135,6 +145,11 @@ pub async fn claim(
         let day_label = day.start.format("%Y-%m-%d").to_string();
         let used = state.pool().claims_on(&caller.id, &day_label).await?;
         if used >= DAILY_CLAIMS {
+            let tally = Tally::new(&caller.id, now).with(
+                Event::LimitReached,
+                [("limit", "pool_claims"), ("period", "day")],
+            );
+            crate::analytics::count_alone(state, &tally).await;
             return Err(CommunityError::DailyClaimLimit {
                 reset_at: day.end,
                 retry_after: day.seconds_until_end(now),

@@ -1,4 +1,5 @@
 //! Son1kVers3 backend common crate: everything two Lambda functions need.
+pub mod analytics;
 pub mod auth;
 pub mod billing;
 pub mod clock;

@@ -9,10 +9,12 @@
 //! turn; past the limit every loser ends in 429; an error means the store failed or time ran out.
 
 use crate::auth::Caller;
+use crate::domain::analytics::Event;
 use crate::domain::generation::{NewGeneration, PoolContribution, RecordedGeneration};
 use crate::domain::ids::GenerationId;
 use crate::domain::metering::{decide, Grant, Refusal};
 use crate::domain::pool::points;
+use crate::store::analytics::Tally;
 use crate::store::generations::{
     generation_pk, AudioState, GenerationRecord, RecordOutcome, RecordWrite, GEN_SK,
 };
@@ -77,7 +79,11 @@ pub async fn record_generation(
         let grant = match decide(&user.usage(now), Some(generation.quality), now) {
             Ok(grant) => grant,
             Err(refusal) => {
-                return replay_or(state, caller, &generation.generation_id, refusal).await
+                let answer = replay_or(state, caller, &generation.generation_id, refusal).await;
+                if let Err(RecordError::Refused(refusal)) = &answer {
+                    count_limit_hit(state, caller, refusal, now).await;
+                }
+                return answer;
             }
         };
         match attempt_once(state, &user, &grant, generation, now).await? {
@@ -129,18 +135,65 @@ async fn attempt_once(
         .then(|| contribution(user, generation, now));
     let body = body(generation, grant, contribution.as_ref())?;
     let record = generation_record(user, grant, generation, &body, contribution.as_ref(), now);
+    let tally = tally(user, grant, generation, contribution.as_ref(), now);
     let write = RecordWrite {
         user,
         grant,
         generation: &record,
         contribution: contribution.as_ref(),
+        tally: &tally,
         now,
     };
     Ok(match state.generations().record(&write).await? {
-        RecordOutcome::Committed => Attempt::Done(Recorded::Created(body)),
+        RecordOutcome::Committed => {
+            tally.log();
+            Attempt::Done(Recorded::Created(body))
+        }
         RecordOutcome::IdTaken(record) => Attempt::IdTaken(record.map(|r| *r)),
         RecordOutcome::UserChanged(user) => Attempt::Lost(user.map(|u| *u)),
     })
+}
+
+/// The events of a recorded generation: the generation, and its pool contribution when it makes one.
+fn tally(
+    user: &UserRecord,
+    grant: &Grant,
+    generation: &NewGeneration,
+    contribution: Option<&ContributionRecord>,
+    now: DateTime<Utc>,
+) -> Tally {
+    let id = generation.generation_id.as_str();
+    let tally = Tally::new(&user.user_id, now).with(
+        Event::GenerationRecorded,
+        [
+            ("generation_id", id),
+            ("quality", generation.quality.as_str()),
+            ("tier", grant.tier.as_str()),
+        ],
+    );
+    match contribution {
+        Some(c) => tally.with(
+            Event::PoolContribution,
+            [
+                ("contribution_id", c.contribution_id.as_str()),
+                ("generation_id", id),
+                ("via", "automatic"),
+            ],
+        ),
+        None => tally,
+    }
+}
+
+/// Counts a refusal for a spent quota (a quality outside the tier is not a limit hit).
+async fn count_limit_hit(state: &AppState, caller: &Caller, refusal: &Refusal, now: DateTime<Utc>) {
+    let Refusal::LimitReached { period, .. } = refusal else {
+        return;
+    };
+    let tally = Tally::new(&caller.id, now).with(
+        Event::LimitReached,
+        [("limit", "generations"), ("period", period.as_str())],
+    );
+    crate::analytics::count_alone(state, &tally).await;
 }
 
 async fn reread(state: &AppState, caller: &Caller) -> Result<UserRecord, RecordError> {

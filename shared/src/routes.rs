@@ -117,6 +117,12 @@ pub const ROUTES: &[Route] = &[
         function: "admin-tier",
         public: false,
     },
+    Route {
+        method: "GET",
+        path: "/api/analytics/summary",
+        function: "analytics-summary",
+        public: false,
+    },
 ];
 
 /// What the route table says about a request.

@@ -96,7 +96,11 @@ impl AppState {
     }
 
     pub fn pool(&self) -> crate::store::pool::PoolStore<'_> {
-        crate::store::pool::PoolStore::new(&self.dynamo, &self.config.pool_table)
+        crate::store::pool::PoolStore::new(&self.dynamo, &self.config)
+    }
+
+    pub fn analytics(&self) -> crate::store::analytics::AnalyticsStore<'_> {
+        crate::store::analytics::AnalyticsStore::new(&self.dynamo, &self.config)
     }
 
     pub fn audio(&self) -> crate::store::audio::AudioStore<'_> {

@@ -3,6 +3,7 @@
 //! One test binary on purpose: each binary is another link of the AWS SDK.
 
 mod admin_tier;
+mod analytics;
 mod atomicity;
 mod checkout;
 mod http_helpers;

@@ -155,6 +155,22 @@ async fn each_function_is_granted_exactly_what_it_uses() {
         .await;
     assert_granted("Ranking", &logical(&app, recorder.take()));
 
+    app.call(
+        "GET",
+        "/api/analytics/summary?from=2026-11-01&to=2026-11-30",
+        admin(),
+        None,
+    )
+    .await;
+    app.call(
+        "GET",
+        "/api/analytics/summary?from=2026-11-01&to=2026-11-30",
+        As::user("curious"),
+        None,
+    )
+    .await;
+    assert_granted("AnalyticsSummary", &logical(&app, recorder.take()));
+
     for route in ["/health", "/api/tiers"] {
         app.call("GET", route, None, None).await;
     }

@@ -26,7 +26,7 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let like = req.method() != Method::DELETE;
     let likes = state
         .pool()
-        .set_like(&id, &caller.id, like)
+        .set_like(&id, &caller.id, like, &*state.clock)
         .await?
         .ok_or_else(|| ApiError::not_found("no such item in the pool"))?;
     json(StatusCode::OK, &LikeResponse { liked: like, likes })

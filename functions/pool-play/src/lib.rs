@@ -21,11 +21,15 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
-    Caller::from_request(&req)?;
+    let caller = Caller::from_request(&req)?;
     let raw = path_param(&req, "id")?;
     let not_found = || ApiError::not_found("no such item in the pool");
     let id = contribution_id(&raw).ok_or_else(not_found)?;
-    let played = state.pool().play(&id).await?.ok_or_else(not_found)?;
+    let played = state
+        .pool()
+        .play(&id, &caller.id, &*state.clock)
+        .await?
+        .ok_or_else(not_found)?;
     let key = audio_key(&played.contributor_id, &played.generation_id);
     let link = state
         .audio()

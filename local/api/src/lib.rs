@@ -68,6 +68,7 @@ pub async fn invoke(
         "pool-contribute" => pool_contribute::handler(state, req).await,
         "pool-list" => pool_list::handler(state, req).await,
         "pool-claim" => pool_claim::handler(state, req).await,
+        "analytics-summary" => analytics_summary::handler(state, req).await,
         _ => fallback::handler(state, req).await,
     };
     // A Lambda error is an opaque 500 from API Gateway; it never happens for expected outcomes.

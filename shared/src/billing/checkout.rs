@@ -4,8 +4,10 @@
 use super::api::{CheckoutLink, CheckoutRequest, StripeApi};
 use super::BillingError;
 use crate::auth::Caller;
+use crate::domain::analytics::Event;
 use crate::domain::tiers::Tier;
 use crate::domain::DomainError;
+use crate::store::analytics::Tally;
 use crate::store::users::UserRecord;
 use crate::AppState;
 use url::Url;
@@ -67,6 +69,9 @@ pub async fn start_checkout(
         })
         .await?;
     tracing::info!(session_id = %link.session_id, "checkout started");
+    let tally = Tally::new(&user.user_id, state.clock.now())
+        .with(Event::CheckoutStarted, [("tier", tier.as_str())]);
+    crate::analytics::count_alone(state, &tally).await;
     Ok(link)
 }
 

@@ -4,9 +4,11 @@
 //! the user again and decides again.
 
 use crate::domain::billing::{
-    decide, CheckoutCompleted, Decision, EventError, EventFamily, StripeEvent, SubscriptionSnapshot,
+    decide, milestone, CheckoutCompleted, Decision, EventError, EventFamily, StripeEvent,
+    SubscriptionSnapshot,
 };
 use crate::domain::ids::UserId;
+use crate::store::analytics::Tally;
 use crate::store::billing::{ApplyOutcome, EventMark};
 use crate::store::users::UserRecord;
 use crate::store::StoreError;
@@ -88,6 +90,18 @@ async fn subscription_event(
             kind: &event.kind,
             now: state.clock.now(),
         };
+        let tally = Tally::new(&user.user_id, mark.now);
+        let tally = match milestone(user.subscription.as_ref(), &change.subscription) {
+            Some(happened) => tally.with(
+                happened,
+                [
+                    ("subscription_id", change.subscription.id.as_str()),
+                    ("tier", change.tier.as_str()),
+                    ("stripe_event_id", event.id.as_str()),
+                ],
+            ),
+            None => tally,
+        };
         let applied = state
             .billing()
             .apply_change(
@@ -96,6 +110,7 @@ async fn subscription_event(
                 &change,
                 customer,
                 mark,
+                &tally,
             )
             .await?;
         match applied {

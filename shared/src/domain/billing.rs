@@ -2,6 +2,7 @@
 //! on a user. Only the fields we use are read (Stripe adds fields between API versions); the tier comes
 //! from the price id through the configured price table, never from metadata.
 
+use super::analytics::Event;
 use super::entitlement::{Subscription, SubscriptionStatus, TierSource};
 use super::tiers::Tier;
 use chrono::{DateTime, Utc};
@@ -348,6 +349,22 @@ pub fn decide(
         },
         fence: fence.to_owned(),
     })
+}
+
+/// The analytics event a stored subscription change makes, if any: `subscription_activated` when a
+/// subscription starts keeping a paid tier (new, or back from a status that did not keep it),
+/// `subscription_canceled` when one reaches `canceled`. Plan switches and renewals make none.
+pub fn milestone(previous: Option<&Subscription>, next: &Subscription) -> Option<Event> {
+    let same = previous.filter(|p| p.id == next.id);
+    let kept = same.is_some_and(|p| p.status.keeps_paid_tier());
+    let ended = same.is_some_and(|p| p.status == SubscriptionStatus::Canceled);
+    if next.status.keeps_paid_tier() && !kept {
+        Some(Event::SubscriptionActivated)
+    } else if next.status == SubscriptionStatus::Canceled && !ended {
+        Some(Event::SubscriptionCanceled)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]

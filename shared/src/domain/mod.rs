@@ -1,5 +1,6 @@
 //! Pure business rules: no I/O, no clock of their own. Everything here is tested at any instant.
 
+pub mod analytics;
 pub mod billing;
 pub mod cursor;
 pub mod entitlement;

@@ -2,6 +2,7 @@
 //! `STRIPE#<event_id>` / `EVENT` item per applied webhook event in the stats table (30-day TTL), written
 //! in the same transaction as the change it made, so an event is applied exactly once.
 
+use super::analytics::Tally;
 use super::users::{user_pk, PROFILE_SK};
 use super::{item_key, sdk_failure, StoreError};
 use crate::config::Config;
@@ -75,6 +76,7 @@ impl<'a> BillingStore<'a> {
         change: &TierChange,
         customer: Option<&str>,
         event: EventMark<'_>,
+        tally: &Tally,
     ) -> Result<ApplyOutcome, StoreError> {
         let subscription = serde_dynamo::to_attribute_value(&change.subscription)
             .map_err(StoreError::invalid_request)?;
@@ -110,7 +112,7 @@ impl<'a> BillingStore<'a> {
             .condition_expression(condition)
             .build()
             .map_err(StoreError::invalid_request)?;
-        self.transact(user_id, update, event).await
+        self.transact(user_id, update, event, tally).await
     }
 
     /// Stores the customer of a completed checkout on a user who has none yet, with the event's
@@ -133,14 +135,17 @@ impl<'a> BillingStore<'a> {
             .expression_attribute_values(":customer", s(customer))
             .build()
             .map_err(StoreError::invalid_request)?;
-        self.transact(user_id, update, event).await
+        self.transact(user_id, update, event, &Tally::new(user_id, event.now))
+            .await
     }
 
+    /// The event's dedupe item, the user's update and the analytics of the change: all or nothing.
     async fn transact(
         &self,
         user_id: &UserId,
         update: Update,
         event: EventMark<'_>,
+        tally: &Tally,
     ) -> Result<ApplyOutcome, StoreError> {
         let record = StripeEventRecord {
             pk: event_pk(event.id),
@@ -163,15 +168,22 @@ impl<'a> BillingStore<'a> {
             )
             .build()
             .map_err(StoreError::invalid_request)?;
+        let mut items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(update).build(),
+        ];
+        items.extend(tally.items(&self.config.stats_table)?);
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
+            .set_transact_items(Some(items))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(ApplyOutcome::Applied),
+            Ok(_) => {
+                tally.log();
+                Ok(ApplyOutcome::Applied)
+            }
             Err(err) => match err.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
                     cancelled(cancel.cancellation_reasons())

@@ -5,6 +5,7 @@
 //! This module builds items and conditions and reports what DynamoDB said; what to do about it
 //! (replay, refuse, retry) is the use case's (`crate::metering`).
 
+use super::analytics::Tally;
 use super::pool::{contribution_items, ContributionRecord, Contributor};
 use super::users::{user_pk, UserRecord, PROFILE_SK};
 use super::{item_key, sdk_failure, StoreError};
@@ -97,6 +98,8 @@ pub struct RecordWrite<'a> {
     pub grant: &'a Grant,
     pub generation: &'a GenerationRecord,
     pub contribution: Option<&'a ContributionRecord>,
+    /// The analytics events of this attempt, counted in the same transaction.
+    pub tally: &'a Tally,
     pub now: DateTime<Utc>,
 }
 
@@ -196,6 +199,7 @@ impl<'a> GenerationsStore<'a> {
                 write.now,
             )?);
         }
+        items.extend(write.tally.items(&self.config.stats_table)?);
         Ok(items)
     }
 
@@ -338,6 +342,7 @@ impl GenerationsStore<'_> {
         generation: &GenerationRecord,
         record: &ContributionRecord,
         contributor: Contributor<'_>,
+        tally: &Tally,
         now: DateTime<Utc>,
     ) -> Result<Option<bool>, StoreError> {
         let mark = Update::builder()
@@ -362,6 +367,7 @@ impl GenerationsStore<'_> {
             contributor,
             now,
         )?);
+        items.extend(tally.items(&self.config.stats_table)?);
         let result = self
             .client
             .transact_write_items()
@@ -369,6 +375,7 @@ impl GenerationsStore<'_> {
             .send()
             .await;
         let Err(err) = result else {
+            tally.log();
             return Ok(Some(true));
         };
         let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =

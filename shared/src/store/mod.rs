@@ -1,5 +1,6 @@
 //! DynamoDB and S3 access, one module per table; items map to `XxxRecord` structs through serde_dynamo.
 
+pub mod analytics;
 pub mod audio;
 pub mod billing;
 pub mod generations;
@@ -99,5 +100,36 @@ pub fn retryable(operation: &'static str, codes: &[&str]) -> Result<(), StoreErr
             format!("transaction cancelled: {code}"),
         )),
         None => Ok(()),
+    }
+}
+
+/// Sends one transaction. `Ok(Ok(()))`: committed. `Ok(Err(codes))`: cancelled for reasons a retry
+/// or a read can overcome (a condition, a conflict with another transaction, throttling), with the
+/// code of each item in order. `Err`: the store failed or refused.
+pub async fn transact(
+    client: &aws_sdk_dynamodb::Client,
+    operation: &'static str,
+    items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+) -> Result<Result<(), Vec<String>>, StoreError> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    let err = match client
+        .transact_write_items()
+        .set_transact_items(Some(items))
+        .send()
+        .await
+    {
+        Ok(_) => return Ok(Ok(())),
+        Err(err) => err,
+    };
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
+            let codes = cancellation_codes(cancel.cancellation_reasons());
+            retryable(operation, &codes)?;
+            Ok(Err(codes.into_iter().map(str::to_owned).collect()))
+        }
+        Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
+            Ok(Err(vec!["TransactionConflict".to_owned()]))
+        }
+        _ => Err(sdk_failure(operation, err)),
     }
 }

@@ -1,7 +1,10 @@
 //! The pool table: contributions (`CONTRIB#<id>` / `META`) and contributor ranking rows
 //! (`RANK#<period>` / `USER#<id>`, indexed by `rank_period` + `points`).
 
+use super::analytics::Tally;
 use super::{item_key, sdk_failure, StoreError};
+use crate::clock::Clock;
+use crate::domain::analytics::Event;
 use crate::domain::ids::{GenerationId, UserId};
 use crate::domain::pool::{Standing, Timeframe};
 use crate::domain::tiers::{Quality, Tier};
@@ -216,16 +219,21 @@ struct RankRecord {
     points: u64,
 }
 
-/// Reads of the pool table.
+/// Access to the pool table (and, for the analytics that ride in its transactions, the stats table).
 #[derive(Debug, Clone, Copy)]
 pub struct PoolStore<'a> {
     client: &'a aws_sdk_dynamodb::Client,
     table: &'a str,
+    stats_table: &'a str,
 }
 
 impl<'a> PoolStore<'a> {
-    pub fn new(client: &'a aws_sdk_dynamodb::Client, table: &'a str) -> Self {
-        Self { client, table }
+    pub fn new(client: &'a aws_sdk_dynamodb::Client, config: &'a crate::config::Config) -> Self {
+        Self {
+            client,
+            table: &config.pool_table,
+            stats_table: &config.stats_table,
+        }
     }
 
     /// The standings of ranking period `period_key` with the most points: at least `limit` of them
@@ -298,88 +306,93 @@ fn play_values() -> std::collections::HashMap<String, AttributeValue> {
     ])
 }
 
-/// Tries of a like that keeps losing races to other transactions on the same item.
-const LIKE_ATTEMPTS: u32 = 10;
+/// Tries of a like or a play that keeps losing races to other transactions on the same item.
+const TRANSACTION_ATTEMPTS: u32 = 10;
 
 /// Each play outranks any number of likes in the `popular` order: most plays, then likes.
 pub const POPULARITY_PER_PLAY: u64 = 1 << 32;
 
 impl PoolStore<'_> {
-    /// Counts a play of a listed contribution; `None` when there is no such listed item.
-    #[tracing::instrument(skip_all, fields(contribution_id = %id))]
-    pub async fn play(&self, id: &str) -> Result<Option<Played>, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(self.table)
-            .set_key(Some(item_key(contribution_pk(id), META_SK)))
-            .update_expression(PLAY)
-            .condition_expression(LISTED)
-            .set_expression_attribute_values(Some(play_values()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let Some(item) = out.attributes else {
-                    return Ok(None);
-                };
-                let record: ContributionRecord =
-                    serde_dynamo::from_item(item).map_err(StoreError::corrupt)?;
-                Ok(Some(Played {
-                    plays: record.plays,
-                    generation_id: record.generation_id,
-                    contributor_id: record.contributor_id,
-                }))
+    /// Counts a play of a listed contribution by `user`, with its `pool_play` count, in one
+    /// transaction (a race lost to another transaction on the item is retried); then reads the item
+    /// for its plays (this play included) and its audio. `None` when there is no such listed item.
+    #[tracing::instrument(skip_all, fields(contribution_id = %id, user_id = %user))]
+    pub async fn play(
+        &self,
+        id: &str,
+        user: &UserId,
+        clock: &dyn Clock,
+    ) -> Result<Option<Played>, StoreError> {
+        for attempt in 0..TRANSACTION_ATTEMPTS {
+            let play = Update::builder()
+                .table_name(self.table)
+                .set_key(Some(item_key(contribution_pk(id), META_SK)))
+                .update_expression(PLAY)
+                .condition_expression(LISTED)
+                .set_expression_attribute_values(Some(play_values()))
+                .build()
+                .map_err(StoreError::invalid_request)?;
+            let tally =
+                Tally::new(user, clock.now()).with(Event::PoolPlay, [("contribution_id", id)]);
+            let mut items = vec![TransactWriteItem::builder().update(play).build()];
+            items.extend(tally.items(self.stats_table)?);
+            match super::transact(self.client, "TransactWriteItems pool play", items).await? {
+                Ok(()) => {
+                    tally.log();
+                    return Ok(self.contribution(id).await?.map(|record| Played {
+                        plays: record.plays,
+                        generation_id: record.generation_id,
+                        contributor_id: record.contributor_id,
+                    }));
+                }
+                Err(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
+                    return Ok(None)
+                }
+                Err(_) => crate::retry::pause(attempt).await,
             }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(err) => Err(sdk_failure("UpdateItem pool play", err)),
         }
+        Err(StoreError::unavailable(
+            "TransactWriteItems pool play",
+            "every attempt lost a race",
+        ))
     }
 
     /// Likes (`true`) or unlikes a listed contribution for `user`, once whatever the retries: the
-    /// like row and the count change together (a race lost to another transaction is retried).
-    /// Returns the likes after it, `None` for no such listed item.
+    /// like row and the count change together, and a new like is counted (`pool_like`) with them
+    /// (a race lost to another transaction is retried). Returns the likes after it, `None` for no
+    /// such listed item.
     #[tracing::instrument(skip_all, fields(contribution_id = %id, user_id = %user))]
     pub async fn set_like(
         &self,
         id: &str,
         user: &UserId,
         like: bool,
+        clock: &dyn Clock,
     ) -> Result<Option<u64>, StoreError> {
         let mut settled = false;
-        for attempt in 0..LIKE_ATTEMPTS {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(self.like_items(id, user, like)?))
-                .send()
-                .await;
-            let Err(err) = result else {
-                settled = true;
-                break;
+        for attempt in 0..TRANSACTION_ATTEMPTS {
+            let mut items = self.like_items(id, user, like)?;
+            let tally = Tally::new(user, clock.now());
+            let tally = if like {
+                tally.with(Event::PoolLike, [("contribution_id", id)])
+            } else {
+                tally
             };
-            use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-            let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
-                err.as_service_error()
-            else {
-                return Err(sdk_failure("TransactWriteItems pool like", err));
-            };
-            let codes = super::cancellation_codes(cancel.cancellation_reasons());
-            super::retryable("TransactWriteItems pool like", &codes)?;
-            // A condition failed: already (un)liked, or no such listed item. Either way the read
-            // below answers; only a conflict with another transaction is worth another try.
-            if codes.contains(&"ConditionalCheckFailed") {
-                settled = true;
-                break;
+            items.extend(tally.items(self.stats_table)?);
+            match super::transact(self.client, "TransactWriteItems pool like", items).await? {
+                Ok(()) => {
+                    tally.log();
+                    settled = true;
+                    break;
+                }
+                // A condition failed: already (un)liked, or no such listed item. Either way the
+                // read below answers; only a conflict with another transaction is worth another try.
+                Err(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+                    settled = true;
+                    break;
+                }
+                Err(_) => crate::retry::pause(attempt).await,
             }
-            crate::retry::pause(attempt).await;
         }
         if !settled {
             return Err(StoreError::unavailable(
@@ -678,26 +691,28 @@ impl PoolStore<'_> {
             .build()
             .map_err(StoreError::invalid_request)?;
         let count = count.build().map_err(StoreError::invalid_request)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .transact_items(TransactWriteItem::builder().put(row).build())
-            .transact_items(TransactWriteItem::builder().update(play).build())
-            .send()
-            .await;
-        let Err(err) = result else {
-            return Ok(ClaimOutcome::Claimed);
-        };
-        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
-            err.as_service_error()
-        else {
-            return Err(sdk_failure("TransactWriteItems pool claim", err));
-        };
-        let codes = super::cancellation_codes(cancel.cancellation_reasons());
-        super::retryable("TransactWriteItems pool claim", &codes)?;
-        let failed = |i: usize| codes.get(i) == Some(&"ConditionalCheckFailed");
+        let item = record.contribution_id.as_str();
+        let tally = Tally::new(user, record.claimed_at)
+            .with(Event::PoolClaim, [("contribution_id", item)])
+            .with(
+                Event::PoolPlay,
+                [("contribution_id", item), ("via", "claim")],
+            );
+        let mut items = vec![
+            TransactWriteItem::builder().update(count).build(),
+            TransactWriteItem::builder().put(row).build(),
+            TransactWriteItem::builder().update(play).build(),
+        ];
+        items.extend(tally.items(self.stats_table)?);
+        let codes =
+            match super::transact(self.client, "TransactWriteItems pool claim", items).await? {
+                Ok(()) => {
+                    tally.log();
+                    return Ok(ClaimOutcome::Claimed);
+                }
+                Err(codes) => codes,
+            };
+        let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
         Ok(if failed(1) {
             ClaimOutcome::AlreadyClaimed
         } else if failed(2) {
