@@ -503,3 +503,81 @@ async fn parallel_actions_of_many_users_lose_no_count() {
         .expect("item");
     assert_eq!((stored.likes, stored.plays), (24, 24));
 }
+
+#[tokio::test]
+async fn counting_rides_in_each_action_s_own_round_trips() {
+    let counter = son1k::store::metrics::CallCounter::new();
+    let mut app = TestApp::spawn_at(at("2026-11-26T09:00:00Z")).await;
+    let item = app.listed_contribution("maker", b"a track").await;
+    for id in ["c1", "c2"] {
+        assert_eq!(
+            app.record("cal", json!({"generation_id": id})).await.status,
+            201
+        );
+    }
+    app.intercept(counter.clone());
+    assert_eq!(
+        app.record("cal", json!({"generation_id": "c3"}))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        counter.take(),
+        ["GetItem", "TransactWriteItems"],
+        "a generation"
+    );
+    app.record("cal", json!({"generation_id": "c4"}))
+        .await
+        .assert_problem(429, "daily_limit_reached");
+    assert_eq!(
+        counter.take(),
+        ["GetItem", "GetItem", "TransactWriteItems"],
+        "a limit hit: the user, the replay check, then one write of its count"
+    );
+    let play = call(
+        &app,
+        "POST",
+        &format!("/api/community/pool/{item}/play"),
+        "cal",
+        None,
+    )
+    .await;
+    assert_eq!(play.status, 200);
+    assert_eq!(
+        counter.take(),
+        ["TransactWriteItems", "GetItem"],
+        "a play and its count in one transaction, then its plays read back"
+    );
+}
+
+#[tokio::test]
+async fn a_checkout_whose_count_fails_still_answers_its_session() {
+    let fault = Fault::new("TransactWriteItems", FaultMode::FailBeforeSend, 1);
+    let mut app = TestApp::spawn_at(at("2026-11-26T09:00:00Z")).await;
+    app.intercept(fault.clone());
+    let res = call(
+        &app,
+        "POST",
+        "/api/tiers/checkout",
+        "buyer",
+        Some(json!({"tier": "PRO"})),
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(fault.fired(), 1, "the count was tried and failed");
+    assert_eq!(counts(&app, "2026-11-26").await, expected(&[]));
+    let again = call(
+        &app,
+        "POST",
+        "/api/tiers/checkout",
+        "buyer",
+        Some(json!({"tier": "PRO"})),
+    )
+    .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(
+        counts(&app, "2026-11-26").await,
+        expected(&[("checkout_started", 1)])
+    );
+}

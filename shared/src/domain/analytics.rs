@@ -80,12 +80,13 @@ pub struct Counts([u64; Event::ALL.len()]);
 
 impl Counts {
     pub fn get(&self, event: Event) -> u64 {
-        self.0[event.index()]
+        self.0.get(event.index()).copied().unwrap_or(0)
     }
 
     pub fn add(&mut self, event: Event, n: u64) {
-        let slot = &mut self.0[event.index()];
-        *slot = slot.saturating_add(n);
+        if let Some(slot) = self.0.get_mut(event.index()) {
+            *slot = slot.saturating_add(n);
+        }
     }
 
     pub fn merge(&mut self, other: &Counts) {

@@ -414,6 +414,74 @@ mod tests {
         }
     }
 
+    fn stored(id: &str, status: SubscriptionStatus) -> Subscription {
+        Subscription {
+            id: id.into(),
+            status,
+            price_id: Some("price_pro".into()),
+            current_period_start: DateTime::from_timestamp(1_764_000_000, 0).unwrap(),
+            current_period_end: DateTime::from_timestamp(1_766_592_000, 0).unwrap(),
+            cancel_at_period_end: false,
+            billing_cycle_anchor: None,
+        }
+    }
+
+    #[test]
+    fn milestones_are_activations_and_cancellations_not_plan_changes() {
+        use SubscriptionStatus::*;
+        let activated = Some(Event::SubscriptionActivated);
+        let canceled = Some(Event::SubscriptionCanceled);
+        for (previous, next, made) in [
+            (None, stored("sub_1", Active), activated),
+            (None, stored("sub_1", Trialing), activated),
+            (None, stored("sub_1", Incomplete), None),
+            (
+                Some(stored("sub_1", Incomplete)),
+                stored("sub_1", Active),
+                activated,
+            ),
+            (
+                Some(stored("sub_1", Unpaid)),
+                stored("sub_1", Active),
+                activated,
+            ),
+            (Some(stored("sub_1", Active)), stored("sub_1", Active), None),
+            (
+                Some(stored("sub_1", Active)),
+                stored("sub_1", PastDue),
+                None,
+            ),
+            (Some(stored("sub_1", Active)), stored("sub_1", Unpaid), None),
+            (
+                Some(stored("sub_1", Canceled)),
+                stored("sub_2", Active),
+                activated,
+            ),
+            (
+                Some(stored("sub_1", Active)),
+                stored("sub_1", Canceled),
+                canceled,
+            ),
+            (
+                Some(stored("sub_1", Unpaid)),
+                stored("sub_1", Canceled),
+                canceled,
+            ),
+            (
+                Some(stored("sub_1", Canceled)),
+                stored("sub_1", Canceled),
+                None,
+            ),
+        ] {
+            assert_eq!(
+                milestone(previous.as_ref(), &next),
+                made,
+                "{previous:?} -> {:?}",
+                next.status
+            );
+        }
+    }
+
     #[test]
     fn the_envelope_needs_id_type_created_and_an_object() {
         for (body, field) in [
