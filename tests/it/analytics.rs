@@ -62,6 +62,50 @@ async fn call(
         .await
 }
 
+async fn checkout(app: &TestApp, user: &str) -> TestResponse {
+    call(
+        app,
+        "POST",
+        "/api/tiers/checkout",
+        user,
+        Some(json!({"tier": "PRO"})),
+    )
+    .await
+}
+
+async fn play(app: &TestApp, user: &str, item: &str) -> TestResponse {
+    call(
+        app,
+        "POST",
+        &format!("/api/community/pool/{item}/play"),
+        user,
+        None,
+    )
+    .await
+}
+
+async fn like(app: &TestApp, user: &str, item: &str, on: bool) -> TestResponse {
+    let method = if on { "POST" } else { "DELETE" };
+    call(
+        app,
+        method,
+        &format!("/api/community/pool/like/{item}"),
+        user,
+        None,
+    )
+    .await
+}
+
+/// The pool item as stored.
+async fn stored(app: &TestApp, item: &str) -> son1k::store::pool::ContributionRecord {
+    app.state
+        .pool()
+        .contribution(item)
+        .await
+        .expect("read")
+        .expect("item")
+}
+
 /// The raw events of `day`, over every shard: (event, user id, properties).
 async fn raw_events(app: &TestApp, day: &str) -> Vec<(String, String, Value)> {
     let day = day.parse().expect("day");
@@ -106,26 +150,14 @@ async fn a_known_script_is_counted_exactly_once_per_action() {
         .assert_problem(429, "daily_limit_reached");
     let replay = app.record("fan", json!({"generation_id": "g1"})).await;
     assert_eq!(replay.status, 200, "a replay, not a new generation");
-
-    let like_path = format!("/api/community/pool/like/{item}");
+    assert_eq!(like(&app, "fan", &item, true).await.status, 200);
     assert_eq!(
-        call(&app, "POST", &like_path, "fan", None).await.status,
-        200
-    );
-    assert_eq!(
-        call(&app, "POST", &like_path, "fan", None).await.status,
+        like(&app, "fan", &item, true).await.status,
         200,
         "a repeated like"
     );
-    assert_eq!(
-        call(&app, "DELETE", &like_path, "fan", None).await.status,
-        200
-    );
-    let play_path = format!("/api/community/pool/{item}/play");
-    assert_eq!(
-        call(&app, "POST", &play_path, "fan", None).await.status,
-        200
-    );
+    assert_eq!(like(&app, "fan", &item, false).await.status, 200);
+    assert_eq!(play(&app, "fan", &item).await.status, 200);
     let claim = call(
         &app,
         "POST",
@@ -136,14 +168,7 @@ async fn a_known_script_is_counted_exactly_once_per_action() {
     .await;
     assert_eq!(claim.status, 201, "{}", claim.text());
 
-    let checkout = call(
-        &app,
-        "POST",
-        "/api/tiers/checkout",
-        "payer",
-        Some(json!({"tier": "PRO"})),
-    )
-    .await;
+    let checkout = checkout(&app, "payer").await;
     assert_eq!(checkout.status, 200, "{}", checkout.text());
     let customer = app
         .user_record("payer")
@@ -201,13 +226,7 @@ async fn a_known_script_is_counted_exactly_once_per_action() {
         counts(&app, "2026-11-25").await,
         expected(&[("generation_recorded", 1), ("pool_contribution", 1)])
     );
-    let stored = app
-        .state
-        .pool()
-        .contribution(&item)
-        .await
-        .expect("read")
-        .expect("item");
+    let stored = stored(&app, &item).await;
     assert_eq!(
         (stored.plays, stored.likes),
         (2, 0),
@@ -326,36 +345,33 @@ async fn a_range_over_a_month_end_lists_every_day_counted_by_the_clock_of_each_a
     assert_eq!(body["totals"], expected(&[("generation_recorded", 2)]));
 }
 
+/// The key of `user`'s counter shard on `day`.
+fn counter_key(user: &str, day: &str) -> std::collections::HashMap<String, AttributeValue> {
+    let shard = shard_of(&UserId::parse(user).expect("id"));
+    son1k::store::item_key(counter_pk(shard), &counter_sk(day.parse().expect("day")))
+}
+
 /// Makes the counter of `user`'s shard on `day` unusable for `event` (a string where a number is
 /// added), so any transaction that counts it is refused by DynamoDB as a whole.
 async fn jam_counter(app: &TestApp, user: &str, day: &str, event: &str) {
-    let shard = shard_of(&UserId::parse(user).expect("id"));
+    let mut item = counter_key(user, day);
+    item.insert(event.to_owned(), AttributeValue::S("jammed".into()));
     app.state
         .dynamo
         .put_item()
         .table_name(&app.state.config.stats_table)
-        .item("pk", AttributeValue::S(counter_pk(shard)))
-        .item(
-            "sk",
-            AttributeValue::S(counter_sk(day.parse().expect("day"))),
-        )
-        .item(event, AttributeValue::S("jammed".into()))
+        .set_item(Some(item))
         .send()
         .await
         .expect("put");
 }
 
 async fn unjam_counter(app: &TestApp, user: &str, day: &str) {
-    let shard = shard_of(&UserId::parse(user).expect("id"));
     app.state
         .dynamo
         .delete_item()
         .table_name(&app.state.config.stats_table)
-        .key("pk", AttributeValue::S(counter_pk(shard)))
-        .key(
-            "sk",
-            AttributeValue::S(counter_sk(day.parse().expect("day"))),
-        )
+        .set_key(Some(counter_key(user, day)))
         .send()
         .await
         .expect("delete");
@@ -377,36 +393,18 @@ async fn a_fault_in_the_transaction_leaves_neither_the_action_nor_its_count() {
     assert!(app.generation("j1").await.is_none(), "no generation stored");
     // A like whose count fails: no like row, no like on the item.
     jam_counter(&app, "jam", day, "pool_like").await;
-    call(
-        &app,
-        "POST",
-        &format!("/api/community/pool/like/{item}"),
-        "jam",
-        None,
-    )
-    .await
-    .assert_problem(503, "dependency_unavailable");
-    let stored = app
-        .state
-        .pool()
-        .contribution(&item)
+    like(&app, "jam", &item, true)
         .await
-        .expect("read")
-        .expect("item");
+        .assert_problem(503, "dependency_unavailable");
+    let stored = stored(&app, &item).await;
     assert_eq!(stored.likes, 0);
     unjam_counter(&app, "jam", day).await;
     assert_eq!(counts(&app, day).await, before, "and nothing counted");
 
-    // The action failing (an unlisted item, a like already there) counts nothing either.
-    call(
-        &app,
-        "POST",
-        "/api/community/pool/01JD0000000000000000000000/play",
-        "jam",
-        None,
-    )
-    .await
-    .assert_problem(404, "not_found");
+    // The action failing (a play of an unknown item) counts nothing either.
+    play(&app, "jam", "01JD0000000000000000000000")
+        .await
+        .assert_problem(404, "not_found");
     assert_eq!(counts(&app, day).await, before);
 
     // Once the store is whole the same requests succeed and count once.
@@ -416,18 +414,7 @@ async fn a_fault_in_the_transaction_leaves_neither_the_action_nor_its_count() {
             .status,
         201
     );
-    assert_eq!(
-        call(
-            &app,
-            "POST",
-            &format!("/api/community/pool/like/{item}"),
-            "jam",
-            None
-        )
-        .await
-        .status,
-        200
-    );
+    assert_eq!(like(&app, "jam", &item, true).await.status, 200);
     let after = counts(&app, day).await;
     assert_eq!(
         after["generation_recorded"],
@@ -467,18 +454,8 @@ async fn parallel_actions_of_many_users_lose_no_count() {
             .iter()
             .map(|u| app.record(u, json!({"generation_id": format!("{u}-g")}))),
     );
-    let like_path = format!("/api/community/pool/like/{item}");
-    let play_path = format!("/api/community/pool/{item}/play");
-    let likes = join_all(
-        users
-            .iter()
-            .map(|u| call(&app, "POST", &like_path, u, None)),
-    );
-    let plays = join_all(
-        users
-            .iter()
-            .map(|u| call(&app, "POST", &play_path, u, None)),
-    );
+    let likes = join_all(users.iter().map(|u| like(&app, u, &item, true)));
+    let plays = join_all(users.iter().map(|u| play(&app, u, &item)));
     let (generations, likes, plays) = tokio::join!(generations, likes, plays);
     for res in generations.iter() {
         assert_eq!(res.status, 201, "{}", res.text());
@@ -494,13 +471,7 @@ async fn parallel_actions_of_many_users_lose_no_count() {
         (today["pool_like"].clone(), today["pool_play"].clone()),
         (json!(24), json!(24))
     );
-    let stored = app
-        .state
-        .pool()
-        .contribution(&item)
-        .await
-        .expect("read")
-        .expect("item");
+    let stored = stored(&app, &item).await;
     assert_eq!((stored.likes, stored.plays), (24, 24));
 }
 
@@ -535,14 +506,7 @@ async fn counting_rides_in_each_action_s_own_round_trips() {
         ["GetItem", "GetItem", "TransactWriteItems"],
         "a limit hit: the user, the replay check, then one write of its count"
     );
-    let play = call(
-        &app,
-        "POST",
-        &format!("/api/community/pool/{item}/play"),
-        "cal",
-        None,
-    )
-    .await;
+    let play = play(&app, "cal", &item).await;
     assert_eq!(play.status, 200);
     assert_eq!(
         counter.take(),
@@ -556,25 +520,11 @@ async fn a_checkout_whose_count_fails_still_answers_its_session() {
     let fault = Fault::new("TransactWriteItems", FaultMode::FailBeforeSend, 1);
     let mut app = TestApp::spawn_at(at("2026-11-26T09:00:00Z")).await;
     app.intercept(fault.clone());
-    let res = call(
-        &app,
-        "POST",
-        "/api/tiers/checkout",
-        "buyer",
-        Some(json!({"tier": "PRO"})),
-    )
-    .await;
+    let res = checkout(&app, "buyer").await;
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(fault.fired(), 1, "the count was tried and failed");
     assert_eq!(counts(&app, "2026-11-26").await, expected(&[]));
-    let again = call(
-        &app,
-        "POST",
-        "/api/tiers/checkout",
-        "buyer",
-        Some(json!({"tier": "PRO"})),
-    )
-    .await;
+    let again = checkout(&app, "buyer").await;
     assert_eq!(again.status, 200);
     assert_eq!(
         counts(&app, "2026-11-26").await,
