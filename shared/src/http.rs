@@ -39,6 +39,18 @@ fn bytes_response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Hand
         })
 }
 
+/// `204 No Content`: no body, so no `Content-Type`.
+pub fn no_content() -> HandlerResult {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(CACHE_CONTROL, "no-store")
+        .body(Body::Empty)
+        .map_err(|err| {
+            tracing::error!(error = %err, "response did not build");
+            ApiError::internal()
+        })
+}
+
 /// Renders an `ApiError` as `application/problem+json` with its headers.
 pub fn problem(err: &ApiError) -> Response<Body> {
     let body = serde_json::to_vec(&err.body()).unwrap_or_else(|_| b"{}".to_vec());
@@ -56,9 +68,29 @@ pub fn problem(err: &ApiError) -> Response<Body> {
     })
 }
 
-/// Turns a handler's outcome into what the Lambda returns: every expected outcome is an `Ok(Response)`.
-pub fn render(result: HandlerResult) -> Result<Response<Body>, lambda_http::Error> {
-    Ok(result.unwrap_or_else(|err| problem(&err)))
+/// The response header naming the request: API Gateway's request id (`requestContext.requestId`),
+/// which is also in API Gateway's access log, so a client's report can be found.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The request's id, as API Gateway (or the local API) put it in the request context.
+pub fn request_id(req: &Request) -> Option<String> {
+    match req.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
+        _ => None,
+    }
+}
+
+/// Turns a handler's outcome into what the Lambda returns, with the request id header: every
+/// expected outcome is an `Ok(Response)`.
+pub fn render(
+    request_id: Option<String>,
+    result: HandlerResult,
+) -> Result<Response<Body>, lambda_http::Error> {
+    let mut response = result.unwrap_or_else(|err| problem(&err));
+    if let Some(id) = request_id.and_then(|id| id.parse().ok()) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, id);
+    }
+    Ok(response)
 }
 
 /// The request body, refused with 413 when larger than `limit` bytes.

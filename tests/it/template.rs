@@ -141,6 +141,41 @@ fn every_route_is_served_by_its_function_with_the_right_authorization() {
 }
 
 #[test]
+fn browser_preflights_reach_an_unauthenticated_route_and_cors_matches_the_local_api() {
+    let t = template();
+    let events = t["Resources"]["Fallback"]["Properties"]["Events"]
+        .as_mapping()
+        .expect("events");
+    let preflight = events
+        .values()
+        .find(|e| e["Properties"]["Method"] == "OPTIONS")
+        .expect("an OPTIONS route on the fallback function");
+    assert_eq!(preflight["Type"], "HttpApi");
+    assert_eq!(preflight["Properties"]["Path"], "/{proxy+}");
+    assert_eq!(
+        preflight["Properties"]["Auth"]["Authorizer"], "NONE",
+        "a preflight carries no token"
+    );
+    let cors = &t["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"];
+    let list = |v: &Value| -> String {
+        v.as_sequence()
+            .expect("a list")
+            .iter()
+            .map(text)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    assert_eq!(list(&cors["AllowMethods"]), local_api::CORS_ALLOW_METHODS);
+    assert_eq!(list(&cors["AllowHeaders"]), local_api::CORS_ALLOW_HEADERS);
+    assert_eq!(list(&cors["ExposeHeaders"]), local_api::CORS_EXPOSE_HEADERS);
+    for header in ["retry-after", "allow", son1k::http::REQUEST_ID_HEADER] {
+        assert!(local_api::CORS_EXPOSE_HEADERS
+            .split(',')
+            .any(|h| h == header));
+    }
+}
+
+#[test]
 fn every_function_crate_is_deployed_and_every_function_is_a_crate() {
     let t = template();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../functions");

@@ -6,7 +6,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 use son1k::auth::Caller;
 use son1k::domain::tiers::Tier;
-use son1k::http::{json, parse_json, path_param, render, HandlerResult, BODY_LIMIT};
+use son1k::http::{json, parse_json, path_param, render, request_id, HandlerResult, BODY_LIMIT};
 use son1k::{ApiError, AppState};
 
 #[derive(Debug, Deserialize)]
@@ -15,7 +15,7 @@ struct GrantTierRequest {
 }
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    render(handle(state, req).await)
+    render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {

@@ -6,11 +6,11 @@ use lambda_http::{Body, Error, Request, Response};
 use son1k::analytics::summary;
 use son1k::auth::Caller;
 use son1k::domain::analytics::DayRange;
-use son1k::http::{json, query_param, render, HandlerResult};
+use son1k::http::{json, query_param, render, request_id, HandlerResult};
 use son1k::AppState;
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    render(handle(state, req).await)
+    render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {

@@ -5,12 +5,12 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use son1k::auth::Caller;
 use son1k::domain::ids::GenerationId;
-use son1k::http::{path_param, render, HandlerResult};
+use son1k::http::{path_param, render, request_id, HandlerResult};
 use son1k::storage::audio_link;
 use son1k::{ApiError, AppState};
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    render(handle(state, req).await)
+    render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use son1k::auth::Caller;
 use son1k::billing::checkout::{return_url, start_checkout};
 use son1k::domain::tiers::Tier;
-use son1k::http::{json, parse_json, render, HandlerResult, BODY_LIMIT};
+use son1k::http::{json, parse_json, render, request_id, HandlerResult, BODY_LIMIT};
 use son1k::{ApiError, AppState};
 
 /// Stripe replaces `{CHECKOUT_SESSION_ID}` with the session's id when it redirects.
@@ -30,7 +30,7 @@ struct CheckoutResponse {
 }
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    render(handle(state, req).await)
+    render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use son1k::auth::Caller;
 use son1k::community::claim;
 use son1k::domain::pool::contribution_id;
-use son1k::http::{json, parse_optional_json, render, HandlerResult, BODY_LIMIT};
+use son1k::http::{json, parse_optional_json, render, request_id, HandlerResult, BODY_LIMIT};
 use son1k::AppState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -18,7 +18,7 @@ struct ClaimRequest {
 }
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    render(handle(state, req).await)
+    render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use son1k::auth::Caller;
 use son1k::community::contribute;
 use son1k::domain::ids::GenerationId;
-use son1k::http::{json, parse_json, render, HandlerResult, BODY_LIMIT};
+use son1k::http::{json, parse_json, render, request_id, HandlerResult, BODY_LIMIT};
 use son1k::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -22,7 +22,7 @@ struct ContributeResponse {
 }
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    render(handle(state, req).await)
+    render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {

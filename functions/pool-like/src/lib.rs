@@ -6,7 +6,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 use son1k::auth::Caller;
 use son1k::domain::pool::contribution_id;
-use son1k::http::{json, path_param, render, HandlerResult};
+use son1k::http::{json, path_param, render, request_id, HandlerResult};
 use son1k::{ApiError, AppState};
 
 #[derive(Debug, Serialize)]
@@ -16,7 +16,7 @@ struct LikeResponse {
 }
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    render(handle(state, req).await)
+    render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {

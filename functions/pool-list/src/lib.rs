@@ -8,7 +8,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 use son1k::domain::cursor;
 use son1k::domain::tiers::Quality;
-use son1k::http::{json, limit_param, query_param, render, HandlerResult};
+use son1k::http::{json, limit_param, query_param, render, request_id, HandlerResult};
 use son1k::store::pool::{genre_partition, ContributionRecord, ALL_LISTED};
 use son1k::{ApiError, AppState};
 
@@ -85,7 +85,7 @@ impl Listing {
 }
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    render(handle(state, req).await)
+    render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {

@@ -5,7 +5,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::{Deserialize, Serialize};
 use son1k::auth::Caller;
 use son1k::billing::checkout::{open_portal, return_url};
-use son1k::http::{json, parse_optional_json, render, HandlerResult, BODY_LIMIT};
+use son1k::http::{json, parse_optional_json, render, request_id, HandlerResult, BODY_LIMIT};
 use son1k::AppState;
 
 const RETURN_PATH: &str = "/billing";
@@ -23,7 +23,7 @@ struct PortalResponse {
 }
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    render(handle(state, req).await)
+    render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {

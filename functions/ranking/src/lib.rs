@@ -5,7 +5,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 use son1k::domain::pool::{rank, RankedRow, Timeframe};
-use son1k::http::{json, limit_param, query_param, render, HandlerResult};
+use son1k::http::{json, limit_param, query_param, render, request_id, HandlerResult};
 use son1k::AppState;
 
 #[derive(Debug, Serialize)]
@@ -16,7 +16,7 @@ struct RankingResponse {
 }
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    render(handle(state, req).await)
+    render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {

@@ -5,12 +5,12 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use son1k::auth::Caller;
 use son1k::domain::generation::{NewGeneration, RecordGenerationRequest};
-use son1k::http::{parse_json, raw_json, render, HandlerResult, BODY_LIMIT};
+use son1k::http::{parse_json, raw_json, render, request_id, HandlerResult, BODY_LIMIT};
 use son1k::metering::{record_generation, Recorded};
 use son1k::AppState;
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    render(handle(state, req).await)
+    render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {

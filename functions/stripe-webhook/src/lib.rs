@@ -8,14 +8,14 @@ use son1k::billing::signature::verify;
 use son1k::billing::webhook::handle_event;
 use son1k::billing::BillingError;
 use son1k::domain::billing::StripeEvent;
-use son1k::http::{body_bytes, json, render, HandlerResult};
+use son1k::http::{body_bytes, json, render, request_id, HandlerResult};
 use son1k::{ApiError, AppState};
 
 /// Stripe's events are far smaller; the contract allows 256 KiB.
 pub const WEBHOOK_BODY_LIMIT: usize = 256 * 1024;
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    render(handle(state, req).await)
+    render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {

@@ -4,11 +4,11 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use son1k::auth::Caller;
 use son1k::domain::tiers::Quality;
-use son1k::http::{json, path_param, query_param, render, HandlerResult};
+use son1k::http::{json, path_param, query_param, render, request_id, HandlerResult};
 use son1k::{ApiError, AppState};
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    render(handle(state, req).await)
+    render(request_id(&req), handle(state, req).await)
 }
 
 #[tracing::instrument(skip_all)]

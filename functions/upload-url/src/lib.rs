@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use son1k::auth::Caller;
 use son1k::domain::ids::GenerationId;
 use son1k::domain::storage::{upload_size, AudioType};
-use son1k::http::{json, parse_json, path_param, render, HandlerResult, BODY_LIMIT};
+use son1k::http::{json, parse_json, path_param, render, request_id, HandlerResult, BODY_LIMIT};
 use son1k::storage::issue_upload;
 use son1k::AppState;
 use std::collections::BTreeMap;
@@ -27,7 +27,7 @@ struct UploadResponse {
 }
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    render(handle(state, req).await)
+    render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {

@@ -7,7 +7,7 @@
 
 use axum::body::{to_bytes, Body as AxumBody};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::response::Response as AxumResponse;
 use axum::Router;
 use chrono::Utc;
@@ -90,19 +90,30 @@ async fn serve_request(
     let started = std::time::Instant::now();
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let origin = req.headers().get("origin").cloned();
-    let mut response = if req.method() == Method::OPTIONS && origin.is_some() {
-        preflight()
-    } else {
-        route(&api, req).await
-    };
+    let preflight = req.method() == Method::OPTIONS;
+    let mut response = route(&api, req).await;
+    // API Gateway's CORS configuration (template.yaml), applied to what the integration answered.
     if let (Some(origin), Some(allowed)) = (origin, api.frontend_origin.as_deref()) {
         if origin.as_bytes() == allowed.as_bytes() {
-            response
-                .headers_mut()
-                .insert("access-control-allow-origin", origin);
-            response
-                .headers_mut()
-                .insert("vary", HeaderValue::from_static("origin"));
+            let headers = response.headers_mut();
+            headers.insert("access-control-allow-origin", origin);
+            headers.insert("vary", HeaderValue::from_static("origin"));
+            if preflight {
+                headers.insert(
+                    "access-control-allow-methods",
+                    HeaderValue::from_static(CORS_ALLOW_METHODS),
+                );
+                headers.insert(
+                    "access-control-allow-headers",
+                    HeaderValue::from_static(CORS_ALLOW_HEADERS),
+                );
+                headers.insert("access-control-max-age", HeaderValue::from_static("600"));
+            } else {
+                headers.insert(
+                    "access-control-expose-headers",
+                    HeaderValue::from_static(CORS_EXPOSE_HEADERS),
+                );
+            }
         }
     }
     tracing::info!(
@@ -113,29 +124,24 @@ async fn serve_request(
     response
 }
 
-fn preflight() -> AxumResponse {
-    let mut response = AxumResponse::new(AxumBody::empty());
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    let headers = response.headers_mut();
-    headers.insert(
-        "access-control-allow-methods",
-        HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
-    );
-    headers.insert(
-        "access-control-allow-headers",
-        HeaderValue::from_static("authorization, content-type"),
-    );
-    headers.insert("access-control-max-age", HeaderValue::from_static("600"));
-    response
-}
+/// The CORS settings of `HttpApi` in template.yaml (a test compares them).
+pub const CORS_ALLOW_METHODS: &str = "GET,POST,PUT,DELETE";
+pub const CORS_ALLOW_HEADERS: &str = "authorization,content-type";
+pub const CORS_EXPOSE_HEADERS: &str = "retry-after,allow,x-request-id";
+
+/// What API Gateway does with a request no route takes: the `$default` route, public, served by the
+/// fallback function; `OPTIONS /{proxy+}` (preflights) goes to the same function.
+const DEFAULT_ROUTE: Route = Route {
+    method: "ANY",
+    path: "$default",
+    function: "fallback",
+    public: true,
+};
 
 async fn route(api: &LocalApi, req: axum::extract::Request) -> AxumResponse {
     let (route, params) = match match_route(req.method().as_str(), req.uri().path()) {
         RouteMatch::Found(route, params) => (route, params),
-        RouteMatch::WrongMethod(allowed) => {
-            return to_axum(problem(&ApiError::method_not_allowed(&allowed)))
-        }
-        RouteMatch::NotFound => return to_axum(problem(&ApiError::not_found("no such route"))),
+        RouteMatch::WrongMethod(_) | RouteMatch::NotFound => (&DEFAULT_ROUTE, Vec::new()),
     };
     let claims = if route.public {
         None
@@ -191,7 +197,11 @@ pub fn request_context(
 ) -> ApiGatewayV2httpRequestContext {
     let now = Utc::now();
     let mut ctx = ApiGatewayV2httpRequestContext::default();
-    ctx.route_key = Some(format!("{} {}", route.method, route.path));
+    ctx.route_key = Some(if route.path == DEFAULT_ROUTE.path {
+        DEFAULT_ROUTE.path.to_owned()
+    } else {
+        format!("{} {}", route.method, route.path)
+    });
     ctx.stage = Some("$default".into());
     ctx.account_id = Some("000000000000".into());
     ctx.apiid = Some("local".into());
