@@ -176,6 +176,45 @@ fn browser_preflights_reach_an_unauthenticated_route_and_cors_matches_the_local_
 }
 
 #[test]
+fn the_api_is_throttled_by_default_and_costly_routes_more() {
+    let t = template();
+    let api = &t["Resources"]["HttpApi"]["Properties"];
+    let limit = |settings: &Value, key: &str| -> String {
+        let Value::Tagged(tagged) = &settings[key] else {
+            panic!("{key} is a !Ref to a parameter: {settings:?}")
+        };
+        let parameter = text(&tagged.value);
+        assert_eq!(t["Parameters"][parameter.as_str()]["Type"], "Number");
+        parameter
+    };
+    let default = &api["DefaultRouteSettings"];
+    assert_eq!(limit(default, "ThrottlingRateLimit"), "ApiThrottleRate");
+    assert_eq!(limit(default, "ThrottlingBurstLimit"), "ApiThrottleBurst");
+    let routes = api["RouteSettings"].as_mapping().expect("route settings");
+    for costly in [
+        "POST /api/tiers/record-generation",
+        "POST /api/tiers/checkout",
+        "POST /api/tiers/portal",
+        "GET /api/analytics/summary",
+    ] {
+        assert!(
+            routes.keys().any(|k| text(k) == costly),
+            "{costly} has its own limit"
+        );
+    }
+    for (key, settings) in routes {
+        let key = text(key);
+        let (method, path) = key.split_once(' ').expect("METHOD /path");
+        assert!(
+            ROUTES.iter().any(|r| r.method == method && r.path == path),
+            "{key} is a route"
+        );
+        limit(settings, "ThrottlingRateLimit");
+        limit(settings, "ThrottlingBurstLimit");
+    }
+}
+
+#[test]
 fn every_function_crate_is_deployed_and_every_function_is_a_crate() {
     let t = template();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../functions");
