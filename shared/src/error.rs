@@ -1,6 +1,6 @@
 //! `ApiError`: every expected failure of a request, rendered as an RFC 9457 problem document.
 //!
-//! The `code`s are the binding machine codes of API.md, defined once here. Every lower layer's failure
+//! The `code`s are the binding machine codes of the contract (openapi.yaml), defined once here. Every lower layer's failure
 //! (store, metering refusal, bad input) becomes a problem document here, in `From` impls without side
 //! effects. A 5xx body is always generic: the cause is logged once where it is found, never sent.
 
@@ -18,7 +18,8 @@ use lambda_http::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// The binding problem `code`s of API.md; serialised as `as_str`, the one place their strings are written.
+/// The binding problem `code`s of the contract (`openapi.yaml`); serialised as `as_str`, the one place
+/// their strings are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -47,6 +48,33 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the order of `openapi.yaml`'s `Problem.code` (a test compares them).
+    pub const ALL: [ErrorCode; 23] = [
+        Self::InvalidRequest,
+        Self::PayloadTooLarge,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::DependencyUnavailable,
+        Self::InternalError,
+        Self::DailyLimitReached,
+        Self::MonthlyLimitReached,
+        Self::QualityNotInTier,
+        Self::GenerationIdTaken,
+        Self::AlreadySubscribed,
+        Self::BillingNotConfigured,
+        Self::NoBillingAccount,
+        Self::InvalidSignature,
+        Self::OnlyFreeTier,
+        Self::OnlyPaidTiers,
+        Self::DailyClaimLimitReached,
+        Self::AlreadyClaimed,
+        Self::AlreadyContributed,
+        Self::PoolEmpty,
+        Self::StorageQuotaExceeded,
+    ];
+
     /// The snake_case string clients match on.
     pub fn as_str(self) -> &'static str {
         match self {

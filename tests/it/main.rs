@@ -6,6 +6,7 @@ mod admin_tier;
 mod analytics;
 mod atomicity;
 mod checkout;
+mod contract;
 mod http_headers;
 mod http_helpers;
 mod limits;

@@ -59,6 +59,13 @@ pub fn template() -> serde_norway::Value {
         .expect("template parses")
 }
 
+/// `openapi.yaml`, parsed.
+pub fn openapi() -> serde_norway::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml");
+    serde_norway::from_str(&std::fs::read_to_string(path).expect("openapi.yaml"))
+        .expect("openapi.yaml parses")
+}
+
 /// The local servers `make test` started (local/with-stack.sh exports them): DynamoDB Local and
 /// moto's S3.
 pub fn endpoints() -> LocalEndpoints {

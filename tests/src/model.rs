@@ -1,4 +1,4 @@
-//! The reference model of metering and billing: the contract's rules (API.md "Tiers", record-generation,
+//! The reference model of metering and billing: the contract's rules (openapi.yaml: tiers, record-generation,
 //! the webhook, and the README's choices where the contract is silent) stated on their own terms, in
 //! memory. It shares only the tier table's constants with the code it checks (`Tier::spec`: limits,
 //! qualities, period kinds); periods, entitlements, counters, fences and the 5% rule are written here

@@ -7,7 +7,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-/// Price ids `make dev` sells (API.md's local defaults).
+/// Price ids `make dev` sells (the local defaults in local/dev-env.sh).
 pub const PRICE_CREATOR: &str = "price_creator_monthly";
 pub const PRICE_PRO: &str = "price_pro_monthly";
 pub const PRICE_STUDIO: &str = "price_studio_monthly";

@@ -56,7 +56,7 @@ pub struct TierSpec {
 
 const ALL_QUALITIES: &[Quality] = &[Quality::Standard, Quality::High, Quality::Ultra];
 
-/// The tier table, in the order of API.md.
+/// The tier table, in the contract's order (openapi.yaml).
 pub const TIERS: [TierSpec; 4] = [
     TierSpec {
         tier: Tier::Free,
