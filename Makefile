@@ -14,7 +14,7 @@ DEV_PORTS := DYNAMODB_PORT=$${DYNAMODB_PORT:-4567} MOTO_PORT=$${MOTO_PORT:-4566}
 # the command line counts; without one the token is for the seeded test_user_1.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),test_user_1)
 
-.PHONY: help venv tools dev dev-reset test test-atomicity-on-moto load lint fmt token reset stripe-event soak build clean
+.PHONY: help venv tools dev dev-reset test fuzz test-atomicity-on-moto load lint fmt token reset stripe-event soak build clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -41,8 +41,11 @@ dev-reset: ## wipe the data `make dev` keeps (stop make dev first)
 	  echo "make dev is running (DynamoDB Local answers on $${DYNAMODB_PORT:-4567}): stop it first" >&2; exit 1; fi
 	rm -rf $(DEV_DATA)
 
-test: tools ## run every test against a fresh, empty local stack
-	local/with-stack.sh cargo test --workspace
+test: tools ## run every test against a fresh, empty local stack, then fuzz openapi.yaml against the local API
+	local/with-stack.sh bash -c 'cargo test --workspace && local/fuzz.sh'
+
+fuzz: tools ## only the fuzzing of openapi.yaml (schemathesis): make fuzz [FUZZ_EXAMPLES=50] [FUZZ_SEED=n]
+	local/with-stack.sh local/fuzz.sh
 
 test-atomicity-on-moto: tools ## evidence, not CI: the atomicity tests, 100 rounds, on stock moto's DynamoDB: they FAIL
 	SON1K_DYNAMODB=moto SON1K_ATOMICITY_ROUNDS=100 local/with-stack.sh cargo test --workspace --test it atomicity
