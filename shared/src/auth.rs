@@ -104,6 +104,8 @@ impl Caller {
 }
 
 /// Parses a groups claim: `[a b]` as API Gateway serialises arrays, `["a","b"]` as JSON, or a bare name.
+/// Names are taken whole: Cognito group names hold no whitespace but may hold commas and quotes, so
+/// `[x,admin]` is the one group `x,admin`, not `admin`.
 pub fn parse_groups(raw: &str) -> Vec<String> {
     let raw = raw.trim();
     if let Ok(list) = serde_json::from_str::<Vec<String>>(raw) {
@@ -117,11 +119,7 @@ pub fn parse_groups(raw: &str) -> Vec<String> {
         .strip_prefix('[')
         .and_then(|r| r.strip_suffix(']'))
         .unwrap_or(raw);
-    inner
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .map(|g| g.trim_matches('"').to_owned())
-        .filter(|g| !g.is_empty())
-        .collect()
+    inner.split_whitespace().map(str::to_owned).collect()
 }
 
 /// Serialises a list claim the way API Gateway's JWT authorizer hands it to a Lambda: `[a b]`.
@@ -165,11 +163,19 @@ mod tests {
         assert!(admin.is_some_and(|c| c.is_admin()));
         let nobody = Caller::from_claims(&claims(&[("sub", "u1")]));
         assert!(nobody.is_some_and(|c| !c.is_admin()));
-        let lookalike = Caller::from_claims(&claims(&[
-            ("sub", "u1"),
-            ("cognito:groups", "[administrators]"),
-        ]));
-        assert!(lookalike.is_some_and(|c| !c.is_admin()));
+        for lookalike in [
+            "[administrators]",
+            "[x,admin]",
+            "[admin,x]",
+            "[\"admin\"x]",
+            "[Admin]",
+            "[admin-x]",
+            "x,admin",
+        ] {
+            let caller =
+                Caller::from_claims(&claims(&[("sub", "u1"), ("cognito:groups", lookalike)]));
+            assert!(caller.is_some_and(|c| !c.is_admin()), "{lookalike}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod admin_tier;
 mod analytics;
 mod atomicity;
+mod authorization;
 mod checkout;
 mod contract;
 mod http_headers;

@@ -1,6 +1,6 @@
 //! Faults the local server cannot produce, injected at the SDK level: a DynamoDB call that fails before
 //! it is sent, one whose response is lost after DynamoDB applied it, and a transaction that DynamoDB
-//! cancels for a conflict.
+//! cancels for a conflict, and a single-item write refused because its item is in a transaction.
 
 use aws_sdk_dynamodb::config::interceptors::{
     BeforeDeserializationInterceptorContextMut, BeforeDeserializationInterceptorContextRef,
@@ -26,6 +26,9 @@ pub enum FaultMode {
     CancelWithConflict,
     /// Likewise, but the second item's reason is one no retry overcomes (`ValidationError`).
     CancelWithValidationError,
+    /// A single-item write (`UpdateItem`, `PutItem`) refused with `TransactionConflictException`, as
+    /// DynamoDB does while the item is in another transaction; nothing applied.
+    ConflictWithTransaction,
 }
 
 impl FaultMode {
@@ -34,6 +37,7 @@ impl FaultMode {
         match self {
             Self::CancelWithConflict => Some("TransactionConflict"),
             Self::CancelWithValidationError => Some("ValidationError"),
+            Self::ConflictWithTransaction => Some("TransactionConflict"),
             Self::FailBeforeSend | Self::LoseResponse => None,
         }
     }
@@ -147,9 +151,13 @@ impl Intercept for Fault {
                 .is_ok()
         {
             let code = self.mode.cancel_code().unwrap_or("TransactionConflict");
-            let body = format!(
-                r#"{{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, {code}]","CancellationReasons":[{{"Code":"None"}},{{"Code":"{code}","Message":"injected"}}]}}"#
-            );
+            let body = if self.mode == FaultMode::ConflictWithTransaction {
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}"#.to_owned()
+            } else {
+                format!(
+                    r#"{{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, {code}]","CancellationReasons":[{{"Code":"None"}},{{"Code":"{code}","Message":"injected"}}]}}"#
+                )
+            };
             let mut response = Response::new(StatusCode::try_from(400u16)?, SdkBody::from(body));
             response
                 .headers_mut()

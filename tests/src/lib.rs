@@ -59,6 +59,39 @@ pub fn template() -> serde_norway::Value {
         .expect("template parses")
 }
 
+/// Fails when an error body carries what no client should see: an AWS or Stripe error string, a
+/// stack trace, a file position, or a key.
+pub fn assert_no_leak(what: &str, body: &str) {
+    let lower = body.to_lowercase();
+    for needle in [
+        "amazonaws",
+        "dynamodb",
+        "exception",
+        "x-amz",
+        "resourcenotfound",
+        "conditionalcheck",
+        "transactioncanceled",
+        "stripe.com",
+        "sk_test",
+        "sk_live",
+        "whsec_",
+        "idempotency",
+        "backtrace",
+        "panicked",
+        ".rs:",
+        "local-dev-secret",
+        "cursor-secret",
+        "127.0.0.1",
+        "connection refused",
+        "dispatch failure",
+    ] {
+        assert!(
+            !lower.contains(needle),
+            "{what}: the body reveals `{needle}`: {body}"
+        );
+    }
+}
+
 /// `openapi.yaml`, parsed.
 pub fn openapi() -> serde_norway::Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml");
@@ -161,25 +194,33 @@ pub fn used_by_created(responses: &[TestResponse]) -> Vec<u64> {
     used
 }
 
-/// Who calls: a user id and whether they are in the `admin` group.
+/// Who calls: a user id and the `cognito:groups` claim as API Gateway hands it over (`[admin]`).
 #[derive(Debug, Clone)]
 pub struct As {
     pub user: String,
-    pub admin: bool,
+    pub groups: Option<String>,
 }
 
 impl As {
     pub fn user(id: &str) -> Option<As> {
         Some(As {
             user: id.to_owned(),
-            admin: false,
+            groups: None,
+        })
+    }
+
+    /// A user whose groups claim is exactly `raw` (`[editors]`, `[x,admin]`).
+    pub fn in_groups(id: &str, raw: &str) -> Option<As> {
+        Some(As {
+            user: id.to_owned(),
+            groups: Some(raw.to_owned()),
         })
     }
 
     pub fn admin(id: &str) -> Option<As> {
         Some(As {
             user: id.to_owned(),
-            admin: true,
+            groups: Some("[admin]".to_owned()),
         })
     }
 }
@@ -593,8 +634,8 @@ pub fn build_request(
             ("cognito:username".to_owned(), c.user.clone()),
             ("token_use".to_owned(), "id".to_owned()),
         ]);
-        if c.admin {
-            claims.insert("cognito:groups".to_owned(), "[admin]".to_owned());
+        if let Some(groups) = &c.groups {
+            claims.insert("cognito:groups".to_owned(), groups.clone());
         }
         claims
     });

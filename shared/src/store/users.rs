@@ -91,6 +91,9 @@ impl UserRecord {
     }
 }
 
+/// Tries of a tier grant while the user's item is in other transactions.
+const GRANT_ATTEMPTS: u32 = 8;
+
 /// Access to the users table.
 #[derive(Debug, Clone, Copy)]
 pub struct UsersStore<'a> {
@@ -160,34 +163,46 @@ impl<'a> UsersStore<'a> {
         id: &UserId,
         tier: Tier,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(self.table)
-            .set_key(Some(item_key(user_pk(id), PROFILE_SK)))
-            .update_expression("SET tier = :tier, tier_source = :source ADD entitlement_rev :one")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":tier", AttributeValue::S(tier.as_str().to_owned()))
-            .expression_attribute_values(":source", AttributeValue::S("admin".to_owned()))
-            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
-            Ok(out) => out
-                .attributes
-                .map(serde_dynamo::from_item)
-                .transpose()
-                .map_err(StoreError::corrupt),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
+        for attempt in 0..GRANT_ATTEMPTS {
+            let result = self
+                .client
+                .update_item()
+                .table_name(self.table)
+                .set_key(Some(item_key(user_pk(id), PROFILE_SK)))
+                .update_expression(
+                    "SET tier = :tier, tier_source = :source ADD entitlement_rev :one",
+                )
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":tier", AttributeValue::S(tier.as_str().to_owned()))
+                .expression_attribute_values(":source", AttributeValue::S("admin".to_owned()))
+                .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            let err = match result {
+                Ok(out) => {
+                    return out
+                        .attributes
+                        .map(serde_dynamo::from_item)
+                        .transpose()
+                        .map_err(StoreError::corrupt)
+                }
+                Err(err) => err,
+            };
+            match err.as_service_error() {
+                Some(e) if e.is_conditional_check_failed_exception() => return Ok(None),
+                // The user's item is in another transaction (a generation being recorded): a
+                // moment later it is free.
+                Some(e) if e.is_transaction_conflict_exception() => {
+                    crate::retry::pause(attempt).await;
+                }
+                _ => return Err(sdk_failure("UpdateItem users", err)),
             }
-            Err(err) => Err(sdk_failure("UpdateItem users", err)),
         }
+        Err(StoreError::unavailable(
+            "UpdateItem users",
+            "the user's item stayed in other transactions",
+        ))
     }
 
     /// The stored user with `fresh`'s id, or `fresh` itself stored now (a user's first request).
