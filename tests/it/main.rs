@@ -8,6 +8,7 @@ mod atomicity;
 mod authorization;
 mod checkout;
 mod contract;
+mod dependency_faults;
 mod http_headers;
 mod http_helpers;
 mod limits;

@@ -274,21 +274,44 @@ impl TestApp {
 
     /// A state whose store is a closed port: every AWS call fails fast.
     pub async fn with_store_down() -> Self {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
         let config = Config {
             aws_max_attempts: 2,
             ..Config::with_prefix(&unique_prefix())
         };
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = closed.local_addr().expect("addr").port();
-        drop(closed);
-        let closed = format!("http://127.0.0.1:{port}");
+        Self::with_store_at(&format!("http://127.0.0.1:{port}"), config).await
+    }
+
+    /// The app with DynamoDB and S3 at a port that accepts connections and never answers (a hung
+    /// server), and the SDK's timeouts short: every call ends by its timeout. The listener lives as
+    /// long as the returned guard.
+    pub async fn with_store_silent(
+        attempt: std::time::Duration,
+        operation: std::time::Duration,
+    ) -> (Self, std::net::TcpListener) {
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = silent.local_addr().expect("addr").port();
+        let config = Config {
+            aws_max_attempts: 2,
+            aws_attempt_timeout: attempt,
+            aws_operation_timeout: operation,
+            ..Config::with_prefix(&unique_prefix())
+        };
+        let app = Self::with_store_at(&format!("http://127.0.0.1:{port}"), config).await;
+        (app, silent)
+    }
+
+    async fn with_store_at(endpoint: &str, config: Config) -> Self {
         let endpoints = LocalEndpoints {
-            dynamodb: closed.clone(),
-            s3: closed,
+            dynamodb: endpoint.to_owned(),
+            s3: endpoint.to_owned(),
         };
         let (stripe, stripe_base) = stripe::spawn_stub().await;
         let config = Config {
             billing: stripe::billing_config(&stripe_base),
+            pool_cursor_secret: Some(son1k::config::Secret::new("test-cursor-secret")),
             ..config
         };
         let sdk = son1k::state::local_sdk_config(&config).await;
