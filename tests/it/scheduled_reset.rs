@@ -1,11 +1,12 @@
 //! scheduled-reset: housekeeping only. Running it, twice, late or never changes nothing a user sees.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 use son1k::domain::entitlement::{Subscription, SubscriptionStatus, TierSource};
 use son1k::domain::tiers::Tier;
-use son1k_tests::{at, As, NowUtc, TestApp};
+use son1k::store::housekeeping::{LapseReport, PAGE_SIZE};
+use son1k_tests::faults::{Fault, FaultMode};
+use son1k_tests::{at, As, TestApp};
 
 async fn run(app: &TestApp, kind: &str) -> scheduled_reset::ResetReport {
     scheduled_reset::handler(
@@ -73,9 +74,16 @@ async fn lapsed_and_canceled_stripe_users_are_stored_as_free_and_a_second_run_do
     let app = TestApp::spawn().await;
     seed(&app).await;
     let first = run(&app, "daily").await;
+    assert_eq!(first.ran_at, "2026-11-26T10:00:00Z");
     assert_eq!(
-        (first.subscriptions_expired, first.ran_at.as_str()),
-        (2, "2026-11-26T10:00:00Z")
+        first.lapsed_subscriptions,
+        LapseReport {
+            checked: 2,
+            expired: 2,
+            failed: 0,
+            complete: true
+        },
+        "only the two lapsed users are read (the index holds no FREE, admin or current user)"
     );
     for (id, tier) in [
         ("lapsed", Tier::Free),
@@ -87,8 +95,12 @@ async fn lapsed_and_canceled_stripe_users_are_stored_as_free_and_a_second_run_do
     }
     let second = run(&app, "monthly").await;
     assert_eq!(
-        (second.subscriptions_expired, second.expired_items_deleted),
-        (0, 0)
+        (
+            second.lapsed_subscriptions.checked,
+            second.lapsed_subscriptions.expired
+        ),
+        (0, 0),
+        "expired users leave the index"
     );
 }
 
@@ -117,31 +129,120 @@ async fn skipping_it_changes_nothing_a_user_sees() {
 }
 
 #[tokio::test]
-async fn items_past_their_expiry_are_deleted_and_others_kept() {
-    let app = TestApp::spawn().await;
-    let now = app.clock.now_utc().timestamp();
-    for (pk, expires_at) in [("STRIPE#evt_old", now - 1), ("STRIPE#evt_new", now + 3600)] {
-        app.state
-            .dynamo
-            .put_item()
-            .table_name(&app.state.config.stats_table)
-            .item("pk", AttributeValue::S(pk.into()))
-            .item("sk", AttributeValue::S("EVENT".into()))
-            .item("expires_at", AttributeValue::N(expires_at.to_string()))
-            .send()
-            .await
-            .expect("put");
+async fn hundreds_of_lapsed_users_are_expired_page_by_page_past_a_failed_one() {
+    let fault = Fault::new("UpdateItem", FaultMode::FailBeforeSend, 1);
+    let mut app = TestApp::spawn().await;
+    let lapsed = 2 * PAGE_SIZE as u64 + 17;
+    for i in 0..lapsed {
+        app.stripe_user(
+            &format!("gone{i}"),
+            Tier::Creator,
+            subscription(
+                SubscriptionStatus::Active,
+                "2026-10-01T00:00:00Z",
+                "2026-11-01T00:00:00Z",
+            ),
+        )
+        .await;
     }
-    assert_eq!(run(&app, "daily").await.expired_items_deleted, 1);
-    assert!(app
-        .items(&app.state.config.stats_table, "STRIPE#evt_old")
-        .await
-        .is_empty());
+    app.stripe_user(
+        "current",
+        Tier::Pro,
+        subscription(
+            SubscriptionStatus::Active,
+            "2026-11-20T00:00:00Z",
+            "2026-12-20T00:00:00Z",
+        ),
+    )
+    .await;
+    app.intercept(fault.clone());
+    let first = run(&app, "daily").await.lapsed_subscriptions;
+    assert_eq!(fault.fired(), 1);
     assert_eq!(
-        app.items(&app.state.config.stats_table, "STRIPE#evt_new")
-            .await
-            .len(),
-        1
+        first,
+        LapseReport {
+            checked: lapsed,
+            expired: lapsed - 1,
+            failed: 1,
+            complete: true
+        },
+        "one user failed; the run went on"
+    );
+    let second = run(&app, "daily").await.lapsed_subscriptions;
+    assert_eq!(
+        (second.checked, second.expired, second.failed),
+        (1, 1, 0),
+        "and the next run takes it"
+    );
+    assert_eq!(
+        app.user_record("current").await.expect("user").tier,
+        Tier::Pro
+    );
+}
+
+#[tokio::test]
+async fn a_run_out_of_time_stops_and_says_so() {
+    let app = TestApp::spawn().await;
+    seed(&app).await;
+    let mut context = Context::default();
+    // The invocation's deadline is already within the margin: no page is started.
+    context.deadline = u64::try_from(chrono::Utc::now().timestamp_millis()).expect("ms") + 1_000;
+    let report = scheduled_reset::handler(
+        &app.state,
+        LambdaEvent::new(json!({"kind": "daily"}), context),
+    )
+    .await
+    .expect("report");
+    assert_eq!(
+        report.lapsed_subscriptions,
+        LapseReport {
+            checked: 0,
+            expired: 0,
+            failed: 0,
+            complete: false
+        }
+    );
+    assert_eq!(
+        app.user_record("lapsed").await.expect("user").tier,
+        Tier::Pro
+    );
+}
+
+#[tokio::test]
+async fn webhooks_keep_the_lapsing_index_in_step_with_the_subscription() {
+    let app = TestApp::spawn().await;
+    app.user_with_tier("sub", Tier::Free, TierSource::Default)
+        .await;
+    let event = son1k_tests::stripe::SubEvent {
+        kind: "customer.subscription.created".into(),
+        end: "2026-12-20T00:00:00Z".into(),
+        ..son1k_tests::stripe::SubEvent::new("sub")
+    };
+    assert_eq!(app.webhook(&event.json()).await.status, 200);
+    let user = app.user_record("sub").await.expect("user");
+    assert_eq!(
+        user.lapses_at,
+        Some(at("2026-12-23T00:00:00Z").timestamp()),
+        "period end + the 3-day renewal grace"
+    );
+    let canceled = son1k_tests::stripe::SubEvent {
+        kind: "customer.subscription.deleted".into(),
+        status: "canceled".into(),
+        created: "2026-11-26T11:00:00Z".into(),
+        id: "evt_canceled".into(),
+        ..event
+    };
+    assert_eq!(app.webhook(&canceled.json()).await.status, 200);
+    let user = app.user_record("sub").await.expect("user");
+    assert_eq!(
+        (user.tier, user.lapses_at, user.lapse_shard),
+        (Tier::Free, None, None)
+    );
+    app.grant("sub", Tier::Pro).await;
+    assert_eq!(
+        app.user_record("sub").await.expect("user").lapses_at,
+        None,
+        "an admin grant never lapses"
     );
 }
 

@@ -329,7 +329,10 @@ impl TestApp {
             .dynamo
             .put_item()
             .table_name(&self.state.config.users_table)
-            .set_item(Some(serde_dynamo::to_item(record).expect("user item")))
+            // With the `lapsing` index keys the webhook would have written for this state.
+            .set_item(Some(
+                serde_dynamo::to_item(record.clone().with_lapse_key()).expect("user item"),
+            ))
             .send()
             .await
             .expect("put user");

@@ -2,15 +2,17 @@
 //!
 //! Periods are computed on every request, so there is no counter to reset: a new period's counter
 //! starts at zero by construction. This function only does housekeeping and reports counts: Stripe
-//! users whose entitlement has lapsed get FREE stored, and items past their `expires_at` are deleted
-//! (DynamoDB's TTL does that in AWS within days; moto never does). Running it twice, late, or never
-//! changes nothing a user can see or do.
+//! users whose stored paid tier has lapsed get FREE stored, found through the sparse `lapsing` index
+//! page by page within the invocation's time, passing over (and counting) a user it cannot update.
+//! Expired items are left to DynamoDB's TTL. Running it twice, late, or never changes nothing a user
+//! can see or do.
 
 use chrono::SecondsFormat;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::{Deserialize, Serialize};
-use son1k::store::housekeeping::{delete_expired_items, expire_lapsed_subscriptions};
+use son1k::store::housekeeping::{expire_lapsed_subscriptions, LapseReport};
 use son1k::AppState;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -29,10 +31,13 @@ pub struct ResetEvent {
 pub struct ResetReport {
     pub kind: ResetKind,
     pub ran_at: String,
-    pub users_scanned: u64,
-    pub subscriptions_expired: u64,
-    pub expired_items_deleted: u64,
+    pub lapsed_subscriptions: LapseReport,
 }
+
+/// Time kept back from the invocation's deadline to finish the page's updates and report.
+const MARGIN: Duration = Duration::from_secs(10);
+/// The budget when the runtime gives no deadline (a local run).
+const LOCAL_BUDGET: Duration = Duration::from_secs(60);
 
 pub async fn handler(
     state: &AppState,
@@ -41,19 +46,26 @@ pub async fn handler(
     let ResetEvent { kind } = serde_json::from_value(event.payload)
         .map_err(|err| format!(r#"expected {{"kind": "daily"|"monthly"}}: {err}"#))?;
     let now = state.clock.now();
-    let (users_scanned, subscriptions_expired) =
-        expire_lapsed_subscriptions(&state.dynamo, &state.config, now).await?;
-    let mut expired_items_deleted = 0;
-    for table in [&state.config.stats_table, &state.config.pool_table] {
-        expired_items_deleted += delete_expired_items(&state.dynamo, table, now).await?;
-    }
+    let deadline = deadline(event.context.deadline);
+    let lapsed_subscriptions =
+        expire_lapsed_subscriptions(&state.dynamo, &state.config, now, deadline).await;
     let report = ResetReport {
         kind,
         ran_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
-        users_scanned,
-        subscriptions_expired,
-        expired_items_deleted,
+        lapsed_subscriptions,
     };
     tracing::info!(?report, "housekeeping done");
     Ok(report)
+}
+
+/// When to stop: `MARGIN` before the invocation's deadline (epoch milliseconds; 0 when there is none).
+fn deadline(epoch_ms: u64) -> Instant {
+    if epoch_ms == 0 {
+        return Instant::now() + LOCAL_BUDGET;
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let left = Duration::from_millis(epoch_ms.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(MARGIN)
 }

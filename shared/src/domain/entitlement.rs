@@ -80,6 +80,19 @@ impl Entitlement {
     }
 }
 
+/// The first instant at which a stored paid Stripe tier with `sub` is FREE by `entitlement` unless a
+/// newer event arrives: at once for a status that keeps no paid tier, at the period's end for a
+/// cancellation at period end, else once the renewal grace after the period's end has passed.
+pub fn lapses_at(sub: &Subscription) -> DateTime<Utc> {
+    if !sub.status.keeps_paid_tier() {
+        sub.current_period_start
+    } else if sub.cancel_at_period_end {
+        sub.current_period_end
+    } else {
+        sub.current_period_end + RENEWAL_GRACE
+    }
+}
+
 /// Derives the entitlement of a user whose stored state is `tier` from `source` (and `subscription`).
 pub fn entitlement(
     tier: Tier,

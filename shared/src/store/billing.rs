@@ -100,6 +100,26 @@ impl<'a> BillingStore<'a> {
             set.push("stripe_customer_id = if_not_exists(stripe_customer_id, :customer)");
             update = update.expression_attribute_values(":customer", s(customer));
         }
+        // The `lapsing` index follows the stored state.
+        let mut remove = Vec::new();
+        match super::users::lapse_key(change.tier, change.tier_source, Some(&change.subscription)) {
+            Some(lapses_at) => {
+                set.push("lapse_shard = :lapse_shard");
+                set.push("lapses_at = :lapses_at");
+                update = update
+                    .expression_attribute_values(":lapse_shard", s(super::users::LAPSE_SHARD))
+                    .expression_attribute_values(
+                        ":lapses_at",
+                        AttributeValue::N(lapses_at.to_string()),
+                    );
+            }
+            None => remove.extend(["lapse_shard", "lapses_at"]),
+        }
+        let remove = if remove.is_empty() {
+            String::new()
+        } else {
+            format!(" REMOVE {}", remove.join(", "))
+        };
         let condition = match read_fence {
             Some(fence) => {
                 update = update.expression_attribute_values(":read_fence", s(fence));
@@ -108,7 +128,10 @@ impl<'a> BillingStore<'a> {
             None => "attribute_exists(pk) AND attribute_not_exists(sub_fence)",
         };
         let update = update
-            .update_expression(format!("SET {} ADD entitlement_rev :one", set.join(", ")))
+            .update_expression(format!(
+                "SET {}{remove} ADD entitlement_rev :one",
+                set.join(", ")
+            ))
             .condition_expression(condition)
             .build()
             .map_err(StoreError::invalid_request)?;

@@ -83,13 +83,23 @@ const fn n(name: &'static str) -> KeyAttr {
 
 pub const USERS: TableDef = TableDef {
     logical_id: "UsersTable",
-    indexes: &[IndexDef {
-        // Stripe events that carry no user id find the user by customer id.
-        name: "by_customer",
-        pk: s("stripe_customer_id"),
-        sk: None,
-        projection: IndexProjection::KeysOnly,
-    }],
+    indexes: &[
+        IndexDef {
+            // Stripe events that carry no user id find the user by customer id.
+            name: "by_customer",
+            pk: s("stripe_customer_id"),
+            sk: None,
+            projection: IndexProjection::KeysOnly,
+        },
+        IndexDef {
+            // Stripe subscribers by when their stored paid tier lapses: housekeeping queries the
+            // lapsed ones instead of scanning every user.
+            name: "lapsing",
+            pk: s("lapse_shard"),
+            sk: Some(n("lapses_at")),
+            projection: IndexProjection::All,
+        },
+    ],
 };
 
 pub const STATS: TableDef = TableDef {

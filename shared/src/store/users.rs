@@ -60,6 +60,31 @@ pub struct UserRecord {
     #[serde(default)]
     pub entitlement_rev: u64,
     pub created_at: DateTime<Utc>,
+    /// The sparse `lapsing` index's keys, set only while a Stripe subscription keeps a stored paid
+    /// tier: `LAPSE_SHARD`, and when that tier lapses unless Stripe says more (`lapses_at`, epoch
+    /// seconds). Housekeeping finds lapsed users by querying it instead of scanning the table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lapse_shard: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lapses_at: Option<i64>,
+}
+
+/// The one partition of the `lapsing` index (written only on subscription changes: no hot key).
+pub const LAPSE_SHARD: &str = "LAPSE";
+
+/// The `lapsing` index keys for a stored state: `Some(lapses_at)` while a Stripe subscription keeps
+/// a stored paid tier.
+pub fn lapse_key(
+    tier: Tier,
+    source: TierSource,
+    subscription: Option<&Subscription>,
+) -> Option<i64> {
+    match (tier.is_paid(), source, subscription) {
+        (true, TierSource::Stripe, Some(sub)) => {
+            Some(crate::domain::entitlement::lapses_at(sub).timestamp())
+        }
+        _ => None,
+    }
 }
 
 impl UserRecord {
@@ -87,7 +112,16 @@ impl UserRecord {
             usage: Some(BTreeMap::new()),
             entitlement_rev: 0,
             created_at: now,
+            lapse_shard: None,
+            lapses_at: None,
         }
+    }
+
+    /// The record with its `lapsing` index keys matching its tier and subscription.
+    pub fn with_lapse_key(mut self) -> Self {
+        self.lapses_at = lapse_key(self.tier, self.tier_source, self.subscription.as_ref());
+        self.lapse_shard = self.lapses_at.map(|_| LAPSE_SHARD.to_owned());
+        self
     }
 }
 
@@ -170,7 +204,8 @@ impl<'a> UsersStore<'a> {
                 .table_name(self.table)
                 .set_key(Some(item_key(user_pk(id), PROFILE_SK)))
                 .update_expression(
-                    "SET tier = :tier, tier_source = :source ADD entitlement_rev :one",
+                    "SET tier = :tier, tier_source = :source REMOVE lapse_shard, lapses_at \
+                     ADD entitlement_rev :one",
                 )
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_values(":tier", AttributeValue::S(tier.as_str().to_owned()))
