@@ -134,6 +134,10 @@ async fn through_the_local_api_a_preflight_gets_api_gateway_s_cors_answer() {
         .await
         .expect("send");
     assert_eq!(answer.status().as_u16(), 401);
+    assert!(
+        answer.headers().get("x-request-id").is_some(),
+        "the local API's own answers name their request too"
+    );
     assert_eq!(
         answer.headers()["access-control-expose-headers"],
         local_api::CORS_EXPOSE_HEADERS

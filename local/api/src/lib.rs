@@ -92,6 +92,14 @@ async fn serve_request(
     let origin = req.headers().get("origin").cloned();
     let preflight = req.method() == Method::OPTIONS;
     let mut response = route(&api, req).await;
+    // Answers of the local API itself (401, 413) name their request too, as the handlers' do.
+    if !response.headers().contains_key(son1k::http::REQUEST_ID_HEADER) {
+        if let Ok(id) = HeaderValue::from_str(&ulid::Ulid::generate().to_string()) {
+            response
+                .headers_mut()
+                .insert(son1k::http::REQUEST_ID_HEADER, id);
+        }
+    }
     // API Gateway's CORS configuration (template.yaml), applied to what the integration answered.
     if let (Some(origin), Some(allowed)) = (origin, api.frontend_origin.as_deref()) {
         if origin.as_bytes() == allowed.as_bytes() {
