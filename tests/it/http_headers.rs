@@ -142,6 +142,19 @@ async fn through_the_local_api_a_preflight_gets_api_gateway_s_cors_answer() {
         answer.headers()["access-control-expose-headers"],
         local_api::CORS_EXPOSE_HEADERS
     );
+    let stranger = client
+        .get(format!("{base}/health"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect("send");
+    assert!(
+        stranger
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "another origin gets no CORS headers"
+    );
     let missing = client
         .request(reqwest::Method::OPTIONS, format!("{base}/nowhere"))
         .header("origin", "http://localhost:3000")

@@ -1,4 +1,5 @@
-//! HTTP through local/api: token verification, the request context it builds, 404/405, CORS.
+//! HTTP through local/api: token verification, the request context it builds, 404/405 (CORS:
+//! http_headers.rs).
 
 use local_api::{mint_token, JwtRules, TokenRequest};
 use son1k_tests::TestApp;
@@ -191,35 +192,6 @@ async fn a_known_route_with_the_wrong_method_is_405_with_allow() {
         .await
         .expect("send");
     problem(res, 405, "method_not_allowed").await;
-}
-
-#[tokio::test]
-async fn the_frontend_origin_gets_cors_headers_and_others_do_not() {
-    let app = TestApp::spawn().await;
-    let base = app.serve_http(SECRET).await;
-    let client = reqwest::Client::new();
-    let preflight = client
-        .request(
-            reqwest::Method::OPTIONS,
-            format!("{base}/api/tiers/limits/me"),
-        )
-        .header("origin", "http://localhost:3000")
-        .header("access-control-request-method", "GET")
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(preflight.status().as_u16(), 204);
-    assert_eq!(
-        preflight.headers()["access-control-allow-origin"],
-        "http://localhost:3000"
-    );
-    let other = client
-        .get(format!("{base}/health"))
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .expect("send");
-    assert!(other.headers().get("access-control-allow-origin").is_none());
 }
 
 #[test]

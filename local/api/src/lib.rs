@@ -93,7 +93,10 @@ async fn serve_request(
     let preflight = req.method() == Method::OPTIONS;
     let mut response = route(&api, req).await;
     // Answers of the local API itself (401, 413) name their request too, as the handlers' do.
-    if !response.headers().contains_key(son1k::http::REQUEST_ID_HEADER) {
+    if !response
+        .headers()
+        .contains_key(son1k::http::REQUEST_ID_HEADER)
+    {
         if let Ok(id) = HeaderValue::from_str(&ulid::Ulid::generate().to_string()) {
             response
                 .headers_mut()
