@@ -14,7 +14,7 @@ DEV_PORTS := DYNAMODB_PORT=$${DYNAMODB_PORT:-4567} MOTO_PORT=$${MOTO_PORT:-4566}
 # the command line counts; without one the token is for the seeded test_user_1.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),test_user_1)
 
-.PHONY: help venv tools dev dev-reset test fuzz test-atomicity-on-moto load lint fmt token reset stripe-event soak build clean
+.PHONY: help venv tools dev dev-reset test fuzz bench test-atomicity-on-moto load lint fmt token reset stripe-event soak build clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ soak: tools ## the model test at length: make soak [CASES=2000] [SEED=n] (prints
 	  echo "soak: $(or $(CASES),2000) sequences, seed $$seed (replay with: make soak CASES=$(or $(CASES),2000) SEED=$$seed)"; \
 	  PROPTEST_CASES=$(or $(CASES),2000) PROPTEST_RNG_SEED=$$seed \
 	  local/with-stack.sh cargo test --workspace --test it model:: -- --nocapture
+
+bench: tools ## measure every function (size, cold start, RSS, latency, calls, cost) and write BENCHMARKS.md
+	bash -c 'source local/dev-env.sh && exec local/with-stack.sh $(VENV)/bin/python local/bench.py'
 
 load: venv ## measure record-generation against the running `make dev`: 16 users in parallel, 1 sequential
 	$(VENV)/bin/python local/load.py

@@ -14,6 +14,7 @@ scenario run first and are not reported. Tokens come from
 """
 
 import argparse
+import os
 import json
 import statistics
 import subprocess
@@ -27,7 +28,7 @@ ROOT = __file__.rsplit("/local/", 1)[0]
 
 
 def token(user, admin=False):
-    cmd = [f"{ROOT}/target/debug/local-api", "token", "--user", user, "--ttl", "3600"]
+    cmd = [os.environ.get("LOCAL_API_BIN", f"{ROOT}/target/debug/local-api"), "token", "--user", user, "--ttl", "3600"]
     if admin:
         cmd.append("--admin")
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()

@@ -29,6 +29,7 @@ use son1k::{ApiError, AppState};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub mod bench;
 pub mod stripe_events;
 mod stripe_pages;
 pub mod stripe_stub;

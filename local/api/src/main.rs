@@ -1,5 +1,6 @@
 //! `local-api serve | init | reset daily|monthly | token --user ID [--admin] [--email E] [--ttl SECONDS]
-//! | stripe-event --user ID [--tier T] [--status S] [--type T] | stripe-sign < BODY`
+//! | stripe-event --user ID [--tier T] [--status S] [--type T] | stripe-sign < BODY
+//! | bench --bins DIR [--runs N] [--samples N]` (JSON for `local/bench.py`)
 use local_api::{
     exposure_warning, init_stack, mint_token, router, JwtRules, LocalApi, TokenRequest,
 };
@@ -17,8 +18,9 @@ async fn main() -> Result<(), Failure> {
         "serve" => serve().await,
         "stripe-event" => stripe_event(&args),
         "stripe-sign" => stripe_sign(),
+        "bench" => bench(&args).await,
         other => Err(format!(
-            "unknown command {other:?}: use serve, init, reset, token, stripe-event or stripe-sign"
+            "unknown command {other:?}: use serve, init, reset, token, stripe-event, stripe-sign or bench"
         )
         .into()),
     }
@@ -86,6 +88,24 @@ fn stripe_event(args: &[String]) -> Result<(), Failure> {
         ..event
     };
     print!("{}", event.json());
+    Ok(())
+}
+
+/// Measures what BENCHMARKS.md reports (see `local_api::bench`) and prints it as JSON.
+async fn bench(args: &[String]) -> Result<(), Failure> {
+    let bins =
+        flag(args, "--bins").ok_or("usage: local-api bench --bins DIR [--runs N] [--samples N]")?;
+    let runs = flag(args, "--runs")
+        .map(|r| r.parse())
+        .transpose()?
+        .unwrap_or(20);
+    let samples = flag(args, "--samples")
+        .map(|r| r.parse())
+        .transpose()?
+        .unwrap_or(200);
+    start_stripe_stub().await?;
+    let report = local_api::bench::run(std::path::Path::new(&bins), runs, samples).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
 

@@ -1,0 +1,225 @@
+"""make bench: measures every function and writes BENCHMARKS.md. Run inside the local stack
+(`local/with-stack.sh`, which `make bench` does) with the settings of `local/dev-env.sh`.
+
+Builds the release binaries (and, with BENCH_CLEAN=1, the whole workspace from clean in a scratch
+target directory to time it), then measures: stripped binary and zip size; cold start (exec to the
+first Runtime API poll, BENCH_RUNS runs, default 20) beside a hello-world lambda_http binary built in
+the same run; peak RSS after one invocation; warm latency of every route through the local API over
+DynamoDB Local (BENCH_SAMPLES, default 200); DynamoDB calls and consumed capacity of one common-path
+request; record-generation's burst figures (local/load.py); and an estimated AWS cost per million
+requests of each route. Never part of the tests."""
+
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RELEASE = os.path.join(ROOT, "target", "release")
+
+# Prices (USD, us-east-1, on demand), the assumptions of the cost column.
+LAMBDA_GB_SECOND_ARM = 0.0000133334
+LAMBDA_PER_REQUEST = 0.20 / 1e6
+HTTP_API_PER_REQUEST = 1.00 / 1e6
+DDB_PER_WRITE_UNIT = 0.625 / 1e6
+DDB_PER_READ_UNIT = 0.125 / 1e6
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, cwd=ROOT, check=True, **kw)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def timed_build(target_dir=None, release=True):
+    env = dict(os.environ)
+    if target_dir:
+        env["CARGO_TARGET_DIR"] = target_dir
+    cmd = ["cargo", "build", "--workspace", "--bins"] + (["--release"] if release else [])
+    started = time.perf_counter()
+    sh(cmd, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def zip_size(path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        info = zipfile.ZipInfo("bootstrap")
+        info.external_attr = 0o755 << 16
+        with open(path, "rb") as f:
+            z.writestr(info, f.read(), compress_type=zipfile.ZIP_DEFLATED)
+    return len(buf.getvalue())
+
+
+def memory_sizes():
+    """MemorySize per function from template.yaml (the Globals value unless a function sets its own)."""
+    text = open(os.path.join(ROOT, "template.yaml")).read()
+    default = int(re.search(r"Globals:.*?MemorySize: (\d+)", text, re.S).group(1))
+    sizes = {}
+    for block in re.split(r"\n  (?=[A-Z][A-Za-z]+:\n    Type: AWS::Serverless::Function)", text):
+        binary = re.search(r"Binary: ([a-z-]+)", block)
+        if binary and "AWS::Serverless::Function" in block:
+            own = re.search(r"\n      MemorySize: (\d+)", block)
+            sizes[binary.group(1)] = int(own.group(1)) if own else default
+    return sizes
+
+
+def bursts(local_api):
+    """record-generation's burst figures against a release local API of its own."""
+    port, stub = free_port(), free_port()
+    env = dict(os.environ, API_PORT=str(port), STRIPE_STUB_PORT=str(stub),
+               STRIPE_API_BASE=f"http://127.0.0.1:{stub}", RUST_LOG="warn")
+    server = subprocess.Popen([local_api, "serve"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.05)
+        out = subprocess.run(
+            [sys.executable, "local/load.py", "--api", f"http://127.0.0.1:{port}",
+             "--scenario", "distinct", "--scenario", "same-user", "--scenario", "sequential"],
+            cwd=ROOT, env=dict(env, LOCAL_API_BIN=local_api), check=True, capture_output=True, text=True,
+        ).stdout
+    finally:
+        server.terminate()
+        server.wait()
+    figures = {}
+    for line in out.splitlines():
+        name, _, data = line.partition(" ")
+        figures[name] = json.loads(data.strip())
+    return figures
+
+
+def main():
+    runs = int(os.environ.get("BENCH_RUNS", "20"))
+    samples = int(os.environ.get("BENCH_SAMPLES", "200"))
+    clean = {}
+    if os.environ.get("BENCH_CLEAN", "1") == "1":
+        scratch = tempfile.mkdtemp(prefix="son1k-bench-target-")
+        try:
+            clean["dev"] = timed_build(scratch, release=False)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    release_build = timed_build()
+    local_api = os.path.join(RELEASE, "local-api")
+    prefix = f"bench{int(time.time())}"
+    env = dict(os.environ, USERS_TABLE=f"{prefix}-users", STATS_TABLE=f"{prefix}-stats",
+               POOL_TABLE=f"{prefix}-pool", AUDIO_BUCKET=f"{prefix}-audio",
+               STRIPE_STUB_PORT=str(free_port()), RUST_LOG="warn")
+    env["STRIPE_API_BASE"] = f"http://127.0.0.1:{env['STRIPE_STUB_PORT']}"
+    os.environ.update(env)
+    sh([local_api, "init"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    report = json.loads(subprocess.run(
+        [local_api, "bench", "--bins", RELEASE, "--runs", str(runs), "--samples", str(samples)],
+        cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout)
+    burst = bursts(local_api)
+    write(report, burst, clean, release_build, runs, samples)
+
+
+def write(report, burst, clean, release_build, runs, samples):
+    memory = memory_sizes()
+    cold = {c["binary"]: c for c in report["cold"]}
+    hello = cold.pop("hello-world")
+    hello_median = statistics.median(hello["runs_ms"])
+    lines = []
+    w = lines.append
+    w("# Benchmarks")
+    w("")
+    w(f"Written by `make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+      f"{platform.machine()}, {os.cpu_count()} cores, release profile of `Cargo.toml`, "
+      f"{runs} cold starts per binary, {samples} warm requests per route. Regenerate with `make bench` "
+      "(about 10 minutes; `BENCH_CLEAN=0` skips the clean build). These are figures of this machine and "
+      "the local stack, not of AWS; the targets are those of the README.")
+    w("")
+    w("## Binaries: size, cold start, memory")
+    w("")
+    w("Cold start: exec to the first `GET /runtime/invocation/next` against a fake Runtime API "
+      "(`local-api bench`), median and max. Peak RSS: `VmHWM` after serving one real event "
+      "(its route's request over the local stack). Targets: ≤ 2× hello-world, ≤ 8 MiB stripped, ≤ 16 MiB RSS.")
+    w("")
+    w("| binary | stripped | zip | cold start median / max | × hello-world | peak RSS | one event answered | memory (template) |")
+    w("|---|---|---|---|---|---|---|---|")
+    rows = [("hello-world", hello)] + sorted(cold.items())
+    for name, c in rows:
+        path = os.path.join(RELEASE, name)
+        size = os.path.getsize(path)
+        med, mx = statistics.median(c["runs_ms"]), max(c["runs_ms"])
+        rss = max(c["peak_rss_kib"]) / 1024
+        mem = memory.get(name, "—")
+        flag = " ⚠" if (med > 2 * hello_median or size > 8 * 2**20 or rss > 16) and name != "hello-world" else ""
+        w(f"| {name}{flag} | {size / 2**20:.2f} MiB | {zip_size(path) / 2**20:.2f} MiB | "
+          f"{med:.2f} / {mx:.2f} ms | {med / hello_median:.2f} | {rss:.1f} MiB | {c['outcome']} | {mem} |")
+    w("")
+    w("## Routes: warm latency, DynamoDB calls, cost")
+    w("")
+    w("Warm latency through the local API (release build) over DynamoDB Local on this machine. "
+      "DynamoDB calls and capacity units of one common-path request, counted by SDK interceptors "
+      "(`CallCounter`, `CapacityMeter`). Targets: record-generation ≤ 2 calls, read routes 1 where the data allows.")
+    w("")
+    w("| route | p50 | p99 | statuses | DynamoDB calls | capacity units | est. USD per 1M |")
+    w("|---|---|---|---|---|---|---|")
+    for r in report["routes"]:
+        calls = r["dynamodb_calls"]
+        writes = sum(1 for c in calls if c in WRITES)
+        mem_gb = memory.get(r["function"], 256) / 1024
+        duration_s = max(r["p50_ms"], 1.0) / 1000
+        units = r["capacity_units"]
+        write_units = units if writes and writes == len(calls) else (units * writes / len(calls) if calls else 0)
+        read_units = units - write_units
+        cost = 1e6 * (LAMBDA_GB_SECOND_ARM * mem_gb * duration_s + LAMBDA_PER_REQUEST + HTTP_API_PER_REQUEST
+                      + DDB_PER_WRITE_UNIT * write_units + DDB_PER_READ_UNIT * read_units)
+        statuses = ", ".join(f"{k}×{v}" for k, v in r["statuses"].items())
+        w(f"| `{r['route']}` | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {statuses} | "
+          f"{len(calls)}: {' + '.join(calls) or '—'} | {units:g} | {cost:.2f} |")
+    w("")
+    w("Cost assumptions (us-east-1, on demand): Lambda arm64 $0.0000133334 per GB-s at the function's "
+      "configured memory for the measured p50 (at least 1 ms) plus $0.20 per million requests; API Gateway "
+      "HTTP API $1.00 per million; DynamoDB $0.625 per million write units and $0.125 per million read "
+      "units, the reported capacity split between reads and writes by call. Data transfer, CloudWatch "
+      "logs, S3 and Stripe are not counted.")
+    w("")
+    w("## record-generation under bursts")
+    w("")
+    w("`local/load.py` against the release local API over DynamoDB Local:")
+    w("")
+    w("| scenario | requests | req/s | p50 | p99 | answers |")
+    w("|---|---|---|---|---|---|")
+    for name, f in burst.items():
+        statuses = ", ".join(f"{v} × {k}" for k, v in f["statuses"].items())
+        w(f"| {name} | {f['requests']} | {f['req_per_s']} | {f['p50_ms']} ms | {f['p99_ms']} ms | {statuses} |")
+    w("")
+    w("distinct: 16 PRO users in parallel, 25 generations each; same-user: 16 parallel clients of one STUDIO "
+      "user, 12 each (they take turns on the user's item); sequential: one PRO user, 100 in a row.")
+    w("")
+    w("## Build")
+    w("")
+    if clean:
+        w(f"- Clean build of the workspace (dev profile, as `make test` builds it): {clean['dev']:.0f} s.")
+    w(f"- Release build of every binary in this run (incremental from the cache): {release_build:.0f} s.")
+    w("")
+    open(os.path.join(ROOT, "BENCHMARKS.md"), "w").write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
