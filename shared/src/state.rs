@@ -24,21 +24,40 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The production state: config from the environment, AWS config from the usual chain (which
-    /// honours `AWS_ENDPOINT_URL`, so the local stack needs no code path of its own), the wall clock.
+    /// The production state: config from the environment, the wall clock, and AWS clients built
+    /// without the default provider chain (`lambda_sdk_config`): nothing read from disk at cold start.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         let config = Config::from_env().inspect_err(|err| {
             tracing::error!(error = %err, "configuration refused; the function cannot start");
         })?;
-        let stripe = StripeApi::from_config(&config.billing)?;
-        let sdk = sdk_loader(&config).load().await;
+        let sdk = lambda_sdk_config(&config)?;
+        let endpoints = Endpoints::from_env();
         Ok(Self::build(
             config,
             &sdk,
+            Some(&endpoints),
             None,
-            stripe,
             Arc::new(SystemClock),
         ))
+    }
+
+    /// The state with its Stripe client (`checkout`, `portal`: the only functions that call Stripe's
+    /// API, so the others neither link nor build it). Without `STRIPE_SECRET_KEY` there is none and
+    /// billing routes answer 503 `billing_not_configured`.
+    pub fn with_stripe(mut self) -> Result<Self, lambda_http::Error> {
+        self.stripe = StripeApi::from_config(&self.config.billing)?;
+        Ok(self)
+    }
+
+    /// The state of a function that talks to no AWS service (`health`, `tiers-list`): clients that
+    /// are never used are built from a bare config (no credentials, no TLS, no I/O).
+    pub fn without_services() -> Self {
+        let config = Config::with_prefix("unused");
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        Self::build(config, &sdk, None, None, Arc::new(SystemClock))
     }
 
     /// A state over an explicit SDK config and clock (tests, local tools).
@@ -55,7 +74,11 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let stripe = Self::stripe_or_none(&config);
-        Self::build(config, sdk, Some(endpoints), stripe, clock)
+        let endpoints = Endpoints {
+            dynamodb: Some(endpoints.dynamodb.clone()),
+            s3: Some(endpoints.s3.clone()),
+        };
+        Self::build(config, sdk, Some(&endpoints), stripe, clock)
     }
 
     /// The Stripe client of a state built outside Lambda: one that cannot be built (logged there)
@@ -67,16 +90,18 @@ impl AppState {
     fn build(
         config: Config,
         sdk: &SdkConfig,
-        endpoints: Option<&LocalEndpoints>,
+        endpoints: Option<&Endpoints>,
         stripe: Option<StripeApi>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
         let mut s3 =
             aws_sdk_s3::config::Builder::from(sdk).force_path_style(config.s3_force_path_style);
-        if let Some(endpoints) = endpoints {
-            dynamo = dynamo.endpoint_url(&endpoints.dynamodb);
-            s3 = s3.endpoint_url(&endpoints.s3);
+        if let Some(url) = endpoints.and_then(|e| e.dynamodb.as_deref()) {
+            dynamo = dynamo.endpoint_url(url);
+        }
+        if let Some(url) = endpoints.and_then(|e| e.s3.as_deref()) {
+            s3 = s3.endpoint_url(url);
         }
         Self {
             config,
@@ -151,19 +176,23 @@ impl AppState {
 /// The AWS config loader with our one timeout and retry policy for every SDK call.
 pub fn sdk_loader(config: &Config) -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(500).min(config.aws_attempt_timeout))
-                .operation_attempt_timeout(config.aws_attempt_timeout)
-                .operation_timeout(config.aws_operation_timeout)
-                .build(),
-        )
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(config.aws_max_attempts)
-                .with_initial_backoff(Duration::from_millis(20))
-                .with_max_backoff(Duration::from_millis(200)),
-        )
+        .timeout_config(timeouts(config))
+        .retry_config(retries(config))
+}
+
+fn timeouts(config: &Config) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(500).min(config.aws_attempt_timeout))
+        .operation_attempt_timeout(config.aws_attempt_timeout)
+        .operation_timeout(config.aws_operation_timeout)
+        .build()
+}
+
+fn retries(config: &Config) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(config.aws_max_attempts)
+        .with_initial_backoff(Duration::from_millis(20))
+        .with_max_backoff(Duration::from_millis(200))
 }
 
 /// Where the local stack listens: DynamoDB Local for DynamoDB, moto for S3. Each client gets its own
@@ -172,6 +201,59 @@ pub fn sdk_loader(config: &Config) -> aws_config::ConfigLoader {
 pub struct LocalEndpoints {
     pub dynamodb: String,
     pub s3: String,
+}
+
+/// Endpoint overrides from the environment, as the SDK's own loader reads them:
+/// `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`. Unset in AWS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    pub dynamodb: Option<String>,
+    pub s3: Option<String>,
+}
+
+impl Endpoints {
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let global = var("AWS_ENDPOINT_URL");
+        Self {
+            dynamodb: var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| global.clone()),
+            s3: var("AWS_ENDPOINT_URL_S3").or(global),
+        }
+    }
+}
+
+/// The roots AWS endpoints chain to (Amazon Trust Services), compiled in: TLS is verified against
+/// them without reading the system's CA directory at every cold start.
+const AWS_ROOTS: &[u8] = include_bytes!("../certs/aws-roots.pem");
+
+/// The SDK config of a Lambda function: region and credentials from the environment the Lambda
+/// runtime sets (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`),
+/// our timeouts and retries, and an HTTPS client trusting `AWS_ROOTS` only. The default provider
+/// chain would probe profile files and build clients for IMDS, ECS and STS first.
+pub fn lambda_sdk_config(config: &Config) -> Result<SdkConfig, lambda_http::Error> {
+    use aws_smithy_http_client::tls;
+    let region = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .map_err(|_| "AWS_REGION is not set (the Lambda runtime always sets it)")?;
+    let trust = tls::TrustStore::empty().with_pem_certificate(AWS_ROOTS);
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(tls::TlsContext::builder().with_trust_store(trust).build()?)
+        .build_https();
+    Ok(SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+            ),
+        )
+        .timeout_config(timeouts(config))
+        .retry_config(retries(config))
+        .http_client(http)
+        .build())
 }
 
 /// An SDK config for the local stack: dummy static credentials, us-east-1 (endpoints per client,

@@ -1,28 +1,45 @@
 //! Logging: JSON lines in Lambda (CloudWatch picks the request id from the runtime's span), compact
 //! text locally. Level from `RUST_LOG` (default `info`). Never log tokens, secrets or emails.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// async-stripe's webhook verifier also parses each event with its strict typed model and logs an
 /// error when a field is missing or new; we read events tolerantly ourselves, so that is noise.
 const QUIET: &str = "stripe_webhook=off";
 
+/// `RUST_LOG` as `level` or `level,target=level,...` (targets by prefix, no regular expressions:
+/// `tracing_subscriber`'s `Targets`, which keeps the regex engine out of every binary).
+fn filter() -> Targets {
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let parsed = format!("{directives},{QUIET}")
+        .parse::<Targets>()
+        .or_else(|_| format!("info,{QUIET}").parse::<Targets>());
+    parsed.unwrap_or_default()
+}
+
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info"))
-        .add_directive(QUIET.parse().unwrap_or_default());
     let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
+    let registry = tracing_subscriber::registry().with(filter());
     // A second init (tests, local API) is harmless: the first subscriber stays.
     let _ = if in_lambda {
-        builder
-            .json()
-            .with_current_span(true)
-            .without_time()
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .without_time()
+                    .with_target(false),
+            )
             .try_init()
     } else {
-        builder.compact().try_init()
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .compact()
+                    .with_target(false),
+            )
+            .try_init()
     };
 }

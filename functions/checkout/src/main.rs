@@ -3,6 +3,6 @@ use lambda_http::{run, service_fn, Error};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     son1k::telemetry::init();
-    let state = son1k::AppState::from_env().await?;
+    let state = son1k::AppState::from_env().await?.with_stripe()?;
     run(service_fn(|req| checkout::handler(&state, req))).await
 }

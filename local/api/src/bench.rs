@@ -101,6 +101,7 @@ async fn routes(samples: usize) -> Result<Vec<RouteFigures>, Failure> {
     let meter = CapacityMeter::new();
     let state = AppState::from_env()
         .await?
+        .with_stripe()?
         .with_dynamo_interceptor(counter.clone())
         .with_dynamo_interceptor(meter.clone());
     init_stack(&state).await?;

@@ -171,7 +171,7 @@ async fn serve() -> Result<(), Failure> {
     let jwt = JwtRules::from_env()?;
     son1k::telemetry::init();
     start_stripe_stub().await?;
-    let state = son1k::AppState::from_env().await?;
+    let state = son1k::AppState::from_env().await?.with_stripe()?;
     // S3's ObjectCreated notifications, locally: uploads are accounted within a second or two.
     tokio::spawn(local_api::watch_audio(
         state.clone(),
