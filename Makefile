@@ -4,6 +4,9 @@ SHELL := /bin/bash
 
 VENV     := .venv
 STAMP    := $(VENV)/.installed-$(shell cksum < local/requirements.txt | cut -d' ' -f1)
+PKG_STAMP := $(VENV)/.package-$(shell cksum < local/requirements-package.txt | cut -d' ' -f1)
+FUNCTIONS := $(sort $(notdir $(wildcard functions/*)))
+ARCH     ?= x86_64
 DDB      := local/dynamodb
 DDB_STAMP := $(DDB)/node_modules/.installed-$(shell cksum < $(DDB)/package-lock.json | cut -d' ' -f1)
 PYTHON   ?= python3
@@ -14,7 +17,7 @@ DEV_PORTS := DYNAMODB_PORT=$${DYNAMODB_PORT:-4567} MOTO_PORT=$${MOTO_PORT:-4566}
 # the command line counts; without one the token is for the seeded test_user_1.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),test_user_1)
 
-.PHONY: help venv tools dev dev-reset test fuzz bench test-atomicity-on-moto load lint fmt token reset stripe-event soak build clean
+.PHONY: help venv tools dev dev-reset test fuzz bench package deploy-check test-atomicity-on-moto load lint fmt token reset stripe-event soak build clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -55,6 +58,17 @@ soak: tools ## the model test at length: make soak [CASES=2000] [SEED=n] (prints
 	  echo "soak: $(or $(CASES),2000) sequences, seed $$seed (replay with: make soak CASES=$(or $(CASES),2000) SEED=$$seed)"; \
 	  PROPTEST_CASES=$(or $(CASES),2000) PROPTEST_RNG_SEED=$$seed \
 	  local/with-stack.sh cargo test --workspace --test it model:: -- --nocapture
+
+$(PKG_STAMP): local/requirements-package.txt $(STAMP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-input -r local/requirements-package.txt
+	@rm -f $(VENV)/.package-* && touch $@
+
+package: $(PKG_STAMP) ## one bootstrap zip per function in target/lambda/<function>/ (cargo-lambda + zig, ARCH=x86_64|arm64)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --$(if $(filter arm64,$(ARCH)),arm64,x86-64) --output-format zip \
+	  --lambda-dir target/lambda $(foreach f,$(FUNCTIONS),--bin $(f))
+
+deploy-check: package ## make package, then translate template.yaml offline with the SAM translator and check it
+	ARCHITECTURE=$(ARCH) $(VENV)/bin/python local/deploy_check.py
 
 bench: tools ## measure every function (size, cold start, RSS, latency, calls, cost) and write BENCHMARKS.md
 	bash -c 'source local/dev-env.sh && exec local/with-stack.sh $(VENV)/bin/python local/bench.py'

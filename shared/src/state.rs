@@ -49,17 +49,6 @@ impl AppState {
         Ok(self)
     }
 
-    /// The state of a function that talks to no AWS service (`health`, `tiers-list`): clients that
-    /// are never used are built from a bare config (no credentials, no TLS, no I/O).
-    pub fn without_services() -> Self {
-        let config = Config::with_prefix("unused");
-        let sdk = SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .build();
-        Self::build(config, &sdk, None, None, Arc::new(SystemClock))
-    }
-
     /// A state over an explicit SDK config and clock (tests, local tools).
     pub fn new(config: Config, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Self {
         let stripe = Self::stripe_or_none(&config);

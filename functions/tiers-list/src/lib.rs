@@ -1,4 +1,5 @@
-//! `GET /api/tiers`: the tier table, in the order of the product card.
+//! `GET /api/tiers`: the tier table, in the order of the product card. It needs no AWS service, so
+//! its binary builds no `AppState` (`respond` takes nothing).
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
@@ -6,10 +7,15 @@ use son1k::domain::tiers::TIERS;
 use son1k::http::{json, render, request_id, HandlerResult};
 use son1k::AppState;
 
-pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    render(request_id(&req), handle(state, req).await)
+pub async fn handler(_state: &AppState, req: Request) -> Result<Response<Body>, Error> {
+    respond(req).await
 }
 
-async fn handle(_state: &AppState, _req: Request) -> HandlerResult {
+/// The handler without state (what the Lambda binary runs).
+pub async fn respond(req: Request) -> Result<Response<Body>, Error> {
+    render(request_id(&req), handle())
+}
+
+fn handle() -> HandlerResult {
     json(StatusCode::OK, &serde_json::json!({ "tiers": TIERS }))
 }
