@@ -1,14 +1,47 @@
-//! Counting DynamoDB round trips: an SDK interceptor that records the operation of every request sent
-//! (SDK retries included), for the call-count assertions in tests and the numbers in BENCHMARKS.md.
+//! Counting DynamoDB round trips and capacity: SDK interceptors that record the operation of every
+//! request sent (SDK retries included) and the capacity DynamoDB reports, for the call-count
+//! assertions in tests and the numbers in BENCHMARKS.md.
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use std::sync::{Arc, Mutex};
 
+/// A log an interceptor appends to and a test or benchmark takes; clones share it.
+#[derive(Debug)]
+struct Log<T>(Arc<Mutex<Vec<T>>>);
+
+impl<T> Default for Log<T> {
+    fn default() -> Self {
+        Self(Arc::new(Mutex::new(Vec::new())))
+    }
+}
+
+impl<T> Clone for Log<T> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Log<T> {
+    fn push(&self, value: T) {
+        if let Ok(mut all) = self.0.lock() {
+            all.push(value);
+        }
+    }
+
+    /// What was logged since the last `take`, in order; the log starts again empty.
+    fn take(&self) -> Vec<T> {
+        self.0
+            .lock()
+            .map(|mut all| std::mem::take(&mut *all))
+            .unwrap_or_default()
+    }
+}
+
 /// Shared log of operations sent (`GetItem`, `TransactWriteItems`, ...); clones share the log.
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter {
-    calls: Arc<Mutex<Vec<String>>>,
+    calls: Log<String>,
 }
 
 impl CallCounter {
@@ -18,10 +51,7 @@ impl CallCounter {
 
     /// Operations sent since the last `take`, in order; the log starts again empty.
     pub fn take(&self) -> Vec<String> {
-        self.calls
-            .lock()
-            .map(|mut calls| std::mem::take(&mut *calls))
-            .unwrap_or_default()
+        self.calls.take()
     }
 }
 
@@ -43,9 +73,7 @@ impl Intercept for CallCounter {
             .get("x-amz-target")
             .unwrap_or("unknown");
         let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
-        if let Ok(mut calls) = self.calls.lock() {
-            calls.push(operation);
-        }
+        self.calls.push(operation);
         Ok(())
     }
 }
@@ -55,7 +83,7 @@ impl Intercept for CallCounter {
 /// per table; summed). For BENCHMARKS.md; never on in production.
 #[derive(Debug, Clone, Default)]
 pub struct CapacityMeter {
-    units: Arc<Mutex<Vec<f64>>>,
+    units: Log<f64>,
 }
 
 /// The operations that take `ReturnConsumedCapacity`.
@@ -79,10 +107,7 @@ impl CapacityMeter {
 
     /// Capacity units per request since the last `take`.
     pub fn take(&self) -> Vec<f64> {
-        self.units
-            .lock()
-            .map(|mut units| std::mem::take(&mut *units))
-            .unwrap_or_default()
+        self.units.take()
     }
 }
 
@@ -158,8 +183,8 @@ impl Intercept for CapacityMeter {
                 .downcast_ref::<op::transact_write_items::TransactWriteItemsOutput>()
                 .map(|o| many(o.consumed_capacity()))
         });
-        if let (Some(units), Ok(mut all)) = (units, self.units.lock()) {
-            all.push(units);
+        if let Some(units) = units {
+            self.units.push(units);
         }
         Ok(())
     }
