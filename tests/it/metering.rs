@@ -762,3 +762,22 @@ async fn transaction_conflicts_are_retried_then_answered_503() {
         "a transient conflict is invisible to the client"
     );
 }
+
+/// Found by the fuzzer: a duration below DynamoDB's smallest number (1e-130) made the transaction
+/// fail, a 503; it is kept to the millisecond instead.
+#[tokio::test]
+async fn a_duration_finer_than_a_millisecond_is_recorded_not_refused() {
+    let app = TestApp::spawn().await;
+    let body = json!({"generation_id": "tiny", "duration_seconds": 4.578030570935428e-276,
+        "prompt": "]iK\u{ef55}j_\u{9a71c}"});
+    let res = app.record("dora", body.clone()).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(
+        app.generation("tiny")
+            .await
+            .and_then(|g| g.duration_seconds),
+        Some(0.0)
+    );
+    let taken = app.record("eve", body).await;
+    taken.assert_problem(409, "generation_id_taken");
+}
