@@ -45,7 +45,7 @@ dev-reset: ## wipe the data `make dev` keeps (stop make dev first)
 	rm -rf $(DEV_DATA)
 
 test: tools ## run every test against a fresh, empty local stack, then fuzz openapi.yaml against the local API
-	local/with-stack.sh bash -c 'cargo test --workspace && local/fuzz.sh'
+	local/with-stack.sh bash -c 'cargo test --workspace && FUZZ_SEED=$${FUZZ_SEED:-3547133455} local/fuzz.sh'
 
 fuzz: tools ## only the fuzzing of openapi.yaml (schemathesis): make fuzz [FUZZ_EXAMPLES=50] [FUZZ_SEED=n]
 	local/with-stack.sh local/fuzz.sh
