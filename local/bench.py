@@ -173,7 +173,7 @@ def write(report, burst, clean, release_build, runs, samples):
     w(f"Written by `make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
       f"{platform.machine()}, {os.cpu_count()} cores, release profile of `Cargo.toml`, "
       f"{runs} cold starts per binary, {samples} warm requests per route. Regenerate with `make bench` "
-      "(about 10 minutes; `BENCH_CLEAN=0` skips the clean build). These are figures of this machine and "
+      "(about 20 minutes on 2 cores, most of it the release build of 21 binaries; `BENCH_CLEAN=0` skips the clean dev build). These are figures of this machine and "
       "the local stack, not of AWS; the targets are those of the README.")
     w("")
     w("## Binaries: size, cold start, memory")
