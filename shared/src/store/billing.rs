@@ -8,8 +8,7 @@ use super::{item_key, sdk_failure, StoreError};
 use crate::config::Config;
 use crate::domain::billing::TierChange;
 use crate::domain::ids::UserId;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -196,23 +195,17 @@ impl<'a> BillingStore<'a> {
             TransactWriteItem::builder().update(update).build(),
         ];
         items.extend(tally.items(&self.config.stats_table)?);
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => {
+        match super::transact(self.client, "TransactWriteItems stripe event", items).await? {
+            Ok(()) => {
                 tally.log();
                 Ok(ApplyOutcome::Applied)
             }
-            Err(err) => match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
-                    cancelled(cancel.cancellation_reasons())
-                }
-                _ => Err(sdk_failure("TransactWriteItems stripe event", err)),
-            },
+            // The event item failing means it was applied before; anything else that a retry can
+            // overcome (the user item's fence, a conflict) means the user changed.
+            Err(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
+                Ok(ApplyOutcome::Duplicate)
+            }
+            Err(_) => Ok(ApplyOutcome::UserChanged),
         }
     }
 
@@ -279,15 +272,4 @@ impl<'a> BillingStore<'a> {
 
 fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
-}
-
-/// Item 0 (the event) failing means the event was applied before; item 1 (the user) failing or a
-/// conflict means the user changed. Anything else is a store failure.
-fn cancelled(reasons: &[CancellationReason]) -> Result<ApplyOutcome, StoreError> {
-    let codes = super::cancellation_codes(reasons);
-    if codes.first() == Some(&"ConditionalCheckFailed") {
-        return Ok(ApplyOutcome::Duplicate);
-    }
-    super::retryable("TransactWriteItems stripe event", &codes)?;
-    Ok(ApplyOutcome::UserChanged)
 }

@@ -368,26 +368,15 @@ impl GenerationsStore<'_> {
             now,
         )?);
         items.extend(tally.items(&self.config.stats_table)?);
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        let Err(err) = result else {
-            tally.log();
-            return Ok(Some(true));
-        };
-        let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
-            err.as_service_error()
-        else {
-            return Err(sdk_failure("TransactWriteItems contribute", err));
-        };
-        let codes = super::cancellation_codes(cancel.cancellation_reasons());
-        super::retryable("TransactWriteItems contribute", &codes)?;
-        if codes.first() == Some(&"ConditionalCheckFailed") {
-            return Ok(Some(false));
+        match super::transact(self.client, "TransactWriteItems contribute", items).await? {
+            Ok(()) => {
+                tally.log();
+                Ok(Some(true))
+            }
+            Err(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
+                Ok(Some(false))
+            }
+            Err(_) => Ok(None),
         }
-        Ok(None)
     }
 }
