@@ -146,7 +146,7 @@ impl DayRange {
             return Err(DomainError::new("from", "must not be after to"));
         }
         let range = Self { from, to };
-        if range.len() > MAX_DAYS {
+        if range.day_count() > MAX_DAYS {
             return Err(DomainError::new(
                 "to",
                 format!("the range is at most {MAX_DAYS} days, from and to included"),
@@ -155,13 +155,9 @@ impl DayRange {
         Ok(range)
     }
 
-    /// Days in the range.
-    pub fn len(&self) -> i64 {
+    /// Days in the range (at least one).
+    pub fn day_count(&self) -> i64 {
         (self.to - self.from).num_days() + 1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     /// Every day from `from` to `to`, in order.
@@ -213,8 +209,8 @@ mod tests {
 
     #[test]
     fn a_range_is_at_most_366_days() {
-        assert_eq!(range("2028-01-01", "2028-12-31").unwrap().len(), 366);
-        assert_eq!(range("2026-01-01", "2027-01-01").unwrap().len(), 366);
+        assert_eq!(range("2028-01-01", "2028-12-31").unwrap().day_count(), 366);
+        assert_eq!(range("2026-01-01", "2027-01-01").unwrap().day_count(), 366);
         assert_eq!(range("2026-01-01", "2027-01-02").unwrap_err().field, "to");
     }
 
