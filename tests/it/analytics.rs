@@ -531,3 +531,28 @@ async fn a_checkout_whose_count_fails_still_answers_its_session() {
         expected(&[("checkout_started", 1)])
     );
 }
+
+#[tokio::test]
+async fn a_users_parallel_limit_hits_are_each_counted() {
+    let app = TestApp::spawn_at(at("2026-11-26T09:00:00Z")).await;
+    for id in ["h1", "h2", "h3"] {
+        assert_eq!(
+            app.record("hasty", json!({"generation_id": id}))
+                .await
+                .status,
+            201
+        );
+    }
+    let refused = join_all(
+        (0..10).map(|i| app.record("hasty", json!({"generation_id": format!("over-{i}")}))),
+    )
+    .await;
+    for res in &refused {
+        res.assert_problem(429, "daily_limit_reached");
+    }
+    assert_eq!(
+        counts(&app, "2026-11-26").await,
+        expected(&[("generation_recorded", 3), ("limit_reached", 10)]),
+        "ten refusals on one shard, none lost to a conflict"
+    );
+}

@@ -18,6 +18,10 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
+/// Tries of a count that stands alone (a limit hit, a checkout) while its shard is in other
+/// transactions.
+const COUNT_ATTEMPTS: u32 = 8;
+
 /// How long raw events are kept for export.
 pub const EVENT_TTL: Duration = Duration::days(90);
 
@@ -171,18 +175,24 @@ impl<'a> AnalyticsStore<'a> {
     /// transaction of the counter and the raw events.
     #[tracing::instrument(skip_all)]
     pub async fn count(&self, tally: &Tally) -> Result<(), StoreError> {
-        let items = tally.items(&self.config.stats_table)?;
-        if items.is_empty() {
+        if tally.is_empty() {
             return Ok(());
         }
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map_err(|err| sdk_failure("TransactWriteItems analytics", err))?;
-        tally.log();
-        Ok(())
+        // A user's parallel refusals count on one shard: a conflict between them is retried.
+        for attempt in 0..COUNT_ATTEMPTS {
+            let items = tally.items(&self.config.stats_table)?;
+            match super::transact(self.client, "TransactWriteItems analytics", items).await? {
+                Ok(()) => {
+                    tally.log();
+                    return Ok(());
+                }
+                Err(_) => crate::retry::pause(attempt).await,
+            }
+        }
+        Err(StoreError::unavailable(
+            "TransactWriteItems analytics",
+            "every attempt lost a race",
+        ))
     }
 
     /// Every day of `range` with its counts (zeros where nothing happened): one query per shard,
