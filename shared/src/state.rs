@@ -35,7 +35,7 @@ impl AppState {
         Ok(Self::build(
             config,
             &sdk,
-            Some(&endpoints),
+            &endpoints,
             None,
             Arc::new(SystemClock),
         ))
@@ -52,7 +52,7 @@ impl AppState {
     /// A state over an explicit SDK config and clock (tests, local tools).
     pub fn new(config: Config, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Self {
         let stripe = Self::stripe_or_none(&config);
-        Self::build(config, sdk, None, stripe, clock)
+        Self::build(config, sdk, &Endpoints::default(), stripe, clock)
     }
 
     /// A state whose clients talk to the local stack's servers: DynamoDB Local and moto's S3.
@@ -67,7 +67,7 @@ impl AppState {
             dynamodb: Some(endpoints.dynamodb.clone()),
             s3: Some(endpoints.s3.clone()),
         };
-        Self::build(config, sdk, Some(&endpoints), stripe, clock)
+        Self::build(config, sdk, &endpoints, stripe, clock)
     }
 
     /// The Stripe client of a state built outside Lambda: one that cannot be built (logged there)
@@ -79,17 +79,17 @@ impl AppState {
     fn build(
         config: Config,
         sdk: &SdkConfig,
-        endpoints: Option<&Endpoints>,
+        endpoints: &Endpoints,
         stripe: Option<StripeApi>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
         let mut s3 =
             aws_sdk_s3::config::Builder::from(sdk).force_path_style(config.s3_force_path_style);
-        if let Some(url) = endpoints.and_then(|e| e.dynamodb.as_deref()) {
+        if let Some(url) = &endpoints.dynamodb {
             dynamo = dynamo.endpoint_url(url);
         }
-        if let Some(url) = endpoints.and_then(|e| e.s3.as_deref()) {
+        if let Some(url) = &endpoints.s3 {
             s3 = s3.endpoint_url(url);
         }
         Self {
