@@ -7,7 +7,9 @@ first Runtime API poll, BENCH_RUNS runs, default 20) beside a hello-world lambda
 the same run; peak RSS after one invocation; warm latency of every route through the local API over
 DynamoDB Local (BENCH_SAMPLES, default 200); DynamoDB calls and consumed capacity of one common-path
 request; record-generation's burst figures (local/load.py); and an estimated AWS cost per million
-requests of each route. Never part of the tests."""
+requests of each route; the ways of loading TLS trust roots (local/trust-roots, four builds of one
+function); with BENCH_PROFILES=1, release profile variants of record-generation built from clean in
+scratch directories (else the figures of the last such run). Never part of the tests."""
 
 import io
 import json
@@ -56,6 +58,53 @@ def timed_build(target_dir=None, release=True):
     started = time.perf_counter()
     sh(cmd, env=env, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
+
+
+# The ways of getting the HTTPS client's trust roots that `local/trust-roots` can be built with.
+TRUST_VARIANTS = ["compiled", "bundle", "native", "lazy"]
+# Release profile variants measured on record-generation with BENCH_PROFILES=1 (opt-level, lto);
+# the first is the profile of Cargo.toml, measured in the main build.
+PROFILES = [("s", "thin"), ("3", "thin"), ("z", "thin"), ("s", "fat")]
+
+
+def cold(local_api, binary, name, runs, env=()):
+    """Cold starts of one binary (local-api bench-cold), as a dict like the report's."""
+    cmd = [local_api, "bench-cold", "--bin", binary, "--name", name, "--runs", str(runs)]
+    for k, v in env:
+        cmd += ["--env", f"{k}={v}"]
+    return json.loads(subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout)
+
+
+def trust_roots(local_api, runs):
+    """Cold start and first answer of `trust-roots` built each way (see local/trust-roots)."""
+    binary = os.path.join(RELEASE, "trust-roots")
+    return {v: cold(local_api, binary, "trust-roots", runs, [("TRUST_ROOTS", v)]) for v in TRUST_VARIANTS}
+
+
+def profiles(local_api, runs):
+    """record-generation (and the hello-world beside it) built with each release profile variant in a
+    scratch target directory: stripped size, cold start and build time."""
+    found = {}
+    for opt, lto in PROFILES[1:]:
+        scratch = tempfile.mkdtemp(prefix="son1k-bench-profile-")
+        try:
+            env = dict(os.environ, CARGO_TARGET_DIR=scratch, CARGO_PROFILE_RELEASE_OPT_LEVEL=opt,
+                       CARGO_PROFILE_RELEASE_LTO=lto)
+            started = time.perf_counter()
+            sh(["cargo", "build", "--release", "-p", "record-generation", "-p", "hello-world"], env=env,
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            took = time.perf_counter() - started
+            bins = os.path.join(scratch, "release")
+            found[f"{opt}/{lto}"] = {
+                "size": os.path.getsize(os.path.join(bins, "record-generation")),
+                "build_s": took,
+                "record-generation": cold(local_api, os.path.join(bins, "record-generation"),
+                                          "record-generation", runs),
+                "hello-world": cold(local_api, os.path.join(bins, "hello-world"), "hello-world", runs),
+            }
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return found
 
 
 def zip_size(path):
@@ -128,6 +177,23 @@ WHY = {
 }
 
 
+TRUST_LABELS = {
+    "compiled": "compiled in (Amazon Trust Services roots, 6.4 KB) — what the functions use",
+    "bundle": "one bundle file (the system CA bundle, read and parsed whole)",
+    "native": "rustls-native-certs (the SDK default: the bundle and every file of the CA directory)",
+    "lazy": "compiled in, client built on the first event",
+}
+TRUST_CHOICE = ("The functions keep the compiled-in roots: with lazy construction they are the fastest (lazy "
+                "construction only moves the same work from before the first poll into the first event, "
+                "which every function's common path needs; the two are within run-to-run spread of each "
+                "other), and they are also the only choice that trusts nothing but the roots AWS endpoints "
+                "chain to and does not depend on the files of the runtime image. Reading one bundle costs "
+                "the parse of every root in it; rustls-native-certs also walks the CA directory.")
+PROFILE_CHOICE = ("Cargo.toml keeps `opt-level = \"s\"` with thin LTO: see the table for what each variant "
+                  "costs or saves; the functions wait on DynamoDB, so size and start matter more than "
+                  "instruction speed, and fat LTO's build time is paid on every release build.")
+
+
 def main():
     runs = int(os.environ.get("BENCH_RUNS", "20"))
     samples = int(os.environ.get("BENCH_SAMPLES", "200"))
@@ -155,6 +221,13 @@ def main():
     report = json.loads(subprocess.run(
         [local_api, "bench", "--bins", RELEASE, "--runs", str(runs), "--samples", str(samples)],
         cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout)
+    report["trust"] = trust_roots(local_api, runs)
+    saved_profiles = os.path.join(ROOT, "target", "bench-profiles.json")
+    if os.environ.get("BENCH_PROFILES", "0") == "1":
+        report["profiles"] = profiles(local_api, runs)
+        json.dump(report["profiles"], open(saved_profiles, "w"))
+    elif os.path.exists(saved_profiles):
+        report["profiles"] = json.load(open(saved_profiles))
     burst = bursts(local_api)
     json.dump({"report": report, "burst": burst, "clean": clean, "release_build": release_build},
               open(os.path.join(ROOT, "target", "bench.json"), "w"), indent=1)
@@ -163,7 +236,7 @@ def main():
 
 def write(report, burst, clean, release_build, runs, samples):
     memory = memory_sizes()
-    cold = {c["binary"]: c for c in report["cold"]}
+    cold = {c["binary"]: c for c in report["cold"] if c["binary"] != "trust-roots"}
     hello = cold.pop("hello-world")
     hello_median = statistics.median(hello["runs_ms"])
     lines = []
@@ -209,6 +282,48 @@ def write(report, burst, clean, release_build, runs, samples):
     w("")
     lines.extend(misses or ["None."])
     w("")
+    w("## TLS trust roots")
+    w("")
+    w("`local/trust-roots` (bench only): one function answering each event with one DynamoDB call "
+      "(ListTables over DynamoDB Local), built with the production SDK config and each way of getting "
+      "the HTTPS client's trust roots. The SDK parses roots when it builds its connector, on the first "
+      "request, so the difference is in the first answer (exec → first event answered), not the first "
+      f"poll. {runs} runs each; the hello-world answers its first event in "
+      f"{statistics.median(hello['first_answer_ms']):.2f} ms.")
+    w("")
+    w("| roots | cold start median / max | first answer median / max | peak RSS |")
+    w("|---|---|---|---|")
+    trust = report.get("trust", {})
+    for name, c in trust.items():
+        w(f"| {TRUST_LABELS[name]} | {statistics.median(c['runs_ms']):.2f} / {max(c['runs_ms']):.2f} ms | "
+          f"{statistics.median(c['first_answer_ms']):.2f} / {max(c['first_answer_ms']):.2f} ms | "
+          f"{max(c['peak_rss_kib']) / 1024:.1f} MiB |")
+    if trust:
+        best = min(trust, key=lambda v: statistics.median(trust[v]["first_answer_ms"]))
+        w("")
+        w(f"Fastest first answer: **{best}**. {TRUST_CHOICE}")
+    w("")
+    if report.get("profiles"):
+        rg = cold["record-generation"]
+        w("## Release profile")
+        w("")
+        w("record-generation and the hello-world built with each variant (`BENCH_PROFILES=1 make bench` "
+          "rebuilds them in scratch target directories; otherwise the figures of the last such run). "
+          "Cold start ratio against the hello-world of the same profile.")
+        w("")
+        w("| opt-level / lto | stripped | cold start median | × hello-world | build from clean |")
+        w("|---|---|---|---|---|")
+        rg_med = statistics.median(rg["runs_ms"])
+        w(f"| s / thin (Cargo.toml) | {os.path.getsize(os.path.join(RELEASE, 'record-generation')) / 2**20:.2f} MiB | "
+          f"{rg_med:.2f} ms | {rg_med / hello_median:.2f} | (the main build) |")
+        for name, p in report["profiles"].items():
+            med = statistics.median(p["record-generation"]["runs_ms"])
+            hmed = statistics.median(p["hello-world"]["runs_ms"])
+            opt, lto = name.split("/")
+            w(f"| {opt} / {lto} | {p['size'] / 2**20:.2f} MiB | {med:.2f} ms | {med / hmed:.2f} | {p['build_s']:.0f} s |")
+        w("")
+        w(PROFILE_CHOICE)
+        w("")
     w("## Routes: warm latency, DynamoDB calls, cost")
     w("")
     w("Warm latency through the local API (release build) over DynamoDB Local on this machine. "

@@ -220,11 +220,24 @@ const AWS_ROOTS: &[u8] = include_bytes!("../certs/aws-roots.pem");
 /// our timeouts and retries, and an HTTPS client trusting `AWS_ROOTS` only. The default provider
 /// chain would probe profile files and build clients for IMDS, ECS and STS first.
 pub fn lambda_sdk_config(config: &Config) -> Result<SdkConfig, lambda_http::Error> {
+    lambda_sdk_config_trusting(config, aws_trust_store())
+}
+
+/// The trust store of `lambda_sdk_config`: `AWS_ROOTS` only, parsed when the first connection is
+/// made (the SDK builds its connector on the first request).
+pub fn aws_trust_store() -> aws_smithy_http_client::tls::TrustStore {
+    aws_smithy_http_client::tls::TrustStore::empty().with_pem_certificate(AWS_ROOTS)
+}
+
+/// `lambda_sdk_config` with another trust store (`make bench` compares the choices).
+pub fn lambda_sdk_config_trusting(
+    config: &Config,
+    trust: aws_smithy_http_client::tls::TrustStore,
+) -> Result<SdkConfig, lambda_http::Error> {
     use aws_smithy_http_client::tls;
     let region = std::env::var("AWS_REGION")
         .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
         .map_err(|_| "AWS_REGION is not set (the Lambda runtime always sets it)")?;
-    let trust = tls::TrustStore::empty().with_pem_certificate(AWS_ROOTS);
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::AwsLc,

@@ -36,6 +36,9 @@ pub struct ColdStart {
     pub binary: String,
     /// Exec → first Runtime API poll, per run, in ms.
     pub runs_ms: Vec<f64>,
+    /// Exec → the first event's answer posted to the Runtime API, per run, in ms: the cold start a
+    /// caller waits through (what a function defers to its first event shows here).
+    pub first_answer_ms: Vec<f64>,
     /// Peak resident set after one invocation, per run, in KiB.
     pub peak_rss_kib: Vec<u64>,
     /// What the one invocation answered (the runtime's `/response` or `/error`), first run.
@@ -91,7 +94,7 @@ pub async fn run(bins: &Path, runs: usize, samples: usize) -> Result<Report, Fai
         if !seen.insert(binary) {
             continue;
         }
-        cold.push(cold_start(&bins.join(binary), binary, runs).await?);
+        cold.push(cold_start(&bins.join(binary), binary, runs, &[]).await?);
     }
     Ok(Report { cold, routes })
 }
@@ -454,10 +457,17 @@ struct RuntimeRun {
     event: String,
     polls: u32,
     first_poll: Option<Instant>,
+    answered: Option<Instant>,
     outcome: Option<String>,
 }
 
-async fn cold_start(bin: &Path, name: &str, runs: usize) -> Result<ColdStart, Failure> {
+/// `runs` cold starts of `bin` (serving `name`'s event), with `env` added to the environment.
+pub async fn cold_start(
+    bin: &Path,
+    name: &str,
+    runs: usize,
+    env: &[(String, String)],
+) -> Result<ColdStart, Failure> {
     let run = Arc::new(Mutex::new(RuntimeRun::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
@@ -465,6 +475,7 @@ async fn cold_start(bin: &Path, name: &str, runs: usize) -> Result<ColdStart, Fa
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let event = event_for(name)?;
     let mut runs_ms = Vec::new();
+    let mut first_answer_ms = Vec::new();
     let mut peak_rss_kib = Vec::new();
     let mut outcome = String::new();
     for _ in 0..runs {
@@ -483,6 +494,7 @@ async fn cold_start(bin: &Path, name: &str, runs: usize) -> Result<ColdStart, Fa
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()?;
@@ -499,12 +511,14 @@ async fn cold_start(bin: &Path, name: &str, runs: usize) -> Result<ColdStart, Fa
         let rss = peak_rss(pid);
         child.kill().ok();
         child.wait().ok();
-        let (first, result) = run
+        let (first, answered, result) = run
             .lock()
-            .map(|r| (r.first_poll, r.outcome.clone()))
+            .map(|r| (r.first_poll, r.answered, r.outcome.clone()))
             .map_err(|_| "poisoned")?;
         let first = first.ok_or(format!("{name} never polled the Runtime API"))?;
+        let answered = answered.ok_or(format!("{name} never answered its event"))?;
         runs_ms.push((first - started).as_secs_f64() * 1000.0);
+        first_answer_ms.push((answered - started).as_secs_f64() * 1000.0);
         peak_rss_kib.push(rss);
         if outcome.is_empty() {
             outcome = result.unwrap_or_else(|| "no answer".into());
@@ -514,6 +528,7 @@ async fn cold_start(bin: &Path, name: &str, runs: usize) -> Result<ColdStart, Fa
     Ok(ColdStart {
         binary: name.to_owned(),
         runs_ms,
+        first_answer_ms,
         peak_rss_kib,
         outcome,
     })
@@ -574,6 +589,7 @@ fn runtime_api(run: Arc<Mutex<RuntimeRun>>) -> axum::Router {
                     .and_then(|v| v.get("statusCode").cloned())
                     .map_or(String::new(), |s| format!(" {s}"));
                 r.outcome = Some(format!("{outcome}{status}"));
+                r.answered.get_or_insert_with(Instant::now);
             }
             axum::http::StatusCode::ACCEPTED
         }

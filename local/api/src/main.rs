@@ -1,6 +1,7 @@
 //! `local-api serve | init | reset daily|monthly | token --user ID [--admin] [--email E] [--ttl SECONDS]
 //! | stripe-event --user ID [--tier T] [--status S] [--type T] | stripe-sign < BODY
-//! | bench --bins DIR [--runs N] [--samples N]` (JSON for `local/bench.py`)
+//! | bench --bins DIR [--runs N] [--samples N] | bench-cold --bin PATH --name NAME [--runs N]
+//! [--env K=V]...` (JSON for `local/bench.py`)
 use local_api::{
     exposure_warning, init_stack, mint_token, router, JwtRules, LocalApi, TokenRequest,
 };
@@ -19,8 +20,9 @@ async fn main() -> Result<(), Failure> {
         "stripe-event" => stripe_event(&args),
         "stripe-sign" => stripe_sign(),
         "bench" => bench(&args).await,
+        "bench-cold" => bench_cold(&args).await,
         other => Err(format!(
-            "unknown command {other:?}: use serve, init, reset, token, stripe-event, stripe-sign or bench"
+            "unknown command {other:?}: use serve, init, reset, token, stripe-event, stripe-sign, bench or bench-cold"
         )
         .into()),
     }
@@ -106,6 +108,26 @@ async fn bench(args: &[String]) -> Result<(), Failure> {
     start_stripe_stub().await?;
     let report = local_api::bench::run(std::path::Path::new(&bins), runs, samples).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// Cold starts of one binary (`make bench`'s trust-root and profile comparisons), as JSON.
+async fn bench_cold(args: &[String]) -> Result<(), Failure> {
+    let usage = "usage: local-api bench-cold --bin PATH --name NAME [--runs N] [--env K=V]...";
+    let bin = flag(args, "--bin").ok_or(usage)?;
+    let name = flag(args, "--name").ok_or(usage)?;
+    let runs = flag(args, "--runs")
+        .map(|r| r.parse())
+        .transpose()?
+        .unwrap_or(20);
+    let env = args
+        .windows(2)
+        .filter(|w| w.first().is_some_and(|f| f == "--env"))
+        .filter_map(|w| w.get(1)?.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect::<Vec<_>>();
+    let cold = local_api::bench::cold_start(std::path::Path::new(&bin), &name, runs, &env).await?;
+    println!("{}", serde_json::to_string(&cold)?);
     Ok(())
 }
 
