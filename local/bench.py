@@ -216,6 +216,8 @@ def main():
                POOL_TABLE=f"{prefix}-pool", AUDIO_BUCKET=f"{prefix}-audio",
                STRIPE_STUB_PORT=str(free_port()), RUST_LOG="warn")
     env["STRIPE_API_BASE"] = f"http://127.0.0.1:{env['STRIPE_STUB_PORT']}"
+    # generation-submit needs its queue's URL to start (moto's form; `local-api bench` creates it).
+    env["JOBS_QUEUE_URL"] = f"{os.environ['AWS_ENDPOINT_URL_S3']}/123456789012/bench-jobs"
     os.environ.update(env)
     sh([local_api, "init"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     report = json.loads(subprocess.run(

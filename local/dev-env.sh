@@ -15,3 +15,12 @@ export STRIPE_PRICE_STUDIO="${STRIPE_PRICE_STUDIO:-price_studio_monthly}"
 # Signs pool listing cursors; in AWS it comes from Secrets Manager.
 export POOL_CURSOR_SECRET="${POOL_CURSOR_SECRET:-local-cursor-secret-not-for-production}"
 export FRONTEND_URL="${FRONTEND_URL:-http://localhost:3000}"
+# Generation jobs: the queue on moto's SQS (created by local-api serve), and two providers played
+# by the local provider stub (local-api serve starts it), each within its own limits.
+export JOBS_QUEUE_NAME="${JOBS_QUEUE_NAME:-son1k-jobs}"
+export PROVIDER_STUB_PORT="${PROVIDER_STUB_PORT:-12112}"
+stub="http://127.0.0.1:${PROVIDER_STUB_PORT}"
+providers='[{"name":"alpha","base_url":"'"$stub"'/alpha","requests_per_second":2,"burst":2,"max_concurrency":4,"weight":2,"timeout_seconds":60,"poll_ms":200},'
+providers+='{"name":"beta","base_url":"'"$stub"'/beta","requests_per_second":1,"max_concurrency":2,"timeout_seconds":60,"poll_ms":200}]'
+export GENERATION_PROVIDERS="${GENERATION_PROVIDERS:-$providers}"
+unset stub providers

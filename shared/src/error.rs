@@ -342,6 +342,23 @@ impl From<RecordError> for ApiError {
     }
 }
 
+impl From<crate::jobs::SubmitError> for ApiError {
+    fn from(err: crate::jobs::SubmitError) -> Self {
+        use crate::jobs::SubmitError;
+        match err {
+            SubmitError::Refused(refusal) => refusal.into(),
+            SubmitError::IdTaken => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::GenerationIdTaken,
+                "this generation_id is already used by another user or recorded; choose another id",
+            )
+            .with("field", "generation_id"),
+            SubmitError::Store(err) => err.into(),
+            SubmitError::BudgetSpent => ApiError::dependency_unavailable("the database"),
+        }
+    }
+}
+
 impl From<BillingError> for ApiError {
     fn from(err: BillingError) -> Self {
         match err {

@@ -208,7 +208,7 @@ async fn reread(state: &AppState, caller: &Caller) -> Result<UserRecord, RecordE
 /// Full jitter, uniform in `0..=ceiling`, where the ceiling grows as `base * 2^attempt` up to the cap
 /// (losers spread out instead of colliding again at once) and decays as `e^(-waited / AGING)`, so a
 /// request that has waited long retries more often than a fresh loser.
-fn backoff(attempt: u32, waited: Duration) -> Duration {
+pub(crate) fn backoff(attempt: u32, waited: Duration) -> Duration {
     let grown = BACKOFF_BASE
         .saturating_mul(1 << attempt.min(10))
         .min(BACKOFF_CAP);

@@ -123,6 +123,18 @@ pub const ROUTES: &[Route] = &[
         function: "analytics-summary",
         public: false,
     },
+    Route {
+        method: "POST",
+        path: "/api/generations",
+        function: "generation-submit",
+        public: false,
+    },
+    Route {
+        method: "GET",
+        path: "/api/generations/{generation_id}",
+        function: "generation-status",
+        public: false,
+    },
 ];
 
 /// What the route table says about a request.

@@ -21,6 +21,12 @@ pub struct AppState {
     /// The Stripe client; `None` without `STRIPE_SECRET_KEY` (billing routes answer 503).
     pub stripe: Option<StripeApi>,
     pub clock: Arc<dyn Clock>,
+    /// The SDK settings and endpoint overrides the clients were built with: a function that needs
+    /// another AWS client (SQS, SSM) builds it from them.
+    pub sdk: SdkConfig,
+    pub endpoints: Endpoints,
+    /// The generation jobs queue (`generation-submit` and the local API): see `with_jobs_queue`.
+    pub jobs_queue: Option<crate::jobs::JobsQueue>,
 }
 
 impl AppState {
@@ -63,9 +69,12 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let stripe = Self::stripe_or_none(&config);
+        // moto serves SQS and SSM beside S3.
         let endpoints = Endpoints {
             dynamodb: Some(endpoints.dynamodb.clone()),
             s3: Some(endpoints.s3.clone()),
+            sqs: Some(endpoints.s3.clone()),
+            ssm: Some(endpoints.s3.clone()),
         };
         Self::build(config, sdk, &endpoints, stripe, clock)
     }
@@ -98,7 +107,42 @@ impl AppState {
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             stripe,
             clock,
+            sdk: sdk.clone(),
+            endpoints: endpoints.clone(),
+            jobs_queue: None,
         }
+    }
+
+    /// The state with the jobs queue of `JOBS_QUEUE_URL` (only `generation-submit` sends jobs).
+    pub fn with_jobs_queue(mut self) -> Result<Self, lambda_http::Error> {
+        self.jobs_queue = Some(crate::jobs::JobsQueue::from_env(&self)?);
+        Ok(self)
+    }
+
+    /// An SQS client with this state's settings (the jobs queue).
+    pub fn sqs_client(&self) -> aws_sdk_sqs::Client {
+        let mut sqs = aws_sdk_sqs::config::Builder::from(&self.sdk);
+        if let Some(url) = &self.endpoints.sqs {
+            sqs = sqs.endpoint_url(url);
+        }
+        aws_sdk_sqs::Client::from_conf(sqs.build())
+    }
+
+    /// An SSM client with this state's settings (providers' keys).
+    pub fn ssm_client(&self) -> aws_sdk_ssm::Client {
+        let mut ssm = aws_sdk_ssm::config::Builder::from(&self.sdk);
+        if let Some(url) = &self.endpoints.ssm {
+            ssm = ssm.endpoint_url(url);
+        }
+        aws_sdk_ssm::Client::from_conf(ssm.build())
+    }
+
+    pub fn jobs(&self) -> crate::store::jobs::JobsStore<'_> {
+        crate::store::jobs::JobsStore::new(&self.dynamo, &self.config)
+    }
+
+    pub fn providers(&self) -> crate::store::providers::ProvidersStore<'_> {
+        crate::store::providers::ProvidersStore::new(&self.dynamo, &self.config)
     }
 
     pub fn users(&self) -> UsersStore<'_> {
@@ -198,6 +242,8 @@ pub struct LocalEndpoints {
 pub struct Endpoints {
     pub dynamodb: Option<String>,
     pub s3: Option<String>,
+    pub sqs: Option<String>,
+    pub ssm: Option<String>,
 }
 
 impl Endpoints {
@@ -206,7 +252,9 @@ impl Endpoints {
         let global = var("AWS_ENDPOINT_URL");
         Self {
             dynamodb: var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| global.clone()),
-            s3: var("AWS_ENDPOINT_URL_S3").or(global),
+            s3: var("AWS_ENDPOINT_URL_S3").or_else(|| global.clone()),
+            sqs: var("AWS_ENDPOINT_URL_SQS").or_else(|| global.clone()),
+            ssm: var("AWS_ENDPOINT_URL_SSM").or(global),
         }
     }
 }

@@ -137,6 +137,10 @@ pub async fn account_object(state: &AppState, key: &str) -> Result<Accounted, St
     let Some(object) = state.audio().head(key).await? else {
         return Ok(Accounted::Ignored);
     };
+    if object.job.as_deref() == Some(id.as_str()) {
+        // Written by the generation worker, which accounts for it in its commit.
+        return Ok(Accounted::Ignored);
+    }
     for _ in 0..ACCOUNT_ATTEMPTS {
         let Some(generation) = state
             .generations()

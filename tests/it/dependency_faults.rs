@@ -35,6 +35,11 @@ async fn past_validation(app: &TestApp, method: &str, template: &str) -> TestRes
             (As::user("ivan"), Some(json!({"generation_id": "g-1"})))
         }
         "/api/tiers/checkout" => (As::user("ivan"), Some(json!({"tier": "PRO"}))),
+        "/api/generations" => (
+            As::user("ivan"),
+            Some(json!({"generation_id": "g-1", "prompt": "a calm piano",
+                        "quality": "standard", "duration_seconds": 10})),
+        ),
         "/api/generations/{generation_id}/upload-url" => (
             As::user("ivan"),
             Some(json!({"content_type": "audio/mpeg", "size_bytes": 10})),

@@ -11,6 +11,7 @@ mod contract;
 mod dependency_faults;
 mod http_headers;
 mod http_helpers;
+mod jobs;
 mod limits;
 mod local_api;
 mod local_stack;

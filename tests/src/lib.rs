@@ -245,7 +245,16 @@ impl TestApp {
         };
         let sdk = son1k::state::local_sdk_config(&config).await;
         let clock = Arc::new(FixedClock::new(now));
-        let state = AppState::local(config, &sdk, &endpoints(), clock.clone());
+        let mut state = AppState::local(config, &sdk, &endpoints(), clock.clone());
+        let queue = format!(
+            "{}-jobs",
+            state.config.audio_bucket.trim_end_matches("-audio")
+        );
+        state.jobs_queue = Some(
+            local_api::jobs::ensure_queue(&state, &queue)
+                .await
+                .expect("create the jobs queue"),
+        );
         son1k::store::schema::create_tables(&state.dynamo, &state.config)
             .await
             .expect("create tables");
@@ -316,8 +325,13 @@ impl TestApp {
         };
         let sdk = son1k::state::local_sdk_config(&config).await;
         let clock = Arc::new(FixedClock::new(at(DEFAULT_NOW)));
+        let mut state = AppState::local(config, &sdk, &endpoints, clock.clone());
+        state.jobs_queue = Some(son1k::jobs::JobsQueue::new(
+            state.sqs_client(),
+            format!("{endpoint}/123456789012/unreachable"),
+        ));
         Self {
-            state: AppState::local(config, &sdk, &endpoints, clock.clone()),
+            state,
             clock,
             stripe,
         }

@@ -86,6 +86,7 @@ pub async fn run(bins: &Path, runs: usize, samples: usize) -> Result<Report, Fai
         "fallback",
         "scheduled-reset",
         "storage-events",
+        "generation-worker",
         "hello-world",
     ]);
     binaries.dedup();
@@ -108,6 +109,8 @@ async fn routes(samples: usize) -> Result<Vec<RouteFigures>, Failure> {
         .with_dynamo_interceptor(counter.clone())
         .with_dynamo_interceptor(meter.clone());
     init_stack(&state).await?;
+    let mut state = state;
+    state.jobs_queue = Some(crate::jobs::ensure_queue(&state, "bench-jobs").await?);
     let api = Arc::new(LocalApi {
         state: state.clone(),
         jwt: JwtRules::new(JWT_SECRET)?,
@@ -343,6 +346,18 @@ fn plan(route: &Route, i: usize, s: &Seeded) -> Result<Call, Failure> {
     match (route.method, route.path) {
         ("GET", "/health") | ("GET", "/api/tiers") => call.user = None,
         ("GET", "/api/tiers/limits/{user_id}") => call.path = "/api/tiers/limits/me".into(),
+        ("POST", "/api/generations") => {
+            call.user = user("bench_rec");
+            call.body = Some(
+                json!({"generation_id": format!("job-{i}"), "prompt": "a calm piano",
+                       "quality": "standard", "duration_seconds": 10})
+                .to_string(),
+            );
+        }
+        ("GET", "/api/generations/{generation_id}") => {
+            call.user = user("bench_rec");
+            call.path = format!("/api/generations/job-{}", i % 5);
+        }
         ("POST", "/api/tiers/record-generation") => {
             call.user = user("bench_rec");
             call.body =
@@ -412,7 +427,7 @@ fn plan(route: &Route, i: usize, s: &Seeded) -> Result<Call, Failure> {
 fn event_for(function: &str) -> Result<String, Failure> {
     match function {
         "scheduled-reset" => return Ok(json!({"kind": "daily"}).to_string()),
-        "storage-events" => return Ok(json!({"Records": []}).to_string()),
+        "storage-events" | "generation-worker" => return Ok(json!({"Records": []}).to_string()),
         _ => {}
     }
     let route = ROUTES

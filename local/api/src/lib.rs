@@ -30,6 +30,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub mod bench;
+pub mod jobs;
+pub mod provider_stub;
 pub mod stripe_events;
 mod stripe_pages;
 pub mod stripe_stub;
@@ -70,6 +72,8 @@ pub async fn invoke(
         "pool-list" => pool_list::handler(state, req).await,
         "pool-claim" => pool_claim::handler(state, req).await,
         "analytics-summary" => analytics_summary::handler(state, req).await,
+        "generation-submit" => generation_submit::handler(state, req).await,
+        "generation-status" => generation_status::handler(state, req).await,
         _ => fallback::handler(state, req).await,
     };
     // A Lambda error is an opaque 500 from API Gateway; it never happens for expected outcomes.

@@ -188,12 +188,35 @@ async fn start_stripe_stub() -> Result<(), Failure> {
     Ok(())
 }
 
+/// With `PROVIDER_STUB_PORT` set (as `make dev` does), serves the local generation provider stub on
+/// that loopback port (`GENERATION_PROVIDERS` points at it).
+async fn start_provider_stub() -> Result<(), Failure> {
+    let Ok(port) = std::env::var("PROVIDER_STUB_PORT") else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    tracing::info!(
+        "generation provider stub on http://{}",
+        listener.local_addr()?
+    );
+    let stub = local_api::provider_stub::ProviderStub::new();
+    tokio::spawn(async move { local_api::provider_stub::serve(listener, stub).await });
+    Ok(())
+}
+
 /// Serves every route on API_HOST:API_PORT (127.0.0.1:8000) until Ctrl-C.
 async fn serve() -> Result<(), Failure> {
     let jwt = JwtRules::from_env()?;
     son1k::telemetry::init();
     start_stripe_stub().await?;
-    let state = son1k::AppState::from_env().await?.with_stripe()?;
+    let mut state = son1k::AppState::from_env().await?.with_stripe()?;
+    start_provider_stub().await?;
+    // The jobs queue and its worker, as the event source mapping runs it in AWS.
+    let queue_name = std::env::var("JOBS_QUEUE_NAME").unwrap_or_else(|_| "son1k-jobs".into());
+    state.jobs_queue = Some(local_api::jobs::ensure_queue(&state, &queue_name).await?);
+    let providers = son1k::providers::load(&state).await?;
+    tracing::info!(providers = providers.len(), queue = %queue_name, "generation worker polling");
+    tokio::spawn(local_api::jobs::run_worker(state.clone(), providers));
     // S3's ObjectCreated notifications, locally: uploads are accounted within a second or two.
     tokio::spawn(local_api::watch_audio(
         state.clone(),

@@ -103,6 +103,7 @@ mod tests {
                 period: Period::utc_day(now()),
             },
             used,
+            counted: used,
             paid_total: 0,
         }
     }

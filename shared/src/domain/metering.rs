@@ -13,8 +13,10 @@ use chrono::{DateTime, Utc};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
     pub entitlement: Entitlement,
-    /// Generations counted in the entitlement's period.
+    /// Generations counted in the entitlement's period, with the units jobs hold there (reserved).
     pub used: u32,
+    /// Of those, the ones recorded: the stored counter a new generation's write is conditioned on.
+    pub counted: u32,
     /// Generations recorded on any paid tier over the user's whole history.
     pub paid_total: u64,
 }
@@ -60,8 +62,10 @@ pub struct Grant {
     /// The counter this generation spends (`D#2026-11-26`, `M#<start>`).
     pub period_key: String,
     pub reset_at: DateTime<Utc>,
-    /// The period's count before and after this generation.
+    /// The period's count before and after this generation (reservations included).
     pub used_before: u32,
+    /// The stored counter of the period before this generation (reservations excluded).
+    pub counter_before: u32,
     pub used_after: u32,
     pub remaining: u32,
     /// The paid history after this generation: it grows only on a paid tier.
@@ -79,6 +83,7 @@ pub fn decide(
     let Usage {
         entitlement,
         used,
+        counted,
         paid_total,
     } = *usage;
     let tier = entitlement.tier;
@@ -101,6 +106,7 @@ pub fn decide(
         period_key: entitlement.period.key(),
         reset_at: entitlement.period.end,
         used_before: used,
+        counter_before: counted,
         used_after: used + 1,
         remaining: spec.generations - used - 1,
         paid_total_after,
@@ -124,6 +130,7 @@ mod tests {
         Usage {
             entitlement: Entitlement { tier, period },
             used,
+            counted: used,
             paid_total,
         }
     }

@@ -6,6 +6,7 @@ pub mod cursor;
 pub mod entitlement;
 pub mod generation;
 pub mod ids;
+pub mod jobs;
 pub mod limits;
 pub mod metering;
 pub mod period;

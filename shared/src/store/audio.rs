@@ -25,7 +25,20 @@ pub struct ObjectInfo {
     pub size_bytes: u64,
     pub content_type: Option<String>,
     pub etag: String,
+    /// The generation job that wrote it (`x-amz-meta-son1k-job`): the worker accounts for it.
+    pub job: Option<String>,
+    /// The provider that made it (`x-amz-meta-son1k-provider`).
+    pub provider: Option<String>,
 }
+
+/// The metadata key naming the job that wrote an object. A presigned upload cannot set it: S3
+/// refuses `x-amz-meta-*` headers that were not signed.
+pub const JOB_METADATA: &str = "son1k-job";
+pub const PROVIDER_METADATA: &str = "son1k-provider";
+
+/// S3's smallest part of a multipart upload (but the last): objects up to this size are one PUT,
+/// larger ones go up in parts of this size, so at most one part is ever held in memory.
+pub const PART_SIZE: usize = 5 * 1024 * 1024;
 
 fn s3_failure<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
 where
@@ -135,6 +148,11 @@ impl<'a> AudioStore<'a> {
                     .unwrap_or(0),
                 content_type: out.content_type().map(str::to_owned),
                 etag: out.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
+                job: out.metadata().and_then(|m| m.get(JOB_METADATA)).cloned(),
+                provider: out
+                    .metadata()
+                    .and_then(|m| m.get(PROVIDER_METADATA))
+                    .cloned(),
             })),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
             Err(err) => Err(s3_failure("HeadObject", err)),
@@ -151,5 +169,184 @@ impl<'a> AudioStore<'a> {
             .await
             .map(|_| ())
             .map_err(|err| s3_failure("DeleteObject", err))
+    }
+}
+
+/// An object written as it arrives: buffered up to `PART_SIZE`, then sent as a multipart upload part
+/// by part. `finish` completes it; `abort` (or an error) leaves no object and no parts behind.
+pub struct StreamingUpload<'a> {
+    client: &'a Client,
+    bucket: &'a str,
+    key: String,
+    content_type: String,
+    job: String,
+    provider: String,
+    buffer: Vec<u8>,
+    multipart: Option<(String, Vec<aws_sdk_s3::types::CompletedPart>)>,
+    size: u64,
+}
+
+impl<'a> AudioStore<'a> {
+    /// Starts writing `key` for `job`, made by `provider` (nothing is sent until the first part is
+    /// full or `finish`).
+    pub fn upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        job: &str,
+        provider: &str,
+    ) -> StreamingUpload<'a> {
+        StreamingUpload {
+            client: self.client,
+            bucket: self.bucket,
+            key: key.to_owned(),
+            content_type: content_type.to_owned(),
+            job: job.to_owned(),
+            provider: provider.to_owned(),
+            buffer: Vec::new(),
+            multipart: None,
+            size: 0,
+        }
+    }
+}
+
+impl StreamingUpload<'_> {
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends `chunk`, sending full parts as they fill.
+    pub async fn write(&mut self, mut chunk: &[u8]) -> Result<(), StoreError> {
+        self.size += chunk.len() as u64;
+        while !chunk.is_empty() {
+            let room = PART_SIZE.saturating_sub(self.buffer.len());
+            let (now, later) = chunk.split_at(room.min(chunk.len()));
+            self.buffer.extend_from_slice(now);
+            chunk = later;
+            if self.buffer.len() >= PART_SIZE && !chunk.is_empty() {
+                self.send_part().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_part(&mut self) -> Result<(), StoreError> {
+        if self.multipart.is_none() {
+            let out = self
+                .client
+                .create_multipart_upload()
+                .bucket(self.bucket)
+                .key(&self.key)
+                .content_type(&self.content_type)
+                .metadata(JOB_METADATA, &self.job)
+                .metadata(PROVIDER_METADATA, &self.provider)
+                .send()
+                .await
+                .map_err(|err| s3_failure("CreateMultipartUpload", err))?;
+            let id = out
+                .upload_id()
+                .ok_or_else(|| StoreError::corrupt("a multipart upload without an id"))?;
+            self.multipart = Some((id.to_owned(), Vec::new()));
+        }
+        let Some((id, parts)) = self.multipart.as_mut() else {
+            return Err(StoreError::corrupt("multipart upload lost"));
+        };
+        let number = i32::try_from(parts.len() + 1).map_err(StoreError::invalid_request)?;
+        let body = std::mem::take(&mut self.buffer);
+        let out = self
+            .client
+            .upload_part()
+            .bucket(self.bucket)
+            .key(&self.key)
+            .upload_id(id.as_str())
+            .part_number(number)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|err| s3_failure("UploadPart", err))?;
+        parts.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(out.e_tag().map(str::to_owned))
+                .build(),
+        );
+        Ok(())
+    }
+
+    /// Completes the object: one PUT if it never filled a part, else the last part and the
+    /// multipart completion. Returns the object as stored.
+    pub async fn finish(mut self) -> Result<ObjectInfo, StoreError> {
+        let etag = match self.multipart.is_some() {
+            false => {
+                let body = std::mem::take(&mut self.buffer);
+                self.client
+                    .put_object()
+                    .bucket(self.bucket)
+                    .key(&self.key)
+                    .content_type(&self.content_type)
+                    .metadata(JOB_METADATA, &self.job)
+                    .metadata(PROVIDER_METADATA, &self.provider)
+                    .body(body.into())
+                    .send()
+                    .await
+                    .map_err(|err| s3_failure("PutObject", err))?
+                    .e_tag()
+                    .map(str::to_owned)
+            }
+            true => {
+                if !self.buffer.is_empty() {
+                    self.send_part().await?;
+                }
+                let Some((id, parts)) = self.multipart.take() else {
+                    return Err(StoreError::corrupt("multipart upload lost"));
+                };
+                let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build();
+                let result = self
+                    .client
+                    .complete_multipart_upload()
+                    .bucket(self.bucket)
+                    .key(&self.key)
+                    .upload_id(&id)
+                    .multipart_upload(done)
+                    .send()
+                    .await;
+                match result {
+                    Ok(out) => out.e_tag().map(str::to_owned),
+                    Err(err) => {
+                        let failure = s3_failure("CompleteMultipartUpload", err);
+                        self.multipart = Some((id, Vec::new()));
+                        self.abort().await;
+                        return Err(failure);
+                    }
+                }
+            }
+        };
+        Ok(ObjectInfo {
+            size_bytes: self.size,
+            content_type: Some(self.content_type.clone()),
+            etag: etag.unwrap_or_default().trim_matches('"').to_owned(),
+            job: Some(self.job.clone()),
+            provider: Some(self.provider.clone()),
+        })
+    }
+
+    /// Abandons the object: a started multipart upload is aborted (its parts freed).
+    pub async fn abort(self) {
+        if let Some((id, _)) = &self.multipart {
+            let result = self
+                .client
+                .abort_multipart_upload()
+                .bucket(self.bucket)
+                .key(&self.key)
+                .upload_id(id)
+                .send()
+                .await;
+            if let Err(err) = result {
+                tracing::warn!(error = %DisplayErrorContext(&err), "multipart upload not aborted; the bucket's lifecycle rule removes it");
+            }
+        }
     }
 }

@@ -206,66 +206,105 @@ impl<'a> GenerationsStore<'a> {
     /// The user item's update: spend one unit of the grant's period counter, conditioned on everything
     /// the attempt was decided from; drop counters no clock can compute again.
     fn spend(&self, write: &RecordWrite<'_>) -> Result<Update, StoreError> {
-        let (user, grant) = (write.user, write.grant);
-        let mut expression = SpendExpression::default();
-        let mut update = Update::builder()
-            .table_name(&self.config.users_table)
-            .set_key(Some(item_key(user_pk(&user.user_id), PROFILE_SK)))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .expression_attribute_names("#usage", "usage")
-            .expression_attribute_values(":rev", number(user.entitlement_rev));
-        expression.condition("attribute_exists(pk)");
-        expression.condition(if user.entitlement_rev == 0 {
-            "(attribute_not_exists(entitlement_rev) OR entitlement_rev = :rev)"
-        } else {
-            "entitlement_rev = :rev"
-        });
-        match &user.usage {
-            Some(usage) => {
-                expression.set("#usage.#period = :used");
-                update = update
-                    .expression_attribute_names("#period", grant.period_key.clone())
-                    .expression_attribute_values(":used", number(grant.used_after));
-                if grant.used_before == 0 {
-                    expression.condition("attribute_not_exists(#usage.#period)");
-                } else {
-                    expression.condition("#usage.#period = :prev_used");
-                    update =
-                        update.expression_attribute_values(":prev_used", number(grant.used_before));
-                }
-                let outlived = usage.keys().filter(|key| {
-                    **key != grant.period_key && Period::key_outlived(key, write.now)
-                });
-                for (i, key) in outlived.enumerate() {
-                    expression.remove(format!("#usage.#old{i}"));
-                    update = update.expression_attribute_names(format!("#old{i}"), key.clone());
-                }
-            }
-            // An item from before per-period counters: the map starts with this period.
-            None => {
-                expression.set("#usage = :usage");
-                expression.condition("attribute_not_exists(#usage)");
-                let first = HashMap::from([(grant.period_key.clone(), number(grant.used_after))]);
-                update = update.expression_attribute_values(":usage", AttributeValue::M(first));
-            }
-        }
-        if grant.paid_total_after != user.paid_generations_total {
-            expression.set("paid_generations_total = :paid");
-            expression.condition(if user.paid_generations_total == 0 {
-                "(attribute_not_exists(paid_generations_total) OR paid_generations_total = :prev_paid)"
-            } else {
-                "paid_generations_total = :prev_paid"
-            });
-            update = update
-                .expression_attribute_values(":paid", number(grant.paid_total_after))
-                .expression_attribute_values(":prev_paid", number(user.paid_generations_total));
-        }
-        update
-            .update_expression(expression.update())
-            .condition_expression(expression.conditions.join(" AND "))
-            .build()
-            .map_err(StoreError::invalid_request)
+        spend_update(
+            &self.config.users_table,
+            write.user,
+            write.grant,
+            None,
+            write.now,
+        )
     }
+}
+
+/// The user item's update of a granted generation, conditioned on everything the grant was decided
+/// from (entitlement, the period's counter, the reservations, the paid history); counters no clock
+/// can compute again are dropped. Without `reserve`, one unit of the period's counter is spent
+/// (record-generation); with it, the counter stays and the reservations become that map (a job).
+pub(crate) fn spend_update(
+    table: &str,
+    user: &UserRecord,
+    grant: &Grant,
+    reserve: Option<&std::collections::BTreeMap<String, crate::domain::jobs::Reservation>>,
+    now: DateTime<Utc>,
+) -> Result<Update, StoreError> {
+    let mut expression = SpendExpression::default();
+    let mut update = Update::builder()
+        .table_name(table)
+        .set_key(Some(item_key(user_pk(&user.user_id), PROFILE_SK)))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .expression_attribute_names("#usage", "usage")
+        .expression_attribute_values(":rev", number(user.entitlement_rev))
+        .expression_attribute_values(":res_rev", number(user.reservations_rev));
+    expression.condition("attribute_exists(pk)");
+    expression.condition(if user.entitlement_rev == 0 {
+        "(attribute_not_exists(entitlement_rev) OR entitlement_rev = :rev)"
+    } else {
+        "entitlement_rev = :rev"
+    });
+    expression.condition(if user.reservations_rev == 0 {
+        "(attribute_not_exists(reservations_rev) OR reservations_rev = :res_rev)"
+    } else {
+        "reservations_rev = :res_rev"
+    });
+    if let Some(map) = reserve {
+        expression.set("reservations = :reservations, reservations_rev = :next_res_rev");
+        update = update
+            .expression_attribute_values(
+                ":reservations",
+                serde_dynamo::to_attribute_value(map).map_err(StoreError::invalid_request)?,
+            )
+            .expression_attribute_values(":next_res_rev", number(user.reservations_rev + 1));
+    }
+    match &user.usage {
+        Some(usage) => {
+            update = update.expression_attribute_names("#period", grant.period_key.clone());
+            if reserve.is_none() {
+                expression.set("#usage.#period = :used");
+                update =
+                    update.expression_attribute_values(":used", number(grant.counter_before + 1));
+            }
+            if grant.counter_before == 0 {
+                expression.condition("attribute_not_exists(#usage.#period)");
+            } else {
+                expression.condition("#usage.#period = :prev_used");
+                update =
+                    update.expression_attribute_values(":prev_used", number(grant.counter_before));
+            }
+            let outlived = usage
+                .keys()
+                .filter(|key| **key != grant.period_key && Period::key_outlived(key, now));
+            for (i, key) in outlived.enumerate() {
+                expression.remove(format!("#usage.#old{i}"));
+                update = update.expression_attribute_names(format!("#old{i}"), key.clone());
+            }
+        }
+        // An item from before per-period counters: the map starts with this period.
+        None => {
+            expression.condition("attribute_not_exists(#usage)");
+            let first = match reserve {
+                None => HashMap::from([(grant.period_key.clone(), number(1))]),
+                Some(_) => HashMap::new(),
+            };
+            expression.set("#usage = :usage");
+            update = update.expression_attribute_values(":usage", AttributeValue::M(first));
+        }
+    }
+    if reserve.is_none() && grant.paid_total_after != user.paid_generations_total {
+        expression.set("paid_generations_total = :paid");
+        expression.condition(if user.paid_generations_total == 0 {
+            "(attribute_not_exists(paid_generations_total) OR paid_generations_total = :prev_paid)"
+        } else {
+            "paid_generations_total = :prev_paid"
+        });
+        update = update
+            .expression_attribute_values(":paid", number(grant.paid_total_after))
+            .expression_attribute_values(":prev_paid", number(user.paid_generations_total));
+    }
+    update
+        .update_expression(expression.update())
+        .condition_expression(expression.conditions.join(" AND "))
+        .build()
+        .map_err(StoreError::invalid_request)
 }
 
 /// The clauses of an update expression and its condition, gathered as the update is built.

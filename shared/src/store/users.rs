@@ -5,6 +5,7 @@ use crate::domain::billing::BillingState;
 use crate::domain::entitlement::Entitlement;
 use crate::domain::entitlement::{Subscription, TierSource};
 use crate::domain::ids::UserId;
+use crate::domain::jobs::Reservation;
 use crate::domain::limits::LimitsView;
 use crate::domain::metering::Usage;
 use crate::domain::tiers::{Quality, Tier};
@@ -59,6 +60,14 @@ pub struct UserRecord {
     /// entitlement that changed meanwhile is retried against the new one.
     #[serde(default)]
     pub entitlement_rev: u64,
+    /// Units of quota held by generation jobs, by generation id (see `domain::jobs`): each counts
+    /// as used in its period while active. Expired ones are dropped by the next reservation.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reservations: BTreeMap<String, Reservation>,
+    /// Bumped by every change of `reservations`: a generation or a reservation decided from the
+    /// map as read is written only if it is still that map.
+    #[serde(default)]
+    pub reservations_rev: u64,
     pub created_at: DateTime<Utc>,
     /// The sparse `lapsing` index's keys, set only while a Stripe subscription keeps a stored paid
     /// tier: `LAPSE_SHARD`, and when that tier lapses unless Stripe says more (`lapses_at`, epoch
@@ -111,6 +120,8 @@ impl UserRecord {
             paid_generations_total: 0,
             usage: Some(BTreeMap::new()),
             entitlement_rev: 0,
+            reservations: BTreeMap::new(),
+            reservations_rev: 0,
             created_at: now,
             lapse_shard: None,
             lapses_at: None,
@@ -270,7 +281,7 @@ impl UserRecord {
         }
     }
 
-    /// Generations spent in the period `period_key`.
+    /// Generations recorded in the period `period_key`.
     pub fn used_in(&self, period_key: &str) -> u32 {
         self.usage
             .as_ref()
@@ -279,12 +290,26 @@ impl UserRecord {
             .unwrap_or(0)
     }
 
-    /// What the metering decision needs at `now`: the entitlement and its period's count.
+    /// Units held by jobs in the period `period_key` at `now` (expired reservations hold none).
+    pub fn reserved_in(&self, period_key: &str, now: DateTime<Utc>) -> u32 {
+        let held = self
+            .reservations
+            .values()
+            .filter(|r| r.period_key == period_key && r.active(now))
+            .count();
+        u32::try_from(held).unwrap_or(u32::MAX)
+    }
+
+    /// What the metering decision needs at `now`: the entitlement and its period's count, the
+    /// units reserved by running jobs included.
     pub fn usage(&self, now: DateTime<Utc>) -> Usage {
         let entitlement = self.entitlement(now);
+        let key = entitlement.period.key();
+        let counted = self.used_in(&key);
         Usage {
             entitlement,
-            used: self.used_in(&entitlement.period.key()),
+            used: counted.saturating_add(self.reserved_in(&key, now)),
+            counted,
             paid_total: self.paid_generations_total,
         }
     }

@@ -1,0 +1,284 @@
+//! A local stand-in for music generation providers, speaking a predictions-style HTTP API
+//! (Replicate's shape, as `son1k::providers::Predictions` calls it). One server plays any number of
+//! providers, one per path prefix: `http://127.0.0.1:PORT/<name>` is provider `<name>`'s base URL.
+//!
+//! - `POST /<name>/v1/predictions` → `201 {"id", "status": "processing", "urls": {"get"}}`;
+//! - `GET /<name>/v1/predictions/<id>` → `{"id", "status": "succeeded", "output": "<file URL>"}`;
+//! - `GET /<name>/files/<id>.wav` → a real WAV (16 kHz, mono, 16-bit) of the asked duration, a tone
+//!   whose pitch comes from the prompt.
+//!
+//! Tests and `make dev` steer each provider: `PUT /_control/<name>` with `{"mode": "ok" | "fail" |
+//! "reject" | "rate_limited" | "slow", "retry_after": 2, "delay_ms": 500}`; `GET /_control/<name>`
+//! reports what it received (`{"predictions", "downloads", "authorization"}`).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const SAMPLE_RATE: u32 = 16_000;
+
+/// How a stub provider behaves.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Behaviour {
+    #[serde(default)]
+    pub mode: Mode,
+    /// `Retry-After` of a 429, in seconds.
+    #[serde(default)]
+    pub retry_after: u64,
+    /// How long `slow` waits before it answers, in ms.
+    #[serde(default)]
+    pub delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Ok,
+    /// 500 on every prediction.
+    Fail,
+    /// 422: the request itself is refused.
+    Reject,
+    /// 429 with `Retry-After`.
+    RateLimited,
+    /// Waits `delay_ms`, then answers as `ok`.
+    Slow,
+}
+
+/// What a stub provider received.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Received {
+    pub predictions: u32,
+    pub downloads: u32,
+    /// The `Authorization` header of the last prediction request.
+    pub authorization: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Prediction {
+    prompt: String,
+    duration: u64,
+}
+
+#[derive(Debug, Default)]
+struct Provider {
+    behaviour: Behaviour,
+    received: Received,
+    predictions: HashMap<String, Prediction>,
+}
+
+/// The stub's state, shared by its handlers (and tests).
+#[derive(Debug, Clone, Default)]
+pub struct ProviderStub {
+    providers: Arc<Mutex<HashMap<String, Provider>>>,
+}
+
+impl ProviderStub {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn set(&self, name: &str, behaviour: Behaviour) {
+        if let Ok(mut all) = self.providers.lock() {
+            all.entry(name.to_owned()).or_default().behaviour = behaviour;
+        }
+    }
+
+    pub fn received(&self, name: &str) -> Received {
+        self.providers
+            .lock()
+            .ok()
+            .and_then(|all| all.get(name).map(|p| p.received.clone()))
+            .unwrap_or_default()
+    }
+
+    fn with<T>(&self, name: &str, f: impl FnOnce(&mut Provider) -> T) -> Option<T> {
+        self.providers
+            .lock()
+            .ok()
+            .map(|mut all| f(all.entry(name.to_owned()).or_default()))
+    }
+}
+
+pub fn router(stub: ProviderStub) -> Router {
+    Router::new()
+        .route("/{name}/v1/predictions", post(create))
+        .route("/{name}/v1/predictions/{id}", get(poll))
+        .route("/{name}/files/{file}", get(download))
+        .route("/_control/{name}", put(control).get(report))
+        .with_state(stub)
+}
+
+/// Serves the stub on `listener` until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, stub: ProviderStub) {
+    if let Err(err) = axum::serve(listener, router(stub)).await {
+        tracing::error!(error = %err, "provider stub stopped");
+    }
+}
+
+fn base(headers: &HeaderMap, name: &str) -> String {
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}/{name}")
+}
+
+async fn create(
+    State(stub): State<ProviderStub>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let authorization = headers
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
+    let behaviour = stub
+        .with(&name, |p| {
+            p.received.predictions += 1;
+            p.received.authorization = authorization;
+            p.behaviour.clone()
+        })
+        .unwrap_or_default();
+    match behaviour.mode {
+        Mode::Fail => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"detail": "stub failure"})),
+            )
+                .into_response()
+        }
+        Mode::Reject => {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"detail": "input refused"})),
+            )
+                .into_response()
+        }
+        Mode::RateLimited => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", behaviour.retry_after.to_string())],
+                Json(json!({"detail": "Request was throttled."})),
+            )
+                .into_response()
+        }
+        Mode::Slow => tokio::time::sleep(Duration::from_millis(behaviour.delay_ms)).await,
+        Mode::Ok => {}
+    }
+    let input = body.get("input").cloned().unwrap_or(Value::Null);
+    let prompt = input
+        .get("prompt")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let duration = input.get("duration").and_then(Value::as_u64).unwrap_or(5);
+    if prompt.is_empty() || !(1..=300).contains(&duration) {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"detail": "input.prompt and input.duration (1..300) are required"})),
+        )
+            .into_response();
+    }
+    let id = ulid::Ulid::generate().to_string().to_lowercase();
+    stub.with(&name, |p| {
+        p.predictions
+            .insert(id.clone(), Prediction { prompt, duration })
+    });
+    let get = format!("{}/v1/predictions/{id}", base(&headers, &name));
+    (
+        StatusCode::CREATED,
+        Json(
+            json!({"id": id, "status": "processing", "output": null, "error": null,
+                    "urls": {"get": get}}),
+        ),
+    )
+        .into_response()
+}
+
+async fn poll(
+    State(stub): State<ProviderStub>,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let known = stub
+        .with(&name, |p| p.predictions.contains_key(&id))
+        .unwrap_or(false);
+    if !known {
+        return (StatusCode::NOT_FOUND, Json(json!({"detail": "Not found."}))).into_response();
+    }
+    let output = format!("{}/files/{id}.wav", base(&headers, &name));
+    Json(json!({"id": id, "status": "succeeded", "output": output, "error": null})).into_response()
+}
+
+async fn download(
+    State(stub): State<ProviderStub>,
+    Path((name, file)): Path<(String, String)>,
+) -> Response {
+    let id = file.trim_end_matches(".wav");
+    let prediction = stub
+        .with(&name, |p| {
+            p.received.downloads += 1;
+            p.predictions.get(id).cloned()
+        })
+        .flatten();
+    match prediction {
+        Some(p) => ([("content-type", "audio/wav")], wav(&p.prompt, p.duration)).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn control(
+    State(stub): State<ProviderStub>,
+    Path(name): Path<String>,
+    Json(behaviour): Json<Behaviour>,
+) -> StatusCode {
+    stub.set(&name, behaviour);
+    StatusCode::NO_CONTENT
+}
+
+async fn report(State(stub): State<ProviderStub>, Path(name): Path<String>) -> Json<Received> {
+    Json(stub.received(&name))
+}
+
+/// A WAV file: `seconds` of a sine tone (pitch from the prompt), 16 kHz mono 16-bit PCM.
+pub fn wav(prompt: &str, seconds: u64) -> Vec<u8> {
+    let samples = u32::try_from(seconds)
+        .unwrap_or(300)
+        .saturating_mul(SAMPLE_RATE);
+    let data_len = samples * 2;
+    let pitch = 220.0
+        + f64::from(
+            prompt
+                .bytes()
+                .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+                % 440,
+        );
+    let mut out = Vec::with_capacity(44 + data_len as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&SAMPLE_RATE.to_le_bytes());
+    out.extend_from_slice(&(SAMPLE_RATE * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for i in 0..samples {
+        let t = f64::from(i) / f64::from(SAMPLE_RATE);
+        let sample = (t * pitch * std::f64::consts::TAU).sin() * 8_000.0;
+        out.extend_from_slice(&(sample as i16).to_le_bytes());
+    }
+    out
+}

@@ -1,0 +1,757 @@
+//! Generation jobs: submit (reserve a unit and queue the job), status, and the worker's run (a
+//! provider from the pool, the audio streamed into S3, then commit or release).
+//!
+//! Quota is spent only for audio that exists: the unit reserved at submission becomes a recorded
+//! generation when the audio is stored, and comes back when the job fails. A reservation that is
+//! never finished stops counting after `RESERVATION_TTL` (computed on read).
+
+use crate::auth::Caller;
+use crate::domain::analytics::Event;
+use crate::domain::generation::{PoolContribution, RecordedGeneration};
+use crate::domain::ids::GenerationId;
+use crate::domain::jobs::{JobFailure, JobStatus, JobView, NewJob, Submitted};
+use crate::domain::metering::{decide, Refusal};
+use crate::domain::pool::{is_contribution, points};
+use crate::domain::storage::{audio_key, AUDIO_LINK_SECONDS};
+use crate::metering::{backoff, RETRY_BUDGET};
+use crate::providers::{GenerationRequest, MusicProvider, ProviderError};
+use crate::store::analytics::Tally;
+use crate::store::audio::ObjectInfo;
+use crate::store::generations::{generation_pk, AudioState, GenerationRecord, StoredAudio, GEN_SK};
+use crate::store::jobs::{CommitWrite, FinishOutcome, JobRecord, ReserveOutcome, JOB_SK};
+use crate::store::pool::ContributionRecord;
+use crate::store::providers::CallEnd;
+use crate::store::users::UserRecord;
+use crate::store::StoreError;
+use crate::AppState;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Provider calls one job may make, over all its runs.
+pub const MAX_PROVIDER_CALLS: u32 = 3;
+/// How long one worker run holds a job: the worker function's timeout (300 s in template.yaml; the
+/// queue's visibility timeout is longer), so a run that crashed has let go by the time SQS delivers
+/// the message again. A provider call is started only with its whole timeout left in the lease.
+pub const LEASE: chrono::Duration = chrono::Duration::seconds(300);
+/// How long a run waits for a provider that is cooling down or out of rate before it gives the
+/// job back to the queue.
+const WAIT_FOR_PROVIDER: Duration = Duration::from_secs(20);
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The queue message of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub generation_id: GenerationId,
+    pub owner_id: crate::domain::ids::UserId,
+}
+
+/// The jobs queue (SQS).
+#[derive(Debug, Clone)]
+pub struct JobsQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl JobsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: String) -> Self {
+        Self { client, url }
+    }
+
+    /// The queue of `JOBS_QUEUE_URL`, with the state's SDK settings (and `AWS_ENDPOINT_URL_SQS`).
+    pub fn from_env(state: &AppState) -> Result<Self, lambda_http::Error> {
+        let url = std::env::var("JOBS_QUEUE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .ok_or("JOBS_QUEUE_URL is not set: the function needs it (template.yaml sets it)")?;
+        Ok(Self::new(state.sqs_client(), url))
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub async fn send(&self, message: &JobMessage) -> Result<(), StoreError> {
+        let body = serde_json::to_string(message).map_err(StoreError::invalid_request)?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| {
+                StoreError::unavailable(
+                    "SendMessage",
+                    aws_sdk_sqs::error::DisplayErrorContext(&err).to_string(),
+                )
+            })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
+    #[error("generation id taken")]
+    IdTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("retry budget spent")]
+    BudgetSpent,
+}
+
+/// What a submission did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SubmitOutcome {
+    /// Reserved and queued: the 202 body.
+    Queued(Submitted),
+    /// The caller submitted this id before: the job as it now is.
+    Existing(JobView),
+}
+
+/// Reserves a unit of `caller`'s quota with the job and queues it. The same id again by the same
+/// caller answers the job's state (and queues it again while it is queued: a lost message is sent
+/// again by the client's retry; the worker runs a job once whatever it receives).
+#[tracing::instrument(skip_all, fields(user_id = %caller.id, generation_id = %job.generation_id))]
+pub async fn submit(
+    state: &AppState,
+    caller: &Caller,
+    job: &NewJob,
+) -> Result<SubmitOutcome, SubmitError> {
+    let queue = state
+        .jobs_queue
+        .as_ref()
+        .ok_or_else(|| StoreError::unavailable("SendMessage", "JOBS_QUEUE_URL is not set"))?;
+    let mut user = state
+        .users()
+        .get_or_create(caller.new_user(state.clock.now()))
+        .await?;
+    let started = tokio::time::Instant::now();
+    for attempt in 0u32.. {
+        let now = state.clock.now();
+        let grant = match decide(&user.usage(now), Some(job.quality), now) {
+            Ok(grant) => grant,
+            Err(refusal) => {
+                if let Some(existing) = state.jobs().get(&job.generation_id).await? {
+                    return existing_job(state, queue, caller, existing).await;
+                }
+                if let Refusal::LimitReached { period, .. } = &refusal {
+                    let tally = Tally::new(&caller.id, now).with(
+                        Event::LimitReached,
+                        [("limit", "generations"), ("period", period.as_str())],
+                    );
+                    crate::analytics::count_alone(state, &tally).await;
+                }
+                return Err(SubmitError::Refused(refusal));
+            }
+        };
+        let record = JobRecord {
+            pk: generation_pk(&job.generation_id),
+            sk: JOB_SK.to_owned(),
+            generation_id: job.generation_id.clone(),
+            owner_id: caller.id.clone(),
+            status: JobStatus::Queued,
+            prompt: job.prompt.clone(),
+            genre: job.genre.clone(),
+            title: job.title.clone(),
+            quality: job.quality,
+            duration_seconds: job.duration_seconds,
+            tier: grant.tier,
+            period_key: grant.period_key.clone(),
+            expires_at: crate::domain::jobs::Reservation::new(grant.period_key.clone(), now)
+                .expires_at,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            provider: None,
+            error: None,
+            lease_id: None,
+            lease_until: None,
+            provider_calls: 0,
+            audio: None,
+        };
+        match state.jobs().reserve(&user, &grant, &record, now).await? {
+            ReserveOutcome::Reserved => {
+                queue
+                    .send(&JobMessage {
+                        generation_id: job.generation_id.clone(),
+                        owner_id: caller.id.clone(),
+                    })
+                    .await?;
+                return Ok(SubmitOutcome::Queued(Submitted {
+                    generation_id: job.generation_id.clone(),
+                    status: JobStatus::Queued,
+                    used: grant.used_after,
+                    remaining: grant.remaining,
+                    reset_at: rfc3339(grant.reset_at),
+                }));
+            }
+            ReserveOutcome::JobExists(existing) => {
+                let existing = match existing {
+                    Some(job) => Some(*job),
+                    None => state.jobs().get(&job.generation_id).await?,
+                };
+                if let Some(existing) = existing {
+                    return existing_job(state, queue, caller, existing).await;
+                }
+            }
+            ReserveOutcome::GenerationExists => return Err(SubmitError::IdTaken),
+            ReserveOutcome::UserChanged(Some(current)) => user = *current,
+            ReserveOutcome::UserChanged(None) => {
+                user = state
+                    .users()
+                    .get(&caller.id)
+                    .await?
+                    .ok_or_else(|| StoreError::corrupt("the user vanished while submitting"))?;
+            }
+        }
+        let pause = backoff(attempt, started.elapsed());
+        if started.elapsed() + pause >= RETRY_BUDGET {
+            tracing::warn!(attempts = attempt + 1, "submit retry budget spent");
+            return Err(SubmitError::BudgetSpent);
+        }
+        tokio::time::sleep(pause).await;
+    }
+    Err(SubmitError::BudgetSpent)
+}
+
+async fn existing_job(
+    state: &AppState,
+    queue: &JobsQueue,
+    caller: &Caller,
+    job: JobRecord,
+) -> Result<SubmitOutcome, SubmitError> {
+    if job.owner_id != caller.id {
+        return Err(SubmitError::IdTaken);
+    }
+    let view = view(state, &job).await?;
+    if view.status == JobStatus::Queued {
+        queue
+            .send(&JobMessage {
+                generation_id: job.generation_id.clone(),
+                owner_id: job.owner_id.clone(),
+            })
+            .await?;
+    }
+    Ok(SubmitOutcome::Existing(view))
+}
+
+/// The status of a job as its owner or an admin sees it; `None` for anyone else, and when there
+/// is no such job.
+pub async fn status(
+    state: &AppState,
+    caller: &Caller,
+    id: &GenerationId,
+) -> Result<Option<JobView>, StoreError> {
+    match state.jobs().get(id).await? {
+        Some(job) if job.owner_id == caller.id || caller.is_admin() => {
+            Ok(Some(view(state, &job).await?))
+        }
+        _ => Ok(None),
+    }
+}
+
+async fn view(state: &AppState, job: &JobRecord) -> Result<JobView, StoreError> {
+    let now = state.clock.now();
+    let (status, error) = job.status_at(now);
+    let link = match status {
+        JobStatus::Succeeded => Some(
+            state
+                .audio()
+                .presign_get(
+                    &audio_key(&job.owner_id, &job.generation_id),
+                    now,
+                    AUDIO_LINK_SECONDS,
+                )
+                .await?,
+        ),
+        _ => None,
+    };
+    Ok(JobView {
+        generation_id: job.generation_id.clone(),
+        status,
+        provider: job.provider.clone(),
+        error,
+        audio_url_expires_at: link.as_ref().map(|l| rfc3339(l.expires_at)),
+        audio_url: link.map(|l| l.url),
+        created_at: rfc3339(job.created_at),
+        finished_at: job.finished_at.map(rfc3339).or_else(|| {
+            (status == JobStatus::Failed && !job.status.is_final())
+                .then(|| rfc3339(DateTime::from_timestamp(job.expires_at, 0).unwrap_or(now)))
+        }),
+    })
+}
+
+/// What a worker run did with one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkOutcome {
+    /// Nothing left to do for this message (finished now or before, or no such job).
+    Done(Option<JobStatus>),
+    /// Give the message back to the queue: another run holds the job, or no provider could be
+    /// tried yet.
+    Retry,
+}
+
+/// The worker's providers, in configuration order.
+pub type Providers = Vec<Box<dyn MusicProvider>>;
+
+/// Runs the job of `message`: once, whatever the number of deliveries.
+#[tracing::instrument(skip_all, fields(generation_id = %message.generation_id))]
+pub async fn work(
+    state: &AppState,
+    providers: &Providers,
+    message: &JobMessage,
+) -> Result<WorkOutcome, StoreError> {
+    let Some(job) = state
+        .jobs()
+        .get(&message.generation_id)
+        .await?
+        .filter(|j| j.owner_id == message.owner_id)
+    else {
+        tracing::warn!("a message for no job of its owner; dropped");
+        return Ok(WorkOutcome::Done(None));
+    };
+    if job.status.is_final() {
+        return Ok(WorkOutcome::Done(Some(job.status)));
+    }
+    let now = state.clock.now();
+    if now.timestamp() >= job.expires_at {
+        release(state, &job, None, JobFailure::TimedOut, None, 0).await?;
+        return Ok(WorkOutcome::Done(Some(JobStatus::Failed)));
+    }
+    let lease_id = ulid::Ulid::generate().to_string();
+    let lease_until = (now + LEASE).timestamp_millis().min(job.expires_at * 1000);
+    let Some(job) = state
+        .jobs()
+        .lease(&job.generation_id, &lease_id, now, lease_until)
+        .await?
+    else {
+        return Ok(WorkOutcome::Retry);
+    };
+    let run = Run {
+        state,
+        job: &job,
+        lease_id: &lease_id,
+        calls: 0,
+    };
+    let outcome = run.go(providers).await;
+    if !matches!(outcome, Ok(WorkOutcome::Done(_))) {
+        state
+            .jobs()
+            .drop_lease(&job.generation_id, &lease_id, 0)
+            .await;
+    }
+    outcome
+}
+
+/// One worker run holding a job's lease.
+struct Run<'a> {
+    state: &'a AppState,
+    job: &'a JobRecord,
+    lease_id: &'a str,
+    calls: u32,
+}
+
+enum Attempted {
+    Stored(ObjectInfo, String),
+    Rejected,
+    Failed,
+}
+
+impl Run<'_> {
+    async fn go(mut self, providers: &Providers) -> Result<WorkOutcome, StoreError> {
+        let state = self.state;
+        let key = audio_key(&self.job.owner_id, &self.job.generation_id);
+        // A run that stopped after its upload and before its commit left the audio: commit it.
+        if let Some(object) = state
+            .audio()
+            .head(&key)
+            .await?
+            .filter(|o| o.job.as_deref() == Some(self.job.generation_id.as_str()))
+        {
+            let provider = object
+                .provider
+                .clone()
+                .unwrap_or_else(|| "unknown".to_owned());
+            return self.commit(object, &provider).await;
+        }
+        let weights: Vec<u32> = providers.iter().map(|p| p.config().weight).collect();
+        let order = crate::providers::weighted_order(&weights, |n| fastrand::u64(0..n));
+        let mut tried = std::collections::BTreeSet::new();
+        let mut budget = MAX_PROVIDER_CALLS.saturating_sub(self.job.provider_calls);
+        let waited_since = tokio::time::Instant::now();
+        let mut out_of_time = false;
+        loop {
+            let mut soonest: Option<i64> = None;
+            let mut called = false;
+            for &index in &order {
+                if budget == 0 {
+                    break;
+                }
+                let Some(provider) = providers.get(index) else {
+                    continue;
+                };
+                let config = provider.config();
+                if tried.contains(&config.name) {
+                    continue;
+                }
+                let now = state.clock.now();
+                let lease_until = self.job.lease_until.unwrap_or(self.job.expires_at * 1000);
+                let left_ms = lease_until - now.timestamp_millis();
+                if left_ms <= i64::try_from(config.timeout_seconds * 1000).unwrap_or(i64::MAX) {
+                    out_of_time = true;
+                    continue;
+                }
+                let clock = || state.clock.now().timestamp_millis();
+                let taken = state
+                    .providers()
+                    .take(
+                        &config.name,
+                        &config.limits(),
+                        self.job.generation_id.as_str(),
+                        clock,
+                    )
+                    .await?;
+                if let Err(why) = taken {
+                    let until = why.until(clock());
+                    soonest = Some(soonest.map_or(until, |s| s.min(until)));
+                    tracing::info!(provider = %config.name, ?why, "provider passed over");
+                    continue;
+                }
+                budget -= 1;
+                self.calls += 1;
+                called = true;
+                tried.insert(config.name.clone());
+                match self.attempt(provider.as_ref(), &key).await? {
+                    Attempted::Stored(object, name) => return self.commit(object, &name).await,
+                    Attempted::Rejected => {
+                        return self
+                            .release(JobFailure::ProviderRejected, Some(&config.name))
+                            .await
+                    }
+                    Attempted::Failed => {}
+                }
+            }
+            let everyone_tried = providers.iter().all(|p| tried.contains(&p.config().name));
+            if budget == 0 || everyone_tried {
+                return self.release(JobFailure::NoProviderAvailable, None).await;
+            }
+            // Nobody could be called just now: wait for the soonest, within bounds, then try again.
+            let now_ms = state.clock.now().timestamp_millis();
+            match soonest {
+                Some(at) if !called || at > now_ms => {
+                    let wait = Duration::from_millis(u64::try_from(at - now_ms).unwrap_or(0));
+                    if waited_since.elapsed() + wait > WAIT_FOR_PROVIDER {
+                        return Ok(WorkOutcome::Retry);
+                    }
+                    tokio::time::sleep(wait.max(Duration::from_millis(50))).await;
+                }
+                Some(_) => {}
+                None if out_of_time && !called => {
+                    return self.release(JobFailure::TimedOut, None).await
+                }
+                None => return self.release(JobFailure::NoProviderAvailable, None).await,
+            }
+        }
+    }
+
+    /// One provider call, its audio streamed into S3; the provider's state updated with its end.
+    async fn attempt(
+        &self,
+        provider: &dyn MusicProvider,
+        key: &str,
+    ) -> Result<Attempted, StoreError> {
+        let state = self.state;
+        let name = provider.config().name.clone();
+        let job_id = self.job.generation_id.as_str();
+        let request = GenerationRequest {
+            generation_id: job_id.to_owned(),
+            prompt: self.job.prompt.clone(),
+            quality: self.job.quality,
+            duration_seconds: self.job.duration_seconds,
+        };
+        let clock = || state.clock.now().timestamp_millis();
+        let result = match provider.generate(&request).await {
+            Ok(mut audio) => {
+                let mut upload = state
+                    .audio()
+                    .upload(key, &audio.content_type, job_id, &name);
+                let streamed = async {
+                    while let Some(chunk) = audio.chunk().await? {
+                        upload.write(&chunk).await.map_err(|e| {
+                            ProviderError::Failed(format!("storing the audio: {e}"))
+                        })?;
+                    }
+                    Ok::<_, ProviderError>(())
+                }
+                .await;
+                match streamed {
+                    Ok(()) => match upload.finish().await {
+                        Ok(object) => Ok(object),
+                        Err(err) => return Err(err),
+                    },
+                    Err(err) => {
+                        upload.abort().await;
+                        Err(err)
+                    }
+                }
+            }
+            Err(err) => Err(err),
+        };
+        let (end, attempted) = match result {
+            Ok(object) => (CallEnd::Success, Attempted::Stored(object, name.clone())),
+            Err(ProviderError::RateLimited(after)) => {
+                tracing::warn!(provider = %name, ?after, "provider rate limited; cooling down");
+                let ms = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+                (
+                    CallEnd::RateLimited { retry_after_ms: ms },
+                    Attempted::Failed,
+                )
+            }
+            Err(ProviderError::Rejected(why)) => {
+                tracing::warn!(provider = %name, why, "provider rejected the request");
+                (CallEnd::Refused, Attempted::Rejected)
+            }
+            Err(err) => {
+                tracing::warn!(provider = %name, error = %err, "provider failed; failing over");
+                (CallEnd::Failure, Attempted::Failed)
+            }
+        };
+        state.providers().end(&name, job_id, end, clock).await?;
+        Ok(attempted)
+    }
+
+    async fn release(
+        &self,
+        failure: JobFailure,
+        provider: Option<&str>,
+    ) -> Result<WorkOutcome, StoreError> {
+        release(
+            self.state,
+            self.job,
+            Some(self.lease_id),
+            failure,
+            provider,
+            self.calls,
+        )
+        .await
+    }
+
+    /// Records the stored audio as the job's generation, or fails the job when it cannot be (the
+    /// reservation expired, the quota is full): then the audio is deleted.
+    async fn commit(&self, object: ObjectInfo, provider: &str) -> Result<WorkOutcome, StoreError> {
+        let state = self.state;
+        let job = self.job;
+        let key = audio_key(&job.owner_id, &job.generation_id);
+        let started = tokio::time::Instant::now();
+        for attempt in 0u32.. {
+            let now = state.clock.now();
+            let user = state
+                .users()
+                .get(&job.owner_id)
+                .await?
+                .ok_or_else(|| StoreError::corrupt("a job of a user who does not exist"))?;
+            let holds = user
+                .reservations
+                .get(job.generation_id.as_str())
+                .is_some_and(|r| r.active(now));
+            if !holds {
+                state.audio().delete(&key).await?;
+                return self.release(JobFailure::TimedOut, Some(provider)).await;
+            }
+            let limit = user.entitlement(now).tier.spec().storage_bytes;
+            let max_storage_before = match limit {
+                Some(limit) => match limit.checked_sub(object.size_bytes) {
+                    Some(max) if user.storage_used_bytes <= max => Some(max),
+                    _ => {
+                        state.audio().delete(&key).await?;
+                        return self
+                            .release(JobFailure::StorageQuotaExceeded, Some(provider))
+                            .await;
+                    }
+                },
+                None => None,
+            };
+            let audio = StoredAudio {
+                etag: object.etag.clone(),
+                size_bytes: object.size_bytes,
+                content_type: crate::domain::storage::AudioType::parse(
+                    object.content_type.as_deref().unwrap_or("audio/wav"),
+                )
+                .unwrap_or(crate::domain::storage::AudioType::Wav),
+                stored_at: now,
+            };
+            let paid_total_after = user.paid_generations_total + u64::from(job.tier.is_paid());
+            let contribution = (job.tier.is_paid() && is_contribution(paid_total_after))
+                .then(|| contribution(&user, job, now));
+            let generation = generation_record(&user, job, &audio, contribution.as_ref(), now)?;
+            let tally = tally(&user, job, contribution.as_ref(), now);
+            let write = CommitWrite {
+                job,
+                lease_id: self.lease_id,
+                user: &user,
+                generation: &generation,
+                audio: &audio,
+                max_storage_before,
+                paid_total_after,
+                contribution: contribution.as_ref(),
+                tally: &tally,
+                provider,
+                now,
+            };
+            match state.jobs().commit(&write, self.calls).await? {
+                FinishOutcome::Done => {
+                    tracing::info!(
+                        provider,
+                        size = object.size_bytes,
+                        "generation job succeeded"
+                    );
+                    return Ok(WorkOutcome::Done(Some(JobStatus::Succeeded)));
+                }
+                FinishOutcome::LeaseLost => return Ok(WorkOutcome::Done(None)),
+                FinishOutcome::GenerationExists => {
+                    return self
+                        .release(JobFailure::GenerationIdTaken, Some(provider))
+                        .await
+                }
+                FinishOutcome::UserChanged => {}
+            }
+            let pause = backoff(attempt, started.elapsed());
+            if started.elapsed() + pause >= RETRY_BUDGET {
+                return Err(StoreError::unavailable(
+                    "TransactWriteItems commit",
+                    "the user's item kept changing",
+                ));
+            }
+            tokio::time::sleep(pause).await;
+        }
+        Ok(WorkOutcome::Retry)
+    }
+}
+
+/// Fails `job` and gives its unit back (re-reading the user until the release goes through).
+async fn release(
+    state: &AppState,
+    job: &JobRecord,
+    lease_id: Option<&str>,
+    failure: JobFailure,
+    provider: Option<&str>,
+    calls: u32,
+) -> Result<WorkOutcome, StoreError> {
+    for attempt in 0..8u32 {
+        let now = state.clock.now();
+        let user = state.users().get(&job.owner_id).await?;
+        match state
+            .jobs()
+            .release(job, lease_id, user.as_ref(), failure, provider, calls, now)
+            .await?
+        {
+            FinishOutcome::Done => {
+                tracing::info!(
+                    error = failure.as_str(),
+                    "generation job failed; quota released"
+                );
+                return Ok(WorkOutcome::Done(Some(JobStatus::Failed)));
+            }
+            FinishOutcome::LeaseLost | FinishOutcome::GenerationExists => {
+                return Ok(WorkOutcome::Done(None))
+            }
+            FinishOutcome::UserChanged => crate::retry::pause(attempt).await,
+        }
+    }
+    Err(StoreError::unavailable(
+        "TransactWriteItems release",
+        "the user's item kept changing",
+    ))
+}
+
+fn contribution(user: &UserRecord, job: &JobRecord, now: DateTime<Utc>) -> ContributionRecord {
+    ContributionRecord::new(
+        user,
+        &job.generation_id,
+        job.genre.as_deref(),
+        job.title.as_deref(),
+        job.quality,
+        points(job.quality),
+        now,
+    )
+    .listed()
+}
+
+fn tally(
+    user: &UserRecord,
+    job: &JobRecord,
+    contribution: Option<&ContributionRecord>,
+    now: DateTime<Utc>,
+) -> Tally {
+    let id = job.generation_id.as_str();
+    let tally = Tally::new(&user.user_id, now).with(
+        Event::GenerationRecorded,
+        [
+            ("generation_id", id),
+            ("quality", job.quality.as_str()),
+            ("tier", job.tier.as_str()),
+            ("via", "job"),
+        ],
+    );
+    match contribution {
+        Some(c) => tally.with(
+            Event::PoolContribution,
+            [
+                ("contribution_id", c.contribution_id.as_str()),
+                ("generation_id", id),
+                ("via", "automatic"),
+            ],
+        ),
+        None => tally,
+    }
+}
+
+/// The generation a job records: the GEN item record-generation would write, its audio stored.
+fn generation_record(
+    user: &UserRecord,
+    job: &JobRecord,
+    audio: &StoredAudio,
+    contribution: Option<&ContributionRecord>,
+    now: DateTime<Utc>,
+) -> Result<GenerationRecord, StoreError> {
+    let usage = user.usage(now);
+    let spec = usage.entitlement.tier.spec();
+    let same_period = usage.entitlement.period.key() == job.period_key;
+    // Spending the reservation leaves the period's total as it is.
+    let used = if same_period { usage.used } else { 0 };
+    let body = RecordedGeneration {
+        generation_id: job.generation_id.clone(),
+        recorded: true,
+        used,
+        remaining: spec.generations.saturating_sub(used),
+        reset_at: rfc3339(usage.entitlement.period.end),
+        pool_contribution: contribution.map(|c| PoolContribution {
+            contribution_id: c.contribution_id.clone(),
+            points: c.points,
+        }),
+    };
+    Ok(GenerationRecord {
+        pk: generation_pk(&job.generation_id),
+        sk: GEN_SK.to_owned(),
+        generation_id: job.generation_id.clone(),
+        owner_id: user.user_id.clone(),
+        quality: job.quality,
+        tier: job.tier,
+        genre: job.genre.clone(),
+        title: job.title.clone(),
+        prompt: Some(job.prompt.clone()),
+        duration_seconds: Some(job.duration_seconds),
+        period_key: job.period_key.clone(),
+        recorded_at: now,
+        response: serde_json::to_string(&body).map_err(StoreError::invalid_request)?,
+        contribution_id: contribution.map(|c| c.contribution_id.clone()),
+        audio_state: AudioState::Stored,
+        upload: None,
+        audio: Some(audio.clone()),
+    })
+}

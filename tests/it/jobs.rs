@@ -1,0 +1,662 @@
+//! Generation jobs over the local stack: submit → the jobs queue (moto's SQS) → the worker's handler
+//! → a provider of the pool (the local provider stub, speaking the predictions API) → the audio in
+//! S3 → commit or release, with what the user sees and what is stored checked at each step.
+
+use local_api::provider_stub::{Behaviour, Mode, ProviderStub, SAMPLE_RATE};
+use serde_json::json;
+use son1k::domain::entitlement::TierSource;
+use son1k::domain::tiers::Tier;
+use son1k::jobs::{JobMessage, Providers};
+use son1k::providers::{Predictions, ProviderConfig};
+use son1k_tests::faults::{Fault, FaultMode};
+use son1k_tests::{As, TestApp, TestResponse};
+
+/// A provider stub of its own on a loopback port; its base URL.
+async fn stub() -> (ProviderStub, String) {
+    let stub = ProviderStub::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let serving = stub.clone();
+    tokio::spawn(async move { local_api::provider_stub::serve(listener, serving).await });
+    (stub, base)
+}
+
+fn config(base: &str, name: &str, weight: u32) -> ProviderConfig {
+    ProviderConfig {
+        name: name.to_owned(),
+        base_url: format!("{base}/{name}"),
+        model: Some("musicgen-test".into()),
+        key_parameter: None,
+        requests_per_second: 100.0,
+        burst: 100,
+        max_concurrency: 10,
+        weight,
+        timeout_seconds: 30,
+        poll_ms: 10,
+    }
+}
+
+/// The pool: `(name, weight)` each, played by `base`'s stub.
+fn pool(base: &str, providers: &[(&str, u32)]) -> Providers {
+    providers
+        .iter()
+        .map(|(name, weight)| {
+            Box::new(Predictions::new(
+                config(base, name, *weight),
+                None,
+                reqwest::Client::new(),
+            )) as Box<dyn son1k::providers::MusicProvider>
+        })
+        .collect()
+}
+
+fn body(id: &str, quality: &str, seconds: u32) -> String {
+    json!({"generation_id": id, "prompt": "a calm piano by the sea", "genre": "Ambient",
+           "title": "Shore", "quality": quality, "duration_seconds": seconds})
+    .to_string()
+}
+
+async fn submit(app: &TestApp, user: &str, id: &str) -> TestResponse {
+    app.call(
+        "POST",
+        "/api/generations",
+        As::user(user),
+        Some(&body(id, "standard", 5)),
+    )
+    .await
+}
+
+async fn status(app: &TestApp, who: Option<As>, id: &str) -> TestResponse {
+    app.call("GET", &format!("/api/generations/{id}"), who, None)
+        .await
+}
+
+/// Hands what the queue holds to the worker's handler, once; how many messages it received.
+async fn drain(app: &TestApp, providers: &Providers) -> usize {
+    local_api::jobs::drain_once(&app.state, providers, 0, 0)
+        .await
+        .expect("drain the jobs queue")
+}
+
+/// Drains until the queue is empty (failed messages come back at once).
+async fn drain_all(app: &TestApp, providers: &Providers) {
+    for _ in 0..10 {
+        if drain(app, providers).await == 0 {
+            return;
+        }
+    }
+    panic!("the queue did not empty");
+}
+
+fn wav_len(seconds: u64) -> u64 {
+    44 + seconds * u64::from(SAMPLE_RATE) * 2
+}
+
+async fn object(app: &TestApp, user: &str, id: &str) -> Option<son1k::store::audio::ObjectInfo> {
+    app.state
+        .audio()
+        .head(&format!("audio/{user}/{id}"))
+        .await
+        .expect("head")
+}
+
+#[tokio::test]
+async fn a_job_goes_from_queued_to_succeeded_with_its_audio_fetchable_and_one_unit_spent() {
+    let app = TestApp::spawn().await;
+    let (stub, base) = stub().await;
+    let providers = pool(&base, &[("alpha", 1)]);
+
+    let res = submit(&app, "ana", "job-1").await;
+    assert_eq!(res.status, 202, "{}", res.text());
+    let queued = res.json();
+    assert_eq!(queued["status"], "queued");
+    assert_eq!(
+        (queued["used"].as_u64(), queued["remaining"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(queued["reset_at"], "2026-11-27T00:00:00Z");
+    // The reservation counts as used everywhere while the job runs.
+    assert_eq!(app.limits("ana").await["used"], 1);
+    assert_eq!(
+        status(&app, As::user("ana"), "job-1").await.json()["status"],
+        "queued"
+    );
+
+    assert_eq!(drain(&app, &providers).await, 1);
+    let done = status(&app, As::user("ana"), "job-1").await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    let done = done.json();
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["provider"], "alpha");
+    assert!(done["finished_at"].is_string() && done.get("error").is_none());
+    let audio = reqwest::get(done["audio_url"].as_str().expect("audio_url"))
+        .await
+        .expect("fetch the audio");
+    assert_eq!(audio.status(), 200);
+    let bytes = audio.bytes().await.expect("audio bytes");
+    assert_eq!(bytes.len() as u64, wav_len(5));
+    assert_eq!(&bytes[..4], b"RIFF");
+
+    // Spent once: the reservation became the period's count; storage counts the audio.
+    assert_eq!(app.limits("ana").await["used"], 1);
+    let user = app.user_record("ana").await.expect("user");
+    assert_eq!(app.used_by(&user), 1);
+    assert!(user.reservations.is_empty(), "{:?}", user.reservations);
+    assert_eq!(user.storage_used_bytes, wav_len(5));
+    let generation = app
+        .generation("job-1")
+        .await
+        .expect("a recorded generation");
+    assert_eq!(generation.owner_id.as_str(), "ana");
+    assert_eq!(generation.audio.expect("audio").size_bytes, wav_len(5));
+    assert_eq!(generation.genre.as_deref(), Some("ambient"));
+    assert_eq!(stub.received("alpha").predictions, 1);
+    assert_eq!(drain(&app, &providers).await, 0, "the message was deleted");
+}
+
+#[tokio::test]
+async fn a_failing_provider_fails_over_to_the_next() {
+    let app = TestApp::spawn().await;
+    let (stub, base) = stub().await;
+    stub.set(
+        "alpha",
+        Behaviour {
+            mode: Mode::Fail,
+            ..Behaviour::default()
+        },
+    );
+    let providers = pool(&base, &[("alpha", 1_000_000), ("beta", 1)]);
+    assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
+    drain_all(&app, &providers).await;
+    let done = status(&app, As::user("ana"), "job-1").await.json();
+    assert_eq!(
+        (done["status"].as_str(), done["provider"].as_str()),
+        (Some("succeeded"), Some("beta"))
+    );
+    assert_eq!(stub.received("alpha").predictions, 1);
+    assert_eq!(stub.received("beta").predictions, 1);
+    assert_eq!(app.used("ana").await, 1);
+}
+
+#[tokio::test]
+async fn when_every_provider_fails_the_job_fails_and_the_quota_comes_back() {
+    let app = TestApp::spawn().await;
+    let (stub, base) = stub().await;
+    for name in ["alpha", "beta"] {
+        stub.set(
+            name,
+            Behaviour {
+                mode: Mode::Fail,
+                ..Behaviour::default()
+            },
+        );
+    }
+    let providers = pool(&base, &[("alpha", 1), ("beta", 1)]);
+    assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
+    assert_eq!(app.limits("ana").await["used"], 1);
+    drain_all(&app, &providers).await;
+    let done = status(&app, As::user("ana"), "job-1").await.json();
+    assert_eq!(done["status"], "failed");
+    assert_eq!(done["error"], "no_provider_available");
+    assert!(done.get("audio_url").is_none());
+    assert_eq!(
+        app.limits("ana").await["used"],
+        0,
+        "the reservation was released"
+    );
+    let user = app.user_record("ana").await.expect("user");
+    assert!(user.reservations.is_empty());
+    assert_eq!(user.storage_used_bytes, 0);
+    assert!(object(&app, "ana", "job-1").await.is_none());
+    assert!(app.generation("job-1").await.is_none());
+    // Each provider was called once: no retry of a failed provider within the job.
+    assert_eq!(
+        stub.received("alpha").predictions + stub.received("beta").predictions,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_request_fails_at_once_without_trying_another_provider() {
+    let app = TestApp::spawn().await;
+    let (stub, base) = stub().await;
+    stub.set(
+        "alpha",
+        Behaviour {
+            mode: Mode::Reject,
+            ..Behaviour::default()
+        },
+    );
+    let providers = pool(&base, &[("alpha", 1_000_000), ("beta", 1)]);
+    assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
+    drain_all(&app, &providers).await;
+    let done = status(&app, As::user("ana"), "job-1").await.json();
+    assert_eq!(
+        (done["status"].as_str(), done["error"].as_str()),
+        (Some("failed"), Some("provider_rejected"))
+    );
+    assert_eq!(stub.received("beta").predictions, 0);
+    assert_eq!(app.limits("ana").await["used"], 0);
+}
+
+#[tokio::test]
+async fn retry_after_puts_a_provider_aside_for_exactly_that_long() {
+    let app = TestApp::spawn().await;
+    app.user_with_tier("pro", Tier::Pro, TierSource::Admin)
+        .await;
+    let (stub, base) = stub().await;
+    stub.set(
+        "alpha",
+        Behaviour {
+            mode: Mode::RateLimited,
+            retry_after: 2,
+            ..Behaviour::default()
+        },
+    );
+    // alpha first whenever it may be called.
+    let providers = pool(&base, &[("alpha", 1_000_000), ("beta", 1)]);
+    assert_eq!(submit(&app, "pro", "job-1").await.status, 202);
+    drain_all(&app, &providers).await;
+    let first = status(&app, As::user("pro"), "job-1").await.json();
+    assert_eq!(
+        (first["status"].as_str(), first["provider"].as_str()),
+        (Some("succeeded"), Some("beta"))
+    );
+    assert_eq!(stub.received("alpha").predictions, 1);
+
+    // alpha would answer now, but said 2 s: within them nobody calls it.
+    stub.set("alpha", Behaviour::default());
+    app.clock.advance(chrono::Duration::milliseconds(1_999));
+    assert_eq!(submit(&app, "pro", "job-2").await.status, 202);
+    drain_all(&app, &providers).await;
+    let second = status(&app, As::user("pro"), "job-2").await.json();
+    assert_eq!(second["provider"], "beta");
+    assert_eq!(
+        stub.received("alpha").predictions,
+        1,
+        "no call to alpha during its cooldown"
+    );
+
+    app.clock.advance(chrono::Duration::milliseconds(1));
+    assert_eq!(submit(&app, "pro", "job-3").await.status, 202);
+    drain_all(&app, &providers).await;
+    let third = status(&app, As::user("pro"), "job-3").await.json();
+    assert_eq!(
+        (third["status"].as_str(), third["provider"].as_str()),
+        (Some("succeeded"), Some("alpha"))
+    );
+    assert_eq!(stub.received("alpha").predictions, 2);
+    assert_eq!(app.used("pro").await, 3);
+}
+
+#[tokio::test]
+async fn fifty_parallel_submissions_of_a_free_user_reserve_exactly_three() {
+    let app = TestApp::spawn().await;
+    let calls = (0..50).map(|i| {
+        let app = &app;
+        async move { submit(app, "ana", &format!("job-{i}")).await }
+    });
+    let responses = futures::future::join_all(calls).await;
+    let statuses = son1k_tests::statuses(&responses);
+    assert_eq!(statuses.get(&202), Some(&3), "{statuses:?}");
+    assert_eq!(statuses.get(&429), Some(&47), "{statuses:?}");
+    for refused in responses.iter().filter(|r| r.status == 429) {
+        refused.assert_problem(429, "daily_limit_reached");
+    }
+    let mut used: Vec<u64> = responses
+        .iter()
+        .filter(|r| r.status == 202)
+        .map(|r| r.json()["used"].as_u64().expect("used"))
+        .collect();
+    used.sort_unstable();
+    assert_eq!(used, vec![1, 2, 3]);
+    let user = app.user_record("ana").await.expect("user");
+    assert_eq!(user.reservations.len(), 3);
+    assert_eq!(app.limits("ana").await["used"], 3);
+}
+
+#[tokio::test]
+async fn a_worker_that_stops_after_the_upload_and_before_the_commit_is_finished_by_the_retry_once()
+{
+    let mut app = TestApp::spawn().await;
+    let (stub, base) = stub().await;
+    let providers = pool(&base, &[("alpha", 1)]);
+    assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
+    // The commit's transaction never reaches DynamoDB (the worker's run ends there).
+    app.intercept(Fault::new(
+        "TransactWriteItems",
+        FaultMode::FailBeforeSend,
+        1,
+    ));
+    assert_eq!(drain(&app, &providers).await, 1);
+    let stored = object(&app, "ana", "job-1")
+        .await
+        .expect("the audio was uploaded");
+    assert_eq!(stored.size_bytes, wav_len(5));
+    assert!(app.generation("job-1").await.is_none(), "not committed");
+    assert_eq!(
+        status(&app, As::user("ana"), "job-1").await.json()["status"],
+        "running"
+    );
+
+    // SQS delivers the message again: the retry commits the audio already there, once.
+    assert_eq!(drain(&app, &providers).await, 1);
+    let done = status(&app, As::user("ana"), "job-1").await.json();
+    assert_eq!(
+        (done["status"].as_str(), done["provider"].as_str()),
+        (Some("succeeded"), Some("alpha"))
+    );
+    assert_eq!(
+        stub.received("alpha").predictions,
+        1,
+        "no second generation"
+    );
+    let user = app.user_record("ana").await.expect("user");
+    assert_eq!(app.used_by(&user), 1);
+    assert!(user.reservations.is_empty());
+    assert_eq!(
+        user.storage_used_bytes,
+        wav_len(5),
+        "the audio counted once"
+    );
+    assert_eq!(drain(&app, &providers).await, 0);
+}
+
+#[tokio::test]
+async fn a_run_that_crashed_holding_the_job_lets_go_when_its_lease_runs_out() {
+    let mut app = TestApp::spawn().await;
+    let (stub, base) = stub().await;
+    let providers = pool(&base, &[("alpha", 1)]);
+    assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
+    // The commit fails and so does giving the lease back: as if the process died after the upload.
+    app.intercept(Fault::new(
+        "TransactWriteItems",
+        FaultMode::FailBeforeSend,
+        1,
+    ));
+    app.intercept(Fault::new("UpdateItem", FaultMode::FailBeforeSend, 1));
+    assert_eq!(drain(&app, &providers).await, 1);
+    // A redelivery while the lease holds does nothing.
+    assert_eq!(drain(&app, &providers).await, 1);
+    assert!(app.generation("job-1").await.is_none());
+    // The lease (the worker's timeout) runs out; the next delivery commits.
+    app.clock.advance(son1k::jobs::LEASE);
+    drain_all(&app, &providers).await;
+    assert_eq!(
+        status(&app, As::user("ana"), "job-1").await.json()["status"],
+        "succeeded"
+    );
+    assert_eq!(stub.received("alpha").predictions, 1);
+    assert_eq!(app.used("ana").await, 1);
+}
+
+#[tokio::test]
+async fn a_message_delivered_twice_makes_one_generation() {
+    let app = TestApp::spawn().await;
+    let (stub, base) = stub().await;
+    let providers = pool(&base, &[("alpha", 1)]);
+    assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
+    let message = JobMessage {
+        generation_id: son1k::domain::ids::GenerationId::parse("job-1").expect("id"),
+        owner_id: son1k::domain::ids::UserId::parse("ana").expect("id"),
+    };
+    // The same message again (SQS is at least once): both may arrive in one batch, run in parallel.
+    app.state
+        .jobs_queue
+        .as_ref()
+        .expect("queue")
+        .send(&message)
+        .await
+        .expect("send");
+    drain_all(&app, &providers).await;
+    assert_eq!(stub.received("alpha").predictions, 1);
+    assert_eq!(stub.received("alpha").downloads, 1);
+    let user = app.user_record("ana").await.expect("user");
+    assert_eq!(app.used_by(&user), 1);
+    assert_eq!(user.storage_used_bytes, wav_len(5));
+    assert_eq!(
+        status(&app, As::user("ana"), "job-1").await.json()["status"],
+        "succeeded"
+    );
+}
+
+#[tokio::test]
+async fn a_reservation_that_is_never_finished_stops_counting_after_fifteen_minutes() {
+    let app = TestApp::spawn().await;
+    let (stub, base) = stub().await;
+    let providers = pool(&base, &[("alpha", 1)]);
+    for i in 0..3 {
+        assert_eq!(submit(&app, "ana", &format!("lost-{i}")).await.status, 202);
+    }
+    submit(&app, "ana", "one-more")
+        .await
+        .assert_problem(429, "daily_limit_reached");
+    app.clock
+        .advance(chrono::Duration::minutes(15) - chrono::Duration::seconds(1));
+    assert_eq!(
+        app.limits("ana").await["used"],
+        3,
+        "still held a second before"
+    );
+    app.clock.advance(chrono::Duration::seconds(1));
+    // Computed on read: nothing ran, nothing was written.
+    assert_eq!(app.limits("ana").await["used"], 0);
+    let lost = status(&app, As::user("ana"), "lost-0").await.json();
+    assert_eq!(
+        (lost["status"].as_str(), lost["error"].as_str()),
+        (Some("failed"), Some("timed_out"))
+    );
+    assert_eq!(submit(&app, "ana", "fresh").await.status, 202);
+    assert_eq!(app.limits("ana").await["used"], 1);
+
+    // The expired jobs' messages are failed without a provider call; the fresh one runs.
+    drain_all(&app, &providers).await;
+    assert_eq!(stub.received("alpha").predictions, 1);
+    assert_eq!(
+        status(&app, As::user("ana"), "fresh").await.json()["status"],
+        "succeeded"
+    );
+    let user = app.user_record("ana").await.expect("user");
+    assert!(user.reservations.is_empty(), "{:?}", user.reservations);
+    assert_eq!(app.limits("ana").await["used"], 1);
+}
+
+#[tokio::test]
+async fn the_same_id_again_answers_the_job_and_another_users_is_refused() {
+    let app = TestApp::spawn().await;
+    assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
+    let again = submit(&app, "ana", "job-1").await;
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json()["status"], "queued");
+    assert_eq!(
+        app.limits("ana").await["used"],
+        1,
+        "a repeat reserves nothing"
+    );
+
+    submit(&app, "bob", "job-1")
+        .await
+        .assert_problem(409, "generation_id_taken");
+    status(&app, As::user("bob"), "job-1")
+        .await
+        .assert_problem(404, "not_found");
+    assert_eq!(status(&app, As::admin("ops"), "job-1").await.status, 200);
+    status(&app, As::user("ana"), "nope")
+        .await
+        .assert_problem(404, "not_found");
+    assert_eq!(status(&app, None, "job-1").await.status, 401);
+
+    // An id recorded by record-generation is not a job's.
+    assert_eq!(
+        app.record("ana", json!({"generation_id": "rec-1"}))
+            .await
+            .status,
+        201
+    );
+    submit(&app, "ana", "rec-1")
+        .await
+        .assert_problem(409, "generation_id_taken");
+}
+
+#[tokio::test]
+async fn submissions_are_validated_field_by_field_and_by_tier() {
+    let app = TestApp::spawn().await;
+    for (body, field) in [
+        (
+            json!({"generation_id": "g", "prompt": "", "quality": "standard", "duration_seconds": 5}),
+            "prompt",
+        ),
+        (
+            json!({"generation_id": "g", "prompt": "x", "quality": "standard", "duration_seconds": 4}),
+            "duration_seconds",
+        ),
+        (
+            json!({"generation_id": "g", "prompt": "x", "quality": "standard", "duration_seconds": 301}),
+            "duration_seconds",
+        ),
+        (
+            json!({"generation_id": "g", "prompt": "x", "quality": "loud", "duration_seconds": 5}),
+            "quality",
+        ),
+        (
+            json!({"generation_id": "g", "prompt": "x", "duration_seconds": 5}),
+            "quality",
+        ),
+        (
+            json!({"prompt": "x", "quality": "standard", "duration_seconds": 5}),
+            "generation_id",
+        ),
+    ] {
+        let res = app
+            .call(
+                "POST",
+                "/api/generations",
+                As::user("ana"),
+                Some(&body.to_string()),
+            )
+            .await;
+        let problem = res.assert_problem(400, "invalid_request");
+        assert_eq!(problem["field"], field, "{body}");
+    }
+    let res = app
+        .call(
+            "POST",
+            "/api/generations",
+            As::user("ana"),
+            Some(&body("g", "ultra", 5)),
+        )
+        .await;
+    res.assert_problem(403, "quality_not_in_tier");
+    assert_eq!(app.limits("ana").await["used"], 0);
+}
+
+#[tokio::test]
+async fn audio_that_would_pass_the_storage_quota_fails_the_job_and_is_deleted() {
+    let app = TestApp::spawn().await;
+    let mut user = app.new_user("ana");
+    user.storage_used_bytes = (1 << 30) - 1_000;
+    app.put_user(&user).await;
+    let (_stub, base) = stub().await;
+    let providers = pool(&base, &[("alpha", 1)]);
+    assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
+    drain_all(&app, &providers).await;
+    let done = status(&app, As::user("ana"), "job-1").await.json();
+    assert_eq!(
+        (done["status"].as_str(), done["error"].as_str()),
+        (Some("failed"), Some("storage_quota_exceeded"))
+    );
+    assert!(
+        object(&app, "ana", "job-1").await.is_none(),
+        "the audio was deleted"
+    );
+    let user = app.user_record("ana").await.expect("user");
+    assert_eq!(user.storage_used_bytes, (1 << 30) - 1_000);
+    assert_eq!(app.limits("ana").await["used"], 0);
+}
+
+#[tokio::test]
+async fn long_audio_is_streamed_into_s3_in_parts() {
+    let app = TestApp::spawn().await;
+    app.user_with_tier("pro", Tier::Pro, TierSource::Admin)
+        .await;
+    let (_stub, base) = stub().await;
+    let providers = pool(&base, &[("alpha", 1)]);
+    let res = app
+        .call(
+            "POST",
+            "/api/generations",
+            As::user("pro"),
+            Some(&body("long", "ultra", 200)),
+        )
+        .await;
+    assert_eq!(res.status, 202, "{}", res.text());
+    drain_all(&app, &providers).await;
+    assert_eq!(
+        status(&app, As::user("pro"), "long").await.json()["status"],
+        "succeeded"
+    );
+    let stored = object(&app, "pro", "long").await.expect("object");
+    // 6.4 MB: more than one 5 MiB part, so a multipart upload (its ETag says how many parts).
+    assert_eq!(stored.size_bytes, wav_len(200));
+    assert!(stored.etag.ends_with("-2"), "two parts: {}", stored.etag);
+    assert_eq!(
+        app.user_record("pro")
+            .await
+            .expect("user")
+            .storage_used_bytes,
+        wav_len(200)
+    );
+}
+
+#[tokio::test]
+async fn a_providers_key_comes_from_ssm_and_goes_only_to_that_provider() {
+    let app = TestApp::spawn().await;
+    let (stub, base) = stub().await;
+    let parameter = format!("/son1k/providers/{}/alpha", app.state.config.users_table);
+    app.state
+        .ssm_client()
+        .put_parameter()
+        .name(&parameter)
+        .value("r8_local_test_key")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .expect("put parameter");
+    let mut alpha = config(&base, "alpha", 1);
+    alpha.key_parameter = Some(parameter);
+    let raw = serde_json::to_string(&vec![json!({
+        "name": alpha.name, "base_url": alpha.base_url, "key_parameter": alpha.key_parameter,
+        "requests_per_second": 10, "max_concurrency": 2, "poll_ms": 10
+    })])
+    .expect("json");
+    let providers = son1k::providers::load_from(&app.state, &raw)
+        .await
+        .expect("providers");
+    assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
+    drain_all(&app, &providers).await;
+    assert_eq!(
+        status(&app, As::user("ana"), "job-1").await.json()["status"],
+        "succeeded"
+    );
+    assert_eq!(
+        stub.received("alpha").authorization.as_deref(),
+        Some("Bearer r8_local_test_key")
+    );
+    // A missing parameter stops the cold start with a message that names it, not the key.
+    let broken = raw.replace("/alpha\"", "/missing\"");
+    let err = son1k::providers::load_from(&app.state, &broken)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("/missing"), "{err}");
+}
+
+#[test]
+fn the_stub_makes_real_wav_audio() {
+    let wav = local_api::provider_stub::wav("x", 1);
+    assert_eq!(&wav[..4], b"RIFF");
+    assert_eq!(&wav[8..16], b"WAVEfmt ");
+    assert_eq!(wav.len() as u64, wav_len(1));
+}
