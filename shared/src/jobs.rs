@@ -162,8 +162,9 @@ pub async fn submit(
             duration_seconds: job.duration_seconds,
             tier: grant.tier,
             period_key: grant.period_key.clone(),
-            expires_at: crate::domain::jobs::Reservation::new(grant.period_key.clone(), now)
-                .expires_at,
+            reserved_until: crate::domain::jobs::Reservation::new(grant.period_key.clone(), now)
+                .until,
+            expires_at: (now + crate::store::jobs::JOB_KEPT).timestamp(),
             created_at: now,
             started_at: None,
             finished_at: None,
@@ -281,7 +282,7 @@ async fn view(state: &AppState, job: &JobRecord) -> Result<JobView, StoreError> 
         created_at: rfc3339(job.created_at),
         finished_at: job.finished_at.map(rfc3339).or_else(|| {
             (status == JobStatus::Failed && !job.status.is_final())
-                .then(|| rfc3339(DateTime::from_timestamp(job.expires_at, 0).unwrap_or(now)))
+                .then(|| rfc3339(DateTime::from_timestamp(job.reserved_until, 0).unwrap_or(now)))
         }),
     })
 }
@@ -319,12 +320,14 @@ pub async fn work(
         return Ok(WorkOutcome::Done(Some(job.status)));
     }
     let now = state.clock.now();
-    if now.timestamp() >= job.expires_at {
+    if now.timestamp() >= job.reserved_until {
         release(state, &job, None, JobFailure::TimedOut, None, 0).await?;
         return Ok(WorkOutcome::Done(Some(JobStatus::Failed)));
     }
     let lease_id = ulid::Ulid::generate().to_string();
-    let lease_until = (now + LEASE).timestamp_millis().min(job.expires_at * 1000);
+    let lease_until = (now + LEASE)
+        .timestamp_millis()
+        .min(job.reserved_until * 1000);
     let Some(job) = state
         .jobs()
         .lease(&job.generation_id, &lease_id, now, lease_until)
@@ -400,7 +403,10 @@ impl Run<'_> {
                     continue;
                 }
                 let now = state.clock.now();
-                let lease_until = self.job.lease_until.unwrap_or(self.job.expires_at * 1000);
+                let lease_until = self
+                    .job
+                    .lease_until
+                    .unwrap_or(self.job.reserved_until * 1000);
                 let left_ms = lease_until - now.timestamp_millis();
                 if left_ms <= i64::try_from(config.timeout_seconds * 1000).unwrap_or(i64::MAX) {
                     out_of_time = true;

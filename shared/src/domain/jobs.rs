@@ -151,21 +151,22 @@ impl JobFailure {
 pub struct Reservation {
     /// The usage counter it will be spent from (`D#…`, `M#…`).
     pub period_key: String,
-    /// Epoch seconds after which it no longer counts (and can no longer be committed).
-    pub expires_at: i64,
+    /// Epoch seconds after which it no longer counts (and can no longer be committed). Not named
+    /// `expires_at`: that is the tables' TTL attribute.
+    pub until: i64,
 }
 
 impl Reservation {
     pub fn new(period_key: String, now: DateTime<Utc>) -> Self {
         Self {
             period_key,
-            expires_at: (now + RESERVATION_TTL).timestamp(),
+            until: (now + RESERVATION_TTL).timestamp(),
         }
     }
 
     /// Whether it still holds its unit at `now`.
     pub fn active(&self, now: DateTime<Utc>) -> bool {
-        now.timestamp() < self.expires_at
+        now.timestamp() < self.until
     }
 }
 

@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub const JOB_SK: &str = "JOB";
+/// How long a job's item is kept (then the table's TTL removes it).
+pub const JOB_KEPT: chrono::Duration = chrono::Duration::days(90);
 
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +45,9 @@ pub struct JobRecord {
     pub tier: Tier,
     pub period_key: String,
     /// When the reservation stops counting (epoch seconds); the job cannot commit after it.
+    pub reserved_until: i64,
+    /// The table's TTL (epoch seconds): a job is kept `JOB_KEPT` after it was submitted; a
+    /// succeeded one's generation stays as its own item.
     pub expires_at: i64,
     pub created_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,7 +74,7 @@ impl JobRecord {
     /// The status at `now`: a job whose reservation expired unfinished has failed, whatever the
     /// item still says (computed on read; the worker or the next run writes it down).
     pub fn status_at(&self, now: DateTime<Utc>) -> (JobStatus, Option<JobFailure>) {
-        if !self.status.is_final() && now.timestamp() >= self.expires_at {
+        if !self.status.is_final() && now.timestamp() >= self.reserved_until {
             return (JobStatus::Failed, Some(JobFailure::TimedOut));
         }
         (self.status, self.error)
@@ -78,7 +83,7 @@ impl JobRecord {
     pub fn reservation(&self) -> Reservation {
         Reservation {
             period_key: self.period_key.clone(),
-            expires_at: self.expires_at,
+            until: self.reserved_until,
         }
     }
 }
@@ -395,12 +400,13 @@ impl<'a> JobsStore<'a> {
             .build()
             .map_err(StoreError::invalid_request)?;
         let counted = user.used_in(&job.period_key);
-        let mut conditions = vec!["attribute_exists(pk)", "#res.#gid.expires_at > :now_s"];
+        let mut conditions = vec!["attribute_exists(pk)", "#res.#gid.#until > :now_s"];
         let mut update = Update::builder()
             .table_name(&self.config.users_table)
             .set_key(Some(item_key(user_pk(&user.user_id), PROFILE_SK)))
             .expression_attribute_names("#res", "reservations")
             .expression_attribute_names("#gid", job.generation_id.to_string())
+            .expression_attribute_names("#until", "until")
             .expression_attribute_names("#usage", "usage")
             .expression_attribute_names("#period", job.period_key.clone())
             .expression_attribute_values(":now_s", n(write.now.timestamp()))
