@@ -12,7 +12,7 @@ use son1k_tests::faults::{Fault, FaultMode};
 use son1k_tests::{As, TestApp, TestResponse};
 
 /// A provider stub of its own on a loopback port; its base URL.
-async fn stub() -> (ProviderStub, String) {
+pub(crate) async fn stub() -> (ProviderStub, String) {
     let stub = ProviderStub::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -39,7 +39,7 @@ fn config(base: &str, name: &str, weight: u32) -> ProviderConfig {
 }
 
 /// The pool: `(name, weight)` each, played by `base`'s stub.
-fn pool(base: &str, providers: &[(&str, u32)]) -> Providers {
+pub(crate) fn pool(base: &str, providers: &[(&str, u32)]) -> Providers {
     providers
         .iter()
         .map(|(name, weight)| {
@@ -58,7 +58,7 @@ fn body(id: &str, quality: &str, seconds: u32) -> String {
     .to_string()
 }
 
-async fn submit(app: &TestApp, user: &str, id: &str) -> TestResponse {
+pub(crate) async fn submit(app: &TestApp, user: &str, id: &str) -> TestResponse {
     app.call(
         "POST",
         "/api/generations",
@@ -68,20 +68,20 @@ async fn submit(app: &TestApp, user: &str, id: &str) -> TestResponse {
     .await
 }
 
-async fn status(app: &TestApp, who: Option<As>, id: &str) -> TestResponse {
+pub(crate) async fn status(app: &TestApp, who: Option<As>, id: &str) -> TestResponse {
     app.call("GET", &format!("/api/generations/{id}"), who, None)
         .await
 }
 
 /// Hands what the queue holds to the worker's handler, once; how many messages it received.
-async fn drain(app: &TestApp, providers: &Providers) -> usize {
+pub(crate) async fn drain(app: &TestApp, providers: &Providers) -> usize {
     local_api::jobs::drain_once(&app.state, providers, 0, 0)
         .await
         .expect("drain the jobs queue")
 }
 
 /// Drains until the queue is empty (failed messages come back at once).
-async fn drain_all(app: &TestApp, providers: &Providers) {
+pub(crate) async fn drain_all(app: &TestApp, providers: &Providers) {
     for _ in 0..10 {
         if drain(app, providers).await == 0 {
             return;
@@ -90,11 +90,15 @@ async fn drain_all(app: &TestApp, providers: &Providers) {
     panic!("the queue did not empty");
 }
 
-fn wav_len(seconds: u64) -> u64 {
+pub(crate) fn wav_len(seconds: u64) -> u64 {
     44 + seconds * u64::from(SAMPLE_RATE) * 2
 }
 
-async fn object(app: &TestApp, user: &str, id: &str) -> Option<son1k::store::audio::ObjectInfo> {
+pub(crate) async fn object(
+    app: &TestApp,
+    user: &str,
+    id: &str,
+) -> Option<son1k::store::audio::ObjectInfo> {
     app.state
         .audio()
         .head(&format!("audio/{user}/{id}"))
@@ -659,4 +663,38 @@ fn the_stub_makes_real_wav_audio() {
     assert_eq!(&wav[..4], b"RIFF");
     assert_eq!(&wav[8..16], b"WAVEfmt ");
     assert_eq!(wav.len() as u64, wav_len(1));
+}
+
+#[tokio::test]
+async fn a_paid_users_twentieth_job_joins_the_pool_listed_with_its_audio() {
+    let app = TestApp::spawn().await;
+    app.about_to_contribute("pro").await;
+    let (_stub, base) = stub().await;
+    let providers = pool(&base, &[("alpha", 1)]);
+    let res = app
+        .call(
+            "POST",
+            "/api/generations",
+            As::user("pro"),
+            Some(&body("twentieth", "high", 5)),
+        )
+        .await;
+    assert_eq!(res.status, 202, "{}", res.text());
+    drain_all(&app, &providers).await;
+    assert_eq!(
+        status(&app, As::user("pro"), "twentieth").await.json()["status"],
+        "succeeded"
+    );
+    let generation = app.generation("twentieth").await.expect("generation");
+    let contribution = generation.contribution_id.expect("a pool contribution");
+    let user = app.user_record("pro").await.expect("user");
+    assert_eq!(user.paid_generations_total, 20);
+    let listed = app
+        .call("GET", "/api/community/pool", None, None)
+        .await
+        .json();
+    let item = &listed["items"][0];
+    assert_eq!(item["id"], contribution.as_str(), "{listed}");
+    assert_eq!(item["points"], 2);
+    assert_eq!(item["genre"], "ambient");
 }

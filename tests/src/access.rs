@@ -116,9 +116,13 @@ impl S3AccessRecorder {
 
 /// (IAM action, `<folder>/*`) for a path-style request `METHOD /bucket/folder/...`.
 fn s3_access(method: &str, path: &str) -> Access {
+    let query = path.split_once('?').map_or("", |(_, q)| q);
+    let path = path.split('?').next().unwrap_or(path);
     let action = match method {
         "GET" | "HEAD" => "s3:GetObject",
-        "PUT" => "s3:PutObject",
+        // PutObject, UploadPart, and (POST) CreateMultipartUpload, CompleteMultipartUpload.
+        "PUT" | "POST" => "s3:PutObject",
+        "DELETE" if query.contains("uploadId=") => "s3:AbortMultipartUpload",
         "DELETE" => "s3:DeleteObject",
         other => other,
     };

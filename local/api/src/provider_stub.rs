@@ -50,6 +50,8 @@ pub enum Mode {
     RateLimited,
     /// Waits `delay_ms`, then answers as `ok`.
     Slow,
+    /// Answers as `ok`, but the audio download breaks off after 6 MiB (a dropped connection).
+    Broken,
 }
 
 /// What a stub provider received.
@@ -172,7 +174,7 @@ async fn create(
                 .into_response()
         }
         Mode::Slow => tokio::time::sleep(Duration::from_millis(behaviour.delay_ms)).await,
-        Mode::Ok => {}
+        Mode::Ok | Mode::Broken => {}
     }
     let input = body.get("input").cloned().unwrap_or(Value::Null);
     let prompt = input
@@ -224,15 +226,28 @@ async fn download(
     Path((name, file)): Path<(String, String)>,
 ) -> Response {
     let id = file.trim_end_matches(".wav");
-    let prediction = stub
-        .with(&name, |p| {
-            p.received.downloads += 1;
-            p.predictions.get(id).cloned()
-        })
-        .flatten();
-    match prediction {
-        Some(p) => ([("content-type", "audio/wav")], wav(&p.prompt, p.duration)).into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
+    let found = stub.with(&name, |p| {
+        p.received.downloads += 1;
+        (p.predictions.get(id).cloned(), p.behaviour.mode)
+    });
+    match found {
+        Some((Some(p), Mode::Broken)) => {
+            let audio = wav(&p.prompt, 300);
+            let cut = audio.get(..6 * 1024 * 1024).unwrap_or(&audio).to_vec();
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+                Ok(cut),
+                Err(std::io::Error::other("the stub drops the connection")),
+            ];
+            (
+                [("content-type", "audio/wav")],
+                axum::body::Body::from_stream(futures::stream::iter(chunks)),
+            )
+                .into_response()
+        }
+        Some((Some(p), _)) => {
+            ([("content-type", "audio/wav")], wav(&p.prompt, p.duration)).into_response()
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
