@@ -698,3 +698,122 @@ async fn a_paid_users_twentieth_job_joins_the_pool_listed_with_its_audio() {
     assert_eq!(item["points"], 2);
     assert_eq!(item["genre"], "ambient");
 }
+
+#[tokio::test]
+async fn a_provider_slower_than_its_timeout_is_abandoned_for_the_next() {
+    let app = TestApp::spawn().await;
+    let (stub, base) = stub().await;
+    stub.set(
+        "alpha",
+        Behaviour {
+            mode: Mode::Slow,
+            delay_ms: 3_000,
+            ..Behaviour::default()
+        },
+    );
+    let mut alpha = config(&base, "alpha", 1_000_000);
+    alpha.timeout_seconds = 1;
+    let providers: Providers = vec![
+        Box::new(Predictions::new(alpha, None, reqwest::Client::new())),
+        Box::new(Predictions::new(
+            config(&base, "beta", 1),
+            None,
+            reqwest::Client::new(),
+        )),
+    ];
+    assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
+    drain_all(&app, &providers).await;
+    let done = status(&app, As::user("ana"), "job-1").await.json();
+    assert_eq!(
+        (done["status"].as_str(), done["provider"].as_str()),
+        (Some("succeeded"), Some("beta"))
+    );
+    assert_eq!(stub.received("alpha").predictions, 1);
+}
+
+#[tokio::test]
+async fn three_failures_in_a_row_open_a_providers_circuit_until_a_probe_succeeds() {
+    let app = TestApp::spawn().await;
+    app.user_with_tier("pro", Tier::Pro, TierSource::Admin)
+        .await;
+    let (stub, base) = stub().await;
+    stub.set(
+        "alpha",
+        Behaviour {
+            mode: Mode::Fail,
+            ..Behaviour::default()
+        },
+    );
+    let providers = pool(&base, &[("alpha", 1_000_000), ("beta", 1)]);
+    for i in 0..3 {
+        assert_eq!(submit(&app, "pro", &format!("job-{i}")).await.status, 202);
+        drain_all(&app, &providers).await;
+    }
+    assert_eq!(stub.received("alpha").predictions, 3);
+    // Open: alpha is passed over even though it would answer now.
+    stub.set("alpha", Behaviour::default());
+    assert_eq!(submit(&app, "pro", "job-3").await.status, 202);
+    drain_all(&app, &providers).await;
+    assert_eq!(stub.received("alpha").predictions, 3);
+    assert_eq!(
+        status(&app, As::user("pro"), "job-3").await.json()["provider"],
+        "beta"
+    );
+    // After 30 s one probe goes through; it succeeds and closes the circuit.
+    app.clock.advance(chrono::Duration::seconds(30));
+    for id in ["job-4", "job-5"] {
+        assert_eq!(submit(&app, "pro", id).await.status, 202);
+        drain_all(&app, &providers).await;
+        assert_eq!(
+            status(&app, As::user("pro"), id).await.json()["provider"],
+            "alpha"
+        );
+    }
+    assert_eq!(stub.received("alpha").predictions, 5);
+    assert_eq!(app.used("pro").await, 6);
+}
+
+#[tokio::test]
+async fn the_fleet_together_never_takes_more_than_a_providers_burst() {
+    use son1k::store::providers::Limits;
+    let app = TestApp::spawn().await;
+    let limits = Limits {
+        requests_per_second: 0.5,
+        burst: 5,
+        max_concurrency: 100,
+        slot_ms: 60_000,
+    };
+    let now = son1k_tests::NowUtc::now_utc(&*app.clock).timestamp_millis();
+    // 40 workers at the same instant, each with its own job: a token each, or told when to come back.
+    let takes = (0..40).map(|i| {
+        let app = &app;
+        async move {
+            app.state
+                .providers()
+                .take("alpha", &limits, &format!("job-{i}"), || now)
+                .await
+                .expect("take")
+        }
+    });
+    let results = futures::future::join_all(takes).await;
+    let taken = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(taken, 5, "{results:?}");
+    assert!(results
+        .iter()
+        .filter_map(|r| r.err())
+        .all(|why| why == son1k::store::providers::Unavailable::OutOfRate { next: now + 2_000 }));
+    // Two seconds later the bucket has one more token, and only one.
+    let later = now + 2_000;
+    let again = futures::future::join_all((0..10).map(|i| {
+        let app = &app;
+        async move {
+            app.state
+                .providers()
+                .take("alpha", &limits, &format!("late-{i}"), || later)
+                .await
+                .expect("take")
+        }
+    }))
+    .await;
+    assert_eq!(again.iter().filter(|r| r.is_ok()).count(), 1);
+}

@@ -253,7 +253,10 @@ impl<'a> ProvidersStore<'a> {
         job: &str,
         now_ms: impl Fn() -> i64,
     ) -> Result<Result<(), Unavailable>, StoreError> {
-        for _ in 0..STATE_ATTEMPTS {
+        for attempt in 0..STATE_ATTEMPTS {
+            if attempt > 0 {
+                crate::retry::pause(attempt).await;
+            }
             let read = self.get(name).await?;
             let next = match read.take(limits, job, now_ms()) {
                 Ok(next) => next,
@@ -277,7 +280,10 @@ impl<'a> ProvidersStore<'a> {
         end: CallEnd,
         now_ms: impl Fn() -> i64,
     ) -> Result<(), StoreError> {
-        for _ in 0..STATE_ATTEMPTS {
+        for attempt in 0..STATE_ATTEMPTS {
+            if attempt > 0 {
+                crate::retry::pause(attempt).await;
+            }
             let read = self.get(name).await?;
             let next = read.end(job, end, now_ms());
             if self.put(name, &read, &next).await? {
