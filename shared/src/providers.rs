@@ -293,6 +293,11 @@ impl Predictions {
                 .ok_or_else(|| ProviderError::Failed("prediction without output".into()))?,
             _ => return Err(ProviderError::Failed("prediction without output".into())),
         };
+        if !output_allowed(&self.config.base_url, &output) {
+            return Err(ProviderError::Failed(
+                "the output link is not an http(s) link to a public host".into(),
+            ));
+        }
         // The output is a link of the provider's file host: fetched without our key.
         let response = self
             .http
@@ -333,6 +338,29 @@ impl MusicProvider for Predictions {
                 .unwrap_or(Err(ProviderError::TimedOut))
         })
     }
+}
+
+/// Whether the worker may fetch a provider's `output` link: http(s) only, and never a loopback,
+/// private or link-local address (the Lambda's own Runtime API, a VPC's hosts) unless the provider
+/// itself is on such an address (the local stub).
+fn output_allowed(base: &str, output: &str) -> bool {
+    use std::net::IpAddr;
+    let internal = |url: &url::Url| match url.host() {
+        Some(url::Host::Ipv4(ip)) => {
+            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+        }
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xfe00) == 0xfc00
+        }
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok()
+        }
+        None => true,
+    };
+    let (Ok(base), Ok(output)) = (url::Url::parse(base), url::Url::parse(output)) else {
+        return false;
+    };
+    matches!(output.scheme(), "http" | "https") && (!internal(&output) || internal(&base))
 }
 
 /// `Retry-After` in seconds (or an HTTP date, read as 1 s), at least 1 s and at most 10 minutes.
@@ -448,6 +476,30 @@ mod tests {
         ] {
             assert!(parse_providers(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn output_links_to_internal_hosts_are_refused_unless_the_provider_is_local() {
+        let public = "https://api.replicate.com";
+        assert!(output_allowed(
+            public,
+            "https://replicate.delivery/x/out.wav"
+        ));
+        for bad in [
+            "http://127.0.0.1:9001/2018-06-01/runtime/invocation/next",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://10.0.0.5/a.wav",
+            "http://localhost/a.wav",
+            "http://[::1]/a.wav",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(!output_allowed(public, bad), "{bad}");
+        }
+        assert!(output_allowed(
+            "http://127.0.0.1:12112/alpha",
+            "http://127.0.0.1:12112/alpha/files/x.wav"
+        ));
     }
 
     #[test]

@@ -378,6 +378,37 @@ fn record_generation_outlives_its_retry_budget_and_one_last_call() {
     );
 }
 
+/// The jobs' timing holds together: submit outlives its retry budget as record-generation does; a
+/// worker run lives exactly as long as its lease; the queue hides a message longer than a run, so a
+/// message comes back only after its run ended or died and its lease ran out; the dead-letter queue
+/// catches a job that keeps failing; the worker reports partial batch failures.
+#[test]
+fn the_jobs_timing_and_queues_hold_together() {
+    let template = template();
+    let resources = &template["Resources"];
+    let seconds = |function: &str| {
+        resources[function]["Properties"]["Timeout"]
+            .as_u64()
+            .expect("a timeout")
+    };
+    let needed = son1k::metering::RETRY_BUDGET
+        + son1k::config::Config::with_prefix("t").aws_operation_timeout;
+    assert!(std::time::Duration::from_secs(seconds("GenerationSubmit")) > needed);
+    let lease = u64::try_from(son1k::jobs::LEASE.num_seconds()).expect("lease");
+    assert_eq!(seconds("GenerationWorker"), lease);
+    let queue = &resources["JobsQueue"]["Properties"];
+    assert!(queue["VisibilityTimeout"].as_u64().expect("visibility") > lease);
+    assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64(), Some(5));
+    let source = &resources["GenerationWorker"]["Properties"]["Events"]["Jobs"]["Properties"];
+    assert_eq!(
+        source["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    // Every delivery of one message ends before the reservation stops counting.
+    let reservation = son1k::domain::jobs::RESERVATION_TTL.num_seconds();
+    assert!(i64::try_from(lease).expect("lease") * 2 < reservation);
+}
+
 /// Stripe's keys and the cursor key reach exactly the functions that use them, from Secrets Manager: the template holds
 /// a reference, never a key, and no default of any parameter looks like one.
 #[test]
