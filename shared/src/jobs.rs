@@ -6,7 +6,6 @@
 //! never finished stops counting after `RESERVATION_TTL` (computed on read).
 
 use crate::auth::Caller;
-use crate::domain::analytics::Event;
 use crate::domain::generation::{PoolContribution, RecordedGeneration};
 use crate::domain::ids::GenerationId;
 use crate::domain::jobs::{JobFailure, JobStatus, JobView, NewJob, Submitted};
@@ -18,7 +17,7 @@ use crate::providers::{GenerationRequest, MusicProvider, ProviderError};
 use crate::store::analytics::Tally;
 use crate::store::audio::ObjectInfo;
 use crate::store::generations::{generation_pk, AudioState, GenerationRecord, StoredAudio, GEN_SK};
-use crate::store::jobs::{CommitWrite, FinishOutcome, JobRecord, ReserveOutcome, JOB_SK};
+use crate::store::jobs::{CommitWrite, FinishOutcome, JobEnd, JobRecord, ReserveOutcome, JOB_SK};
 use crate::store::pool::ContributionRecord;
 use crate::store::providers::CallEnd;
 use crate::store::users::UserRecord;
@@ -139,13 +138,7 @@ pub async fn submit(
                 if let Some(existing) = state.jobs().get(&job.generation_id).await? {
                     return existing_job(state, queue, caller, existing).await;
                 }
-                if let Refusal::LimitReached { period, .. } = &refusal {
-                    let tally = Tally::new(&caller.id, now).with(
-                        Event::LimitReached,
-                        [("limit", "generations"), ("period", period.as_str())],
-                    );
-                    crate::analytics::count_alone(state, &tally).await;
-                }
+                crate::metering::count_limit_hit(state, caller, &refusal, now).await;
                 return Err(SubmitError::Refused(refusal));
             }
         };
@@ -649,11 +642,18 @@ async fn release(
     calls: u32,
 ) -> Result<WorkOutcome, StoreError> {
     for attempt in 0..8u32 {
-        let now = state.clock.now();
         let user = state.users().get(&job.owner_id).await?;
+        let end = JobEnd {
+            status: JobStatus::Failed,
+            failure: Some(failure),
+            provider,
+            audio: None,
+            calls,
+            now: state.clock.now(),
+        };
         match state
             .jobs()
-            .release(job, lease_id, user.as_ref(), failure, provider, calls, now)
+            .release(job, lease_id, user.as_ref(), &end)
             .await?
         {
             FinishOutcome::Done => {
@@ -694,27 +694,14 @@ fn tally(
     contribution: Option<&ContributionRecord>,
     now: DateTime<Utc>,
 ) -> Tally {
-    let id = job.generation_id.as_str();
-    let tally = Tally::new(&user.user_id, now).with(
-        Event::GenerationRecorded,
-        [
-            ("generation_id", id),
-            ("quality", job.quality.as_str()),
-            ("tier", job.tier.as_str()),
-            ("via", "job"),
-        ],
-    );
-    match contribution {
-        Some(c) => tally.with(
-            Event::PoolContribution,
-            [
-                ("contribution_id", c.contribution_id.as_str()),
-                ("generation_id", id),
-                ("via", "automatic"),
-            ],
-        ),
-        None => tally,
-    }
+    crate::metering::generation_tally(
+        &user.user_id,
+        &job.generation_id,
+        (job.quality, job.tier),
+        Some("job"),
+        contribution,
+        now,
+    )
 }
 
 /// The generation a job records: the GEN item record-generation would write, its audio stored.

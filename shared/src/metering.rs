@@ -163,15 +163,34 @@ fn tally(
     contribution: Option<&ContributionRecord>,
     now: DateTime<Utc>,
 ) -> Tally {
-    let id = generation.generation_id.as_str();
-    let tally = Tally::new(&user.user_id, now).with(
-        Event::GenerationRecorded,
-        [
-            ("generation_id", id),
-            ("quality", generation.quality.as_str()),
-            ("tier", grant.tier.as_str()),
-        ],
-    );
+    generation_tally(
+        &user.user_id,
+        &generation.generation_id,
+        (generation.quality, grant.tier),
+        None,
+        contribution,
+        now,
+    )
+}
+
+/// The events of a recorded generation of `quality` on `tier` (`via` a job, or record-generation when
+/// `None`) and of its pool contribution when it makes one.
+pub(crate) fn generation_tally(
+    user: &crate::domain::ids::UserId,
+    generation: &GenerationId,
+    (quality, tier): (crate::domain::tiers::Quality, crate::domain::tiers::Tier),
+    via: Option<&str>,
+    contribution: Option<&ContributionRecord>,
+    now: DateTime<Utc>,
+) -> Tally {
+    let id = generation.as_str();
+    let mut properties = vec![
+        ("generation_id", id),
+        ("quality", quality.as_str()),
+        ("tier", tier.as_str()),
+    ];
+    properties.extend(via.map(|via| ("via", via)));
+    let tally = Tally::new(user, now).with(Event::GenerationRecorded, properties);
     match contribution {
         Some(c) => tally.with(
             Event::PoolContribution,
@@ -186,7 +205,12 @@ fn tally(
 }
 
 /// Counts a refusal for a spent quota (a quality outside the tier is not a limit hit).
-async fn count_limit_hit(state: &AppState, caller: &Caller, refusal: &Refusal, now: DateTime<Utc>) {
+pub(crate) async fn count_limit_hit(
+    state: &AppState,
+    caller: &Caller,
+    refusal: &Refusal,
+    now: DateTime<Utc>,
+) {
     let Refusal::LimitReached { period, .. } = refusal else {
         return;
     };

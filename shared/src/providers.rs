@@ -420,7 +420,7 @@ pub async fn load_from(
     let configs = if raw.trim().is_empty() {
         Vec::new()
     } else {
-        parse_providers(&raw)?
+        parse_providers(raw)?
     };
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))

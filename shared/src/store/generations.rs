@@ -263,10 +263,8 @@ pub(crate) fn spend_update(
                 update =
                     update.expression_attribute_values(":used", number(grant.counter_before + 1));
             }
-            if grant.counter_before == 0 {
-                expression.condition("attribute_not_exists(#usage.#period)");
-            } else {
-                expression.condition("#usage.#period = :prev_used");
+            expression.condition(counter_condition(grant.counter_before));
+            if grant.counter_before > 0 {
                 update =
                     update.expression_attribute_values(":prev_used", number(grant.counter_before));
             }
@@ -291,11 +289,7 @@ pub(crate) fn spend_update(
     }
     if reserve.is_none() && grant.paid_total_after != user.paid_generations_total {
         expression.set("paid_generations_total = :paid");
-        expression.condition(if user.paid_generations_total == 0 {
-            "(attribute_not_exists(paid_generations_total) OR paid_generations_total = :prev_paid)"
-        } else {
-            "paid_generations_total = :prev_paid"
-        });
+        expression.condition(paid_condition(user.paid_generations_total));
         update = update
             .expression_attribute_values(":paid", number(grant.paid_total_after))
             .expression_attribute_values(":prev_paid", number(user.paid_generations_total));
@@ -305,6 +299,24 @@ pub(crate) fn spend_update(
         .condition_expression(expression.conditions.join(" AND "))
         .build()
         .map_err(StoreError::invalid_request)
+}
+
+/// The condition that the period counter `#usage.#period` is `before` (`:prev_used`; absent for 0).
+pub(crate) fn counter_condition(before: u32) -> &'static str {
+    if before == 0 {
+        "attribute_not_exists(#usage.#period)"
+    } else {
+        "#usage.#period = :prev_used"
+    }
+}
+
+/// The condition that the paid history is `before` (`:prev_paid`; absent or 0 for 0).
+pub(crate) fn paid_condition(before: u64) -> &'static str {
+    if before == 0 {
+        "(attribute_not_exists(paid_generations_total) OR paid_generations_total = :prev_paid)"
+    } else {
+        "paid_generations_total = :prev_paid"
+    }
 }
 
 /// The clauses of an update expression and its condition, gathered as the update is built.

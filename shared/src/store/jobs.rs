@@ -134,6 +134,18 @@ pub struct CommitWrite<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// How a job ended, as its item records it.
+#[derive(Debug, Clone, Copy)]
+pub struct JobEnd<'a> {
+    pub status: JobStatus,
+    pub failure: Option<JobFailure>,
+    pub provider: Option<&'a str>,
+    pub audio: Option<&'a StoredAudio>,
+    /// Provider calls this run made.
+    pub calls: u32,
+    pub now: DateTime<Utc>,
+}
+
 fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
@@ -317,17 +329,21 @@ impl<'a> JobsStore<'a> {
         }
     }
 
+    /// The job's final update: by the run holding `lease_id`, or (`None`) of a job found expired.
     fn finish_job(
         &self,
         job: &JobRecord,
         lease_id: Option<&str>,
-        status: JobStatus,
-        failure: Option<JobFailure>,
-        provider: Option<&str>,
-        audio: Option<&StoredAudio>,
-        calls: u32,
-        now: DateTime<Utc>,
+        end: &JobEnd<'_>,
     ) -> Result<TransactWriteItem, StoreError> {
+        let JobEnd {
+            status,
+            failure,
+            provider,
+            audio,
+            calls,
+            now,
+        } = *end;
         let mut set = vec!["#status = :status", "finished_at = :now"];
         let mut update = Update::builder()
             .table_name(&self.config.stats_table)
@@ -381,16 +397,15 @@ impl<'a> JobsStore<'a> {
         calls: u32,
     ) -> Result<FinishOutcome, StoreError> {
         let (job, user) = (write.job, write.user);
-        let finish = self.finish_job(
-            job,
-            Some(write.lease_id),
-            JobStatus::Succeeded,
-            None,
-            Some(write.provider),
-            Some(write.audio),
+        let end = JobEnd {
+            status: JobStatus::Succeeded,
+            failure: None,
+            provider: Some(write.provider),
+            audio: Some(write.audio),
             calls,
-            write.now,
-        )?;
+            now: write.now,
+        };
+        let finish = self.finish_job(job, Some(write.lease_id), &end)?;
         let put = Put::builder()
             .table_name(&self.config.stats_table)
             .set_item(Some(
@@ -413,22 +428,16 @@ impl<'a> JobsStore<'a> {
             .expression_attribute_values(":used", n(counted + 1))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":size", n(write.audio.size_bytes));
-        conditions.push(if counted == 0 {
-            "attribute_not_exists(#usage.#period)"
-        } else {
-            "#usage.#period = :prev_used"
-        });
+        conditions.push(super::generations::counter_condition(counted));
         if counted > 0 {
             update = update.expression_attribute_values(":prev_used", n(counted));
         }
         let mut set = vec!["#usage.#period = :used"];
         if write.paid_total_after != user.paid_generations_total {
             set.push("paid_generations_total = :paid");
-            conditions.push(if user.paid_generations_total == 0 {
-                "(attribute_not_exists(paid_generations_total) OR paid_generations_total = :prev_paid)"
-            } else {
-                "paid_generations_total = :prev_paid"
-            });
+            conditions.push(super::generations::paid_condition(
+                user.paid_generations_total,
+            ));
             update = update
                 .expression_attribute_values(":paid", n(write.paid_total_after))
                 .expression_attribute_values(":prev_paid", n(user.paid_generations_total));
@@ -476,27 +485,14 @@ impl<'a> JobsStore<'a> {
 
     /// Fails the job with `failure` and gives its unit back (when `user` still holds it). Without a
     /// lease (a job found expired), only a job still queued or running is failed.
-    #[allow(clippy::too_many_arguments)]
     pub async fn release(
         &self,
         job: &JobRecord,
         lease_id: Option<&str>,
         user: Option<&UserRecord>,
-        failure: JobFailure,
-        provider: Option<&str>,
-        calls: u32,
-        now: DateTime<Utc>,
+        end: &JobEnd<'_>,
     ) -> Result<FinishOutcome, StoreError> {
-        let mut items = vec![self.finish_job(
-            job,
-            lease_id,
-            JobStatus::Failed,
-            Some(failure),
-            provider,
-            None,
-            calls,
-            now,
-        )?];
+        let mut items = vec![self.finish_job(job, lease_id, end)?];
         let holds = user.is_some_and(|u| u.reservations.contains_key(job.generation_id.as_str()));
         if let (Some(user), true) = (user, holds) {
             let update = Update::builder()
