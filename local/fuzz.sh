@@ -35,6 +35,9 @@ done
   "$(target/debug/local-api token --user fuzz_admin --ttl 3600 --admin)" \
   "$(target/debug/local-api token --user fuzz_seed --ttl 3600)"
 
+# One worker: with two, schemathesis's threads parse sources with `ast` at once, and CPython 3.11.7 (this
+# machine's) can fail that with "SystemError: AST constructor recursion depth mismatch" (CPython
+# gh-106905, fixed in later releases): a crash of the tool, not a finding, seen once in a `make test`.
 examples=${FUZZ_EXAMPLES:-50}
 seed=${FUZZ_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 echo "fuzz: schemathesis, ${examples} examples per operation and phase, seed ${seed} (FUZZ_SEED=${seed} replays it)"
@@ -49,7 +52,7 @@ for who in user admin; do
   .venv/bin/st run openapi.yaml --url "http://127.0.0.1:${API_PORT}" \
     -H "Authorization: Bearer ${token}" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,unsupported_method,allow_header_conformance,ignored_auth \
-    --max-examples "$examples" --seed "$seed" --workers 2 --no-color --generation-database none \
+    --max-examples "$examples" --seed "$seed" --workers 1 --no-color --generation-database none \
     --phases examples,coverage,fuzzing,stateful \
     --report junit --report-junit-path "target/fuzz-${who}.xml" --output-truncate true \
     2>&1 | tee "$out" || status=$?
