@@ -328,7 +328,7 @@ pub async fn work(
     else {
         return Ok(WorkOutcome::Retry);
     };
-    let run = Run {
+    let mut run = Run {
         state,
         job: &job,
         lease_id: &lease_id,
@@ -336,9 +336,10 @@ pub async fn work(
     };
     let outcome = run.go(providers).await;
     if !matches!(outcome, Ok(WorkOutcome::Done(_))) {
+        // The calls this run made count towards the job's budget in the runs after it.
         state
             .jobs()
-            .drop_lease(&job.generation_id, &lease_id, 0)
+            .drop_lease(&job.generation_id, &lease_id, run.calls)
             .await;
     }
     outcome
@@ -359,7 +360,7 @@ enum Attempted {
 }
 
 impl Run<'_> {
-    async fn go(mut self, providers: &Providers) -> Result<WorkOutcome, StoreError> {
+    async fn go(&mut self, providers: &Providers) -> Result<WorkOutcome, StoreError> {
         let state = self.state;
         let key = audio_key(&self.job.owner_id, &self.job.generation_id);
         // A run that stopped after its upload and before its commit left the audio: commit it.
