@@ -48,16 +48,23 @@ pub struct JobMessage {
     pub owner_id: crate::domain::ids::UserId,
 }
 
-/// The jobs queue (SQS).
+/// The jobs queue (SQS). Its client is built on the first send, not at cold start: a submission
+/// that is refused (400, 403, 429) never needs it.
 #[derive(Debug, Clone)]
 pub struct JobsQueue {
-    client: aws_sdk_sqs::Client,
+    client: std::sync::Arc<std::sync::OnceLock<aws_sdk_sqs::Client>>,
+    /// What the client is built from: the state's SDK settings and SQS endpoint override.
+    source: Option<(aws_config::SdkConfig, Option<String>)>,
     url: String,
 }
 
 impl JobsQueue {
     pub fn new(client: aws_sdk_sqs::Client, url: String) -> Self {
-        Self { client, url }
+        Self {
+            client: std::sync::Arc::new(std::sync::OnceLock::from(client)),
+            source: None,
+            url,
+        }
     }
 
     /// The queue of `JOBS_QUEUE_URL`, with the state's SDK settings (and `AWS_ENDPOINT_URL_SQS`).
@@ -66,7 +73,19 @@ impl JobsQueue {
             .ok()
             .filter(|u| !u.is_empty())
             .ok_or("JOBS_QUEUE_URL is not set: the function needs it (template.yaml sets it)")?;
-        Ok(Self::new(state.sqs_client(), url))
+        Ok(Self {
+            client: std::sync::Arc::new(std::sync::OnceLock::new()),
+            source: Some((state.sdk.clone(), state.endpoints.sqs.clone())),
+            url,
+        })
+    }
+
+    fn client(&self) -> &aws_sdk_sqs::Client {
+        // `new` sets the client; `from_env` leaves it to be built here, from its source.
+        self.client.get_or_init(|| match &self.source {
+            Some((sdk, endpoint)) => crate::state::sqs_client(sdk, endpoint.as_deref()),
+            None => aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::Config::builder().build()),
+        })
     }
 
     pub fn url(&self) -> &str {
@@ -75,7 +94,7 @@ impl JobsQueue {
 
     pub async fn send(&self, message: &JobMessage) -> Result<(), StoreError> {
         let body = serde_json::to_string(message).map_err(StoreError::invalid_request)?;
-        self.client
+        self.client()
             .send_message()
             .queue_url(&self.url)
             .message_body(body)

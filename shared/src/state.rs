@@ -121,11 +121,7 @@ impl AppState {
 
     /// An SQS client with this state's settings (the jobs queue).
     pub fn sqs_client(&self) -> aws_sdk_sqs::Client {
-        let mut sqs = aws_sdk_sqs::config::Builder::from(&self.sdk);
-        if let Some(url) = &self.endpoints.sqs {
-            sqs = sqs.endpoint_url(url);
-        }
-        aws_sdk_sqs::Client::from_conf(sqs.build())
+        sqs_client(&self.sdk, self.endpoints.sqs.as_deref())
     }
 
     /// An SSM client with this state's settings (providers' keys).
@@ -204,6 +200,15 @@ impl AppState {
         self.s3 = aws_sdk_s3::Client::from_conf(config);
         self
     }
+}
+
+/// An SQS client with `sdk`'s settings, at `endpoint` when given.
+pub fn sqs_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_sqs::Client {
+    let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
+    if let Some(url) = endpoint {
+        sqs = sqs.endpoint_url(url);
+    }
+    aws_sdk_sqs::Client::from_conf(sqs.build())
 }
 
 /// The AWS config loader with our one timeout and retry policy for every SDK call.
