@@ -171,6 +171,18 @@ WHY = {
                       "full typed model (which we discard: we read events tolerantly ourselves), so every "
                       "Stripe object type is linked. A verify-only entry point in the crate (or the "
                       "20-line HMAC-SHA256 check over `t.body`) would drop it to the size of the others.",
+    "generation-worker": "the only function with a general HTTP client (reqwest with its own rustls and the "
+                         "platform verifier, for the providers' APIs) and the SSM client (providers' keys) on "
+                         "top of DynamoDB and S3: 8.2 MiB. Closing it: the provider calls over the SDK's own "
+                         "hyper/rustls client instead of reqwest, or the keys from a Secrets Manager dynamic "
+                         "reference instead of SSM. Its cold start in this table is from before the providers "
+                         "were made on the first batch (nobody waits on a queue consumer's first invocation): "
+                         "measured alone after that change with `local-api bench-cold`, 20 runs, twice, beside "
+                         "a hello-world: 3.13 and 2.55 ms, 1.94× and 1.77×.",
+    "generation-submit": "its cold start in this table is from before its SQS client was built on the first send "
+                         "(a refused submission never needs it): measured alone after that change with "
+                         "`local-api bench-cold`, 20 runs, twice, beside a hello-world: 2.74 and 2.28 ms, "
+                         "1.70× and 1.58×.",
     "pool-claim": "the heaviest non-Stripe function (DynamoDB and the S3 presigner, five store calls); "
                   "0.03 MiB and about 0.1× over, within the run-to-run spread of the cold-start median. "
                   "Dropping the S3 client's unused endpoint rules (a presign-only signer) would close it.",
@@ -250,7 +262,7 @@ def write(report, burst, clean, release_build, runs, samples):
     w(f"Written by `make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
       f"{platform.machine()}, {os.cpu_count()} cores, release profile of `Cargo.toml`, "
       f"{runs} cold starts per binary, {samples} warm requests per route. Regenerate with `make bench` "
-      "(about 20 minutes on 2 cores, most of it the release build of 21 binaries; `BENCH_CLEAN=0` skips the clean dev build). These are figures of this machine and "
+      "(about 25 minutes on 2 cores, most of it the release build of every binary with fat LTO; `BENCH_CLEAN=0` skips the clean dev build, `BENCH_PROFILES=1` adds the release profile variants, about 20 minutes more). These are figures of this machine and "
       "the local stack, not of AWS; the targets are those of the README.")
     w("")
     w("## Binaries: size, cold start, memory")
