@@ -90,6 +90,21 @@ pub(crate) async fn drain_all(app: &TestApp, providers: &Providers) {
     panic!("the queue did not empty");
 }
 
+fn mode(mode: Mode) -> Behaviour {
+    Behaviour {
+        mode,
+        ..Behaviour::default()
+    }
+}
+
+/// Submits `id` as `user` (202), runs the queue dry and answers the job's status.
+async fn run(app: &TestApp, providers: &Providers, user: &str, id: &str) -> serde_json::Value {
+    let res = submit(app, user, id).await;
+    assert_eq!(res.status, 202, "{}", res.text());
+    drain_all(app, providers).await;
+    status(app, As::user(user), id).await.json()
+}
+
 pub(crate) fn wav_len(seconds: u64) -> u64 {
     44 + seconds * u64::from(SAMPLE_RATE) * 2
 }
@@ -164,17 +179,9 @@ async fn a_job_goes_from_queued_to_succeeded_with_its_audio_fetchable_and_one_un
 async fn a_failing_provider_fails_over_to_the_next() {
     let app = TestApp::spawn().await;
     let (stub, base) = stub().await;
-    stub.set(
-        "alpha",
-        Behaviour {
-            mode: Mode::Fail,
-            ..Behaviour::default()
-        },
-    );
+    stub.set("alpha", mode(Mode::Fail));
     let providers = pool(&base, &[("alpha", 1_000_000), ("beta", 1)]);
-    assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
-    drain_all(&app, &providers).await;
-    let done = status(&app, As::user("ana"), "job-1").await.json();
+    let done = run(&app, &providers, "ana", "job-1").await;
     assert_eq!(
         (done["status"].as_str(), done["provider"].as_str()),
         (Some("succeeded"), Some("beta"))
@@ -189,13 +196,7 @@ async fn when_every_provider_fails_the_job_fails_and_the_quota_comes_back() {
     let app = TestApp::spawn().await;
     let (stub, base) = stub().await;
     for name in ["alpha", "beta"] {
-        stub.set(
-            name,
-            Behaviour {
-                mode: Mode::Fail,
-                ..Behaviour::default()
-            },
-        );
+        stub.set(name, mode(Mode::Fail));
     }
     let providers = pool(&base, &[("alpha", 1), ("beta", 1)]);
     assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
@@ -226,17 +227,9 @@ async fn when_every_provider_fails_the_job_fails_and_the_quota_comes_back() {
 async fn a_rejected_request_fails_at_once_without_trying_another_provider() {
     let app = TestApp::spawn().await;
     let (stub, base) = stub().await;
-    stub.set(
-        "alpha",
-        Behaviour {
-            mode: Mode::Reject,
-            ..Behaviour::default()
-        },
-    );
+    stub.set("alpha", mode(Mode::Reject));
     let providers = pool(&base, &[("alpha", 1_000_000), ("beta", 1)]);
-    assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
-    drain_all(&app, &providers).await;
-    let done = status(&app, As::user("ana"), "job-1").await.json();
+    let done = run(&app, &providers, "ana", "job-1").await;
     assert_eq!(
         (done["status"].as_str(), done["error"].as_str()),
         (Some("failed"), Some("provider_rejected"))
@@ -261,9 +254,7 @@ async fn retry_after_puts_a_provider_aside_for_exactly_that_long() {
     );
     // alpha first whenever it may be called.
     let providers = pool(&base, &[("alpha", 1_000_000), ("beta", 1)]);
-    assert_eq!(submit(&app, "pro", "job-1").await.status, 202);
-    drain_all(&app, &providers).await;
-    let first = status(&app, As::user("pro"), "job-1").await.json();
+    let first = run(&app, &providers, "pro", "job-1").await;
     assert_eq!(
         (first["status"].as_str(), first["provider"].as_str()),
         (Some("succeeded"), Some("beta"))
@@ -273,9 +264,7 @@ async fn retry_after_puts_a_provider_aside_for_exactly_that_long() {
     // alpha would answer now, but said 2 s: within them nobody calls it.
     stub.set("alpha", Behaviour::default());
     app.clock.advance(chrono::Duration::milliseconds(1_999));
-    assert_eq!(submit(&app, "pro", "job-2").await.status, 202);
-    drain_all(&app, &providers).await;
-    let second = status(&app, As::user("pro"), "job-2").await.json();
+    let second = run(&app, &providers, "pro", "job-2").await;
     assert_eq!(second["provider"], "beta");
     assert_eq!(
         stub.received("alpha").predictions,
@@ -284,9 +273,7 @@ async fn retry_after_puts_a_provider_aside_for_exactly_that_long() {
     );
 
     app.clock.advance(chrono::Duration::milliseconds(1));
-    assert_eq!(submit(&app, "pro", "job-3").await.status, 202);
-    drain_all(&app, &providers).await;
-    let third = status(&app, As::user("pro"), "job-3").await.json();
+    let third = run(&app, &providers, "pro", "job-3").await;
     assert_eq!(
         (third["status"].as_str(), third["provider"].as_str()),
         (Some("succeeded"), Some("alpha"))
@@ -564,9 +551,7 @@ async fn audio_that_would_pass_the_storage_quota_fails_the_job_and_is_deleted() 
     app.put_user(&user).await;
     let (_stub, base) = stub().await;
     let providers = pool(&base, &[("alpha", 1)]);
-    assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
-    drain_all(&app, &providers).await;
-    let done = status(&app, As::user("ana"), "job-1").await.json();
+    let done = run(&app, &providers, "ana", "job-1").await;
     assert_eq!(
         (done["status"].as_str(), done["error"].as_str()),
         (Some("failed"), Some("storage_quota_exceeded"))
@@ -721,9 +706,7 @@ async fn a_provider_slower_than_its_timeout_is_abandoned_for_the_next() {
             reqwest::Client::new(),
         )),
     ];
-    assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
-    drain_all(&app, &providers).await;
-    let done = status(&app, As::user("ana"), "job-1").await.json();
+    let done = run(&app, &providers, "ana", "job-1").await;
     assert_eq!(
         (done["status"].as_str(), done["provider"].as_str()),
         (Some("succeeded"), Some("beta"))
@@ -737,13 +720,7 @@ async fn three_failures_in_a_row_open_a_providers_circuit_until_a_probe_succeeds
     app.user_with_tier("pro", Tier::Pro, TierSource::Admin)
         .await;
     let (stub, base) = stub().await;
-    stub.set(
-        "alpha",
-        Behaviour {
-            mode: Mode::Fail,
-            ..Behaviour::default()
-        },
-    );
+    stub.set("alpha", mode(Mode::Fail));
     let providers = pool(&base, &[("alpha", 1_000_000), ("beta", 1)]);
     for i in 0..3 {
         assert_eq!(submit(&app, "pro", &format!("job-{i}")).await.status, 202);
