@@ -24,3 +24,10 @@ providers='[{"name":"alpha","base_url":"'"$stub"'/alpha","requests_per_second":2
 providers+='{"name":"beta","base_url":"'"$stub"'/beta","requests_per_second":1,"max_concurrency":2,"timeout_seconds":60,"poll_ms":200}]'
 export GENERATION_PROVIDERS="${GENERATION_PROVIDERS:-$providers}"
 unset stub providers
+# Language models: the local Ollama stub (local-api serve starts it) unless OLLAMA_URL names a real
+# Ollama (then OLLAMA_STUB_PORT is left unset and no stub starts).
+if [ -z "${OLLAMA_URL:-}" ]; then
+  export OLLAMA_STUB_PORT="${OLLAMA_STUB_PORT:-12113}"
+  export OLLAMA_URL="http://127.0.0.1:${OLLAMA_STUB_PORT}"
+fi
+export OLLAMA_MODEL="${OLLAMA_MODEL:-llama3.2:1b}"

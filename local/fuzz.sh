@@ -14,7 +14,7 @@ free_port() { "$root/.venv/bin/python" -c 'import socket; s=socket.socket(); s.b
 cargo build --quiet --workspace --bin local-api
 # A port of its own for the API and the Stripe stub (a running make dev keeps 8000 and 12111), and
 # tables of its own in the stack's DynamoDB.
-export API_PORT=$(free_port) STRIPE_STUB_PORT=$(free_port) PROVIDER_STUB_PORT=$(free_port)
+export API_PORT=$(free_port) STRIPE_STUB_PORT=$(free_port) PROVIDER_STUB_PORT=$(free_port) OLLAMA_STUB_PORT=$(free_port)
 export STRIPE_API_BASE="http://127.0.0.1:${STRIPE_STUB_PORT}"
 source local/dev-env.sh
 export RUST_LOG="${RUST_LOG:-warn}"

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod llm;
 pub mod metering;
 pub mod providers;
 pub mod retry;

@@ -13,6 +13,7 @@ mod http_headers;
 mod http_helpers;
 mod jobs;
 mod limits;
+mod llm;
 mod local_api;
 mod local_stack;
 mod metering;

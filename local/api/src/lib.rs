@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 pub mod bench;
 pub mod jobs;
+pub mod ollama_stub;
 pub mod provider_stub;
 pub mod stripe_events;
 mod stripe_pages;

@@ -204,6 +204,19 @@ async fn start_provider_stub() -> Result<(), Failure> {
     Ok(())
 }
 
+/// With `OLLAMA_STUB_PORT` set (as `make dev` does unless `OLLAMA_URL` names a real Ollama), serves
+/// the local Ollama stub on that loopback port.
+async fn start_ollama_stub() -> Result<(), Failure> {
+    let Ok(port) = std::env::var("OLLAMA_STUB_PORT") else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    tracing::info!("Ollama stub on http://{}", listener.local_addr()?);
+    let stub = local_api::ollama_stub::OllamaStub::new();
+    tokio::spawn(async move { local_api::ollama_stub::serve(listener, stub).await });
+    Ok(())
+}
+
 /// Serves every route on API_HOST:API_PORT (127.0.0.1:8000) until Ctrl-C.
 async fn serve() -> Result<(), Failure> {
     let jwt = JwtRules::from_env()?;
@@ -211,6 +224,7 @@ async fn serve() -> Result<(), Failure> {
     start_stripe_stub().await?;
     let mut state = son1k::AppState::from_env().await?.with_stripe()?;
     start_provider_stub().await?;
+    start_ollama_stub().await?;
     // The jobs queue and its worker, as the event source mapping runs it in AWS.
     let queue_name = std::env::var("JOBS_QUEUE_NAME").unwrap_or_else(|_| "son1k-jobs".into());
     state.jobs_queue = Some(local_api::jobs::ensure_queue(&state, &queue_name).await?);

@@ -1,0 +1,193 @@
+//! Language models behind one trait, and its Ollama implementation (`POST {OLLAMA_URL}/api/chat`).
+//!
+//! What a model writes is data: lyrics are asked for as JSON under a JSON schema (Ollama's `format`),
+//! parsed and checked in code, and asked for once more when they do not fit; a reply is shown as
+//! text. Nothing a model says is ever executed, routed or written anywhere but where the caller
+//! puts it.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// Who said a message of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+impl Message {
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+        }
+    }
+}
+
+/// One request to a model: the conversation, and a JSON schema its answer must follow (if any).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    pub messages: Vec<Message>,
+    pub format: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LlmError {
+    /// The model's server could not be reached, failed, or answered something unreadable.
+    #[error("language model unavailable: {0}")]
+    Unavailable(String),
+    /// No answer within the configured timeout.
+    #[error("language model timed out")]
+    TimedOut,
+    /// Answers that did not fit the asked shape, twice.
+    #[error("language model output invalid: {0}")]
+    Invalid(String),
+}
+
+pub type ChatFuture<'a> = Pin<Box<dyn Future<Output = Result<String, LlmError>> + Send + 'a>>;
+
+/// A language model.
+pub trait LanguageModel: Send + Sync {
+    /// The model's name, as answers report it.
+    fn model(&self) -> &str;
+    /// The assistant's answer to `request` (its content, whole).
+    fn chat<'a>(&'a self, request: &'a ChatRequest) -> ChatFuture<'a>;
+}
+
+/// How to reach Ollama (`OLLAMA_URL`, `OLLAMA_MODEL`, `OLLAMA_TIMEOUT_MS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OllamaConfig {
+    pub url: String,
+    pub model: String,
+    pub timeout: Duration,
+}
+
+pub const DEFAULT_MODEL: &str = "llama3.2:1b";
+const DEFAULT_TIMEOUT_MS: u64 = 20_000;
+
+impl OllamaConfig {
+    /// From the environment; `None` without `OLLAMA_URL`.
+    pub fn from_env() -> Result<Option<Self>, String> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let Some(url) = var("OLLAMA_URL") else {
+            return Ok(None);
+        };
+        url::Url::parse(&url).map_err(|_| format!("OLLAMA_URL is {url:?}: not a URL"))?;
+        let timeout = match var("OLLAMA_TIMEOUT_MS") {
+            None => DEFAULT_TIMEOUT_MS,
+            Some(ms) => ms
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms > 0)
+                .ok_or_else(|| format!("OLLAMA_TIMEOUT_MS is {ms:?}: a whole number of ms"))?,
+        };
+        Ok(Some(Self {
+            url,
+            model: var("OLLAMA_MODEL").unwrap_or_else(|| DEFAULT_MODEL.to_owned()),
+            timeout: Duration::from_millis(timeout),
+        }))
+    }
+}
+
+/// Ollama's chat API, non-streaming (the answer is needed whole before it is checked).
+#[derive(Debug, Clone)]
+pub struct Ollama {
+    config: OllamaConfig,
+    http: reqwest::Client,
+}
+
+#[derive(Debug, Serialize)]
+struct OllamaChat<'a> {
+    model: &'a str,
+    messages: &'a [Message],
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<&'a serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct OllamaAnswer {
+    message: Message,
+}
+
+impl Ollama {
+    pub fn new(config: OllamaConfig, http: reqwest::Client) -> Self {
+        Self { config, http }
+    }
+
+    async fn call(&self, request: &ChatRequest) -> Result<String, LlmError> {
+        let body = OllamaChat {
+            model: &self.config.model,
+            messages: &request.messages,
+            stream: false,
+            format: request.format.as_ref(),
+        };
+        let url = format!("{}/api/chat", self.config.url.trim_end_matches('/'));
+        let response = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|err| LlmError::Unavailable(format!("chat: {err}")))?;
+        if !response.status().is_success() {
+            return Err(LlmError::Unavailable(format!(
+                "chat answered {}",
+                response.status()
+            )));
+        }
+        let answer: OllamaAnswer = response
+            .json()
+            .await
+            .map_err(|err| LlmError::Unavailable(format!("unreadable chat answer: {err}")))?;
+        Ok(answer.message.content)
+    }
+}
+
+impl LanguageModel for Ollama {
+    fn model(&self) -> &str {
+        &self.config.model
+    }
+
+    fn chat<'a>(&'a self, request: &'a ChatRequest) -> ChatFuture<'a> {
+        Box::pin(async move {
+            tokio::time::timeout(self.config.timeout, self.call(request))
+                .await
+                .unwrap_or(Err(LlmError::TimedOut))
+        })
+    }
+}
+
+/// Asks `model` for JSON following `request.format`, parsed as `T` and accepted by `check`; an
+/// answer that does not parse or is refused is asked for once more, then `Invalid`.
+pub async fn structured<T: DeserializeOwned>(
+    model: &dyn LanguageModel,
+    request: &ChatRequest,
+    check: impl Fn(&T) -> Result<(), String>,
+) -> Result<T, LlmError> {
+    let mut last = String::new();
+    for _ in 0..2 {
+        let answer = model.chat(request).await?;
+        match serde_json::from_str::<T>(answer.trim()) {
+            Ok(value) => match check(&value) {
+                Ok(()) => return Ok(value),
+                Err(why) => last = why,
+            },
+            Err(err) => last = format!("not the asked JSON: {err}"),
+        }
+        tracing::warn!(why = %last, "language model output refused");
+    }
+    Err(LlmError::Invalid(last))
+}
