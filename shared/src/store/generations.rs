@@ -128,19 +128,14 @@ impl<'a> GenerationsStore<'a> {
 
     #[tracing::instrument(skip_all, fields(generation_id = %id))]
     pub async fn get(&self, id: &GenerationId) -> Result<Option<GenerationRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.config.stats_table)
-            .set_key(Some(item_key(generation_pk(id), GEN_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| sdk_failure("GetItem generation", err))?;
-        out.item
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(StoreError::corrupt)
+        let key = item_key(generation_pk(id), GEN_SK);
+        super::get_item(
+            self.client,
+            &self.config.stats_table,
+            key,
+            "GetItem generation",
+        )
+        .await
     }
 
     /// Sends one attempt as a single transaction.
@@ -372,7 +367,7 @@ fn cancelled(reasons: &[CancellationReason]) -> Result<RecordOutcome, StoreError
     ))
 }
 
-fn decode<T: DeserializeOwned>(
+pub(crate) fn decode<T: DeserializeOwned>(
     item: Option<&HashMap<String, AttributeValue>>,
 ) -> Result<Option<Box<T>>, StoreError> {
     item.cloned()

@@ -4,7 +4,9 @@
 //! under the quota) and release (the job failed, the unit given back). Each is all or nothing.
 
 use super::analytics::Tally;
-use super::generations::{generation_pk, spend_update, GenerationRecord, StoredAudio, GEN_SK};
+use super::generations::{
+    decode, generation_pk, spend_update, GenerationRecord, StoredAudio, GEN_SK,
+};
 use super::pool::{contribution_items, ContributionRecord, Contributor};
 use super::users::{user_pk, UserRecord, PROFILE_SK};
 use super::{item_key, sdk_failure, StoreError};
@@ -168,19 +170,13 @@ impl<'a> JobsStore<'a> {
 
     #[tracing::instrument(skip_all, fields(generation_id = %id))]
     pub async fn get(&self, id: &GenerationId) -> Result<Option<JobRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.config.stats_table)
-            .set_key(Some(job_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| sdk_failure("GetItem job", err))?;
-        out.item
-            .map(serde_dynamo::from_item)
-            .transpose()
-            .map_err(StoreError::corrupt)
+        super::get_item(
+            self.client,
+            &self.config.stats_table,
+            job_key(id),
+            "GetItem job",
+        )
+        .await
     }
 
     /// Stores `job` and reserves its unit on `user` (as read, decided as `grant`), unless the id is
@@ -242,24 +238,16 @@ impl<'a> JobsStore<'a> {
             _ => return Err(sdk_failure("TransactWriteItems reserve", err)),
         };
         let codes = super::cancellation_codes(reasons);
-        let returned = |i: usize| reasons.get(i).and_then(|r| r.item()).cloned();
+        let returned = |i: usize| reasons.get(i).and_then(|r| r.item());
         if codes.first() == Some(&"ConditionalCheckFailed") {
-            let job = returned(0)
-                .map(serde_dynamo::from_item)
-                .transpose()
-                .map_err(StoreError::corrupt)?;
-            return Ok(ReserveOutcome::JobExists(job.map(Box::new)));
+            return Ok(ReserveOutcome::JobExists(decode(returned(0))?));
         }
         if codes.get(1) == Some(&"ConditionalCheckFailed") {
             return Ok(ReserveOutcome::GenerationExists);
         }
         super::retryable("TransactWriteItems reserve", &codes)?;
         let user = match codes.get(2) {
-            Some(&"ConditionalCheckFailed") => returned(2)
-                .map(serde_dynamo::from_item)
-                .transpose()
-                .map_err(StoreError::corrupt)?
-                .map(Box::new),
+            Some(&"ConditionalCheckFailed") => decode(returned(2))?,
             _ => None,
         };
         Ok(ReserveOutcome::UserChanged(user))

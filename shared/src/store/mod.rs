@@ -65,6 +65,27 @@ where
     StoreError::unavailable(operation, DisplayErrorContext(&err).to_string())
 }
 
+/// One item, read consistently and decoded; `None` when there is none.
+pub async fn get_item<T: serde::de::DeserializeOwned>(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    operation: &'static str,
+) -> Result<Option<T>, StoreError> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|err| sdk_failure(operation, err))?;
+    out.item
+        .map(serde_dynamo::from_item)
+        .transpose()
+        .map_err(StoreError::corrupt)
+}
+
 /// The key attributes of an item.
 pub fn item_key(
     pk: String,

@@ -189,24 +189,15 @@ impl<'a> ProvidersStore<'a> {
     }
 
     pub async fn get(&self, name: &str) -> Result<ProviderState, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.config.stats_table)
-            .set_key(Some(state_key(name)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| sdk_failure("GetItem provider", err))?;
-        match out.item {
-            None => Ok(ProviderState::default()),
-            Some(item) => {
-                let mut state: ProviderState =
-                    serde_dynamo::from_item(item).map_err(StoreError::corrupt)?;
-                state.stored = true;
-                Ok(state)
-            }
-        }
+        let table = &self.config.stats_table;
+        let found: Option<ProviderState> =
+            super::get_item(self.client, table, state_key(name), "GetItem provider").await?;
+        Ok(
+            found.map_or_else(ProviderState::default, |state| ProviderState {
+                stored: true,
+                ..state
+            }),
+        )
     }
 
     /// Stores `next` if the item is still `read` (its `rev`); `false` when it changed meanwhile.
