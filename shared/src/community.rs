@@ -171,6 +171,7 @@ pub async fn claim(
             contribution_id: target.contribution_id.clone(),
             generation_id: target.generation_id.clone(),
             contributor_id: target.contributor_id.clone(),
+            genre: target.genre.clone(),
             claimed_at: now,
         };
         let expires_at = (day.end + chrono::Duration::days(2)).timestamp();

@@ -45,11 +45,15 @@ pub enum ErrorCode {
     AlreadyContributed,
     PoolEmpty,
     StorageQuotaExceeded,
+    LyricsLimitReached,
+    PixelLimitReached,
+    VersionConflict,
+    PreconditionRequired,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `openapi.yaml`'s `Problem.code` (a test compares them).
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 27] = [
         Self::InvalidRequest,
         Self::PayloadTooLarge,
         Self::Unauthorized,
@@ -73,6 +77,10 @@ impl ErrorCode {
         Self::AlreadyContributed,
         Self::PoolEmpty,
         Self::StorageQuotaExceeded,
+        Self::LyricsLimitReached,
+        Self::PixelLimitReached,
+        Self::VersionConflict,
+        Self::PreconditionRequired,
     ];
 
     /// The snake_case string clients match on.
@@ -101,6 +109,10 @@ impl ErrorCode {
             Self::AlreadyContributed => "already_contributed",
             Self::PoolEmpty => "pool_empty",
             Self::StorageQuotaExceeded => "storage_quota_exceeded",
+            Self::LyricsLimitReached => "lyrics_limit_reached",
+            Self::PixelLimitReached => "pixel_limit_reached",
+            Self::VersionConflict => "version_conflict",
+            Self::PreconditionRequired => "precondition_required",
         }
     }
 }
@@ -355,6 +367,54 @@ impl From<crate::jobs::SubmitError> for ApiError {
             .with("field", "generation_id"),
             SubmitError::Store(err) => err.into(),
             SubmitError::BudgetSpent => ApiError::dependency_unavailable("the database"),
+        }
+    }
+}
+
+impl From<crate::assist::AssistError> for ApiError {
+    fn from(err: crate::assist::AssistError) -> Self {
+        use crate::assist::AssistError;
+        use crate::domain::assist::Feature;
+        match err {
+            AssistError::Spent(spent) => {
+                let (code, what) = match spent.feature {
+                    Feature::Lyrics => (ErrorCode::LyricsLimitReached, "lyrics drafts"),
+                    Feature::Pixel => (ErrorCode::PixelLimitReached, "messages to Pixel"),
+                };
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    code,
+                    format!(
+                        "all {} {what} of this day are used on the {} tier",
+                        spent.limit, spent.tier
+                    ),
+                )
+                .with("limit", spent.limit)
+                .with("used", spent.limit)
+                .with(
+                    "reset_at",
+                    spent.reset_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                )
+                .retry_after(spent.retry_after)
+            }
+            AssistError::Store(err) => err.into(),
+            // Logged where it was made; the caller learns only which dependency failed.
+            AssistError::Model(err) => {
+                tracing::warn!(error = %err, "language model failed");
+                ApiError::dependency_unavailable("the language model")
+            }
+            AssistError::NoModel => {
+                tracing::error!("OLLAMA_URL is not set: the language-model routes answer 503");
+                ApiError::dependency_unavailable("the language model")
+            }
+            AssistError::NotFound => ApiError::not_found("no such resource"),
+            AssistError::Invalid(err) => err.into(),
+            AssistError::Stale { current } => ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                ErrorCode::VersionConflict,
+                format!("version {current} is the latest: read it and edit that one"),
+            )
+            .with("current_version", current),
         }
     }
 }

@@ -22,6 +22,23 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> HandlerResult {
     bytes_response(status, "application/json", body)
 }
 
+/// A JSON response for version `version` of a resource, with `ETag: "<version>"` (what `If-Match`
+/// sends back to edit it).
+pub fn json_versioned<T: Serialize>(status: StatusCode, value: &T, version: u32) -> HandlerResult {
+    let mut response = json(status, value)?;
+    if let Ok(etag) = format!("\"{version}\"").parse() {
+        response
+            .headers_mut()
+            .insert(lambda_http::http::header::ETAG, etag);
+    }
+    Ok(response)
+}
+
+/// A request header's value, when it is there and readable.
+pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
 /// A JSON response from bytes that are already serialised JSON (a stored response replayed verbatim).
 pub fn raw_json(status: StatusCode, body: Vec<u8>) -> HandlerResult {
     bytes_response(status, "application/json", body)

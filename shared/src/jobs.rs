@@ -722,6 +722,7 @@ fn tally(
         contribution,
         now,
     )
+    .prefer(job.genre.as_deref())
 }
 
 /// The generation a job records: the GEN item record-generation would write, its audio stored.

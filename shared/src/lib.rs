@@ -1,5 +1,6 @@
 //! Son1kVers3 backend common crate: everything two Lambda functions need.
 pub mod analytics;
+pub mod assist;
 pub mod auth;
 pub mod billing;
 pub mod clock;
@@ -10,7 +11,9 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod llm;
+pub mod lyrics;
 pub mod metering;
+pub mod pixel;
 pub mod providers;
 pub mod retry;
 pub mod routes;

@@ -58,19 +58,22 @@ pub enum LlmError {
 pub type ChatFuture<'a> = Pin<Box<dyn Future<Output = Result<String, LlmError>> + Send + 'a>>;
 
 /// A language model.
-pub trait LanguageModel: Send + Sync {
+pub trait LanguageModel: Send + Sync + std::fmt::Debug {
     /// The model's name, as answers report it.
     fn model(&self) -> &str;
     /// The assistant's answer to `request` (its content, whole).
     fn chat<'a>(&'a self, request: &'a ChatRequest) -> ChatFuture<'a>;
 }
 
-/// How to reach Ollama (`OLLAMA_URL`, `OLLAMA_MODEL`, `OLLAMA_TIMEOUT_MS`).
+/// How to reach Ollama (`OLLAMA_URL`, `OLLAMA_MODEL`, `OLLAMA_TIMEOUT_MS`, and
+/// `OLLAMA_API_KEY_PARAMETER`: the SSM SecureString of a bearer key, for an endpoint behind a gateway
+/// that wants one; a plain Ollama wants none).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OllamaConfig {
     pub url: String,
     pub model: String,
     pub timeout: Duration,
+    pub key_parameter: Option<String>,
 }
 
 pub const DEFAULT_MODEL: &str = "llama3.2:1b";
@@ -97,8 +100,16 @@ impl OllamaConfig {
             url,
             model: var("OLLAMA_MODEL").unwrap_or_else(|| DEFAULT_MODEL.to_owned()),
             timeout: Duration::from_millis(timeout),
+            key_parameter: var("OLLAMA_API_KEY_PARAMETER"),
         }))
     }
+}
+
+/// The HTTP client of a language model: system trust roots, a connect timeout.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .build()
 }
 
 /// Ollama's chat API, non-streaming (the answer is needed whole before it is checked).
@@ -106,6 +117,9 @@ impl OllamaConfig {
 pub struct Ollama {
     config: OllamaConfig,
     http: reqwest::Client,
+    /// Where the key of `config.key_parameter` is read from, on the first call.
+    ssm: Option<aws_sdk_ssm::Client>,
+    key: std::sync::Arc<tokio::sync::OnceCell<Option<String>>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -124,7 +138,43 @@ struct OllamaAnswer {
 
 impl Ollama {
     pub fn new(config: OllamaConfig, http: reqwest::Client) -> Self {
-        Self { config, http }
+        Self {
+            config,
+            http,
+            ssm: None,
+            key: Default::default(),
+        }
+    }
+
+    /// Reads the key of `key_parameter` with `ssm` (on the first call, once).
+    pub fn with_ssm(mut self, ssm: Option<aws_sdk_ssm::Client>) -> Self {
+        self.ssm = ssm;
+        self
+    }
+
+    async fn key(&self) -> Result<Option<&String>, LlmError> {
+        let key = self
+            .key
+            .get_or_try_init(|| async {
+                let (Some(name), Some(ssm)) = (&self.config.key_parameter, &self.ssm) else {
+                    return Ok(None);
+                };
+                let out = ssm
+                    .get_parameter()
+                    .name(name)
+                    .with_decryption(true)
+                    .send()
+                    .await
+                    .map_err(|err| {
+                        LlmError::Unavailable(format!(
+                            "the key parameter {name} could not be read: {}",
+                            aws_sdk_ssm::error::DisplayErrorContext(&err)
+                        ))
+                    })?;
+                Ok(out.parameter.and_then(|p| p.value))
+            })
+            .await?;
+        Ok(key.as_ref())
     }
 
     async fn call(&self, request: &ChatRequest) -> Result<String, LlmError> {
@@ -135,10 +185,11 @@ impl Ollama {
             format: request.format.as_ref(),
         };
         let url = format!("{}/api/chat", self.config.url.trim_end_matches('/'));
-        let response = self
-            .http
-            .post(url)
-            .json(&body)
+        let mut post = self.http.post(url).json(&body);
+        if let Some(key) = self.key().await? {
+            post = post.bearer_auth(key);
+        }
+        let response = post
             .send()
             .await
             .map_err(|err| LlmError::Unavailable(format!("chat: {err}")))?;

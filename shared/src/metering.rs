@@ -172,6 +172,7 @@ fn tally(
         contribution,
         now,
     )
+    .prefer(generation.genre.as_deref())
 }
 
 /// The events of a recorded generation of `quality` on `tier` (`via` a job, or record-generation when

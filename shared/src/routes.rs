@@ -135,6 +135,36 @@ pub const ROUTES: &[Route] = &[
         function: "generation-status",
         public: false,
     },
+    Route {
+        method: "POST",
+        path: "/api/lyrics",
+        function: "lyrics-create",
+        public: false,
+    },
+    Route {
+        method: "GET",
+        path: "/api/lyrics",
+        function: "lyrics-list",
+        public: false,
+    },
+    Route {
+        method: "GET",
+        path: "/api/lyrics/{lyrics_id}",
+        function: "lyrics-get",
+        public: false,
+    },
+    Route {
+        method: "PUT",
+        path: "/api/lyrics/{lyrics_id}",
+        function: "lyrics-update",
+        public: false,
+    },
+    Route {
+        method: "POST",
+        path: "/api/pixel/chat",
+        function: "pixel-chat",
+        public: false,
+    },
 ];
 
 /// What the route table says about a request.

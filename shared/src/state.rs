@@ -27,6 +27,9 @@ pub struct AppState {
     pub endpoints: Endpoints,
     /// The generation jobs queue (`generation-submit` and the local API): see `with_jobs_queue`.
     pub jobs_queue: Option<crate::jobs::JobsQueue>,
+    /// The language model of Lyric Studio and Pixel (`lyrics-create`, `pixel-chat`): see `with_llm`.
+    /// `None`: those routes answer 503.
+    pub llm: Option<Arc<dyn crate::llm::LanguageModel>>,
 }
 
 impl AppState {
@@ -110,12 +113,25 @@ impl AppState {
             sdk: sdk.clone(),
             endpoints: endpoints.clone(),
             jobs_queue: None,
+            llm: None,
         }
     }
 
     /// The state with the jobs queue of `JOBS_QUEUE_URL` (only `generation-submit` sends jobs).
     pub fn with_jobs_queue(mut self) -> Result<Self, lambda_http::Error> {
         self.jobs_queue = Some(crate::jobs::JobsQueue::from_env(&self)?);
+        Ok(self)
+    }
+
+    /// The state with the language model of `OLLAMA_URL` (its key, if any, read from SSM on the
+    /// first call). Without `OLLAMA_URL` there is none and the routes that need it answer 503.
+    pub fn with_llm(mut self) -> Result<Self, lambda_http::Error> {
+        if let Some(config) = crate::llm::OllamaConfig::from_env()? {
+            let ssm = config.key_parameter.is_some().then(|| self.ssm_client());
+            self.llm = Some(Arc::new(
+                crate::llm::Ollama::new(config, crate::llm::http_client()?).with_ssm(ssm),
+            ));
+        }
         Ok(self)
     }
 
@@ -131,6 +147,18 @@ impl AppState {
             ssm = ssm.endpoint_url(url);
         }
         aws_sdk_ssm::Client::from_conf(ssm.build())
+    }
+
+    pub fn allowances(&self) -> crate::store::allowances::AllowancesStore<'_> {
+        crate::store::allowances::AllowancesStore::new(&self.dynamo, &self.config.users_table)
+    }
+
+    pub fn lyrics(&self) -> crate::store::lyrics::LyricsStore<'_> {
+        crate::store::lyrics::LyricsStore::new(&self.dynamo, &self.config)
+    }
+
+    pub fn pixel(&self) -> crate::store::pixel::PixelStore<'_> {
+        crate::store::pixel::PixelStore::new(&self.dynamo, &self.config)
     }
 
     pub fn jobs(&self) -> crate::store::jobs::JobsStore<'_> {

@@ -4,31 +4,15 @@
 use local_api::ollama_stub::{Behaviour, Mode, OllamaStub, STUB_MODEL};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use son1k::llm::{
-    structured, ChatRequest, LanguageModel, LlmError, Message, Ollama, OllamaConfig, Role,
-};
+use son1k::llm::{structured, ChatRequest, LanguageModel, LlmError, Message, Ollama, Role};
 use std::time::{Duration, Instant};
 
 async fn stub() -> (OllamaStub, String) {
-    let stub = OllamaStub::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let serving = stub.clone();
-    tokio::spawn(async move { local_api::ollama_stub::serve(listener, serving).await });
-    (stub, base)
+    son1k_tests::spawn_ollama().await
 }
 
 fn client(url: &str, timeout: Duration) -> Ollama {
-    Ollama::new(
-        OllamaConfig {
-            url: url.to_owned(),
-            model: STUB_MODEL.to_owned(),
-            timeout,
-        },
-        reqwest::Client::new(),
-    )
+    son1k_tests::ollama_client(url, timeout)
 }
 
 fn ask(text: &str) -> ChatRequest {

@@ -123,6 +123,34 @@ pub struct TestApp {
     pub clock: Arc<FixedClock>,
     /// The Stripe stub this app's billing talks to (its own, per test).
     pub stripe: Arc<local_api::stripe_stub::StubState>,
+    /// The Ollama stub this app's language model talks to (its own, per test).
+    pub ollama: local_api::ollama_stub::OllamaStub,
+    pub ollama_url: String,
+}
+
+/// Serves an Ollama stub of its own on a loopback port; returns it and its base URL.
+pub async fn spawn_ollama() -> (local_api::ollama_stub::OllamaStub, String) {
+    let stub = local_api::ollama_stub::OllamaStub::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let serving = stub.clone();
+    tokio::spawn(async move { local_api::ollama_stub::serve(listener, serving).await });
+    (stub, base)
+}
+
+/// The production Ollama client for `base`, with the stub's model and `timeout`.
+pub fn ollama_client(base: &str, timeout: std::time::Duration) -> son1k::llm::Ollama {
+    son1k::llm::Ollama::new(
+        son1k::llm::OllamaConfig {
+            url: base.to_owned(),
+            model: local_api::ollama_stub::STUB_MODEL.to_owned(),
+            timeout,
+            key_parameter: None,
+        },
+        reqwest::Client::new(),
+    )
 }
 
 /// A handler's response, decoded.
@@ -246,6 +274,11 @@ impl TestApp {
         let sdk = son1k::state::local_sdk_config(&config).await;
         let clock = Arc::new(FixedClock::new(now));
         let mut state = AppState::local(config, &sdk, &endpoints(), clock.clone());
+        let (ollama, ollama_base) = spawn_ollama().await;
+        state.llm = Some(Arc::new(ollama_client(
+            &ollama_base,
+            std::time::Duration::from_secs(10),
+        )));
         let queue = format!(
             "{}-jobs",
             state.config.audio_bucket.trim_end_matches("-audio")
@@ -265,6 +298,8 @@ impl TestApp {
             state,
             clock,
             stripe,
+            ollama,
+            ollama_url: ollama_base,
         }
     }
 
@@ -330,10 +365,17 @@ impl TestApp {
             state.sqs_client(),
             format!("{endpoint}/123456789012/unreachable"),
         ));
+        let (ollama, ollama_base) = spawn_ollama().await;
+        state.llm = Some(Arc::new(ollama_client(
+            &ollama_base,
+            std::time::Duration::from_secs(10),
+        )));
         Self {
             state,
             clock,
             stripe,
+            ollama,
+            ollama_url: ollama_base,
         }
     }
 
@@ -478,6 +520,8 @@ impl TestApp {
             },
             clock,
             stripe: self.stripe.clone(),
+            ollama: self.ollama.clone(),
+            ollama_url: self.ollama_url.clone(),
         }
     }
 
@@ -509,6 +553,8 @@ impl TestApp {
             state: AppState::local(config, &sdk, &endpoints(), self.clock.clone()),
             clock: self.clock.clone(),
             stripe: self.stripe.clone(),
+            ollama: self.ollama.clone(),
+            ollama_url: self.ollama_url.clone(),
         }
     }
 

@@ -75,6 +75,11 @@ pub async fn invoke(
         "analytics-summary" => analytics_summary::handler(state, req).await,
         "generation-submit" => generation_submit::handler(state, req).await,
         "generation-status" => generation_status::handler(state, req).await,
+        "lyrics-create" => lyrics_create::handler(state, req).await,
+        "lyrics-list" => lyrics_list::handler(state, req).await,
+        "lyrics-get" => lyrics_get::handler(state, req).await,
+        "lyrics-update" => lyrics_update::handler(state, req).await,
+        "pixel-chat" => pixel_chat::handler(state, req).await,
         _ => fallback::handler(state, req).await,
     };
     // A Lambda error is an opaque 500 from API Gateway; it never happens for expected outcomes.
@@ -143,8 +148,8 @@ async fn serve_request(
 
 /// The CORS settings of `HttpApi` in template.yaml (a test compares them).
 pub const CORS_ALLOW_METHODS: &str = "GET,POST,PUT,DELETE";
-pub const CORS_ALLOW_HEADERS: &str = "authorization,content-type";
-pub const CORS_EXPOSE_HEADERS: &str = "retry-after,allow,x-request-id";
+pub const CORS_ALLOW_HEADERS: &str = "authorization,content-type,if-match";
+pub const CORS_EXPOSE_HEADERS: &str = "retry-after,allow,x-request-id,etag";
 
 /// What API Gateway does with a request no route takes: the `$default` route, public, served by the
 /// fallback function; `OPTIONS /{proxy+}` (preflights) goes to the same function.

@@ -222,7 +222,10 @@ async fn serve() -> Result<(), Failure> {
     let jwt = JwtRules::from_env()?;
     son1k::telemetry::init();
     start_stripe_stub().await?;
-    let mut state = son1k::AppState::from_env().await?.with_stripe()?;
+    let mut state = son1k::AppState::from_env()
+        .await?
+        .with_stripe()?
+        .with_llm()?;
     start_provider_stub().await?;
     start_ollama_stub().await?;
     // The jobs queue and its worker, as the event source mapping runs it in AWS.

@@ -39,7 +39,7 @@ pub struct NewGeneration {
     pub duration_seconds: Option<f64>,
 }
 
-fn bounded(
+pub(crate) fn bounded(
     field: &'static str,
     value: Option<String>,
     max: usize,

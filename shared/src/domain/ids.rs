@@ -71,6 +71,16 @@ id_type!(
     GenerationId,
     "generation_id"
 );
+id_type!(
+    /// A lyrics draft: a ULID made by the server, so newer drafts sort after older ones.
+    LyricsId,
+    "lyrics_id"
+);
+id_type!(
+    /// A conversation with Pixel: a ULID made by the server.
+    ConversationId,
+    "conversation_id"
+);
 
 #[cfg(test)]
 mod tests {

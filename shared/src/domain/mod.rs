@@ -1,6 +1,7 @@
 //! Pure business rules: no I/O, no clock of their own. Everything here is tested at any instant.
 
 pub mod analytics;
+pub mod assist;
 pub mod billing;
 pub mod cursor;
 pub mod entitlement;
@@ -8,8 +9,10 @@ pub mod generation;
 pub mod ids;
 pub mod jobs;
 pub mod limits;
+pub mod lyrics;
 pub mod metering;
 pub mod period;
+pub mod pixel;
 pub mod pool;
 pub mod storage;
 pub mod tiers;

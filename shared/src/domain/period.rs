@@ -83,6 +83,8 @@ impl Period {
     /// month's 400 days, enough for any billing period Stripe may report, including a yearly one. An
     /// unknown key is never dropped.
     pub fn key_outlived(key: &str, now: DateTime<Utc>) -> bool {
+        // The language-model features' counters are day counters under a feature prefix.
+        let key = super::assist::Feature::strip(key).unwrap_or(key);
         let kept = |start: DateTime<Utc>, days: i64| now >= start + Duration::days(days);
         if let Some(day) = key.strip_prefix("D#") {
             NaiveDate::parse_from_str(day, "%Y-%m-%d").is_ok_and(|d| kept(midnight(d), 3))
@@ -123,6 +125,9 @@ mod tests {
             ("M#2026-11-14T17:42:09Z", "2027-12-19T17:42:09Z", true),
             ("D#not-a-date", "2030-01-01T00:00:00Z", false),
             ("X#whatever", "2030-01-01T00:00:00Z", false),
+            ("lyrics/D#2026-11-26", "2026-11-28T23:59:59Z", false),
+            ("pixel/D#2026-11-26", "2026-11-29T00:00:00Z", true),
+            ("other/D#2026-11-26", "2030-01-01T00:00:00Z", false),
         ];
         for (key, now, outlived) in cases {
             assert_eq!(

@@ -51,6 +51,10 @@ pub struct TierSpec {
     pub qualities: &'static [Quality],
     /// `None` is unlimited storage.
     pub storage_bytes: Option<u64>,
+    /// Lyrics drafts written by the language model per UTC day (`POST /api/lyrics`).
+    pub lyrics_per_day: u32,
+    /// Messages to Pixel, the companion, per UTC day (`POST /api/pixel/chat`).
+    pub pixel_messages_per_day: u32,
     pub features: &'static [&'static str],
 }
 
@@ -65,6 +69,8 @@ pub const TIERS: [TierSpec; 4] = [
         period: PeriodKind::Day,
         qualities: &[Quality::Standard],
         storage_bytes: Some(GIB),
+        lyrics_per_day: 5,
+        pixel_messages_per_day: 20,
         features: &[
             "3 generations per day",
             "standard quality",
@@ -79,6 +85,8 @@ pub const TIERS: [TierSpec; 4] = [
         period: PeriodKind::Month,
         qualities: &[Quality::Standard, Quality::High],
         storage_bytes: Some(10 * GIB),
+        lyrics_per_day: 50,
+        pixel_messages_per_day: 200,
         features: &[
             "50 generations per month",
             "standard and high quality",
@@ -94,6 +102,8 @@ pub const TIERS: [TierSpec; 4] = [
         period: PeriodKind::Month,
         qualities: ALL_QUALITIES,
         storage_bytes: Some(100 * GIB),
+        lyrics_per_day: 200,
+        pixel_messages_per_day: 500,
         features: &[
             "200 generations per month",
             "standard, high and ultra quality",
@@ -109,6 +119,8 @@ pub const TIERS: [TierSpec; 4] = [
         period: PeriodKind::Month,
         qualities: ALL_QUALITIES,
         storage_bytes: None,
+        lyrics_per_day: 1000,
+        pixel_messages_per_day: 2000,
         features: &[
             "1000 generations per month",
             "standard, high and ultra quality",

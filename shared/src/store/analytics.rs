@@ -59,6 +59,9 @@ pub struct Tally {
     user: UserId,
     at: DateTime<Utc>,
     events: Vec<(Event, BTreeMap<String, String>)>,
+    /// A genre the action speaks for: one more on the user's preference counter of it (Pixel's
+    /// "learning", see `store::pixel`), written with the action.
+    preference: Option<String>,
 }
 
 impl Tally {
@@ -68,7 +71,14 @@ impl Tally {
             user: user.clone(),
             at,
             events: Vec::new(),
+            preference: None,
         }
+    }
+
+    /// The action speaks for `genre` (if any): the user's counter of it grows with the action.
+    pub fn prefer(mut self, genre: Option<&str>) -> Self {
+        self.preference = genre.filter(|g| !g.is_empty()).map(str::to_owned);
+        self
     }
 
     /// One more event with its properties.
@@ -120,6 +130,9 @@ impl Tally {
             .build()
             .map_err(StoreError::invalid_request)?;
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        if let Some(genre) = &self.preference {
+            items.push(super::pixel::preference_item(table, &self.user, genre)?);
+        }
         let expires_at = (self.at + EVENT_TTL).timestamp();
         let time = std::time::SystemTime::from(self.at);
         for (event, properties) in &self.events {

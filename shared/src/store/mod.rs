@@ -1,12 +1,15 @@
 //! DynamoDB and S3 access, one module per table; items map to `XxxRecord` structs through serde_dynamo.
 
+pub mod allowances;
 pub mod analytics;
 pub mod audio;
 pub mod billing;
 pub mod generations;
 pub mod housekeeping;
 pub mod jobs;
+pub mod lyrics;
 pub mod metrics;
+pub mod pixel;
 pub mod pool;
 pub mod providers;
 pub mod schema;

@@ -358,9 +358,10 @@ impl PoolStore<'_> {
     }
 
     /// Likes (`true`) or unlikes a listed contribution for `user`, once whatever the retries: the
-    /// like row and the count change together, and a new like is counted (`pool_like`) with them
-    /// (a race lost to another transaction is retried). Returns the likes after it, `None` for no
-    /// such listed item.
+    /// like row and the count change together, and a new like is counted (`pool_like`, and one more
+    /// on the user's preference counter of the item's genre) with them (a race lost to another
+    /// transaction is retried). Returns the likes as of this request (the count read before it, with
+    /// its own change), `None` for no such listed item. Two calls: the read, the transaction.
     #[tracing::instrument(skip_all, fields(contribution_id = %id, user_id = %user))]
     pub async fn set_like(
         &self,
@@ -369,12 +370,16 @@ impl PoolStore<'_> {
         like: bool,
         clock: &dyn Clock,
     ) -> Result<Option<u64>, StoreError> {
-        let mut settled = false;
+        let Some(item) = self.contribution(id).await?.filter(|c| c.listed) else {
+            return Ok(None);
+        };
         for attempt in 0..TRANSACTION_ATTEMPTS {
             let mut items = self.like_items(id, user, like)?;
             let tally = Tally::new(user, clock.now());
             let tally = if like {
-                tally.with(Event::PoolLike, [("contribution_id", id)])
+                tally
+                    .with(Event::PoolLike, [("contribution_id", id)])
+                    .prefer(item.genre.as_deref())
             } else {
                 tally
             };
@@ -382,25 +387,24 @@ impl PoolStore<'_> {
             match super::transact(self.client, "TransactWriteItems pool like", items).await? {
                 Ok(()) => {
                     tally.log();
-                    settled = true;
-                    break;
+                    return Ok(Some(if like {
+                        item.likes + 1
+                    } else {
+                        item.likes.saturating_sub(1)
+                    }));
                 }
-                // A condition failed: already (un)liked, or no such listed item. Either way the
-                // read below answers; only a conflict with another transaction is worth another try.
+                // A condition failed: already (un)liked (or delisted meanwhile): nothing changed.
+                // Only a conflict with another transaction is worth another try.
                 Err(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
-                    settled = true;
-                    break;
+                    return Ok(Some(item.likes));
                 }
                 Err(_) => crate::retry::pause(attempt).await,
             }
         }
-        if !settled {
-            return Err(StoreError::unavailable(
-                "TransactWriteItems pool like",
-                "every attempt lost a race",
-            ));
-        }
-        self.likes(id).await
+        Err(StoreError::unavailable(
+            "TransactWriteItems pool like",
+            "every attempt lost a race",
+        ))
     }
 
     /// The like row (put or deleted, each only once) and the count that moves with it.
@@ -468,15 +472,6 @@ impl PoolStore<'_> {
             .map(serde_dynamo::from_item)
             .transpose()
             .map_err(StoreError::corrupt)
-    }
-
-    /// The likes of a listed contribution; `None` when there is no such listed item.
-    pub async fn likes(&self, id: &str) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .contribution(id)
-            .await?
-            .filter(|c| c.listed)
-            .map(|c| c.likes))
     }
 }
 
@@ -555,6 +550,9 @@ pub struct ClaimRecord {
     pub contribution_id: String,
     pub generation_id: GenerationId,
     pub contributor_id: UserId,
+    /// The item's genre when claimed (it counts for the claimer's taste).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genre: Option<String>,
     pub claimed_at: DateTime<Utc>,
 }
 
@@ -697,7 +695,8 @@ impl PoolStore<'_> {
             .with(
                 Event::PoolPlay,
                 [("contribution_id", item), ("via", "claim")],
-            );
+            )
+            .prefer(record.genre.as_deref());
         let mut items = vec![
             TransactWriteItem::builder().update(count).build(),
             TransactWriteItem::builder().put(row).build(),

@@ -1,0 +1,28 @@
+//! `GET /api/lyrics/{lyrics_id}[?version=N]`: a draft's latest version (or version N) for its owner
+//! or an admin; 404 for anyone else. `ETag` is the version.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+use son1k::auth::Caller;
+use son1k::domain::ids::LyricsId;
+use son1k::http::{json_versioned, path_param, query_param, render, request_id, HandlerResult};
+use son1k::{ApiError, AppState};
+
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
+    render(request_id(&req), handle(state, req).await)
+}
+
+async fn handle(state: &AppState, req: Request) -> HandlerResult {
+    let caller = Caller::from_request(&req)?;
+    let id = LyricsId::parse(&path_param(&req, "lyrics_id")?)?;
+    let version = query_param(&req, "version")
+        .map(|raw| {
+            raw.parse::<u32>()
+                .ok()
+                .filter(|v| *v >= 1)
+                .ok_or_else(|| ApiError::invalid("version", "must be a whole number from 1"))
+        })
+        .transpose()?;
+    let record = son1k::lyrics::get(state, &caller, &id, version).await?;
+    json_versioned(StatusCode::OK, &record.view(), record.version)
+}

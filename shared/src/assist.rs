@@ -1,0 +1,124 @@
+//! The language-model features' common ground: a unit of the caller's daily allowance taken before
+//! the model is asked and given back when it fails, and their errors.
+
+use crate::auth::Caller;
+use crate::domain::analytics::Event;
+use crate::domain::assist::{decide, spent, Feature, Granted, Spent};
+use crate::llm::{LanguageModel, LlmError};
+use crate::store::allowances::Take;
+use crate::store::analytics::Tally;
+use crate::store::users::UserRecord;
+use crate::store::StoreError;
+use crate::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AssistError {
+    #[error("daily allowance spent")]
+    Spent(Spent),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Model(#[from] LlmError),
+    #[error("no language model is configured")]
+    NoModel,
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Invalid(#[from] crate::domain::DomainError),
+    /// An edit of a version that is not the latest: the latest one's number.
+    #[error("version {current} is the latest")]
+    Stale { current: u32 },
+}
+
+/// A unit of `feature` taken from the caller's counter of the day the request began in.
+#[derive(Debug)]
+pub struct Ticket {
+    pub feature: Feature,
+    pub key: String,
+    pub granted: Granted,
+    /// The user as the take left it.
+    pub user: UserRecord,
+}
+
+/// Tries of a take while the user item is new or from before the usage map.
+const TAKE_ATTEMPTS: u32 = 3;
+
+/// The configured model, or 503.
+pub fn model(state: &AppState) -> Result<&dyn LanguageModel, AssistError> {
+    state.llm.as_deref().ok_or(AssistError::NoModel)
+}
+
+/// Takes one unit of `feature` for `caller`, or refuses once the tier's daily allowance is spent
+/// (the unit counted past the limit is given back at once).
+#[tracing::instrument(skip_all, fields(user_id = %caller.id, feature = feature.as_str()))]
+pub async fn take(
+    state: &AppState,
+    caller: &Caller,
+    feature: Feature,
+) -> Result<Ticket, AssistError> {
+    for _ in 0..TAKE_ATTEMPTS {
+        let now = state.clock.now();
+        let key = feature.counter_key(now);
+        let user = match state
+            .allowances()
+            .take(&caller.id, feature, &key, now)
+            .await?
+        {
+            Take::Counted(user) => *user,
+            Take::AtCap(user) => {
+                let tier = user.entitlement(now).tier;
+                return Err(refused(state, caller, spent(feature, tier, now)).await);
+            }
+            Take::NoUser => {
+                state.users().get_or_create(caller.new_user(now)).await?;
+                continue;
+            }
+            Take::NoCounters => {
+                state.allowances().start_counters(&caller.id).await?;
+                continue;
+            }
+        };
+        let tier = user.entitlement(now).tier;
+        let count = user.used_in(&key);
+        return match decide(feature, tier, count, now) {
+            Ok(granted) => Ok(Ticket {
+                feature,
+                key,
+                granted,
+                user,
+            }),
+            Err(spent) => {
+                state.allowances().give_back(&caller.id, &key).await?;
+                Err(refused(state, caller, spent).await)
+            }
+        };
+    }
+    Err(StoreError::unavailable(
+        "UpdateItem take allowance",
+        "the user item kept changing shape",
+    )
+    .into())
+}
+
+async fn refused(state: &AppState, caller: &Caller, spent: Spent) -> AssistError {
+    let tally = Tally::new(&caller.id, state.clock.now()).with(
+        Event::LimitReached,
+        [("limit", spent.feature.as_str()), ("period", "day")],
+    );
+    crate::analytics::count_alone(state, &tally).await;
+    AssistError::Spent(spent)
+}
+
+impl Ticket {
+    /// Gives the unit back (the model failed, or nothing was stored): to the counter it was taken
+    /// from, whatever the day is now. A failure to give it back is logged; the unit stays spent.
+    pub async fn give_back(&self, state: &AppState) {
+        if let Err(err) = state
+            .allowances()
+            .give_back(&self.user.user_id, &self.key)
+            .await
+        {
+            tracing::error!(error = %err, key = %self.key, "a unit of allowance could not be given back");
+        }
+    }
+}

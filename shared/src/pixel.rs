@@ -1,0 +1,208 @@
+//! Pixel, the companion: one message in, one reply out, with suggestions computed from the caller's
+//! own state. The model is given that state as data and can do nothing but answer in text: no
+//! route is called, nothing is written but the conversation's memory, whatever it says.
+
+use crate::assist::{model, take, AssistError, Ticket};
+use crate::auth::Caller;
+use crate::domain::assist::{left, Feature};
+use crate::domain::ids::ConversationId;
+use crate::domain::pixel::{
+    checked_reply, messages, suggestions, ChatRequest, GenerationsLeft, LyricsPick, PoolPick,
+    Suggestion, UserFacts, MAX_MESSAGE_CHARS,
+};
+use crate::domain::tiers::Tier;
+use crate::domain::DomainError;
+use crate::llm::ChatRequest as ModelRequest;
+use crate::store::pixel::{ConversationRecord, Turn};
+use crate::store::StoreError;
+use crate::AppState;
+use serde::Serialize;
+
+/// The 200 body.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatReply {
+    pub conversation_id: ConversationId,
+    pub reply: String,
+    pub suggestions: Vec<Suggestion>,
+}
+
+/// Tries of saving a turn while other messages of the same conversation are saved.
+const SAVE_ATTEMPTS: u32 = 5;
+
+/// The message, checked: 1 to `MAX_MESSAGE_CHARS` characters once trimmed.
+fn message(raw: &str) -> Result<String, DomainError> {
+    let message = raw.trim();
+    let length = message.chars().count();
+    if length == 0 || length > MAX_MESSAGE_CHARS {
+        return Err(DomainError::new(
+            "message",
+            format!("must be 1 to {MAX_MESSAGE_CHARS} characters"),
+        ));
+    }
+    Ok(message.to_owned())
+}
+
+/// Answers `request` for `caller`.
+#[tracing::instrument(skip_all, fields(user_id = %caller.id))]
+pub async fn chat(
+    state: &AppState,
+    caller: &Caller,
+    request: ChatRequest,
+) -> Result<ChatReply, AssistError> {
+    let text = message(&request.message)?;
+    let asked = request
+        .conversation_id
+        .as_deref()
+        .map(ConversationId::parse)
+        .transpose()?;
+    let model = model(state)?;
+    // Another user's conversation (or one forgotten) is a 404 before anything is spent.
+    let conversation = match &asked {
+        Some(id) => state
+            .pixel()
+            .conversation(&caller.id, id, state.clock.now())
+            .await?
+            .ok_or(AssistError::NotFound)?,
+        None => ConversationRecord::new(
+            &caller.id,
+            ConversationId::parse(&ulid::Ulid::generate().to_string())?,
+            state.clock.now(),
+        ),
+    };
+    let ticket = take(state, caller, Feature::Pixel).await?;
+    match answer(state, caller, &ticket, model, conversation, text).await {
+        Ok(reply) => Ok(reply),
+        Err(err) => {
+            ticket.give_back(state).await;
+            Err(err)
+        }
+    }
+}
+
+async fn answer(
+    state: &AppState,
+    caller: &Caller,
+    ticket: &Ticket,
+    model: &dyn crate::llm::LanguageModel,
+    conversation: ConversationRecord,
+    text: String,
+) -> Result<ChatReply, AssistError> {
+    let facts = facts(state, caller, ticket).await?;
+    let memory: Vec<(String, String)> = conversation
+        .turns
+        .iter()
+        .map(|t| (t.message.clone(), t.reply.clone()))
+        .collect();
+    let reply = model
+        .chat(&ModelRequest {
+            messages: messages(&facts, &memory, &text),
+            format: None,
+        })
+        .await?;
+    let reply = checked_reply(&reply);
+    let conversation_id = conversation.conversation_id.clone();
+    remember(state, caller, conversation, &text, &reply).await?;
+    Ok(ChatReply {
+        conversation_id,
+        reply,
+        suggestions: suggestions(&facts),
+    })
+}
+
+/// Appends the turn to the conversation; another message of it saved meanwhile is read back and
+/// the turn appended after it.
+async fn remember(
+    state: &AppState,
+    caller: &Caller,
+    mut conversation: ConversationRecord,
+    text: &str,
+    reply: &str,
+) -> Result<(), AssistError> {
+    for attempt in 0..SAVE_ATTEMPTS {
+        let turn = Turn {
+            message: text.to_owned(),
+            reply: reply.to_owned(),
+            at: state.clock.now(),
+        };
+        if state.pixel().save(&conversation.with_turn(turn)).await? {
+            return Ok(());
+        }
+        crate::retry::pause(attempt).await;
+        let now = state.clock.now();
+        conversation = state
+            .pixel()
+            .conversation(&caller.id, &conversation.conversation_id, now)
+            .await?
+            .unwrap_or_else(|| {
+                ConversationRecord::new(&caller.id, conversation.conversation_id.clone(), now)
+            });
+    }
+    Err(StoreError::unavailable("PutItem conversation", "every attempt lost a race").into())
+}
+
+/// The caller's own state, as the model and the suggestions see it: the reads run together.
+async fn facts(
+    state: &AppState,
+    caller: &Caller,
+    ticket: &Ticket,
+) -> Result<UserFacts, AssistError> {
+    let now = state.clock.now();
+    let user = &ticket.user;
+    let usage = user.usage(now);
+    let tier = usage.entitlement.tier;
+    let day = crate::domain::period::Period::utc_day(now);
+    let day_label = day.start.format("%Y-%m-%d").to_string();
+    let claims = async {
+        if tier == Tier::Free {
+            let used = state.pool().claims_on(&caller.id, &day_label).await?;
+            Ok::<_, StoreError>(Some(crate::community::DAILY_CLAIMS.saturating_sub(used)))
+        } else {
+            Ok(None)
+        }
+    };
+    let taste = async {
+        let prefs = state.pixel().preferences(&caller.id).await?;
+        let Some(genre) = prefs.favourite_genre().map(str::to_owned) else {
+            return Ok::<_, StoreError>((None, None));
+        };
+        let page = state
+            .pool()
+            .listing(
+                "recent_genre",
+                "lst_genre",
+                &crate::store::pool::genre_partition(&genre),
+                10,
+                None,
+            )
+            .await?;
+        let pick = page
+            .items
+            .into_iter()
+            .find(|item| item.contributor_id != caller.id)
+            .map(|item| PoolPick {
+                contribution_id: item.contribution_id,
+                genre: genre.clone(),
+                title: item.title,
+            });
+        Ok((Some(genre), pick))
+    };
+    let lyrics = async { state.lyrics().newest_unused(&caller.id).await };
+    let (claims, taste, lyrics) = tokio::join!(claims, taste, lyrics);
+    let (favourite_genre, pool_pick) = taste?;
+    Ok(UserFacts {
+        tier,
+        generations: GenerationsLeft::new(
+            tier.spec().generations,
+            usage.used,
+            &usage.entitlement.period,
+        ),
+        pool_claims_left: claims?,
+        favourite_genre,
+        pool_pick,
+        unused_lyrics: lyrics?.map(|entry| LyricsPick {
+            lyrics_id: entry.lyrics_id.to_string(),
+            title: entry.title,
+        }),
+        pixel_messages_left_today: left(Feature::Pixel, tier, ticket.granted.used),
+    })
+}

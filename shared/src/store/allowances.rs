@@ -1,0 +1,144 @@
+//! The daily counters of the language-model features, in the user item's `usage` map (see
+//! `domain::assist`): one `UpdateItem` takes a unit and answers the user as it now is, one gives a
+//! unit back.
+
+use super::users::{user_pk, UserRecord, PROFILE_SK};
+use super::{item_key, sdk_failure, StoreError};
+use crate::domain::assist::Feature;
+use crate::domain::ids::UserId;
+use crate::domain::period::Period;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Duration, Utc};
+
+/// What taking a unit found.
+#[derive(Debug)]
+pub enum Take {
+    /// Counted: the user with the unit in its counter.
+    Counted(Box<UserRecord>),
+    /// The counter is at the largest allowance of any tier: nothing was taken.
+    AtCap(Box<UserRecord>),
+    /// No such user yet.
+    NoUser,
+    /// A user item from before the usage map: nothing was taken.
+    NoCounters,
+}
+
+/// Days back whose counters a take drops (they are outlived: `Period::key_outlived`); older ones
+/// are dropped by generation writes, which drop every outlived key they see.
+const PRUNED_DAYS: std::ops::RangeInclusive<i64> = 3..=9;
+
+#[derive(Debug, Clone, Copy)]
+pub struct AllowancesStore<'a> {
+    client: &'a Client,
+    table: &'a str,
+}
+
+impl<'a> AllowancesStore<'a> {
+    pub fn new(client: &'a Client, table: &'a str) -> Self {
+        Self { client, table }
+    }
+
+    /// Adds one to `feature`'s counter `key` unless it is at the feature's cap.
+    #[tracing::instrument(skip_all, fields(user_id = %user, key))]
+    pub async fn take(
+        &self,
+        user: &UserId,
+        feature: Feature,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Take, StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
+            .expression_attribute_names("#usage", "usage")
+            .expression_attribute_names("#k", key)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":cap", AttributeValue::N(feature.cap().to_string()))
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_exists(#usage) \
+                 AND (attribute_not_exists(#usage.#k) OR #usage.#k < :cap)",
+            )
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut removed = Vec::new();
+        for (i, days) in PRUNED_DAYS.enumerate() {
+            let old = feature.counter_key(now - Duration::days(days));
+            if old != key && Period::key_outlived(&old, now) {
+                removed.push(format!("#usage.#old{i}"));
+                update = update.expression_attribute_names(format!("#old{i}"), old);
+            }
+        }
+        let mut expression = "ADD #usage.#k :one".to_owned();
+        if !removed.is_empty() {
+            expression = format!("{expression} REMOVE {}", removed.join(", "));
+        }
+        match update.update_expression(expression).send().await {
+            Ok(out) => {
+                let user = serde_dynamo::from_item(out.attributes.unwrap_or_default())
+                    .map_err(StoreError::corrupt)?;
+                Ok(Take::Counted(Box::new(user)))
+            }
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(ccf)) => match ccf.item() {
+                    None => Ok(Take::NoUser),
+                    Some(item) if !item.contains_key("usage") => Ok(Take::NoCounters),
+                    Some(item) => Ok(Take::AtCap(Box::new(
+                        serde_dynamo::from_item(item.clone()).map_err(StoreError::corrupt)?,
+                    ))),
+                },
+                _ => Err(sdk_failure("UpdateItem take allowance", err)),
+            },
+        }
+    }
+
+    /// Gives back one unit of counter `key` (the one it was taken from, whatever the day is now).
+    #[tracing::instrument(skip_all, fields(user_id = %user, key))]
+    pub async fn give_back(&self, user: &UserId, key: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
+            .update_expression("ADD #usage.#k :minus")
+            .condition_expression("#usage.#k > :zero")
+            .expression_attribute_names("#usage", "usage")
+            .expression_attribute_names("#k", key)
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Nothing to give back (the counter was dropped meanwhile): nothing is owed.
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(sdk_failure("UpdateItem give back allowance", err)),
+        }
+    }
+
+    /// Starts the usage map of a user item written before it existed.
+    pub async fn start_counters(&self, user: &UserId) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(self.table)
+            .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
+            .update_expression("SET #usage = if_not_exists(#usage, :empty)")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#usage", "usage")
+            .expression_attribute_values(":empty", AttributeValue::M(Default::default()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| sdk_failure("UpdateItem start usage", err))
+    }
+}
