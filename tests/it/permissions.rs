@@ -609,3 +609,87 @@ async fn job_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() {
     assert_granted("GenerationStatus", &logical(&app, recorder.take()));
     assert_s3_granted("GenerationStatus", &s3.take());
 }
+
+/// The language-model functions over every path: a new user, a draft, the allowance spent (the unit
+/// given back, the hit counted), a model failure; reads of the latest and an earlier version; an
+/// edit and a stale one; Pixel for a FREE user (claims), one with a favourite genre (the listing),
+/// a continued conversation and a spent allowance.
+#[tokio::test]
+async fn language_model_functions_are_granted_exactly_what_they_use() {
+    use local_api::ollama_stub::{Behaviour, Mode};
+    let recorder = AccessRecorder::default();
+    let mut app = TestApp::spawn().await;
+    app.listed_contribution_in("maker", "lofi", b"track").await;
+    assert_eq!(
+        app.record("ana", json!({"generation_id": "a1", "genre": "lofi"}))
+            .await
+            .status,
+        201
+    );
+    let mut full = app.new_user("full");
+    full.usage
+        .get_or_insert_with(Default::default)
+        .insert("pixel/D#2026-11-26".to_owned(), 20);
+    app.put_user(&full).await;
+    app.intercept(recorder.clone());
+
+    let brief = json!({"theme": "t"});
+    assert_eq!(crate::lyrics::write(&app, "neo", brief.clone()).await.status, 201);
+    let mut first = None;
+    for _ in 0..5 {
+        let res = crate::lyrics::write(&app, "ana", brief.clone()).await;
+        assert_eq!(res.status, 201);
+        first.get_or_insert(res.json()["lyrics_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(crate::lyrics::write(&app, "ana", brief.clone()).await.status, 429);
+    app.ollama.set(Behaviour {
+        mode: Mode::Fail,
+        ..Behaviour::default()
+    });
+    assert_eq!(crate::lyrics::write(&app, "neo", brief).await.status, 503);
+    app.ollama.set(Behaviour::default());
+    assert_granted("LyricsCreate", &logical(&app, recorder.take()));
+
+    let id = first.expect("a draft");
+    let list = app.call("GET", "/api/lyrics", As::user("ana"), None).await;
+    assert_eq!(list.status, 200);
+    assert_granted("LyricsList", &logical(&app, recorder.take()));
+
+    for path in [format!("/api/lyrics/{id}"), format!("/api/lyrics/{id}?version=1")] {
+        assert_eq!(app.call("GET", &path, As::user("ana"), None).await.status, 200);
+    }
+    assert_granted("LyricsGet", &logical(&app, recorder.take()));
+
+    let edit = json!({"sections": [{"kind": "verse", "lines": ["x"]}]}).to_string();
+    for expected in [200, 412] {
+        let (function, mut req) = son1k_tests::build_request(
+            "PUT",
+            &format!("/api/lyrics/{id}"),
+            As::user("ana"),
+            Some(&edit),
+        );
+        req.headers_mut().insert("if-match", "1".parse().unwrap());
+        assert_eq!(son1k_tests::send(function, &app.state, req).await.status, expected);
+    }
+    assert_granted("LyricsUpdate", &logical(&app, recorder.take()));
+
+    let chat = |user: &'static str, conversation: Option<String>| {
+        let mut body = json!({"message": "hi"});
+        if let Some(id) = conversation {
+            body["conversation_id"] = json!(id);
+        }
+        let app = &app;
+        async move {
+            app.call("POST", "/api/pixel/chat", As::user(user), Some(&body.to_string()))
+                .await
+        }
+    };
+    assert_eq!(chat("zed", None).await.status, 200);
+    let first = chat("ana", None).await;
+    assert_eq!(first.status, 200);
+    let again = chat("ana", first.json()["conversation_id"].as_str().map(str::to_owned)).await;
+    assert_eq!(again.status, 200);
+    assert!(again.text().contains("pool_pick"), "{}", again.text());
+    assert_eq!(chat("full", None).await.status, 429);
+    assert_granted("PixelChat", &logical(&app, recorder.take()));
+}
