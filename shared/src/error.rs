@@ -365,6 +365,9 @@ impl From<crate::jobs::SubmitError> for ApiError {
                 "this generation_id is already used by another user or recorded; choose another id",
             )
             .with("field", "generation_id"),
+            SubmitError::NoSuchLyrics => {
+                ApiError::not_found("no such lyrics draft of yours").with("field", "lyrics_id")
+            }
             SubmitError::Store(err) => err.into(),
             SubmitError::BudgetSpent => ApiError::dependency_unavailable("the database"),
         }

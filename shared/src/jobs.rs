@@ -116,6 +116,9 @@ pub enum SubmitError {
     Refused(Refusal),
     #[error("generation id taken")]
     IdTaken,
+    /// `lyrics_id` names no draft of the caller's.
+    #[error("no such lyrics")]
+    NoSuchLyrics,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("retry budget spent")]
@@ -144,6 +147,11 @@ pub async fn submit(
         .jobs_queue
         .as_ref()
         .ok_or_else(|| StoreError::unavailable("SendMessage", "JOBS_QUEUE_URL is not set"))?;
+    if let Some(lyrics) = &job.lyrics_id {
+        if state.lyrics().entry(&caller.id, lyrics).await?.is_none() {
+            return Err(SubmitError::NoSuchLyrics);
+        }
+    }
     let mut user = state
         .users()
         .get_or_create(caller.new_user(state.clock.now()))
@@ -195,6 +203,7 @@ pub async fn submit(
                         owner_id: caller.id.clone(),
                     })
                     .await?;
+                mark_lyrics(state, caller, job).await;
                 return Ok(SubmitOutcome::Queued(Submitted {
                     generation_id: job.generation_id.clone(),
                     status: JobStatus::Queued,
@@ -230,6 +239,21 @@ pub async fn submit(
         tokio::time::sleep(pause).await;
     }
     Err(SubmitError::BudgetSpent)
+}
+
+/// Marks the draft the job sings as turned into a song (what Pixel suggests from). A failure is
+/// logged: the generation is queued whatever happens to the mark.
+async fn mark_lyrics(state: &AppState, caller: &Caller, job: &NewJob) {
+    let Some(lyrics) = &job.lyrics_id else {
+        return;
+    };
+    if let Err(err) = state
+        .lyrics()
+        .mark_used(&caller.id, lyrics, &job.generation_id)
+        .await
+    {
+        tracing::error!(error = %err, lyrics_id = %lyrics, "the lyrics could not be marked as used");
+    }
 }
 
 async fn existing_job(

@@ -21,6 +21,7 @@ async fn past_validation(app: &TestApp, method: &str, template: &str) -> TestRes
     let path = template
         .replace("{user_id}", "me")
         .replace("{generation_id}", "g-1")
+        .replace("{lyrics_id}", ITEM)
         .replace("{id}", ITEM);
     let (caller, body) = match template {
         "/health" | "/api/tiers" | "/api/community/pool" | "/api/community/ranking" => (None, None),
@@ -45,6 +46,16 @@ async fn past_validation(app: &TestApp, method: &str, template: &str) -> TestRes
             Some(json!({"content_type": "audio/mpeg", "size_bytes": 10})),
         ),
         "/api/admin/users/{user_id}/tier" => (As::admin("ops"), Some(json!({"tier": "PRO"}))),
+        "/api/lyrics" if method == "POST" => (As::user("ivan"), Some(json!({"theme": "rain"}))),
+        "/api/pixel/chat" => (As::user("ivan"), Some(json!({"message": "hello"}))),
+        "/api/lyrics/{lyrics_id}" if method == "PUT" => {
+            let body = json!({"sections": [{"kind": "verse", "lines": ["la"]}]}).to_string();
+            let (function, mut req) =
+                son1k_tests::build_request(method, &path, As::user("ivan"), Some(&body));
+            req.headers_mut()
+                .insert("if-match", "1".parse().expect("header"));
+            return son1k_tests::send(function, &app.state, req).await;
+        }
         "/api/analytics/summary" => {
             let path = format!("{path}?from=2026-11-01&to=2026-11-30");
             return app.call(method, &path, As::admin("ops"), None).await;

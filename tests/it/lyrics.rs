@@ -480,3 +480,52 @@ async fn bad_briefs_are_refused_before_anything_is_spent() {
     assert_eq!(app.ollama.received().chats, 0);
     assert_eq!(counted(&app, "writer", DAY).await, 0);
 }
+
+#[tokio::test]
+async fn a_generation_that_sings_a_draft_marks_it_and_only_the_owners_draft() {
+    let app = TestApp::spawn().await;
+    let id = write(&app, "writer", json!({"theme": "t"})).await.json()["lyrics_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let submit = |user: &'static str, generation: &'static str, lyrics: String| {
+        let body = json!({"generation_id": generation, "prompt": "sing it", "quality": "standard",
+                          "duration_seconds": 5, "lyrics_id": lyrics});
+        let app = &app;
+        async move {
+            app.call(
+                "POST",
+                "/api/generations",
+                As::user(user),
+                Some(&body.to_string()),
+            )
+            .await
+        }
+    };
+    // Another user's draft, or none: 404 and nothing reserved.
+    let res = submit("stranger", "g-s", id.clone()).await;
+    assert_eq!(res.assert_problem(404, "not_found")["field"], "lyrics_id");
+    let stranger = app.user_record("stranger").await;
+    assert_eq!(stranger.map_or(0, |u| app.used_by(&u)), 0);
+    submit("writer", "g-0", "no-such-draft".into())
+        .await
+        .assert_problem(404, "not_found");
+    assert_eq!(app.used("writer").await, 0);
+    let res = submit("writer", "g-1", id.clone()).await;
+    assert_eq!(res.status, 202, "{}", res.text());
+    let list = get(&app, As::user("writer"), "/api/lyrics").await.json();
+    assert_eq!(list["items"][0]["generation_id"], "g-1");
+    let pixel = app
+        .call(
+            "POST",
+            "/api/pixel/chat",
+            As::user("writer"),
+            Some(r#"{"message":"hi"}"#),
+        )
+        .await
+        .json();
+    assert!(
+        !pixel["suggestions"].to_string().contains("unused_lyrics"),
+        "{pixel}"
+    );
+}

@@ -634,14 +634,24 @@ async fn language_model_functions_are_granted_exactly_what_they_use() {
     app.intercept(recorder.clone());
 
     let brief = json!({"theme": "t"});
-    assert_eq!(crate::lyrics::write(&app, "neo", brief.clone()).await.status, 201);
+    assert_eq!(
+        crate::lyrics::write(&app, "neo", brief.clone())
+            .await
+            .status,
+        201
+    );
     let mut first = None;
     for _ in 0..5 {
         let res = crate::lyrics::write(&app, "ana", brief.clone()).await;
         assert_eq!(res.status, 201);
         first.get_or_insert(res.json()["lyrics_id"].as_str().unwrap().to_owned());
     }
-    assert_eq!(crate::lyrics::write(&app, "ana", brief.clone()).await.status, 429);
+    assert_eq!(
+        crate::lyrics::write(&app, "ana", brief.clone())
+            .await
+            .status,
+        429
+    );
     app.ollama.set(Behaviour {
         mode: Mode::Fail,
         ..Behaviour::default()
@@ -655,8 +665,14 @@ async fn language_model_functions_are_granted_exactly_what_they_use() {
     assert_eq!(list.status, 200);
     assert_granted("LyricsList", &logical(&app, recorder.take()));
 
-    for path in [format!("/api/lyrics/{id}"), format!("/api/lyrics/{id}?version=1")] {
-        assert_eq!(app.call("GET", &path, As::user("ana"), None).await.status, 200);
+    for path in [
+        format!("/api/lyrics/{id}"),
+        format!("/api/lyrics/{id}?version=1"),
+    ] {
+        assert_eq!(
+            app.call("GET", &path, As::user("ana"), None).await.status,
+            200
+        );
     }
     assert_granted("LyricsGet", &logical(&app, recorder.take()));
 
@@ -669,7 +685,10 @@ async fn language_model_functions_are_granted_exactly_what_they_use() {
             Some(&edit),
         );
         req.headers_mut().insert("if-match", "1".parse().unwrap());
-        assert_eq!(son1k_tests::send(function, &app.state, req).await.status, expected);
+        assert_eq!(
+            son1k_tests::send(function, &app.state, req).await.status,
+            expected
+        );
     }
     assert_granted("LyricsUpdate", &logical(&app, recorder.take()));
 
@@ -680,14 +699,23 @@ async fn language_model_functions_are_granted_exactly_what_they_use() {
         }
         let app = &app;
         async move {
-            app.call("POST", "/api/pixel/chat", As::user(user), Some(&body.to_string()))
-                .await
+            app.call(
+                "POST",
+                "/api/pixel/chat",
+                As::user(user),
+                Some(&body.to_string()),
+            )
+            .await
         }
     };
     assert_eq!(chat("zed", None).await.status, 200);
     let first = chat("ana", None).await;
     assert_eq!(first.status, 200);
-    let again = chat("ana", first.json()["conversation_id"].as_str().map(str::to_owned)).await;
+    let again = chat(
+        "ana",
+        first.json()["conversation_id"].as_str().map(str::to_owned),
+    )
+    .await;
     assert_eq!(again.status, 200);
     assert!(again.text().contains("pool_pick"), "{}", again.text());
     assert_eq!(chat("full", None).await.status, 429);

@@ -7,7 +7,7 @@
 //! so no scheduled job is needed for the quota to come back.
 
 use super::generation::{MAX_GENRE_CHARS, MAX_PROMPT_CHARS, MAX_TITLE_CHARS};
-use super::ids::GenerationId;
+use super::ids::{GenerationId, LyricsId};
 use super::tiers::Quality;
 use super::DomainError;
 use chrono::{DateTime, Duration, Utc};
@@ -30,6 +30,9 @@ pub struct SubmitRequest {
     pub title: Option<String>,
     pub quality: Quality,
     pub duration_seconds: f64,
+    /// One of the caller's lyrics drafts this generation sings (marked as turned into a song).
+    #[serde(default)]
+    pub lyrics_id: Option<LyricsId>,
 }
 
 /// A validated submission.
@@ -41,6 +44,7 @@ pub struct NewJob {
     pub title: Option<String>,
     pub quality: Quality,
     pub duration_seconds: f64,
+    pub lyrics_id: Option<LyricsId>,
 }
 
 impl TryFrom<SubmitRequest> for NewJob {
@@ -89,6 +93,7 @@ impl TryFrom<SubmitRequest> for NewJob {
             title: req.title,
             quality: req.quality,
             duration_seconds: (d * 1000.0).round() / 1000.0,
+            lyrics_id: req.lyrics_id,
         })
     }
 }

@@ -180,7 +180,7 @@ impl<'a> LyricsStore<'a> {
         }
     }
 
-    fn entry(&self, record: &LyricsRecord) -> LyricsEntry {
+    fn new_entry(&self, record: &LyricsRecord) -> LyricsEntry {
         LyricsEntry {
             pk: user_pk(&record.owner_id),
             sk: entry_sk(&record.lyrics_id),
@@ -214,7 +214,8 @@ impl<'a> LyricsStore<'a> {
         let entry = Put::builder()
             .table_name(self.table)
             .set_item(Some(
-                serde_dynamo::to_item(self.entry(record)).map_err(StoreError::invalid_request)?,
+                serde_dynamo::to_item(self.new_entry(record))
+                    .map_err(StoreError::invalid_request)?,
             ))
             .build()
             .map_err(StoreError::invalid_request)?;
@@ -380,6 +381,21 @@ impl<'a> LyricsStore<'a> {
             .items
             .into_iter()
             .find(|entry| entry.generation_id.is_none()))
+    }
+
+    /// `owner`'s list entry of draft `id` (none for another user's draft).
+    pub async fn entry(
+        &self,
+        owner: &UserId,
+        id: &LyricsId,
+    ) -> Result<Option<LyricsEntry>, StoreError> {
+        super::get_item(
+            self.client,
+            self.table,
+            item_key(user_pk(owner), &entry_sk(id)),
+            "GetItem lyrics entry",
+        )
+        .await
     }
 
     /// Notes that `owner`'s draft `id` was turned into `generation`; `false` when there is no such
