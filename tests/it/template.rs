@@ -378,6 +378,34 @@ fn record_generation_outlives_its_retry_budget_and_one_last_call() {
     );
 }
 
+/// Lyric Studio and Pixel answer before their function's timeout, and that before API Gateway's 30 s
+/// integration limit, even when every call hangs to its timeout: lyrics asks the model at most twice
+/// between two store calls (take; store or give back), Pixel once between four rounds of store calls
+/// (the conversation, the take, the facts read together, the save or the give back).
+#[test]
+fn language_model_calls_fit_the_function_and_the_api_timeouts() {
+    let template = template();
+    let store = son1k::config::Config::with_prefix("t").aws_operation_timeout;
+    for (function, model_calls, store_rounds) in [("LyricsCreate", 2, 2), ("PixelChat", 1, 4)] {
+        let props = &template["Resources"][function]["Properties"];
+        let timeout = props["Timeout"].as_u64().expect("a timeout");
+        let model_ms: u64 = props["Environment"]["Variables"]["OLLAMA_TIMEOUT_MS"]
+            .as_str()
+            .and_then(|ms| ms.parse().ok())
+            .expect("OLLAMA_TIMEOUT_MS");
+        let worst = std::time::Duration::from_millis(model_ms) * model_calls + store * store_rounds;
+        assert!(
+            worst < std::time::Duration::from_secs(timeout) && timeout < 30,
+            "{function}: worst case {worst:?}, Timeout {timeout} s, API Gateway 30 s"
+        );
+        let url = format!("{:?}", props["Environment"]["Variables"]["OLLAMA_URL"]);
+        assert!(
+            url.contains("Ref") && url.contains("OllamaUrl"),
+            "{function}: the URL is the OllamaUrl parameter, not {url}"
+        );
+    }
+}
+
 /// The jobs' timing holds together: submit outlives its retry budget as record-generation does; a
 /// worker run lives exactly as long as its lease; the queue hides a message longer than a run, so a
 /// message comes back only after its run ended or died and its lease ran out; the dead-letter queue

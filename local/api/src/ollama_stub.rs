@@ -230,7 +230,18 @@ fn lyrics(schema: &Value, messages: &[Value]) -> Value {
         })
         .map(str::to_owned)
         .collect();
-    let theme = said_by_user(messages).last().cloned().unwrap_or_default();
+    let said = said_by_user(messages).last().cloned().unwrap_or_default();
+    // Lyric Studio sends its brief as `Brief: {json}`: write about its theme.
+    let theme = said
+        .strip_prefix("Brief: ")
+        .and_then(|brief| serde_json::from_str::<Value>(brief).ok())
+        .and_then(|brief| {
+            brief
+                .get("theme")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or(said);
     let sections: Vec<Value> = kinds
         .iter()
         .enumerate()
