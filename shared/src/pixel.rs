@@ -13,7 +13,7 @@ use crate::domain::pixel::{
 use crate::domain::tiers::Tier;
 use crate::domain::DomainError;
 use crate::llm::ChatRequest as ModelRequest;
-use crate::store::pixel::{ConversationRecord, Turn};
+use crate::store::pixel::Turn;
 use crate::store::StoreError;
 use crate::AppState;
 use serde::Serialize;
@@ -25,9 +25,6 @@ pub struct ChatReply {
     pub reply: String,
     pub suggestions: Vec<Suggestion>,
 }
-
-/// Tries of saving a turn while other messages of the same conversation are saved.
-const SAVE_ATTEMPTS: u32 = 5;
 
 /// The message, checked: 1 to `MAX_MESSAGE_CHARS` characters once trimmed.
 fn message(raw: &str) -> Result<String, DomainError> {
@@ -57,21 +54,42 @@ pub async fn chat(
         .transpose()?;
     let model = model(state)?;
     // Another user's conversation (or one forgotten) is a 404 before anything is spent.
-    let conversation = match &asked {
-        Some(id) => state
-            .pixel()
-            .conversation(&caller.id, id, state.clock.now())
-            .await?
-            .ok_or(AssistError::NotFound)?,
-        None => ConversationRecord::new(
-            &caller.id,
+    let (conversation_id, memory) = match asked {
+        Some(id) => {
+            let memory = state
+                .pixel()
+                .memory(&caller.id, &id, state.clock.now())
+                .await?
+                .ok_or(AssistError::NotFound)?;
+            (id, memory)
+        }
+        None => (
             ConversationId::parse(&ulid::Ulid::generate().to_string())?,
-            state.clock.now(),
+            Vec::new(),
         ),
     };
     let ticket = take(state, caller, Feature::Pixel).await?;
-    match answer(state, caller, &ticket, model, conversation, text).await {
-        Ok(reply) => Ok(reply),
+    match answer(state, caller, &ticket, model, &memory, &text).await {
+        Ok((reply, suggestions)) => {
+            let turn = Turn {
+                message: text,
+                reply: reply.clone(),
+                at: state.clock.now(),
+            };
+            if let Err(err) = state
+                .pixel()
+                .remember(&caller.id, &conversation_id, turn)
+                .await
+            {
+                ticket.give_back(state).await;
+                return Err(err.into());
+            }
+            Ok(ChatReply {
+                conversation_id,
+                reply,
+                suggestions,
+            })
+        }
         Err(err) => {
             ticket.give_back(state).await;
             Err(err)
@@ -79,65 +97,27 @@ pub async fn chat(
     }
 }
 
+/// The reply to `text` after `memory`, and the suggestions, from the caller's state.
 async fn answer(
     state: &AppState,
     caller: &Caller,
     ticket: &Ticket,
     model: &dyn crate::llm::LanguageModel,
-    conversation: ConversationRecord,
-    text: String,
-) -> Result<ChatReply, AssistError> {
+    memory: &[Turn],
+    text: &str,
+) -> Result<(String, Vec<Suggestion>), AssistError> {
     let facts = facts(state, caller, ticket).await?;
-    let memory: Vec<(String, String)> = conversation
-        .turns
+    let memory: Vec<(String, String)> = memory
         .iter()
         .map(|t| (t.message.clone(), t.reply.clone()))
         .collect();
     let reply = model
         .chat(&ModelRequest {
-            messages: messages(&facts, &memory, &text),
+            messages: messages(&facts, &memory, text),
             format: None,
         })
         .await?;
-    let reply = checked_reply(&reply);
-    let conversation_id = conversation.conversation_id.clone();
-    remember(state, caller, conversation, &text, &reply).await?;
-    Ok(ChatReply {
-        conversation_id,
-        reply,
-        suggestions: suggestions(&facts),
-    })
-}
-
-/// Appends the turn to the conversation; another message of it saved meanwhile is read back and
-/// the turn appended after it.
-async fn remember(
-    state: &AppState,
-    caller: &Caller,
-    mut conversation: ConversationRecord,
-    text: &str,
-    reply: &str,
-) -> Result<(), AssistError> {
-    for attempt in 0..SAVE_ATTEMPTS {
-        let turn = Turn {
-            message: text.to_owned(),
-            reply: reply.to_owned(),
-            at: state.clock.now(),
-        };
-        if state.pixel().save(&conversation.with_turn(turn)).await? {
-            return Ok(());
-        }
-        crate::retry::pause(attempt).await;
-        let now = state.clock.now();
-        conversation = state
-            .pixel()
-            .conversation(&caller.id, &conversation.conversation_id, now)
-            .await?
-            .unwrap_or_else(|| {
-                ConversationRecord::new(&caller.id, conversation.conversation_id.clone(), now)
-            });
-    }
-    Err(StoreError::unavailable("PutItem conversation", "every attempt lost a race").into())
+    Ok((checked_reply(&reply), suggestions(&facts)))
 }
 
 /// The caller's own state, as the model and the suggestions see it: the reads run together.

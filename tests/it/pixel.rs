@@ -125,13 +125,22 @@ async fn parallel_messages_in_one_conversation_are_all_remembered() {
     }))
     .await;
     assert!(answers.iter().all(|r| r.status == 200));
-    let items = app.items(&app.state.config.stats_table, "USER#ana").await;
-    let conversation = items
+    // The next message is answered with all six earlier turns in the model's memory.
+    assert_eq!(chat(&app, "ana", "recap", Some(&id)).await.status, 200);
+    let said: Vec<String> = app
+        .ollama
+        .received()
+        .last_messages
         .iter()
-        .find(|i| i["sk"].as_s().is_ok_and(|sk| sk.starts_with("CONV#")))
-        .expect("stored");
-    let turns = conversation["turns"].as_l().expect("turns");
-    assert_eq!(turns.len(), 6, "the first turn and the five parallel ones");
+        .filter(|m| m["role"] == "user")
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(said.len(), 7, "{said:?}");
+    assert_eq!(said[0], "start");
+    assert_eq!(said[6], "recap");
+    for i in 0..5 {
+        assert!(said.contains(&format!("parallel {i}")), "{said:?}");
+    }
 }
 
 #[tokio::test]
@@ -391,4 +400,32 @@ async fn a_prompt_cannot_make_pixel_grant_a_tier_reveal_others_or_its_instructio
             "{route}"
         );
     }
+}
+
+#[tokio::test]
+async fn pixel_remembers_only_the_last_eight_turns() {
+    let app = TestApp::spawn().await;
+    let id = chat(&app, "ana", "m0", None).await.json()["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for i in 1..10 {
+        assert_eq!(
+            chat(&app, "ana", &format!("m{i}"), Some(&id)).await.status,
+            200
+        );
+    }
+    chat(&app, "ana", "last", Some(&id)).await;
+    let said: Vec<String> = app
+        .ollama
+        .received()
+        .last_messages
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        said,
+        ["m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9", "last"]
+    );
 }

@@ -1,6 +1,7 @@
 //! Pixel's memory and what it knows of a user's taste, in the stats table:
-//! - a conversation, `USER#<owner>` / `CONV#<id>`: its last turns, kept 7 days after the last one
-//!   (TTL). It lives in its owner's partition, so another user's id finds nothing.
+//! - a conversation's turns, `USER#<owner>` / `CONV#<id>#<ulid>`, one item each, kept 7 days (TTL);
+//!   the newest `MEMORY_TURNS` are what Pixel remembers. They live in their owner's partition, so
+//!   another user's conversation id finds nothing.
 //! - preference counters, `USER#<id>` / `PREFS`: one number per genre (`g#<genre>`), added to in the
 //!   same transaction as what the user did (a generation recorded, a pool item liked or claimed).
 
@@ -8,23 +9,23 @@ use super::users::user_pk;
 use super::{item_key, sdk_failure, StoreError};
 use crate::config::Config;
 use crate::domain::ids::{ConversationId, UserId};
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// How long a conversation is remembered after its last turn.
+/// How long a turn is remembered.
 pub const MEMORY_KEPT: Duration = Duration::days(7);
-/// Turns (a message and its reply) remembered per conversation.
+/// Turns (a message and its reply) remembered per conversation: the newest ones.
 pub const MEMORY_TURNS: usize = 8;
 
 pub const PREFS_SK: &str = "PREFS";
 const GENRE_PREFIX: &str = "g#";
 
-fn conversation_sk(id: &ConversationId) -> String {
-    format!("CONV#{id}")
+/// The sort-key prefix of a conversation's turns (ids hold no `#`, so no id's prefix is another's).
+fn conversation_prefix(id: &ConversationId) -> String {
+    format!("CONV#{id}#")
 }
 
 /// One exchange: what the user said and what Pixel answered.
@@ -35,55 +36,16 @@ pub struct Turn {
     pub at: DateTime<Utc>,
 }
 
+/// A turn as stored: its own item, so parallel messages of one conversation never conflict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ConversationRecord {
-    pub pk: String,
-    pub sk: String,
-    pub conversation_id: ConversationId,
-    pub owner_id: UserId,
-    pub turns: Vec<Turn>,
-    /// Bumped by every save: a save is written only over the revision it was read at.
-    pub rev: u64,
-    pub updated_at: DateTime<Utc>,
-    /// TTL: `MEMORY_KEPT` after the last turn.
-    pub expires_at: i64,
-}
-
-impl ConversationRecord {
-    pub fn new(owner: &UserId, id: ConversationId, now: DateTime<Utc>) -> Self {
-        Self {
-            pk: user_pk(owner),
-            sk: conversation_sk(&id),
-            conversation_id: id,
-            owner_id: owner.clone(),
-            turns: Vec::new(),
-            rev: 0,
-            updated_at: now,
-            expires_at: (now + MEMORY_KEPT).timestamp(),
-        }
-    }
-
-    /// Whether the conversation is still remembered at `now` (DynamoDB's TTL deletes expired items
-    /// late; they are treated as gone at once).
-    pub fn remembered(&self, now: DateTime<Utc>) -> bool {
-        now.timestamp() < self.expires_at
-    }
-
-    /// The conversation with one more turn, the oldest ones forgotten past `MEMORY_TURNS`.
-    pub fn with_turn(&self, turn: Turn) -> Self {
-        let mut turns = self.turns.clone();
-        turns.push(turn);
-        let excess = turns.len().saturating_sub(MEMORY_TURNS);
-        turns.drain(..excess);
-        let now = turns.last().map_or(self.updated_at, |t| t.at);
-        Self {
-            turns,
-            rev: self.rev + 1,
-            updated_at: now,
-            expires_at: (now + MEMORY_KEPT).timestamp(),
-            ..self.clone()
-        }
-    }
+struct TurnRecord {
+    pk: String,
+    sk: String,
+    conversation_id: ConversationId,
+    #[serde(flatten)]
+    turn: Turn,
+    /// TTL: `MEMORY_KEPT` after the turn.
+    expires_at: i64,
 }
 
 /// A user's taste: how often each genre came up in what they did.
@@ -136,51 +98,67 @@ impl<'a> PixelStore<'a> {
         }
     }
 
-    /// `owner`'s conversation `id`, if it is still remembered at `now`.
-    pub async fn conversation(
+    /// The remembered turns of `owner`'s conversation `id` at `now`, oldest first; `None` when it
+    /// has none (another user's, forgotten, or never). DynamoDB's TTL deletes expired turns late;
+    /// they are treated as gone at once.
+    pub async fn memory(
         &self,
         owner: &UserId,
         id: &ConversationId,
         now: DateTime<Utc>,
-    ) -> Result<Option<ConversationRecord>, StoreError> {
-        let found: Option<ConversationRecord> = super::get_item(
-            self.client,
-            self.table,
-            item_key(user_pk(owner), &conversation_sk(id)),
-            "GetItem conversation",
-        )
-        .await?;
-        Ok(found.filter(|c| c.remembered(now)))
+    ) -> Result<Option<Vec<Turn>>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :conv)")
+            .expression_attribute_values(":pk", AttributeValue::S(user_pk(owner)))
+            .expression_attribute_values(":conv", AttributeValue::S(conversation_prefix(id)))
+            .scan_index_forward(false)
+            .limit(i32::try_from(MEMORY_TURNS).unwrap_or(8))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| sdk_failure("Query conversation", err))?;
+        let mut turns: Vec<Turn> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(serde_dynamo::from_item::<_, TurnRecord>)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::corrupt)?
+            .into_iter()
+            .filter(|t| now.timestamp() < t.expires_at)
+            .map(|t| t.turn)
+            .collect();
+        turns.reverse();
+        Ok((!turns.is_empty()).then_some(turns))
     }
 
-    /// Writes `record` if the stored one is still at `record.rev - 1` (or absent for the first
-    /// turn); `false` when another message of the same conversation was saved first.
-    pub async fn save(&self, record: &ConversationRecord) -> Result<bool, StoreError> {
-        let item = serde_dynamo::to_item(record).map_err(StoreError::invalid_request)?;
-        let result = self
-            .client
+    /// Remembers one turn of `owner`'s conversation `id`.
+    pub async fn remember(
+        &self,
+        owner: &UserId,
+        id: &ConversationId,
+        turn: Turn,
+    ) -> Result<(), StoreError> {
+        let record = TurnRecord {
+            pk: user_pk(owner),
+            sk: format!("{}{}", conversation_prefix(id), ulid::Ulid::generate()),
+            conversation_id: id.clone(),
+            expires_at: (turn.at + MEMORY_KEPT).timestamp(),
+            turn,
+        };
+        self.client
             .put_item()
             .table_name(self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR rev = :prev")
-            .expression_attribute_values(
-                ":prev",
-                AttributeValue::N(record.rev.saturating_sub(1).to_string()),
-            )
+            .set_item(Some(
+                serde_dynamo::to_item(&record).map_err(StoreError::invalid_request)?,
+            ))
             .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(sdk_failure("PutItem conversation", err)),
-        }
+            .await
+            .map(|_| ())
+            .map_err(|err| sdk_failure("PutItem conversation turn", err))
     }
 
     /// `user`'s preference counters (none yet: empty).
@@ -210,28 +188,6 @@ impl<'a> PixelStore<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::at;
-
-    #[test]
-    fn memory_keeps_the_last_turns_for_seven_days_after_the_last() {
-        let owner = UserId::parse("u").unwrap();
-        let id = ConversationId::parse("c").unwrap();
-        let start = at("2026-11-26T10:00:00Z");
-        let mut c = ConversationRecord::new(&owner, id, start);
-        for i in 0..10 {
-            c = c.with_turn(Turn {
-                message: format!("m{i}"),
-                reply: format!("r{i}"),
-                at: start + Duration::minutes(i),
-            });
-        }
-        assert_eq!(c.turns.len(), MEMORY_TURNS);
-        assert_eq!(c.turns[0].message, "m2");
-        assert_eq!(c.rev, 10);
-        let last = start + Duration::minutes(9);
-        assert!(c.remembered(last + MEMORY_KEPT - Duration::seconds(1)));
-        assert!(!c.remembered(last + MEMORY_KEPT));
-    }
 
     #[test]
     fn the_favourite_genre_is_the_most_frequent() {
