@@ -40,8 +40,9 @@ pub struct Ticket {
     pub user: UserRecord,
 }
 
-/// Tries of a take while the user item is new or from before the usage map.
-const TAKE_ATTEMPTS: u32 = 3;
+/// How long a take waits out other transactions on the user item (a burst of the user's generations
+/// being recorded) before it answers 503. The store's own failures end it at once.
+const TAKE_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The configured model, or 503.
 pub fn model(state: &AppState) -> Result<&dyn LanguageModel, AssistError> {
@@ -56,7 +57,11 @@ pub async fn take(
     caller: &Caller,
     feature: Feature,
 ) -> Result<Ticket, AssistError> {
-    for _ in 0..TAKE_ATTEMPTS {
+    let started = tokio::time::Instant::now();
+    for attempt in 0u32.. {
+        if started.elapsed() >= TAKE_BUDGET {
+            break;
+        }
         let now = state.clock.now();
         let key = feature.counter_key(now);
         let user = match state
@@ -77,6 +82,14 @@ pub async fn take(
                 state.allowances().start_counters(&caller.id).await?;
                 continue;
             }
+            Take::Busy => {
+                let pause = crate::metering::backoff(attempt, started.elapsed());
+                if started.elapsed() + pause >= TAKE_BUDGET {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
+                continue;
+            }
         };
         let tier = user.entitlement(now).tier;
         let count = user.used_in(&key);
@@ -95,7 +108,7 @@ pub async fn take(
     }
     Err(StoreError::unavailable(
         "UpdateItem take allowance",
-        "the user item kept changing shape",
+        "the user's item stayed in other transactions",
     )
     .into())
 }

@@ -529,3 +529,54 @@ async fn a_generation_that_sings_a_draft_marks_it_and_only_the_owners_draft() {
         "{pixel}"
     );
 }
+
+#[tokio::test]
+async fn a_take_waits_out_a_generation_being_recorded_on_the_user_item() {
+    use son1k_tests::faults::{Fault, FaultMode};
+    let mut app = TestApp::spawn().await;
+    app.user_with_tier("busy", Tier::Free, TierSource::Default)
+        .await;
+    let fault = Fault::new("UpdateItem", FaultMode::ConflictWithTransaction, 3);
+    app.intercept(fault.clone());
+    let res = write(&app, "busy", json!({"theme": "t"})).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(
+        fault.fired(),
+        3,
+        "three conflicts, then the take went through"
+    );
+    assert_eq!(counted(&app, "busy", DAY).await, 1);
+}
+
+#[tokio::test]
+async fn a_unit_given_back_waits_out_other_transactions_too() {
+    use son1k_tests::faults::{Fault, FaultMode};
+    let mut app = TestApp::spawn().await;
+    app.user_with_tier("busy", Tier::Free, TierSource::Default)
+        .await;
+    mode(&app, Mode::Fail);
+    // The take goes through; the give-back meets three conflicts.
+    let fault = Fault::new("UpdateItem", FaultMode::ConflictWithTransaction, 3).after(1);
+    app.intercept(fault.clone());
+    write(&app, "busy", json!({"theme": "t"}))
+        .await
+        .assert_problem(503, "dependency_unavailable");
+    assert_eq!(fault.fired(), 3);
+    assert_eq!(counted(&app, "busy", DAY).await, 0, "the unit came back");
+}
+
+#[tokio::test]
+async fn a_users_parallel_drafts_and_generations_all_succeed_while_quota_remains() {
+    let app = TestApp::spawn().await;
+    app.user_with_tier("both", Tier::Creator, TierSource::Admin)
+        .await;
+    let drafts = join_all((0..10).map(|i| write(&app, "both", json!({"theme": format!("t{i}")}))));
+    let generations =
+        join_all((0..10).map(|i| app.record("both", json!({"generation_id": format!("g-{i}")}))));
+    let (drafts, generations) = tokio::join!(drafts, generations);
+    assert_eq!(statuses(&drafts), [(201, 10)].into_iter().collect());
+    assert_eq!(statuses(&generations), [(201, 10)].into_iter().collect());
+    let user = app.user_record("both").await.unwrap();
+    assert_eq!(user.used_in(DAY), 10);
+    assert_eq!(app.used_by(&user), 10);
+}

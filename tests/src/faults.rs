@@ -52,6 +52,8 @@ pub struct Fault {
     fired: Arc<AtomicU32>,
     /// Calls defused before sending whose response is still to be replaced.
     pending: Arc<AtomicU32>,
+    /// Matching calls let through before the fault starts.
+    skip: Arc<AtomicU32>,
 }
 
 impl Fault {
@@ -62,7 +64,14 @@ impl Fault {
             remaining: Arc::new(AtomicU32::new(times)),
             fired: Arc::new(AtomicU32::new(0)),
             pending: Arc::new(AtomicU32::new(0)),
+            skip: Arc::new(AtomicU32::new(0)),
         }
+    }
+
+    /// The same fault, starting after `calls` matching calls went through untouched.
+    pub fn after(self, calls: u32) -> Self {
+        self.skip.store(calls, Ordering::SeqCst);
+        self
     }
 
     /// How often the fault fired.
@@ -75,6 +84,14 @@ impl Fault {
             && cfg
                 .load::<Metadata>()
                 .is_some_and(|m| m.name() == self.operation);
+        if matches
+            && self
+                .skip
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return false;
+        }
         if matches
             && self
                 .remaining

@@ -23,10 +23,16 @@ pub enum Take {
     NoUser,
     /// A user item from before the usage map: nothing was taken.
     NoCounters,
+    /// The user item is in another transaction (a generation being recorded): nothing was taken;
+    /// a moment later it is free.
+    Busy,
 }
 
 /// Days back whose counters a take drops (they are outlived: `Period::key_outlived`); older ones
 /// are dropped by generation writes, which drop every outlived key they see.
+/// Tries of a give-back while the user item is in other transactions (pauses up to 80 ms each).
+const GIVE_BACK_ATTEMPTS: u32 = 12;
+
 const PRUNED_DAYS: std::ops::RangeInclusive<i64> = 3..=9;
 
 #[derive(Debug, Clone, Copy)]
@@ -90,40 +96,47 @@ impl<'a> AllowancesStore<'a> {
                         serde_dynamo::from_item(item.clone()).map_err(StoreError::corrupt)?,
                     ))),
                 },
+                Some(e) if e.is_transaction_conflict_exception() => Ok(Take::Busy),
                 _ => Err(sdk_failure("UpdateItem take allowance", err)),
             },
         }
     }
 
-    /// Gives back one unit of counter `key` (the one it was taken from, whatever the day is now).
+    /// Gives back one unit of counter `key` (the one it was taken from, whatever the day is now),
+    /// waiting out other transactions on the user item.
     #[tracing::instrument(skip_all, fields(user_id = %user, key))]
     pub async fn give_back(&self, user: &UserId, key: &str) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(self.table)
-            .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
-            .update_expression("ADD #usage.#k :minus")
-            .condition_expression("#usage.#k > :zero")
-            .expression_attribute_names("#usage", "usage")
-            .expression_attribute_names("#k", key)
-            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
-            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Nothing to give back (the counter was dropped meanwhile): nothing is owed.
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
+        for attempt in 0..GIVE_BACK_ATTEMPTS {
+            let result = self
+                .client
+                .update_item()
+                .table_name(self.table)
+                .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
+                .update_expression("ADD #usage.#k :minus")
+                .condition_expression("#usage.#k > :zero")
+                .expression_attribute_names("#usage", "usage")
+                .expression_attribute_names("#k", key)
+                .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+                .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(()),
+                Err(err) => err,
+            };
+            match err.as_service_error() {
+                // Nothing to give back (the counter was dropped meanwhile): nothing is owed.
+                Some(e) if e.is_conditional_check_failed_exception() => return Ok(()),
+                Some(e) if e.is_transaction_conflict_exception() => {
+                    crate::retry::pause(attempt).await;
+                }
+                _ => return Err(sdk_failure("UpdateItem give back allowance", err)),
             }
-            Err(err) => Err(sdk_failure("UpdateItem give back allowance", err)),
         }
+        Err(StoreError::unavailable(
+            "UpdateItem give back allowance",
+            "the user's item stayed in other transactions",
+        ))
     }
 
     /// Starts the usage map of a user item written before it existed.
