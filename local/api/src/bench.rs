@@ -72,6 +72,10 @@ struct Call {
 /// The data the plans need: seeded before measuring.
 struct Seeded {
     item: String,
+    /// A draft to read, one to edit version after version, and a conversation with Pixel.
+    lyrics: String,
+    edited: String,
+    conversation: String,
     today: String,
     month_ago: String,
     webhook_secret: String,
@@ -111,6 +115,23 @@ async fn routes(samples: usize) -> Result<Vec<RouteFigures>, Failure> {
     init_stack(&state).await?;
     let mut state = state;
     state.jobs_queue = Some(crate::jobs::ensure_queue(&state, "bench-jobs").await?);
+    // Lyric Studio and Pixel talk to an Ollama stub of their own (its answers take no time: the
+    // figures are the backend's).
+    let ollama = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let ollama_url = format!("http://{}", ollama.local_addr()?);
+    tokio::spawn(crate::ollama_stub::serve(
+        ollama,
+        crate::ollama_stub::OllamaStub::new(),
+    ));
+    state.llm = Some(Arc::new(son1k::llm::Ollama::new(
+        son1k::llm::OllamaConfig {
+            url: ollama_url,
+            model: crate::ollama_stub::STUB_MODEL.to_owned(),
+            timeout: std::time::Duration::from_secs(10),
+            key_parameter: None,
+        },
+        reqwest::Client::new(),
+    )));
     let api = Arc::new(LocalApi {
         state: state.clone(),
         jwt: JwtRules::new(JWT_SECRET)?,
@@ -322,8 +343,47 @@ async fn seed(client: &reqwest::Client, base: &str, state: &AppState) -> Result<
         &call("GET", "/api/tiers/limits/me", user("bench_sub"), None),
     )
     .await?;
+    let mut drafts = Vec::new();
+    for _ in 0..2 {
+        let draft: Value = client
+            .post(format!("{base}/api/lyrics"))
+            .header(
+                "authorization",
+                format!("Bearer {}", token("bench_rec", false)?),
+            )
+            .body(json!({"theme": "bench", "structure": ["verse", "chorus"]}).to_string())
+            .send()
+            .await?
+            .json()
+            .await?;
+        drafts.push(
+            draft
+                .pointer("/lyrics_id")
+                .and_then(Value::as_str)
+                .ok_or("no draft")?
+                .to_owned(),
+        );
+    }
+    let chat: Value = client
+        .post(format!("{base}/api/pixel/chat"))
+        .header(
+            "authorization",
+            format!("Bearer {}", token("bench_rec", false)?),
+        )
+        .body(json!({"message": "hello"}).to_string())
+        .send()
+        .await?
+        .json()
+        .await?;
     Ok(Seeded {
         item,
+        lyrics: drafts[0].clone(),
+        edited: drafts[1].clone(),
+        conversation: chat
+            .pointer("/conversation_id")
+            .and_then(Value::as_str)
+            .ok_or("no conversation")?
+            .to_owned(),
         today: now.format("%Y-%m-%d").to_string(),
         month_ago: (now - chrono::Duration::days(29))
             .format("%Y-%m-%d")
@@ -417,6 +477,32 @@ fn plan(route: &Route, i: usize, s: &Seeded) -> Result<Call, Failure> {
         ("GET", "/api/analytics/summary") => {
             call.path = format!("/api/analytics/summary?from={}&to={}", s.month_ago, s.today);
             call.user = admin();
+        }
+        ("POST", "/api/lyrics") => {
+            call.user = user("bench_rec");
+            call.body =
+                Some(json!({"theme": "bench", "structure": ["verse", "chorus"]}).to_string());
+        }
+        ("GET", "/api/lyrics") => call.user = user("bench_rec"),
+        ("GET", "/api/lyrics/{lyrics_id}") => {
+            call.user = user("bench_rec");
+            call.path = format!("/api/lyrics/{}", s.lyrics);
+        }
+        // Each edit edits the version the one before saved.
+        ("PUT", "/api/lyrics/{lyrics_id}") => {
+            call.user = user("bench_rec");
+            call.path = format!("/api/lyrics/{}", s.edited);
+            call.headers.push(("if-match".into(), (i + 1).to_string()));
+            call.body = Some(
+                json!({"sections": [{"kind": "verse", "lines": [format!("edit {i}")]}]})
+                    .to_string(),
+            );
+        }
+        ("POST", "/api/pixel/chat") => {
+            call.user = user("bench_rec");
+            call.body = Some(
+                json!({"message": "what next?", "conversation_id": s.conversation}).to_string(),
+            );
         }
         (method, path) => return Err(format!("no benchmark plan for {method} {path}").into()),
     }
