@@ -377,8 +377,8 @@ async fn seed(client: &reqwest::Client, base: &str, state: &AppState) -> Result<
         .await?;
     Ok(Seeded {
         item,
-        lyrics: drafts[0].clone(),
-        edited: drafts[1].clone(),
+        lyrics: drafts.first().cloned().ok_or("no draft")?,
+        edited: drafts.get(1).cloned().ok_or("no second draft")?,
         conversation: chat
             .pointer("/conversation_id")
             .and_then(Value::as_str)
