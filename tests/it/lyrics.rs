@@ -23,7 +23,7 @@ pub(crate) async fn write(app: &TestApp, user: &str, body: Value) -> TestRespons
     .await
 }
 
-async fn edit(
+pub(crate) async fn edit(
     app: &TestApp,
     user: &str,
     id: &str,

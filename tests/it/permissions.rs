@@ -676,48 +676,20 @@ async fn language_model_functions_are_granted_exactly_what_they_use() {
     }
     assert_granted("LyricsGet", &logical(&app, recorder.take()));
 
-    let edit = json!({"sections": [{"kind": "verse", "lines": ["x"]}]}).to_string();
+    let edit = json!({"sections": [{"kind": "verse", "lines": ["x"]}]});
     for expected in [200, 412] {
-        let (function, mut req) = son1k_tests::build_request(
-            "PUT",
-            &format!("/api/lyrics/{id}"),
-            As::user("ana"),
-            Some(&edit),
-        );
-        req.headers_mut().insert("if-match", "1".parse().unwrap());
-        assert_eq!(
-            son1k_tests::send(function, &app.state, req).await.status,
-            expected
-        );
+        let res = crate::lyrics::edit(&app, "ana", &id, Some("1"), edit.clone()).await;
+        assert_eq!(res.status, expected);
     }
     assert_granted("LyricsUpdate", &logical(&app, recorder.take()));
 
-    let chat = |user: &'static str, conversation: Option<String>| {
-        let mut body = json!({"message": "hi"});
-        if let Some(id) = conversation {
-            body["conversation_id"] = json!(id);
-        }
-        let app = &app;
-        async move {
-            app.call(
-                "POST",
-                "/api/pixel/chat",
-                As::user(user),
-                Some(&body.to_string()),
-            )
-            .await
-        }
-    };
-    assert_eq!(chat("zed", None).await.status, 200);
-    let first = chat("ana", None).await;
+    use crate::pixel::chat;
+    assert_eq!(chat(&app, "zed", "hi", None).await.status, 200);
+    let first = chat(&app, "ana", "hi", None).await;
     assert_eq!(first.status, 200);
-    let again = chat(
-        "ana",
-        first.json()["conversation_id"].as_str().map(str::to_owned),
-    )
-    .await;
+    let again = chat(&app, "ana", "hi", first.json()["conversation_id"].as_str()).await;
     assert_eq!(again.status, 200);
     assert!(again.text().contains("pool_pick"), "{}", again.text());
-    assert_eq!(chat("full", None).await.status, 429);
+    assert_eq!(chat(&app, "full", "hi", None).await.status, 429);
     assert_granted("PixelChat", &logical(&app, recorder.take()));
 }

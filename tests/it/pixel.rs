@@ -10,7 +10,7 @@ use son1k_tests::{statuses, As, TestApp, TestResponse};
 
 const DAY: &str = "pixel/D#2026-11-26";
 
-async fn chat(
+pub(crate) async fn chat(
     app: &TestApp,
     user: &str,
     message: &str,
@@ -27,6 +27,27 @@ async fn chat(
         Some(&body.to_string()),
     )
     .await
+}
+
+/// A new conversation of `user`'s, begun with `message`: its id.
+async fn start(app: &TestApp, user: &str, message: &str) -> String {
+    let res = chat(app, user, message, None).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()["conversation_id"]
+        .as_str()
+        .expect("conversation_id")
+        .to_owned()
+}
+
+/// What the user said, in the model's last conversation, oldest first.
+fn said_to_model(app: &TestApp) -> Vec<String> {
+    app.ollama
+        .received()
+        .last_messages
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .map(|m| m["content"].as_str().expect("content").to_owned())
+        .collect()
 }
 
 fn suggestion<'a>(body: &'a Value, kind: &str) -> Option<&'a Value> {
@@ -96,10 +117,7 @@ async fn pixel_remembers_the_previous_turn_of_a_conversation_and_not_across_user
 #[tokio::test]
 async fn a_conversation_is_forgotten_seven_days_after_its_last_turn() {
     let app = TestApp::spawn().await;
-    let id = chat(&app, "ana", "remember me", None).await.json()["conversation_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = start(&app, "ana", "remember me").await;
     let later = app.with_clock_at(son1k_tests::at("2026-12-03T09:59:59Z"));
     assert_eq!(
         chat(&later, "ana", "still there?", Some(&id)).await.status,
@@ -114,10 +132,7 @@ async fn a_conversation_is_forgotten_seven_days_after_its_last_turn() {
 #[tokio::test]
 async fn parallel_messages_in_one_conversation_are_all_remembered() {
     let app = TestApp::spawn().await;
-    let id = chat(&app, "ana", "start", None).await.json()["conversation_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = start(&app, "ana", "start").await;
     let answers = join_all((0..5).map(|i| {
         let id = id.clone();
         let app = &app;
@@ -127,14 +142,7 @@ async fn parallel_messages_in_one_conversation_are_all_remembered() {
     assert!(answers.iter().all(|r| r.status == 200));
     // The next message is answered with all six earlier turns in the model's memory.
     assert_eq!(chat(&app, "ana", "recap", Some(&id)).await.status, 200);
-    let said: Vec<String> = app
-        .ollama
-        .received()
-        .last_messages
-        .iter()
-        .filter(|m| m["role"] == "user")
-        .map(|m| m["content"].as_str().unwrap().to_owned())
-        .collect();
+    let said = said_to_model(&app);
     assert_eq!(said.len(), 7, "{said:?}");
     assert_eq!(said[0], "start");
     assert_eq!(said[6], "recap");
@@ -405,10 +413,7 @@ async fn a_prompt_cannot_make_pixel_grant_a_tier_reveal_others_or_its_instructio
 #[tokio::test]
 async fn pixel_remembers_only_the_last_eight_turns() {
     let app = TestApp::spawn().await;
-    let id = chat(&app, "ana", "m0", None).await.json()["conversation_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = start(&app, "ana", "m0").await;
     for i in 1..10 {
         assert_eq!(
             chat(&app, "ana", &format!("m{i}"), Some(&id)).await.status,
@@ -416,14 +421,7 @@ async fn pixel_remembers_only_the_last_eight_turns() {
         );
     }
     chat(&app, "ana", "last", Some(&id)).await;
-    let said: Vec<String> = app
-        .ollama
-        .received()
-        .last_messages
-        .iter()
-        .filter(|m| m["role"] == "user")
-        .map(|m| m["content"].as_str().unwrap().to_owned())
-        .collect();
+    let said = said_to_model(&app);
     assert_eq!(
         said,
         ["m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9", "last"]
