@@ -373,8 +373,15 @@ def write(report, burst, clean, release_build, runs, samples):
       "transaction without one hot item); a claim reads the user (tier), the day's claim count, the "
       "item (listed?) and then writes (a random claim also reads the newest items and the caller's "
       "claims); a manual contribution reads the user and the generation; upload-url reads the user "
-      "(quota) and the generation before granting; play and like write in one transaction and read "
-      "the item back for its counts. Every other read route is one call; record-generation is two.")
+      "(quota) and the generation before granting; play writes in one transaction and reads the item "
+      "back for its counts; like reads the item first (listed? its genre, for the liker's taste) and "
+      "writes in one transaction; Pixel's chat reads the conversation's memory, takes its unit (one "
+      "UpdateItem that answers the user), reads the caller's preferences, a pool item in their "
+      "favourite genre and their drafts (these three together), asks the model, and writes the turn: "
+      "the facts its suggestions are computed from cost a round of reads. Lyrics are two calls to "
+      "write (the unit, then the draft with its list entry in one transaction) and an edit two (the "
+      "latest version, then one transaction). Every other read route is one call; record-generation "
+      "is two.")
     w("")
     w("## record-generation under bursts")
     w("")

@@ -116,7 +116,9 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
 #[derive(Debug, Clone)]
 pub struct Ollama {
     config: OllamaConfig,
-    http: reqwest::Client,
+    /// Built on the first call unless given (`new`): building it loads the TLS roots, a cost the
+    /// cold start need not pay (an invalid or refused request never calls the model).
+    http: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
     /// Where the key of `config.key_parameter` is read from, on the first call.
     ssm: Option<aws_sdk_ssm::Client>,
     key: std::sync::Arc<tokio::sync::OnceCell<Option<String>>>,
@@ -140,10 +142,29 @@ impl Ollama {
     pub fn new(config: OllamaConfig, http: reqwest::Client) -> Self {
         Self {
             config,
-            http,
+            http: std::sync::Arc::new(std::sync::OnceLock::from(http)),
             ssm: None,
             key: Default::default(),
         }
+    }
+
+    /// The client of `config`, its HTTP client built on the first call.
+    pub fn lazy(config: OllamaConfig) -> Self {
+        Self {
+            config,
+            http: Default::default(),
+            ssm: None,
+            key: Default::default(),
+        }
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, LlmError> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client =
+            http_client().map_err(|err| LlmError::Unavailable(format!("HTTP client: {err}")))?;
+        Ok(self.http.get_or_init(|| client))
     }
 
     /// Reads the key of `key_parameter` with `ssm` (on the first call, once).
@@ -185,7 +206,7 @@ impl Ollama {
             format: request.format.as_ref(),
         };
         let url = format!("{}/api/chat", self.config.url.trim_end_matches('/'));
-        let mut post = self.http.post(url).json(&body);
+        let mut post = self.http()?.post(url).json(&body);
         if let Some(key) = self.key().await? {
             post = post.bearer_auth(key);
         }

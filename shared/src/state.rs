@@ -128,9 +128,7 @@ impl AppState {
     pub fn with_llm(mut self) -> Result<Self, lambda_http::Error> {
         if let Some(config) = crate::llm::OllamaConfig::from_env()? {
             let ssm = config.key_parameter.is_some().then(|| self.ssm_client());
-            self.llm = Some(Arc::new(
-                crate::llm::Ollama::new(config, crate::llm::http_client()?).with_ssm(ssm),
-            ));
+            self.llm = Some(Arc::new(crate::llm::Ollama::lazy(config).with_ssm(ssm)));
         }
         Ok(self)
     }
