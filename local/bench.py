@@ -175,10 +175,8 @@ WHY = {
                          "platform verifier, for the providers' APIs) and the SSM client (providers' keys) on "
                          "top of DynamoDB and S3: 8.2 MiB. Closing it: the provider calls over the SDK's own "
                          "hyper/rustls client instead of reqwest, or the keys from a Secrets Manager dynamic "
-                         "reference instead of SSM. Its cold start in this table is from before the providers "
-                         "were made on the first batch (nobody waits on a queue consumer's first invocation): "
-                         "measured alone after that change with `local-api bench-cold`, 20 runs, twice, beside "
-                         "a hello-world: 3.13 and 2.55 ms, 1.94× and 1.77×.",
+                         "reference instead of SSM. (Its providers' HTTP client and keys are made on the first "
+                         "batch, not at cold start: nobody waits on a queue consumer's first invocation.)",
     "generation-submit": "its cold start in this table is from before its SQS client was built on the first send "
                          "(a refused submission never needs it): measured alone after that change with "
                          "`local-api bench-cold`, 20 runs, twice, beside a hello-world: 2.74 and 2.28 ms, "
@@ -195,7 +193,8 @@ TRUST_LABELS = {
     "native": "rustls-native-certs (the SDK default: the bundle and every file of the CA directory)",
     "lazy": "compiled in, client built on the first event",
 }
-TRUST_CHOICE = ("The functions keep the compiled-in roots: with lazy construction they are the fastest (lazy "
+TRUST_CHOICE = ("The functions keep the compiled-in roots: built at cold start or on the first event, they are "
+                "the fastest (lazy "
                 "construction only moves the same work from before the first poll into the first event, "
                 "which every function's common path needs; the two are within run-to-run spread of each "
                 "other), and they are also the only choice that trusts nothing but the roots AWS endpoints "

@@ -120,6 +120,38 @@ async fn answer(
     Ok((checked_reply(&reply), suggestions(&facts)))
 }
 
+/// The caller's favourite genre (from their preference counters) and a listed pool item in it that
+/// is not their own.
+async fn taste(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<(Option<String>, Option<PoolPick>), StoreError> {
+    let prefs = state.pixel().preferences(&caller.id).await?;
+    let Some(genre) = prefs.favourite_genre().map(str::to_owned) else {
+        return Ok((None, None));
+    };
+    let page = state
+        .pool()
+        .listing(
+            "recent_genre",
+            "lst_genre",
+            &crate::store::pool::genre_partition(&genre),
+            10,
+            None,
+        )
+        .await?;
+    let pick = page
+        .items
+        .into_iter()
+        .find(|item| item.contributor_id != caller.id)
+        .map(|item| PoolPick {
+            contribution_id: item.contribution_id,
+            genre: genre.clone(),
+            title: item.title,
+        });
+    Ok((Some(genre), pick))
+}
+
 /// The caller's own state, as the model and the suggestions see it: the reads run together.
 async fn facts(
     state: &AppState,
@@ -140,32 +172,7 @@ async fn facts(
             Ok(None)
         }
     };
-    let taste = async {
-        let prefs = state.pixel().preferences(&caller.id).await?;
-        let Some(genre) = prefs.favourite_genre().map(str::to_owned) else {
-            return Ok::<_, StoreError>((None, None));
-        };
-        let page = state
-            .pool()
-            .listing(
-                "recent_genre",
-                "lst_genre",
-                &crate::store::pool::genre_partition(&genre),
-                10,
-                None,
-            )
-            .await?;
-        let pick = page
-            .items
-            .into_iter()
-            .find(|item| item.contributor_id != caller.id)
-            .map(|item| PoolPick {
-                contribution_id: item.contribution_id,
-                genre: genre.clone(),
-                title: item.title,
-            });
-        Ok((Some(genre), pick))
-    };
+    let taste = taste(state, caller);
     let lyrics = async { state.lyrics().newest_unused(&caller.id).await };
     let (claims, taste, lyrics) = tokio::join!(claims, taste, lyrics);
     let (favourite_genre, pool_pick) = taste?;
