@@ -59,11 +59,22 @@ fn body(id: &str, quality: &str, seconds: u32) -> String {
 }
 
 pub(crate) async fn submit(app: &TestApp, user: &str, id: &str) -> TestResponse {
+    submit_with(app, user, id, "standard", 5).await
+}
+
+/// `POST /api/generations` of `id` as `user` at `quality`, `seconds` long.
+async fn submit_with(
+    app: &TestApp,
+    user: &str,
+    id: &str,
+    quality: &str,
+    seconds: u32,
+) -> TestResponse {
     app.call(
         "POST",
         "/api/generations",
         As::user(user),
-        Some(&body(id, "standard", 5)),
+        Some(&body(id, quality, seconds)),
     )
     .await
 }
@@ -99,7 +110,17 @@ fn mode(mode: Mode) -> Behaviour {
 
 /// Submits `id` as `user` (202), runs the queue dry and answers the job's status.
 async fn run(app: &TestApp, providers: &Providers, user: &str, id: &str) -> serde_json::Value {
-    let res = submit(app, user, id).await;
+    run_with(app, providers, user, (id, "standard", 5)).await
+}
+
+/// `run` of a job `(id, quality, seconds)`.
+async fn run_with(
+    app: &TestApp,
+    providers: &Providers,
+    user: &str,
+    (id, quality, seconds): (&str, &str, u32),
+) -> serde_json::Value {
+    let res = submit_with(app, user, id, quality, seconds).await;
     assert_eq!(res.status, 202, "{}", res.text());
     drain_all(app, providers).await;
     status(app, As::user(user), id).await.json()
@@ -531,15 +552,9 @@ async fn submissions_are_validated_field_by_field_and_by_tier() {
         let problem = res.assert_problem(400, "invalid_request");
         assert_eq!(problem["field"], field, "{body}");
     }
-    let res = app
-        .call(
-            "POST",
-            "/api/generations",
-            As::user("ana"),
-            Some(&body("g", "ultra", 5)),
-        )
-        .await;
-    res.assert_problem(403, "quality_not_in_tier");
+    submit_with(&app, "ana", "g", "ultra", 5)
+        .await
+        .assert_problem(403, "quality_not_in_tier");
     assert_eq!(app.limits("ana").await["used"], 0);
 }
 
@@ -572,18 +587,8 @@ async fn long_audio_is_streamed_into_s3_in_parts() {
         .await;
     let (_stub, base) = stub().await;
     let providers = pool(&base, &[("alpha", 1)]);
-    let res = app
-        .call(
-            "POST",
-            "/api/generations",
-            As::user("pro"),
-            Some(&body("long", "ultra", 200)),
-        )
-        .await;
-    assert_eq!(res.status, 202, "{}", res.text());
-    drain_all(&app, &providers).await;
     assert_eq!(
-        status(&app, As::user("pro"), "long").await.json()["status"],
+        run_with(&app, &providers, "pro", ("long", "ultra", 200)).await["status"],
         "succeeded"
     );
     let stored = object(&app, "pro", "long").await.expect("object");
@@ -656,18 +661,8 @@ async fn a_paid_users_twentieth_job_joins_the_pool_listed_with_its_audio() {
     app.about_to_contribute("pro").await;
     let (_stub, base) = stub().await;
     let providers = pool(&base, &[("alpha", 1)]);
-    let res = app
-        .call(
-            "POST",
-            "/api/generations",
-            As::user("pro"),
-            Some(&body("twentieth", "high", 5)),
-        )
-        .await;
-    assert_eq!(res.status, 202, "{}", res.text());
-    drain_all(&app, &providers).await;
     assert_eq!(
-        status(&app, As::user("pro"), "twentieth").await.json()["status"],
+        run_with(&app, &providers, "pro", ("twentieth", "high", 5)).await["status"],
         "succeeded"
     );
     let generation = app.generation("twentieth").await.expect("generation");
