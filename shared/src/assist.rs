@@ -33,7 +33,7 @@ pub enum AssistError {
 /// A unit of `feature` taken from the caller's counter of the day the request began in.
 #[derive(Debug)]
 pub struct Ticket {
-    pub feature: Feature,
+    /// The counter the unit came from (`lyrics/D#2026-11-26`).
     pub key: String,
     pub granted: Granted,
     /// The user as the take left it.
@@ -94,12 +94,7 @@ pub async fn take(
         let tier = user.entitlement(now).tier;
         let count = user.used_in(&key);
         return match decide(feature, tier, count, now) {
-            Ok(granted) => Ok(Ticket {
-                feature,
-                key,
-                granted,
-                user,
-            }),
+            Ok(granted) => Ok(Ticket { key, granted, user }),
             Err(spent) => {
                 state.allowances().give_back(&caller.id, &key).await?;
                 Err(refused(state, caller, spent).await)

@@ -7,6 +7,11 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
 }
 
+/// An instant as the API writes it: RFC 3339 in UTC, to the second (`2026-11-27T00:00:00Z`).
+pub fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// The wall clock, for production and the local stack.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;

@@ -123,6 +123,15 @@ pub struct Claimed {
     pub reset_at: String,
 }
 
+/// The UTC day claims are counted in at `now`, and its label in the claim counter's key.
+pub(crate) fn claim_day(
+    now: chrono::DateTime<chrono::Utc>,
+) -> (crate::domain::period::Period, String) {
+    let day = crate::domain::period::Period::utc_day(now);
+    let label = day.start.format("%Y-%m-%d").to_string();
+    (day, label)
+}
+
 /// A FREE user claims a listed item (`id`), or a random one they have not claimed: 3 a UTC day,
 /// never the same item twice, counted as a play; safe under parallel claims.
 #[tracing::instrument(skip_all, fields(user_id = %caller.id))]
@@ -141,8 +150,7 @@ pub async fn claim(
     let mut refused = std::collections::BTreeSet::new();
     for attempt in 0..CLAIM_ATTEMPTS {
         let now = state.clock.now();
-        let day = crate::domain::period::Period::utc_day(now);
-        let day_label = day.start.format("%Y-%m-%d").to_string();
+        let (day, day_label) = claim_day(now);
         let used = state.pool().claims_on(&caller.id, &day_label).await?;
         if used >= DAILY_CLAIMS {
             let tally = Tally::new(&caller.id, now).with(
@@ -193,7 +201,7 @@ pub async fn claim(
                     audio_url: link.url,
                     claims_used: used + 1,
                     claims_remaining: DAILY_CLAIMS - used - 1,
-                    reset_at: day.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    reset_at: crate::clock::rfc3339(day.end),
                 });
             }
             ClaimOutcome::AlreadyClaimed if id.is_some() => {

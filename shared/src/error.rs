@@ -13,7 +13,6 @@ use crate::domain::DomainError;
 use crate::metering::RecordError;
 use crate::storage::StorageError;
 use crate::store::StoreError;
-use chrono::SecondsFormat;
 use lambda_http::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -329,10 +328,7 @@ impl From<Refusal> for ApiError {
             )
             .with("limit", limit)
             .with("used", used)
-            .with(
-                "reset_at",
-                reset_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-            )
+            .with("reset_at", crate::clock::rfc3339(reset_at))
             .retry_after(retry_after),
         }
     }
@@ -394,10 +390,7 @@ impl From<crate::assist::AssistError> for ApiError {
                 )
                 .with("limit", spent.limit)
                 .with("used", spent.limit)
-                .with(
-                    "reset_at",
-                    spent.reset_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-                )
+                .with("reset_at", crate::clock::rfc3339(spent.reset_at))
                 .retry_after(spent.retry_after)
             }
             AssistError::Store(err) => err.into(),
@@ -478,10 +471,7 @@ impl From<crate::community::CommunityError> for ApiError {
                     crate::community::DAILY_CLAIMS
                 ),
             )
-            .with(
-                "reset_at",
-                reset_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-            )
+            .with("reset_at", crate::clock::rfc3339(reset_at))
             .retry_after(retry_after),
             CommunityError::AlreadyClaimed => ApiError::new(
                 StatusCode::CONFLICT,

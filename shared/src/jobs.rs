@@ -6,6 +6,7 @@
 //! never finished stops counting after `RESERVATION_TTL` (computed on read).
 
 use crate::auth::Caller;
+use crate::clock::rfc3339;
 use crate::domain::generation::{PoolContribution, RecordedGeneration};
 use crate::domain::ids::GenerationId;
 use crate::domain::jobs::{JobFailure, JobStatus, JobView, NewJob, Submitted};
@@ -23,7 +24,7 @@ use crate::store::providers::CallEnd;
 use crate::store::users::UserRecord;
 use crate::store::StoreError;
 use crate::AppState;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -36,10 +37,6 @@ pub const LEASE: chrono::Duration = chrono::Duration::seconds(300);
 /// How long a run waits for a provider that is cooling down or out of rate before it gives the
 /// job back to the queue.
 const WAIT_FOR_PROVIDER: Duration = Duration::from_secs(20);
-
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
 
 /// The queue message of a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

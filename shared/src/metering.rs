@@ -9,6 +9,7 @@
 //! turn; past the limit every loser ends in 429; an error means the store failed or time ran out.
 
 use crate::auth::Caller;
+use crate::clock::rfc3339;
 use crate::domain::analytics::Event;
 use crate::domain::generation::{NewGeneration, PoolContribution, RecordedGeneration};
 use crate::domain::ids::GenerationId;
@@ -22,7 +23,7 @@ use crate::store::pool::ContributionRecord;
 use crate::store::users::UserRecord;
 use crate::store::StoreError;
 use crate::AppState;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 /// How long one request may keep retrying lost races before giving up: far more than a burst of one
@@ -267,10 +268,6 @@ fn replay_of(
         Some(_) => Err(RecordError::IdTaken),
         None => Ok(None),
     }
-}
-
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// The pool contribution of a granted 20th paid generation.

@@ -4,7 +4,7 @@
 
 use crate::assist::{model, take, AssistError, Ticket};
 use crate::auth::Caller;
-use crate::domain::assist::{left, Feature};
+use crate::domain::assist::Feature;
 use crate::domain::ids::ConversationId;
 use crate::domain::pixel::{
     checked_reply, messages, suggestions, ChatRequest, GenerationsLeft, LyricsPick, PoolPick,
@@ -160,10 +160,9 @@ async fn facts(
 ) -> Result<UserFacts, AssistError> {
     let now = state.clock.now();
     let user = &ticket.user;
-    let usage = user.usage(now);
-    let tier = usage.entitlement.tier;
-    let day = crate::domain::period::Period::utc_day(now);
-    let day_label = day.start.format("%Y-%m-%d").to_string();
+    let limits = user.limits(None, now);
+    let tier = limits.tier;
+    let (_, day_label) = crate::community::claim_day(now);
     let claims = async {
         if tier == Tier::Free {
             let used = state.pool().claims_on(&caller.id, &day_label).await?;
@@ -178,11 +177,7 @@ async fn facts(
     let (favourite_genre, pool_pick) = taste?;
     Ok(UserFacts {
         tier,
-        generations: GenerationsLeft::new(
-            tier.spec().generations,
-            usage.used,
-            &usage.entitlement.period,
-        ),
+        generations: GenerationsLeft::from(&limits),
         pool_claims_left: claims?,
         favourite_genre,
         pool_pick,
@@ -190,6 +185,6 @@ async fn facts(
             lyrics_id: entry.lyrics_id.to_string(),
             title: entry.title,
         }),
-        pixel_messages_left_today: left(Feature::Pixel, tier, ticket.granted.used),
+        pixel_messages_left_today: ticket.granted.remaining,
     })
 }

@@ -116,11 +116,6 @@ pub fn decide(
     })
 }
 
-/// What is left of the day without taking anything (`count` as stored).
-pub fn left(feature: Feature, tier: Tier, count: u32) -> u32 {
-    feature.limit(tier).saturating_sub(count)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

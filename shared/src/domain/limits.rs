@@ -6,11 +6,11 @@ use super::ids::UserId;
 use super::metering::{decide, Usage};
 use super::tiers::{PeriodKind, Quality, Tier};
 use crate::error::ErrorCode;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 
 fn rfc3339<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Secs, true))
+    s.serialize_str(&crate::clock::rfc3339(*at))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -2,10 +2,11 @@
 //! name), what the model is given (the caller's own state as data, never as instructions), the
 //! suggestions (computed here from that state, never by the model) and the check of its reply.
 
-use super::period::Period;
+use super::limits::LimitsView;
 use super::tiers::{PeriodKind, Tier};
+use crate::clock::rfc3339;
 use crate::llm::{Message, Role};
-use chrono::{DateTime, SecondsFormat, Utc};
+
 use serde::{Deserialize, Serialize};
 
 /// The personality, as the model is told it. A new personality is a new file (`pixel-v2.md`).
@@ -76,17 +77,14 @@ pub struct Suggestion {
     pub route: Option<String>,
 }
 
-pub fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-impl GenerationsLeft {
-    pub fn new(limit: u32, used: u32, period: &Period) -> Self {
+impl From<&LimitsView> for GenerationsLeft {
+    /// The generations part of the caller's limits view (reservations of running jobs counted).
+    fn from(limits: &LimitsView) -> Self {
         Self {
-            limit,
-            remaining: limit.saturating_sub(used),
-            period: period.kind,
-            reset_at: rfc3339(period.end),
+            limit: limits.limit,
+            remaining: limits.remaining,
+            period: limits.period,
+            reset_at: rfc3339(limits.reset_at),
         }
     }
 }
@@ -209,12 +207,18 @@ pub fn checked_reply(reply: &str) -> String {
 mod tests {
     use super::*;
     use crate::clock::at;
+    use crate::domain::period::Period;
 
     fn facts(tier: Tier, remaining: u32) -> UserFacts {
         let period = Period::utc_day(at("2026-11-26T10:00:00Z"));
         UserFacts {
             tier,
-            generations: GenerationsLeft::new(3, 3 - remaining, &period),
+            generations: GenerationsLeft {
+                limit: 3,
+                remaining,
+                period: PeriodKind::Day,
+                reset_at: rfc3339(period.end),
+            },
             pool_claims_left: (tier == Tier::Free).then_some(2),
             favourite_genre: Some("lofi".into()),
             pool_pick: Some(PoolPick {
