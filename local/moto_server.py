@@ -6,8 +6,11 @@ request that reaches moto is a misconfigured client, not a test: this wrapper an
 `DynamoDBNotServedHere` and logs it. `--allow-dynamodb` restores stock behaviour, only to show that the
 atomicity tests fail on stock moto (`make test-atomicity-on-moto`).
 
-`--persist FILE` keeps S3 across restarts (`make dev`): moto's own recorder appends every write request
-to FILE, and the next start replays FILE before it accepts connections. Reads are not recorded.
+`--persist FILE` keeps what must outlive a restart (`make dev`): S3 object writes and deletes, and the
+existence of the SQS queues (and SSM parameters). moto's own recorder appends those requests to FILE and
+the next start replays FILE before it announces its port. Reads, polls and messages are never recorded
+(the local worker long-polls SQS once a second: recording those made every restart wait out each one);
+an older FILE that holds them is compacted to what persists before it is replayed.
 
 It imports moto internals, so moto's version is pinned in requirements.txt.
 
@@ -95,20 +98,56 @@ def main():
         pass
 
 
+# The SQS and SSM calls (JSON protocol, `X-Amz-Target: <service>.<operation>`) whose effect must outlive
+# a restart. Every other targeted call is a read, a poll or a message, and is not recorded.
+PERSISTED_TARGETS = {
+    "AmazonSQS.CreateQueue",
+    "AmazonSQS.DeleteQueue",
+    "AmazonSQS.SetQueueAttributes",
+    "AmazonSSM.PutParameter",
+    "AmazonSSM.DeleteParameter",
+    "AmazonSSM.DeleteParameters",
+}
+
+
+def persists(method, headers):
+    """Whether a request's effect must survive a restart: an S3 write or delete (an untargeted PUT, POST
+    or DELETE: object and bucket writes, multipart parts, batch deletes) or a call named above."""
+    target = next((v for k, v in headers.items() if k.lower() == "x-amz-target"), "")
+    if target:
+        return target in PERSISTED_TARGETS
+    return method in ("PUT", "POST", "DELETE")
+
+
+def compact(path):
+    """Rewrites FILE with only the entries that persist (a file from before this filter holds polls)."""
+    with open(path) as f:
+        entries = [line for line in f if line.strip()]
+    kept = [line for line in entries if persists(json.loads(line)["method"], json.loads(line)["headers"])]
+    if len(kept) != len(entries):
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.writelines(kept)
+        os.replace(tmp, path)
+        print(f"moto: dropped {len(entries) - len(kept)} recorded reads and polls from {path}", file=sys.stderr, flush=True)
+    return len(kept)
+
+
 def replay(path, port):
-    """Replays the recorded S3 writes into this fresh moto, then records only new writes."""
+    """Replays the recorded writes into this fresh moto, then records only new ones that persist."""
     from moto.moto_api import recorder
 
     record = recorder._record_request
 
-    def record_writes(request, body=None):
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
+    def record_persistent(request, body=None):
+        if persists(request.method, request.headers):
             record(request, body)
 
-    recorder._record_request = record_writes
+    recorder._record_request = record_persistent
     if os.path.exists(path) and os.path.getsize(path) > 0:
+        count = compact(path)
         recorder.replay_recording(target_host=f"http://127.0.0.1:{port}")
-        print(f"moto: replayed the S3 writes recorded in {path}", file=sys.stderr, flush=True)
+        print(f"moto: replayed {count} recorded writes from {path}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
-//! The record-generation use case: read the user, decide (`domain::metering`), write (`store::generations`),
-//! and take turns with the user's other requests until one answer is final.
+//! The record-generation use case: read the user, decide (`domain::metering`), spend one unit with a
+//! single-item update (`store::generations::spend`), then store the generation with the numbers that
+//! update returned.
 //!
-//! The period counters are updated with expected-value conditions, not a blind `ADD`: the 201 body
-//! (with `used` and `remaining`) is stored in the same transaction, so its numbers must be known before
-//! it commits. A user's parallel requests therefore take turns: a loser gets the user as it now is in
-//! the cancellation (`ALL_OLD`), reads the clock again and retries after a short pause, for as long as
-//! `RETRY_BUDGET` allows. A loser only loses to a winner, so while quota remains every request gets its
-//! turn; past the limit every loser ends in 429; an error means the store failed or time ran out.
+//! A user's parallel requests do not race: DynamoDB applies single-item updates of one item one after
+//! another, and the spend is conditioned only on what the decision needs (the period's counter below
+//! the cap, the entitlement and the jobs' reservations as read), so a sibling's spend never makes it
+//! stale while quota remains. Its returned counter and paid history give each request its own `used`
+//! and exactly one request each 20th paid generation. A spend is lost only to a change of the
+//! entitlement or of the reservations (decided again from the user the refusal returned, no read) or
+//! to the limit (then final: 429). The generation's transaction touches no item the spend did; if it
+//! does not commit (the id is taken, or it failed) the unit is given back.
 
 use crate::auth::Caller;
 use crate::clock::rfc3339;
@@ -17,7 +20,7 @@ use crate::domain::metering::{decide, Grant, Refusal};
 use crate::domain::pool::points;
 use crate::store::analytics::Tally;
 use crate::store::generations::{
-    generation_pk, AudioState, GenerationRecord, RecordOutcome, RecordWrite, GEN_SK,
+    generation_pk, AudioState, GenerationRecord, RecordOutcome, RecordWrite, Spend, GEN_SK,
 };
 use crate::store::pool::ContributionRecord;
 use crate::store::users::UserRecord;
@@ -26,18 +29,21 @@ use crate::AppState;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
-/// How long one request may keep retrying lost races before giving up: far more than a burst of one
-/// user's parallel requests needs to take turns (16 parallel clients of one user: about 3.5 s at p99
-/// on DynamoDB Local on 2 cores since analytics ride in the transaction, and once just over 6 s with
-/// the whole test suite running beside it; past 10 s, once in 192, with a release build beside the
-/// suite), with one last call's operation timeout still inside the function's timeout (20 s in
-/// template.yaml, checked by a test).
+/// How long a job's submit or commit may keep retrying lost races before giving up, with one last
+/// call's operation timeout still inside the function's timeout (20 s in template.yaml, checked by
+/// a test). Record-generation's spend queues instead of racing and is bounded by `SPEND_ATTEMPTS`.
 pub const RETRY_BUDGET: Duration = Duration::from_secs(14);
 /// Upper bound of one backoff pause.
 pub const BACKOFF_CAP: Duration = Duration::from_millis(100);
 const BACKOFF_BASE: Duration = Duration::from_millis(2);
 /// How fast the backoff ceiling shrinks with the time a request has already waited.
 const AGING: Duration = Duration::from_secs(1);
+/// Spends of one request: each lost one saw the entitlement or the jobs' reservations change (or
+/// the user item in a job's transaction) and is decided again at once from the user as it now is.
+pub const SPEND_ATTEMPTS: u32 = 12;
+/// Tries of the record transaction while another transaction holds one of its items (the user's
+/// analytics shard or preference counter, written by the user's other requests in AWS).
+pub const RECORD_ATTEMPTS: u32 = 12;
 
 /// What record-generation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,8 +64,8 @@ pub enum RecordError {
     IdTaken,
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Lost races for the whole `RETRY_BUDGET`.
-    #[error("retry budget spent after {attempts} attempts")]
+    /// Lost every attempt (`SPEND_ATTEMPTS` or `RECORD_ATTEMPTS`).
+    #[error("gave up after {attempts} attempts")]
     BudgetSpent { attempts: u32 },
 }
 
@@ -71,17 +77,33 @@ pub async fn record_generation(
     caller: &Caller,
     generation: &NewGeneration,
 ) -> Result<Recorded, RecordError> {
-    let mut user = state
-        .users()
-        .get_or_create(caller.new_user(state.clock.now()))
+    let (user, recorded) = state
+        .generations()
+        .user_and_generation(&caller.id, &generation.generation_id)
         .await?;
-    let started = tokio::time::Instant::now();
-    for attempt in 0u32.. {
+    // Every caller's first request makes its user, whatever the answer.
+    let mut user = match user {
+        Some(user) => user,
+        None => {
+            state
+                .users()
+                .create(caller.new_user(state.clock.now()))
+                .await?
+                .0
+        }
+    };
+    // A retry of a recorded generation gets its stored answer whatever the quota says now.
+    if let Some(replay) = replay_of(caller, recorded)? {
+        return Ok(replay);
+    }
+    for attempt in 0..SPEND_ATTEMPTS {
         // The clock on every attempt: a retry that crosses midnight counts in the new day.
         let now = state.clock.now();
         let grant = match decide(&user.usage(now), Some(generation.quality), now) {
             Ok(grant) => grant,
             Err(refusal) => {
+                // Parallel requests with this id hold units until one of them records it: a
+                // refusal yields to that record.
                 let answer = replay_or(state, caller, &generation.generation_id, refusal).await;
                 if let Err(RecordError::Refused(refusal)) = &answer {
                     count_limit_hit(state, caller, refusal, now).await;
@@ -89,72 +111,123 @@ pub async fn record_generation(
                 return answer;
             }
         };
-        match attempt_once(state, &user, &grant, generation, now).await? {
-            Attempt::Done(recorded) => return Ok(recorded),
-            Attempt::IdTaken(record) => {
-                let record = match record {
-                    Some(record) => Some(record),
-                    None => state.generations().get(&generation.generation_id).await?,
-                };
-                // Taken, yet unreadable an instant later: try again.
-                if let Some(replay) = replay_of(caller, record)? {
-                    return Ok(replay);
-                }
+        match state.generations().spend(&user, &grant, now).await? {
+            Spend::Spent(after) => {
+                return store(state, caller, &after, &grant, generation, now).await;
             }
-            Attempt::Lost(Some(current)) => user = current,
-            Attempt::Lost(None) => user = reread(state, caller).await?,
+            Spend::Stale(Some(current)) => user = *current,
+            Spend::Stale(None) => {
+                return Err(StoreError::corrupt("the user vanished while recording").into())
+            }
+            Spend::Busy => crate::retry::pause(attempt).await,
         }
-        let pause = backoff(attempt, started.elapsed());
-        if started.elapsed() + pause >= RETRY_BUDGET {
-            tracing::warn!(
-                attempts = attempt + 1,
-                "record-generation retry budget spent"
-            );
-            return Err(RecordError::BudgetSpent {
-                attempts: attempt + 1,
-            });
-        }
-        tokio::time::sleep(pause).await;
     }
-    Err(RecordError::BudgetSpent { attempts: u32::MAX })
+    tracing::warn!(
+        attempts = SPEND_ATTEMPTS,
+        "record-generation: the user item kept changing"
+    );
+    Err(RecordError::BudgetSpent {
+        attempts: SPEND_ATTEMPTS,
+    })
 }
 
-/// One attempt's result, as the loop sees it.
-enum Attempt {
-    Done(Recorded),
-    IdTaken(Option<GenerationRecord>),
-    Lost(Option<UserRecord>),
-}
-
-async fn attempt_once(
+/// Stores the generation whose unit was spent (`after` is the user as the spend left it). Whatever
+/// keeps it from being stored gives the unit back: the id taken (a replay, or another user's id), a
+/// failure DynamoDB answered, or every try meeting another transaction.
+async fn store(
     state: &AppState,
-    user: &UserRecord,
+    caller: &Caller,
+    after: &UserRecord,
     grant: &Grant,
     generation: &NewGeneration,
     now: DateTime<Utc>,
-) -> Result<Attempt, RecordError> {
+) -> Result<Recorded, RecordError> {
+    let grant = grant.settled(
+        after.used_in(&grant.period_key),
+        after.paid_generations_total,
+    );
     let contribution = grant
         .contributes
-        .then(|| contribution(user, generation, now));
-    let body = body(generation, grant, contribution.as_ref())?;
-    let record = generation_record(user, grant, generation, &body, contribution.as_ref(), now);
-    let tally = tally(user, grant, generation, contribution.as_ref(), now);
+        .then(|| contribution(after, generation, now));
+    let body = body(generation, &grant, contribution.as_ref())?;
+    let record = generation_record(after, &grant, generation, &body, contribution.as_ref(), now);
+    let tally = tally(after, &grant, generation, contribution.as_ref(), now);
     let write = RecordWrite {
-        user,
-        grant,
+        user: after,
+        grant: &grant,
         generation: &record,
         contribution: contribution.as_ref(),
         tally: &tally,
         now,
     };
-    Ok(match state.generations().record(&write).await? {
-        RecordOutcome::Committed => {
-            tally.log();
-            Attempt::Done(Recorded::Created(body))
-        }
-        RecordOutcome::IdTaken(record) => Attempt::IdTaken(record.map(|r| *r)),
-        RecordOutcome::UserChanged(user) => Attempt::Lost(user.map(|u| *u)),
+    for attempt in 0..RECORD_ATTEMPTS {
+        let taken = match state.generations().record(&write).await {
+            Ok(RecordOutcome::Committed) => {
+                tally.log();
+                return Ok(Recorded::Created(body));
+            }
+            Ok(RecordOutcome::IdTaken(taken)) => taken,
+            Ok(RecordOutcome::Busy) => {
+                crate::retry::pause(attempt).await;
+                continue;
+            }
+            Err(err) => {
+                give_back_unless_recorded(state, &record, &grant).await;
+                return Err(err.into());
+            }
+        };
+        give_back(state, &record, &grant).await?;
+        let taken = match taken {
+            Some(record) => Some(*record),
+            None => recorded(state, &after.user_id, &generation.generation_id).await?,
+        };
+        return replay_of(caller, taken)?
+            .ok_or_else(|| StoreError::corrupt("a taken generation id has no record").into());
+    }
+    give_back(state, &record, &grant).await?;
+    tracing::warn!(
+        attempts = RECORD_ATTEMPTS,
+        "record-generation: its items stayed in other transactions"
+    );
+    Err(RecordError::BudgetSpent {
+        attempts: RECORD_ATTEMPTS,
     })
+}
+
+/// Gives back the unit spent for `generation` (not recorded) to the counter it came from.
+async fn give_back(
+    state: &AppState,
+    generation: &GenerationRecord,
+    grant: &Grant,
+) -> Result<(), StoreError> {
+    state
+        .generations()
+        .give_back(
+            &generation.owner_id,
+            &grant.period_key,
+            grant.tier.is_paid(),
+        )
+        .await
+}
+
+/// After the record transaction failed: unless `ours` is what is stored (the failure was a lost
+/// answer of a commit), gives the unit back. If even that read fails the unit stays spent (logged):
+/// never more than the quota is granted.
+async fn give_back_unless_recorded(state: &AppState, ours: &GenerationRecord, grant: &Grant) {
+    match recorded(state, &ours.owner_id, &ours.generation_id).await {
+        Ok(Some(stored))
+            if (stored.owner_id == ours.owner_id
+                && stored.recorded_at == ours.recorded_at
+                && stored.response == ours.response) => {}
+        Ok(_) => {
+            if give_back(state, ours, grant).await.is_err() {
+                tracing::error!("a unit of a generation that was not recorded stays spent");
+            }
+        }
+        Err(_) => {
+            tracing::error!("unknown whether the generation was recorded: its unit stays spent")
+        }
+    }
 }
 
 /// The events of a recorded generation: the generation, and its pool contribution when it makes one.
@@ -224,14 +297,6 @@ pub(crate) async fn count_limit_hit(
     crate::analytics::count_alone(state, &tally).await;
 }
 
-async fn reread(state: &AppState, caller: &Caller) -> Result<UserRecord, RecordError> {
-    state
-        .users()
-        .get(&caller.id)
-        .await?
-        .ok_or_else(|| StoreError::corrupt("the user vanished while recording").into())
-}
-
 /// Full jitter, uniform in `0..=ceiling`, where the ceiling grows as `base * 2^attempt` up to the cap
 /// (losers spread out instead of colliding again at once) and decays as `e^(-waited / AGING)`, so a
 /// request that has waited long retries more often than a fresh loser.
@@ -252,8 +317,18 @@ async fn replay_or(
     id: &GenerationId,
     refusal: Refusal,
 ) -> Result<Recorded, RecordError> {
-    let record = state.generations().get(id).await?;
+    let record = recorded(state, &caller.id, id).await?;
     replay_of(caller, record)?.ok_or(RecordError::Refused(refusal))
+}
+
+/// The record of generation `id`, read as the request's first read is (with the user's item), so
+/// record-generation needs one read action of each table.
+async fn recorded(
+    state: &AppState,
+    user: &crate::domain::ids::UserId,
+    id: &GenerationId,
+) -> Result<Option<GenerationRecord>, StoreError> {
+    Ok(state.generations().user_and_generation(user, id).await?.1)
 }
 
 /// What a stored generation record means for `caller`: its replay, `IdTaken`, or nothing.

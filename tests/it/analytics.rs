@@ -495,16 +495,17 @@ async fn counting_rides_in_each_action_s_own_round_trips() {
     );
     assert_eq!(
         counter.take(),
-        ["GetItem", "TransactWriteItems"],
-        "a generation"
+        ["BatchGetItem", "UpdateItem", "TransactWriteItems"],
+        "a generation: its count rides in the record transaction"
     );
     app.record("cal", json!({"generation_id": "c4"}))
         .await
         .assert_problem(429, "daily_limit_reached");
     assert_eq!(
         counter.take(),
-        ["GetItem", "GetItem", "TransactWriteItems"],
-        "a limit hit: the user, the replay check, then one write of its count"
+        ["BatchGetItem", "BatchGetItem", "TransactWriteItems"],
+        "a limit hit: the user, the replay check again (a parallel request with this id may have \
+         recorded it), then one write of its count"
     );
     let play = play(&app, "cal", &item).await;
     assert_eq!(play.status, 200);

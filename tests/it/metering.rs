@@ -196,6 +196,7 @@ async fn another_users_generation_id_is_a_409_and_spends_nothing() {
         "the owner is not revealed: {doc}"
     );
     assert_eq!(app.used("intruder").await, 0);
+    assert_eq!(app.used("owner").await, 1);
 }
 
 #[tokio::test]
@@ -629,15 +630,22 @@ async fn without_claims_it_is_401() {
     res.assert_problem(401, "unauthorized");
 }
 
+/// One read (the user and a possible replay together), the spend (one item, so a user's parallel
+/// requests queue at DynamoDB instead of racing) and the record transaction.
 #[tokio::test]
-async fn the_common_path_makes_one_read_and_one_transaction() {
+async fn the_common_path_makes_one_read_one_spend_and_one_transaction() {
     let counter = CallCounter::new();
     let mut app = TestApp::spawn().await;
     app.intercept(counter.clone());
     app.record("rita", json!({"generation_id": "warmup"})).await;
     assert_eq!(
         counter.take(),
-        vec!["GetItem", "PutItem", "TransactWriteItems"],
+        vec![
+            "BatchGetItem",
+            "PutItem",
+            "UpdateItem",
+            "TransactWriteItems"
+        ],
         "first request also creates the user"
     );
     assert_eq!(
@@ -646,15 +654,18 @@ async fn the_common_path_makes_one_read_and_one_transaction() {
             .status,
         201
     );
-    assert_eq!(counter.take(), vec!["GetItem", "TransactWriteItems"]);
+    assert_eq!(
+        counter.take(),
+        vec!["BatchGetItem", "UpdateItem", "TransactWriteItems"]
+    );
     app.about_to_contribute("sam").await;
     counter.take();
     let res = app.record("sam", json!({"generation_id": "s20"})).await;
     assert!(!res.json()["pool_contribution"].is_null());
     assert_eq!(
         counter.take(),
-        vec!["GetItem", "TransactWriteItems"],
-        "a contribution rides in the same transaction"
+        vec!["BatchGetItem", "UpdateItem", "TransactWriteItems"],
+        "a contribution rides in the record transaction"
     );
     assert_eq!(
         app.record("sam", json!({"generation_id": "s20"}))
@@ -664,8 +675,8 @@ async fn the_common_path_makes_one_read_and_one_transaction() {
     );
     assert_eq!(
         counter.take(),
-        vec!["GetItem", "TransactWriteItems"],
-        "a replay costs no extra read: the cancellation returns the stored record"
+        vec!["BatchGetItem"],
+        "a replay is one read: the record comes with the user, nothing is spent"
     );
 }
 
@@ -749,8 +760,13 @@ async fn transaction_conflicts_are_retried_then_answered_503() {
     app.intercept(always.clone());
     let res = app.record("vic", json!({"generation_id": "v1"})).await;
     res.assert_problem(503, "dependency_unavailable");
-    // Bounded by time (`RETRY_BUDGET`), not by a count a burst of one user could exhaust.
-    assert!(always.fired() > 16, "retried {} times", always.fired());
+    assert_eq!(
+        always.fired(),
+        son1k::metering::RECORD_ATTEMPTS,
+        "retried a bounded number of times"
+    );
+    assert_eq!(app.used("vic").await, 0, "the spent unit was given back");
+    assert!(!generation_exists(&app, "v1").await);
 
     let twice = Fault::new("TransactWriteItems", FaultMode::CancelWithConflict, 2);
     let mut app = TestApp::spawn().await;
@@ -760,6 +776,10 @@ async fn transaction_conflicts_are_retried_then_answered_503() {
         (res.status, twice.fired()),
         (201, 2),
         "a transient conflict is invisible to the client"
+    );
+    assert_eq!(
+        (res.json()["used"].clone(), app.used("vic").await),
+        (json!(1), 1)
     );
 }
 

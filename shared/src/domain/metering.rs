@@ -74,6 +74,34 @@ pub struct Grant {
     pub contributes: bool,
 }
 
+impl Grant {
+    /// The value the period's stored counter must stay below for this grant to hold: the tier's
+    /// limit less the units jobs hold in the period.
+    pub fn counter_cap(&self) -> u32 {
+        self.counter_before + self.remaining + 1
+    }
+
+    /// The grant as the store applied it: `counter_after` and `paid_total_after` are the counter and
+    /// the paid history with this generation in them, as the write returned them (other requests of
+    /// the user may have spent between the read this grant was decided from and the write). The
+    /// answer's numbers and the every-20th contribution come from them, so each request of a burst
+    /// gets its own `used` and exactly one gets each 20th paid generation.
+    pub fn settled(&self, counter_after: u32, paid_total_after: u64) -> Grant {
+        let reserved = self.used_before - self.counter_before;
+        let counter_after = counter_after.max(1);
+        let used_after = counter_after + reserved;
+        Grant {
+            counter_before: counter_after - 1,
+            used_before: used_after - 1,
+            used_after,
+            remaining: self.counter_cap().saturating_sub(counter_after),
+            paid_total_after,
+            contributes: self.tier.is_paid() && is_contribution(paid_total_after),
+            ..self.clone()
+        }
+    }
+}
+
 /// The decision. `quality` is `None` when only the quota is asked about (the limits view).
 pub fn decide(
     usage: &Usage,
@@ -177,6 +205,30 @@ mod tests {
         assert_eq!((grant.paid_total_after, grant.contributes), (8, false));
         assert_eq!(grant.period_key, "M#2026-11-01T00:00:00Z");
         assert_eq!(grant.reset_at, at("2026-12-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn a_settled_grant_takes_its_numbers_from_the_write_not_the_read() {
+        let now = at("2026-11-26T10:00:00Z");
+        // Read: 10 recorded, 2 held by jobs, 19 paid so far; 50 a month.
+        let mut read = usage(Tier::Creator, 12, 19);
+        read.counted = 10;
+        let grant = decide(&read, None, now).unwrap();
+        assert_eq!(
+            (grant.counter_cap(), grant.used_after, grant.contributes),
+            (48, 13, true)
+        );
+        // Three siblings spent first: this write made the counter 14 and the paid history 23.
+        let settled = grant.settled(14, 23);
+        assert_eq!(
+            (settled.used_before, settled.used_after, settled.remaining),
+            (15, 16, 34)
+        );
+        assert_eq!((settled.paid_total_after, settled.contributes), (23, false));
+        assert!(grant.settled(48, 40).contributes);
+        assert_eq!(grant.settled(48, 40).remaining, 0);
+        let free = decide(&usage(Tier::Free, 0, 19), None, now).unwrap();
+        assert!(!free.settled(1, 20).contributes, "FREE never contributes");
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! Recorded generations (`GEN#<generation_id>` / `GEN` in the stats table) and the one transaction
-//! that records a generation: store it, spend one unit of its period's counter on the user item and,
-//! on every 20th paid generation, write the pool contribution and its ranking rows — all or nothing.
+//! Recorded generations (`GEN#<generation_id>` / `GEN` in the stats table) and the two writes that
+//! record one: a single-item `UpdateItem` spends one unit of its period's counter on the user item
+//! (conditioned only on what the decision needs, answering the counter as it now is), then one
+//! transaction stores the generation with its body and, on every 20th paid generation, the pool
+//! contribution and its ranking rows, with the analytics — all or nothing.
 //!
 //! This module builds items and conditions and reports what DynamoDB said; what to do about it
 //! (replay, refuse, retry) is the use case's (`crate::metering`).
@@ -16,9 +18,10 @@ use crate::domain::period::Period;
 use crate::domain::storage::AudioType;
 use crate::domain::tiers::{Quality, Tier};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, CancellationReason, KeysAndAttributes, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -90,8 +93,8 @@ pub struct StoredAudio {
     pub stored_at: DateTime<Utc>,
 }
 
-/// One attempt at recording: the user as this attempt read it (every condition is taken from it), the
-/// grant decided from it, and the items to store.
+/// The items of a recorded generation: the user as its spend left it, the grant settled from that
+/// spend, and what to store.
 #[derive(Debug, Clone)]
 pub struct RecordWrite<'a> {
     pub user: &'a UserRecord,
@@ -103,15 +106,29 @@ pub struct RecordWrite<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// What DynamoDB did with an attempt.
+/// What DynamoDB did with the record transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordOutcome {
     Committed,
     /// The generation id is recorded already: the record as the cancellation returned it, if it did.
     IdTaken(Option<Box<GenerationRecord>>),
-    /// The user item is not as this attempt read it (another generation, a tier change) or DynamoDB
-    /// saw a conflicting transaction: the user as it now is, when the cancellation returned it.
-    UserChanged(Option<Box<UserRecord>>),
+    /// Another transaction held one of the items (the user's analytics shard or preferences, written
+    /// by the user's other requests): nothing was written, and the same items may be sent again.
+    Busy,
+}
+
+/// What spending a unit on the user item did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spend {
+    /// Spent: the user as it now is, with the unit in the period's counter (and in the paid history on
+    /// a paid tier).
+    Spent(Box<UserRecord>),
+    /// The user item no longer allows the grant (another request took the last unit, the entitlement
+    /// or the jobs' reservations changed): nothing spent; the user as it now is, when there is one.
+    Stale(Option<Box<UserRecord>>),
+    /// The user item is in another transaction (a job's reservation or commit): nothing spent; a moment
+    /// later it is free.
+    Busy,
 }
 
 /// Access to generation records.
@@ -138,7 +155,207 @@ impl<'a> GenerationsStore<'a> {
         .await
     }
 
-    /// Sends one attempt as a single transaction.
+    /// The user's item and the generation record of `id`, both read consistently in one call: what
+    /// record-generation decides from, and whether the request is a replay.
+    #[tracing::instrument(skip_all, fields(user_id = %user, generation_id = %id))]
+    pub async fn user_and_generation(
+        &self,
+        user: &UserId,
+        id: &GenerationId,
+    ) -> Result<(Option<UserRecord>, Option<GenerationRecord>), StoreError> {
+        let keys = |key| {
+            KeysAndAttributes::builder()
+                .keys(key)
+                .consistent_read(true)
+                .build()
+                .map_err(StoreError::invalid_request)
+        };
+        let mut request = HashMap::from([
+            (
+                self.config.users_table.clone(),
+                keys(item_key(user_pk(user), PROFILE_SK))?,
+            ),
+            (
+                self.config.stats_table.clone(),
+                keys(item_key(generation_pk(id), GEN_SK))?,
+            ),
+        ]);
+        let (mut found_user, mut found_generation) = (None, None);
+        for attempt in 0..BATCH_ATTEMPTS {
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(|err| sdk_failure("BatchGetItem user and generation", err))?;
+            for item in out
+                .responses
+                .into_iter()
+                .flat_map(|r| r.into_values())
+                .flatten()
+            {
+                let is_user = matches!(item.get(super::schema::PK), Some(AttributeValue::S(pk)) if pk.starts_with("USER#"));
+                if is_user {
+                    found_user = Some(serde_dynamo::from_item(item).map_err(StoreError::corrupt)?);
+                } else {
+                    found_generation =
+                        Some(serde_dynamo::from_item(item).map_err(StoreError::corrupt)?);
+                }
+            }
+            // Keys DynamoDB left unread (throttling) are asked for again.
+            match out.unprocessed_keys.filter(|rest| !rest.is_empty()) {
+                None => return Ok((found_user, found_generation)),
+                Some(rest) => {
+                    request = rest;
+                    crate::retry::pause(attempt).await;
+                }
+            }
+        }
+        Err(StoreError::unavailable(
+            "BatchGetItem user and generation",
+            "keys stayed unprocessed",
+        ))
+    }
+
+    /// Spends one unit of `grant`'s period on `user`'s item. DynamoDB applies single-item updates of
+    /// one item one after another, so a user's parallel spends queue there instead of invalidating
+    /// each other: the condition holds only what the decision needs (the counter below the grant's
+    /// cap, the entitlement and the reservations as read), never the counter's exact value. Counters
+    /// no clock can compute again are dropped on the way.
+    #[tracing::instrument(skip_all, fields(user_id = %user.user_id, period = %grant.period_key))]
+    pub async fn spend(
+        &self,
+        user: &UserRecord,
+        grant: &Grant,
+        now: DateTime<Utc>,
+    ) -> Result<Spend, StoreError> {
+        let mut expression = SpendExpression::default();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.config.users_table)
+            .set_key(Some(item_key(user_pk(&user.user_id), PROFILE_SK)))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .expression_attribute_names("#usage", "usage")
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":zero", number(0))
+            .expression_attribute_values(":rev", number(user.entitlement_rev))
+            .expression_attribute_values(":res_rev", number(user.reservations_rev));
+        expression.condition("attribute_exists(pk)");
+        expression.condition(&revision_condition(
+            "entitlement_rev",
+            ":rev",
+            user.entitlement_rev,
+        ));
+        expression.condition(&revision_condition(
+            "reservations_rev",
+            ":res_rev",
+            user.reservations_rev,
+        ));
+        match &user.usage {
+            Some(usage) => {
+                update = update
+                    .expression_attribute_names("#period", grant.period_key.clone())
+                    .expression_attribute_values(":cap", number(grant.counter_cap()));
+                expression.condition("attribute_exists(#usage)");
+                expression
+                    .condition("(attribute_not_exists(#usage.#period) OR #usage.#period < :cap)");
+                expression.set("#usage.#period = if_not_exists(#usage.#period, :zero) + :one");
+                let outlived = usage
+                    .keys()
+                    .filter(|key| **key != grant.period_key && Period::key_outlived(key, now));
+                for (i, key) in outlived.enumerate() {
+                    expression.remove(format!("#usage.#old{i}"));
+                    update = update.expression_attribute_names(format!("#old{i}"), key.clone());
+                }
+            }
+            // An item from before per-period counters: the map starts with this period.
+            None => {
+                expression.condition("attribute_not_exists(#usage)");
+                expression.set("#usage = :usage");
+                update = update.expression_attribute_values(
+                    ":usage",
+                    AttributeValue::M(HashMap::from([(grant.period_key.clone(), number(1))])),
+                );
+            }
+        }
+        if grant.tier.is_paid() {
+            expression.set(
+                "paid_generations_total = if_not_exists(paid_generations_total, :zero) + :one",
+            );
+        }
+        let result = update
+            .update_expression(expression.update())
+            .condition_expression(expression.conditions.join(" AND "))
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Spend::Spent(Box::new(
+                serde_dynamo::from_item(out.attributes.unwrap_or_default())
+                    .map_err(StoreError::corrupt)?,
+            ))),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(ccf)) => {
+                    Ok(Spend::Stale(decode(ccf.item())?))
+                }
+                Some(e) if e.is_transaction_conflict_exception() => Ok(Spend::Busy),
+                _ => Err(sdk_failure("UpdateItem spend", err)),
+            },
+        }
+    }
+
+    /// Gives back the unit a spend took for a generation that was not recorded (its id was taken, or
+    /// the record transaction failed): one less in the period's counter `period_key` (and in the paid
+    /// history when `paid`), waiting out other transactions on the user item.
+    #[tracing::instrument(skip_all, fields(user_id = %user, period = %period_key))]
+    pub async fn give_back(
+        &self,
+        user: &UserId,
+        period_key: &str,
+        paid: bool,
+    ) -> Result<(), StoreError> {
+        let mut expression = "SET #usage.#period = #usage.#period - :one".to_owned();
+        let mut condition = "#usage.#period >= :one".to_owned();
+        if paid {
+            expression.push_str(", paid_generations_total = paid_generations_total - :one");
+            condition.push_str(" AND paid_generations_total >= :one");
+        }
+        for attempt in 0..GIVE_BACK_ATTEMPTS {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.config.users_table)
+                .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
+                .update_expression(&expression)
+                .condition_expression(&condition)
+                .expression_attribute_names("#usage", "usage")
+                .expression_attribute_names("#period", period_key)
+                .expression_attribute_values(":one", number(1))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(()),
+                Err(err) => err,
+            };
+            match err.as_service_error() {
+                // The counter is gone (its period was pruned): nothing is owed.
+                Some(e) if e.is_conditional_check_failed_exception() => return Ok(()),
+                Some(e) if e.is_transaction_conflict_exception() => {
+                    crate::retry::pause(attempt).await;
+                }
+                _ => return Err(sdk_failure("UpdateItem give back generation", err)),
+            }
+        }
+        Err(StoreError::unavailable(
+            "UpdateItem give back generation",
+            "the user's item stayed in other transactions",
+        ))
+    }
+
+    /// Stores a spent generation: its record with the exact body, its pool contribution when it
+    /// makes one, and its analytics, as one transaction that does not touch the user item.
     #[tracing::instrument(skip_all, fields(generation_id = %write.generation.generation_id))]
     pub async fn record(&self, write: &RecordWrite<'_>) -> Result<RecordOutcome, StoreError> {
         let items = self.items(write)?;
@@ -157,7 +374,7 @@ impl<'a> GenerationsStore<'a> {
                 cancelled(cancel.cancellation_reasons())
             }
             Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
-                Ok(RecordOutcome::UserChanged(None))
+                Ok(RecordOutcome::Busy)
             }
             _ => Err(sdk_failure("TransactWriteItems", err)),
         }
@@ -173,12 +390,7 @@ impl<'a> GenerationsStore<'a> {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(StoreError::invalid_request)?;
-        let mut items = vec![
-            TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder()
-                .update(self.spend(write)?)
-                .build(),
-        ];
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
         if let Some(contribution) = write.contribution {
             let user = write.user;
             let contributor = Contributor {
@@ -197,17 +409,19 @@ impl<'a> GenerationsStore<'a> {
         items.extend(write.tally.items(&self.config.stats_table)?);
         Ok(items)
     }
+}
 
-    /// The user item's update: spend one unit of the grant's period counter, conditioned on everything
-    /// the attempt was decided from; drop counters no clock can compute again.
-    fn spend(&self, write: &RecordWrite<'_>) -> Result<Update, StoreError> {
-        spend_update(
-            &self.config.users_table,
-            write.user,
-            write.grant,
-            None,
-            write.now,
-        )
+/// Tries of a give-back while the user item is in other transactions (pauses up to 80 ms each).
+const GIVE_BACK_ATTEMPTS: u32 = 12;
+/// Tries of the batch read while DynamoDB leaves keys unprocessed.
+const BATCH_ATTEMPTS: u32 = 6;
+
+/// The condition that a revision attribute is still `value` (`placeholder`; absent counts as 0).
+fn revision_condition(attribute: &str, placeholder: &str, value: u64) -> String {
+    if value == 0 {
+        format!("(attribute_not_exists({attribute}) OR {attribute} = {placeholder})")
+    } else {
+        format!("{attribute} = {placeholder}")
     }
 }
 
@@ -349,22 +563,17 @@ fn number(n: impl ToString) -> AttributeValue {
 }
 
 /// Reads a cancellation: item 0 (the generation) failing means the id is taken; anything else that a
-/// retry can overcome means the user changed. Other reasons are store failures.
+/// retry can overcome means another transaction held an item. Other reasons are store failures.
 fn cancelled(reasons: &[CancellationReason]) -> Result<RecordOutcome, StoreError> {
     let codes = super::cancellation_codes(reasons);
-    let returned = |index: usize| reasons.get(index).and_then(|r| r.item());
     if codes.first() == Some(&"ConditionalCheckFailed") {
-        return Ok(RecordOutcome::IdTaken(decode(returned(0))?));
+        return Ok(RecordOutcome::IdTaken(decode(
+            reasons.first().and_then(|r| r.item()),
+        )?));
     }
     super::retryable("TransactWriteItems", &codes)?;
-    tracing::debug!("transaction lost a race");
-    Ok(RecordOutcome::UserChanged(
-        if codes.get(1) == Some(&"ConditionalCheckFailed") {
-            decode(returned(1))?
-        } else {
-            None
-        },
-    ))
+    tracing::debug!("record transaction met another transaction");
+    Ok(RecordOutcome::Busy)
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(
