@@ -44,8 +44,9 @@ dev-reset: ## wipe the data `make dev` keeps (stop make dev first)
 	  echo "make dev is running (DynamoDB Local answers on $${DYNAMODB_PORT:-4567}): stop it first" >&2; exit 1; fi
 	rm -rf $(DEV_DATA)
 
-test: tools ## run every test against a fresh, empty local stack, then fuzz openapi.yaml against the local API
+test: tools ## run every test against a fresh, empty local stack, fuzz openapi.yaml against the local API, restart a used dev stack
 	local/with-stack.sh bash -c 'cargo test --workspace && FUZZ_SEED=$${FUZZ_SEED:-3547133455} local/fuzz.sh'
+	local/restart-check.sh
 
 fuzz: tools ## only the fuzzing of openapi.yaml (schemathesis): make fuzz [FUZZ_EXAMPLES=50] [FUZZ_SEED=n]
 	local/with-stack.sh local/fuzz.sh

@@ -30,16 +30,20 @@ stop_stack() {
 }
 trap 'stop_stack; rm -rf "$data"' EXIT
 
-# Starts the stack as `make dev` does; prints the seconds until /health answered.
+# Starts the stack as `make dev` does (in this shell, so that stop_stack knows its pid); sets
+# started_ms to the time until /health answered.
+started_ms=""
 start_stack() { # name
   local began=$(date +%s%N)
+  # The previous stack is gone: nothing answers on the API's port before this one starts.
+  if curl -s -o /dev/null "$api/health"; then fail "something still answers on $api before the $1 start"; fi
   local/with-stack.sh bash -c 'target/debug/local-api init && exec target/debug/local-api serve' \
     >"$data/stack-$1.log" 2>&1 &
   stack=$!
   # A bound on a broken start, far above any healthy one: the figure printed is what is measured.
   for _ in $(seq 1 1200); do
     if curl -sf -o /dev/null "$api/health"; then
-      echo "$(( ($(date +%s%N) - began) / 1000000 ))"
+      started_ms=$(( ($(date +%s%N) - began) / 1000000 ))
       return 0
     fi
     kill -0 "$stack" 2>/dev/null || fail "the $1 start exited"
@@ -52,8 +56,8 @@ token=$(target/debug/local-api token --user restart_check --ttl 900)
 auth=(-H "Authorization: Bearer ${token}")
 field() { "$py" -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1]))' "$1"; }
 submit() { # id: prints the status code
-  curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" -H 'content-type: application/json' \
-    -d '{"generation_id":"'"$1"'","prompt":"rain on a tin roof","quality":"standard","duration_seconds":4}' \
+  curl -s -o "$data/submit.json" -w "%{http_code}" "${auth[@]}" -H 'content-type: application/json' \
+    -d '{"generation_id":"'"$1"'","prompt":"rain on a tin roof","quality":"standard","duration_seconds":5}' \
     "$api/api/generations"
 }
 wait_succeeded() { # id
@@ -67,8 +71,9 @@ wait_succeeded() { # id
   fail "job $1 is still $status after 120 s"
 }
 
-first=$(start_stack first)
-[ "$(submit restart-1)" = 202 ] || fail "POST /api/generations was not 202"
+start_stack first
+first=$started_ms
+[ "$(submit restart-1)" = 202 ] || fail "POST /api/generations was not 202: $(cat "$data/submit.json")"
 wait_succeeded restart-1
 # The worker keeps long-polling the empty queue meanwhile.
 sleep 5
@@ -82,8 +87,18 @@ print(sum(r["method"] in ("GET", "HEAD") for r in rows))' "$recorded")
 [ "$reads" = 0 ] || fail "moto recorded $reads reads"
 writes=$(grep -c . "$recorded")
 stop_stack
+# A recording from before the filter holds long polls: the next start drops them before replaying.
+"$py" - "$recorded" "$MOTO_PORT" <<'PY'
+import json, sys
+poll = {"QueueUrl": f"http://127.0.0.1:{sys.argv[2]}/123456789012/{'son1k-jobs'}", "WaitTimeSeconds": 20}
+entry = {"headers": {"X-Amz-Target": "AmazonSQS.ReceiveMessage", "Content-Type": "application/x-amz-json-1.0"},
+         "method": "POST", "url": f"http://127.0.0.1:{sys.argv[2]}/", "body": json.dumps(poll), "body_encoded": False}
+with open(sys.argv[1], "a") as f:
+    f.write(json.dumps(entry) + "\n")
+PY
 
-second=$(start_stack second)
+start_stack second
+second=$started_ms
 # The job and its audio (S3), the user's usage (DynamoDB) and the queue are still there.
 job=$(curl -s "${auth[@]}" "$api/api/generations/restart-1")
 [ "$(field status <<<"$job")" = succeeded ] || fail "the job is not succeeded after the restart: $job"
@@ -92,6 +107,7 @@ bytes=$(curl -s -o "$data/audio" -w '%{http_code} %{size_download}' "$audio")
 [ "${bytes%% *}" = 200 ] && [ "${bytes##* }" -gt 0 ] || fail "the job's audio is gone after the restart: $bytes"
 used=$(curl -s "${auth[@]}" "$api/api/tiers/limits/me" | field used)
 [ "$used" = 1 ] || fail "usage after the restart is $used, not 1"
+[ "$(grep -c 'ReceiveMessage' "$recorded" || true)" = 0 ] || fail "the old recording's poll was kept"
 [ "$(submit restart-2)" = 202 ] || fail "POST /api/generations after the restart was not 202"
 wait_succeeded restart-2
 stop_stack
