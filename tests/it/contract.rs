@@ -143,12 +143,34 @@ fn nothing_in_the_repository_points_at_documents_outside_it() {
         .args(["-C", root, "ls-files"])
         .output()
         .expect("git ls-files");
+    assert!(
+        output.status.success(),
+        "git ls-files failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let files = String::from_utf8(output.stdout).expect("utf-8");
+    let files: Vec<&str> = files.lines().collect();
+    // The files this test must see: an empty or partial listing would pass by reading nothing.
+    for needed in ["README.md", "openapi.yaml", "template.yaml", "Makefile"] {
+        assert!(
+            files.contains(&needed),
+            "git ls-files does not list {needed}"
+        );
+    }
     let mut offenders = Vec::new();
-    for file in files.lines() {
-        let Ok(body) = std::fs::read_to_string(format!("{root}/{file}")) else {
-            continue;
+    let mut read = 0;
+    for file in files {
+        // Binary files are not documents.
+        let body = match std::fs::read(format!("{root}/{file}")) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => text,
+                Err(_) => continue,
+            },
+            // Deleted in the working tree, not yet in the index.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => panic!("{file} is listed but cannot be read: {err}"),
         };
+        read += 1;
         if file == "tests/it/contract.rs" {
             continue;
         }
@@ -158,5 +180,6 @@ fn nothing_in_the_repository_points_at_documents_outside_it() {
             }
         }
     }
+    assert!(read > 0, "no file was read");
     assert!(offenders.is_empty(), "{offenders:#?}");
 }

@@ -309,14 +309,29 @@ async fn after_failed_calls_and_their_retries_the_data_is_consistent() {
         };
         app.user_with_tier(&format!("sub{i}"), Tier::Free, TierSource::Default)
             .await;
+        let fault = Fault::new("TransactWriteItems", mode, 1);
         let mut faulty = app.with_clock_at(son1k_tests::at(son1k_tests::DEFAULT_NOW));
-        faulty.intercept(Fault::new("TransactWriteItems", mode, 1));
-        faulty.webhook(&event.json()).await;
+        faulty.intercept(fault.clone());
+        let first = faulty.webhook(&event.json()).await;
+        assert_eq!(
+            fault.fired(),
+            1,
+            "{mode:?}: the webhook's write met the fault"
+        );
+        // A conflict is retried inside the request; anything else asks Stripe to send it again.
+        let expected = if mode == FaultMode::CancelWithConflict {
+            200
+        } else {
+            503
+        };
+        assert_eq!(first.status, expected, "{mode:?}: {}", first.text());
         assert_eq!(
             app.webhook(&event.json()).await.status,
             200,
             "Stripe's retry"
         );
+        let stored = app.user_record(&format!("sub{i}")).await.expect("user");
+        assert_eq!(stored.tier, Tier::Pro, "{mode:?}: the subscription applied");
     }
     audit(&app).await;
 }

@@ -89,17 +89,20 @@ async fn fifty_parallel_plays_add_fifty_and_each_links_the_audio() {
     assert_eq!(plays.iter().max(), Some(&50), "{plays:?}");
     let stored = app.state.pool().contribution(&id).await.expect("read");
     assert_eq!(stored.map(|c| c.plays), Some(50), "fifty plays, none lost");
-    let url = answers[0].json()["audio_url"]
-        .as_str()
-        .expect("audio url")
-        .to_owned();
-    let bytes = reqwest::get(&url)
-        .await
-        .expect("GET")
-        .bytes()
-        .await
-        .expect("body");
-    assert_eq!(&bytes[..], b"the track");
+    // Every answer links the audio, not only the first.
+    let fetched = join_all(answers.iter().map(|answer| async move {
+        let url = answer.json()["audio_url"]
+            .as_str()
+            .expect("audio url")
+            .to_owned();
+        let res = reqwest::get(&url).await.expect("GET");
+        (res.status().as_u16(), res.bytes().await.expect("body"))
+    }))
+    .await;
+    assert_eq!(fetched.len(), 50);
+    for (status, bytes) in fetched {
+        assert_eq!((status, &bytes[..]), (200, &b"the track"[..]));
+    }
 }
 
 #[tokio::test]

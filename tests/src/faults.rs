@@ -184,3 +184,39 @@ impl Intercept for Fault {
         Ok(())
     }
 }
+
+/// Records what DynamoDB answered each call: its operation and HTTP status (`("PutItem", 200)`,
+/// `("PutItem", 400)` for a failed condition), in the order the answers arrived; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Outcomes(Arc<std::sync::Mutex<Vec<(String, u16)>>>);
+
+impl Outcomes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The answers since the last `take`; the log starts again empty.
+    pub fn take(&self) -> Vec<(String, u16)> {
+        std::mem::take(&mut *self.0.lock().expect("outcomes"))
+    }
+}
+
+impl Intercept for Outcomes {
+    fn name(&self) -> &'static str {
+        "Outcomes"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg
+            .load::<Metadata>()
+            .map_or("unknown".to_owned(), |m| m.name().to_owned());
+        let status = context.response().status().as_u16();
+        self.0.lock().expect("outcomes").push((operation, status));
+        Ok(())
+    }
+}

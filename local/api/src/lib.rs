@@ -140,11 +140,13 @@ async fn serve_request(
             }
         }
     }
-    tracing::info!(
-        "{method} {path} -> {} in {:.1} ms",
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0
-    );
+    let (status, ms) = (response.status(), started.elapsed().as_secs_f64() * 1000.0);
+    // A 5xx is an error line, seen at any log level (local/fuzz.sh looks for these).
+    if status.is_server_error() {
+        tracing::error!("{method} {path} -> {} in {ms:.1} ms", status.as_u16());
+    } else {
+        tracing::info!("{method} {path} -> {} in {ms:.1} ms", status.as_u16());
+    }
     response
 }
 
@@ -491,22 +493,32 @@ pub async fn init_stack(state: &AppState) -> Result<(), son1k::store::StoreError
 pub async fn watch_audio(state: AppState, every: std::time::Duration) {
     let mut seen: HashMap<String, String> = HashMap::new();
     loop {
-        match new_objects(&state, &mut seen).await {
-            Ok(keys) if !keys.is_empty() => {
-                let event = storage_events::event_for(&state.config.audio_bucket, &keys);
-                let invocation =
-                    lambda_http::lambda_runtime::LambdaEvent::new(event, Default::default());
-                if let Err(err) = storage_events::handler(&state, invocation).await {
-                    tracing::warn!(error = %err, "storage-events failed; retrying on the next pass");
-                    keys.iter().for_each(|k| {
-                        seen.remove(k);
-                    });
-                }
-            }
-            Ok(_) => {}
-            Err(err) => tracing::debug!(error = %err, "listing the audio bucket failed"),
-        }
+        watch_once(&state, &mut seen).await;
         tokio::time::sleep(every).await;
+    }
+}
+
+/// One pass of `watch_audio`: the objects new since `seen` handed to storage-events; how many.
+pub async fn watch_once(state: &AppState, seen: &mut HashMap<String, String>) -> usize {
+    match new_objects(state, seen).await {
+        Ok(keys) if !keys.is_empty() => {
+            let event = storage_events::event_for(&state.config.audio_bucket, &keys);
+            let invocation =
+                lambda_http::lambda_runtime::LambdaEvent::new(event, Default::default());
+            if let Err(err) = storage_events::handler(state, invocation).await {
+                tracing::warn!(error = %err, "storage-events failed; retrying on the next pass");
+                keys.iter().for_each(|k| {
+                    seen.remove(k);
+                });
+                return 0;
+            }
+            keys.len()
+        }
+        Ok(_) => 0,
+        Err(err) => {
+            tracing::debug!(error = %err, "listing the audio bucket failed");
+            0
+        }
     }
 }
 
