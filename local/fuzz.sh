@@ -49,9 +49,9 @@ for who in user admin; do
   flag=""; [ "$who" = admin ] && flag="--admin"
   token=$(target/debug/local-api token --user "fuzz_${who}" --ttl 3600 $flag)
   started=$(date +%s)
-  .venv/bin/st run openapi.yaml --url "http://127.0.0.1:${API_PORT}" \
+  .venv/bin/st --config-file local/schemathesis.toml run openapi.yaml --url "http://127.0.0.1:${API_PORT}" \
     -H "Authorization: Bearer ${token}" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,unsupported_method,allow_header_conformance,ignored_auth \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection,positive_data_acceptance,use_after_free,ensure_resource_availability,unsupported_method,allow_header_conformance,ignored_auth \
     --max-examples "$examples" --seed "$seed" --workers 1 --no-color --generation-database none \
     --phases examples,coverage,fuzzing,stateful \
     --report junit --report-junit-path "target/fuzz-${who}.xml" --output-truncate true \

@@ -5,7 +5,7 @@ use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Largest request body a route accepts.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -181,21 +181,83 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
 }
 
 /// A query parameter; an empty value counts as absent.
-pub fn query_param(req: &Request, name: &str) -> Option<String> {
-    req.query_string_parameters_ref()
-        .and_then(|params| params.first(name))
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
+/// The query parameter `name` of a text: an empty one is the same as one left out; one given more than once
+/// is a 400 (which one would count is a guess).
+pub fn query_param(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
+    Ok(query_value(req, name)?.filter(|v| !v.is_empty()))
+}
+
+/// The query parameter `name` as given, empty included (a number's parameter: `?limit=` is no
+/// number); one given more than once is a 400.
+pub fn query_value(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
+    let values = req
+        .query_string_parameters_ref()
+        .and_then(|params| params.all(name))
+        .unwrap_or_default();
+    match values.as_slice() {
+        [] => Ok(None),
+        [value] => Ok(Some((*value).to_owned())),
+        _ => Err(ApiError::invalid(name, "must be given at most once")),
+    }
 }
 
 /// The `limit` query parameter of a list: 1..100, default 20 (the API's convention).
 pub fn limit_param(req: &Request) -> Result<usize, ApiError> {
-    match query_param(req, "limit") {
+    match query_value(req, "limit")? {
         None => Ok(20),
         Some(raw) => raw
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=100).contains(n))
             .ok_or_else(|| ApiError::invalid("limit", "must be a whole number from 1 to 100")),
+    }
+}
+
+/// Deserialises a non-negative integer written either way JSON allows (`8139` or `8139.0`): JSON
+/// Schema's `integer` is any whole-valued number, so clients and generators may send either.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(n) = number.as_u64() {
+        return Ok(n);
+    }
+    match number.as_f64() {
+        // 2^64 as f64: every whole float below it converts exactly.
+        Some(f) if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) =>
+        {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Ok(f as u64)
+        }
+        _ => Err(serde::de::Error::custom(format!(
+            "invalid value: {number}, expected a whole number from 0"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_number;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Size {
+        #[serde(deserialize_with = "whole_number")]
+        n: u64,
+    }
+
+    #[test]
+    fn a_whole_number_may_be_written_as_a_float_but_nothing_else_passes() {
+        let n = |body: &str| serde_json::from_str::<Size>(body).map(|s| s.n).ok();
+        assert_eq!(n(r#"{"n": 8139}"#), Some(8139));
+        assert_eq!(n(r#"{"n": 8139.0}"#), Some(8139));
+        assert_eq!(n(r#"{"n": 0}"#), Some(0));
+        for bad in [
+            r#"{"n": 1.5}"#,
+            r#"{"n": -1}"#,
+            r#"{"n": -1.0}"#,
+            r#"{"n": 1e30}"#,
+            r#"{"n": "1"}"#,
+            r#"{"n": null}"#,
+        ] {
+            assert_eq!(n(bad), None, "{bad}");
+        }
     }
 }

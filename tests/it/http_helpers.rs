@@ -115,3 +115,89 @@ fn problem_responses_carry_the_content_type_and_headers() {
     let retry_after: Vec<_> = res.headers().get_all("retry-after").iter().collect();
     assert_eq!(retry_after, ["7"]);
 }
+
+/// Found by schemathesis's positive and negative data checks: what openapi.yaml's conventions say
+/// about `null`, whole numbers written as floats and query parameters, through real routes.
+mod contract_conventions {
+    use serde_json::json;
+    use son1k_tests::{As, TestApp};
+
+    #[tokio::test]
+    async fn an_optional_field_sent_as_null_is_the_same_as_one_left_out() {
+        let app = TestApp::spawn().await;
+        let res = app
+            .record(
+                "nora",
+                json!({"generation_id": "n1", "genre": null, "title": null, "prompt": null,
+                       "duration_seconds": null, "quality": null}),
+            )
+            .await;
+        assert_eq!(
+            (res.status, res.json()["used"].clone()),
+            (201, json!(1)),
+            "{}",
+            res.text()
+        );
+        let stored = app.generation("n1").await.expect("recorded");
+        assert_eq!((stored.genre, stored.duration_seconds), (None, None));
+    }
+
+    #[tokio::test]
+    async fn a_whole_number_written_as_a_float_is_taken_and_a_fraction_is_not() {
+        let app = TestApp::spawn().await;
+        app.record("fay", json!({"generation_id": "f1"})).await;
+        let url = |size: &str| format!(r#"{{"content_type": "audio/mpeg", "size_bytes": {size}}}"#);
+        let path = "/api/generations/f1/upload-url";
+        let whole = app
+            .call("POST", path, As::user("fay"), Some(&url("8139.0")))
+            .await;
+        assert_eq!(whole.status, 200, "{}", whole.text());
+        let half = app
+            .call("POST", path, As::user("fay"), Some(&url("8139.5")))
+            .await;
+        assert_eq!(
+            half.assert_problem(400, "invalid_request")["field"],
+            "size_bytes"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_query_parameter_given_twice_or_an_empty_number_is_400_and_empty_text_is_left_out() {
+        let app = TestApp::spawn().await;
+        let twice = app
+            .call(
+                "GET",
+                "/api/tiers/limits/me?quality=high&quality=ultra",
+                As::user("quin"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            twice.assert_problem(400, "invalid_request")["field"],
+            "quality"
+        );
+        let empty_limit = app
+            .call("GET", "/api/community/pool?limit=", None, None)
+            .await;
+        assert_eq!(
+            empty_limit.assert_problem(400, "invalid_request")["field"],
+            "limit"
+        );
+        let empty_genre = app
+            .call("GET", "/api/community/pool?genre=", None, None)
+            .await;
+        assert_eq!(empty_genre.status, 200, "{}", empty_genre.text());
+        let version = app
+            .call(
+                "GET",
+                "/api/lyrics/01JD0000000000000000000000?version=",
+                As::user("quin"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            version.assert_problem(400, "invalid_request")["field"],
+            "version"
+        );
+    }
+}

@@ -17,8 +17,8 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let caller = Caller::from_request(&req)?;
     caller.require_admin()?;
     let range = DayRange::parse(
-        query_param(&req, "from").as_deref(),
-        query_param(&req, "to").as_deref(),
+        query_param(&req, "from")?.as_deref(),
+        query_param(&req, "to")?.as_deref(),
     )?;
     json(StatusCode::OK, &summary(state, &range).await?)
 }

@@ -5,7 +5,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use son1k::auth::Caller;
 use son1k::domain::ids::LyricsId;
-use son1k::http::{json_versioned, path_param, query_param, render, request_id, HandlerResult};
+use son1k::http::{json_versioned, path_param, query_value, render, request_id, HandlerResult};
 use son1k::{ApiError, AppState};
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
@@ -15,7 +15,7 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let caller = Caller::from_request(&req)?;
     let id = LyricsId::parse(&path_param(&req, "lyrics_id")?)?;
-    let version = query_param(&req, "version")
+    let version = query_value(&req, "version")?
         .map(|raw| {
             raw.parse::<u32>()
                 .ok()

@@ -21,7 +21,7 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let caller = Caller::from_request(&req)?;
     let limit = limit_param(&req)?;
-    let cursor = query_param(&req, "cursor");
+    let cursor = query_param(&req, "cursor")?;
     let page = son1k::lyrics::list(state, &caller, cursor.as_deref(), limit).await?;
     json(
         StatusCode::OK,

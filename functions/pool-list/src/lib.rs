@@ -48,7 +48,7 @@ struct Listing {
 
 impl Listing {
     fn from_request(req: &Request) -> Result<Self, ApiError> {
-        let sort = match query_param(req, "sort").as_deref() {
+        let sort = match query_param(req, "sort")?.as_deref() {
             None | Some("recent") => "recent",
             Some("popular") => "popular",
             Some("quality") => "quality",
@@ -59,7 +59,7 @@ impl Listing {
                 ))
             }
         };
-        let genre = query_param(req, "genre");
+        let genre = query_param(req, "genre")?;
         if genre.as_ref().is_some_and(|g| g.chars().count() > 40) {
             return Err(ApiError::invalid("genre", "must be at most 40 characters"));
         }
@@ -94,7 +94,7 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         tracing::error!("POOL_CURSOR_SECRET is not set: the listing cannot sign cursors");
         ApiError::dependency_unavailable("the pool listing")
     })?;
-    let start = match query_param(&req, "cursor") {
+    let start = match query_param(&req, "cursor")? {
         None => None,
         Some(raw) => {
             let payload = cursor::open(secret.expose(), &listing.scope(), &raw)?;

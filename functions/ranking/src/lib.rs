@@ -20,7 +20,7 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
-    let timeframe = match query_param(&req, "timeframe") {
+    let timeframe = match query_param(&req, "timeframe")? {
         Some(raw) => Timeframe::parse(&raw)?,
         None => Timeframe::Week,
     };

@@ -14,7 +14,7 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 #[tracing::instrument(skip_all)]
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let caller = Caller::from_request(&req)?;
-    let quality = query_param(&req, "quality")
+    let quality = query_param(&req, "quality")?
         .map(|q| Quality::parse(&q))
         .transpose()?;
     let target = caller.resolve_target(&path_param(&req, "user_id")?)?;

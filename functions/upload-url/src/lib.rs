@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Deserialize)]
 struct UploadRequest {
     content_type: AudioType,
+    #[serde(deserialize_with = "son1k::http::whole_number")]
     size_bytes: u64,
 }
 

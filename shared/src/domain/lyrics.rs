@@ -117,7 +117,8 @@ impl TryFrom<LyricsRequest> for Brief {
         let genre =
             trimmed(bounded("genre", req.genre, MAX_GENRE_CHARS)?).map(|g| g.to_lowercase());
         let mood = trimmed(bounded("mood", req.mood, MAX_MOOD_CHARS)?);
-        let language = match trimmed(req.language) {
+        // Exactly a tag, as openapi.yaml's pattern says: "" or " en" are refused, not defaulted.
+        let language = match req.language {
             None => "en".to_owned(),
             Some(tag) if language_tag(&tag) => tag,
             Some(_) => {
@@ -278,14 +279,19 @@ pub fn edited(request: EditRequest, current_title: &str) -> Result<Draft, Domain
     Ok(draft)
 }
 
-/// `If-Match: <version>` (a plain number, or one in quotes as an entity tag would be).
+/// `If-Match: <version>`: a plain number, or one in quotes as an entity tag would be (`"3"`, weak
+/// `W/"3"`), from 1 to 999,999,999 (openapi.yaml's pattern, said once more here).
 pub fn parse_if_match(raw: &str) -> Result<u32, DomainError> {
-    raw.trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .parse::<u32>()
-        .ok()
-        .filter(|v| *v >= 1)
+    let tag = raw.trim();
+    let tag = tag.strip_prefix("W/").unwrap_or(tag);
+    let digits = match tag.strip_prefix('"') {
+        Some(quoted) => quoted.strip_suffix('"'),
+        None => Some(tag),
+    };
+    digits
+        .filter(|d| (1..=9).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|d| !d.starts_with('0'))
+        .and_then(|d| d.parse::<u32>().ok())
         .ok_or_else(|| DomainError::new("If-Match", "must be the version being edited, e.g. 3"))
 }
 
@@ -322,6 +328,8 @@ mod tests {
             (&format!(r#"{{"theme":"{}"}}"#, "x".repeat(501)), "theme"),
             (r#"{"theme":"t","structure":[]}"#, "structure"),
             (r#"{"theme":"t","language":"english please"}"#, "language"),
+            (r#"{"theme":"t","language":""}"#, "language"),
+            (r#"{"theme":"t","language":" en"}"#, "language"),
             (r#"{"theme":"t","language":"e"}"#, "language"),
             (
                 &format!(r#"{{"theme":"t","mood":"{}"}}"#, "m".repeat(41)),
@@ -399,7 +407,19 @@ mod tests {
         assert_eq!(parse_if_match("3"), Ok(3));
         assert_eq!(parse_if_match("\"3\""), Ok(3));
         assert_eq!(parse_if_match("W/\"12\""), Ok(12));
-        for bad in ["", "0", "-1", "abc", "*"] {
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "abc",
+            "*",
+            "W/3\"",
+            "\"3",
+            "03",
+            "+3",
+            "1000000000",
+            "W/\"\"",
+        ] {
             assert!(parse_if_match(bad).is_err(), "{bad}");
         }
     }
