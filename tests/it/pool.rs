@@ -30,9 +30,15 @@ async fn twenty_parallel_likes_from_one_user_count_once() {
     let app = TestApp::spawn().await;
     let id = app.listed_contribution("maker", b"abc").await;
     let answers = join_all((0..20).map(|_| like(&app, "fan", &id, true))).await;
+    // Each answer is the state after its own effect: the one like is in every count.
     for res in &answers {
         assert_eq!(res.status, 200, "{}", res.text());
-        assert_eq!(res.json()["liked"], true);
+        assert_eq!(
+            (res.json()["liked"].clone(), res.json()["likes"].clone()),
+            (true.into(), 1.into()),
+            "{}",
+            res.text()
+        );
     }
     let res = like(&app, "fan", &id, true).await;
     assert_eq!(res.json()["likes"], 1);
@@ -70,6 +76,13 @@ async fn twenty_users_liking_in_parallel_count_twenty() {
         "{:?}",
         answers.iter().map(TestResponse::text).collect::<Vec<_>>()
     );
+    // Each count includes its own like, never more than were made, and the last one sees them all.
+    let counts: Vec<u64> = answers
+        .iter()
+        .map(|r| r.json()["likes"].as_u64().expect("likes"))
+        .collect();
+    assert!(counts.iter().all(|c| (1..=20).contains(c)), "{counts:?}");
+    assert_eq!(counts.iter().max(), Some(&20), "{counts:?}");
     assert_eq!(like(&app, "fan0", &id, true).await.json()["likes"], 20);
 }
 

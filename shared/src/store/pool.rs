@@ -360,8 +360,10 @@ impl PoolStore<'_> {
     /// Likes (`true`) or unlikes a listed contribution for `user`, once whatever the retries: the
     /// like row and the count change together, and a new like is counted (`pool_like`, and one more
     /// on the user's preference counter of the item's genre) with them (a race lost to another
-    /// transaction is retried). Returns the likes as of this request (the count read before it, with
-    /// its own change), `None` for no such listed item. Two calls: the read, the transaction.
+    /// transaction is retried). Returns the likes after this request's own effect: the item read back
+    /// once the transaction committed or found the like already there (a parallel like by the same
+    /// user, or another user's meanwhile, is in it). `None` for no such listed item. Three calls: the
+    /// read (the item's genre, for the preference), the transaction, the read-back.
     #[tracing::instrument(skip_all, fields(contribution_id = %id, user_id = %user))]
     pub async fn set_like(
         &self,
@@ -387,16 +389,12 @@ impl PoolStore<'_> {
             match super::transact(self.client, "TransactWriteItems pool like", items).await? {
                 Ok(()) => {
                     tally.log();
-                    return Ok(Some(if like {
-                        item.likes + 1
-                    } else {
-                        item.likes.saturating_sub(1)
-                    }));
+                    return self.likes_now(id).await;
                 }
                 // A condition failed: already (un)liked (or delisted meanwhile): nothing changed.
                 // Only a conflict with another transaction is worth another try.
                 Err(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
-                    return Ok(Some(item.likes));
+                    return self.likes_now(id).await;
                 }
                 Err(_) => crate::retry::pause(attempt).await,
             }
@@ -405,6 +403,15 @@ impl PoolStore<'_> {
             "TransactWriteItems pool like",
             "every attempt lost a race",
         ))
+    }
+
+    /// The likes of `id` as stored now (`None` once it is gone or delisted).
+    async fn likes_now(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .contribution(id)
+            .await?
+            .filter(|c| c.listed)
+            .map(|c| c.likes))
     }
 
     /// The like row (put or deleted, each only once) and the count that moves with it.
