@@ -74,8 +74,8 @@ deploy-check: package ## make package, then translate template.yaml offline with
 bench: tools ## measure every function (size, cold start, RSS, latency, calls, cost) and write BENCHMARKS.md
 	bash -c 'source local/dev-env.sh && exec local/with-stack.sh $(VENV)/bin/python local/bench.py'
 
-load: venv ## measure record-generation against the running `make dev`: 16 users in parallel, 1 sequential
-	$(VENV)/bin/python local/load.py
+load: tools ## measure record-generation on its own local API: one user's bursts, 16 users, sequential (figures, no pass/fail)
+	local/with-stack.sh local/load.sh
 
 lint: venv ## cfn-lint the template, rustfmt and clippy
 	$(VENV)/bin/cfn-lint template.yaml

@@ -1,15 +1,20 @@
-"""Load figures for record-generation against a running `make dev` (never part of the tests).
+"""Load figures for record-generation (never part of the tests): `make load` starts its own local API
+over the local stack (local/load.sh) and runs this against it.
 
     make load                      # all scenarios
-    .venv/bin/python local/load.py --scenario distinct --api http://127.0.0.1:8000
+    .venv/bin/python local/load.py --scenario same-user --api http://127.0.0.1:8000 [--server-log F]
 
 Scenarios (each run uses fresh user and generation ids, so runs never replay each other):
-- distinct:   16 users in parallel, 25 generations each (400 requests), every user on PRO;
-- same-user:  16 parallel clients of one STUDIO user, 12 generations each (192 requests);
-- sequential: one PRO user, 100 generations one after another.
-Prints requests/s, p50/p99 latency and the count of each status. DynamoDB Local is a JVM whose first
-thousand or so requests run while its JIT compiles, so `--warmup` rounds (default 2) of the distinct
-scenario run first and are not reported. Tokens come from
+- distinct:    16 users in parallel, 25 generations each (400 requests), every user on PRO;
+- same-user:   16 parallel clients of one STUDIO user, 12 generations each (192 requests);
+- same-user-64: 64 parallel clients of one STUDIO user, 3 generations each (192 requests);
+- sequential:  one PRO user, 100 generations one after another.
+Prints requests/s, p50/p99 latency, the count of each status, p99 over the sequential p50 and, with
+--server-log (the API's log, where every recorded generation logs its `spends` and `records`
+attempts), the DynamoDB attempts per recorded generation. Targets: every request of one user 201 while
+quota remains, p99 at most 10x the sequential p50, at most 2 attempts per commit on average. DynamoDB
+Local is a JVM whose first thousand or so requests run while its JIT compiles, so `--warmup` rounds
+(default 2) of the distinct scenario run first and are not reported. Tokens come from
 `target/debug/local-api token`, so they follow the same LOCAL_JWT_* settings as the server.
 """
 
@@ -94,6 +99,12 @@ def scenario(api, name, admin, run_id):
         grant(api, admin, user, bearer, "STUDIO")
         jobs = [[(bearer, f"{user}-c{c}-g{j}") for j in range(12)] for c in range(16)]
         return run(api, jobs, 16)
+    if name == "same-user-64":
+        user = f"load-{run_id}-studio64"
+        bearer = token(user)
+        grant(api, admin, user, bearer, "STUDIO")
+        jobs = [[(bearer, f"{user}-c{c}-g{j}") for j in range(3)] for c in range(64)]
+        return run(api, jobs, 64)
     if name == "sequential":
         user = f"load-{run_id}-seq"
         bearer = token(user)
@@ -102,18 +113,46 @@ def scenario(api, name, admin, run_id):
     raise SystemExit(f"unknown scenario {name}")
 
 
+def attempts(log_path, offset):
+    """Spend and record attempts per recorded generation, from the API's log after `offset`."""
+    spends = records = generations = 0
+    with open(log_path, errors="replace") as log:
+        log.seek(offset)
+        for line in log:
+            if "generation recorded" not in line:
+                continue
+            fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+            spends += int(fields.get("spends", "0").strip('"'))
+            records += int(fields.get("records", "0").strip('"'))
+            generations += 1
+    if not generations:
+        return None
+    return {"spend_attempts_per_commit": round(spends / generations, 2),
+            "record_attempts_per_commit": round(records / generations, 2)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api", default="http://127.0.0.1:8000")
-    parser.add_argument("--scenario", action="append", choices=["distinct", "same-user", "sequential"])
+    parser.add_argument("--scenario", action="append",
+                        choices=["distinct", "same-user", "same-user-64", "sequential"])
     parser.add_argument("--warmup", type=int, default=2, help="unreported rounds of `distinct` first")
+    parser.add_argument("--server-log", help="the API's log, for the attempts per commit")
     args = parser.parse_args()
     run_id = time.strftime("%H%M%S") + str(time.time_ns() % 1000)
     admin = token(f"load-{run_id}-admin", admin=True)
     for round_ in range(args.warmup):
         scenario(args.api, "distinct", admin, f"{run_id}w{round_}")
-    for name in args.scenario or ["distinct", "same-user", "sequential"]:
-        print(f"{name:10} {json.dumps(scenario(args.api, name, admin, run_id))}", flush=True)
+    results = {}
+    for name in args.scenario or ["sequential", "distinct", "same-user", "same-user-64"]:
+        offset = os.path.getsize(args.server_log) if args.server_log else 0
+        result = scenario(args.api, name, admin, run_id)
+        if args.server_log:
+            result["attempts"] = attempts(args.server_log, offset)
+        results[name] = result
+        if "sequential" in results and name != "sequential":
+            result["p99_over_sequential_p50"] = round(result["p99_ms"] / results["sequential"]["p50_ms"], 1)
+        print(f"{name:12} {json.dumps(result)}", flush=True)
 
 
 if __name__ == "__main__":

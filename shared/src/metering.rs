@@ -96,9 +96,22 @@ pub async fn record_generation(
     if let Some(replay) = replay_of(caller, recorded)? {
         return Ok(replay);
     }
-    for attempt in 0..SPEND_ATTEMPTS {
+    let id = &generation.generation_id;
+    let mut attempt = 0;
+    while attempt < SPEND_ATTEMPTS {
         // The clock on every attempt: a retry that crosses midnight counts in the new day.
         let now = state.clock.now();
+        // A parallel duplicate of this request spent for it: its answer is this one's.
+        if user.in_flight(id, now) {
+            match await_original(state, caller, id).await? {
+                Waited::Answered(replay) => return Ok(replay),
+                Waited::GaveUp(current) => {
+                    user = current;
+                    continue;
+                }
+            }
+        }
+        attempt += 1;
         let grant = match decide(&user.usage(now), Some(generation.quality), now) {
             Ok(grant) => grant,
             Err(refusal) => {
@@ -111,9 +124,14 @@ pub async fn record_generation(
                 return answer;
             }
         };
-        match state.generations().spend(&user, &grant, now).await? {
+        match state.generations().spend(&user, &grant, id, now).await? {
             Spend::Spent(after) => {
-                return store(state, caller, &after, &grant, generation, now).await;
+                let spent = Spent {
+                    after: &after,
+                    grant: &grant,
+                    spends: attempt,
+                };
+                return store(state, caller, spent, generation, now).await;
             }
             Spend::Stale(Some(current)) => user = *current,
             Spend::Stale(None) => {
@@ -131,14 +149,67 @@ pub async fn record_generation(
     })
 }
 
+/// How waiting for a parallel duplicate ended.
+enum Waited {
+    /// It recorded the generation (or another user had): this request's answer.
+    Answered(Recorded),
+    /// It gave its unit back (its record did not land) or died: the user as it now is, to decide
+    /// again from.
+    GaveUp(UserRecord),
+}
+
+/// Waits for the parallel request that spent for `id` to record it, reading the user and the record
+/// together between pauses, for as long as that request may still be running (`INFLIGHT_KEPT`).
+///
+/// [`INFLIGHT_KEPT`]: crate::store::generations::INFLIGHT_KEPT
+async fn await_original(
+    state: &AppState,
+    caller: &Caller,
+    id: &GenerationId,
+) -> Result<Waited, RecordError> {
+    for round in 0..AWAIT_ROUNDS {
+        crate::retry::pause(round).await;
+        let (user, record) = state
+            .generations()
+            .user_and_generation(&caller.id, id)
+            .await?;
+        if let Some(answer) = replay_of(caller, record)? {
+            return Ok(Waited::Answered(answer));
+        }
+        let user = user.ok_or_else(|| StoreError::corrupt("the user vanished while recording"))?;
+        if !user.in_flight(id, state.clock.now()) {
+            return Ok(Waited::GaveUp(user));
+        }
+    }
+    Err(RecordError::BudgetSpent {
+        attempts: AWAIT_ROUNDS,
+    })
+}
+
+/// Reads of a duplicate waiting for its original, about 40 ms apart: about as long as
+/// `INFLIGHT_KEPT`, a bound for a clock that does not move (tests) or a store that keeps answering the
+/// same.
+const AWAIT_ROUNDS: u32 = 750;
+
 /// Stores the generation whose unit was spent (`after` is the user as the spend left it). Whatever
 /// keeps it from being stored gives the unit back: the id taken (a replay, or another user's id), a
 /// failure DynamoDB answered, or every try meeting another transaction.
+/// A unit spent: the user as the spend left it, the grant it was spent for, and how many spends it
+/// took.
+struct Spent<'a> {
+    after: &'a UserRecord,
+    grant: &'a Grant,
+    spends: u32,
+}
+
 async fn store(
     state: &AppState,
     caller: &Caller,
-    after: &UserRecord,
-    grant: &Grant,
+    Spent {
+        after,
+        grant,
+        spends,
+    }: Spent<'_>,
     generation: &NewGeneration,
     now: DateTime<Utc>,
 ) -> Result<Recorded, RecordError> {
@@ -164,6 +235,8 @@ async fn store(
         let taken = match state.generations().record(&write).await {
             Ok(RecordOutcome::Committed) => {
                 tally.log();
+                // The attempts each write took (`make load` reads them off the log).
+                tracing::info!(spends, records = attempt + 1, "generation recorded");
                 return Ok(Recorded::Created(body));
             }
             Ok(RecordOutcome::IdTaken(taken)) => taken,
@@ -204,6 +277,7 @@ async fn give_back(
         .generations()
         .give_back(
             &generation.owner_id,
+            &generation.generation_id,
             &grant.period_key,
             grant.tier.is_paid(),
         )

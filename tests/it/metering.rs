@@ -84,6 +84,55 @@ async fn thirty_parallel_retries_of_one_id_record_once_and_replay_the_same_bytes
     assert_eq!(app.used("retrier").await, 1);
 }
 
+/// The last unit of the day and ten parallel copies of one request: one spends it, the others see
+/// its in-flight marker and wait for its record instead of being refused at the limit it took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn parallel_copies_of_a_request_for_the_last_unit_all_get_its_answer() {
+    let app = Arc::new(TestApp::spawn().await);
+    for round in 0..5 {
+        let user = format!("last-{round}");
+        app.put_counter(&user, "D#2026-11-26", 2).await;
+        let responses = parallel(&app, &user, 10, |_| format!("the-last-{round}")).await;
+        assert_eq!(
+            statuses(&responses),
+            BTreeMap::from([(200, 9), (201, 1)]),
+            "round {round}"
+        );
+        assert_eq!(app.used(&user).await, 3);
+    }
+}
+
+/// A request that spent and died before its record (its Lambda killed) leaves an in-flight marker: a
+/// duplicate within `INFLIGHT_KEPT` would wait for it, but once the marker is older than any request
+/// can run, the client's retry spends and records; markers of requests long over are dropped.
+#[tokio::test]
+async fn a_dead_requests_in_flight_marker_does_not_block_its_retry() {
+    let app = TestApp::spawn().await;
+    let now = son1k::clock::Clock::now(&*app.clock).timestamp_millis();
+    let kept = son1k::store::generations::INFLIGHT_KEPT.num_milliseconds();
+    let mut user = app.new_user("ida");
+    user.usage = Some([("D#2026-11-26".to_owned(), 1)].into());
+    user.inflight = [
+        ("dead".to_owned(), now - kept - 1),
+        ("older".to_owned(), now - kept - 5_000),
+    ]
+    .into();
+    app.put_user(&user).await;
+    let res = app.record("ida", json!({"generation_id": "dead"})).await;
+    assert_eq!(
+        (res.status, res.json()["used"].clone()),
+        (201, json!(2)),
+        "{}",
+        res.text()
+    );
+    let stored = app.user_record("ida").await.expect("user");
+    assert_eq!(
+        stored.inflight.into_iter().collect::<Vec<_>>(),
+        vec![("dead".to_owned(), now)],
+        "its own marker renewed, the other dropped"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn fifty_parallel_on_pro_near_its_limit_never_pass_two_hundred() {
     let app = Arc::new(TestApp::spawn().await);

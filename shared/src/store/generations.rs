@@ -228,6 +228,7 @@ impl<'a> GenerationsStore<'a> {
         &self,
         user: &UserRecord,
         grant: &Grant,
+        generation: &GenerationId,
         now: DateTime<Utc>,
     ) -> Result<Spend, StoreError> {
         let mut expression = SpendExpression::default();
@@ -286,6 +287,7 @@ impl<'a> GenerationsStore<'a> {
                 "paid_generations_total = if_not_exists(paid_generations_total, :zero) + :one",
             );
         }
+        update = mark_inflight(update, &mut expression, user, generation, now);
         let result = update
             .update_expression(expression.update())
             .condition_expression(expression.conditions.join(" AND "))
@@ -306,13 +308,15 @@ impl<'a> GenerationsStore<'a> {
         }
     }
 
-    /// Gives back the unit a spend took for a generation that was not recorded (its id was taken, or
+    /// Gives back the unit a spend took for `generation`, which was not recorded (its id was taken, or
     /// the record transaction failed): one less in the period's counter `period_key` (and in the paid
-    /// history when `paid`), waiting out other transactions on the user item.
+    /// history when `paid`), and its in-flight marker dropped, waiting out other transactions on the
+    /// user item.
     #[tracing::instrument(skip_all, fields(user_id = %user, period = %period_key))]
     pub async fn give_back(
         &self,
         user: &UserId,
+        generation: &GenerationId,
         period_key: &str,
         paid: bool,
     ) -> Result<(), StoreError> {
@@ -322,6 +326,7 @@ impl<'a> GenerationsStore<'a> {
             expression.push_str(", paid_generations_total = paid_generations_total - :one");
             condition.push_str(" AND paid_generations_total >= :one");
         }
+        expression.push_str(" REMOVE #inflight.#gid");
         for attempt in 0..GIVE_BACK_ATTEMPTS {
             let result = self
                 .client
@@ -332,6 +337,8 @@ impl<'a> GenerationsStore<'a> {
                 .condition_expression(&condition)
                 .expression_attribute_names("#usage", "usage")
                 .expression_attribute_names("#period", period_key)
+                .expression_attribute_names("#inflight", "inflight")
+                .expression_attribute_names("#gid", generation.as_str())
                 .expression_attribute_values(":one", number(1))
                 .send()
                 .await;
@@ -413,6 +420,60 @@ impl<'a> GenerationsStore<'a> {
 
 /// Tries of a give-back while the user item is in other transactions (pauses up to 80 ms each).
 const GIVE_BACK_ATTEMPTS: u32 = 12;
+
+/// How long a spend's in-flight marker stands for a request that may still be running: longer than
+/// record-generation's function timeout (20 s in template.yaml, checked by a test), so an older
+/// marker is of a request that died.
+pub const INFLIGHT_KEPT: chrono::Duration = chrono::Duration::seconds(30);
+
+impl UserRecord {
+    /// Whether a spend for `generation` may still be on its way to its record at `now`.
+    pub fn in_flight(&self, generation: &GenerationId, now: DateTime<Utc>) -> bool {
+        self.inflight
+            .get(generation.as_str())
+            .is_some_and(|at| now.timestamp_millis() < at + INFLIGHT_KEPT.num_milliseconds())
+    }
+}
+
+/// The spend's in-flight marker for `generation` (refused while a live one exists: a parallel
+/// duplicate does not spend a second unit), with the markers of requests long over dropped.
+fn mark_inflight(
+    mut update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    expression: &mut SpendExpression,
+    user: &UserRecord,
+    generation: &GenerationId,
+    now: DateTime<Utc>,
+) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    let at = now.timestamp_millis();
+    update = update.expression_attribute_names("#inflight", "inflight");
+    if user.inflight.is_empty() {
+        // No marker read: start the map (or replace an emptied one).
+        expression.condition("(attribute_not_exists(#inflight) OR size(#inflight) = :zero)");
+        expression.set("#inflight = :marker");
+        return update.expression_attribute_values(
+            ":marker",
+            AttributeValue::M(HashMap::from([(generation.to_string(), number(at))])),
+        );
+    }
+    let stale_before = at - INFLIGHT_KEPT.num_milliseconds();
+    expression.condition(
+        "attribute_exists(#inflight) AND (attribute_not_exists(#inflight.#gid) OR #inflight.#gid < :stale)",
+    );
+    expression.set("#inflight.#gid = :at");
+    update = update
+        .expression_attribute_names("#gid", generation.as_str())
+        .expression_attribute_values(":at", number(at))
+        .expression_attribute_values(":stale", number(stale_before));
+    let done = user
+        .inflight
+        .iter()
+        .filter(|(id, at)| id.as_str() != generation.as_str() && **at < stale_before);
+    for (i, (id, _)) in done.enumerate() {
+        expression.remove(format!("#inflight.#done{i}"));
+        update = update.expression_attribute_names(format!("#done{i}"), id.clone());
+    }
+    update
+}
 /// Tries of the batch read while DynamoDB leaves keys unprocessed.
 const BATCH_ATTEMPTS: u32 = 6;
 

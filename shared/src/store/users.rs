@@ -68,6 +68,11 @@ pub struct UserRecord {
     /// map as read is written only if it is still that map.
     #[serde(default)]
     pub reservations_rev: u64,
+    /// Record-generation's spends whose record may not have landed yet: generation id → when the unit
+    /// was spent (epoch ms). A parallel duplicate of that id sees it and waits for the record instead
+    /// of spending a second unit; entries older than `INFLIGHT_KEPT` are dropped by later spends.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inflight: BTreeMap<String, i64>,
     pub created_at: DateTime<Utc>,
     /// The sparse `lapsing` index's keys, set only while a Stripe subscription keeps a stored paid
     /// tier: `LAPSE_SHARD`, and when that tier lapses unless Stripe says more (`lapses_at`, epoch
@@ -122,6 +127,7 @@ impl UserRecord {
             entitlement_rev: 0,
             reservations: BTreeMap::new(),
             reservations_rev: 0,
+            inflight: BTreeMap::new(),
             created_at: now,
             lapse_shard: None,
             lapses_at: None,
