@@ -106,7 +106,7 @@ pub async fn record_generation(
             match await_original(state, caller, id).await? {
                 Waited::Answered(replay) => return Ok(replay),
                 Waited::GaveUp(current) => {
-                    user = current;
+                    user = *current;
                     continue;
                 }
             }
@@ -155,7 +155,7 @@ enum Waited {
     Answered(Recorded),
     /// It gave its unit back (its record did not land) or died: the user as it now is, to decide
     /// again from.
-    GaveUp(UserRecord),
+    GaveUp(Box<UserRecord>),
 }
 
 /// Waits for the parallel request that spent for `id` to record it, reading the user and the record
@@ -178,7 +178,7 @@ async fn await_original(
         }
         let user = user.ok_or_else(|| StoreError::corrupt("the user vanished while recording"))?;
         if !user.in_flight(id, state.clock.now()) {
-            return Ok(Waited::GaveUp(user));
+            return Ok(Waited::GaveUp(Box::new(user)));
         }
     }
     Err(RecordError::BudgetSpent {
