@@ -20,6 +20,7 @@ Local is a JVM whose first thousand or so requests run while its JIT compiles, s
 
 import argparse
 import os
+import re
 import json
 import statistics
 import subprocess
@@ -119,11 +120,15 @@ def attempts(log_path, offset):
     with open(log_path, errors="replace") as log:
         log.seek(offset)
         for line in log:
+            line = re.sub(r"\x1b\[[0-9;]*m", "", line)  # the log's colours
             if "generation recorded" not in line:
                 continue
-            fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
-            spends += int(fields.get("spends", "0").strip('"'))
-            records += int(fields.get("records", "0").strip('"'))
+            try:
+                fields = json.loads(line).get("fields", {})
+            except ValueError:  # the plain-text log format
+                fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+            spends += int(str(fields.get("spends", 0)).strip('"'))
+            records += int(str(fields.get("records", 0)).strip('"'))
             generations += 1
     if not generations:
         return None

@@ -7,8 +7,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 free_port() { "$root/.venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cargo build --quiet --workspace --bin local-api
+# The release build, unless a source changed since it was built (then the debug build just made).
 bin=target/debug/local-api
-[ -x target/release/local-api ] && [ target/release/local-api -nt target/debug/local-api ] && bin=target/release/local-api
+if [ -x target/release/local-api ] &&
+  [ -z "$(find shared functions local/api -name '*.rs' -newer target/release/local-api | head -n 1)" ]; then
+  bin=target/release/local-api
+fi
 export API_PORT=$(free_port) STRIPE_STUB_PORT=$(free_port) PROVIDER_STUB_PORT=$(free_port) OLLAMA_STUB_PORT=$(free_port)
 export STRIPE_API_BASE="http://127.0.0.1:${STRIPE_STUB_PORT}"
 source local/dev-env.sh
