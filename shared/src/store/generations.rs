@@ -264,12 +264,9 @@ impl<'a> GenerationsStore<'a> {
                 expression
                     .condition("(attribute_not_exists(#usage.#period) OR #usage.#period < :cap)");
                 expression.set("#usage.#period = if_not_exists(#usage.#period, :zero) + :one");
-                let outlived = usage
-                    .keys()
-                    .filter(|key| **key != grant.period_key && Period::key_outlived(key, now));
-                for (i, key) in outlived.enumerate() {
-                    expression.remove(format!("#usage.#old{i}"));
-                    update = update.expression_attribute_names(format!("#old{i}"), key.clone());
+                for (name, key) in outlived(usage, &grant.period_key, now) {
+                    expression.remove(format!("#usage.{name}"));
+                    update = update.expression_attribute_names(name, key);
                 }
             }
             // An item from before per-period counters: the map starts with this period.
@@ -538,12 +535,9 @@ pub(crate) fn spend_update(
                 update =
                     update.expression_attribute_values(":prev_used", number(grant.counter_before));
             }
-            let outlived = usage
-                .keys()
-                .filter(|key| **key != grant.period_key && Period::key_outlived(key, now));
-            for (i, key) in outlived.enumerate() {
-                expression.remove(format!("#usage.#old{i}"));
-                update = update.expression_attribute_names(format!("#old{i}"), key.clone());
+            for (name, key) in outlived(usage, &grant.period_key, now) {
+                expression.remove(format!("#usage.{name}"));
+                update = update.expression_attribute_names(name, key);
             }
         }
         // An item from before per-period counters: the map starts with this period.
@@ -569,6 +563,20 @@ pub(crate) fn spend_update(
         .condition_expression(expression.conditions.join(" AND "))
         .build()
         .map_err(StoreError::invalid_request)
+}
+
+/// The counters of `usage` that no clock can compute again (all but `keep`), each with the
+/// placeholder name its REMOVE uses (`#old0`, `#old1`, ...).
+fn outlived<'a>(
+    usage: &'a std::collections::BTreeMap<String, u32>,
+    keep: &'a str,
+    now: DateTime<Utc>,
+) -> impl Iterator<Item = (String, String)> + 'a {
+    usage
+        .keys()
+        .filter(move |key| key.as_str() != keep && Period::key_outlived(key, now))
+        .enumerate()
+        .map(|(i, key)| (format!("#old{i}"), key.clone()))
 }
 
 /// The condition that the period counter `#usage.#period` is `before` (`:prev_used`; absent for 0).
