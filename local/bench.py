@@ -166,7 +166,7 @@ WHY = {
                 "models of the whole API surface they touch) are most of its size, and it also builds the "
                 "Stripe HTTPS client at cold start. Closing it: form-encoded requests for the three calls "
                 "we make (customer, session, portal) over the HTTP client the AWS SDK already links, "
-                "instead of async-stripe; the handbook asks for async-stripe, so it stays.",
+                "instead of async-stripe; async-stripe is the project's Stripe client (README, crates chosen), so it stays.",
     "portal": "as checkout: async-stripe's billing-portal session types and client.",
     "stripe-webhook": "async-stripe-webhook verifies the signature and then parses every event into its "
                       "full typed model (which we discard: we read events tolerantly ourselves), so every "
