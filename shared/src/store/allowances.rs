@@ -106,37 +106,24 @@ impl<'a> AllowancesStore<'a> {
     /// waiting out other transactions on the user item.
     #[tracing::instrument(skip_all, fields(user_id = %user, key))]
     pub async fn give_back(&self, user: &UserId, key: &str) -> Result<(), StoreError> {
-        for attempt in 0..GIVE_BACK_ATTEMPTS {
-            let result = self
-                .client
-                .update_item()
-                .table_name(self.table)
-                .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
-                .update_expression("ADD #usage.#k :minus")
-                .condition_expression("#usage.#k > :zero")
-                .expression_attribute_names("#usage", "usage")
-                .expression_attribute_names("#k", key)
-                .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
-                .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(()),
-                Err(err) => err,
-            };
-            match err.as_service_error() {
-                // Nothing to give back (the counter was dropped meanwhile): nothing is owed.
-                Some(e) if e.is_conditional_check_failed_exception() => return Ok(()),
-                Some(e) if e.is_transaction_conflict_exception() => {
-                    crate::retry::pause(attempt).await;
-                }
-                _ => return Err(sdk_failure("UpdateItem give back allowance", err)),
-            }
-        }
-        Err(StoreError::unavailable(
+        // A failed condition: nothing to give back (the counter was dropped meanwhile).
+        let request = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
+            .update_expression("ADD #usage.#k :minus")
+            .condition_expression("#usage.#k > :zero")
+            .expression_attribute_names("#usage", "usage")
+            .expression_attribute_names("#k", key)
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()));
+        super::update_past_transactions(
             "UpdateItem give back allowance",
-            "the user's item stayed in other transactions",
-        ))
+            GIVE_BACK_ATTEMPTS,
+            request,
+        )
+        .await
     }
 
     /// Starts the usage map of a user item written before it existed.

@@ -324,38 +324,25 @@ impl<'a> GenerationsStore<'a> {
             condition.push_str(" AND paid_generations_total >= :one");
         }
         expression.push_str(" REMOVE #inflight.#gid");
-        for attempt in 0..GIVE_BACK_ATTEMPTS {
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.config.users_table)
-                .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
-                .update_expression(&expression)
-                .condition_expression(&condition)
-                .expression_attribute_names("#usage", "usage")
-                .expression_attribute_names("#period", period_key)
-                .expression_attribute_names("#inflight", "inflight")
-                .expression_attribute_names("#gid", generation.as_str())
-                .expression_attribute_values(":one", number(1))
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(()),
-                Err(err) => err,
-            };
-            match err.as_service_error() {
-                // The counter is gone (its period was pruned): nothing is owed.
-                Some(e) if e.is_conditional_check_failed_exception() => return Ok(()),
-                Some(e) if e.is_transaction_conflict_exception() => {
-                    crate::retry::pause(attempt).await;
-                }
-                _ => return Err(sdk_failure("UpdateItem give back generation", err)),
-            }
-        }
-        Err(StoreError::unavailable(
+        // A failed condition: the counter is gone (its period was pruned), nothing is owed.
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.config.users_table)
+            .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .expression_attribute_names("#usage", "usage")
+            .expression_attribute_names("#period", period_key)
+            .expression_attribute_names("#inflight", "inflight")
+            .expression_attribute_names("#gid", generation.as_str())
+            .expression_attribute_values(":one", number(1));
+        super::update_past_transactions(
             "UpdateItem give back generation",
-            "the user's item stayed in other transactions",
-        ))
+            GIVE_BACK_ATTEMPTS,
+            request,
+        )
+        .await
     }
 
     /// Stores a spent generation: its record with the exact body, its pool contribution when it

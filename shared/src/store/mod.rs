@@ -129,6 +129,33 @@ pub fn retryable(operation: &'static str, codes: &[&str]) -> Result<(), StoreErr
     }
 }
 
+/// Sends the single-item update `request` until DynamoDB applies it or refuses its condition (both
+/// `Ok`: a condition that fails means there is nothing left to do), waiting out transactions that
+/// hold the item (`TransactionConflictException`) for `attempts` tries.
+pub(crate) async fn update_past_transactions(
+    operation: &'static str,
+    attempts: u32,
+    request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+) -> Result<(), StoreError> {
+    for attempt in 0..attempts {
+        let err = match request.clone().send().await {
+            Ok(_) => return Ok(()),
+            Err(err) => err,
+        };
+        match err.as_service_error() {
+            Some(e) if e.is_conditional_check_failed_exception() => return Ok(()),
+            Some(e) if e.is_transaction_conflict_exception() => {
+                crate::retry::pause(attempt).await;
+            }
+            _ => return Err(sdk_failure(operation, err)),
+        }
+    }
+    Err(StoreError::unavailable(
+        operation,
+        "the item stayed in other transactions",
+    ))
+}
+
 /// Sends one transaction. `Ok(Ok(()))`: committed. `Ok(Err(codes))`: cancelled for reasons a retry
 /// or a read can overcome (a condition, a conflict with another transaction, throttling), with the
 /// code of each item in order. `Err`: the store failed or refused.
