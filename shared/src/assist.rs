@@ -40,9 +40,9 @@ pub struct Ticket {
     pub user: UserRecord,
 }
 
-/// How long a take waits out other transactions on the user item (a burst of the user's generations
-/// being recorded) before it answers 503. The store's own failures end it at once.
-const TAKE_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+/// Tries of a take while other transactions hold the user item (a job's commit) before it answers
+/// 503. The store's own failures end it at once.
+const TAKE_ATTEMPTS: u32 = 12;
 
 /// The configured model, or 503.
 pub fn model(state: &AppState) -> Result<&dyn LanguageModel, AssistError> {
@@ -57,11 +57,7 @@ pub async fn take(
     caller: &Caller,
     feature: Feature,
 ) -> Result<Ticket, AssistError> {
-    let started = tokio::time::Instant::now();
-    for attempt in 0u32.. {
-        if started.elapsed() >= TAKE_BUDGET {
-            break;
-        }
+    for attempt in 0..TAKE_ATTEMPTS {
         let now = state.clock.now();
         let key = feature.counter_key(now);
         let user = match state
@@ -83,11 +79,7 @@ pub async fn take(
                 continue;
             }
             Take::Busy => {
-                let pause = crate::metering::backoff(attempt, started.elapsed());
-                if started.elapsed() + pause >= TAKE_BUDGET {
-                    break;
-                }
-                tokio::time::sleep(pause).await;
+                crate::retry::pause(attempt).await;
                 continue;
             }
         };

@@ -365,7 +365,7 @@ impl From<crate::jobs::SubmitError> for ApiError {
                 ApiError::not_found("no such lyrics draft of yours").with("field", "lyrics_id")
             }
             SubmitError::Store(err) => err.into(),
-            SubmitError::BudgetSpent => ApiError::dependency_unavailable("the database"),
+            SubmitError::BudgetSpent { .. } => ApiError::dependency_unavailable("the database"),
         }
     }
 }

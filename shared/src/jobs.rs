@@ -9,16 +9,18 @@ use crate::auth::Caller;
 use crate::clock::rfc3339;
 use crate::domain::generation::{PoolContribution, RecordedGeneration};
 use crate::domain::ids::GenerationId;
-use crate::domain::jobs::{JobFailure, JobStatus, JobView, NewJob, Submitted};
-use crate::domain::metering::{decide, Refusal};
-use crate::domain::pool::{is_contribution, points};
+use crate::domain::jobs::{JobFailure, JobStatus, JobView, NewJob, Reservation, Submitted};
+use crate::domain::metering::{decide, Grant, Refusal};
+use crate::domain::pool::points;
 use crate::domain::storage::{audio_key, AUDIO_LINK_SECONDS};
-use crate::metering::{backoff, RETRY_BUDGET};
+use crate::metering::{AWAIT_ROUNDS, SPEND_ATTEMPTS};
 use crate::providers::{GenerationRequest, MusicProvider, ProviderError};
 use crate::store::analytics::Tally;
 use crate::store::audio::ObjectInfo;
-use crate::store::generations::{generation_pk, AudioState, GenerationRecord, StoredAudio, GEN_SK};
-use crate::store::jobs::{CommitWrite, FinishOutcome, JobEnd, JobRecord, ReserveOutcome, JOB_SK};
+use crate::store::generations::{
+    generation_pk, AudioState, GenerationRecord, Spend, StoredAudio, GEN_SK, INFLIGHT_KEPT,
+};
+use crate::store::jobs::{CommitWrite, FinishOutcome, JobEnd, JobRecord, JOB_SK};
 use crate::store::pool::ContributionRecord;
 use crate::store::providers::CallEnd;
 use crate::store::users::UserRecord;
@@ -118,8 +120,9 @@ pub enum SubmitError {
     NoSuchLyrics,
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("retry budget spent")]
-    BudgetSpent,
+    /// Lost every attempt (`SPEND_ATTEMPTS`, or `AWAIT_ROUNDS` waiting for a parallel copy).
+    #[error("gave up after {attempts} attempts")]
+    BudgetSpent { attempts: u32 },
 }
 
 /// What a submission did.
@@ -131,9 +134,14 @@ pub enum SubmitOutcome {
     Existing(JobView),
 }
 
-/// Reserves a unit of `caller`'s quota with the job and queues it. The same id again by the same
-/// caller answers the job's state (and queues it again while it is queued: a lost message is sent
-/// again by the client's retry; the worker runs a job once whatever it receives).
+/// Reserves a unit of `caller`'s quota for the job, stores the job and queues it. The same id again
+/// by the same caller answers the job's state (and queues it again while it is queued: a lost message
+/// is sent again by the client's retry; the worker runs a job once whatever it receives).
+///
+/// One read (the user, the job and a recorded generation of this id together), one single-item
+/// update of the user item (the unit and the reservation: a user's parallel submissions queue there,
+/// see `crate::metering`), one put of the job. A parallel copy of the submission finds the
+/// reservation its original made and waits for that job instead of reserving a second unit.
 #[tracing::instrument(skip_all, fields(user_id = %caller.id, generation_id = %job.generation_id))]
 pub async fn submit(
     state: &AppState,
@@ -149,93 +157,184 @@ pub async fn submit(
             return Err(SubmitError::NoSuchLyrics);
         }
     }
-    let mut user = state
-        .users()
-        .get_or_create(caller.new_user(state.clock.now()))
-        .await?;
-    let started = tokio::time::Instant::now();
-    for attempt in 0u32.. {
+    let id = &job.generation_id;
+    let (user, existing, recorded) = state.jobs().user_job_and_generation(&caller.id, id).await?;
+    if let Some(existing) = existing {
+        return existing_job(state, queue, caller, existing).await;
+    }
+    if recorded.is_some() {
+        return Err(SubmitError::IdTaken);
+    }
+    let mut user = match user {
+        Some(user) => user,
+        None => {
+            state
+                .users()
+                .create(caller.new_user(state.clock.now()))
+                .await?
+                .0
+        }
+    };
+    let mut attempt = 0;
+    while attempt < SPEND_ATTEMPTS {
+        // The clock on every attempt: a retry that crosses midnight counts in the new day.
         let now = state.clock.now();
+        attempt += 1;
+        if let Some(held) = user.reservations.get(id.as_str()).cloned() {
+            match await_original(state, queue, caller, id, &held).await? {
+                Waited::Answered(outcome) => return Ok(outcome),
+                Waited::GaveUp(current) => {
+                    user = *current;
+                    continue;
+                }
+            }
+        }
         let grant = match decide(&user.usage(now), Some(job.quality), now) {
             Ok(grant) => grant,
             Err(refusal) => {
-                if let Some(existing) = state.jobs().get(&job.generation_id).await? {
-                    return existing_job(state, queue, caller, existing).await;
-                }
                 crate::metering::count_limit_hit(state, caller, &refusal, now).await;
                 return Err(SubmitError::Refused(refusal));
             }
         };
-        let record = JobRecord {
-            pk: generation_pk(&job.generation_id),
-            sk: JOB_SK.to_owned(),
+        let reservation = Reservation::new(grant.period_key.clone(), grant.tier.is_paid(), now);
+        match state
+            .jobs()
+            .reserve(&user, &grant, id, &reservation, now)
+            .await?
+        {
+            Spend::Spent(after) => {
+                let grant = grant.settled(
+                    after.used_in(&grant.period_key),
+                    after.paid_generations_total,
+                );
+                let record = job_record(caller, job, &grant, &reservation, now);
+                return place(state, queue, caller, job, &record, &grant).await;
+            }
+            Spend::Stale(Some(current)) => user = *current,
+            Spend::Stale(None) => {
+                return Err(StoreError::corrupt("the user vanished while submitting").into())
+            }
+            Spend::Busy => crate::retry::pause(attempt).await,
+        }
+    }
+    tracing::warn!(
+        attempts = SPEND_ATTEMPTS,
+        "submit: the user item kept changing"
+    );
+    Err(SubmitError::BudgetSpent {
+        attempts: SPEND_ATTEMPTS,
+    })
+}
+
+/// The job of a submission whose unit `grant` reserved.
+fn job_record(
+    caller: &Caller,
+    job: &NewJob,
+    grant: &Grant,
+    reservation: &Reservation,
+    now: DateTime<Utc>,
+) -> JobRecord {
+    JobRecord {
+        pk: generation_pk(&job.generation_id),
+        sk: JOB_SK.to_owned(),
+        generation_id: job.generation_id.clone(),
+        owner_id: caller.id.clone(),
+        status: JobStatus::Queued,
+        prompt: job.prompt.clone(),
+        genre: job.genre.clone(),
+        title: job.title.clone(),
+        quality: job.quality,
+        duration_seconds: job.duration_seconds,
+        tier: grant.tier,
+        contributes: grant.contributes,
+        period_key: grant.period_key.clone(),
+        reserved_until: reservation.until,
+        expires_at: (now + crate::store::jobs::JOB_KEPT).timestamp(),
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+        provider: None,
+        error: None,
+        lease_id: None,
+        lease_until: None,
+        provider_calls: 0,
+        audio: None,
+    }
+}
+
+/// Stores the job whose unit is reserved and queues it. If the id has a job already (made by an
+/// earlier submission whose reservation is over), the new reservation is given back and that job
+/// answers.
+async fn place(
+    state: &AppState,
+    queue: &JobsQueue,
+    caller: &Caller,
+    job: &NewJob,
+    record: &JobRecord,
+    grant: &Grant,
+) -> Result<SubmitOutcome, SubmitError> {
+    if let Some(existing) = state.jobs().put(record).await? {
+        state
+            .jobs()
+            .give_back(&caller.id, &record.generation_id, &record.reservation())
+            .await?;
+        return existing_job(state, queue, caller, existing).await;
+    }
+    queue
+        .send(&JobMessage {
             generation_id: job.generation_id.clone(),
             owner_id: caller.id.clone(),
-            status: JobStatus::Queued,
-            prompt: job.prompt.clone(),
-            genre: job.genre.clone(),
-            title: job.title.clone(),
-            quality: job.quality,
-            duration_seconds: job.duration_seconds,
-            tier: grant.tier,
-            period_key: grant.period_key.clone(),
-            reserved_until: crate::domain::jobs::Reservation::new(grant.period_key.clone(), now)
-                .until,
-            expires_at: (now + crate::store::jobs::JOB_KEPT).timestamp(),
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-            provider: None,
-            error: None,
-            lease_id: None,
-            lease_until: None,
-            provider_calls: 0,
-            audio: None,
-        };
-        match state.jobs().reserve(&user, &grant, &record, now).await? {
-            ReserveOutcome::Reserved => {
-                queue
-                    .send(&JobMessage {
-                        generation_id: job.generation_id.clone(),
-                        owner_id: caller.id.clone(),
-                    })
-                    .await?;
-                mark_lyrics(state, caller, job).await;
-                return Ok(SubmitOutcome::Queued(Submitted {
-                    generation_id: job.generation_id.clone(),
-                    status: JobStatus::Queued,
-                    used: grant.used_after,
-                    remaining: grant.remaining,
-                    reset_at: rfc3339(grant.reset_at),
-                }));
-            }
-            ReserveOutcome::JobExists(existing) => {
-                let existing = match existing {
-                    Some(job) => Some(*job),
-                    None => state.jobs().get(&job.generation_id).await?,
-                };
-                if let Some(existing) = existing {
-                    return existing_job(state, queue, caller, existing).await;
-                }
-            }
-            ReserveOutcome::GenerationExists => return Err(SubmitError::IdTaken),
-            ReserveOutcome::UserChanged(Some(current)) => user = *current,
-            ReserveOutcome::UserChanged(None) => {
-                user = state
-                    .users()
-                    .get(&caller.id)
-                    .await?
-                    .ok_or_else(|| StoreError::corrupt("the user vanished while submitting"))?;
-            }
+        })
+        .await?;
+    mark_lyrics(state, caller, job).await;
+    Ok(SubmitOutcome::Queued(Submitted {
+        generation_id: job.generation_id.clone(),
+        status: JobStatus::Queued,
+        used: grant.used_after,
+        remaining: grant.remaining,
+        reset_at: rfc3339(grant.reset_at),
+    }))
+}
+
+/// How waiting for a parallel copy's job ended.
+enum Waited {
+    /// Its job exists: this submission's answer.
+    Answered(SubmitOutcome),
+    /// It died between its reservation and its job (the reservation is older than any submission
+    /// runs, and there is no job): its unit was given back; the user as it now is, to decide again.
+    GaveUp(Box<UserRecord>),
+}
+
+/// Waits for the parallel submission that reserved `held` for `id` to store its job, reading the job
+/// between pauses while that submission may still be running (`INFLIGHT_KEPT` after it reserved).
+async fn await_original(
+    state: &AppState,
+    queue: &JobsQueue,
+    caller: &Caller,
+    id: &GenerationId,
+    held: &Reservation,
+) -> Result<Waited, SubmitError> {
+    for round in 0..AWAIT_ROUNDS {
+        if let Some(existing) = state.jobs().get(id).await? {
+            return Ok(Waited::Answered(
+                existing_job(state, queue, caller, existing).await?,
+            ));
         }
-        let pause = backoff(attempt, started.elapsed());
-        if started.elapsed() + pause >= RETRY_BUDGET {
-            tracing::warn!(attempts = attempt + 1, "submit retry budget spent");
-            return Err(SubmitError::BudgetSpent);
+        let running_until = held.reserved_at() * 1000 + INFLIGHT_KEPT.num_milliseconds();
+        if state.clock.now().timestamp_millis() >= running_until {
+            state.jobs().give_back(&caller.id, id, held).await?;
+            let user = state
+                .users()
+                .get(&caller.id)
+                .await?
+                .ok_or_else(|| StoreError::corrupt("the user vanished while submitting"))?;
+            return Ok(Waited::GaveUp(Box::new(user)));
         }
-        tokio::time::sleep(pause).await;
+        crate::retry::pause(round).await;
     }
-    Err(SubmitError::BudgetSpent)
+    Err(SubmitError::BudgetSpent {
+        attempts: AWAIT_ROUNDS,
+    })
 }
 
 /// Marks the draft the job sings as turned into a song (what Pixel suggests from). A failure is
@@ -587,8 +686,7 @@ impl Run<'_> {
         let state = self.state;
         let job = self.job;
         let key = audio_key(&job.owner_id, &job.generation_id);
-        let started = tokio::time::Instant::now();
-        for attempt in 0u32.. {
+        for attempt in 0..COMMIT_ATTEMPTS {
             let now = state.clock.now();
             let user = state
                 .users()
@@ -598,7 +696,7 @@ impl Run<'_> {
             let holds = user
                 .reservations
                 .get(job.generation_id.as_str())
-                .is_some_and(|r| r.active(now));
+                .is_some_and(|r| r.active(now) && r.until == job.reserved_until);
             if !holds {
                 state.audio().delete(&key).await?;
                 return self.release(JobFailure::TimedOut, Some(provider)).await;
@@ -625,9 +723,7 @@ impl Run<'_> {
                 .unwrap_or(crate::domain::storage::AudioType::Wav),
                 stored_at: now,
             };
-            let paid_total_after = user.paid_generations_total + u64::from(job.tier.is_paid());
-            let contribution = (job.tier.is_paid() && is_contribution(paid_total_after))
-                .then(|| contribution(&user, job, now));
+            let contribution = job.contributes.then(|| contribution(&user, job, now));
             let generation = generation_record(&user, job, &audio, contribution.as_ref(), now)?;
             let tally = tally(&user, job, contribution.as_ref(), now);
             let write = CommitWrite {
@@ -637,7 +733,6 @@ impl Run<'_> {
                 generation: &generation,
                 audio: &audio,
                 max_storage_before,
-                paid_total_after,
                 contribution: contribution.as_ref(),
                 tally: &tally,
                 provider,
@@ -658,22 +753,23 @@ impl Run<'_> {
                         .release(JobFailure::GenerationIdTaken, Some(provider))
                         .await
                 }
-                FinishOutcome::UserChanged => {}
+                // Read the owner again: the reservation may be gone or the quota full, or another
+                // transaction held an item.
+                FinishOutcome::UserChanged => crate::retry::pause(attempt).await,
             }
-            let pause = backoff(attempt, started.elapsed());
-            if started.elapsed() + pause >= RETRY_BUDGET {
-                return Err(StoreError::unavailable(
-                    "TransactWriteItems commit",
-                    "the user's item kept changing",
-                ));
-            }
-            tokio::time::sleep(pause).await;
         }
-        Ok(WorkOutcome::Retry)
+        Err(StoreError::unavailable(
+            "TransactWriteItems commit",
+            "its items stayed in other transactions",
+        ))
     }
 }
 
-/// Fails `job` and gives its unit back (re-reading the user until the release goes through).
+/// Tries of a commit: each lost one read the owner again (the commit conditions only on the job's
+/// own reservation and the storage quota, so it loses only to another transaction on its items).
+const COMMIT_ATTEMPTS: u32 = 12;
+
+/// Fails `job` and gives its unit back.
 async fn release(
     state: &AppState,
     job: &JobRecord,
@@ -682,38 +778,24 @@ async fn release(
     provider: Option<&str>,
     calls: u32,
 ) -> Result<WorkOutcome, StoreError> {
-    for attempt in 0..8u32 {
-        let user = state.users().get(&job.owner_id).await?;
-        let end = JobEnd {
-            status: JobStatus::Failed,
-            failure: Some(failure),
-            provider,
-            audio: None,
-            calls,
-            now: state.clock.now(),
-        };
-        match state
-            .jobs()
-            .release(job, lease_id, user.as_ref(), &end)
-            .await?
-        {
-            FinishOutcome::Done => {
-                tracing::info!(
-                    error = failure.as_str(),
-                    "generation job failed; quota released"
-                );
-                return Ok(WorkOutcome::Done(Some(JobStatus::Failed)));
-            }
-            FinishOutcome::LeaseLost | FinishOutcome::GenerationExists => {
-                return Ok(WorkOutcome::Done(None))
-            }
-            FinishOutcome::UserChanged => crate::retry::pause(attempt).await,
+    let end = JobEnd {
+        status: JobStatus::Failed,
+        failure: Some(failure),
+        provider,
+        audio: None,
+        calls,
+        now: state.clock.now(),
+    };
+    match state.jobs().release(job, lease_id, &end).await? {
+        FinishOutcome::Done => {
+            tracing::info!(
+                error = failure.as_str(),
+                "generation job failed; quota released"
+            );
+            Ok(WorkOutcome::Done(Some(JobStatus::Failed)))
         }
+        _ => Ok(WorkOutcome::Done(None)),
     }
-    Err(StoreError::unavailable(
-        "TransactWriteItems release",
-        "the user's item kept changing",
-    ))
 }
 
 fn contribution(user: &UserRecord, job: &JobRecord, now: DateTime<Utc>) -> ContributionRecord {

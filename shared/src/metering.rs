@@ -27,19 +27,10 @@ use crate::store::users::UserRecord;
 use crate::store::StoreError;
 use crate::AppState;
 use chrono::{DateTime, Utc};
-use std::time::Duration;
 
-/// How long a job's submit or commit may keep retrying lost races before giving up, with one last
-/// call's operation timeout still inside the function's timeout (20 s in template.yaml, checked by
-/// a test). Record-generation's spend queues instead of racing and is bounded by `SPEND_ATTEMPTS`.
-pub const RETRY_BUDGET: Duration = Duration::from_secs(14);
-/// Upper bound of one backoff pause.
-pub const BACKOFF_CAP: Duration = Duration::from_millis(100);
-const BACKOFF_BASE: Duration = Duration::from_millis(2);
-/// How fast the backoff ceiling shrinks with the time a request has already waited.
-const AGING: Duration = Duration::from_secs(1);
-/// Spends of one request: each lost one saw the entitlement or the jobs' reservations change (or
-/// the user item in a job's transaction) and is decided again at once from the user as it now is.
+/// Spends of one request (record-generation's, and a job submission's reservation): each lost one saw
+/// the entitlement change, the last unit taken or an expired reservation taken out by a sibling (or
+/// the user item in a job's commit) and is decided again at once from the user as it now is.
 pub const SPEND_ATTEMPTS: u32 = 12;
 /// Tries of the record transaction while another transaction holds one of its items (the user's
 /// analytics shard or preference counter, written by the user's other requests in AWS).
@@ -101,6 +92,7 @@ pub async fn record_generation(
     while attempt < SPEND_ATTEMPTS {
         // The clock on every attempt: a retry that crosses midnight counts in the new day.
         let now = state.clock.now();
+        attempt += 1;
         // A parallel duplicate of this request spent for it: its answer is this one's.
         if user.in_flight(id, now) {
             match await_original(state, caller, id).await? {
@@ -111,7 +103,6 @@ pub async fn record_generation(
                 }
             }
         }
-        attempt += 1;
         let grant = match decide(&user.usage(now), Some(generation.quality), now) {
             Ok(grant) => grant,
             Err(refusal) => {
@@ -189,7 +180,7 @@ async fn await_original(
 /// Reads of a duplicate waiting for its original, about 40 ms apart: about as long as
 /// `INFLIGHT_KEPT`, a bound for a clock that does not move (tests) or a store that keeps answering the
 /// same.
-const AWAIT_ROUNDS: u32 = 750;
+pub const AWAIT_ROUNDS: u32 = 750;
 
 /// Stores the generation whose unit was spent (`after` is the user as the spend left it). Whatever
 /// keeps it from being stored gives the unit back: the id taken (a replay, or another user's id), a
@@ -277,7 +268,7 @@ async fn give_back(
         .generations()
         .give_back(
             &generation.owner_id,
-            &generation.generation_id,
+            crate::store::generations::Holder::InFlight(&generation.generation_id),
             &grant.period_key,
             grant.tier.is_paid(),
         )
@@ -369,18 +360,6 @@ pub(crate) async fn count_limit_hit(
         [("limit", "generations"), ("period", period.as_str())],
     );
     crate::analytics::count_alone(state, &tally).await;
-}
-
-/// Full jitter, uniform in `0..=ceiling`, where the ceiling grows as `base * 2^attempt` up to the cap
-/// (losers spread out instead of colliding again at once) and decays as `e^(-waited / AGING)`, so a
-/// request that has waited long retries more often than a fresh loser.
-pub(crate) fn backoff(attempt: u32, waited: Duration) -> Duration {
-    let grown = BACKOFF_BASE
-        .saturating_mul(1 << attempt.min(10))
-        .min(BACKOFF_CAP);
-    let ceiling = grown.mul_f64((-waited.as_secs_f64() / AGING.as_secs_f64()).exp());
-    let micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
-    Duration::from_micros(fastrand::u64(0..=micros))
 }
 
 /// A refusal stands only if the generation was not recorded before: a retry of a recorded generation

@@ -1,5 +1,5 @@
 //! The pause between attempts that lost a race to another transaction: full jitter under a ceiling
-//! of 5 ms doubling to 80 ms. (Record-generation has its own, time-budgeted backoff: `metering`.)
+//! of 5 ms doubling to 80 ms. Every retry loop is bounded by a number of attempts, never by time.
 
 use std::time::Duration;
 

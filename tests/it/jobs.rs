@@ -460,8 +460,15 @@ async fn a_reservation_that_is_never_finished_stops_counting_after_fifteen_minut
         (lost["status"].as_str(), lost["error"].as_str()),
         (Some("failed"), Some("timed_out"))
     );
-    assert_eq!(submit(&app, "ana", "fresh").await.status, 202);
+    let fresh = submit(&app, "ana", "fresh").await;
+    assert_eq!(fresh.status, 202);
+    assert_eq!(fresh.json()["used"], 1);
     assert_eq!(app.limits("ana").await["used"], 1);
+    // The new reservation's spend took the expired ones out of the counter and the map.
+    let user = app.user_record("ana").await.expect("user");
+    assert_eq!(app.used_by(&user), 1);
+    let held: Vec<&String> = user.reservations.keys().collect();
+    assert_eq!(held, ["fresh"]);
 
     // The expired jobs' messages are failed without a provider call; the fresh one runs.
     drain_all(&app, &providers).await;
@@ -510,6 +517,107 @@ async fn the_same_id_again_answers_the_job_and_another_users_is_refused() {
     submit(&app, "ana", "rec-1")
         .await
         .assert_problem(409, "generation_id_taken");
+}
+
+/// A client that sends one submission several times at once (a retry racing its original) gets one
+/// job and one unit spent, and every copy answers that job.
+#[tokio::test]
+async fn parallel_copies_of_a_submission_reserve_one_unit_and_all_answer_its_job() {
+    let app = TestApp::spawn().await;
+    assert_eq!(submit(&app, "ana", "warm").await.status, 202);
+    let copies = (0..12).map(|_| submit(&app, "ana", "job-1"));
+    let responses = futures::future::join_all(copies).await;
+    let statuses = son1k_tests::statuses(&responses);
+    assert_eq!(statuses.get(&202), Some(&1), "{statuses:?}");
+    assert_eq!(statuses.get(&200), Some(&11), "{statuses:?}");
+    for copy in responses.iter().filter(|r| r.status == 200) {
+        assert_eq!(copy.json()["generation_id"], "job-1");
+        assert_eq!(copy.json()["status"], "queued");
+    }
+    let user = app.user_record("ana").await.expect("user");
+    assert_eq!(app.used_by(&user), 2, "warm and job-1, once");
+    let held: Vec<&String> = user.reservations.keys().collect();
+    assert_eq!(held, ["job-1", "warm"]);
+    assert_eq!(app.limits("ana").await["used"], 2);
+}
+
+/// A submission that died after reserving its unit and before storing its job leaves a reservation
+/// with no job. Its retry, once that submission cannot be running any more, gives the unit back and
+/// reserves again: one unit held, one job.
+#[tokio::test]
+async fn the_retry_of_a_submission_that_died_after_reserving_takes_its_place() {
+    let app = TestApp::spawn().await;
+    let now = son1k_tests::NowUtc::now_utc(app.clock.as_ref());
+    let mut ana = app.new_user("ana");
+    let period = ana.entitlement(now).period.key();
+    let died_at = now - chrono::Duration::seconds(31);
+    ana.usage = Some([(period.clone(), 1)].into());
+    ana.reservations.insert(
+        "job-1".into(),
+        son1k::domain::jobs::Reservation::new(period.clone(), false, died_at),
+    );
+    app.put_user(&ana).await;
+    assert_eq!(
+        app.limits("ana").await["used"],
+        1,
+        "the dead one's unit is held"
+    );
+
+    let res = submit(&app, "ana", "job-1").await;
+    assert_eq!(res.status, 202, "{}", res.text());
+    assert_eq!(
+        (
+            res.json()["used"].as_u64(),
+            res.json()["remaining"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+    let user = app.user_record("ana").await.expect("user");
+    assert_eq!(user.used_in(&period), 1, "given back, then reserved again");
+    let held = user.reservations.get("job-1").expect("reserved");
+    assert_eq!(held.reserved_at(), now.timestamp());
+    assert_eq!(
+        status(&app, As::user("ana"), "job-1").await.json()["status"],
+        "queued"
+    );
+}
+
+/// Submitting is one read (the user, the job and a recorded generation of the id together), one
+/// update of the user item and one put of the job, within 12 capacity units: the prompt is in the
+/// job's own item, outside any transaction, and no item is written twice.
+#[tokio::test]
+async fn a_submission_is_three_calls_and_at_most_twelve_capacity_units() {
+    let counter = son1k::store::metrics::CallCounter::new();
+    let meter = son1k::store::metrics::CapacityMeter::new();
+    let mut app = TestApp::spawn().await;
+    app.intercept(counter.clone());
+    app.intercept(meter.clone());
+    assert_eq!(submit(&app, "rita", "first").await.status, 202);
+    assert_eq!(
+        counter.take(),
+        vec!["BatchGetItem", "PutItem", "UpdateItem", "PutItem"],
+        "the first one also creates the user"
+    );
+    meter.take();
+    let long_prompt = "a slow ambient piece over a distant shore, ".repeat(45);
+    let body = json!({"generation_id": "second", "prompt": long_prompt.trim_end(),
+                      "genre": "ambient", "title": "Shore", "quality": "standard",
+                      "duration_seconds": 30});
+    let res = app
+        .call(
+            "POST",
+            "/api/generations",
+            As::user("rita"),
+            Some(&body.to_string()),
+        )
+        .await;
+    assert_eq!(res.status, 202, "{}", res.text());
+    assert_eq!(
+        counter.take(),
+        vec!["BatchGetItem", "UpdateItem", "PutItem"]
+    );
+    let units: f64 = meter.take().iter().sum();
+    assert!(units <= 12.0, "{units} capacity units");
 }
 
 #[tokio::test]

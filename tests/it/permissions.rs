@@ -517,6 +517,16 @@ async fn job_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() {
     let mut full = app.new_user("full");
     full.storage_used_bytes = (1 << 30) - 10;
     app.put_user(&full).await;
+    // A reservation whose submission died before storing its job: the retry gives it back.
+    let mut orphan = app.new_user("orphan");
+    let now = son1k_tests::NowUtc::now_utc(app.clock.as_ref());
+    let period = orphan.entitlement(now).period.key();
+    orphan.usage = Some([(period.clone(), 1)].into());
+    orphan.reservations.insert(
+        "job-o".into(),
+        son1k::domain::jobs::Reservation::new(period, false, now - chrono::Duration::minutes(1)),
+    );
+    app.put_user(&orphan).await;
     assert_eq!(
         app.record("ana", json!({"generation_id": "rec-1"}))
             .await
@@ -543,6 +553,8 @@ async fn job_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() {
         ("ana", "job-3", 429),
         ("maker", "job-m", 202),
         ("full", "job-f", 202),
+        ("orphan", "job-o", 202),
+        ("newcomer", "job-n", 202),
     ] {
         assert_eq!(
             submit(&app, user, id).await.status,

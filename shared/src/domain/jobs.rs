@@ -151,27 +151,38 @@ impl JobFailure {
     }
 }
 
-/// One unit of a period's quota held by a job, stored on the user item by generation id.
+/// One unit of a period's quota held by a job, stored on the user item by generation id. The unit is
+/// in the period's counter from the moment it is reserved (and in the paid history when `paid`): a
+/// commit leaves it there, a release or an expiry takes it out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
-    /// The usage counter it will be spent from (`D#…`, `M#…`).
+    /// The usage counter it is counted in (`D#…`, `M#…`).
     pub period_key: String,
     /// Epoch seconds after which it no longer counts (and can no longer be committed). Not named
     /// `expires_at`: that is the tables' TTL attribute.
     pub until: i64,
+    /// Reserved on a paid tier: it is in the paid history too.
+    #[serde(default)]
+    pub paid: bool,
 }
 
 impl Reservation {
-    pub fn new(period_key: String, now: DateTime<Utc>) -> Self {
+    pub fn new(period_key: String, paid: bool, now: DateTime<Utc>) -> Self {
         Self {
             period_key,
             until: (now + RESERVATION_TTL).timestamp(),
+            paid,
         }
     }
 
     /// Whether it still holds its unit at `now`.
     pub fn active(&self, now: DateTime<Utc>) -> bool {
         now.timestamp() < self.until
+    }
+
+    /// When it was made (epoch seconds).
+    pub fn reserved_at(&self) -> i64 {
+        self.until - RESERVATION_TTL.num_seconds()
     }
 }
 
@@ -249,7 +260,7 @@ mod tests {
 
     #[test]
     fn a_reservation_holds_its_unit_for_fifteen_minutes_exactly() {
-        let r = Reservation::new("D#2026-11-26".into(), at("2026-11-26T23:50:00Z"));
+        let r = Reservation::new("D#2026-11-26".into(), false, at("2026-11-26T23:50:00Z"));
         assert!(r.active(at("2026-11-27T00:04:59Z")));
         assert!(!r.active(at("2026-11-27T00:05:00Z")));
     }

@@ -13,9 +13,10 @@ use chrono::{DateTime, Utc};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
     pub entitlement: Entitlement,
-    /// Generations counted in the entitlement's period, with the units jobs hold there (reserved).
+    /// Generations counted in the entitlement's period: recorded ones and the units running jobs hold.
     pub used: u32,
-    /// Of those, the ones recorded: the stored counter a new generation's write is conditioned on.
+    /// The period's stored counter: `used` and the units of expired reservations still in it (the
+    /// spend that takes them out is conditioned on this).
     pub counted: u32,
     /// Generations recorded on any paid tier over the user's whole history.
     pub paid_total: u64,
@@ -62,9 +63,9 @@ pub struct Grant {
     /// The counter this generation spends (`D#2026-11-26`, `M#<start>`).
     pub period_key: String,
     pub reset_at: DateTime<Utc>,
-    /// The period's count before and after this generation (reservations included).
+    /// The period's count before and after this generation (running jobs' units included).
     pub used_before: u32,
-    /// The stored counter of the period before this generation (reservations excluded).
+    /// The period's stored counter before this generation (expired reservations still in it).
     pub counter_before: u32,
     pub used_after: u32,
     pub remaining: u32,
@@ -75,26 +76,30 @@ pub struct Grant {
 }
 
 impl Grant {
+    /// The tier's limit for the period.
+    pub fn limit(&self) -> u32 {
+        self.used_before + self.remaining + 1
+    }
+
     /// The value the period's stored counter must stay below for this grant to hold: the tier's
-    /// limit less the units jobs hold in the period.
+    /// limit plus the units of expired reservations still in the counter (the spend takes them out).
     pub fn counter_cap(&self) -> u32 {
         self.counter_before + self.remaining + 1
     }
 
-    /// The grant as the store applied it: `counter_after` and `paid_total_after` are the counter and
-    /// the paid history with this generation in them, as the write returned them (other requests of
-    /// the user may have spent between the read this grant was decided from and the write). The
-    /// answer's numbers and the every-20th contribution come from them, so each request of a burst
-    /// gets its own `used` and exactly one gets each 20th paid generation.
+    /// The grant as the store applied it: `counter_after` and `paid_total_after` are the period's
+    /// counter and the paid history with this generation in them (and the expired reservations it
+    /// took out gone), as the write returned them: other requests of the user may have spent between
+    /// the read this grant was decided from and the write. The answer's numbers and the every-20th
+    /// contribution come from them, so each request of a burst gets its own `used` and exactly one
+    /// gets each 20th paid generation.
     pub fn settled(&self, counter_after: u32, paid_total_after: u64) -> Grant {
-        let reserved = self.used_before - self.counter_before;
-        let counter_after = counter_after.max(1);
-        let used_after = counter_after + reserved;
+        let used_after = counter_after.max(1);
         Grant {
-            counter_before: counter_after - 1,
+            counter_before: used_after - 1,
             used_before: used_after - 1,
             used_after,
-            remaining: self.counter_cap().saturating_sub(counter_after),
+            remaining: self.limit().saturating_sub(used_after),
             paid_total_after,
             contributes: self.tier.is_paid() && is_contribution(paid_total_after),
             ..self.clone()
@@ -210,23 +215,26 @@ mod tests {
     #[test]
     fn a_settled_grant_takes_its_numbers_from_the_write_not_the_read() {
         let now = at("2026-11-26T10:00:00Z");
-        // Read: 10 recorded, 2 held by jobs, 19 paid so far; 50 a month.
+        // Read: 12 counted (recorded or held by running jobs), 2 more units of expired reservations
+        // still in the counter, 19 paid so far; 50 a month.
         let mut read = usage(Tier::Creator, 12, 19);
-        read.counted = 10;
+        read.counted = 14;
         let grant = decide(&read, None, now).unwrap();
         assert_eq!(
-            (grant.counter_cap(), grant.used_after, grant.contributes),
-            (48, 13, true)
+            (grant.counter_cap(), grant.limit(), grant.used_after),
+            (52, 50, 13)
         );
-        // Three siblings spent first: this write made the counter 14 and the paid history 23.
-        let settled = grant.settled(14, 23);
+        assert!(grant.contributes);
+        // Three siblings spent first; this write took the two expired units out and made the
+        // counter 16 and the paid history 23.
+        let settled = grant.settled(16, 23);
         assert_eq!(
             (settled.used_before, settled.used_after, settled.remaining),
             (15, 16, 34)
         );
         assert_eq!((settled.paid_total_after, settled.contributes), (23, false));
-        assert!(grant.settled(48, 40).contributes);
-        assert_eq!(grant.settled(48, 40).remaining, 0);
+        assert!(grant.settled(50, 40).contributes);
+        assert_eq!(grant.settled(50, 40).remaining, 0);
         let free = decide(&usage(Tier::Free, 0, 19), None, now).unwrap();
         assert!(!free.settled(1, 20).contributes, "FREE never contributes");
     }

@@ -18,10 +18,11 @@ use crate::domain::period::Period;
 use crate::domain::storage::AudioType;
 use crate::domain::tiers::{Quality, Tier};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, KeysAndAttributes, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, CancellationReason, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -131,6 +132,15 @@ pub enum Spend {
     Busy,
 }
 
+/// What held a unit that is given back.
+#[derive(Debug, Clone, Copy)]
+pub enum Holder<'a> {
+    /// Record-generation's in-flight marker for this generation.
+    InFlight(&'a GenerationId),
+    /// A job's reservation for this generation, made with this `until`.
+    Reservation(&'a GenerationId, i64),
+}
+
 /// Access to generation records.
 #[derive(Debug, Clone, Copy)]
 pub struct GenerationsStore<'a> {
@@ -163,66 +173,36 @@ impl<'a> GenerationsStore<'a> {
         user: &UserId,
         id: &GenerationId,
     ) -> Result<(Option<UserRecord>, Option<GenerationRecord>), StoreError> {
-        let keys = |key| {
-            KeysAndAttributes::builder()
-                .keys(key)
-                .consistent_read(true)
-                .build()
-                .map_err(StoreError::invalid_request)
-        };
-        let mut request = HashMap::from([
-            (
-                self.config.users_table.clone(),
-                keys(item_key(user_pk(user), PROFILE_SK))?,
-            ),
-            (
-                self.config.stats_table.clone(),
-                keys(item_key(generation_pk(id), GEN_SK))?,
-            ),
-        ]);
+        let items = super::batch_get(
+            self.client,
+            "BatchGetItem user and generation",
+            &[
+                (
+                    &self.config.users_table,
+                    item_key(user_pk(user), PROFILE_SK),
+                ),
+                (
+                    &self.config.stats_table,
+                    item_key(generation_pk(id), GEN_SK),
+                ),
+            ],
+        )
+        .await?;
         let (mut found_user, mut found_generation) = (None, None);
-        for attempt in 0..BATCH_ATTEMPTS {
-            let out = self
-                .client
-                .batch_get_item()
-                .set_request_items(Some(request))
-                .send()
-                .await
-                .map_err(|err| sdk_failure("BatchGetItem user and generation", err))?;
-            for item in out
-                .responses
-                .into_iter()
-                .flat_map(|r| r.into_values())
-                .flatten()
-            {
-                let is_user = matches!(item.get(super::schema::PK), Some(AttributeValue::S(pk)) if pk.starts_with("USER#"));
-                if is_user {
-                    found_user = Some(serde_dynamo::from_item(item).map_err(StoreError::corrupt)?);
-                } else {
-                    found_generation =
-                        Some(serde_dynamo::from_item(item).map_err(StoreError::corrupt)?);
-                }
-            }
-            // Keys DynamoDB left unread (throttling) are asked for again.
-            match out.unprocessed_keys.filter(|rest| !rest.is_empty()) {
-                None => return Ok((found_user, found_generation)),
-                Some(rest) => {
-                    request = rest;
-                    crate::retry::pause(attempt).await;
-                }
+        for item in items {
+            let is_user = matches!(item.get(super::schema::PK), Some(AttributeValue::S(pk)) if pk.starts_with("USER#"));
+            if is_user {
+                found_user = Some(serde_dynamo::from_item(item).map_err(StoreError::corrupt)?);
+            } else {
+                found_generation =
+                    Some(serde_dynamo::from_item(item).map_err(StoreError::corrupt)?);
             }
         }
-        Err(StoreError::unavailable(
-            "BatchGetItem user and generation",
-            "keys stayed unprocessed",
-        ))
+        Ok((found_user, found_generation))
     }
 
-    /// Spends one unit of `grant`'s period on `user`'s item. DynamoDB applies single-item updates of
-    /// one item one after another, so a user's parallel spends queue there instead of invalidating
-    /// each other: the condition holds only what the decision needs (the counter below the grant's
-    /// cap, the entitlement and the reservations as read), never the counter's exact value. Counters
-    /// no clock can compute again are dropped on the way.
+    /// Spends one unit of `grant`'s period on `user`'s item for record-generation, with its in-flight
+    /// marker (see [`spend_request`]).
     #[tracing::instrument(skip_all, fields(user_id = %user.user_id, period = %grant.period_key))]
     pub async fn spend(
         &self,
@@ -231,89 +211,22 @@ impl<'a> GenerationsStore<'a> {
         generation: &GenerationId,
         now: DateTime<Utc>,
     ) -> Result<Spend, StoreError> {
-        let mut expression = SpendExpression::default();
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.config.users_table)
-            .set_key(Some(item_key(user_pk(&user.user_id), PROFILE_SK)))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .expression_attribute_names("#usage", "usage")
-            .expression_attribute_values(":one", number(1))
-            .expression_attribute_values(":zero", number(0))
-            .expression_attribute_values(":rev", number(user.entitlement_rev))
-            .expression_attribute_values(":res_rev", number(user.reservations_rev));
-        expression.condition("attribute_exists(pk)");
-        expression.condition(&revision_condition(
-            "entitlement_rev",
-            ":rev",
-            user.entitlement_rev,
-        ));
-        expression.condition(&revision_condition(
-            "reservations_rev",
-            ":res_rev",
-            user.reservations_rev,
-        ));
-        match &user.usage {
-            Some(usage) => {
-                update = update
-                    .expression_attribute_names("#period", grant.period_key.clone())
-                    .expression_attribute_values(":cap", number(grant.counter_cap()));
-                expression.condition("attribute_exists(#usage)");
-                expression
-                    .condition("(attribute_not_exists(#usage.#period) OR #usage.#period < :cap)");
-                expression.set("#usage.#period = if_not_exists(#usage.#period, :zero) + :one");
-                for (name, key) in outlived(usage, &grant.period_key, now) {
-                    expression.remove(format!("#usage.{name}"));
-                    update = update.expression_attribute_names(name, key);
-                }
-            }
-            // An item from before per-period counters: the map starts with this period.
-            None => {
-                expression.condition("attribute_not_exists(#usage)");
-                expression.set("#usage = :usage");
-                update = update.expression_attribute_values(
-                    ":usage",
-                    AttributeValue::M(HashMap::from([(grant.period_key.clone(), number(1))])),
-                );
-            }
-        }
-        if grant.tier.is_paid() {
-            expression.set(
-                "paid_generations_total = if_not_exists(paid_generations_total, :zero) + :one",
-            );
-        }
-        update = mark_inflight(update, &mut expression, user, generation, now);
-        let result = update
-            .update_expression(expression.update())
-            .condition_expression(expression.conditions.join(" AND "))
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(Spend::Spent(Box::new(
-                serde_dynamo::from_item(out.attributes.unwrap_or_default())
-                    .map_err(StoreError::corrupt)?,
-            ))),
-            Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(ccf)) => {
-                    Ok(Spend::Stale(decode(ccf.item())?))
-                }
-                Some(e) if e.is_transaction_conflict_exception() => Ok(Spend::Busy),
-                _ => Err(sdk_failure("UpdateItem spend", err)),
-            },
-        }
+        let (update, mut expression) =
+            spend_request(self.client, &self.config.users_table, user, grant, now);
+        let update = mark_inflight(update, &mut expression, user, generation, now);
+        send_spend(update, &expression, "UpdateItem spend").await
     }
 
-    /// Gives back the unit a spend took for `generation`, which was not recorded (its id was taken, or
-    /// the record transaction failed): one less in the period's counter `period_key` (and in the paid
-    /// history when `paid`), and its in-flight marker dropped, waiting out other transactions on the
-    /// user item.
+    /// Gives back a unit that did not become a recorded generation: one less in the period's counter
+    /// `period_key` (and in the paid history when `paid`), and what held it dropped (`holder`: the
+    /// in-flight marker of a record that did not land, or a job's reservation, exactly as made),
+    /// waiting out other transactions on the user item. A failed condition means nothing is owed: the
+    /// reservation was given back or taken out already, or the counter is gone with its period.
     #[tracing::instrument(skip_all, fields(user_id = %user, period = %period_key))]
     pub async fn give_back(
         &self,
         user: &UserId,
-        generation: &GenerationId,
+        holder: Holder<'_>,
         period_key: &str,
         paid: bool,
     ) -> Result<(), StoreError> {
@@ -323,20 +236,34 @@ impl<'a> GenerationsStore<'a> {
             expression.push_str(", paid_generations_total = paid_generations_total - :one");
             condition.push_str(" AND paid_generations_total >= :one");
         }
-        expression.push_str(" REMOVE #inflight.#gid");
-        // A failed condition: the counter is gone (its period was pruned), nothing is owed.
-        let request = self
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.config.users_table)
             .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
-            .update_expression(expression)
-            .condition_expression(condition)
             .expression_attribute_names("#usage", "usage")
             .expression_attribute_names("#period", period_key)
-            .expression_attribute_names("#inflight", "inflight")
-            .expression_attribute_names("#gid", generation.as_str())
             .expression_attribute_values(":one", number(1));
+        match holder {
+            Holder::InFlight(generation) => {
+                expression.push_str(" REMOVE #inflight.#gid");
+                request = request
+                    .expression_attribute_names("#inflight", "inflight")
+                    .expression_attribute_names("#gid", generation.as_str());
+            }
+            Holder::Reservation(generation, until) => {
+                expression.push_str(" REMOVE #res.#gid");
+                condition.push_str(" AND #res.#gid.#until = :until");
+                request = request
+                    .expression_attribute_names("#res", "reservations")
+                    .expression_attribute_names("#gid", generation.as_str())
+                    .expression_attribute_names("#until", "until")
+                    .expression_attribute_values(":until", number(until));
+            }
+        }
+        let request = request
+            .update_expression(expression)
+            .condition_expression(condition);
         super::update_past_transactions(
             "UpdateItem give back generation",
             GIVE_BACK_ATTEMPTS,
@@ -422,22 +349,24 @@ impl UserRecord {
 /// The spend's in-flight marker for `generation` (refused while a live one exists: a parallel
 /// duplicate does not spend a second unit), with the markers of requests long over dropped.
 fn mark_inflight(
-    mut update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    mut update: UpdateItemFluentBuilder,
     expression: &mut SpendExpression,
     user: &UserRecord,
     generation: &GenerationId,
     now: DateTime<Utc>,
-) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+) -> UpdateItemFluentBuilder {
     let at = now.timestamp_millis();
     update = update.expression_attribute_names("#inflight", "inflight");
     if user.inflight.is_empty() {
         // No marker read: start the map (or replace an emptied one).
         expression.condition("(attribute_not_exists(#inflight) OR size(#inflight) = :zero)");
         expression.set("#inflight = :marker");
-        return update.expression_attribute_values(
-            ":marker",
-            AttributeValue::M(HashMap::from([(generation.to_string(), number(at))])),
-        );
+        return update
+            .expression_attribute_values(":zero", number(0))
+            .expression_attribute_values(
+                ":marker",
+                AttributeValue::M(HashMap::from([(generation.to_string(), number(at))])),
+            );
     }
     let stale_before = at - INFLIGHT_KEPT.num_milliseconds();
     expression.condition(
@@ -458,8 +387,6 @@ fn mark_inflight(
     }
     update
 }
-/// Tries of the batch read while DynamoDB leaves keys unprocessed.
-const BATCH_ATTEMPTS: u32 = 6;
 
 /// The condition that a revision attribute is still `value` (`placeholder`; absent counts as 0).
 fn revision_condition(attribute: &str, placeholder: &str, value: u64) -> String {
@@ -470,59 +397,73 @@ fn revision_condition(attribute: &str, placeholder: &str, value: u64) -> String 
     }
 }
 
-/// The user item's update of a granted generation, conditioned on everything the grant was decided
-/// from (entitlement, the period's counter, the reservations, the paid history); counters no clock
-/// can compute again are dropped. Without `reserve`, one unit of the period's counter is spent
-/// (record-generation); with it, the counter stays and the reservations become that map (a job).
-pub(crate) fn spend_update(
+/// The update that spends one unit of `grant`'s period on `user`'s item (the caller adds its marker
+/// and sends it with [`send_spend`]). DynamoDB applies single-item updates of one item one after
+/// another, so a user's parallel spends queue there instead of invalidating each other: the condition
+/// holds only what the decision needs (the counter below the grant's cap, the entitlement as read),
+/// never the counter's exact value. On the way, the reservations that expired come out of their
+/// counters and the paid history (each on condition it is still there: otherwise its release took it
+/// out already), and counters no clock can compute again are dropped.
+pub(crate) fn spend_request(
+    client: &Client,
     table: &str,
     user: &UserRecord,
     grant: &Grant,
-    reserve: Option<&std::collections::BTreeMap<String, crate::domain::jobs::Reservation>>,
     now: DateTime<Utc>,
-) -> Result<Update, StoreError> {
+) -> (UpdateItemFluentBuilder, SpendExpression) {
     let mut expression = SpendExpression::default();
-    let mut update = Update::builder()
+    let mut update = client
+        .update_item()
         .table_name(table)
         .set_key(Some(item_key(user_pk(&user.user_id), PROFILE_SK)))
+        .return_values(ReturnValue::AllNew)
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
         .expression_attribute_names("#usage", "usage")
-        .expression_attribute_values(":rev", number(user.entitlement_rev))
-        .expression_attribute_values(":res_rev", number(user.reservations_rev));
+        .expression_attribute_values(":rev", number(user.entitlement_rev));
     expression.condition("attribute_exists(pk)");
-    expression.condition(if user.entitlement_rev == 0 {
-        "(attribute_not_exists(entitlement_rev) OR entitlement_rev = :rev)"
-    } else {
-        "entitlement_rev = :rev"
-    });
-    expression.condition(if user.reservations_rev == 0 {
-        "(attribute_not_exists(reservations_rev) OR reservations_rev = :res_rev)"
-    } else {
-        "reservations_rev = :res_rev"
-    });
-    if let Some(map) = reserve {
-        expression.set("reservations = :reservations, reservations_rev = :next_res_rev");
-        update = update
-            .expression_attribute_values(
-                ":reservations",
-                serde_dynamo::to_attribute_value(map).map_err(StoreError::invalid_request)?,
-            )
-            .expression_attribute_values(":next_res_rev", number(user.reservations_rev + 1));
-    }
+    expression.condition(&revision_condition(
+        "entitlement_rev",
+        ":rev",
+        user.entitlement_rev,
+    ));
+    let mut paid_delta = i64::from(grant.tier.is_paid());
     match &user.usage {
         Some(usage) => {
-            update = update.expression_attribute_names("#period", grant.period_key.clone());
-            if reserve.is_none() {
-                expression.set("#usage.#period = :used");
-                update =
-                    update.expression_attribute_values(":used", number(grant.counter_before + 1));
+            let outlived: Vec<(String, String)> = outlived(usage, &grant.period_key, now).collect();
+            let mut counter_delta = 1i64;
+            let mut others: std::collections::BTreeMap<&str, i64> = Default::default();
+            for (i, (id, reservation)) in user.expired_reservations(now).enumerate() {
+                let name = format!("#exp{i}");
+                expression.condition(&format!("attribute_exists(#res.{name})"));
+                expression.remove(format!("#res.{name}"));
+                update = update
+                    .expression_attribute_names("#res", "reservations")
+                    .expression_attribute_names(name, id.clone());
+                paid_delta -= i64::from(reservation.paid);
+                let key = reservation.period_key.as_str();
+                if key == grant.period_key {
+                    counter_delta -= 1;
+                } else if usage.contains_key(key) && !outlived.iter().any(|(_, k)| k == key) {
+                    *others.entry(key).or_default() += 1;
+                }
             }
-            expression.condition(counter_condition(grant.counter_before));
-            if grant.counter_before > 0 {
-                update =
-                    update.expression_attribute_values(":prev_used", number(grant.counter_before));
+            // Never below what the counter holds (an expired unit is always in it).
+            counter_delta = counter_delta.max(1 - i64::from(grant.counter_before));
+            update = update
+                .expression_attribute_names("#period", grant.period_key.clone())
+                .expression_attribute_values(":cap", number(grant.counter_cap()))
+                .expression_attribute_values(":zero", number(0))
+                .expression_attribute_values(":delta", number(counter_delta));
+            expression.condition("attribute_exists(#usage)");
+            expression.condition("(attribute_not_exists(#usage.#period) OR #usage.#period < :cap)");
+            expression.set("#usage.#period = if_not_exists(#usage.#period, :zero) + :delta");
+            for (i, (key, n)) in others.into_iter().enumerate() {
+                expression.set(&format!("#usage.#ex{i} = #usage.#ex{i} - :ex{i}"));
+                update = update
+                    .expression_attribute_names(format!("#ex{i}"), key)
+                    .expression_attribute_values(format!(":ex{i}"), number(n));
             }
-            for (name, key) in outlived(usage, &grant.period_key, now) {
+            for (name, key) in outlived {
                 expression.remove(format!("#usage.{name}"));
                 update = update.expression_attribute_names(name, key);
             }
@@ -530,26 +471,48 @@ pub(crate) fn spend_update(
         // An item from before per-period counters: the map starts with this period.
         None => {
             expression.condition("attribute_not_exists(#usage)");
-            let first = match reserve {
-                None => HashMap::from([(grant.period_key.clone(), number(1))]),
-                Some(_) => HashMap::new(),
-            };
             expression.set("#usage = :usage");
-            update = update.expression_attribute_values(":usage", AttributeValue::M(first));
+            update = update.expression_attribute_values(
+                ":usage",
+                AttributeValue::M(HashMap::from([(grant.period_key.clone(), number(1))])),
+            );
         }
     }
-    if reserve.is_none() && grant.paid_total_after != user.paid_generations_total {
-        expression.set("paid_generations_total = :paid");
-        expression.condition(paid_condition(user.paid_generations_total));
+    if paid_delta != 0 {
+        expression.set(
+            "paid_generations_total = if_not_exists(paid_generations_total, :zero) + :paid_delta",
+        );
         update = update
-            .expression_attribute_values(":paid", number(grant.paid_total_after))
-            .expression_attribute_values(":prev_paid", number(user.paid_generations_total));
+            .expression_attribute_values(":zero", number(0))
+            .expression_attribute_values(":paid_delta", number(paid_delta));
     }
-    update
+    (update, expression)
+}
+
+/// Sends a spend built by [`spend_request`] and reads DynamoDB's answer.
+pub(crate) async fn send_spend(
+    update: UpdateItemFluentBuilder,
+    expression: &SpendExpression,
+    operation: &'static str,
+) -> Result<Spend, StoreError> {
+    let result = update
         .update_expression(expression.update())
         .condition_expression(expression.conditions.join(" AND "))
-        .build()
-        .map_err(StoreError::invalid_request)
+        .send()
+        .await;
+    match result {
+        Ok(out) => Ok(Spend::Spent(Box::new(
+            serde_dynamo::from_item(out.attributes.unwrap_or_default())
+                .map_err(StoreError::corrupt)?,
+        ))),
+        Err(err) => match err.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(ccf)) => {
+                Ok(Spend::Stale(decode(ccf.item())?))
+            }
+            Some(e) if e.is_transaction_conflict_exception() => Ok(Spend::Busy),
+            _ => Err(sdk_failure(operation, err)),
+        },
+    }
 }
 
 /// The counters of `usage` that no clock can compute again (all but `keep`), each with the
@@ -566,42 +529,24 @@ fn outlived<'a>(
         .map(|(i, key)| (format!("#old{i}"), key.clone()))
 }
 
-/// The condition that the period counter `#usage.#period` is `before` (`:prev_used`; absent for 0).
-pub(crate) fn counter_condition(before: u32) -> &'static str {
-    if before == 0 {
-        "attribute_not_exists(#usage.#period)"
-    } else {
-        "#usage.#period = :prev_used"
-    }
-}
-
-/// The condition that the paid history is `before` (`:prev_paid`; absent or 0 for 0).
-pub(crate) fn paid_condition(before: u64) -> &'static str {
-    if before == 0 {
-        "(attribute_not_exists(paid_generations_total) OR paid_generations_total = :prev_paid)"
-    } else {
-        "paid_generations_total = :prev_paid"
-    }
-}
-
 /// The clauses of an update expression and its condition, gathered as the update is built.
 #[derive(Debug, Default)]
-struct SpendExpression {
+pub(crate) struct SpendExpression {
     set: Vec<String>,
     remove: Vec<String>,
     conditions: Vec<String>,
 }
 
 impl SpendExpression {
-    fn set(&mut self, clause: &str) {
+    pub(crate) fn set(&mut self, clause: &str) {
         self.set.push(clause.to_owned());
     }
 
-    fn remove(&mut self, path: String) {
+    pub(crate) fn remove(&mut self, path: String) {
         self.remove.push(path);
     }
 
-    fn condition(&mut self, clause: &str) {
+    pub(crate) fn condition(&mut self, clause: &str) {
         self.conditions.push(clause.to_owned());
     }
 

@@ -1,11 +1,14 @@
-//! Generation jobs (`GEN#<generation_id>` / `JOB` in the stats table) and their three transactions:
-//! reserve (the job and one unit of quota on the user item), commit (the recorded generation exactly
-//! as record-generation writes it, the unit spent from the reservation's period, the storage added
-//! under the quota) and release (the job failed, the unit given back). Each is all or nothing.
+//! Generation jobs (`GEN#<generation_id>` / `JOB` in the stats table) and their writes: reserve (one
+//! unit of the period spent on the user item with the job's reservation, a single-item update like
+//! record-generation's spend), the job's item (a plain put: the prompt stays out of any transaction),
+//! commit (one transaction: the recorded generation exactly as record-generation writes it, the job
+//! finished, the reservation dropped and the audio's bytes added under the quota; the unit stays
+//! spent) and release (the job failed, then its unit given back).
 
 use super::analytics::Tally;
 use super::generations::{
-    decode, generation_pk, spend_update, GenerationRecord, StoredAudio, GEN_SK,
+    decode, generation_pk, send_spend, spend_request, GenerationRecord, Holder, Spend, StoredAudio,
+    GEN_SK,
 };
 use super::pool::{contribution_items, ContributionRecord, Contributor};
 use super::users::{user_pk, UserRecord, PROFILE_SK};
@@ -15,14 +18,15 @@ use crate::domain::ids::{GenerationId, UserId};
 use crate::domain::jobs::{JobFailure, JobStatus, Reservation};
 use crate::domain::metering::Grant;
 use crate::domain::tiers::{Quality, Tier};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 pub const JOB_SK: &str = "JOB";
 /// How long a job's item is kept (then the table's TTL removes it).
@@ -45,6 +49,9 @@ pub struct JobRecord {
     pub duration_seconds: f64,
     /// The tier and period the unit was reserved in.
     pub tier: Tier,
+    /// Whether its generation goes to the community pool: the reservation made it the 20th paid one.
+    #[serde(default)]
+    pub contributes: bool,
     pub period_key: String,
     /// When the reservation stops counting (epoch seconds); the job cannot commit after it.
     pub reserved_until: i64,
@@ -82,29 +89,18 @@ impl JobRecord {
         (self.status, self.error)
     }
 
+    /// The reservation that holds its unit on the owner's item.
     pub fn reservation(&self) -> Reservation {
         Reservation {
             period_key: self.period_key.clone(),
             until: self.reserved_until,
+            paid: self.tier.is_paid(),
         }
     }
 }
 
 pub fn job_key(id: &GenerationId) -> std::collections::HashMap<String, AttributeValue> {
     item_key(generation_pk(id), JOB_SK)
-}
-
-/// What DynamoDB did with a reservation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ReserveOutcome {
-    Reserved,
-    /// A job with this id exists: as the cancellation returned it, if it did.
-    JobExists(Option<Box<JobRecord>>),
-    /// The id was recorded by record-generation.
-    GenerationExists,
-    /// The user item changed since it was read (or a conflicting transaction): the user as it now
-    /// is, when the cancellation returned it.
-    UserChanged(Option<Box<UserRecord>>),
 }
 
 /// What DynamoDB did with a commit or a release.
@@ -115,7 +111,8 @@ pub enum FinishOutcome {
     LeaseLost,
     /// The generation id was recorded by record-generation meanwhile.
     GenerationExists,
-    /// The user item is not as read: read it again and decide again.
+    /// The owner's item does not allow the commit (the reservation is gone, or the storage quota is
+    /// full), or another transaction held an item: read the owner again and decide again.
     UserChanged,
 }
 
@@ -124,12 +121,12 @@ pub enum FinishOutcome {
 pub struct CommitWrite<'a> {
     pub job: &'a JobRecord,
     pub lease_id: &'a str,
+    /// The owner as read (the contributor's name and picture).
     pub user: &'a UserRecord,
     pub generation: &'a GenerationRecord,
     pub audio: &'a StoredAudio,
     /// The owner's `storage_used_bytes` must be at most this before the audio is added.
     pub max_storage_before: Option<u64>,
-    pub paid_total_after: u64,
     pub contribution: Option<&'a ContributionRecord>,
     pub tally: &'a Tally,
     pub provider: &'a str,
@@ -179,78 +176,141 @@ impl<'a> JobsStore<'a> {
         .await
     }
 
-    /// Stores `job` and reserves its unit on `user` (as read, decided as `grant`), unless the id is
-    /// taken by a job or a recorded generation. Expired reservations are dropped on the way.
-    #[tracing::instrument(skip_all, fields(generation_id = %job.generation_id))]
+    /// The user's item, the job and the recorded generation of `id`, read consistently in one call:
+    /// what a submission decides from, and whether it repeats one.
+    #[tracing::instrument(skip_all, fields(user_id = %user, generation_id = %id))]
+    pub async fn user_job_and_generation(
+        &self,
+        user: &UserId,
+        id: &GenerationId,
+    ) -> Result<
+        (
+            Option<UserRecord>,
+            Option<JobRecord>,
+            Option<GenerationRecord>,
+        ),
+        StoreError,
+    > {
+        let items = super::batch_get(
+            self.client,
+            "BatchGetItem user, job and generation",
+            &[
+                (
+                    &self.config.users_table,
+                    item_key(user_pk(user), PROFILE_SK),
+                ),
+                (&self.config.stats_table, job_key(id)),
+                (
+                    &self.config.stats_table,
+                    item_key(generation_pk(id), GEN_SK),
+                ),
+            ],
+        )
+        .await?;
+        let (mut found_user, mut job, mut generation) = (None, None, None);
+        for item in items {
+            let sk = match item.get(super::schema::SK) {
+                Some(AttributeValue::S(sk)) => sk.clone(),
+                _ => String::new(),
+            };
+            match sk.as_str() {
+                JOB_SK => job = Some(serde_dynamo::from_item(item).map_err(StoreError::corrupt)?),
+                GEN_SK => {
+                    generation = Some(serde_dynamo::from_item(item).map_err(StoreError::corrupt)?)
+                }
+                _ => found_user = Some(serde_dynamo::from_item(item).map_err(StoreError::corrupt)?),
+            }
+        }
+        Ok((found_user, job, generation))
+    }
+
+    /// Spends one unit of `grant`'s period on `user`'s item with `reservation` for the job `id`, in one
+    /// single-item update (see `store::generations::spend_request`), refused while a reservation for
+    /// `id` exists: a parallel copy of the submission does not reserve a second unit.
+    #[tracing::instrument(skip_all, fields(generation_id = %id))]
     pub async fn reserve(
         &self,
         user: &UserRecord,
         grant: &Grant,
-        job: &JobRecord,
+        id: &GenerationId,
+        reservation: &Reservation,
         now: DateTime<Utc>,
-    ) -> Result<ReserveOutcome, StoreError> {
-        let put = Put::builder()
+    ) -> Result<Spend, StoreError> {
+        let (mut update, mut expression) =
+            spend_request(self.client, &self.config.users_table, user, grant, now);
+        let value =
+            serde_dynamo::to_attribute_value(reservation).map_err(StoreError::invalid_request)?;
+        update = update.expression_attribute_names("#res", "reservations");
+        if user.reservations.is_empty() {
+            // None read: start the map (or replace an emptied one).
+            expression.condition("(attribute_not_exists(#res) OR size(#res) = :zero)");
+            expression.set("#res = :reservations");
+            update = update
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(
+                    ":reservations",
+                    AttributeValue::M(HashMap::from([(id.to_string(), value)])),
+                );
+        } else {
+            expression.condition("attribute_exists(#res) AND attribute_not_exists(#res.#gid)");
+            expression.set("#res.#gid = :reservation");
+            update = update
+                .expression_attribute_names("#gid", id.as_str())
+                .expression_attribute_values(":reservation", value);
+        }
+        send_spend(update, &expression, "UpdateItem reserve").await
+    }
+
+    /// Stores a new job: `None` when stored, the job that has this id otherwise.
+    #[tracing::instrument(skip_all, fields(generation_id = %job.generation_id))]
+    pub async fn put(&self, job: &JobRecord) -> Result<Option<JobRecord>, StoreError> {
+        let result = self
+            .client
+            .put_item()
             .table_name(&self.config.stats_table)
             .set_item(Some(
                 serde_dynamo::to_item(job).map_err(StoreError::invalid_request)?,
             ))
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(StoreError::invalid_request)?;
-        let unrecorded = ConditionCheck::builder()
-            .table_name(&self.config.stats_table)
-            .set_key(Some(item_key(generation_pk(&job.generation_id), GEN_SK)))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(StoreError::invalid_request)?;
-        let mut map: BTreeMap<String, Reservation> = user
-            .reservations
-            .iter()
-            .filter(|(_, r)| r.active(now))
-            .map(|(k, r)| (k.clone(), r.clone()))
-            .collect();
-        map.insert(job.generation_id.to_string(), job.reservation());
-        let update = spend_update(&self.config.users_table, user, grant, Some(&map), now)?;
-        let items = vec![
-            TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder()
-                .condition_check(unrecorded)
-                .build(),
-            TransactWriteItem::builder().update(update).build(),
-        ];
-        let err = match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
             .send()
-            .await
-        {
-            Ok(_) => return Ok(ReserveOutcome::Reserved),
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(None),
             Err(err) => err,
         };
-        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
-        let reasons = match err.as_service_error() {
-            Some(E::TransactionCanceledException(cancel)) => cancel.cancellation_reasons(),
-            Some(E::TransactionInProgressException(_)) => {
-                return Ok(ReserveOutcome::UserChanged(None))
-            }
-            _ => return Err(sdk_failure("TransactWriteItems reserve", err)),
-        };
-        let codes = super::cancellation_codes(reasons);
-        let returned = |i: usize| reasons.get(i).and_then(|r| r.item());
-        if codes.first() == Some(&"ConditionalCheckFailed") {
-            return Ok(ReserveOutcome::JobExists(decode(returned(0))?));
+        match err.as_service_error() {
+            Some(PutItemError::ConditionalCheckFailedException(ccf)) => match decode(ccf.item())? {
+                Some(existing) => Ok(Some(*existing)),
+                None => self
+                    .get(&job.generation_id)
+                    .await?
+                    .map(Some)
+                    .ok_or_else(|| {
+                        StoreError::corrupt("a job's put was refused and there is no job")
+                    }),
+            },
+            _ => Err(sdk_failure("PutItem job", err)),
         }
-        if codes.get(1) == Some(&"ConditionalCheckFailed") {
-            return Ok(ReserveOutcome::GenerationExists);
-        }
-        super::retryable("TransactWriteItems reserve", &codes)?;
-        let user = match codes.get(2) {
-            Some(&"ConditionalCheckFailed") => decode(returned(2))?,
-            _ => None,
-        };
-        Ok(ReserveOutcome::UserChanged(user))
+    }
+
+    /// Gives back the unit `reservation` holds for the job `id` on `owner`'s item (a failed job, or a
+    /// reservation whose submission died before storing its job). Nothing happens unless that very
+    /// reservation is still there.
+    pub async fn give_back(
+        &self,
+        owner: &UserId,
+        id: &GenerationId,
+        reservation: &Reservation,
+    ) -> Result<(), StoreError> {
+        super::generations::GenerationsStore::new(self.client, self.config)
+            .give_back(
+                owner,
+                Holder::Reservation(id, reservation.until),
+                &reservation.period_key,
+                reservation.paid,
+            )
+            .await
     }
 
     /// Takes the job for one worker run until `until_ms`, unless it is final or another run holds
@@ -318,12 +378,7 @@ impl<'a> JobsStore<'a> {
     }
 
     /// The job's final update: by the run holding `lease_id`, or (`None`) of a job found expired.
-    fn finish_job(
-        &self,
-        job: &JobRecord,
-        lease_id: Option<&str>,
-        end: &JobEnd<'_>,
-    ) -> Result<TransactWriteItem, StoreError> {
+    fn finish_job(lease_id: Option<&str>, end: &JobEnd<'_>) -> Result<Expression, StoreError> {
         let JobEnd {
             status,
             failure,
@@ -333,52 +388,52 @@ impl<'a> JobsStore<'a> {
             now,
         } = *end;
         let mut set = vec!["#status = :status", "finished_at = :now"];
-        let mut update = Update::builder()
-            .table_name(&self.config.stats_table)
-            .set_key(Some(job_key(&job.generation_id)))
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":now", s(now.to_rfc3339()))
-            .expression_attribute_values(":calls", n(calls));
+        let mut finish = Expression::default()
+            .name("#status", "status")
+            .value(":status", s(status.as_str()))
+            .value(":now", s(now.to_rfc3339()))
+            .value(":calls", n(calls));
         if let Some(failure) = failure {
             set.push("#error = :error");
-            update = update
-                .expression_attribute_names("#error", "error")
-                .expression_attribute_values(":error", s(failure.as_str()));
+            finish = finish
+                .name("#error", "error")
+                .value(":error", s(failure.as_str()));
         }
         if let Some(provider) = provider {
             set.push("provider = :provider");
-            update = update.expression_attribute_values(":provider", s(provider));
+            finish = finish.value(":provider", s(provider));
         }
         if let Some(audio) = audio {
             set.push("audio = :audio");
-            update = update.expression_attribute_values(
+            finish = finish.value(
                 ":audio",
                 serde_dynamo::to_attribute_value(audio).map_err(StoreError::invalid_request)?,
             );
         }
-        update = match lease_id {
-            Some(lease) => update
-                .condition_expression("lease_id = :lease")
-                .expression_attribute_values(":lease", s(lease)),
-            None => update
-                .condition_expression("#status IN (:queued, :running)")
-                .expression_attribute_values(":queued", s(JobStatus::Queued.as_str()))
-                .expression_attribute_values(":running", s(JobStatus::Running.as_str())),
-        };
-        let update = update
-            .update_expression(format!(
-                "SET {} REMOVE lease_id, lease_until ADD provider_calls :calls",
-                set.join(", ")
-            ))
-            .build()
-            .map_err(StoreError::invalid_request)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        finish.update = format!(
+            "SET {} REMOVE lease_id, lease_until ADD provider_calls :calls",
+            set.join(", ")
+        );
+        Ok(match lease_id {
+            Some(lease) => {
+                finish.condition = "lease_id = :lease".to_owned();
+                finish.value(":lease", s(lease))
+            }
+            None => {
+                finish.condition = "#status IN (:queued, :running)".to_owned();
+                finish
+                    .value(":queued", s(JobStatus::Queued.as_str()))
+                    .value(":running", s(JobStatus::Running.as_str()))
+            }
+        })
     }
 
-    /// Records the job's generation: the GEN item as record-generation writes it, the reservation
-    /// spent from its period's counter, the audio's bytes added under the quota, the 20th paid
-    /// generation's pool contribution (listed at once: its audio is stored), the counts.
+    /// Records the job's generation in one transaction: the GEN item as record-generation writes it,
+    /// the job finished, the reservation dropped from the owner's item (its unit stays spent: it was
+    /// counted when reserved) with the audio's bytes added under the quota, the 20th paid
+    /// generation's pool contribution (listed at once: its audio is stored), the counts. The owner's
+    /// item is conditioned on what the commit needs (that reservation, still active; room for the
+    /// audio), never on values other requests change.
     pub async fn commit(
         &self,
         write: &CommitWrite<'_>,
@@ -393,7 +448,8 @@ impl<'a> JobsStore<'a> {
             calls,
             now: write.now,
         };
-        let finish = self.finish_job(job, Some(write.lease_id), &end)?;
+        let finish = Self::finish_job(Some(write.lease_id), &end)?
+            .transact(&self.config.stats_table, job_key(&job.generation_id))?;
         let put = Put::builder()
             .table_name(&self.config.stats_table)
             .set_item(Some(
@@ -402,53 +458,26 @@ impl<'a> JobsStore<'a> {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(StoreError::invalid_request)?;
-        let counted = user.used_in(&job.period_key);
-        let mut conditions = vec!["attribute_exists(pk)", "#res.#gid.#until > :now_s"];
-        let mut update = Update::builder()
-            .table_name(&self.config.users_table)
-            .set_key(Some(item_key(user_pk(&user.user_id), PROFILE_SK)))
-            .expression_attribute_names("#res", "reservations")
-            .expression_attribute_names("#gid", job.generation_id.to_string())
-            .expression_attribute_names("#until", "until")
-            .expression_attribute_names("#usage", "usage")
-            .expression_attribute_names("#period", job.period_key.clone())
-            .expression_attribute_values(":now_s", n(write.now.timestamp()))
-            .expression_attribute_values(":used", n(counted + 1))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":size", n(write.audio.size_bytes));
-        conditions.push(super::generations::counter_condition(counted));
-        if counted > 0 {
-            update = update.expression_attribute_values(":prev_used", n(counted));
-        }
-        let mut set = vec!["#usage.#period = :used"];
-        if write.paid_total_after != user.paid_generations_total {
-            set.push("paid_generations_total = :paid");
-            conditions.push(super::generations::paid_condition(
-                user.paid_generations_total,
-            ));
-            update = update
-                .expression_attribute_values(":paid", n(write.paid_total_after))
-                .expression_attribute_values(":prev_paid", n(user.paid_generations_total));
-        }
+        let mut owner = Expression::default()
+            .name("#res", "reservations")
+            .name("#gid", job.generation_id.to_string())
+            .name("#until", "until")
+            .value(":until", n(job.reserved_until))
+            .value(":now_s", n(write.now.timestamp()))
+            .value(":size", n(write.audio.size_bytes));
+        owner.update = "REMOVE #res.#gid ADD storage_used_bytes :size".to_owned();
+        owner.condition = "#res.#gid.#until = :until AND #res.#gid.#until > :now_s".to_owned();
         if let Some(max) = write.max_storage_before {
-            conditions.push(
-                "(attribute_not_exists(storage_used_bytes) OR storage_used_bytes <= :max_storage)",
+            owner.condition.push_str(
+                " AND (attribute_not_exists(storage_used_bytes) OR storage_used_bytes <= :max_storage)",
             );
-            update = update.expression_attribute_values(":max_storage", n(max));
+            owner = owner.value(":max_storage", n(max));
         }
-        let update = update
-            .update_expression(format!(
-                "SET {} REMOVE #res.#gid ADD reservations_rev :one, storage_used_bytes :size",
-                set.join(", ")
-            ))
-            .condition_expression(conditions.join(" AND "))
-            .build()
-            .map_err(StoreError::invalid_request)?;
-        let mut items = vec![
-            finish,
-            TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder().update(update).build(),
-        ];
+        let owner = owner.transact(
+            &self.config.users_table,
+            item_key(user_pk(&user.user_id), PROFILE_SK),
+        )?;
+        let mut items = vec![finish, TransactWriteItem::builder().put(put).build(), owner];
         if let Some(contribution) = write.contribution {
             let contributor = Contributor {
                 id: &user.user_id,
@@ -464,54 +493,100 @@ impl<'a> JobsStore<'a> {
             )?);
         }
         items.extend(write.tally.items(&self.config.stats_table)?);
-        let outcome = self.finish(items, "TransactWriteItems commit").await?;
+        let outcome = match super::transact(self.client, "TransactWriteItems commit", items).await?
+        {
+            Ok(()) => FinishOutcome::Done,
+            Err(codes) => match codes.iter().position(|c| c == "ConditionalCheckFailed") {
+                Some(0) => FinishOutcome::LeaseLost,
+                Some(1) => FinishOutcome::GenerationExists,
+                _ => FinishOutcome::UserChanged,
+            },
+        };
         if outcome == FinishOutcome::Done {
             write.tally.log();
         }
         Ok(outcome)
     }
 
-    /// Fails the job with `failure` and gives its unit back (when `user` still holds it). Without a
-    /// lease (a job found expired), only a job still queued or running is failed.
+    /// Fails the job with `failure`, then gives its unit back (unless the reservation is gone
+    /// already). Without a lease (a job found expired), only a job still queued or running is
+    /// failed. Two single-item updates: if the second never happens, the reservation stops counting
+    /// when it expires.
     pub async fn release(
         &self,
         job: &JobRecord,
         lease_id: Option<&str>,
-        user: Option<&UserRecord>,
         end: &JobEnd<'_>,
     ) -> Result<FinishOutcome, StoreError> {
-        let mut items = vec![self.finish_job(job, lease_id, end)?];
-        let holds = user.is_some_and(|u| u.reservations.contains_key(job.generation_id.as_str()));
-        if let (Some(user), true) = (user, holds) {
-            let update = Update::builder()
-                .table_name(&self.config.users_table)
-                .set_key(Some(item_key(user_pk(&user.user_id), PROFILE_SK)))
-                .update_expression("REMOVE #res.#gid ADD reservations_rev :one")
-                .condition_expression("attribute_exists(#res.#gid)")
-                .expression_attribute_names("#res", "reservations")
-                .expression_attribute_names("#gid", job.generation_id.to_string())
-                .expression_attribute_values(":one", n(1))
-                .build()
-                .map_err(StoreError::invalid_request)?;
-            items.push(TransactWriteItem::builder().update(update).build());
+        let finish = Self::finish_job(lease_id, end)?;
+        let result = finish
+            .apply(
+                self.client
+                    .update_item()
+                    .table_name(&self.config.stats_table)
+                    .set_key(Some(job_key(&job.generation_id))),
+            )
+            .send()
+            .await;
+        if let Err(err) = result {
+            return match err.as_service_error() {
+                Some(e) if e.is_conditional_check_failed_exception() => {
+                    Ok(FinishOutcome::LeaseLost)
+                }
+                _ => Err(sdk_failure("UpdateItem job release", err)),
+            };
         }
-        self.finish(items, "TransactWriteItems release").await
+        self.give_back(&job.owner_id, &job.generation_id, &job.reservation())
+            .await?;
+        Ok(FinishOutcome::Done)
+    }
+}
+
+/// An update expression, its condition and their placeholders, to send alone or in a transaction.
+#[derive(Debug, Default)]
+struct Expression {
+    update: String,
+    condition: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expression {
+    fn name(mut self, placeholder: &str, name: impl Into<String>) -> Self {
+        self.names.insert(placeholder.to_owned(), name.into());
+        self
     }
 
-    async fn finish(
-        &self,
-        items: Vec<TransactWriteItem>,
-        operation: &'static str,
-    ) -> Result<FinishOutcome, StoreError> {
-        match super::transact(self.client, operation, items).await? {
-            Ok(()) => Ok(FinishOutcome::Done),
-            Err(codes) => Ok(
-                match codes.iter().position(|c| c == "ConditionalCheckFailed") {
-                    Some(0) => FinishOutcome::LeaseLost,
-                    Some(1) if operation.ends_with("commit") => FinishOutcome::GenerationExists,
-                    _ => FinishOutcome::UserChanged,
-                },
-            ),
-        }
+    fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
+        self.values.insert(placeholder.to_owned(), value);
+        self
+    }
+
+    fn transact(
+        self,
+        table: &str,
+        key: HashMap<String, AttributeValue>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .update_expression(self.update)
+            .condition_expression(self.condition)
+            .set_expression_attribute_names(Some(self.names))
+            .set_expression_attribute_values(Some(self.values))
+            .build()
+            .map_err(StoreError::invalid_request)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn apply(
+        self,
+        request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        request
+            .update_expression(self.update)
+            .condition_expression(self.condition)
+            .set_expression_attribute_names(Some(self.names))
+            .set_expression_attribute_values(Some(self.values))
     }
 }

@@ -17,6 +17,8 @@ pub mod uploads;
 pub mod users;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
 
 /// A failure of the store layer, logged once where it is made (the constructors below). The message
 /// is for logs only: every store failure reaches the caller as a generic 503.
@@ -94,7 +96,6 @@ pub fn item_key(
     pk: String,
     sk: &str,
 ) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
-    use aws_sdk_dynamodb::types::AttributeValue;
     std::collections::HashMap::from([
         (schema::PK.to_owned(), AttributeValue::S(pk)),
         (schema::SK.to_owned(), AttributeValue::S(sk.to_owned())),
@@ -185,4 +186,59 @@ pub async fn transact(
         }
         _ => Err(sdk_failure(operation, err)),
     }
+}
+
+/// Tries of a batch read while DynamoDB leaves keys unprocessed.
+const BATCH_ATTEMPTS: u32 = 6;
+
+/// Reads `keys` (each a table and an item's key) consistently in one `BatchGetItem`, asking again
+/// for keys DynamoDB left unprocessed. Returns the items found, in no particular order.
+pub(crate) async fn batch_get(
+    client: &aws_sdk_dynamodb::Client,
+    operation: &'static str,
+    keys: &[(&String, HashMap<String, AttributeValue>)],
+) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+    use aws_sdk_dynamodb::types::KeysAndAttributes;
+    let mut by_table: HashMap<String, Vec<HashMap<String, AttributeValue>>> = HashMap::new();
+    for (table, key) in keys {
+        by_table
+            .entry((*table).clone())
+            .or_default()
+            .push(key.clone());
+    }
+    let mut request = HashMap::new();
+    for (table, keys) in by_table {
+        let keys = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(StoreError::invalid_request)?;
+        request.insert(table, keys);
+    }
+    let mut found = Vec::new();
+    for attempt in 0..BATCH_ATTEMPTS {
+        let out = client
+            .batch_get_item()
+            .set_request_items(Some(request))
+            .send()
+            .await
+            .map_err(|err| sdk_failure(operation, err))?;
+        found.extend(
+            out.responses
+                .into_iter()
+                .flat_map(|r| r.into_values())
+                .flatten(),
+        );
+        match out.unprocessed_keys.filter(|rest| !rest.is_empty()) {
+            None => return Ok(found),
+            Some(rest) => {
+                request = rest;
+                crate::retry::pause(attempt).await;
+            }
+        }
+    }
+    Err(StoreError::unavailable(
+        operation,
+        "keys stayed unprocessed",
+    ))
 }

@@ -60,14 +60,12 @@ pub struct UserRecord {
     /// entitlement that changed meanwhile is retried against the new one.
     #[serde(default)]
     pub entitlement_rev: u64,
-    /// Units of quota held by generation jobs, by generation id (see `domain::jobs`): each counts
-    /// as used in its period while active. Expired ones are dropped by the next reservation.
+    /// Units of quota held by generation jobs, by generation id (see `domain::jobs`). Each is in its
+    /// period's counter (and in the paid history when `paid`) from the moment it is reserved; an
+    /// expired one stops counting (computed on read) and is taken out of the counter by the user's
+    /// next spend or by its job's release.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub reservations: BTreeMap<String, Reservation>,
-    /// Bumped by every change of `reservations`: a generation or a reservation decided from the
-    /// map as read is written only if it is still that map.
-    #[serde(default)]
-    pub reservations_rev: u64,
     /// Record-generation's spends whose record may not have landed yet: generation id → when the unit
     /// was spent (epoch ms). A parallel duplicate of that id sees it and waits for the record instead
     /// of spending a second unit; entries older than `INFLIGHT_KEPT` are dropped by later spends.
@@ -126,7 +124,6 @@ impl UserRecord {
             usage: Some(BTreeMap::new()),
             entitlement_rev: 0,
             reservations: BTreeMap::new(),
-            reservations_rev: 0,
             inflight: BTreeMap::new(),
             created_at: now,
             lapse_shard: None,
@@ -296,25 +293,29 @@ impl UserRecord {
             .unwrap_or(0)
     }
 
-    /// Units held by jobs in the period `period_key` at `now` (expired reservations hold none).
-    pub fn reserved_in(&self, period_key: &str, now: DateTime<Utc>) -> u32 {
-        let held = self
-            .reservations
-            .values()
-            .filter(|r| r.period_key == period_key && r.active(now))
-            .count();
-        u32::try_from(held).unwrap_or(u32::MAX)
+    /// The reservations that stopped counting at `now` and are still in their period's counter.
+    pub fn expired_reservations(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Iterator<Item = (&String, &Reservation)> {
+        self.reservations
+            .iter()
+            .filter(move |(_, r)| !r.active(now))
     }
 
-    /// What the metering decision needs at `now`: the entitlement and its period's count, the
-    /// units reserved by running jobs included.
+    /// What the metering decision needs at `now`: the entitlement and its period's count (recorded
+    /// generations and the units running jobs hold; expired reservations left out).
     pub fn usage(&self, now: DateTime<Utc>) -> Usage {
         let entitlement = self.entitlement(now);
         let key = entitlement.period.key();
         let counted = self.used_in(&key);
+        let expired = self
+            .expired_reservations(now)
+            .filter(|(_, r)| r.period_key == key)
+            .count();
         Usage {
             entitlement,
-            used: counted.saturating_add(self.reserved_in(&key, now)),
+            used: counted.saturating_sub(u32::try_from(expired).unwrap_or(u32::MAX)),
             counted,
             paid_total: self.paid_generations_total,
         }
