@@ -103,6 +103,13 @@ pub fn job_key(id: &GenerationId) -> std::collections::HashMap<String, Attribute
     item_key(generation_pk(id), JOB_SK)
 }
 
+/// What a submission decides from: the user, the job and the recorded generation of its id.
+pub type SubmissionState = (
+    Option<UserRecord>,
+    Option<JobRecord>,
+    Option<GenerationRecord>,
+);
+
 /// What DynamoDB did with a commit or a release.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FinishOutcome {
@@ -183,14 +190,7 @@ impl<'a> JobsStore<'a> {
         &self,
         user: &UserId,
         id: &GenerationId,
-    ) -> Result<
-        (
-            Option<UserRecord>,
-            Option<JobRecord>,
-            Option<GenerationRecord>,
-        ),
-        StoreError,
-    > {
+    ) -> Result<SubmissionState, StoreError> {
         let items = super::batch_get(
             self.client,
             "BatchGetItem user, job and generation",
