@@ -250,6 +250,20 @@ def main():
     write(report, burst, clean, release_build, runs, samples)
 
 
+def kept_section(heading):
+    """The section of the current BENCHMARKS.md under `heading`, up to the next section, verbatim."""
+    try:
+        text = open(os.path.join(ROOT, "BENCHMARKS.md")).read()
+    except FileNotFoundError:
+        return ""
+    start = text.find("\n" + heading)
+    if start < 0:
+        return ""
+    start += 1
+    end = text.find("\n## ", start + len(heading))
+    return text[start:] if end < 0 else text[start:end + 1]
+
+
 def write(report, burst, clean, release_build, runs, samples):
     memory = memory_sizes()
     cold = {c["binary"]: c for c in report["cold"] if c["binary"] != "trust-roots"}
@@ -399,6 +413,8 @@ def write(report, burst, clean, release_build, runs, samples):
       "user, 12 each; same-user-64: 64 parallel clients of one STUDIO user, 3 each; sequential: one PRO "
       "user, 100 in a row. Targets: every request of one user 201, p99 at most 10x the sequential p50.")
     w("")
+    # The before/after figures of `make load` are kept by hand (what changed and why): carried over.
+    w(kept_section("## One user's burst"))
     w("## Build")
     w("")
     if clean:
