@@ -1,6 +1,6 @@
 //! The reference model of metering and billing: the contract's rules (openapi.yaml: tiers, record-generation,
-//! the webhook, and the README's choices where the contract is silent) stated on their own terms, in
-//! memory. It shares only the tier table's constants with the code it checks (`Tier::spec`: limits,
+//! generation jobs and their reservations, storage, the webhook, and the README's choices where the
+//! contract is silent) stated on their own terms, in memory. It shares only the tier table's constants with the code it checks (`Tier::spec`: limits,
 //! qualities, period kinds); periods, entitlements, counters, fences and the 5% rule are written here
 //! again, plainly, so that a divergence between the two is a failing test.
 
@@ -113,6 +113,8 @@ pub struct User {
     pub used: BTreeMap<(bool, DateTime<Utc>), u32>,
     /// Generations recorded on a paid tier, ever.
     pub paid_total: u64,
+    /// Bytes of stored audio.
+    pub storage: u64,
     /// The user's billing cycle anchor (what Stripe events carry).
     pub anchor: DateTime<Utc>,
 }
@@ -128,6 +130,7 @@ impl User {
             fence: None,
             used: BTreeMap::new(),
             paid_total: 0,
+            storage: 0,
             anchor,
         }
     }
@@ -167,6 +170,67 @@ impl User {
     }
 }
 
+/// How long a job's reservation holds its unit.
+pub const RESERVATION: Duration = Duration::minutes(15);
+
+/// A generation job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub owner: usize,
+    /// The period its unit counts in: (month?, start).
+    pub period: (bool, DateTime<Utc>),
+    /// Its unit counts until then (unless it finished).
+    pub until: DateTime<Utc>,
+    pub paid: bool,
+    /// The reservation made it a 20th paid generation: its success goes to the pool.
+    pub contributes: bool,
+    pub seconds: u64,
+    /// `None` while queued; then `("succeeded", None)` or `("failed", Some(error))`.
+    pub end: Option<(&'static str, Option<&'static str>)>,
+}
+
+impl Job {
+    /// Holds its unit at `now`: not finished, reservation not over.
+    pub fn holds(&self, now: DateTime<Utc>) -> bool {
+        self.end.is_none() && now.timestamp() < self.until.timestamp()
+    }
+
+    /// Its status and error as `GET /api/generations/{id}` says at `now`.
+    pub fn status(&self, now: DateTime<Utc>) -> (&'static str, Option<&'static str>) {
+        match self.end {
+            Some(end) => end,
+            None if !self.holds(now) => ("failed", Some("timed_out")),
+            None => ("queued", None),
+        }
+    }
+}
+
+/// The bytes of the WAV audio the provider stub makes for `seconds` (16-bit mono at 16 kHz).
+pub fn wav_len(seconds: u64) -> u64 {
+    44 + seconds * 16_000 * 2
+}
+
+/// What `POST /api/generations` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// 202 `queued` with these numbers.
+    Queued {
+        used: u32,
+        remaining: u32,
+        reset_at: DateTime<Utc>,
+    },
+    /// 200: the caller's job of this id, with its status.
+    Existing(&'static str),
+    Taken,
+    QualityRefused,
+    LimitReached {
+        code: &'static str,
+        limit: u32,
+        used: u32,
+        reset_at: DateTime<Utc>,
+    },
+}
+
 /// What the limits route answers (the fields compared).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -179,6 +243,10 @@ pub struct Limits {
     pub remaining: u32,
     pub can_generate: bool,
     pub reason: Option<&'static str>,
+    pub storage_used: u64,
+    pub storage_limit: Option<u64>,
+    /// `(status, current_period_end, cancel_at_period_end)` of the stored subscription.
+    pub subscription: Option<(&'static str, DateTime<Utc>, bool)>,
 }
 
 /// What record-generation answers.
@@ -239,6 +307,8 @@ pub struct Model {
     pub users: Vec<User>,
     /// Generation id → owner index.
     pub generations: BTreeMap<String, usize>,
+    /// Generation jobs by id.
+    pub jobs: BTreeMap<String, Job>,
     pub applied_events: BTreeSet<String>,
 }
 
@@ -248,6 +318,7 @@ impl Model {
             now,
             users,
             generations: BTreeMap::new(),
+            jobs: BTreeMap::new(),
             applied_events: BTreeSet::new(),
         }
     }
@@ -262,11 +333,37 @@ impl Model {
         self.view(user, quality)
     }
 
+    /// Units `user`'s running jobs hold in `span` at now.
+    fn reserved(&self, user: usize, span: Span) -> u32 {
+        let held = self
+            .jobs
+            .values()
+            .filter(|j| j.owner == user && j.period == (span.month, span.start))
+            .filter(|j| j.holds(self.now))
+            .count();
+        u32::try_from(held).expect("few jobs")
+    }
+
+    /// The period's count: recorded generations and the units running jobs hold.
+    fn used(&self, user: usize, span: Span) -> u32 {
+        self.users[user].used_in(span) + self.reserved(user, span)
+    }
+
+    /// The paid history a new paid generation extends: recorded ones and running jobs' paid units.
+    fn paid_history(&self, user: usize) -> u64 {
+        let held = self
+            .jobs
+            .values()
+            .filter(|j| j.owner == user && j.paid && j.holds(self.now))
+            .count();
+        self.users[user].paid_total + u64::try_from(held).expect("few jobs")
+    }
+
     fn view(&self, user: usize, quality: Option<Quality>) -> Limits {
         let u = &self.users[user];
         let (tier, span) = u.entitlement(self.now);
         let spec = tier.spec();
-        let used = u.used_in(span);
+        let used = self.used(user, span);
         let quality_ok = quality.is_none_or(|q| spec.qualities.contains(&q));
         let reason = if !quality_ok {
             Some("quality_not_in_tier")
@@ -289,6 +386,12 @@ impl Model {
             remaining: spec.generations.saturating_sub(used),
             can_generate: reason.is_none(),
             reason,
+            storage_used: u.storage,
+            storage_limit: spec.storage_bytes,
+            subscription: u
+                .sub
+                .as_ref()
+                .map(|s| (s.status, s.end, s.cancel_at_period_end)),
         }
     }
 
@@ -304,13 +407,14 @@ impl Model {
             };
         }
         let now = self.now;
-        let u = &mut self.users[user];
-        let (tier, span) = u.entitlement(now);
+        let (tier, span) = self.users[user].entitlement(now);
         let spec = tier.spec();
         if !spec.qualities.contains(&quality) {
             return Recorded::QualityRefused;
         }
-        let used = u.used_in(span);
+        let used = self.used(user, span);
+        let paid_history = self.paid_history(user);
+        let u = &mut self.users[user];
         if used >= spec.generations {
             return Recorded::LimitReached {
                 code: if span.month {
@@ -323,11 +427,11 @@ impl Model {
                 reset_at: span.end,
             };
         }
-        u.used.insert((span.month, span.start), used + 1);
+        *u.used.entry((span.month, span.start)).or_insert(0) += 1;
         let mut contribution = None;
         if tier.is_paid() {
             u.paid_total += 1;
-            if u.paid_total.is_multiple_of(20) {
+            if (paid_history + 1).is_multiple_of(20) {
                 contribution = Some(points(quality));
             }
         }
@@ -338,6 +442,97 @@ impl Model {
             reset_at: span.end,
             contribution,
         }
+    }
+
+    /// `POST /api/generations` of `id` by `user`: a job id seen before answers the caller's job (or is
+    /// taken); otherwise quality, then quota (running jobs' units counted), then the unit reserved for
+    /// 15 minutes.
+    pub fn submit(&mut self, user: usize, id: &str, quality: Quality, seconds: u64) -> Submitted {
+        self.touch(user);
+        if let Some(job) = self.jobs.get(id) {
+            return if job.owner == user {
+                Submitted::Existing(job.status(self.now).0)
+            } else {
+                Submitted::Taken
+            };
+        }
+        if self.generations.contains_key(id) {
+            return Submitted::Taken;
+        }
+        let now = self.now;
+        let (tier, span) = self.users[user].entitlement(now);
+        let spec = tier.spec();
+        if !spec.qualities.contains(&quality) {
+            return Submitted::QualityRefused;
+        }
+        let used = self.used(user, span);
+        if used >= spec.generations {
+            return Submitted::LimitReached {
+                code: if span.month {
+                    "monthly_limit_reached"
+                } else {
+                    "daily_limit_reached"
+                },
+                limit: spec.generations,
+                used,
+                reset_at: span.end,
+            };
+        }
+        let paid = tier.is_paid();
+        let contributes = paid && (self.paid_history(user) + 1).is_multiple_of(20);
+        self.jobs.insert(
+            id.to_owned(),
+            Job {
+                owner: user,
+                period: (span.month, span.start),
+                until: now + RESERVATION,
+                paid,
+                contributes,
+                seconds,
+                end: None,
+            },
+        );
+        Submitted::Queued {
+            used: used + 1,
+            remaining: spec.generations - used - 1,
+            reset_at: span.end,
+        }
+    }
+
+    /// The worker runs every queued job once, each provider call answering as `succeed` says: a job
+    /// whose reservation is over fails `timed_out`; one whose audio would pass its owner's storage
+    /// quota fails `storage_quota_exceeded`; a refused call fails `provider_rejected`. A success records the generation in its reservation's period and stores its audio.
+    /// Returns the ids of the jobs it finished.
+    pub fn work(&mut self, succeed: bool) -> Vec<String> {
+        let now = self.now;
+        let queued: Vec<String> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.end.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &queued {
+            let job = self.jobs[id].clone();
+            let end = if !job.holds(now) {
+                ("failed", Some("timed_out"))
+            } else if !succeed {
+                ("failed", Some("provider_rejected"))
+            } else {
+                let u = &mut self.users[job.owner];
+                let size = wav_len(job.seconds);
+                let limit = u.entitlement(now).0.spec().storage_bytes;
+                if limit.is_some_and(|limit| u.storage + size > limit) {
+                    ("failed", Some("storage_quota_exceeded"))
+                } else {
+                    u.storage += size;
+                    *u.used.entry(job.period).or_insert(0) += 1;
+                    u.paid_total += u64::from(job.paid);
+                    ("succeeded", None)
+                }
+            };
+            self.jobs.get_mut(id).expect("job").end = Some(end);
+        }
+        queued
     }
 
     /// An admin grant: `None` (404) for a user who never made a request.
