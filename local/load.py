@@ -1,4 +1,4 @@
-"""Load figures for record-generation (never part of the tests): `make load` starts its own local API
+"""Load figures for record-generation and job submission (never part of the tests): `make load` starts its own local API
 over the local stack (local/load.sh) and runs this against it.
 
     make load                      # all scenarios
@@ -8,7 +8,9 @@ Scenarios (each run uses fresh user and generation ids, so runs never replay eac
 - distinct:    16 users in parallel, 25 generations each (400 requests), every user on PRO;
 - same-user:   16 parallel clients of one STUDIO user, 12 generations each (192 requests);
 - same-user-64: 64 parallel clients of one STUDIO user, 3 generations each (192 requests);
-- sequential:  one PRO user, 100 generations one after another.
+- sequential:  one PRO user, 100 generations one after another;
+- submit-same-user: 16 parallel clients of one STUDIO user, 12 job submissions each (192 requests, 202
+  expected; the local worker runs the jobs meanwhile).
 Prints requests/s, p50/p99 latency, the count of each status, p99 over the sequential p50 and, with
 --server-log (the API's log, where every recorded generation logs its `spends` and `records`
 attempts), the DynamoDB attempts per recorded generation. Targets: every request of one user 201 while
@@ -64,16 +66,26 @@ def grant(api, admin, user, bearer, tier):
         raise SystemExit(f"granting {tier} to {user} answered {status}: is `make dev` running?")
 
 
-def run(api, jobs, clients):
-    """jobs: a list per client of (bearer, generation_id); each client sends its list in order."""
+RECORD = "/api/tiers/record-generation"
+SUBMIT = "/api/generations"
 
-    def client(work):
-        return [call(api, "POST", "/api/tiers/record-generation", bearer, {"generation_id": gid})
-                for bearer, gid in work]
+
+def body(path, gid):
+    if path == SUBMIT:
+        return {"generation_id": gid, "prompt": "a calm piano by the sea", "quality": "standard",
+                "duration_seconds": 5}
+    return {"generation_id": gid}
+
+
+def run(api, work, clients, path=RECORD):
+    """work: a list per client of (bearer, generation_id); each client sends its list in order."""
+
+    def client(items):
+        return [call(api, "POST", path, bearer, body(path, gid)) for bearer, gid in items]
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
-        results = [r for rs in pool.map(client, jobs) for r in rs]
+        results = [r for rs in pool.map(client, work) for r in rs]
     elapsed = time.perf_counter() - started
     latencies = sorted(ms for _, ms in results)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
@@ -86,32 +98,25 @@ def run(api, jobs, clients):
     }
 
 
+# name: (users, tier, clients per user, requests per client, route)
+SCENARIOS = {
+    "distinct": (16, "PRO", 1, 25, RECORD),
+    "same-user": (1, "STUDIO", 16, 12, RECORD),
+    "same-user-64": (1, "STUDIO", 64, 3, RECORD),
+    "sequential": (1, "PRO", 1, 100, RECORD),
+    "submit-same-user": (1, "STUDIO", 16, 12, SUBMIT),
+}
+
+
 def scenario(api, name, admin, run_id):
-    if name == "distinct":
-        users = [f"load-{run_id}-u{i}" for i in range(16)]
-        bearers = {u: token(u) for u in users}
-        for u in users:
-            grant(api, admin, u, bearers[u], "PRO")
-        jobs = [[(bearers[u], f"{u}-g{j}") for j in range(25)] for u in users]
-        return run(api, jobs, 16)
-    if name == "same-user":
-        user = f"load-{run_id}-studio"
-        bearer = token(user)
-        grant(api, admin, user, bearer, "STUDIO")
-        jobs = [[(bearer, f"{user}-c{c}-g{j}") for j in range(12)] for c in range(16)]
-        return run(api, jobs, 16)
-    if name == "same-user-64":
-        user = f"load-{run_id}-studio64"
-        bearer = token(user)
-        grant(api, admin, user, bearer, "STUDIO")
-        jobs = [[(bearer, f"{user}-c{c}-g{j}") for j in range(3)] for c in range(64)]
-        return run(api, jobs, 64)
-    if name == "sequential":
-        user = f"load-{run_id}-seq"
-        bearer = token(user)
-        grant(api, admin, user, bearer, "PRO")
-        return run(api, [[(bearer, f"{user}-g{j}") for j in range(100)]], 1)
-    raise SystemExit(f"unknown scenario {name}")
+    users, tier, clients, each, path = SCENARIOS[name]
+    names = [f"load-{run_id}-{name}-u{i}" for i in range(users)]
+    bearers = {u: token(u) for u in names}
+    for u in names:
+        grant(api, admin, u, bearers[u], tier)
+    work = [[(bearers[u], f"{u}-c{c}-g{j}") for j in range(each)]
+            for u in names for c in range(clients)]
+    return run(api, work, users * clients, path)
 
 
 def attempts(log_path, offset):
@@ -140,7 +145,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api", default="http://127.0.0.1:8000")
     parser.add_argument("--scenario", action="append",
-                        choices=["distinct", "same-user", "same-user-64", "sequential"])
+                        choices=sorted(SCENARIOS))
     parser.add_argument("--warmup", type=int, default=2, help="unreported rounds of `distinct` first")
     parser.add_argument("--server-log", help="the API's log, for the attempts per commit")
     args = parser.parse_args()
@@ -149,7 +154,8 @@ def main():
     for round_ in range(args.warmup):
         scenario(args.api, "distinct", admin, f"{run_id}w{round_}")
     results = {}
-    for name in args.scenario or ["sequential", "distinct", "same-user", "same-user-64"]:
+    for name in args.scenario or ["sequential", "distinct", "same-user", "same-user-64",
+                                  "submit-same-user"]:
         offset = os.path.getsize(args.server_log) if args.server_log else 0
         result = scenario(args.api, name, admin, run_id)
         if args.server_log:

@@ -115,6 +115,21 @@ enum Op {
         user: usize,
         n: usize,
     },
+    /// An upload of audio for one of the user's recorded generations: a presigned link for `size`
+    /// bytes (`None`: 2 GiB, the largest there is, asked for and never sent), then the PUT
+    /// and S3's event; `oversize` sends more bytes than presigned (the object is deleted).
+    Upload {
+        user: usize,
+        pick: usize,
+        size: Option<u64>,
+        oversize: bool,
+    },
+    /// `n` lyrics drafts (`pixel` false) or Pixel messages of one user at once.
+    Assist {
+        user: usize,
+        pixel: bool,
+        n: usize,
+    },
     /// The worker drains the queue; every provider call succeeds, or every one is refused (422: the
     /// job fails at once, the provider's health untouched).
     Work {
@@ -229,6 +244,11 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(user, id, quality, seconds)| Op::Submit { user, id, quality, seconds }),
         2 => (0..USERS, 2usize..9).prop_map(|(user, n)| Op::SubmitBurst { user, n }),
         4 => prop::bool::weighted(0.75).prop_map(|succeed| Op::Work { succeed }),
+        3 => (0..USERS, 0usize..8, prop_oneof![4 => (1u64..4096).prop_map(Some), 1 => Just(None)],
+              prop::bool::weighted(0.15))
+            .prop_map(|(user, pick, size, oversize)| Op::Upload { user, pick, size, oversize }),
+        3 => (0..USERS, any::<bool>(), prop_oneof![3 => Just(1usize), 2 => 4usize..9])
+            .prop_map(|(user, pixel, n)| Op::Assist { user, pixel, n }),
     ]
 }
 
@@ -320,6 +340,13 @@ impl<'a> Run<'a> {
             } => self.submit(user, id, quality, seconds).await,
             Op::SubmitBurst { user, n } => self.submit_burst(user, n).await,
             Op::Work { succeed } => self.work(succeed).await,
+            Op::Assist { user, pixel, n } => self.assist(user, pixel, n).await,
+            Op::Upload {
+                user,
+                pick,
+                size,
+                oversize,
+            } => self.upload(user, pick, size, oversize).await,
             Op::Clock(to) => {
                 self.move_clock(to);
                 Ok(())
@@ -519,6 +546,151 @@ impl<'a> Run<'a> {
             got == want,
             "burst of {n} jobs: expected {want:?}, got {got:?}"
         );
+        Ok(())
+    }
+
+    async fn upload(
+        &mut self,
+        user: usize,
+        pick: usize,
+        size: Option<u64>,
+        oversize: bool,
+    ) -> Step {
+        let Some(id) = (!self.own[user].is_empty())
+            .then(|| self.own[user][pick % self.own[user].len()].clone())
+        else {
+            return Ok(());
+        };
+        // The largest upload there is: more than FREE's whole quota.
+        let declared = size.unwrap_or(1 << 31);
+        let expected = self.model.upload_url(user, &id, declared);
+        let res = self
+            .app
+            .call(
+                "POST",
+                &format!("/api/generations/{id}/upload-url"),
+                As::user(&self.user_id(user)),
+                Some(&json!({"content_type": "audio/mpeg", "size_bytes": declared}).to_string()),
+            )
+            .await;
+        let b = res.json();
+        match expected {
+            None => check!(
+                res.status == 404,
+                "upload-url {id}: expected 404, got {}",
+                res.text()
+            ),
+            Some(Err((limit, used))) => {
+                tally("upload: 413");
+                check!(
+                    res.status == 413
+                        && b["code"] == "storage_quota_exceeded"
+                        && b["limit_bytes"] == limit
+                        && b["used_bytes"] == used,
+                    "upload-url {id}: expected 413 {limit} {used}, got {} {}",
+                    res.status,
+                    res.text()
+                );
+            }
+            Some(Ok(())) => {
+                check!(
+                    res.status == 200,
+                    "upload-url {id}: {} {}",
+                    res.status,
+                    res.text()
+                );
+                let Some(size) = size else {
+                    tally("upload: granted, never sent");
+                    return Ok(());
+                };
+                // Sending more than presigned is only tried on a generation with no audio yet.
+                let oversize = oversize && !self.model.audio.contains_key(&id);
+                let sent = if oversize { size + 3 } else { size };
+                let put = reqwest::Client::new()
+                    .put(b["upload_url"].as_str().unwrap_or_default())
+                    .header("content-type", "audio/mpeg")
+                    .body(vec![7u8; usize::try_from(sent).expect("small")])
+                    .send()
+                    .await
+                    .map_err(|e| TestCaseError::fail(format!("PUT to S3: {e}")))?;
+                check!(put.status().is_success(), "S3 PUT: {}", put.status());
+                let stored = self.model.account(user, &id, size, !oversize);
+                tally(if stored {
+                    "upload: stored"
+                } else {
+                    "upload: rejected"
+                });
+                let key = format!("audio/{}/{id}", self.user_id(user));
+                let event = storage_events::event_for(&self.app.state.config.audio_bucket, &[key]);
+                let report = storage_events::handler(
+                    &self.app.state,
+                    lambda_runtime::LambdaEvent::new(event, Default::default()),
+                )
+                .await
+                .map_err(|e| TestCaseError::fail(format!("storage-events: {e}")))?;
+                check!(
+                    (report.stored, report.rejected) == (u32::from(stored), u32::from(!stored)),
+                    "storage-events {id}: expected stored {stored}, got {report:?}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// `n` lyrics drafts or Pixel messages at once: the model's number succeed, the rest are refused
+    /// with its code, limit and reset.
+    async fn assist(&mut self, user: usize, pixel: bool, n: usize) -> Step {
+        let expected: Vec<_> = (0..n).map(|_| self.model.assist(user, pixel)).collect();
+        let user_id = self.user_id(user);
+        let (path, ok) = if pixel {
+            ("/api/pixel/chat", 200)
+        } else {
+            ("/api/lyrics", 201)
+        };
+        let app = self.app;
+        let answers = join_all((0..n).map(|i| {
+            let body = if pixel {
+                json!({ "message": format!("what should I make next? {i}") })
+            } else {
+                json!({ "theme": format!("rain on the shore {i}") })
+            };
+            let user_id = user_id.clone();
+            async move {
+                app.call("POST", path, As::user(&user_id), Some(&body.to_string()))
+                    .await
+            }
+        }))
+        .await;
+        let want_ok = expected.iter().filter(|e| e.is_ok()).count();
+        let got_ok = answers.iter().filter(|r| r.status == ok).count();
+        tally(format!(
+            "{}: {}",
+            if pixel { "pixel" } else { "lyrics" },
+            if want_ok == n {
+                "all granted"
+            } else {
+                "some refused"
+            }
+        ));
+        check!(
+            got_ok == want_ok,
+            "{path} ×{n}: expected {want_ok} × {ok}, got {:?}",
+            answers.iter().map(TestResponse::text).collect::<Vec<_>>()
+        );
+        if let Some(Err((code, limit, reset_at))) = expected.iter().find(|e| e.is_err()) {
+            for res in answers.iter().filter(|r| r.status != ok) {
+                let b = res.json();
+                check!(
+                    res.status == 429
+                        && b["code"] == *code
+                        && b["limit"] == *limit
+                        && b["reset_at"] == rfc(*reset_at),
+                    "{path}: expected 429 {code} {limit} {reset_at}, got {} {}",
+                    res.status,
+                    res.text()
+                );
+            }
+        }
         Ok(())
     }
 
@@ -868,7 +1040,8 @@ impl<'a> Run<'a> {
     }
 
     /// After the sequence: every user who exists answers limits as the model says, every job has
-    /// the model's status, and the stored user item holds the model's tier, storage and paid history
+    /// the model's status, and the stored user item holds the model's tier in force, storage and paid
+    /// history
     /// (the stored one less the paid units of expired reservations not yet taken out).
     async fn final_check(&mut self) -> Step {
         let now = self.model.now;
@@ -893,17 +1066,20 @@ impl<'a> Run<'a> {
                 .expired_reservations(now)
                 .filter(|(_, r)| r.paid)
                 .count() as u64;
+            // The tier in force (housekeeping may have written a lapse down: the stored tier then
+            // says FREE where the model keeps the lapsed subscription's).
+            let (tier, _) = u.entitlement(now);
             check!(
-                stored.tier == u.tier
+                stored.entitlement(now).tier == tier
                     && stored.storage_used_bytes == u.storage
                     && stored.paid_generations_total - expired_paid == u.paid_total + held_paid,
                 "stored user {}: tier {:?}, storage {}, paid {} ({expired_paid} expired); model: \
                  {:?}, {}, {} recorded + {held_paid} held",
                 u.id,
-                stored.tier,
+                stored.entitlement(now).tier,
                 stored.storage_used_bytes,
                 stored.paid_generations_total,
-                u.tier,
+                tier,
                 u.storage,
                 u.paid_total
             );
@@ -1153,54 +1329,68 @@ fn metering_and_billing_follow_the_model() {
 #[test]
 fn recorded_sequences_follow_the_model() {
     let start = "2026-11-26T10:00:00Z";
-    let anchors = [(0, 0), (0, 0), (0, 0)];
+    let anchored_now = vec![(0, 0), (0, 0), (0, 0)];
     let record = |user| Op::Record {
         user,
         id: IdPick::New,
         quality: Quality::Standard,
     };
+    let created = |user, status, month| Op::Webhook {
+        user,
+        rank: 1,
+        status,
+        tier: Some(Tier::Creator),
+        month,
+        cancel_at_period_end: false,
+        age_secs: 0,
+        no_period: false,
+        other_subscription: false,
+        period_on_subscription: false,
+    };
+    let free = |user| Op::Grant {
+        user,
+        tier: Tier::Free,
+    };
     let sequences = vec![
-        vec![
-            record(0),
-            Op::Grant {
-                user: 0,
-                tier: Tier::Free,
-            },
-        ],
-        vec![
-            record(1),
-            Op::Webhook {
-                user: 1,
-                rank: 1,
-                status: "canceled",
-                tier: Some(Tier::Creator),
-                month: 0,
-                cancel_at_period_end: false,
-                age_secs: 0,
-                no_period: false,
-                other_subscription: false,
-                period_on_subscription: false,
-            },
-        ],
-        vec![record(0)],
-        vec![
-            Op::Burst {
-                user: 2,
-                n: 2,
-                quality: Quality::Standard,
-            },
-            Op::Record {
-                user: 1,
-                id: IdPick::Others(0),
-                quality: Quality::Standard,
-            },
-            Op::Grant {
-                user: 1,
-                tier: Tier::Free,
-            },
-        ],
+        (anchored_now.clone(), vec![record(0), free(0)]),
+        (
+            anchored_now.clone(),
+            vec![record(1), created(1, "canceled", 0)],
+        ),
+        (anchored_now.clone(), vec![record(0)]),
+        (
+            anchored_now.clone(),
+            vec![
+                Op::Burst {
+                    user: 2,
+                    n: 2,
+                    quality: Quality::Standard,
+                },
+                Op::Record {
+                    user: 1,
+                    id: IdPick::Others(0),
+                    quality: Quality::Standard,
+                },
+                free(1),
+            ],
+        ),
+        // Housekeeping writes a lapsed subscription's FREE tier down (user 1's billing cycle anchored
+        // 3 days before the start, the subscription's last period ended then).
+        (
+            vec![(0, 0), (3, 0), (0, 0)],
+            vec![
+                created(1, "active", -1),
+                Op::Burst {
+                    user: 1,
+                    n: 20,
+                    quality: Quality::Standard,
+                },
+                Op::Redeliver(0),
+                Op::Reset { monthly: false },
+            ],
+        ),
     ];
-    for ops in sequences {
+    for (anchors, ops) in sequences {
         if let Err(err) = run_sequence(start, &anchors, &ops) {
             panic!("{ops:?}: {err}");
         }

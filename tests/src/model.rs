@@ -115,6 +115,8 @@ pub struct User {
     pub paid_total: u64,
     /// Bytes of stored audio.
     pub storage: u64,
+    /// Lyrics drafts and Pixel messages per UTC day: (pixel?, day start) → count.
+    pub assisted: BTreeMap<(bool, DateTime<Utc>), u32>,
     /// The user's billing cycle anchor (what Stripe events carry).
     pub anchor: DateTime<Utc>,
 }
@@ -131,6 +133,7 @@ impl User {
             used: BTreeMap::new(),
             paid_total: 0,
             storage: 0,
+            assisted: BTreeMap::new(),
             anchor,
         }
     }
@@ -309,6 +312,8 @@ pub struct Model {
     pub generations: BTreeMap<String, usize>,
     /// Generation jobs by id.
     pub jobs: BTreeMap<String, Job>,
+    /// The bytes of each recorded generation's stored audio (uploaded through a presigned link).
+    pub audio: BTreeMap<String, u64>,
     pub applied_events: BTreeSet<String>,
 }
 
@@ -319,6 +324,7 @@ impl Model {
             users,
             generations: BTreeMap::new(),
             jobs: BTreeMap::new(),
+            audio: BTreeMap::new(),
             applied_events: BTreeSet::new(),
         }
     }
@@ -533,6 +539,74 @@ impl Model {
             self.jobs.get_mut(id).expect("job").end = Some(end);
         }
         queued
+    }
+
+    /// A lyrics draft (`pixel` false) or a Pixel message: `Ok(())` while the UTC day's allowance of the
+    /// tier in force lasts, else the refusal's `(code, limit, reset_at)`.
+    pub fn assist(
+        &mut self,
+        user: usize,
+        pixel: bool,
+    ) -> Result<(), (&'static str, u32, DateTime<Utc>)> {
+        self.touch(user);
+        let now = self.now;
+        let u = &mut self.users[user];
+        let spec = u.entitlement(now).0.spec();
+        let limit = if pixel {
+            spec.pixel_messages_per_day
+        } else {
+            spec.lyrics_per_day
+        };
+        let day = utc_day(now);
+        let count = u.assisted.entry((pixel, day.start)).or_insert(0);
+        if *count >= limit {
+            let code = if pixel {
+                "pixel_limit_reached"
+            } else {
+                "lyrics_limit_reached"
+            };
+            return Err((code, limit, day.end));
+        }
+        *count += 1;
+        Ok(())
+    }
+
+    /// `upload-url` for `user`'s recorded generation `id` of `size` bytes: `Ok` when it fits what
+    /// remains of the tier's storage (the audio it would replace freed first), else the 413's
+    /// `(limit_bytes, used_bytes)`; `None` (404) for an id that is not the user's.
+    pub fn upload_url(
+        &mut self,
+        user: usize,
+        id: &str,
+        size: u64,
+    ) -> Option<Result<(), (u64, u64)>> {
+        self.touch(user);
+        if self.generations.get(id) != Some(&user) {
+            return None;
+        }
+        let u = &self.users[user];
+        let limit = u.entitlement(self.now).0.spec().storage_bytes;
+        let used = u.storage - self.audio.get(id).copied().unwrap_or(0);
+        match limit {
+            Some(limit) if used + size > limit => Some(Err((limit, u.storage))),
+            _ => Some(Ok(())),
+        }
+    }
+
+    /// S3 reported the object uploaded for `id`: `true` (stored: it replaces the generation's audio in
+    /// the owner's storage) when it is what was presigned and fits, else `false` (deleted).
+    pub fn account(&mut self, user: usize, id: &str, size: u64, as_presigned: bool) -> bool {
+        let now = self.now;
+        let replaced = self.audio.get(id).copied().unwrap_or(0);
+        let u = &mut self.users[user];
+        let limit = u.entitlement(now).0.spec().storage_bytes;
+        let fits = limit.is_none_or(|limit| u.storage - replaced + size <= limit);
+        if !as_presigned || !fits {
+            return false;
+        }
+        u.storage = u.storage - replaced + size;
+        self.audio.insert(id.to_owned(), size);
+        true
     }
 
     /// An admin grant: `None` (404) for a user who never made a request.
