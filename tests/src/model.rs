@@ -314,6 +314,12 @@ pub struct Model {
     pub jobs: BTreeMap<String, Job>,
     /// The bytes of each recorded generation's stored audio (uploaded through a presigned link).
     pub audio: BTreeMap<String, u64>,
+    /// Pool contributions by contribution id: (generation id, listed?). A recorded generation's is
+    /// listed once its audio is stored; a job's at once.
+    pub contributions: BTreeMap<String, (String, bool)>,
+    /// Pool claims: (user, contribution id), and per user and UTC day start how many.
+    pub claimed: BTreeSet<(usize, String)>,
+    pub claims: BTreeMap<(usize, DateTime<Utc>), u32>,
     pub applied_events: BTreeSet<String>,
 }
 
@@ -325,6 +331,9 @@ impl Model {
             generations: BTreeMap::new(),
             jobs: BTreeMap::new(),
             audio: BTreeMap::new(),
+            contributions: BTreeMap::new(),
+            claimed: BTreeSet::new(),
+            claims: BTreeMap::new(),
             applied_events: BTreeSet::new(),
         }
     }
@@ -606,7 +615,38 @@ impl Model {
         }
         u.storage = u.storage - replaced + size;
         self.audio.insert(id.to_owned(), size);
+        for (generation, listed) in self.contributions.values_mut() {
+            if generation == id {
+                *listed = true;
+            }
+        }
         true
+    }
+
+    /// A FREE user claims the pool item `contribution`: `Ok(claims used today)`, or the refusal's
+    /// status and code (tier, then the day's 3 claims, then the item, then a second claim of it).
+    pub fn claim(&mut self, user: usize, contribution: &str) -> Result<u32, (u16, &'static str)> {
+        self.touch(user);
+        if self.users[user].entitlement(self.now).0.is_paid() {
+            return Err((403, "only_free_tier"));
+        }
+        let day = utc_day(self.now).start;
+        let used = self.claims.get(&(user, day)).copied().unwrap_or(0);
+        if used >= 3 {
+            return Err((429, "daily_claim_limit_reached"));
+        }
+        if !self
+            .contributions
+            .get(contribution)
+            .is_some_and(|(_, listed)| *listed)
+        {
+            return Err((404, "not_found"));
+        }
+        if !self.claimed.insert((user, contribution.to_owned())) {
+            return Err((409, "already_claimed"));
+        }
+        self.claims.insert((user, day), used + 1);
+        Ok(used + 1)
     }
 
     /// An admin grant: `None` (404) for a user who never made a request.
