@@ -6,6 +6,7 @@ mod admin_tier;
 mod analytics;
 mod atomicity;
 mod authorization;
+mod aws_semantics;
 mod checkout;
 mod contract;
 mod dependency_faults;

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod faults;
+pub mod iam;
 pub mod model;
 pub mod stripe;
 

@@ -155,6 +155,23 @@ impl<'a> AudioStore<'a> {
                     .cloned(),
             })),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            // Never "absent": without s3:ListBucket on the key's prefix S3 answers a missing key
+            // with 403 (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html), and any
+            // other 403 is a policy to fix too.
+            Err(err)
+                if err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 403) =>
+            {
+                Err(StoreError::misconfigured(
+                    "HeadObject",
+                    format!(
+                        "403 on {key}: the function's role needs s3:GetObject on the key and \
+                         s3:ListBucket on the bucket for its prefix ({})",
+                        DisplayErrorContext(&err)
+                    ),
+                ))
+            }
             Err(err) => Err(s3_failure("HeadObject", err)),
         }
     }

@@ -36,7 +36,17 @@ pub enum StoreError {
     /// We built a request the SDK refused: a bug.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// AWS refused us for what the deploy set up (a permission, a key policy): never an answer about
+    /// the data. Logged with the marker [`MISCONFIGURED`], which the template's alarm counts.
+    #[error("{MISCONFIGURED}: {operation} was refused: {message}")]
+    Misconfigured {
+        operation: &'static str,
+        message: String,
+    },
 }
+
+/// The log text of a refusal the deploy must fix (`StoreError::Misconfigured`).
+pub const MISCONFIGURED: &str = "configuration error";
 
 impl StoreError {
     pub fn unavailable(operation: &'static str, message: impl Into<String>) -> Self {
@@ -53,6 +63,14 @@ impl StoreError {
 
     pub fn invalid_request(err: impl std::fmt::Display) -> Self {
         Self::InvalidRequest(err.to_string()).logged()
+    }
+
+    pub fn misconfigured(operation: &'static str, message: impl Into<String>) -> Self {
+        Self::Misconfigured {
+            operation,
+            message: message.into(),
+        }
+        .logged()
     }
 
     fn logged(self) -> Self {
