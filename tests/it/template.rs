@@ -487,3 +487,72 @@ fn stripe_keys_come_from_secrets_manager_and_only_where_used() {
         );
     }
 }
+
+/// What holds users' data is kept when the stack is deleted or a change replaces it, except when
+/// the stack's first create rolls back: a fixed bucket name left behind would make the next deploy
+/// fail with "already exists" (`RetainExceptOnCreate`,
+/// https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html).
+#[test]
+fn stored_data_is_kept_and_a_failed_first_deploy_can_be_retried() {
+    let t = template();
+    let stateful = [
+        "AWS::DynamoDB::Table",
+        "AWS::S3::Bucket",
+        "AWS::Cognito::UserPool",
+    ];
+    let mut seen = Vec::new();
+    for (name, resource) in t["Resources"].as_mapping().expect("resources") {
+        let kind = text(&resource["Type"]);
+        if !stateful.contains(&kind.as_str()) {
+            continue;
+        }
+        let name = text(name);
+        assert_eq!(
+            (
+                resource["DeletionPolicy"].as_str(),
+                resource["UpdateReplacePolicy"].as_str()
+            ),
+            (Some("RetainExceptOnCreate"), Some("Retain")),
+            "{name} ({kind})"
+        );
+        seen.push(kind);
+    }
+    for kind in stateful {
+        assert!(seen.iter().any(|k| k == kind), "no {kind} checked");
+    }
+}
+
+/// With JSON logs Lambda drops application logs below its ApplicationLogLevel (INFO unless set):
+/// `LogLevel` sets it for every function, each of its values mapped to Lambda's spelling.
+/// https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
+#[test]
+fn the_log_level_parameter_sets_lambdas_own_log_filter() {
+    let t = template();
+    let logging = &t["Globals"]["Function"]["LoggingConfig"];
+    assert_eq!(logging["LogFormat"], "JSON");
+    let Value::Tagged(find) = &logging["ApplicationLogLevel"] else {
+        panic!("ApplicationLogLevel must follow LogLevel: {logging:?}")
+    };
+    assert_eq!(find.tag, "!FindInMap");
+    assert_eq!(find.value[0], "LambdaLogLevel");
+    let Value::Tagged(by) = &find.value[1] else {
+        panic!("keyed by !Ref LogLevel")
+    };
+    assert_eq!(
+        (by.tag.to_string(), &by.value),
+        ("!Ref".into(), &"LogLevel".into())
+    );
+    let lambda_levels = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+    for level in t["Parameters"]["LogLevel"]["AllowedValues"]
+        .as_sequence()
+        .expect("LogLevel's values")
+    {
+        let mapped = &t["Mappings"]["LambdaLogLevel"][text(level).as_str()]["Level"];
+        assert!(
+            mapped
+                .as_str()
+                .is_some_and(|m| lambda_levels.contains(&m) && m.eq_ignore_ascii_case(&text(level))),
+            "LogLevel {level:?} maps to {mapped:?}"
+        );
+    }
+}
