@@ -48,11 +48,12 @@ pub enum ErrorCode {
     PixelLimitReached,
     VersionConflict,
     PreconditionRequired,
+    NoProviderConfigured,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `openapi.yaml`'s `Problem.code` (a test compares them).
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 28] = [
         Self::InvalidRequest,
         Self::PayloadTooLarge,
         Self::Unauthorized,
@@ -80,6 +81,7 @@ impl ErrorCode {
         Self::PixelLimitReached,
         Self::VersionConflict,
         Self::PreconditionRequired,
+        Self::NoProviderConfigured,
     ];
 
     /// The snake_case string clients match on.
@@ -112,6 +114,7 @@ impl ErrorCode {
             Self::PixelLimitReached => "pixel_limit_reached",
             Self::VersionConflict => "version_conflict",
             Self::PreconditionRequired => "precondition_required",
+            Self::NoProviderConfigured => "no_provider_configured",
         }
     }
 }
@@ -364,6 +367,11 @@ impl From<crate::jobs::SubmitError> for ApiError {
             SubmitError::NoSuchLyrics => {
                 ApiError::not_found("no such lyrics draft of yours").with("field", "lyrics_id")
             }
+            SubmitError::NoProvider => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::NoProviderConfigured,
+                "no generation provider is configured on this deployment",
+            ),
             SubmitError::Store(err) => err.into(),
             SubmitError::BudgetSpent { .. } => ApiError::dependency_unavailable("the database"),
         }

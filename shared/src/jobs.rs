@@ -55,27 +55,44 @@ pub struct JobsQueue {
     /// What the client is built from: the state's SDK settings and SQS endpoint override.
     source: Option<(aws_config::SdkConfig, Option<String>)>,
     url: String,
+    /// How many providers the worker runs jobs through (`GENERATION_PROVIDERS`): with none, a
+    /// submission is refused before anything is reserved.
+    providers: usize,
 }
 
 impl JobsQueue {
-    pub fn new(client: aws_sdk_sqs::Client, url: String) -> Self {
+    /// The queue at `url`, its jobs run by `providers` providers.
+    pub fn new(client: aws_sdk_sqs::Client, url: String, providers: usize) -> Self {
         Self {
             client: std::sync::Arc::new(std::sync::OnceLock::from(client)),
             source: None,
             url,
+            providers,
         }
     }
 
-    /// The queue of `JOBS_QUEUE_URL`, with the state's SDK settings (and `AWS_ENDPOINT_URL_SQS`).
+    /// The queue of `JOBS_QUEUE_URL`, with the state's SDK settings (and `AWS_ENDPOINT_URL_SQS`),
+    /// and the worker's providers as `GENERATION_PROVIDERS` lists them (the same parameter).
     pub fn from_env(state: &AppState) -> Result<Self, lambda_http::Error> {
         let url = std::env::var("JOBS_QUEUE_URL")
             .ok()
             .filter(|u| !u.is_empty())
             .ok_or("JOBS_QUEUE_URL is not set: the function needs it (template.yaml sets it)")?;
+        let providers = match std::env::var("GENERATION_PROVIDERS") {
+            Ok(raw) if !raw.trim().is_empty() => crate::providers::parse_providers(&raw)?.len(),
+            _ => 0,
+        };
+        if providers == 0 {
+            tracing::error!(
+                "GENERATION_PROVIDERS lists no provider: every submission answers 503 \
+                 no_provider_configured"
+            );
+        }
         Ok(Self {
             client: std::sync::Arc::new(std::sync::OnceLock::new()),
             source: Some((state.sdk.clone(), state.endpoints.sqs.clone())),
             url,
+            providers,
         })
     }
 
@@ -118,6 +135,9 @@ pub enum SubmitError {
     /// `lyrics_id` names no draft of the caller's.
     #[error("no such lyrics")]
     NoSuchLyrics,
+    /// The deployment has no generation provider: a job could only fail.
+    #[error("no generation provider is configured")]
+    NoProvider,
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Lost every attempt (`SPEND_ATTEMPTS`, or `AWAIT_ROUNDS` waiting for a parallel copy).
@@ -152,6 +172,9 @@ pub async fn submit(
         .jobs_queue
         .as_ref()
         .ok_or_else(|| StoreError::unavailable("SendMessage", "JOBS_QUEUE_URL is not set"))?;
+    if queue.providers == 0 {
+        return Err(SubmitError::NoProvider);
+    }
     if let Some(lyrics) = &job.lyrics_id {
         if state.lyrics().entry(&caller.id, lyrics).await?.is_none() {
             return Err(SubmitError::NoSuchLyrics);

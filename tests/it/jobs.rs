@@ -897,3 +897,37 @@ async fn the_fleet_together_never_takes_more_than_a_providers_burst() {
     .await;
     assert_eq!(again.iter().filter(|r| r.is_ok()).count(), 1);
 }
+
+/// A deployment without a generation provider refuses a submission before anything is spent: the
+/// job could only fail. Nothing reserved, stored or queued; the same request succeeds once a
+/// provider is configured.
+#[tokio::test]
+async fn with_no_provider_configured_a_submission_is_503_and_spends_nothing() {
+    let mut app = TestApp::spawn().await;
+    let configured = app.state.jobs_queue.clone().expect("the jobs queue");
+    app.state.jobs_queue = Some(son1k::jobs::JobsQueue::new(
+        app.state.sqs_client(),
+        configured.url().to_owned(),
+        0,
+    ));
+    let res = submit(&app, "ana", "nowhere").await;
+    res.assert_problem(503, "no_provider_configured");
+    assert_eq!(res.header("retry-after"), None, "waiting does not help");
+    status(&app, As::user("ana"), "nowhere")
+        .await
+        .assert_problem(404, "not_found");
+    let limits = app
+        .call("GET", "/api/tiers/limits/me", As::user("ana"), None)
+        .await
+        .json();
+    assert_eq!(limits["used"], 0, "{limits}");
+    let (_stub, base) = stub().await;
+    assert_eq!(
+        drain(&app, &pool(&base, &[("alpha", 1)])).await,
+        0,
+        "nothing queued"
+    );
+
+    app.state.jobs_queue = Some(configured);
+    assert_eq!(submit(&app, "ana", "nowhere").await.status, 202);
+}

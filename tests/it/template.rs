@@ -556,3 +556,28 @@ fn the_log_level_parameter_sets_lambdas_own_log_filter() {
         );
     }
 }
+
+/// Submissions know whether the worker has a provider (the same parameter), and a deploy without
+/// one says what that means in its outputs.
+#[test]
+fn submit_and_worker_read_the_same_providers_and_a_deploy_without_one_says_so() {
+    let t = template();
+    for function in ["GenerationSubmit", "GenerationWorker"] {
+        let Value::Tagged(value) = &t["Resources"][function]["Properties"]["Environment"]
+            ["Variables"]["GENERATION_PROVIDERS"]
+        else {
+            panic!("{function}: GENERATION_PROVIDERS must be !Ref GenerationProviders")
+        };
+        assert_eq!(
+            (value.tag.to_string(), &value.value),
+            ("!Ref".into(), &"GenerationProviders".into()),
+            "{function}"
+        );
+    }
+    assert_eq!(t["Parameters"]["GenerationProviders"]["Default"], "[]");
+    let output = format!("{:?}", t["Outputs"]["GenerationProviders"]["Value"]);
+    assert!(
+        output.contains("NoGenerationProviders") && output.contains("no_provider_configured"),
+        "{output}"
+    );
+}

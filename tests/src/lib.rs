@@ -285,7 +285,8 @@ impl TestApp {
             state.config.audio_bucket.trim_end_matches("-audio")
         );
         state.jobs_queue = Some(
-            local_api::jobs::ensure_queue(&state, &queue)
+            // Each jobs test brings its own provider pool to the worker.
+            local_api::jobs::ensure_queue(&state, &queue, 1)
                 .await
                 .expect("create the jobs queue"),
         );
@@ -365,6 +366,7 @@ impl TestApp {
         state.jobs_queue = Some(son1k::jobs::JobsQueue::new(
             state.sqs_client(),
             format!("{endpoint}/123456789012/unreachable"),
+            1,
         ));
         let (ollama, ollama_base) = spawn_ollama().await;
         state.llm = Some(Arc::new(ollama_client(

@@ -114,7 +114,8 @@ async fn routes(samples: usize) -> Result<Vec<RouteFigures>, Failure> {
         .with_dynamo_interceptor(meter.clone());
     init_stack(&state).await?;
     let mut state = state;
-    state.jobs_queue = Some(crate::jobs::ensure_queue(&state, "bench-jobs").await?);
+    // Submissions are measured, not runs: a provider counts as configured.
+    state.jobs_queue = Some(crate::jobs::ensure_queue(&state, "bench-jobs", 1).await?);
     // Lyric Studio and Pixel talk to an Ollama stub of their own (its answers take no time: the
     // figures are the backend's).
     let ollama = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

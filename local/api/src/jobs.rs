@@ -13,7 +13,11 @@ pub const MAX_RECEIVES: u32 = 5;
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
 /// Creates (or finds) the queue `name` and its dead-letter queue `name-dlq` on the state's SQS.
-pub async fn ensure_queue(state: &AppState, name: &str) -> Result<JobsQueue, Failure> {
+pub async fn ensure_queue(
+    state: &AppState,
+    name: &str,
+    providers: usize,
+) -> Result<JobsQueue, Failure> {
     let sqs = state.sqs_client();
     let dlq = sqs
         .create_queue()
@@ -42,7 +46,7 @@ pub async fn ensure_queue(state: &AppState, name: &str) -> Result<JobsQueue, Fai
         .send()
         .await?;
     let url = queue.queue_url().ok_or("no queue URL")?.to_owned();
-    Ok(JobsQueue::new(sqs, url))
+    Ok(JobsQueue::new(sqs, url, providers))
 }
 
 /// Receives one batch (waiting up to `wait_seconds`), runs it through the worker's handler and

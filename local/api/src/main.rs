@@ -230,8 +230,9 @@ async fn serve() -> Result<(), Failure> {
     start_ollama_stub().await?;
     // The jobs queue and its worker, as the event source mapping runs it in AWS.
     let queue_name = std::env::var("JOBS_QUEUE_NAME").unwrap_or_else(|_| "son1k-jobs".into());
-    state.jobs_queue = Some(local_api::jobs::ensure_queue(&state, &queue_name).await?);
     let providers = son1k::providers::load(&state).await?;
+    state.jobs_queue =
+        Some(local_api::jobs::ensure_queue(&state, &queue_name, providers.len()).await?);
     tracing::info!(providers = providers.len(), queue = %queue_name, "generation worker polling");
     tokio::spawn(local_api::jobs::run_worker(state.clone(), providers));
     // S3's ObjectCreated notifications, locally: uploads are accounted within a second or two.
