@@ -7,12 +7,16 @@ export LOCAL_JWT_AUDIENCE="${LOCAL_JWT_AUDIENCE-son1k-local}"
 # Stripe: the local stub (started by local-api serve) stands in for api.stripe.com.
 export STRIPE_STUB_PORT="${STRIPE_STUB_PORT:-12111}"
 export STRIPE_API_BASE="${STRIPE_API_BASE:-http://127.0.0.1:${STRIPE_STUB_PORT}}"
+# The keys live in Secrets Manager (moto's, locally), as in AWS: `local-api init` writes these local
+# values under STRIPE_SECRET_NAME and APP_SECRET_NAME, where the functions read them.
+export STRIPE_SECRET_NAME="${STRIPE_SECRET_NAME:-son1k/stripe}"
+export APP_SECRET_NAME="${APP_SECRET_NAME:-son1k/app}"
 export STRIPE_SECRET_KEY="${STRIPE_SECRET_KEY:-sk_test_local_stub_only}"
 export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local_dev}"
 export STRIPE_PRICE_CREATOR="${STRIPE_PRICE_CREATOR:-price_creator_monthly}"
 export STRIPE_PRICE_PRO="${STRIPE_PRICE_PRO:-price_pro_monthly}"
 export STRIPE_PRICE_STUDIO="${STRIPE_PRICE_STUDIO:-price_studio_monthly}"
-# Signs pool listing cursors; in AWS it comes from Secrets Manager.
+# Signs pool listing cursors (written into the app secret by `local-api init`).
 export POOL_CURSOR_SECRET="${POOL_CURSOR_SECRET:-local-cursor-secret-not-for-production}"
 export FRONTEND_URL="${FRONTEND_URL:-http://localhost:3000}"
 # Generation jobs: the queue on moto's SQS (created by local-api serve), and two providers played

@@ -98,7 +98,7 @@ def main():
         pass
 
 
-# The SQS and SSM calls (JSON protocol, `X-Amz-Target: <service>.<operation>`) whose effect must outlive
+# The SQS, SSM and Secrets Manager calls (JSON protocol, `X-Amz-Target: <service>.<operation>`) whose effect must outlive
 # a restart. Every other targeted call is a read, a poll or a message, and is not recorded.
 PERSISTED_TARGETS = {
     "AmazonSQS.CreateQueue",
@@ -107,6 +107,10 @@ PERSISTED_TARGETS = {
     "AmazonSSM.PutParameter",
     "AmazonSSM.DeleteParameter",
     "AmazonSSM.DeleteParameters",
+    "secretsmanager.CreateSecret",
+    "secretsmanager.PutSecretValue",
+    "secretsmanager.UpdateSecret",
+    "secretsmanager.DeleteSecret",
 }
 
 

@@ -20,18 +20,19 @@ pub struct Config {
     /// Path-style S3 addressing, which local wire-protocol servers need (`S3_FORCE_PATH_STYLE=true`).
     pub s3_force_path_style: bool,
     pub billing: BillingConfig,
-    /// `POOL_CURSOR_SECRET`: the key that signs pool listing cursors (the listing needs it).
-    pub pool_cursor_secret: Option<Secret>,
+    /// `APP_SECRET_NAME`: the Secrets Manager secret with the backend's own keys, a JSON object
+    /// with `cursor_secret` (signs pool listing cursors; the listing needs it).
+    pub app_secret_name: Option<String>,
 }
 
 /// Stripe: keys, prices and where users return to. Every part is optional at start: a function
 /// that bills answers `503 billing_not_configured` without its key, the others never look.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BillingConfig {
-    /// `STRIPE_SECRET_KEY` (checkout, portal).
-    pub secret_key: Option<Secret>,
-    /// `STRIPE_WEBHOOK_SECRET` (webhook signatures).
-    pub webhook_secret: Option<Secret>,
+    /// `STRIPE_SECRET_NAME`: the Secrets Manager secret with the Stripe keys, a JSON object with
+    /// `secret_key` (checkout, portal) and `webhook_secret` (webhook signatures). The keys are read
+    /// when first needed, never from the environment.
+    pub secret_name: Option<String>,
     /// `STRIPE_PRICE_CREATOR|PRO|STUDIO`.
     pub prices: PriceTable,
     /// `FRONTEND_URL` (default `http://localhost:3000`): return URLs must share its origin.
@@ -127,8 +128,7 @@ impl Config {
             s3_force_path_style: set("S3_FORCE_PATH_STYLE")
                 .is_some_and(|v| v == "true" || v == "1"),
             billing: BillingConfig {
-                secret_key: set("STRIPE_SECRET_KEY").map(Secret),
-                webhook_secret: set("STRIPE_WEBHOOK_SECRET").map(Secret),
+                secret_name: set("STRIPE_SECRET_NAME"),
                 prices: PriceTable {
                     creator: set("STRIPE_PRICE_CREATOR"),
                     pro: set("STRIPE_PRICE_PRO"),
@@ -138,7 +138,7 @@ impl Config {
                 api_base: set("STRIPE_API_BASE"),
                 timeout: Duration::from_millis(number("STRIPE_TIMEOUT_MS", STRIPE_TIMEOUT_MS)?),
             },
-            pool_cursor_secret: set("POOL_CURSOR_SECRET").map(Secret),
+            app_secret_name: set("APP_SECRET_NAME"),
         })
     }
 
@@ -155,7 +155,7 @@ impl Config {
             aws_max_attempts: MAX_ATTEMPTS,
             s3_force_path_style: true,
             billing: BillingConfig::unconfigured(),
-            pool_cursor_secret: None,
+            app_secret_name: None,
         }
     }
 }
@@ -164,8 +164,7 @@ impl BillingConfig {
     /// No keys, no prices, the default frontend: every billing route answers 503.
     pub fn unconfigured() -> Self {
         Self {
-            secret_key: None,
-            webhook_secret: None,
+            secret_name: None,
             prices: PriceTable::default(),
             frontend_url: default_frontend(),
             api_base: None,
@@ -235,9 +234,12 @@ mod tests {
     }
 
     #[test]
-    fn stripe_settings_are_read_and_secrets_never_printed() {
+    fn stripe_settings_are_read_and_keys_never_taken_from_the_environment() {
         let mut pairs = NAMES.to_vec();
         pairs.extend([
+            ("STRIPE_SECRET_NAME", "son1k/stripe"),
+            ("APP_SECRET_NAME", "son1k/app"),
+            // Keys in the environment are not read: they come from Secrets Manager.
             ("STRIPE_SECRET_KEY", "sk_test_abc"),
             ("STRIPE_WEBHOOK_SECRET", "whsec_xyz"),
             ("STRIPE_PRICE_PRO", "price_pro"),
@@ -245,10 +247,8 @@ mod tests {
         ]);
         let config = Config::from_lookup(lookup(&pairs)).unwrap();
         let billing = &config.billing;
-        assert_eq!(
-            billing.secret_key.as_ref().map(Secret::expose),
-            Some("sk_test_abc")
-        );
+        assert_eq!(billing.secret_name.as_deref(), Some("son1k/stripe"));
+        assert_eq!(config.app_secret_name.as_deref(), Some("son1k/app"));
         assert_eq!(
             billing.prices.price_of(crate::domain::tiers::Tier::Pro),
             Some("price_pro")

@@ -17,6 +17,7 @@ pub mod pixel;
 pub mod providers;
 pub mod retry;
 pub mod routes;
+pub mod secrets;
 pub mod state;
 pub mod storage;
 pub mod store;

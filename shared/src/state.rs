@@ -18,8 +18,11 @@ pub struct AppState {
     pub config: Config,
     pub dynamo: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
-    /// The Stripe client; `None` without `STRIPE_SECRET_KEY` (billing routes answer 503).
+    /// The Stripe client (`checkout`, `portal`: see `with_stripe`); `None` without
+    /// `STRIPE_SECRET_NAME` (billing routes answer 503). Its key is read on its first call.
     pub stripe: Option<StripeApi>,
+    /// Secrets Manager, read on first use and kept for the container's life.
+    pub secrets: crate::secrets::Secrets,
     pub clock: Arc<dyn Clock>,
     /// The SDK settings and endpoint overrides the clients were built with: a function that needs
     /// another AWS client (SQS, SSM) builds it from them.
@@ -41,27 +44,20 @@ impl AppState {
         })?;
         let sdk = lambda_sdk_config(&config)?;
         let endpoints = Endpoints::from_env();
-        Ok(Self::build(
-            config,
-            &sdk,
-            &endpoints,
-            None,
-            Arc::new(SystemClock),
-        ))
+        Ok(Self::build(config, &sdk, &endpoints, Arc::new(SystemClock)))
     }
 
     /// The state with its Stripe client (`checkout`, `portal`: the only functions that call Stripe's
-    /// API, so the others neither link nor build it). Without `STRIPE_SECRET_KEY` there is none and
-    /// billing routes answer 503 `billing_not_configured`.
+    /// API, so the others neither link nor build it). Without `STRIPE_SECRET_NAME` there is none;
+    /// without that secret in Secrets Manager the billing routes answer 503 `billing_not_configured`.
     pub fn with_stripe(mut self) -> Result<Self, lambda_http::Error> {
-        self.stripe = StripeApi::from_config(&self.config.billing)?;
+        self.stripe = Self::stripe_or_none(&self.config, &self.secrets);
         Ok(self)
     }
 
     /// A state over an explicit SDK config and clock (tests, local tools).
     pub fn new(config: Config, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Self {
-        let stripe = Self::stripe_or_none(&config);
-        Self::build(config, sdk, &Endpoints::default(), stripe, clock)
+        Self::build(config, sdk, &Endpoints::default(), clock)
     }
 
     /// A state whose clients talk to the local stack's servers: DynamoDB Local and moto's S3.
@@ -71,28 +67,28 @@ impl AppState {
         endpoints: &LocalEndpoints,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let stripe = Self::stripe_or_none(&config);
-        // moto serves SQS and SSM beside S3.
+        // moto serves SQS, SSM and Secrets Manager beside S3.
         let endpoints = Endpoints {
             dynamodb: Some(endpoints.dynamodb.clone()),
             s3: Some(endpoints.s3.clone()),
             sqs: Some(endpoints.s3.clone()),
             ssm: Some(endpoints.s3.clone()),
+            secrets: Some(endpoints.s3.clone()),
         };
-        Self::build(config, sdk, &endpoints, stripe, clock)
+        let mut state = Self::build(config, sdk, &endpoints, clock);
+        state.stripe = Self::stripe_or_none(&state.config, &state.secrets);
+        state
     }
 
-    /// The Stripe client of a state built outside Lambda: one that cannot be built (logged there)
-    /// leaves billing unconfigured.
-    fn stripe_or_none(config: &Config) -> Option<StripeApi> {
-        StripeApi::from_config(&config.billing).ok().flatten()
+    /// The Stripe client over `secrets`, when a Stripe secret is named.
+    fn stripe_or_none(config: &Config, secrets: &crate::secrets::Secrets) -> Option<StripeApi> {
+        StripeApi::new(&config.billing, secrets.clone())
     }
 
     fn build(
         config: Config,
         sdk: &SdkConfig,
         endpoints: &Endpoints,
-        stripe: Option<StripeApi>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
@@ -108,7 +104,8 @@ impl AppState {
             config,
             dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
-            stripe,
+            stripe: None,
+            secrets: crate::secrets::Secrets::new(sdk, endpoints.secrets.clone(), clock.clone()),
             clock,
             sdk: sdk.clone(),
             endpoints: endpoints.clone(),
@@ -275,6 +272,7 @@ pub struct Endpoints {
     pub s3: Option<String>,
     pub sqs: Option<String>,
     pub ssm: Option<String>,
+    pub secrets: Option<String>,
 }
 
 impl Endpoints {
@@ -285,7 +283,8 @@ impl Endpoints {
             dynamodb: var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| global.clone()),
             s3: var("AWS_ENDPOINT_URL_S3").or_else(|| global.clone()),
             sqs: var("AWS_ENDPOINT_URL_SQS").or_else(|| global.clone()),
-            ssm: var("AWS_ENDPOINT_URL_SSM").or(global),
+            ssm: var("AWS_ENDPOINT_URL_SSM").or_else(|| global.clone()),
+            secrets: var("AWS_ENDPOINT_URL_SECRETS_MANAGER").or(global),
         }
     }
 }

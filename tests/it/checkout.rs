@@ -203,7 +203,10 @@ async fn an_active_subscriber_gets_409_already_subscribed() {
 #[tokio::test]
 async fn without_a_secret_key_or_a_price_checkout_is_not_configured() {
     let app = TestApp::spawn().await;
-    let keyless = app.with_billing(|b| b.secret_key = None).await;
+    // A Stripe secret named but not created: what a first deploy without Stripe has.
+    let keyless = app
+        .with_billing(|b| b.secret_name = Some(format!("{}-none", app.state.config.users_table)))
+        .await;
     checkout(&keyless, "early", json!({"tier": "PRO"}))
         .await
         .assert_problem(503, "billing_not_configured");
@@ -301,4 +304,41 @@ async fn billing_routes_need_a_token() {
             .await
             .assert_problem(401, "unauthorized");
     }
+}
+
+/// The key is read from Secrets Manager once and kept; when Stripe refuses it (rolled in the
+/// dashboard, the secret given a new version), the function reads the secret again and the same
+/// request succeeds with the new key: a rotation needs no redeploy.
+#[tokio::test]
+async fn a_rotated_stripe_key_is_read_again_when_stripe_refuses_the_old_one() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        checkout(&app, "rolling", json!({"tier": "PRO"}))
+            .await
+            .status,
+        200
+    );
+    let rotated = "sk_test_son1k_rotated";
+    app.rotate_stripe_secret(rotated, son1k_tests::stripe::WEBHOOK_SECRET)
+        .await;
+    // Until Stripe refuses it, the key read first is still the one in use (no read per request).
+    assert_eq!(portal(&app, "rolling", None).await.status, 200);
+    app.stripe.roll_key(son1k_tests::stripe::SECRET_KEY);
+    let res = portal(&app, "rolling", None).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let portal_keys: Vec<_> = app
+        .stripe
+        .requests_to("/v1/billing_portal/sessions")
+        .iter()
+        .map(|r| r.api_key.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        portal_keys,
+        [
+            son1k_tests::stripe::SECRET_KEY,
+            son1k_tests::stripe::SECRET_KEY,
+            rotated
+        ],
+        "the rotated key was not read before the old one was refused"
+    );
 }

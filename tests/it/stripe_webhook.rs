@@ -107,6 +107,45 @@ async fn a_signature_among_several_v1_values_is_accepted_for_secret_rotation() {
     assert_eq!(tier_of(&app, "rot").await, "CREATOR");
 }
 
+/// The webhook secret is read from Secrets Manager once. Events signed with a rotated secret verify
+/// once the one in memory is a minute old (a bad signature reads the secret again at most once a
+/// minute, so unsigned floods cannot each cost a Secrets Manager call).
+#[tokio::test]
+async fn a_rotated_webhook_secret_is_read_again_at_most_once_a_minute() {
+    let app = TestApp::spawn().await;
+    for user in ["r1", "r2", "r3"] {
+        app.user_with_tier(user, Tier::Free, TierSource::Default)
+            .await;
+    }
+    let signed_with = |user: &str, secret: &str| {
+        let body = SubEvent::new(user).json().to_string();
+        let header = sign(&body, app.clock.now_utc().timestamp(), secret);
+        (body, header)
+    };
+    let (body, header) = signed_with("r1", WEBHOOK_SECRET);
+    assert_eq!(app.webhook_raw(&body, Some(&header)).await.status, 200);
+
+    app.rotate_stripe_secret(son1k_tests::stripe::SECRET_KEY, "whsec_rotated_once")
+        .await;
+    let (body, header) = signed_with("r2", "whsec_rotated_once");
+    app.webhook_raw(&body, Some(&header))
+        .await
+        .assert_problem(400, "invalid_signature");
+    assert_eq!(tier_of(&app, "r2").await, "FREE", "read again too soon");
+
+    app.clock.advance(chrono::Duration::seconds(61));
+    let (body, header) = signed_with("r2", "whsec_rotated_once");
+    let res = app.webhook_raw(&body, Some(&header)).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(tier_of(&app, "r2").await, "CREATOR");
+    // The old secret is gone with the rotation.
+    let (body, header) = signed_with("r3", WEBHOOK_SECRET);
+    app.webhook_raw(&body, Some(&header))
+        .await
+        .assert_problem(400, "invalid_signature");
+    assert_eq!(tier_of(&app, "r3").await, "FREE");
+}
+
 #[tokio::test]
 async fn a_signed_body_that_is_not_an_event_is_a_400_and_an_oversized_body_a_413() {
     let app = TestApp::spawn().await;
@@ -506,12 +545,43 @@ async fn an_ending_subscription_leaves_an_admin_grant_in_place() {
 
 #[tokio::test]
 async fn without_a_webhook_secret_the_webhook_answers_billing_not_configured() {
-    let app = TestApp::spawn()
-        .await
-        .with_billing(|b| b.webhook_secret = None)
+    let app = TestApp::spawn().await;
+    let app = app
+        .with_billing(|b| b.secret_name = Some(format!("{}-none", app.state.config.users_table)))
         .await;
     let res = app.webhook(&SubEvent::new("x").json()).await;
     res.assert_problem(503, "billing_not_configured");
+}
+
+/// A Stripe secret created after the functions started is found within a minute, without a
+/// redeploy: the first deploy can go out without Stripe and billing be switched on later.
+#[tokio::test]
+async fn a_stripe_secret_created_later_is_found_within_a_minute() {
+    let app = TestApp::spawn().await;
+    app.user_with_tier("late", Tier::Free, TierSource::Default)
+        .await;
+    let name = format!("{}-later", app.state.config.users_table);
+    let app = app
+        .with_billing(|b| b.secret_name = Some(name.clone()))
+        .await;
+    let event = SubEvent::new("late").json();
+    app.webhook(&event)
+        .await
+        .assert_problem(503, "billing_not_configured");
+    son1k_tests::secrets_client(&app.state)
+        .create_secret()
+        .name(&name)
+        .secret_string(son1k_tests::stripe::secret_json())
+        .send()
+        .await
+        .expect("create the Stripe secret");
+    app.webhook(&event)
+        .await
+        .assert_problem(503, "billing_not_configured");
+    app.clock.advance(chrono::Duration::seconds(61));
+    let res = app.webhook(&event).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(tier_of(&app, "late").await, "CREATOR");
 }
 
 #[tokio::test]

@@ -438,42 +438,91 @@ fn the_jobs_timing_and_queues_hold_together() {
     assert!(i64::try_from(lease).expect("lease") * 2 < reservation);
 }
 
-/// Stripe's keys and the cursor key reach exactly the functions that use them, from Secrets Manager: the template holds
-/// a reference, never a key, and no default of any parameter looks like one.
+/// No key is in any function's environment (CloudFormation would resolve a dynamic reference once,
+/// at deploy, into configuration anyone with `lambda:GetFunctionConfiguration` reads, and would not
+/// read it again after a rotation): a function that needs a key is given the *name* of its secret
+/// and may `secretsmanager:GetSecretValue` exactly that secret, nothing else; no other function may
+/// read any secret; no parameter defaults to a key.
 #[test]
-fn stripe_keys_come_from_secrets_manager_and_only_where_used() {
+fn keys_are_read_from_secrets_manager_by_exactly_the_functions_that_use_them() {
     let template = template();
-    let users = [
+    let readers = [
         (
-            "STRIPE_SECRET_KEY",
-            &["Checkout", "Portal"][..],
+            "STRIPE_SECRET_NAME",
             "StripeSecretName",
+            &["Checkout", "Portal", "StripeWebhook"][..],
         ),
-        (
-            "STRIPE_WEBHOOK_SECRET",
-            &["StripeWebhook"][..],
-            "StripeSecretName",
-        ),
-        ("POOL_CURSOR_SECRET", &["PoolList"][..], "AppSecretName"),
+        ("APP_SECRET_NAME", "AppSecretName", &["PoolList"][..]),
     ];
     let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
-    for (name, functions, secret) in users {
-        assert!(globals.get(name).is_none(), "{name} must not be global");
-        for (id, resource) in template["Resources"].as_mapping().expect("resources") {
-            let id = id.as_str().expect("id");
-            let value = &resource["Properties"]["Environment"]["Variables"][name];
+    let text = |v: &Value| format!("{v:?}");
+    assert!(
+        !text(&template["Resources"]).contains("resolve:secretsmanager"),
+        "a dynamic reference puts the key in an environment"
+    );
+    for (id, resource) in template["Resources"].as_mapping().expect("resources") {
+        let id = id.as_str().expect("id");
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let mut granted = BTreeSet::new();
+        for policy in resource["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+                let actions = text(&statement["Action"]);
+                if actions.contains("secretsmanager") {
+                    assert_eq!(
+                        statement["Action"].as_sequence().map(Vec::len),
+                        Some(1),
+                        "{id}: only GetSecretValue"
+                    );
+                    assert!(actions.contains("secretsmanager:GetSecretValue"), "{id}");
+                    let Value::Tagged(sub) = &statement["Resource"] else {
+                        panic!("{id}: a secret's ARN must be a !Sub of its name parameter")
+                    };
+                    granted.insert(sub.value.as_str().expect("an ARN").to_owned());
+                }
+            }
+        }
+        let mut wanted = BTreeSet::new();
+        for (variable, parameter, functions) in readers {
+            assert!(
+                globals.get(variable).is_none(),
+                "{variable} must not be global"
+            );
+            let value = &resource["Properties"]["Environment"]["Variables"][variable];
             if !functions.contains(&id) {
-                assert!(value.is_null(), "{id} gets {name} but does not use it");
+                assert!(value.is_null(), "{id} gets {variable} but does not use it");
                 continue;
             }
-            let Value::Tagged(sub) = value else {
-                panic!("{id}: {name} must be a !Sub dynamic reference, got {value:?}")
+            let Value::Tagged(reference) = value else {
+                panic!("{id}: {variable} must be !Ref {parameter}, got {value:?}")
             };
-            let reference = sub.value.as_str().expect("a string");
-            let expected = format!("{{{{resolve:secretsmanager:${{{secret}}}:SecretString:");
+            assert_eq!(
+                (reference.tag.to_string(), &reference.value),
+                ("!Ref".into(), &Value::from(parameter)),
+                "{id}: {variable}"
+            );
+            // Secrets Manager appends "-" and six random characters to a secret's name in its ARN.
+            wanted.insert(format!(
+                "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:${{{parameter}}}-??????"
+            ));
+        }
+        assert_eq!(granted, wanted, "{id}: the secrets it may read");
+        for (name, value) in resource["Properties"]["Environment"]["Variables"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            let name = name.as_str().expect("name");
             assert!(
-                reference.starts_with(&expected),
-                "{id}: {name} = {reference}"
+                !["KEY", "SECRET", "TOKEN", "PASSWORD"]
+                    .iter()
+                    .any(|w| name.ends_with(w)),
+                "{id}: {name} = {value:?} looks like a key in the environment"
             );
         }
     }

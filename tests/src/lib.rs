@@ -114,6 +114,17 @@ pub fn endpoints() -> LocalEndpoints {
     }
 }
 
+/// The backend's own keys in the tests: what `APP_SECRET_NAME` names.
+pub const APP_SECRET_JSON: &str = r#"{"cursor_secret": "test-cursor-secret"}"#;
+
+/// A Secrets Manager client of the local stack (moto), with `state`'s settings.
+pub fn secrets_client(state: &AppState) -> aws_sdk_secretsmanager::Client {
+    let config = aws_sdk_secretsmanager::config::Builder::from(&state.sdk)
+        .endpoint_url(endpoints().s3)
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
 /// A unique prefix for this test's resources: S3 bucket names allow lowercase letters, digits and '-'.
 pub fn unique_prefix() -> String {
     format!("t-{}", ulid::Ulid::generate().to_string().to_lowercase())
@@ -265,16 +276,31 @@ impl TestApp {
         // its build), so a slow answer here is load, not a fault. (A timed-out attempt that the server
         // still applies would turn an expected 201 into a replayed 200.)
         let (stripe, stripe_base) = stripe::spawn_stub().await;
+        let prefix = unique_prefix();
         let config = Config {
             aws_attempt_timeout: std::time::Duration::from_secs(30),
             aws_operation_timeout: std::time::Duration::from_secs(60),
-            billing: stripe::billing_config(&stripe_base),
-            pool_cursor_secret: Some(son1k::config::Secret::new("test-cursor-secret")),
-            ..Config::with_prefix(&unique_prefix())
+            billing: stripe::billing_config(&stripe_base, &format!("{prefix}/stripe")),
+            app_secret_name: Some(format!("{prefix}/app")),
+            ..Config::with_prefix(&prefix)
         };
         let sdk = son1k::state::local_sdk_config(&config).await;
         let clock = Arc::new(FixedClock::new(now));
         let mut state = AppState::local(config, &sdk, &endpoints(), clock.clone());
+        // The keys live in (moto's) Secrets Manager, as in AWS.
+        let secrets = secrets_client(&state);
+        for (name, value) in [
+            (format!("{prefix}/stripe"), stripe::secret_json()),
+            (format!("{prefix}/app"), APP_SECRET_JSON.to_owned()),
+        ] {
+            secrets
+                .create_secret()
+                .name(name)
+                .secret_string(value)
+                .send()
+                .await
+                .expect("create the test's secrets");
+        }
         let (ollama, ollama_base) = spawn_ollama().await;
         state.llm = Some(Arc::new(ollama_client(
             &ollama_base,
@@ -356,8 +382,8 @@ impl TestApp {
         };
         let (stripe, stripe_base) = stripe::spawn_stub().await;
         let config = Config {
-            billing: stripe::billing_config(&stripe_base),
-            pool_cursor_secret: Some(son1k::config::Secret::new("test-cursor-secret")),
+            billing: stripe::billing_config(&stripe_base, "unreachable/stripe"),
+            app_secret_name: Some("unreachable/app".into()),
             ..config
         };
         let sdk = son1k::state::local_sdk_config(&config).await;
@@ -559,6 +585,27 @@ impl TestApp {
             ollama: self.ollama.clone(),
             ollama_url: self.ollama_url.clone(),
         }
+    }
+
+    /// A new version of the test's Stripe secret (a rotation): what the functions read next.
+    pub async fn rotate_stripe_secret(&self, secret_key: &str, webhook_secret: &str) {
+        let name = self
+            .state
+            .config
+            .billing
+            .secret_name
+            .clone()
+            .expect("named");
+        secrets_client(&self.state)
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(
+                serde_json::json!({"secret_key": secret_key, "webhook_secret": webhook_secret})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .expect("rotate the Stripe secret");
     }
 
     /// `POST /api/tiers/webhook` with `event` signed now with the webhook secret.

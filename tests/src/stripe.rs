@@ -3,7 +3,7 @@
 
 pub use local_api::stripe_events::*;
 use local_api::stripe_stub::StubState;
-use son1k::config::{BillingConfig, Secret};
+use son1k::config::BillingConfig;
 use son1k::domain::billing::PriceTable;
 use std::sync::Arc;
 
@@ -21,11 +21,16 @@ pub async fn spawn_stub() -> (Arc<StubState>, String) {
     (stub, base)
 }
 
-/// Billing configured as in `make dev`, with the stub at `base`.
-pub fn billing_config(base: &str) -> BillingConfig {
+/// What the Stripe secret holds in the tests (as `make dev`'s): `secret_key` and `webhook_secret`.
+pub fn secret_json() -> String {
+    serde_json::json!({"secret_key": SECRET_KEY, "webhook_secret": WEBHOOK_SECRET}).to_string()
+}
+
+/// Billing configured as in `make dev`, its keys in the secret `secret_name`, with the stub at
+/// `base`.
+pub fn billing_config(base: &str, secret_name: &str) -> BillingConfig {
     BillingConfig {
-        secret_key: Some(Secret::new(SECRET_KEY)),
-        webhook_secret: Some(Secret::new(WEBHOOK_SECRET)),
+        secret_name: Some(secret_name.to_owned()),
         prices: PriceTable {
             creator: Some(PRICE_CREATOR.into()),
             pro: Some(PRICE_PRO.into()),

@@ -84,16 +84,27 @@ impl Listing {
     }
 }
 
+/// The key that signs cursors: `cursor_secret` of the app secret (`APP_SECRET_NAME`), read from
+/// Secrets Manager once per container. Without it the listing answers 503.
+async fn cursor_secret(state: &AppState) -> Result<son1k::config::Secret, ApiError> {
+    let secret = match state.config.app_secret_name.as_deref() {
+        Some(name) => state.secrets.field(name, "cursor_secret").await?,
+        None => None,
+    };
+    secret.ok_or_else(|| {
+        tracing::error!("no cursor_secret in the app secret: the listing cannot sign cursors");
+        ApiError::dependency_unavailable("the pool listing")
+    })
+}
+
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
     render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let listing = Listing::from_request(&req)?;
-    let secret = state.config.pool_cursor_secret.as_ref().ok_or_else(|| {
-        tracing::error!("POOL_CURSOR_SECRET is not set: the listing cannot sign cursors");
-        ApiError::dependency_unavailable("the pool listing")
-    })?;
+    let secret = cursor_secret(state).await?;
+    let secret = &secret;
     let start = match query_param(&req, "cursor")? {
         None => None,
         Some(raw) => {

@@ -474,6 +474,7 @@ pub fn mint_token(
 
 /// Creates the tables and bucket from `store/schema.rs` and seeds `test_user_1` (FREE).
 pub async fn init_stack(state: &AppState) -> Result<(), son1k::store::StoreError> {
+    put_local_secrets(state).await?;
     son1k::store::schema::create_tables(&state.dynamo, &state.config).await?;
     son1k::store::schema::create_bucket(&state.s3, &state.config).await?;
     let id = UserId::parse("test_user_1").map_err(son1k::store::StoreError::invalid_request)?;
@@ -484,6 +485,59 @@ pub async fn init_stack(state: &AppState) -> Result<(), son1k::store::StoreError
         state.clock.now(),
     );
     state.users().create(seed).await?;
+    Ok(())
+}
+
+/// Writes the local keys (`STRIPE_SECRET_KEY`, `STRIPE_WEBHOOK_SECRET`, `POOL_CURSOR_SECRET` from
+/// local/dev-env.sh, values that only work locally) into the local Secrets Manager under the names
+/// the functions read (`STRIPE_SECRET_NAME`, `APP_SECRET_NAME`): as in AWS, no function takes a
+/// key from its environment. A secret that exists gets the values as a new version.
+pub async fn put_local_secrets(state: &AppState) -> Result<(), son1k::store::StoreError> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut secrets = Vec::new();
+    if let (Some(name), Some(key), Some(webhook)) = (
+        state.config.billing.secret_name.clone(),
+        var("STRIPE_SECRET_KEY"),
+        var("STRIPE_WEBHOOK_SECRET"),
+    ) {
+        secrets.push((
+            name,
+            serde_json::json!({"secret_key": key, "webhook_secret": webhook}),
+        ));
+    }
+    if let (Some(name), Some(cursor)) = (
+        state.config.app_secret_name.clone(),
+        var("POOL_CURSOR_SECRET"),
+    ) {
+        secrets.push((name, serde_json::json!({ "cursor_secret": cursor })));
+    }
+    let client = state.secrets.client();
+    for (name, value) in secrets {
+        let created = client
+            .create_secret()
+            .name(&name)
+            .secret_string(value.to_string())
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_exists_exception()) =>
+            {
+                client
+                    .put_secret_value()
+                    .secret_id(&name)
+                    .secret_string(value.to_string())
+                    .send()
+                    .await
+                    .map_err(|err| son1k::store::sdk_failure("PutSecretValue", err))?;
+            }
+            Err(err) => return Err(son1k::store::sdk_failure("CreateSecret", err)),
+        }
+        state.secrets.forget(&name).await;
+    }
     Ok(())
 }
 

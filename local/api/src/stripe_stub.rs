@@ -24,6 +24,8 @@ pub struct StubRequest {
     pub method: String,
     pub path: String,
     pub idempotency_key: Option<String>,
+    /// The Bearer key it was sent with.
+    pub api_key: Option<String>,
     /// The form parameters, by their bracketed names (`metadata[user_id]`, `line_items[0][price]`).
     pub params: BTreeMap<String, String>,
 }
@@ -53,6 +55,8 @@ pub struct StubState {
     keys: Mutex<HashMap<String, KeyUse>>,
     /// API calls still to fail with a 500 (fault injection).
     failures: AtomicU32,
+    /// Keys rolled in the dashboard: refused with 401 as Stripe refuses an expired key.
+    rolled: Mutex<Vec<String>>,
     /// How long creating an object takes, so racing requests overlap as they would against Stripe.
     pub work: Duration,
 }
@@ -69,6 +73,11 @@ impl StubState {
             work,
             ..Self::default()
         })
+    }
+
+    /// Refuses `key` from now on (a key rolled in Stripe's dashboard).
+    pub fn roll_key(&self, key: &str) {
+        lock(&self.rolled).push(key.to_owned());
     }
 
     /// Every request so far, in arrival order.
@@ -266,20 +275,30 @@ impl Stub {
                 .into_iter()
                 .collect();
         let key = header(headers, "idempotency-key");
+        let api_key = header(headers, "authorization")
+            .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned));
         lock(&self.state.requests).push(StubRequest {
             method: "POST".into(),
             path: path.into(),
             idempotency_key: key.clone(),
+            api_key: api_key.clone(),
             params: params.clone(),
         });
-        let authorised = header(headers, "authorization")
-            .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
+        let authorised = api_key
+            .as_deref()
             .is_some_and(|k| k.starts_with("sk_") || k.starts_with("rk_"));
         if !authorised {
             return stripe_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_request_error",
                 "Invalid API Key provided.",
+            );
+        }
+        if api_key.is_some_and(|k| lock(&self.state.rolled).contains(&k)) {
+            return stripe_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                "Expired API Key provided.",
             );
         }
         let fingerprint = format!(

@@ -1,10 +1,14 @@
 //! The Stripe API calls of checkout and the billing portal, through async-stripe. In AWS they go to
-//! api.stripe.com; locally `STRIPE_API_BASE` points them at the stub the local stack starts.
+//! api.stripe.com; locally `STRIPE_API_BASE` points them at the stub the local stack starts. The
+//! secret key comes from Secrets Manager on the first call; when Stripe refuses it (401: rotated),
+//! it is read again and the call made once more.
 
 use super::BillingError;
 use crate::config::BillingConfig;
 use crate::domain::ids::UserId;
+use crate::secrets::Secrets;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use stripe::{ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
@@ -17,10 +21,15 @@ use stripe_core::customer::CreateCustomer;
 /// Tries of a customer create whose idempotency key is busy with a racing request.
 const CONFLICT_ATTEMPTS: u64 = 5;
 
-/// A Stripe client with our secret key, timeout and endpoint.
+/// A Stripe client with our secret key (read when first needed), timeout and endpoint.
 #[derive(Debug, Clone)]
 pub struct StripeApi {
-    client: stripe::Client,
+    secrets: Secrets,
+    /// The Secrets Manager secret whose `secret_key` field is the key.
+    secret_name: String,
+    timeout: Duration,
+    api_base: Option<String>,
+    client: Arc<tokio::sync::Mutex<Option<stripe::Client>>>,
 }
 
 /// What a checkout session is created for.
@@ -42,21 +51,73 @@ pub struct CheckoutLink {
 }
 
 impl StripeApi {
-    /// The client, or `None` when no secret key is configured (billing routes then answer 503).
-    pub fn from_config(config: &BillingConfig) -> Result<Option<Self>, BillingError> {
-        let Some(key) = &config.secret_key else {
-            return Ok(None);
-        };
+    /// The client over `secrets`, or `None` when no Stripe secret is named (billing routes then
+    /// answer 503). Nothing is read until the first call.
+    pub fn new(config: &BillingConfig, secrets: Secrets) -> Option<Self> {
+        Some(Self {
+            secrets,
+            secret_name: config.secret_name.clone()?,
+            timeout: config.timeout,
+            api_base: config.api_base.clone(),
+            client: Arc::default(),
+        })
+    }
+
+    /// The client with the key as last read; reads it first when there is none.
+    async fn client(&self) -> Result<stripe::Client, BillingError> {
+        let mut client = self.client.lock().await;
+        if let Some(client) = client.as_ref() {
+            return Ok(client.clone());
+        }
+        let key = self
+            .secrets
+            .field(&self.secret_name, "secret_key")
+            .await?
+            .ok_or(BillingError::NotConfigured(
+                "the Stripe secret's secret_key",
+            ))?;
         let mut builder = ClientBuilder::new(key.expose())
-            .timeout(config.timeout)
+            .timeout(self.timeout)
             .app_info("son1k", Some(crate::VERSION.to_owned()), None);
-        if let Some(base) = &config.api_base {
+        if let Some(base) = &self.api_base {
             builder = builder.url(base.as_str());
         }
-        let client = builder
+        let built = builder
             .build()
             .map_err(|err| BillingError::stripe("client configuration", &err))?;
-        Ok(Some(Self { client }))
+        *client = Some(built.clone());
+        Ok(built)
+    }
+
+    /// `Ok` when the key can be had (read now if not yet): the billing routes answer 503
+    /// `billing_not_configured` before anything else without it.
+    pub async fn configured(&self) -> Result<(), BillingError> {
+        self.client().await.map(|_| ())
+    }
+
+    /// Stripe refused the key (401): forget it, so the next client reads the secret again.
+    async fn key_refused(&self) {
+        tracing::warn!("Stripe refused the secret key: reading the secret again");
+        *self.client.lock().await = None;
+        self.secrets.forget(&self.secret_name).await;
+    }
+
+    /// Runs `call` with the current client; after a 401 once more with the key read again (a
+    /// rotation). The outer error: no client (no key); the inner: Stripe's answer.
+    async fn with_client<T, Fut>(
+        &self,
+        call: impl Fn(stripe::Client) -> Fut,
+    ) -> Result<Result<T, StripeError>, BillingError>
+    where
+        Fut: std::future::Future<Output = Result<T, StripeError>>,
+    {
+        match call(self.client().await?).await {
+            Err(StripeError::Stripe(_, 401)) => {
+                self.key_refused().await;
+                Ok(call(self.client().await?).await)
+            }
+            other => Ok(other),
+        }
     }
 
     /// Creates the user's Stripe customer. The idempotency key is the user id, so two racing
@@ -73,11 +134,16 @@ impl StripeApi {
             request = request.email(email);
         }
         for attempt in 1u64.. {
-            let result = request
-                .customize()
-                .request_strategy(RequestStrategy::Idempotent(key.clone()))
-                .send(&self.client)
-                .await;
+            let (request, key) = (&request, &key);
+            let result = self
+                .with_client(|client| async move {
+                    request
+                        .customize()
+                        .request_strategy(RequestStrategy::Idempotent(key.clone()))
+                        .send(&client)
+                        .await
+                })
+                .await?;
             match result {
                 Ok(customer) => return Ok(customer.id.to_string()),
                 // 409: a racing request with the same key is still in flight at Stripe; once it
@@ -109,7 +175,7 @@ impl StripeApi {
             quantity: Some(1),
             ..Default::default()
         };
-        let session = CreateCheckoutSession::new()
+        let request = &CreateCheckoutSession::new()
             .mode(CheckoutSessionMode::Subscription)
             .customer(req.customer)
             .client_reference_id(req.user_id.as_str())
@@ -117,9 +183,10 @@ impl StripeApi {
             .subscription_data(subscription)
             .line_items(vec![line])
             .success_url(req.success_url)
-            .cancel_url(req.cancel_url)
-            .send(&self.client)
-            .await
+            .cancel_url(req.cancel_url);
+        let session = self
+            .with_client(|client| async move { request.send(&client).await })
+            .await?
             .map_err(|err| BillingError::stripe("create checkout session", &err))?;
         let url = session.url.ok_or_else(|| {
             BillingError::stripe("create checkout session", &"no url in the answer")
@@ -136,11 +203,12 @@ impl StripeApi {
         customer: &str,
         return_url: &str,
     ) -> Result<String, BillingError> {
-        let session = CreateBillingPortalSession::new()
+        let request = &CreateBillingPortalSession::new()
             .customer(customer)
-            .return_url(return_url)
-            .send(&self.client)
-            .await
+            .return_url(return_url);
+        let session = self
+            .with_client(|client| async move { request.send(&client).await })
+            .await?
             .map_err(|err| BillingError::stripe("create billing portal session", &err))?;
         Ok(session.url)
     }

@@ -52,6 +52,7 @@ pub async fn start_checkout(
     cancel_url: &str,
 ) -> Result<CheckoutLink, BillingError> {
     let (stripe, price_id) = checkout_config(state, tier)?;
+    stripe.configured().await?;
     let now = state.clock.now();
     let user = state.users().get_or_create(caller.new_user(now)).await?;
     if let Some(current) = active_subscription(&user, now) {
@@ -85,7 +86,8 @@ pub async fn open_portal(
     let stripe = state
         .stripe
         .as_ref()
-        .ok_or(BillingError::NotConfigured("STRIPE_SECRET_KEY"))?;
+        .ok_or(BillingError::NotConfigured("STRIPE_SECRET_NAME"))?;
+    stripe.configured().await?;
     let customer = state
         .users()
         .get(&caller.id)
@@ -99,7 +101,7 @@ fn checkout_config(state: &AppState, tier: Tier) -> Result<(&StripeApi, &str), B
     let stripe = state
         .stripe
         .as_ref()
-        .ok_or(BillingError::NotConfigured("STRIPE_SECRET_KEY"))?;
+        .ok_or(BillingError::NotConfigured("STRIPE_SECRET_NAME"))?;
     let price = state
         .config
         .billing
