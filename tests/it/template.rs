@@ -630,3 +630,84 @@ fn submit_and_worker_read_the_same_providers_and_a_deploy_without_one_says_so() 
         "{output}"
     );
 }
+
+/// Operating it: the worker cannot take the account's concurrency, Stripe's deliveries keep some,
+/// storage-events' failed events are kept, and what needs a person raises an alarm.
+#[test]
+fn the_stack_bounds_its_worker_keeps_failed_events_and_alarms() {
+    let t = template();
+    let resources = &t["Resources"];
+    let tagged = |v: &Value| match v {
+        Value::Tagged(tagged) => (tagged.tag.to_string(), tagged.value.clone()),
+        other => panic!("expected an intrinsic function, got {other:?}"),
+    };
+    // The jobs queue's trigger: at most WorkerMaxConcurrency workers at once.
+    let jobs = &resources["GenerationWorker"]["Properties"]["Events"]["Jobs"]["Properties"];
+    assert_eq!(
+        tagged(&jobs["ScalingConfig"]["MaximumConcurrency"]),
+        ("!Ref".into(), "WorkerMaxConcurrency".into())
+    );
+    assert!(t["Parameters"]["WorkerMaxConcurrency"]["MinValue"].as_u64() >= Some(2));
+    // The webhook's reserved concurrency (none when the parameter is 0).
+    let (tag, value) =
+        tagged(&resources["StripeWebhook"]["Properties"]["ReservedConcurrentExecutions"]);
+    assert_eq!(tag, "!If");
+    assert_eq!(value[0], "ReserveWebhookConcurrency");
+    // An S3 event storage-events could not account goes to a queue, not away.
+    let on_failure = &resources["StorageEvents"]["Properties"]["EventInvokeConfig"]
+        ["DestinationConfig"]["OnFailure"];
+    assert_eq!(on_failure["Type"], "SQS");
+    assert_eq!(
+        tagged(&on_failure["Destination"]),
+        ("!GetAtt".into(), "StorageEventsFailures.Arn".into())
+    );
+    // Alarms, each notifying the topic when one is given.
+    let mut watched = BTreeSet::new();
+    for (name, resource) in resources.as_mapping().expect("resources") {
+        if resource["Type"] != "AWS::CloudWatch::Alarm" {
+            continue;
+        }
+        let props = &resource["Properties"];
+        let (tag, value) = tagged(&props["AlarmActions"]);
+        assert_eq!(
+            (tag.as_str(), &value[0]),
+            ("!If", &"HasAlarmTopic".into()),
+            "{name:?}"
+        );
+        let dimension = props["Dimensions"][0]["Value"].clone();
+        let watched_resource = match &dimension {
+            Value::Null => format!(
+                "{}",
+                props["Metrics"][1]["MetricStat"]["Metric"]["MetricName"]
+                    .as_str()
+                    .unwrap_or("?")
+            ),
+            other => tagged(other)
+                .1
+                .as_str()
+                .unwrap_or("?")
+                .trim_end_matches(".QueueName")
+                .to_owned(),
+        };
+        watched.insert(format!(
+            "{} {}",
+            props["MetricName"].as_str().unwrap_or("API"),
+            watched_resource
+        ));
+    }
+    for expected in [
+        "ApproximateNumberOfMessagesVisible JobsDeadLetterQueue",
+        "ApproximateNumberOfMessagesVisible StorageEventsFailures",
+        "Errors GenerationWorker",
+        "Errors StorageEvents",
+        "Errors ScheduledReset",
+        "Errors StripeWebhook",
+        "Throttles StripeWebhook",
+        "API 5xx",
+    ] {
+        assert!(
+            watched.contains(expected),
+            "no alarm on {expected}: {watched:?}"
+        );
+    }
+}
