@@ -82,11 +82,31 @@ const DEFAULT_TIMEOUT_MS: u64 = 20_000;
 impl OllamaConfig {
     /// From the environment; `None` without `OLLAMA_URL`.
     pub fn from_env() -> Result<Option<Self>, String> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// From `get` (the environment). The functions reach the model over the internet (they run in
+    /// no VPC): an `http://` URL on anything but this machine's loopback needs a key, or anyone who
+    /// finds the endpoint could use it.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
+        let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let Some(url) = var("OLLAMA_URL") else {
             return Ok(None);
         };
-        url::Url::parse(&url).map_err(|_| format!("OLLAMA_URL is {url:?}: not a URL"))?;
+        let parsed =
+            url::Url::parse(&url).map_err(|_| format!("OLLAMA_URL is {url:?}: not a URL"))?;
+        let loopback = match parsed.host() {
+            Some(url::Host::Domain(host)) => host == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        if parsed.scheme() == "http" && !loopback && var("OLLAMA_API_KEY_PARAMETER").is_none() {
+            return Err(format!(
+                "OLLAMA_URL is {url:?}: plain http to another host without OLLAMA_API_KEY_PARAMETER; \
+                 put the model behind https with a key"
+            ));
+        }
         let timeout = match var("OLLAMA_TIMEOUT_MS") {
             None => DEFAULT_TIMEOUT_MS,
             Some(ms) => ms
@@ -262,4 +282,39 @@ pub async fn structured<T: DeserializeOwned>(
         tracing::warn!(why = %last, "language model output refused");
     }
     Err(LlmError::Invalid(last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OllamaConfig;
+
+    fn config(url: &str, key: Option<&str>) -> Result<Option<OllamaConfig>, String> {
+        OllamaConfig::from_lookup(|name| match name {
+            "OLLAMA_URL" => Some(url.to_owned()),
+            "OLLAMA_API_KEY_PARAMETER" => key.map(str::to_owned),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn plain_http_to_another_host_needs_a_key() {
+        for local in [
+            "http://127.0.0.1:11434",
+            "http://localhost:11434",
+            "http://[::1]:11434",
+        ] {
+            assert!(config(local, None).is_ok_and(|c| c.is_some()), "{local}");
+        }
+        for remote in ["http://10.0.0.5:11434", "http://ollama.example.com"] {
+            let err = config(remote, None).expect_err(remote);
+            assert!(err.contains("OLLAMA_API_KEY_PARAMETER"), "{err}");
+            assert!(
+                config(remote, Some("/son1k/ollama/key")).is_ok(),
+                "{remote}"
+            );
+        }
+        assert!(config("https://ollama.example.com", None).is_ok());
+        assert!(config("not a url", None).is_err());
+        assert_eq!(config("", None), Ok(None));
+    }
 }

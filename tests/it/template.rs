@@ -711,3 +711,26 @@ fn the_stack_bounds_its_worker_keeps_failed_events_and_alarms() {
         );
     }
 }
+
+/// The language model is reached over the internet (no function runs in a VPC): its URL must be
+/// https, and a deploy with a URL and no key is refused by a rule.
+#[test]
+fn the_language_model_endpoint_is_https_and_keyed() {
+    let t = template();
+    assert_eq!(
+        t["Parameters"]["OllamaUrl"]["AllowedPattern"],
+        "(https://[^\\s]+)?"
+    );
+    let rule = &t["Rules"]["OllamaNeedsKey"];
+    assert!(
+        format!("{rule:?}").contains("OllamaUrl")
+            && format!("{rule:?}").contains("OllamaKeyParameter"),
+        "{rule:?}"
+    );
+    for (id, resource) in t["Resources"].as_mapping().expect("resources") {
+        assert!(
+            resource["Properties"]["VpcConfig"].is_null(),
+            "{id:?} runs in a VPC: the docs say none does"
+        );
+    }
+}
