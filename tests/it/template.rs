@@ -734,3 +734,42 @@ fn the_language_model_endpoint_is_https_and_keyed() {
         );
     }
 }
+
+/// `FrontendUrl` is an https origin (no path, no trailing slash: CORS compares origins exactly);
+/// `http://localhost` is allowed only through `LocalFrontendUrl`, a dev stage's explicit parameter.
+#[test]
+fn the_frontend_is_an_https_origin_and_localhost_only_when_asked() {
+    let t = template();
+    let pattern = |name: &str| {
+        let p = text(&t["Parameters"][name]["AllowedPattern"]);
+        move |value: &str| full_match(&p, value)
+    };
+    let frontend = pattern("FrontendUrl");
+    for good in ["https://app.example.com", "https://app.example.com:8443"] {
+        assert!(frontend(good), "{good}");
+    }
+    for bad in [
+        "http://localhost:3000",
+        "http://app.example.com",
+        "https://app.example.com/",
+        "https://app.example.com/app",
+        "",
+    ] {
+        assert!(!frontend(bad), "{bad:?}");
+    }
+    assert!(
+        t["Parameters"]["FrontendUrl"]["Default"].is_null(),
+        "no default: say which"
+    );
+    let local = pattern("LocalFrontendUrl");
+    assert!(local("") && local("http://localhost:3000"));
+    assert!(!local("http://example.com") && !local("https://localhost:3000"));
+    assert_eq!(t["Parameters"]["LocalFrontendUrl"]["Default"], "");
+}
+
+/// Whether `value` matches all of `pattern`, as CloudFormation applies `AllowedPattern`.
+fn full_match(pattern: &str, value: &str) -> bool {
+    regex_lite::Regex::new(&format!("^(?:{pattern})$"))
+        .expect("a pattern")
+        .is_match(value)
+}
