@@ -2,7 +2,8 @@
 with the SAM translator (the same library `sam build`/`sam deploy` use, here from .venv) into the
 CloudFormation it becomes, and checks that every function has its zip from `make package` and that
 what a deploy would get is whole: one Lambda function per crate, each with its role and inline
-policy, the HTTP API with its JWT authorizer, routes, throttling and CORS, and the tables."""
+policy, the HTTP API with its JWT authorizer, routes, throttling and CORS, and the tables; and the
+rules of docs/production.md that the local stack cannot show (`production_rules`)."""
 
 import json
 import os
@@ -89,6 +90,7 @@ def main():
         problems.append("no unauthenticated OPTIONS /{proxy+} route for CORS preflights")
     if not stages or "DefaultRouteSettings" not in stages[0]["Properties"]:
         problems.append("the HTTP API stage has no default throttling")
+    problems += production_rules(resources)
     if problems:
         print("deploy-check: FAILED\n  " + "\n  ".join(problems))
         sys.exit(1)
@@ -97,6 +99,54 @@ def main():
     print(f"deploy-check: {len(functions)} functions with their zips, {len(roles)} roles, "
           f"{len(routes)} routes, the API, stage and tables translated offline for "
           f"{params['Architecture']}; CloudFormation in {os.path.relpath(out, ROOT)}")
+
+
+# The functions that HEAD audio keys which may not exist (tests/it/permissions.rs records the calls):
+# without s3:ListBucket a missing key answers 403, not 404.
+HEADS_AUDIO = ("GenerationWorker", "StorageEvents")
+# What must raise an alarm (docs/production.md).
+ALARMS = ("JobsDeadLetterAlarm", "StorageEventsFailuresAlarm", "WorkerErrorsAlarm",
+          "StorageEventsErrorsAlarm", "ScheduledResetErrorsAlarm", "WebhookErrorsAlarm",
+          "WebhookThrottlesAlarm", "Api5xxAlarm")
+KEYISH = ("KEY", "SECRET", "TOKEN", "PASSWORD")
+
+
+def production_rules(resources):
+    """What AWS does that the local stack does not show, checked on the CloudFormation a deploy gets
+    (docs/production.md): each problem as a line."""
+    problems = []
+    by_type = lambda kind: {k: v for k, v in resources.items() if v["Type"] == kind}
+    functions = by_type("AWS::Lambda::Function")
+    roles = by_type("AWS::IAM::Role")
+    for name, fn in functions.items():
+        variables = fn["Properties"].get("Environment", {}).get("Variables", {})
+        for var, value in variables.items():
+            if "resolve:" in json.dumps(value) or var.endswith(KEYISH):
+                problems.append(f"{name}: {var} puts a key in the function's environment")
+    for name in HEADS_AUDIO:
+        role = roles.get(f"{name}Role", {})
+        statements = [st for p in role.get("Properties", {}).get("Policies", [])
+                      for st in p["PolicyDocument"]["Statement"]]
+        lists = [st for st in statements if "s3:ListBucket" in json.dumps(st.get("Action"))]
+        if not any(st.get("Condition", {}).get("StringLike", {}).get("s3:prefix") for st in lists):
+            problems.append(f"{name}: HEADs audio keys without s3:ListBucket on their prefix "
+                            "(a missing key answers 403)")
+    for name, res in resources.items():
+        if res["Type"] in ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::Cognito::UserPool"):
+            if res.get("DeletionPolicy") != "RetainExceptOnCreate":
+                problems.append(f"{name}: DeletionPolicy {res.get('DeletionPolicy')}, not "
+                                "RetainExceptOnCreate (a failed first deploy wedges the retry)")
+    invoke = [v for v in by_type("AWS::Lambda::EventInvokeConfig").values()
+              if "StorageEvents" in json.dumps(v["Properties"].get("FunctionName"))]
+    if not any(v["Properties"].get("DestinationConfig", {}).get("OnFailure") for v in invoke):
+        problems.append("StorageEvents: no OnFailure destination (failed S3 events are dropped)")
+    for name, esm in by_type("AWS::Lambda::EventSourceMapping").items():
+        if not esm["Properties"].get("ScalingConfig", {}).get("MaximumConcurrency"):
+            problems.append(f"{name}: an SQS trigger without MaximumConcurrency")
+    for name in ALARMS:
+        if resources.get(name, {}).get("Type") != "AWS::CloudWatch::Alarm":
+            problems.append(f"no alarm {name}")
+    return problems
 
 
 if __name__ == "__main__":

@@ -61,6 +61,22 @@ enum Move {
     Back(i64),
 }
 
+/// One of `user`'s own ids in `owned` (a retry) or another user's, as `pick` says; `None` for a new
+/// one (also when there is none to pick).
+fn picked(owned: &[Vec<String>], user: usize, pick: IdPick) -> Option<String> {
+    let others: Vec<&String> = (0..USERS)
+        .filter(|u| *u != user)
+        .flat_map(|u| &owned[u])
+        .collect();
+    match pick {
+        IdPick::Own(k) if !owned[user].is_empty() => {
+            Some(owned[user][k % owned[user].len()].clone())
+        }
+        IdPick::Others(k) if !others.is_empty() => Some(others[k % others.len()].clone()),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Record {
@@ -390,21 +406,13 @@ impl<'a> Run<'a> {
     }
 
     fn pick_job_id(&mut self, user: usize, pick: IdPick) -> String {
-        let others: Vec<String> = (0..USERS)
-            .filter(|u| *u != user)
-            .flat_map(|u| self.own_jobs[u].clone())
-            .collect();
-        let chosen = match pick {
-            IdPick::Own(k) if !self.own_jobs[user].is_empty() => {
-                Some(self.own_jobs[user][k % self.own_jobs[user].len()].clone())
-            }
-            IdPick::Others(k) if !others.is_empty() => Some(others[k % others.len()].clone()),
-            _ => None,
-        };
-        chosen.unwrap_or_else(|| {
-            self.next_id += 1;
-            format!("{}-j{}", self.case, self.next_id)
-        })
+        picked(&self.own_jobs, user, pick).unwrap_or_else(|| self.new_id('j'))
+    }
+
+    /// A new id of this case: `kind` `g` for recorded generations, `j` for jobs.
+    fn new_id(&mut self, kind: char) -> String {
+        self.next_id += 1;
+        format!("{}-{kind}{}", self.case, self.next_id)
     }
 
     async fn post_submit(
@@ -820,21 +828,7 @@ impl<'a> Run<'a> {
     }
 
     fn pick_id(&mut self, user: usize, pick: IdPick) -> String {
-        let others: Vec<String> = (0..USERS)
-            .filter(|u| *u != user)
-            .flat_map(|u| self.own[u].clone())
-            .collect();
-        let chosen = match pick {
-            IdPick::Own(k) if !self.own[user].is_empty() => {
-                Some(self.own[user][k % self.own[user].len()].clone())
-            }
-            IdPick::Others(k) if !others.is_empty() => Some(others[k % others.len()].clone()),
-            _ => None,
-        };
-        chosen.unwrap_or_else(|| {
-            self.next_id += 1;
-            format!("{}-g{}", self.case, self.next_id)
-        })
+        picked(&self.own, user, pick).unwrap_or_else(|| self.new_id('g'))
     }
 
     async fn post_record(&self, user: usize, id: &str, quality: Quality) -> TestResponse {

@@ -19,6 +19,15 @@ pub struct Span {
     pub month: bool,
 }
 
+/// The refusal code of a spent period: monthly or daily.
+fn limit_code(span: Span) -> &'static str {
+    if span.month {
+        "monthly_limit_reached"
+    } else {
+        "daily_limit_reached"
+    }
+}
+
 pub fn utc_day(now: DateTime<Utc>) -> Span {
     let start = Utc
         .with_ymd_and_hms(now.year(), now.month(), now.day(), 0, 0, 0)
@@ -432,11 +441,7 @@ impl Model {
         let u = &mut self.users[user];
         if used >= spec.generations {
             return Recorded::LimitReached {
-                code: if span.month {
-                    "monthly_limit_reached"
-                } else {
-                    "daily_limit_reached"
-                },
+                code: limit_code(span),
                 limit: spec.generations,
                 used,
                 reset_at: span.end,
@@ -483,11 +488,7 @@ impl Model {
         let used = self.used(user, span);
         if used >= spec.generations {
             return Submitted::LimitReached {
-                code: if span.month {
-                    "monthly_limit_reached"
-                } else {
-                    "daily_limit_reached"
-                },
+                code: limit_code(span),
                 limit: spec.generations,
                 used,
                 reset_at: span.end,
