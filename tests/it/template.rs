@@ -676,12 +676,10 @@ fn the_stack_bounds_its_worker_keeps_failed_events_and_alarms() {
         );
         let dimension = props["Dimensions"][0]["Value"].clone();
         let watched_resource = match &dimension {
-            Value::Null => format!(
-                "{}",
-                props["Metrics"][1]["MetricStat"]["Metric"]["MetricName"]
-                    .as_str()
-                    .unwrap_or("?")
-            ),
+            Value::Null => props["Metrics"][1]["MetricStat"]["Metric"]["MetricName"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned(),
             other => tagged(other)
                 .1
                 .as_str()
