@@ -103,7 +103,7 @@ def main():
 
 # The functions that HEAD audio keys which may not exist (tests/it/permissions.rs records the calls):
 # without s3:ListBucket a missing key answers 403, not 404.
-HEADS_AUDIO = ("GenerationWorker", "StorageEvents")
+HEADS_AUDIO = ("GenerationWorker", "StorageEvents", "ScheduledReset")
 # What must raise an alarm (docs/production.md).
 ALARMS = ("JobsDeadLetterAlarm", "StorageEventsFailuresAlarm", "WorkerErrorsAlarm",
           "StorageEventsErrorsAlarm", "ScheduledResetErrorsAlarm", "WebhookErrorsAlarm",

@@ -225,3 +225,73 @@ async fn reject(
     }
     Ok(Accounted::Rejected)
 }
+
+/// What a reconciliation of upload grants did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReconcileReport {
+    /// Granted uploads looked at.
+    pub checked: u64,
+    /// Objects accounted now: their S3 event never led to an accounting (lost, or failed for good).
+    pub stored: u64,
+    /// Objects deleted now (over the quota, or not what was presigned).
+    pub rejected: u64,
+    /// Already accounted, never uploaded, or not ours: nothing to do.
+    pub unchanged: u64,
+    /// Keys whose accounting failed (each logged); the next run looks again while the grant is recent.
+    pub failed: u64,
+    /// Whether every grant of the days was seen (false: the time budget ran out, or a page failed).
+    pub complete: bool,
+}
+
+/// Accounts again, as storage-events would, every object granted an upload on `days` (UTC days,
+/// `YYYY-MM-DD`), found through the `uploads_by_day` index page by page until `deadline`. Accounting
+/// is idempotent by key and ETag, so an object already counted is `unchanged`; one whose S3 event
+/// was lost or failed for good is counted now. No table or bucket is scanned.
+pub async fn reconcile_uploads(
+    state: &AppState,
+    days: &[String],
+    deadline: std::time::Instant,
+) -> ReconcileReport {
+    let mut report = ReconcileReport::default();
+    for day in days {
+        let mut start = None;
+        loop {
+            if std::time::Instant::now() >= deadline {
+                tracing::warn!(?report, "upload reconciliation stopped at its time budget");
+                return report;
+            }
+            let page = match crate::store::housekeeping::uploads_granted_on(
+                &state.dynamo,
+                &state.config,
+                day,
+                start.take(),
+            )
+            .await
+            {
+                Ok(page) => page,
+                Err(_) => return report,
+            };
+            for key in &page.keys {
+                report.checked += 1;
+                match account_object(state, key).await {
+                    Ok(Accounted::Stored) => {
+                        tracing::warn!(key, "an upload no S3 event had accounted is counted now");
+                        report.stored += 1;
+                    }
+                    Ok(Accounted::Rejected) => report.rejected += 1,
+                    Ok(Accounted::Duplicate | Accounted::Ignored) => report.unchanged += 1,
+                    Err(err) => {
+                        tracing::error!(key, error = %err, "upload not reconciled");
+                        report.failed += 1;
+                    }
+                }
+            }
+            match page.next {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+    }
+    report.complete = true;
+    report
+}

@@ -207,14 +207,46 @@ async fn each_function_is_granted_exactly_what_it_uses() {
             .await
             .expect("put");
     }
+    // Two uploads whose S3 events were lost, for the next day's reconciliation: a pool
+    // contribution's audio (accounted and listed), and one larger than presigned (deleted).
+    app.about_to_contribute("keeper").await;
+    for (id, bytes) in [
+        ("kept-1", b"1234".to_vec()),
+        ("kept-2", b"123456789".to_vec()),
+    ] {
+        app.record("keeper", json!({"generation_id": id})).await;
+        let body = json!({"content_type": "audio/mpeg", "size_bytes": 4}).to_string();
+        let link = app
+            .call(
+                "POST",
+                &format!("/api/generations/{id}/upload-url"),
+                As::user("keeper"),
+                Some(&body),
+            )
+            .await
+            .json();
+        reqwest::Client::new()
+            .put(link["upload_url"].as_str().expect("url"))
+            .header("content-type", "audio/mpeg")
+            .body(bytes)
+            .send()
+            .await
+            .expect("PUT");
+    }
+    app.clock.advance(chrono::Duration::days(1));
+    let s3 = S3AccessRecorder::default();
+    app.intercept_s3(s3.clone());
     recorder.take();
-    scheduled_reset::handler(
+    let report = scheduled_reset::handler(
         &app.state,
         lambda_runtime::LambdaEvent::new(json!({"kind": "daily"}), Default::default()),
     )
     .await
     .expect("reset");
+    let uploads = report.uploads.expect("uploads reconciled");
+    assert_eq!((uploads.stored, uploads.rejected), (1, 1), "{uploads:?}");
     assert_granted("ScheduledReset", &logical(&app, recorder.take()));
+    assert_s3_granted("ScheduledReset", &s3.take());
 }
 
 /// Checkout's paths: a first-time user (created, customer stored), then a returning one.

@@ -357,3 +357,66 @@ async fn locally_an_upload_is_accounted_by_the_bucket_watcher_with_no_extra_call
     );
     assert_eq!(used_bytes(&app, "watched").await, 5, "accounted once");
 }
+
+async fn daily_run(app: &TestApp) -> son1k::storage::ReconcileReport {
+    scheduled_reset::handler(
+        &app.state,
+        lambda_runtime::LambdaEvent::new(json!({"kind": "daily"}), Default::default()),
+    )
+    .await
+    .expect("housekeeping")
+    .uploads
+    .expect("the daily run reconciles uploads")
+}
+
+/// An upload whose S3 event never led to an accounting (lost, or failed past Lambda's retries) is
+/// counted by the next daily run, which looks only at the links granted on the two days before it
+/// (a link granted before midnight can be used after it); counted once, however often it runs.
+#[tokio::test]
+async fn the_daily_run_accounts_uploads_whose_event_was_lost() {
+    let app = TestApp::spawn_at(son1k_tests::at("2026-11-26T23:58:00Z")).await;
+    record(&app, "lost", "g1").await;
+    record(&app, "lost", "g2").await;
+    // g1's event is lost; g2's reaches storage-events; g1's link is used after midnight.
+    upload(&app, "lost", "g2", 3, "audio/mpeg", b"abc".to_vec()).await;
+    assert_eq!(object_created(&app, "lost", "g2").await.stored, 1);
+    let body = json!({"content_type": "audio/mpeg", "size_bytes": 5});
+    let link = upload_url(&app, "lost", "g1", body).await.json();
+    assert_eq!(used_bytes(&app, "lost").await, 3);
+
+    // The run at the midnight the link was granted before has nothing of g1 to see yet.
+    app.clock.set(son1k_tests::at("2026-11-27T00:00:00Z"));
+    let early = daily_run(&app).await;
+    assert_eq!(
+        (early.checked, early.stored, early.unchanged),
+        (2, 0, 2),
+        "{early:?}"
+    );
+    reqwest::Client::new()
+        .put(link["upload_url"].as_str().expect("url"))
+        .header("content-type", "audio/mpeg")
+        .body(b"12345".to_vec())
+        .send()
+        .await
+        .expect("PUT")
+        .error_for_status()
+        .expect("S3 took it");
+    assert_eq!(used_bytes(&app, "lost").await, 3, "no event, no count");
+
+    app.clock.set(son1k_tests::at("2026-11-28T00:00:00Z"));
+    let run = daily_run(&app).await;
+    assert_eq!(
+        (run.checked, run.stored, run.unchanged, run.failed),
+        (2, 1, 1, 0),
+        "{run:?}"
+    );
+    assert!(run.complete);
+    assert_eq!(used_bytes(&app, "lost").await, 8);
+    let again = daily_run(&app).await;
+    assert_eq!((again.stored, again.unchanged), (0, 2), "{again:?}");
+    assert_eq!(used_bytes(&app, "lost").await, 8, "counted once");
+
+    // Three days on, those grants are no longer looked at.
+    app.clock.set(son1k_tests::at("2026-11-30T00:00:00Z"));
+    assert_eq!(daily_run(&app).await.checked, 0);
+}

@@ -5,12 +5,15 @@
 //! users whose stored paid tier has lapsed get FREE stored, found through the sparse `lapsing` index
 //! page by page within the invocation's time, passing over (and counting) a user it cannot update.
 //! Expired items are left to DynamoDB's TTL. Running it twice, late, or never changes nothing a user
-//! can see or do.
+//! can see or do. The daily run also accounts again every upload granted on the two days before
+//! (`storage::reconcile_uploads`): an object whose S3 event was lost or failed for good is counted.
 
 use chrono::SecondsFormat;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::{Deserialize, Serialize};
+use son1k::storage::{reconcile_uploads, ReconcileReport};
 use son1k::store::housekeeping::{expire_lapsed_subscriptions, LapseReport};
+use son1k::store::uploads::upload_day;
 use son1k::AppState;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,6 +35,17 @@ pub struct ResetReport {
     pub kind: ResetKind,
     pub ran_at: String,
     pub lapsed_subscriptions: LapseReport,
+    /// The daily run's: uploads granted on the two UTC days before this one, accounted again.
+    pub uploads: Option<ReconcileReport>,
+}
+
+/// The UTC days whose upload grants the daily run reconciles: the two before `now`'s (a link
+/// granted just before midnight can be used after it; the run is at 00:00).
+pub fn reconciled_days(now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
+    [1, 2]
+        .iter()
+        .map(|back| upload_day(now - chrono::Duration::days(*back)))
+        .collect()
 }
 
 /// Time kept back from the invocation's deadline to finish the page's updates and report.
@@ -49,10 +63,15 @@ pub async fn handler(
     let deadline = deadline(event.context.deadline);
     let lapsed_subscriptions =
         expire_lapsed_subscriptions(&state.dynamo, &state.config, now, deadline).await;
+    let uploads = match kind {
+        ResetKind::Daily => Some(reconcile_uploads(state, &reconciled_days(now), deadline).await),
+        ResetKind::Monthly => None,
+    };
     let report = ResetReport {
         kind,
         ran_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
         lapsed_subscriptions,
+        uploads,
     };
     tracing::info!(?report, "housekeeping done");
     Ok(report)

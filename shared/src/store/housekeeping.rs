@@ -126,3 +126,44 @@ async fn expire_one(
         }
     }
 }
+
+/// One page of the audio keys granted an upload on `day` (`YYYY-MM-DD`), from `uploads_by_day`,
+/// and where the next page starts.
+pub async fn uploads_granted_on(
+    client: &Client,
+    config: &Config,
+    day: &str,
+    start: Option<std::collections::HashMap<String, AttributeValue>>,
+) -> Result<UploadsPage, StoreError> {
+    let page = client
+        .query()
+        .table_name(&config.stats_table)
+        .index_name(super::schema::UPLOADS_BY_DAY)
+        .key_condition_expression("upload_day = :day")
+        .expression_attribute_values(":day", AttributeValue::S(day.to_owned()))
+        .limit(PAGE_SIZE)
+        .set_exclusive_start_key(start)
+        .send()
+        .await
+        .map_err(|err| sdk_failure("Query uploads_by_day", err))?;
+    let keys = page
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|item| match item.get("upload_key") {
+            Some(AttributeValue::S(key)) => Some(key.clone()),
+            _ => None,
+        })
+        .collect();
+    Ok(UploadsPage {
+        keys,
+        next: page.last_evaluated_key.filter(|k| !k.is_empty()),
+    })
+}
+
+/// A page of `uploads_granted_on`.
+#[derive(Debug, Clone, Default)]
+pub struct UploadsPage {
+    pub keys: Vec<String>,
+    pub next: Option<std::collections::HashMap<String, AttributeValue>>,
+}

@@ -104,8 +104,18 @@ pub const USERS: TableDef = TableDef {
 
 pub const STATS: TableDef = TableDef {
     logical_id: "StatsTable",
-    indexes: &[],
+    indexes: &[IndexDef {
+        // Generations granted an upload, by the UTC day of the grant, with the audio key: the
+        // daily housekeeping accounts each of them again (an S3 event can be lost) without a scan.
+        name: UPLOADS_BY_DAY,
+        pk: s("upload_day"),
+        sk: Some(s("upload_key")),
+        projection: IndexProjection::KeysOnly,
+    }],
 };
+
+/// The index of upload grants by day (`STATS`).
+pub const UPLOADS_BY_DAY: &str = "uploads_by_day";
 
 /// Pool listings: `lst` is set to `ALL` and `lst_genre` to `G#<genre>` only once a contribution's
 /// audio is stored, so unlisted items stay out of every listing index. Sort keys are numbers:

@@ -41,6 +41,11 @@ fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
 }
 
+/// The `upload_day` of a grant at `at`: its UTC day, `YYYY-MM-DD`.
+pub fn upload_day(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
 /// Access to upload grants and audio accounting.
 #[derive(Debug, Clone, Copy)]
 pub struct UploadsStore<'a> {
@@ -66,11 +71,20 @@ impl<'a> UploadsStore<'a> {
                 generation_pk(&generation.generation_id),
                 GEN_SK,
             )))
-            .update_expression("SET upload = :grant")
+            // The day and the key put it in `uploads_by_day` for the daily reconciliation.
+            .update_expression("SET upload = :grant, upload_day = :day, upload_key = :key")
             .condition_expression("owner_id = :owner")
             .expression_attribute_values(
                 ":grant",
                 serde_dynamo::to_attribute_value(grant).map_err(StoreError::invalid_request)?,
+            )
+            .expression_attribute_values(":day", s(&upload_day(grant.granted_at)))
+            .expression_attribute_values(
+                ":key",
+                s(&crate::domain::storage::audio_key(
+                    &generation.owner_id,
+                    &generation.generation_id,
+                )),
             )
             .expression_attribute_values(":owner", s(generation.owner_id.as_str()))
             .send()
