@@ -19,6 +19,8 @@ pub const ADMIN_GROUP: &str = "admin";
 pub struct Caller {
     pub id: UserId,
     pub email: Option<String>,
+    /// The token's `email_verified` is `true`: only such an email is given to Stripe.
+    pub email_verified: bool,
     pub username: Option<String>,
     pub groups: Vec<String>,
 }
@@ -61,12 +63,19 @@ impl Caller {
         Some(Self {
             id,
             email: text("email"),
+            email_verified: text("email_verified").is_some_and(|v| v == "true"),
             username: text("cognito:username").or_else(|| text("username")),
             groups: claims
                 .get("cognito:groups")
                 .map(|g| parse_groups(g))
                 .unwrap_or_default(),
         })
+    }
+
+    /// The email to give a third party (Stripe): only a verified one, so nobody can have receipts
+    /// and account mail sent to an address they do not own.
+    pub fn verified_email(&self) -> Option<&str> {
+        self.email.as_deref().filter(|_| self.email_verified)
     }
 
     pub fn is_admin(&self) -> bool {

@@ -342,3 +342,34 @@ async fn a_rotated_stripe_key_is_read_again_when_stripe_refuses_the_old_one() {
         "the rotated key was not read before the old one was refused"
     );
 }
+
+/// Stripe gets the caller's email only when the token says it is verified: nobody can have Stripe
+/// send receipts and account mail to an address they do not own.
+#[tokio::test]
+async fn an_unverified_email_is_not_given_to_stripe() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .call(
+            "POST",
+            "/api/tiers/checkout",
+            As::unverified("unsure"),
+            Some(&json!({"tier": "PRO"}).to_string()),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let customers = app.stripe.requests_to("/v1/customers");
+    assert_eq!(customers.len(), 1);
+    assert_eq!(
+        customers[0]
+            .params
+            .get("metadata[user_id]")
+            .map(String::as_str),
+        Some("unsure")
+    );
+    assert_eq!(
+        customers[0].params.get("email"),
+        None,
+        "{:?}",
+        customers[0].params
+    );
+}

@@ -99,11 +99,25 @@ async fn a_signature_among_several_v1_values_is_accepted_for_secret_rotation() {
     let body = SubEvent::new("rot").json().to_string();
     let now = app.clock.now_utc().timestamp();
     let ours = sign(&body, now, WEBHOOK_SECRET);
+    let ours_v1 = ours.split(",v1=").nth(1).expect("v1");
     let old = sign(&body, now, "whsec_old_secret");
     let old_v1 = old.split(",v1=").nth(1).expect("v1");
-    let header = format!("{ours},v1={old_v1}");
-    let res = app.webhook_raw(&body, Some(&header)).await;
-    assert_eq!(res.status, 200, "{}", res.text());
+    let t = format!("t={now}");
+    // Ours first, last, between two others, or alone: accepted; only others: refused.
+    for (header, accepted) in [
+        (format!("{t},v1={ours_v1},v1={old_v1}"), true),
+        (format!("{t},v1={old_v1},v1={ours_v1}"), true),
+        (format!("{t},v1={old_v1},v1={ours_v1},v1={old_v1}"), true),
+        (format!("{t},v1={ours_v1}"), true),
+        (format!("{t},v1={old_v1},v1={old_v1}"), false),
+    ] {
+        let res = app.webhook_raw(&body, Some(&header)).await;
+        if accepted {
+            assert_eq!(res.status, 200, "{header}: {}", res.text());
+        } else {
+            res.assert_problem(400, "invalid_signature");
+        }
+    }
     assert_eq!(tier_of(&app, "rot").await, "CREATOR");
 }
 

@@ -239,6 +239,8 @@ pub fn used_by_created(responses: &[TestResponse]) -> Vec<u64> {
 pub struct As {
     pub user: String,
     pub groups: Option<String>,
+    /// The token's `email_verified` claim (Cognito verifies the email at sign-up).
+    pub email_verified: bool,
 }
 
 impl As {
@@ -246,6 +248,16 @@ impl As {
         Some(As {
             user: id.to_owned(),
             groups: None,
+            email_verified: true,
+        })
+    }
+
+    /// A user whose token says its email is not verified.
+    pub fn unverified(id: &str) -> Option<As> {
+        Some(As {
+            user: id.to_owned(),
+            groups: None,
+            email_verified: false,
         })
     }
 
@@ -254,6 +266,7 @@ impl As {
         Some(As {
             user: id.to_owned(),
             groups: Some(raw.to_owned()),
+            email_verified: true,
         })
     }
 
@@ -261,6 +274,7 @@ impl As {
         Some(As {
             user: id.to_owned(),
             groups: Some("[admin]".to_owned()),
+            email_verified: true,
         })
     }
 }
@@ -767,6 +781,7 @@ pub fn build_request(
         let mut claims = HashMap::from([
             ("sub".to_owned(), c.user.clone()),
             ("email".to_owned(), format!("{}@example.com", c.user)),
+            ("email_verified".to_owned(), c.email_verified.to_string()),
             ("cognito:username".to_owned(), c.user.clone()),
             ("token_use".to_owned(), "id".to_owned()),
         ]);

@@ -446,6 +446,8 @@ pub fn mint_token(
             .unwrap_or_else(|| format!("{}@local.test", request.user))
             .into(),
     );
+    // Cognito verifies the email at sign-up (AutoVerifiedAttributes).
+    claims.insert("email_verified".into(), true.into());
     claims.insert("cognito:username".into(), request.user.clone().into());
     if request.admin {
         claims.insert("cognito:groups".into(), serde_json::json!(["admin"]));

@@ -58,7 +58,7 @@ pub async fn start_checkout(
     if let Some(current) = active_subscription(&user, now) {
         return Err(BillingError::AlreadySubscribed(current));
     }
-    let customer = customer_of(state, stripe, &user).await?;
+    let customer = customer_of(state, stripe, &user, caller).await?;
     let link = stripe
         .create_checkout(&CheckoutRequest {
             user_id: &user.user_id,
@@ -128,16 +128,18 @@ fn active_subscription(user: &UserRecord, now: chrono::DateTime<chrono::Utc>) ->
 
 /// The user's Stripe customer: the stored one, or one created now (idempotently, keyed by the
 /// user id) and stored unless a racing request stored one first, whose id then wins.
+/// Stripe gets the caller's email only when the token says it is verified.
 async fn customer_of(
     state: &AppState,
     stripe: &StripeApi,
     user: &UserRecord,
+    caller: &Caller,
 ) -> Result<String, BillingError> {
     if let Some(customer) = &user.stripe_customer_id {
         return Ok(customer.clone());
     }
     let created = stripe
-        .create_customer(&user.user_id, user.email.as_deref())
+        .create_customer(&user.user_id, caller.verified_email())
         .await?;
     let stored = state
         .billing()
