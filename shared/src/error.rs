@@ -367,6 +367,16 @@ impl From<crate::jobs::SubmitError> for ApiError {
             SubmitError::NoSuchLyrics => {
                 ApiError::not_found("no such lyrics draft of yours").with("field", "lyrics_id")
             }
+            SubmitError::StorageFull {
+                limit_bytes,
+                used_bytes,
+                requested_bytes,
+            } => crate::storage::StorageError::QuotaExceeded {
+                limit_bytes,
+                used_bytes,
+                requested_bytes,
+            }
+            .into(),
             SubmitError::NoProvider => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::NoProviderConfigured,

@@ -138,6 +138,13 @@ pub enum SubmitError {
     /// The deployment has no generation provider: a job could only fail.
     #[error("no generation provider is configured")]
     NoProvider,
+    /// The owner's free storage is below what the job's audio may take.
+    #[error("storage quota exceeded")]
+    StorageFull {
+        limit_bytes: u64,
+        used_bytes: u64,
+        requested_bytes: u64,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Lost every attempt (`SPEND_ATTEMPTS`, or `AWAIT_ROUNDS` waiting for a parallel copy).
@@ -219,6 +226,18 @@ pub async fn submit(
                 return Err(SubmitError::Refused(refusal));
             }
         };
+        // The provider is paid whatever happens to its audio: a job whose audio may not fit is
+        // refused before anything is spent (the worker still checks the real size).
+        let requested_bytes = job.quality.max_audio_bytes(job.duration_seconds);
+        if let Some(limit_bytes) = grant.tier.spec().storage_bytes {
+            if limit_bytes.saturating_sub(user.storage_used_bytes) < requested_bytes {
+                return Err(SubmitError::StorageFull {
+                    limit_bytes,
+                    used_bytes: user.storage_used_bytes,
+                    requested_bytes,
+                });
+            }
+        }
         let reservation = Reservation::new(grant.period_key.clone(), grant.tier.is_paid(), now);
         match state
             .jobs()
@@ -792,7 +811,8 @@ impl Run<'_> {
 /// own reservation and the storage quota, so it loses only to another transaction on its items).
 const COMMIT_ATTEMPTS: u32 = 12;
 
-/// Fails `job` and gives its unit back.
+/// Fails `job` and gives its unit back, unless the failure is its audio not fitting the owner's
+/// storage: a provider was paid for it, so the unit stays spent.
 async fn release(
     state: &AppState,
     job: &JobRecord,
@@ -809,12 +829,15 @@ async fn release(
         calls,
         now: state.clock.now(),
     };
-    match state.jobs().release(job, lease_id, &end).await? {
+    let spent = failure == JobFailure::StorageQuotaExceeded;
+    let outcome = if spent {
+        state.jobs().fail_spent(job, lease_id, &end).await?
+    } else {
+        state.jobs().release(job, lease_id, &end).await?
+    };
+    match outcome {
         FinishOutcome::Done => {
-            tracing::info!(
-                error = failure.as_str(),
-                "generation job failed; quota released"
-            );
+            tracing::info!(error = failure.as_str(), spent, "generation job failed");
             Ok(WorkOutcome::Done(Some(JobStatus::Failed)))
         }
         _ => Ok(WorkOutcome::Done(None)),

@@ -2,10 +2,11 @@
 //! → a provider of the pool (the local provider stub, speaking the predictions API) → the audio in
 //! S3 → commit or release, with what the user sees and what is stored checked at each step.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use local_api::provider_stub::{Behaviour, Mode, ProviderStub, SAMPLE_RATE};
 use serde_json::json;
 use son1k::domain::entitlement::TierSource;
-use son1k::domain::tiers::Tier;
+use son1k::domain::tiers::{Quality, Tier};
 use son1k::jobs::{JobMessage, Providers};
 use son1k::providers::{Predictions, ProviderConfig};
 use son1k_tests::faults::{Fault, FaultMode};
@@ -666,26 +667,80 @@ async fn submissions_are_validated_field_by_field_and_by_tier() {
     assert_eq!(app.limits("ana").await["used"], 0);
 }
 
+/// A job whose audio may not fit the owner's free storage (the quality's most bytes a second, see
+/// `Quality::max_bytes_per_second`) is refused before anything is spent: no unit, no job, no
+/// provider call. Otherwise full storage would make every generation free.
 #[tokio::test]
-async fn audio_that_would_pass_the_storage_quota_fails_the_job_and_is_deleted() {
+async fn a_job_whose_audio_may_not_fit_is_refused_before_anything_is_spent() {
     let app = TestApp::spawn().await;
     let mut user = app.new_user("ana");
-    user.storage_used_bytes = (1 << 30) - 1_000;
+    let needed = Quality::Standard.max_audio_bytes(5.0);
+    user.storage_used_bytes = (1 << 30) - needed + 1;
     app.put_user(&user).await;
-    let (_stub, base) = stub().await;
-    let providers = pool(&base, &[("alpha", 1)]);
-    let done = run(&app, &providers, "ana", "job-1").await;
+    let (stub, base) = stub().await;
+    let res = submit(&app, "ana", "job-1").await;
+    res.assert_problem(413, "storage_quota_exceeded");
+    let body = res.json();
+    assert_eq!(body["limit_bytes"], 1u64 << 30);
+    assert_eq!(body["remaining_bytes"], needed - 1);
+    assert_eq!(app.limits("ana").await["used"], 0);
+    status(&app, As::user("ana"), "job-1")
+        .await
+        .assert_problem(404, "not_found");
+    assert_eq!(drain(&app, &pool(&base, &[("alpha", 1)])).await, 0);
+    assert_eq!(stub.received("alpha").predictions, 0);
+
+    // Exactly the room it may take: queued.
+    let mut user = app.user_record("ana").await.expect("user");
+    user.storage_used_bytes = (1 << 30) - needed;
+    app.put_user(&user).await;
+    assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
+}
+
+/// Audio that arrives and no longer fits (other audio was stored meanwhile) fails the job with its
+/// unit spent: the provider was paid. The audio is deleted and storage is unchanged.
+#[tokio::test]
+async fn audio_that_arrives_and_does_not_fit_fails_the_job_spent_and_is_deleted() {
+    let app = TestApp::spawn().await;
+    let mut user = app.new_user("ana");
+    let needed = Quality::Standard.max_audio_bytes(5.0);
+    user.storage_used_bytes = (1 << 30) - needed;
+    app.put_user(&user).await;
+    assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
+    // Another upload is accounted before the job's audio arrives.
+    app.state
+        .dynamo
+        .update_item()
+        .table_name(&app.state.config.users_table)
+        .key(
+            "pk",
+            AttributeValue::S(son1k::store::users::user_pk(&user.user_id)),
+        )
+        .key(
+            "sk",
+            AttributeValue::S(son1k::store::users::PROFILE_SK.into()),
+        )
+        .update_expression("ADD storage_used_bytes :more")
+        .expression_attribute_values(":more", AttributeValue::N("1000".into()))
+        .send()
+        .await
+        .expect("another upload accounted");
+    let (stub, base) = stub().await;
+    drain_all(&app, &pool(&base, &[("alpha", 1)])).await;
+    let done = status(&app, As::user("ana"), "job-1").await.json();
     assert_eq!(
         (done["status"].as_str(), done["error"].as_str()),
         (Some("failed"), Some("storage_quota_exceeded"))
     );
+    assert_eq!(stub.received("alpha").predictions, 1, "the provider worked");
     assert!(
         object(&app, "ana", "job-1").await.is_none(),
         "the audio was deleted"
     );
     let user = app.user_record("ana").await.expect("user");
-    assert_eq!(user.storage_used_bytes, (1 << 30) - 1_000);
-    assert_eq!(app.limits("ana").await["used"], 0);
+    assert_eq!(user.storage_used_bytes, (1 << 30) - needed + 1000);
+    assert!(user.reservations.is_empty(), "{:?}", user.reservations);
+    assert_eq!(app.limits("ana").await["used"], 1, "the unit is spent");
 }
 
 #[tokio::test]

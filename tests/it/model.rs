@@ -443,6 +443,7 @@ impl<'a> Run<'a> {
             Submitted::Taken => "submit: 409 taken".to_owned(),
             Submitted::QualityRefused => "submit: 403 quality".to_owned(),
             Submitted::LimitReached { code, .. } => format!("submit: 429 {code}"),
+            Submitted::StorageFull { .. } => "submit: 413 storage".to_owned(),
         });
         let res = self.post_submit(user, &id, quality, seconds).await;
         let got = || format!("{} {}", res.status, res.text());
@@ -490,6 +491,17 @@ impl<'a> Run<'a> {
                     && b["limit"] == *limit
                     && b["used"] == *used
                     && b["reset_at"] == rfc(*reset_at),
+                "{id}: expected {expected:?}, got {}",
+                got()
+            ),
+            Submitted::StorageFull {
+                limit_bytes,
+                used_bytes,
+            } => check!(
+                res.status == 413
+                    && b["code"] == "storage_quota_exceeded"
+                    && b["limit_bytes"] == *limit_bytes
+                    && b["used_bytes"] == *used_bytes,
                 "{id}: expected {expected:?}, got {}",
                 got()
             ),
@@ -541,7 +553,7 @@ impl<'a> Run<'a> {
                     self.model.jobs.insert(id.clone(), job);
                     self.own_jobs[user].push(id.clone());
                 }
-                403 | 429 => got
+                403 | 413 | 429 => got
                     .refusals
                     .push(body["code"].as_str().unwrap_or("?").into()),
                 _ => {
@@ -558,6 +570,9 @@ impl<'a> Run<'a> {
             match outcome {
                 Submitted::Queued { used, .. } => want.used.push(u64::from(*used)),
                 Submitted::LimitReached { code, .. } => want.refusals.push((*code).into()),
+                Submitted::StorageFull { .. } => {
+                    want.refusals.push("storage_quota_exceeded".into())
+                }
                 other => want.refusals.push(format!("{other:?}")),
             }
         }

@@ -523,7 +523,9 @@ async fn job_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() {
     let mut app = TestApp::spawn().await;
     app.about_to_contribute("maker").await;
     let mut full = app.new_user("full");
-    full.storage_used_bytes = (1 << 30) - 10;
+    // Room for its job's audio at submission; less once another upload lands (below).
+    let needed = son1k::domain::tiers::Quality::Standard.max_audio_bytes(5.0);
+    full.storage_used_bytes = (1 << 30) - needed;
     app.put_user(&full).await;
     // A reservation whose submission died before storing its job: the retry gives it back.
     let mut orphan = app.new_user("orphan");
@@ -572,6 +574,24 @@ async fn job_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() {
     }
     let mut submit_used = logical(&app, recorder.take());
     assert!(s3.take().is_empty(), "no audio yet");
+    app.state
+        .dynamo
+        .update_item()
+        .table_name(&app.state.config.users_table)
+        .key(
+            "pk",
+            AttributeValue::S(son1k::store::users::user_pk(&full.user_id)),
+        )
+        .key(
+            "sk",
+            AttributeValue::S(son1k::store::users::PROFILE_SK.into()),
+        )
+        .update_expression("ADD storage_used_bytes :more")
+        .expression_attribute_values(":more", AttributeValue::N("1000".into()))
+        .send()
+        .await
+        .expect("another upload accounted");
+    recorder.take();
 
     drain_all(&app, &pool(&base, &[("beta", 1)])).await;
     let mut worker_used = logical(&app, recorder.take());

@@ -241,6 +241,11 @@ pub enum Submitted {
         used: u32,
         reset_at: DateTime<Utc>,
     },
+    /// 413: the job's audio may not fit the owner's free storage; nothing reserved.
+    StorageFull {
+        limit_bytes: u64,
+        used_bytes: u64,
+    },
 }
 
 /// What the limits route answers (the fields compared).
@@ -494,6 +499,16 @@ impl Model {
                 reset_at: span.end,
             };
         }
+        // The most its audio may take (Quality's table, WAV) must be free.
+        let stored = self.users[user].storage;
+        if let Some(limit) = spec.storage_bytes {
+            if limit.saturating_sub(stored) < quality.max_audio_bytes(seconds as f64) {
+                return Submitted::StorageFull {
+                    limit_bytes: limit,
+                    used_bytes: stored,
+                };
+            }
+        }
         let paid = tier.is_paid();
         let contributes = paid && (self.paid_history(user) + 1).is_multiple_of(20);
         self.jobs.insert(
@@ -517,7 +532,9 @@ impl Model {
 
     /// The worker runs every queued job once, each provider call answering as `succeed` says: a job
     /// whose reservation is over fails `timed_out`; one whose audio would pass its owner's storage
-    /// quota fails `storage_quota_exceeded`; a refused call fails `provider_rejected`. A success records the generation in its reservation's period and stores its audio.
+    /// quota fails `storage_quota_exceeded` with its unit spent (the provider was paid); a refused
+    /// call fails `provider_rejected`. A success records the generation in its reservation's period
+    /// and stores its audio.
     /// Returns the ids of the jobs it finished.
     pub fn work(&mut self, succeed: bool) -> Vec<String> {
         let now = self.now;
@@ -538,6 +555,8 @@ impl Model {
                 let size = wav_len(job.seconds);
                 let limit = u.entitlement(now).0.spec().storage_bytes;
                 if limit.is_some_and(|limit| u.storage + size > limit) {
+                    *u.used.entry(job.period).or_insert(0) += 1;
+                    u.paid_total += u64::from(job.paid);
                     ("failed", Some("storage_quota_exceeded"))
                 } else {
                     u.storage += size;

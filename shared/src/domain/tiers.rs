@@ -14,6 +14,9 @@ pub enum Tier {
     Studio,
 }
 
+/// A canonical WAV file's header.
+pub const WAV_HEADER_BYTES: u64 = 44;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Quality {
@@ -206,6 +209,23 @@ impl Quality {
             Self::High => "high",
             Self::Ultra => "ultra",
         }
+    }
+
+    /// The most bytes one second of a job's audio at this quality may take as stored: 16-bit PCM
+    /// WAV at 16 kHz mono (standard), 32 kHz mono (high), 44.1 kHz stereo (ultra). A submission
+    /// needs `max_audio_bytes` free in its owner's storage.
+    pub fn max_bytes_per_second(self) -> u64 {
+        match self {
+            Self::Standard => 32_000,
+            Self::High => 64_000,
+            Self::Ultra => 176_400,
+        }
+    }
+
+    /// The most bytes a job of `seconds` at this quality may store: the samples and a WAV header.
+    pub fn max_audio_bytes(self, seconds: f64) -> u64 {
+        let samples = (seconds.max(0.0) * self.max_bytes_per_second() as f64).ceil();
+        WAV_HEADER_BYTES + samples as u64
     }
 
     /// Community pool points a contribution at this quality earns.

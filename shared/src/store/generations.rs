@@ -272,6 +272,34 @@ impl<'a> GenerationsStore<'a> {
         .await
     }
 
+    /// Ends a job's reservation with its unit spent (the provider was paid, the audio could not be
+    /// kept): the reservation entry goes, the counters keep the unit. Nothing happens when the
+    /// reservation is no longer this one (it expired and was taken out meanwhile).
+    pub async fn keep_spent(
+        &self,
+        user: &UserId,
+        generation: &GenerationId,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.config.users_table)
+            .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
+            .update_expression("REMOVE #res.#gid")
+            .condition_expression("#res.#gid.#until = :until")
+            .expression_attribute_names("#res", "reservations")
+            .expression_attribute_names("#gid", generation.as_str())
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":until", number(until));
+        super::update_past_transactions(
+            "UpdateItem keep a failed job spent",
+            GIVE_BACK_ATTEMPTS,
+            request,
+        )
+        .await
+    }
+
     /// Stores a spent generation: its record with the exact body, its pool contribution when it
     /// makes one, and its analytics, as one transaction that does not touch the user item.
     #[tracing::instrument(skip_all, fields(generation_id = %write.generation.generation_id))]

@@ -518,6 +518,27 @@ impl<'a> JobsStore<'a> {
         lease_id: Option<&str>,
         end: &JobEnd<'_>,
     ) -> Result<FinishOutcome, StoreError> {
+        self.fail(job, lease_id, end, false).await
+    }
+
+    /// Fails the job as `release` does, but its unit stays spent: the provider was paid for audio
+    /// that cannot be kept (the owner's storage is full).
+    pub async fn fail_spent(
+        &self,
+        job: &JobRecord,
+        lease_id: Option<&str>,
+        end: &JobEnd<'_>,
+    ) -> Result<FinishOutcome, StoreError> {
+        self.fail(job, lease_id, end, true).await
+    }
+
+    async fn fail(
+        &self,
+        job: &JobRecord,
+        lease_id: Option<&str>,
+        end: &JobEnd<'_>,
+        spent: bool,
+    ) -> Result<FinishOutcome, StoreError> {
         let finish = Self::finish_job(lease_id, end)?;
         let result = finish
             .apply(
@@ -536,8 +557,14 @@ impl<'a> JobsStore<'a> {
                 _ => Err(sdk_failure("UpdateItem job release", err)),
             };
         }
-        self.give_back(&job.owner_id, &job.generation_id, &job.reservation())
-            .await?;
+        if spent {
+            super::generations::GenerationsStore::new(self.client, self.config)
+                .keep_spent(&job.owner_id, &job.generation_id, job.reservation().until)
+                .await?;
+        } else {
+            self.give_back(&job.owner_id, &job.generation_id, &job.reservation())
+                .await?;
+        }
         Ok(FinishOutcome::Done)
     }
 }
