@@ -2,7 +2,6 @@
 //! → a provider of the pool (the local provider stub, speaking the predictions API) → the audio in
 //! S3 → commit or release, with what the user sees and what is stored checked at each step.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use local_api::provider_stub::{Behaviour, Mode, ProviderStub, SAMPLE_RATE};
 use serde_json::json;
 use son1k::domain::entitlement::TierSource;
@@ -708,23 +707,7 @@ async fn audio_that_arrives_and_does_not_fit_fails_the_job_spent_and_is_deleted(
     app.put_user(&user).await;
     assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
     // Another upload is accounted before the job's audio arrives.
-    app.state
-        .dynamo
-        .update_item()
-        .table_name(&app.state.config.users_table)
-        .key(
-            "pk",
-            AttributeValue::S(son1k::store::users::user_pk(&user.user_id)),
-        )
-        .key(
-            "sk",
-            AttributeValue::S(son1k::store::users::PROFILE_SK.into()),
-        )
-        .update_expression("ADD storage_used_bytes :more")
-        .expression_attribute_values(":more", AttributeValue::N("1000".into()))
-        .send()
-        .await
-        .expect("another upload accounted");
+    app.add_stored_bytes(&user.user_id, 1000).await;
     let (stub, base) = stub().await;
     drain_all(&app, &pool(&base, &[("alpha", 1)])).await;
     let done = status(&app, As::user("ana"), "job-1").await.json();

@@ -574,23 +574,7 @@ async fn job_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() {
     }
     let mut submit_used = logical(&app, recorder.take());
     assert!(s3.take().is_empty(), "no audio yet");
-    app.state
-        .dynamo
-        .update_item()
-        .table_name(&app.state.config.users_table)
-        .key(
-            "pk",
-            AttributeValue::S(son1k::store::users::user_pk(&full.user_id)),
-        )
-        .key(
-            "sk",
-            AttributeValue::S(son1k::store::users::PROFILE_SK.into()),
-        )
-        .update_expression("ADD storage_used_bytes :more")
-        .expression_attribute_values(":more", AttributeValue::N("1000".into()))
-        .send()
-        .await
-        .expect("another upload accounted");
+    app.add_stored_bytes(&full.user_id, 1000).await;
     recorder.take();
 
     drain_all(&app, &pool(&base, &[("beta", 1)])).await;

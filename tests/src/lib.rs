@@ -601,6 +601,25 @@ impl TestApp {
         }
     }
 
+    /// Adds `bytes` to the user's stored bytes, as another upload's accounting would, touching
+    /// nothing else of the item (its reservations stay).
+    pub async fn add_stored_bytes(&self, user: &UserId, bytes: u64) {
+        self.state
+            .dynamo
+            .update_item()
+            .table_name(&self.state.config.users_table)
+            .key("pk", AttributeValue::S(son1k::store::users::user_pk(user)))
+            .key(
+                "sk",
+                AttributeValue::S(son1k::store::users::PROFILE_SK.into()),
+            )
+            .update_expression("ADD storage_used_bytes :more")
+            .expression_attribute_values(":more", AttributeValue::N(bytes.to_string()))
+            .send()
+            .await
+            .expect("add stored bytes");
+    }
+
     /// A new version of the test's Stripe secret (a rotation): what the functions read next.
     pub async fn rotate_stripe_secret(&self, secret_key: &str, webhook_secret: &str) {
         let name = self
