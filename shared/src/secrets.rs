@@ -23,18 +23,18 @@ type Fields = HashMap<String, String>;
 type Read = (DateTime<Utc>, Option<Arc<Fields>>);
 
 /// The secrets of one container: each read at most once until forgotten.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Secrets {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
     client: OnceLock<aws_sdk_secretsmanager::Client>,
     /// What the client is built from: the state's SDK settings and Secrets Manager endpoint.
-    source: Option<(SdkConfig, Option<String>)>,
+    sdk: SdkConfig,
+    endpoint: Option<String>,
     /// When a read happened (the state's clock).
-    clock: Option<Arc<dyn Clock>>,
+    clock: Arc<dyn Clock>,
     /// By secret name, with when it was read; `None`: there is no such secret (the feature is not
     /// configured).
     cache: tokio::sync::Mutex<HashMap<String, Read>>,
@@ -53,28 +53,23 @@ impl Secrets {
         Self {
             inner: Arc::new(Inner {
                 client: OnceLock::new(),
-                source: Some((sdk.clone(), endpoint)),
-                clock: Some(clock),
+                sdk: sdk.clone(),
+                endpoint,
+                clock,
                 cache: tokio::sync::Mutex::default(),
             }),
         }
     }
 
     fn now(&self) -> DateTime<Utc> {
-        self.inner
-            .clock
-            .as_ref()
-            .map_or_else(Utc::now, |clock| clock.now())
+        self.inner.clock.now()
     }
 
     /// The Secrets Manager client (built on first use); the local stack writes its keys with it.
     pub fn client(&self) -> &aws_sdk_secretsmanager::Client {
         self.inner.client.get_or_init(|| {
-            let mut config = match &self.inner.source {
-                Some((sdk, _)) => aws_sdk_secretsmanager::config::Builder::from(sdk),
-                None => aws_sdk_secretsmanager::config::Builder::new(),
-            };
-            if let Some((_, Some(url))) = &self.inner.source {
+            let mut config = aws_sdk_secretsmanager::config::Builder::from(&self.inner.sdk);
+            if let Some(url) = &self.inner.endpoint {
                 config = config.endpoint_url(url);
             }
             aws_sdk_secretsmanager::Client::from_conf(config.build())

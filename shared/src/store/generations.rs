@@ -230,46 +230,7 @@ impl<'a> GenerationsStore<'a> {
         period_key: &str,
         paid: bool,
     ) -> Result<(), StoreError> {
-        let mut expression = "SET #usage.#period = #usage.#period - :one".to_owned();
-        let mut condition = "#usage.#period >= :one".to_owned();
-        if paid {
-            expression.push_str(", paid_generations_total = paid_generations_total - :one");
-            condition.push_str(" AND paid_generations_total >= :one");
-        }
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.config.users_table)
-            .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
-            .expression_attribute_names("#usage", "usage")
-            .expression_attribute_names("#period", period_key)
-            .expression_attribute_values(":one", number(1));
-        match holder {
-            Holder::InFlight(generation) => {
-                expression.push_str(" REMOVE #inflight.#gid");
-                request = request
-                    .expression_attribute_names("#inflight", "inflight")
-                    .expression_attribute_names("#gid", generation.as_str());
-            }
-            Holder::Reservation(generation, until) => {
-                expression.push_str(" REMOVE #res.#gid");
-                condition.push_str(" AND #res.#gid.#until = :until");
-                request = request
-                    .expression_attribute_names("#res", "reservations")
-                    .expression_attribute_names("#gid", generation.as_str())
-                    .expression_attribute_names("#until", "until")
-                    .expression_attribute_values(":until", number(until));
-            }
-        }
-        let request = request
-            .update_expression(expression)
-            .condition_expression(condition);
-        super::update_past_transactions(
-            "UpdateItem give back generation",
-            GIVE_BACK_ATTEMPTS,
-            request,
-        )
-        .await
+        self.end_hold(user, holder, Some((period_key, paid))).await
     }
 
     /// Ends a job's reservation with its unit spent (the provider was paid, the audio could not be
@@ -281,23 +242,70 @@ impl<'a> GenerationsStore<'a> {
         generation: &GenerationId,
         until: i64,
     ) -> Result<(), StoreError> {
-        let request = self
+        self.end_hold(user, Holder::Reservation(generation, until), None)
+            .await
+    }
+
+    /// Removes `holder` from the user item, conditioned on it being that very one; with
+    /// `Some((period_key, paid))` its unit also goes back to the period's counter (and the paid
+    /// history), else the unit stays spent.
+    async fn end_hold(
+        &self,
+        user: &UserId,
+        holder: Holder<'_>,
+        give_back: Option<(&str, bool)>,
+    ) -> Result<(), StoreError> {
+        let mut set = Vec::new();
+        let mut condition = Vec::new();
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.config.users_table)
-            .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
-            .update_expression("REMOVE #res.#gid")
-            .condition_expression("#res.#gid.#until = :until")
-            .expression_attribute_names("#res", "reservations")
-            .expression_attribute_names("#gid", generation.as_str())
-            .expression_attribute_names("#until", "until")
-            .expression_attribute_values(":until", number(until));
-        super::update_past_transactions(
-            "UpdateItem keep a failed job spent",
-            GIVE_BACK_ATTEMPTS,
-            request,
-        )
-        .await
+            .set_key(Some(item_key(user_pk(user), PROFILE_SK)));
+        if let Some((period_key, paid)) = give_back {
+            set.push("#usage.#period = #usage.#period - :one");
+            condition.push("#usage.#period >= :one");
+            if paid {
+                set.push("paid_generations_total = paid_generations_total - :one");
+                condition.push("paid_generations_total >= :one");
+            }
+            request = request
+                .expression_attribute_names("#usage", "usage")
+                .expression_attribute_names("#period", period_key)
+                .expression_attribute_values(":one", number(1));
+        }
+        let remove = match holder {
+            Holder::InFlight(generation) => {
+                request = request
+                    .expression_attribute_names("#inflight", "inflight")
+                    .expression_attribute_names("#gid", generation.as_str());
+                "REMOVE #inflight.#gid"
+            }
+            Holder::Reservation(generation, until) => {
+                condition.push("#res.#gid.#until = :until");
+                request = request
+                    .expression_attribute_names("#res", "reservations")
+                    .expression_attribute_names("#gid", generation.as_str())
+                    .expression_attribute_names("#until", "until")
+                    .expression_attribute_values(":until", number(until));
+                "REMOVE #res.#gid"
+            }
+        };
+        let expression = if set.is_empty() {
+            remove.to_owned()
+        } else {
+            format!("SET {} {remove}", set.join(", "))
+        };
+        let mut request = request.update_expression(expression);
+        if !condition.is_empty() {
+            request = request.condition_expression(condition.join(" AND "));
+        }
+        let operation = if give_back.is_some() {
+            "UpdateItem give back generation"
+        } else {
+            "UpdateItem keep a failed job spent"
+        };
+        super::update_past_transactions(operation, GIVE_BACK_ATTEMPTS, request).await
     }
 
     /// Stores a spent generation: its record with the exact body, its pool contribution when it

@@ -37,7 +37,8 @@ pub enum StoreError {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     /// AWS refused us for what the deploy set up (a permission, a key policy): never an answer about
-    /// the data. Logged with the marker [`MISCONFIGURED`], which the template's alarm counts.
+    /// the data. Logged with the marker [`MISCONFIGURED`]; the call fails, so the functions' error
+    /// and dead-letter alarms raise it.
     #[error("{MISCONFIGURED}: {operation} was refused: {message}")]
     Misconfigured {
         operation: &'static str,
