@@ -18,6 +18,18 @@ async fn checkout(app: &TestApp, user: &str, body: Value) -> TestResponse {
     .await
 }
 
+/// The parameters of the one customer create the stub received, checked to be `user`'s.
+fn the_customer_of(app: &TestApp, user: &str) -> std::collections::BTreeMap<String, String> {
+    let customers = app.stripe.requests_to("/v1/customers");
+    assert_eq!(customers.len(), 1);
+    let params = customers[0].params.clone();
+    assert_eq!(
+        params.get("metadata[user_id]").map(String::as_str),
+        Some(user)
+    );
+    params
+}
+
 async fn portal(app: &TestApp, user: &str, body: Option<&str>) -> TestResponse {
     app.call("POST", "/api/tiers/portal", As::user(user), body)
         .await
@@ -69,17 +81,9 @@ async fn checkout_creates_a_subscription_session_for_the_tier_s_price() {
             "{name} in {p:?}"
         );
     }
-    let customers = app.stripe.requests_to("/v1/customers");
-    assert_eq!(customers.len(), 1);
+    let customer = the_customer_of(&app, "buyer");
     assert_eq!(
-        customers[0]
-            .params
-            .get("metadata[user_id]")
-            .map(String::as_str),
-        Some("buyer")
-    );
-    assert_eq!(
-        customers[0].params.get("email").map(String::as_str),
+        customer.get("email").map(String::as_str),
         Some("buyer@example.com")
     );
     assert!(!res.text().contains(SECRET_KEY));
@@ -357,19 +361,6 @@ async fn an_unverified_email_is_not_given_to_stripe() {
         )
         .await;
     assert_eq!(res.status, 200, "{}", res.text());
-    let customers = app.stripe.requests_to("/v1/customers");
-    assert_eq!(customers.len(), 1);
-    assert_eq!(
-        customers[0]
-            .params
-            .get("metadata[user_id]")
-            .map(String::as_str),
-        Some("unsure")
-    );
-    assert_eq!(
-        customers[0].params.get("email"),
-        None,
-        "{:?}",
-        customers[0].params
-    );
+    let customer = the_customer_of(&app, "unsure");
+    assert_eq!(customer.get("email"), None, "{customer:?}");
 }

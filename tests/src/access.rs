@@ -114,11 +114,8 @@ impl S3AccessRecorder {
 }
 
 /// `<folder>/*` of a path-style request `/bucket/folder/...` (or a full URL).
-fn folder(path: &str) -> String {
-    let path = path.split("://").nth(1).map_or(path, |rest| {
-        rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/")
-    });
-    let folder = path.trim_start_matches('/').split('/').nth(1).unwrap_or("");
+fn folder(uri: &str) -> String {
+    let folder = crate::iam::s3_key(uri).split('/').next().unwrap_or("");
     format!("{folder}/*")
 }
 

@@ -149,6 +149,18 @@ pub fn s3_operation(method: &str, query: &str) -> &'static str {
     }
 }
 
+/// The object key of a path-style S3 request or link (`[scheme://host]/<bucket>/<key>[?query]`);
+/// empty for a request on the bucket itself.
+pub fn s3_key(uri: &str) -> &str {
+    let path = uri.split('?').next().unwrap_or_default();
+    let path = path.split("://").nth(1).map_or(path, |rest| {
+        rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/")
+    });
+    path.trim_start_matches('/')
+        .split_once('/')
+        .map_or("", |(_, key)| key)
+}
+
 /// The audio bucket's ARN as the template writes it.
 pub const BUCKET_ARN: &str =
     "arn:${AWS::Partition}:s3:::${AudioBucketPrefix}-${AWS::AccountId}-${AWS::Region}";
@@ -286,18 +298,9 @@ impl Intercept for S3AsAws {
         cfg: &mut ConfigBag,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let request = context.request();
-        let path = request.uri().split('?').next().unwrap_or_default();
-        let path = path.split("://").nth(1).map_or(path, |rest| {
-            rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/")
-        });
-        // Path style: /<bucket>/<key>.
-        let key = path
-            .trim_start_matches('/')
-            .split_once('/')
-            .map_or("", |(_, key)| key);
         cfg.interceptor_state().store_put(Sent {
             method: request.method().to_owned(),
-            key: key.to_owned(),
+            key: s3_key(request.uri()).to_owned(),
         });
         Ok(())
     }
