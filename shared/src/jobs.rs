@@ -537,6 +537,7 @@ struct Run<'a> {
 enum Attempted {
     Stored(ObjectInfo, String),
     Rejected,
+    OutputRefused,
     Failed,
 }
 
@@ -612,6 +613,11 @@ impl Run<'_> {
                     Attempted::Rejected => {
                         return self
                             .release(JobFailure::ProviderRejected, Some(&config.name))
+                            .await
+                    }
+                    Attempted::OutputRefused => {
+                        return self
+                            .release(JobFailure::ProviderOutputRefused, Some(&config.name))
                             .await
                     }
                     Attempted::Failed => {}
@@ -696,6 +702,10 @@ impl Run<'_> {
             Err(ProviderError::Rejected(why)) => {
                 tracing::warn!(provider = %name, why, "provider rejected the request");
                 (CallEnd::Refused, Attempted::Rejected)
+            }
+            Err(ProviderError::OutputRefused(why)) => {
+                tracing::error!(provider = %name, why, "the provider's output was refused");
+                (CallEnd::Failure, Attempted::OutputRefused)
             }
             Err(err) => {
                 tracing::warn!(provider = %name, error = %err, "provider failed; failing over");

@@ -6,9 +6,18 @@
 //! until it said it may be called again.
 //!
 //! The one adapter is for a predictions-style HTTP API (Replicate's shape, serving MusicGen):
-//! `POST {base}/v1/predictions` with `Authorization: Bearer <key>` and `Prefer: wait`, then
-//! `GET {base}/v1/predictions/{id}` until the prediction is final, then the audio at its `output`
-//! URL (fetched without the key: it is another host's link).
+//! `POST {base}/v1/predictions` with `Authorization: Bearer <key>` (answered at once with the
+//! prediction's id), then `GET {base}/v1/predictions/{id}` until the prediction is final, then the
+//! audio at its `output` URL (fetched without the key: it is another host's link). A prediction
+//! given up on (the provider's timeout, a failed poll) is cancelled with
+//! `POST {base}/v1/predictions/{id}/cancel`: nothing keeps generating, billed, for nobody.
+//!
+//! The `output` link is the provider's to choose, so it is fetched as untrusted input: only
+//! https (http only when the provider itself is a local http server), no redirects, no userinfo, a
+//! host that resolves to public addresses only (checked in the resolver, so the address connected
+//! to is the address checked; `is_public` lists the ranges refused), and at most the quality's
+//! largest audio for the asked duration. The provider's own origin is the one exception (the local
+//! stub serves its files from its loopback address).
 
 use crate::domain::tiers::Quality;
 use crate::store::providers::Limits;
@@ -136,6 +145,10 @@ pub enum ProviderError {
     /// No answer within the provider's timeout.
     #[error("timed out")]
     TimedOut,
+    /// The provider's result cannot be taken: its output link points where the worker may not go,
+    /// or the audio is larger than the quality allows for the asked duration.
+    #[error("output refused: {0}")]
+    OutputRefused(String),
 }
 
 /// Audio as it arrives from a provider.
@@ -143,16 +156,34 @@ pub struct Audio {
     pub content_type: String,
     pub content_length: Option<u64>,
     response: reqwest::Response,
+    /// Bytes read so far, and the most that may be.
+    read: u64,
+    cap: u64,
 }
 
 impl Audio {
-    /// The next piece of the audio; `None` at its end.
+    /// The next piece of the audio; `None` at its end. A download that goes past the cap stops
+    /// there with `OutputRefused`.
     pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, ProviderError> {
-        self.response
+        let chunk = self
+            .response
             .chunk()
             .await
-            .map_err(|err| ProviderError::Failed(format!("audio download: {err}")))
+            .map_err(|err| ProviderError::Failed(format!("audio download: {err}")))?;
+        if let Some(chunk) = &chunk {
+            self.read += chunk.len() as u64;
+            if self.read > self.cap {
+                return Err(too_large(self.cap));
+            }
+        }
+        Ok(chunk)
     }
+}
+
+fn too_large(cap: u64) -> ProviderError {
+    ProviderError::OutputRefused(format!(
+        "the audio is larger than the {cap} bytes the quality allows for its duration"
+    ))
 }
 
 pub type ProviderFuture<'a> =
@@ -169,7 +200,12 @@ pub trait MusicProvider: Send + Sync {
 pub struct Predictions {
     config: ProviderConfig,
     key: Option<String>,
+    /// For the provider's API (its configured base URL).
     http: reqwest::Client,
+    /// For `output` links: no redirects, public addresses only (`PublicOnly`), https only unless
+    /// the provider itself is plain http.
+    files: reqwest::Client,
+    base: url::Url,
 }
 
 impl std::fmt::Debug for Predictions {
@@ -192,8 +228,32 @@ struct Prediction {
 }
 
 impl Predictions {
-    pub fn new(config: ProviderConfig, key: Option<String>, http: reqwest::Client) -> Self {
-        Self { config, key, http }
+    /// The adapter for `config`, calling its API with `http`; `Err` when the base URL is not a URL
+    /// or the file client cannot be built.
+    pub fn new(
+        config: ProviderConfig,
+        key: Option<String>,
+        http: reqwest::Client,
+    ) -> Result<Self, String> {
+        let base = url::Url::parse(&config.base_url)
+            .map_err(|err| format!("{}: base_url: {err}", config.name))?;
+        let files = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .https_only(base.scheme() == "https")
+            .connect_timeout(Duration::from_secs(5))
+            .dns_resolver(PublicOnly {
+                trusted: base.host_str().map(str::to_owned),
+            })
+            .build()
+            .map_err(|err| format!("{}: the file client: {err}", config.name))?;
+        Ok(Self {
+            config,
+            key,
+            http,
+            files,
+            base,
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -216,7 +276,7 @@ impl Predictions {
         };
         serde_json::json!({
             "prompt": request.prompt,
-            "duration": (request.duration_seconds.round() as u64).max(1),
+            "duration": Self::seconds(request),
             "model_version": model_version,
             "output_format": "wav",
         })
@@ -243,20 +303,32 @@ impl Predictions {
             .map_err(|err| ProviderError::Failed(format!("unreadable prediction: {err}")))
     }
 
-    async fn run(&self, request: &GenerationRequest) -> Result<Audio, ProviderError> {
+    /// Creates the prediction, polls it to its end and opens its audio. `running` holds the id of
+    /// the prediction while it is neither final nor given up on, for `generate` to cancel.
+    async fn run(
+        &self,
+        request: &GenerationRequest,
+        running: &std::sync::Mutex<Option<String>>,
+    ) -> Result<Audio, ProviderError> {
         let body = serde_json::json!({
             "version": self.config.model,
             "input": self.input(request),
         });
         let created = self
             .authorized(self.http.post(self.url("/v1/predictions")))
-            .header("Prefer", "wait=60")
             .json(&body)
             .send()
             .await
             .map_err(|err| ProviderError::Failed(format!("create prediction: {err}")))?;
         let mut prediction = Self::read(created).await?;
         loop {
+            let finished = matches!(
+                prediction.status.as_str(),
+                "succeeded" | "failed" | "canceled" | "aborted"
+            );
+            if let Ok(mut running) = running.lock() {
+                *running = (!finished).then(|| prediction.id.clone());
+            }
             match prediction.status.as_str() {
                 "succeeded" => break,
                 "failed" | "canceled" | "aborted" => {
@@ -293,23 +365,34 @@ impl Predictions {
                 .ok_or_else(|| ProviderError::Failed("prediction without output".into()))?,
             _ => return Err(ProviderError::Failed("prediction without output".into())),
         };
-        if !output_allowed(&self.config.base_url, &output) {
-            return Err(ProviderError::Failed(
-                "the output link is not an http(s) link to a public host".into(),
-            ));
-        }
+        let output = url::Url::parse(&output)
+            .map_err(|_| ProviderError::OutputRefused("the output is not a link".into()))?;
+        output_allowed(&self.base, &output)
+            .map_err(|why| ProviderError::OutputRefused(why.into()))?;
         // The output is a link of the provider's file host: fetched without our key.
-        let response = self
-            .http
-            .get(&output)
-            .send()
-            .await
-            .map_err(|err| ProviderError::Failed(format!("audio download: {err}")))?;
+        let response = self.files.get(output).send().await.map_err(|err| {
+            if is_refused_address(&err) {
+                ProviderError::OutputRefused(format!("audio download: {}", error_chain(&err)))
+            } else {
+                ProviderError::Failed(format!("audio download: {}", error_chain(&err)))
+            }
+        })?;
+        if response.status().is_redirection() {
+            return Err(ProviderError::OutputRefused(format!(
+                "the output link answered {} (redirects are not followed)",
+                response.status()
+            )));
+        }
         if !response.status().is_success() {
             return Err(ProviderError::Failed(format!(
                 "audio download answered {}",
                 response.status()
             )));
+        }
+        let seconds = Self::seconds(request);
+        let cap = request.quality.max_audio_bytes(seconds as f64);
+        if response.content_length().is_some_and(|len| len > cap) {
+            return Err(too_large(cap));
         }
         let content_type = response
             .headers()
@@ -322,7 +405,40 @@ impl Predictions {
             content_type,
             content_length: response.content_length(),
             response,
+            read: 0,
+            cap,
         })
+    }
+
+    /// The whole seconds asked of the model (at least 1).
+    fn seconds(request: &GenerationRequest) -> u64 {
+        (request.duration_seconds.round() as u64).max(1)
+    }
+
+    /// Cancels prediction `id`, within 5 s; a failure is logged (the prediction then runs to its
+    /// end at the provider).
+    async fn cancel(&self, id: &str) {
+        let sent = self
+            .authorized(
+                self.http
+                    .post(self.url(&format!("/v1/predictions/{id}/cancel"))),
+            )
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status().is_success() => {
+                tracing::info!(provider = %self.config.name, prediction = id, "prediction cancelled");
+            }
+            Ok(response) => tracing::warn!(
+                provider = %self.config.name, prediction = id, status = %response.status(),
+                "the prediction could not be cancelled"
+            ),
+            Err(err) => tracing::warn!(
+                provider = %self.config.name, prediction = id, error = %err,
+                "the prediction could not be cancelled"
+            ),
+        }
     }
 }
 
@@ -333,34 +449,135 @@ impl MusicProvider for Predictions {
 
     fn generate<'a>(&'a self, request: &'a GenerationRequest) -> ProviderFuture<'a> {
         Box::pin(async move {
-            tokio::time::timeout(self.config.timeout(), self.run(request))
+            let running = std::sync::Mutex::new(None);
+            let result = tokio::time::timeout(self.config.timeout(), self.run(request, &running))
                 .await
-                .unwrap_or(Err(ProviderError::TimedOut))
+                .unwrap_or(Err(ProviderError::TimedOut));
+            let unfinished = running.lock().ok().and_then(|mut r| r.take());
+            if let (Err(_), Some(id)) = (&result, unfinished) {
+                self.cancel(&id).await;
+            }
+            result
         })
     }
 }
 
-/// Whether the worker may fetch a provider's `output` link: http(s) only, and never a loopback,
-/// private or link-local address (the Lambda's own Runtime API, a VPC's hosts) unless the provider
-/// itself is on such an address (the local stub).
-fn output_allowed(base: &str, output: &str) -> bool {
-    use std::net::IpAddr;
-    let internal = |url: &url::Url| match url.host() {
-        Some(url::Host::Ipv4(ip)) => {
-            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+/// Whether the worker may fetch `output`, a provider's result link, at the URL's level: https (http
+/// only when the provider's own base is http), no userinfo, and either the provider's own origin or
+/// a host that is not a non-public address literal. Names are checked when they are resolved
+/// (`PublicOnly`), as a name's addresses are only known then.
+fn output_allowed(base: &url::Url, output: &url::Url) -> Result<(), &'static str> {
+    let scheme_ok =
+        output.scheme() == "https" || (output.scheme() == "http" && base.scheme() == "http");
+    if !scheme_ok {
+        return Err("the output link is not https");
+    }
+    if !output.username().is_empty() || output.password().is_some() {
+        return Err("the output link carries credentials");
+    }
+    if output.origin() == base.origin() {
+        return Ok(());
+    }
+    match output.host() {
+        Some(url::Host::Ipv4(ip)) if !is_public(ip.into()) => {
+            Err("the output link is a non-public address")
         }
-        Some(url::Host::Ipv6(ip)) => {
-            ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xfe00) == 0xfc00
+        Some(url::Host::Ipv6(ip)) if !is_public(ip.into()) => {
+            Err("the output link is a non-public address")
         }
-        Some(url::Host::Domain(name)) => {
-            name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok()
+        Some(url::Host::Domain(name))
+            if base
+                .host_str()
+                .is_some_and(|b| b.eq_ignore_ascii_case(name)) =>
+        {
+            Err("the output link is another port of the provider's host")
         }
-        None => true,
-    };
-    let (Ok(base), Ok(output)) = (url::Url::parse(base), url::Url::parse(output)) else {
-        return false;
-    };
-    matches!(output.scheme(), "http" | "https") && (!internal(&output) || internal(&base))
+        None => Err("the output link has no host"),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `ip` is an address on the public internet: not loopback, private (10/8, 172.16/12,
+/// 192.168/16, fc00::/7), link-local (169.254/16 with the instance metadata service, fe80::/10),
+/// shared (100.64/10), unspecified, broadcast, multicast, documentation, benchmarking (198.18/15),
+/// IETF protocol (192.0.0/24) or reserved (0/8, 240/4); IPv6 only within the global unicast
+/// 2000::/3, and an IPv4 address inside an IPv6 one (`::ffff:a.b.c.d`, 6to4 `2002::/16`) judged as
+/// that IPv4 address.
+pub fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::{IpAddr, Ipv4Addr};
+    fn v4(ip: Ipv4Addr) -> bool {
+        let [a, b, c, _] = ip.octets();
+        !(ip.is_loopback()
+            || ip.is_private()
+            || ip.is_link_local()
+            || ip.is_unspecified()
+            || ip.is_broadcast()
+            || ip.is_multicast()
+            || ip.is_documentation()
+            || a == 0
+            || a >= 240
+            || (a == 100 && (64..128).contains(&b))
+            || (a == 198 && (18..20).contains(&b))
+            || (a == 192 && b == 0 && c == 0))
+    }
+    match ip {
+        IpAddr::V4(ip) => v4(ip),
+        IpAddr::V6(ip) => {
+            if let Some(mapped) = ip.to_ipv4_mapped() {
+                return v4(mapped);
+            }
+            let s = ip.segments();
+            if s[0] == 0x2002 {
+                let [a, b] = s[1].to_be_bytes();
+                let [c, d] = s[2].to_be_bytes();
+                return v4(Ipv4Addr::new(a, b, c, d));
+            }
+            (s[0] & 0xe000) == 0x2000 && !(s[0] == 0x2001 && s[1] == 0x0db8)
+        }
+    }
+}
+
+/// The resolver of the file client: a name resolving to any non-public address is refused, so the
+/// connection goes only to addresses that were checked. The provider's own host (`trusted`) is
+/// the one name exempt: a local stub's base names its own loopback host.
+struct PublicOnly {
+    trusted: Option<String>,
+}
+
+/// The message of a refusal by `PublicOnly`, found again in the request's error chain.
+const NON_PUBLIC: &str = "resolves to a non-public address";
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        let trusted = self
+            .trusted
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(&host));
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if let Some(bad) = addrs.iter().find(|a| !trusted && !is_public(a.ip())) {
+                return Err(format!("{host} {NON_PUBLIC} ({})", bad.ip()).into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+fn is_refused_address(err: &reqwest::Error) -> bool {
+    error_chain(err).contains(NON_PUBLIC)
 }
 
 /// `Retry-After` in seconds (or an HTTP date, read as 1 s), at least 1 s and at most 10 minutes.
@@ -451,7 +668,7 @@ pub async fn load_from(
             ),
             _ => None,
         };
-        providers.push(Box::new(Predictions::new(config, key, http.clone())));
+        providers.push(Box::new(Predictions::new(config, key, http.clone())?));
     }
     Ok(providers)
 }
@@ -478,28 +695,89 @@ mod tests {
         }
     }
 
+    fn allowed(base: &str, output: &str) -> bool {
+        let (Ok(base), Ok(output)) = (url::Url::parse(base), url::Url::parse(output)) else {
+            return false;
+        };
+        output_allowed(&base, &output).is_ok()
+    }
+
     #[test]
-    fn output_links_to_internal_hosts_are_refused_unless_the_provider_is_local() {
+    fn output_links_must_be_https_public_and_plain_unless_on_the_providers_own_origin() {
         let public = "https://api.replicate.com";
-        assert!(output_allowed(
-            public,
-            "https://replicate.delivery/x/out.wav"
-        ));
+        assert!(allowed(public, "https://replicate.delivery/x/out.wav"));
+        // A name passes here: its addresses are checked when it is resolved.
+        assert!(allowed(public, "https://localhost/a.wav"));
+        for bad in [
+            "http://replicate.delivery/x/out.wav",
+            "https://user:pw@replicate.delivery/x/out.wav",
+            "https://127.0.0.1/a.wav",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://10.0.0.5/a.wav",
+            "https://100.64.0.1/a.wav",
+            "https://[::1]/a.wav",
+            "https://[::ffff:127.0.0.1]/a.wav",
+            "https://[::ffff:7f00:1]/a.wav",
+            "https://[fe80::1]/a.wav",
+            "https://[fd00::1]/a.wav",
+            "https://api.replicate.com:8443/a.wav",
+            "file:///etc/passwd",
+        ] {
+            assert!(!allowed(public, bad), "{bad}");
+        }
+        let local = "http://127.0.0.1:12112/alpha";
+        assert!(allowed(local, "http://127.0.0.1:12112/alpha/files/x.wav"));
         for bad in [
             "http://127.0.0.1:9001/2018-06-01/runtime/invocation/next",
-            "http://169.254.169.254/latest/meta-data/",
+            "http://[::ffff:127.0.0.1]:12112/alpha/files/x.wav",
             "http://10.0.0.5/a.wav",
-            "http://localhost/a.wav",
-            "http://[::1]/a.wav",
-            "file:///etc/passwd",
-            "not a url",
         ] {
-            assert!(!output_allowed(public, bad), "{bad}");
+            assert!(!allowed(local, bad), "{bad}");
         }
-        assert!(output_allowed(
-            "http://127.0.0.1:12112/alpha",
-            "http://127.0.0.1:12112/alpha/files/x.wav"
-        ));
+    }
+
+    #[test]
+    fn only_global_addresses_are_public() {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "100.128.0.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+            "2002:808:808::1",
+        ] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "100.127.255.255",
+            "0.0.0.0",
+            "0.1.2.3",
+            "255.255.255.255",
+            "224.0.0.1",
+            "240.0.0.1",
+            "192.0.0.8",
+            "192.0.2.1",
+            "198.18.0.1",
+            "::1",
+            "::",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "fe80::1",
+            "fd00:ec2::254",
+            "fec0::1",
+            "ff02::1",
+            "2001:db8::1",
+            "2002:7f00:1::1",
+            "64:ff9b::7f00:1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
     }
 
     #[test]

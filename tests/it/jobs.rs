@@ -38,16 +38,17 @@ fn config(base: &str, name: &str, weight: u32) -> ProviderConfig {
     }
 }
 
+fn provider(config: ProviderConfig) -> Predictions {
+    Predictions::new(config, None, reqwest::Client::new()).expect("a provider")
+}
+
 /// The pool: `(name, weight)` each, played by `base`'s stub.
 pub(crate) fn pool(base: &str, providers: &[(&str, u32)]) -> Providers {
     providers
         .iter()
         .map(|(name, weight)| {
-            Box::new(Predictions::new(
-                config(base, name, *weight),
-                None,
-                reqwest::Client::new(),
-            )) as Box<dyn son1k::providers::MusicProvider>
+            Box::new(provider(config(base, name, *weight)))
+                as Box<dyn son1k::providers::MusicProvider>
         })
         .collect()
 }
@@ -826,33 +827,134 @@ async fn a_paid_users_twentieth_job_joins_the_pool_listed_with_its_audio() {
 }
 
 #[tokio::test]
-async fn a_provider_slower_than_its_timeout_is_abandoned_for_the_next() {
+async fn a_provider_slower_than_its_timeout_is_cancelled_counted_and_abandoned_for_the_next() {
     let app = TestApp::spawn().await;
     let (stub, base) = stub().await;
+    // Alpha's prediction would run for ten minutes; its timeout is one second.
     stub.set(
         "alpha",
         Behaviour {
             mode: Mode::Slow,
-            delay_ms: 3_000,
+            delay_ms: 600_000,
             ..Behaviour::default()
         },
     );
     let mut alpha = config(&base, "alpha", 1_000_000);
     alpha.timeout_seconds = 1;
     let providers: Providers = vec![
-        Box::new(Predictions::new(alpha, None, reqwest::Client::new())),
-        Box::new(Predictions::new(
-            config(&base, "beta", 1),
-            None,
-            reqwest::Client::new(),
-        )),
+        Box::new(provider(alpha)),
+        Box::new(provider(config(&base, "beta", 1))),
     ];
     let done = run(&app, &providers, "ana", "job-1").await;
     assert_eq!(
         (done["status"].as_str(), done["provider"].as_str()),
         (Some("succeeded"), Some("beta"))
     );
-    assert_eq!(stub.received("alpha").predictions, 1);
+    // The abandoned prediction was cancelled at the provider, not left running (and billed).
+    let alpha = stub.received("alpha");
+    assert_eq!((alpha.predictions, alpha.cancellations), (1, 1));
+    assert_eq!(stub.received("beta").cancellations, 0);
+    // Both calls count in the job's provider budget.
+    let job = app
+        .state
+        .jobs()
+        .get(&son1k::domain::ids::GenerationId::parse("job-1").expect("id"))
+        .await
+        .expect("read")
+        .expect("job");
+    assert_eq!(job.provider_calls, 2);
+}
+
+/// A listener that counts the connections it accepts (and answers none).
+async fn listener() -> (u16, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    (port, hits)
+}
+
+#[tokio::test]
+async fn an_output_link_to_an_internal_address_or_past_the_size_cap_fails_the_job_unfetched() {
+    let app = TestApp::spawn().await;
+    app.user_with_tier("pro", Tier::Pro, TierSource::Admin)
+        .await;
+    let (stub, base) = stub().await;
+    let (port, hits) = listener().await;
+    let internal = format!("http://127.0.0.1:{port}/x.wav");
+    let cases = [
+        (
+            "redirect",
+            Behaviour {
+                redirect: Some(internal.clone()),
+                ..Behaviour::default()
+            },
+        ),
+        (
+            "mapped",
+            Behaviour {
+                output: Some(format!("http://[::ffff:127.0.0.1]:{port}/x.wav")),
+                ..Behaviour::default()
+            },
+        ),
+        (
+            "loopback-name",
+            Behaviour {
+                output: Some(format!("http://localhost:{port}/x.wav")),
+                ..Behaviour::default()
+            },
+        ),
+        (
+            "provider-port",
+            Behaviour {
+                output: Some(internal.clone()),
+                ..Behaviour::default()
+            },
+        ),
+        ("oversized", mode(Mode::Oversized)),
+    ];
+    // One provider per case (three failures in a row would open a provider's circuit).
+    for (case, behaviour) in cases {
+        stub.set(case, behaviour);
+        let providers = pool(&base, &[(case, 1_000_000), ("beta", 1)]);
+        let id = format!("job-{case}");
+        let done = run(&app, &providers, "pro", &id).await;
+        assert_eq!(
+            (done["status"].as_str(), done["error"].as_str()),
+            (Some("failed"), Some("provider_output_refused")),
+            "{case}: {done}"
+        );
+        assert!(object(&app, "pro", &id).await.is_none(), "{case}");
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Not tried elsewhere, and not the user's fault: every unit came back, nothing is stored.
+    assert_eq!(stub.received("beta").predictions, 0);
+    let downloads: Vec<u32> = [
+        "redirect",
+        "mapped",
+        "loopback-name",
+        "provider-port",
+        "oversized",
+    ]
+    .iter()
+    .map(|case| stub.received(case).downloads)
+    .collect();
+    assert_eq!(
+        downloads,
+        [1, 0, 0, 0, 1],
+        "only the stub's own links were fetched"
+    );
+    assert_eq!(app.used("pro").await, 0);
+    let user = app.user_record("pro").await.expect("user");
+    assert_eq!(user.storage_used_bytes, 0);
 }
 
 #[tokio::test]

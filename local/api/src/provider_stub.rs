@@ -2,14 +2,18 @@
 //! (Replicate's shape, as `son1k::providers::Predictions` calls it). One server plays any number of
 //! providers, one per path prefix: `http://127.0.0.1:PORT/<name>` is provider `<name>`'s base URL.
 //!
-//! - `POST /<name>/v1/predictions` → `201 {"id", "status": "processing", "urls": {"get"}}`;
-//! - `GET /<name>/v1/predictions/<id>` → `{"id", "status": "succeeded", "output": "<file URL>"}`;
+//! - `POST /<name>/v1/predictions` → `201 {"id", "status": "processing", "urls": {"get", "cancel"}}`;
+//! - `GET /<name>/v1/predictions/<id>` → `{"id", "status": "succeeded", "output": "<file URL>"}`
+//!   (`"processing"` while a `slow` prediction runs, `"canceled"` once cancelled);
+//! - `POST /<name>/v1/predictions/<id>/cancel` → the prediction, `"canceled"` (counted);
 //! - `GET /<name>/files/<id>.wav` → a real WAV (16 kHz, mono, 16-bit) of the asked duration, a tone
 //!   whose pitch comes from the prompt.
 //!
 //! Tests and `make dev` steer each provider: `PUT /_control/<name>` with `{"mode": "ok" | "fail" |
-//! "reject" | "rate_limited" | "slow", "retry_after": 2, "delay_ms": 500}`; `GET /_control/<name>`
-//! reports what it received (`{"predictions", "downloads", "authorization"}`).
+//! "reject" | "rate_limited" | "slow" | "broken" | "oversized", "retry_after": 2, "delay_ms": 500,
+//! "output": "<a link to report instead of the file>", "redirect": "<where the file answers 302>"}`;
+//! `GET /_control/<name>` reports what it received (`{"predictions", "downloads", "cancellations",
+//! "authorization"}`).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -32,9 +36,15 @@ pub struct Behaviour {
     /// `Retry-After` of a 429, in seconds.
     #[serde(default)]
     pub retry_after: u64,
-    /// How long `slow` waits before it answers, in ms.
+    /// How long a `slow` prediction runs before it succeeds, in ms.
     #[serde(default)]
     pub delay_ms: u64,
+    /// The output link a succeeded prediction reports instead of the stub's own file.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// The file download answers `302 Found` to this location instead of the audio.
+    #[serde(default)]
+    pub redirect: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,10 +58,12 @@ pub enum Mode {
     Reject,
     /// 429 with `Retry-After`.
     RateLimited,
-    /// Waits `delay_ms`, then answers as `ok`.
+    /// The prediction stays `processing` for `delay_ms`, then succeeds as `ok`.
     Slow,
     /// Answers as `ok`, but the audio download breaks off after 6 MiB (a dropped connection).
     Broken,
+    /// Answers as `ok`, but the audio is ten times the asked duration (streamed, no length).
+    Oversized,
 }
 
 /// What a stub provider received.
@@ -59,6 +71,8 @@ pub enum Mode {
 pub struct Received {
     pub predictions: u32,
     pub downloads: u32,
+    /// Predictions cancelled (`POST …/cancel` of a prediction still running).
+    pub cancellations: u32,
     /// The `Authorization` header of the last prediction request.
     pub authorization: Option<String>,
 }
@@ -67,6 +81,9 @@ pub struct Received {
 struct Prediction {
     prompt: String,
     duration: u64,
+    /// When it succeeds (a `slow` one runs until then).
+    done_at: std::time::Instant,
+    canceled: bool,
 }
 
 #[derive(Debug, Default)]
@@ -113,6 +130,7 @@ pub fn router(stub: ProviderStub) -> Router {
     Router::new()
         .route("/{name}/v1/predictions", post(create))
         .route("/{name}/v1/predictions/{id}", get(poll))
+        .route("/{name}/v1/predictions/{id}/cancel", post(cancel))
         .route("/{name}/files/{file}", get(download))
         .route("/_control/{name}", put(control).get(report))
         .with_state(stub)
@@ -173,8 +191,7 @@ async fn create(
             )
                 .into_response()
         }
-        Mode::Slow => tokio::time::sleep(Duration::from_millis(behaviour.delay_ms)).await,
-        Mode::Ok | Mode::Broken => {}
+        Mode::Ok | Mode::Slow | Mode::Broken | Mode::Oversized => {}
     }
     let input = body.get("input").cloned().unwrap_or(Value::Null);
     let prompt = input
@@ -191,19 +208,69 @@ async fn create(
             .into_response();
     }
     let id = ulid::Ulid::generate().to_string().to_lowercase();
-    stub.with(&name, |p| {
-        p.predictions
-            .insert(id.clone(), Prediction { prompt, duration })
-    });
+    let runs_for = match behaviour.mode {
+        Mode::Slow => Duration::from_millis(behaviour.delay_ms),
+        _ => Duration::ZERO,
+    };
+    let prediction = Prediction {
+        prompt,
+        duration,
+        done_at: std::time::Instant::now() + runs_for,
+        canceled: false,
+    };
+    stub.with(&name, |p| p.predictions.insert(id.clone(), prediction));
     let get = format!("{}/v1/predictions/{id}", base(&headers, &name));
     (
         StatusCode::CREATED,
         Json(
             json!({"id": id, "status": "processing", "output": null, "error": null,
-                    "urls": {"get": get}}),
+                    "urls": {"get": get, "cancel": format!("{get}/cancel")}}),
         ),
     )
         .into_response()
+}
+
+/// A prediction's state as the API shows it.
+fn view(
+    headers: &HeaderMap,
+    name: &str,
+    id: &str,
+    p: &Prediction,
+    output: Option<String>,
+) -> Value {
+    if p.canceled {
+        return json!({"id": id, "status": "canceled", "output": null, "error": null});
+    }
+    if std::time::Instant::now() < p.done_at {
+        return json!({"id": id, "status": "processing", "output": null, "error": null});
+    }
+    let output = output.unwrap_or_else(|| format!("{}/files/{id}.wav", base(headers, name)));
+    json!({"id": id, "status": "succeeded", "output": output, "error": null})
+}
+
+async fn cancel(
+    State(stub): State<ProviderStub>,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let found = stub
+        .with(&name, |p| {
+            let output = p.behaviour.output.clone();
+            let prediction = p.predictions.get_mut(&id)?;
+            let running = !prediction.canceled && std::time::Instant::now() < prediction.done_at;
+            if running {
+                prediction.canceled = true;
+                p.received.cancellations += 1;
+            }
+            Some((p.predictions.get(&id)?.clone(), output))
+        })
+        .flatten();
+    match found {
+        Some((prediction, output)) => {
+            Json(view(&headers, &name, &id, &prediction, output)).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, Json(json!({"detail": "Not found."}))).into_response(),
+    }
 }
 
 async fn poll(
@@ -211,14 +278,20 @@ async fn poll(
     Path((name, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let known = stub
-        .with(&name, |p| p.predictions.contains_key(&id))
-        .unwrap_or(false);
-    if !known {
-        return (StatusCode::NOT_FOUND, Json(json!({"detail": "Not found."}))).into_response();
+    let found = stub
+        .with(&name, |p| {
+            p.predictions
+                .get(&id)
+                .cloned()
+                .map(|prediction| (prediction, p.behaviour.output.clone()))
+        })
+        .flatten();
+    match found {
+        Some((prediction, output)) => {
+            Json(view(&headers, &name, &id, &prediction, output)).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, Json(json!({"detail": "Not found."}))).into_response(),
     }
-    let output = format!("{}/files/{id}.wav", base(&headers, &name));
-    Json(json!({"id": id, "status": "succeeded", "output": output, "error": null})).into_response()
 }
 
 async fn download(
@@ -228,8 +301,16 @@ async fn download(
     let id = file.trim_end_matches(".wav");
     let found = stub.with(&name, |p| {
         p.received.downloads += 1;
-        (p.predictions.get(id).cloned(), p.behaviour.mode)
+        (
+            p.predictions.get(id).cloned(),
+            p.behaviour.mode,
+            p.behaviour.redirect.clone(),
+        )
     });
+    if let Some((Some(_), _, Some(location))) = &found {
+        return (StatusCode::FOUND, [("location", location.clone())]).into_response();
+    }
+    let found = found.map(|(p, mode, _)| (p, mode));
     match found {
         Some((Some(p), Mode::Broken)) => {
             let audio = wav(&p.prompt, 300);
@@ -238,6 +319,17 @@ async fn download(
                 Ok(cut),
                 Err(std::io::Error::other("the stub drops the connection")),
             ];
+            (
+                [("content-type", "audio/wav")],
+                axum::body::Body::from_stream(futures::stream::iter(chunks)),
+            )
+                .into_response()
+        }
+        Some((Some(p), Mode::Oversized)) => {
+            // Streamed without a length, as a provider that does not say how much it sends.
+            let audio = wav(&p.prompt, p.duration * 10);
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                audio.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
             (
                 [("content-type", "audio/wav")],
                 axum::body::Body::from_stream(futures::stream::iter(chunks)),

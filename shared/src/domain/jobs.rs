@@ -131,6 +131,10 @@ pub enum JobFailure {
     NoProviderAvailable,
     /// A provider refused the request itself (its content or parameters): no other would differ.
     ProviderRejected,
+    /// A provider's result could not be taken: its output link pointed where the worker may not
+    /// fetch (a redirect, a non-public address, not https), or its audio was larger than the
+    /// quality allows. The prediction is abandoned, not retried elsewhere.
+    ProviderOutputRefused,
     /// The reservation expired before the job finished.
     TimedOut,
     /// The audio would not fit the owner's storage quota.
@@ -144,6 +148,7 @@ impl JobFailure {
         match self {
             Self::NoProviderAvailable => "no_provider_available",
             Self::ProviderRejected => "provider_rejected",
+            Self::ProviderOutputRefused => "provider_output_refused",
             Self::TimedOut => "timed_out",
             Self::StorageQuotaExceeded => "storage_quota_exceeded",
             Self::GenerationIdTaken => "generation_id_taken",
