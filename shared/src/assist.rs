@@ -1,9 +1,10 @@
 //! The language-model features' common ground: a unit of the caller's daily allowance taken before
-//! the model is asked and given back when it fails, and their errors.
+//! the model is asked and given back when it fails (at most `GIVE_BACKS_PER_DAY` a day), and their
+//! errors.
 
 use crate::auth::Caller;
 use crate::domain::analytics::Event;
-use crate::domain::assist::{decide, spent, Feature, Granted, Spent};
+use crate::domain::assist::{decide, spent, Feature, Granted, Spent, GIVE_BACKS_PER_DAY};
 use crate::llm::{LanguageModel, LlmError};
 use crate::store::allowances::Take;
 use crate::store::analytics::Tally;
@@ -33,6 +34,7 @@ pub enum AssistError {
 /// A unit of `feature` taken from the caller's counter of the day the request began in.
 #[derive(Debug)]
 pub struct Ticket {
+    pub feature: Feature,
     /// The counter the unit came from (`lyrics/D#2026-11-26`).
     pub key: String,
     pub granted: Granted,
@@ -86,9 +88,14 @@ pub async fn take(
         let tier = user.entitlement(now).tier;
         let count = user.used_in(&key);
         return match decide(feature, tier, count, now) {
-            Ok(granted) => Ok(Ticket { key, granted, user }),
+            Ok(granted) => Ok(Ticket {
+                feature,
+                key,
+                granted,
+                user,
+            }),
             Err(spent) => {
-                state.allowances().give_back(&caller.id, &key).await?;
+                state.allowances().uncount(&caller.id, &key).await?;
                 Err(refused(state, caller, spent).await)
             }
         };
@@ -111,11 +118,13 @@ async fn refused(state: &AppState, caller: &Caller, spent: Spent) -> AssistError
 
 impl Ticket {
     /// Gives the unit back (the model failed, or nothing was stored): to the counter it was taken
-    /// from, whatever the day is now. A failure to give it back is logged; the unit stays spent.
+    /// from, whatever the day is now, unless that day's `GIVE_BACKS_PER_DAY` are used (then the
+    /// failure spends it). A failure to give it back is logged; the unit stays spent.
     pub async fn give_back(&self, state: &AppState) {
+        let back = self.feature.give_back_key(&self.key);
         if let Err(err) = state
             .allowances()
-            .give_back(&self.user.user_id, &self.key)
+            .give_back(&self.user.user_id, &self.key, &back, GIVE_BACKS_PER_DAY)
             .await
         {
             tracing::error!(error = %err, key = %self.key, "a unit of allowance could not be given back");

@@ -5,6 +5,7 @@
 //! text. Nothing a model says is ever executed, routed or written anywhere but where the caller
 //! puts it.
 
+use crate::domain::assist::Feature;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -35,11 +36,13 @@ impl Message {
     }
 }
 
-/// One request to a model: the conversation, and a JSON schema its answer must follow (if any).
+/// One request to a model: the conversation, a JSON schema its answer must follow (if any), and
+/// the feature asking (which sets how much the model may write: `MaxTokens`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequest {
     pub messages: Vec<Message>,
     pub format: Option<serde_json::Value>,
+    pub feature: Feature,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,13 +70,51 @@ pub trait LanguageModel: Send + Sync + std::fmt::Debug {
 
 /// How to reach Ollama (`OLLAMA_URL`, `OLLAMA_MODEL`, `OLLAMA_TIMEOUT_MS`, and
 /// `OLLAMA_API_KEY_PARAMETER`: the SSM SecureString of a bearer key, for an endpoint behind a gateway
-/// that wants one; a plain Ollama wants none).
+/// that wants one; a plain Ollama wants none), and how much it may write per feature
+/// (`OLLAMA_MAX_TOKENS_LYRICS`, `OLLAMA_MAX_TOKENS_PIXEL`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OllamaConfig {
     pub url: String,
     pub model: String,
     pub timeout: Duration,
     pub key_parameter: Option<String>,
+    pub max_tokens: MaxTokens,
+}
+
+/// The most tokens the model may generate for one answer of each feature (Ollama's
+/// `options.num_predict`): a prompt cannot make it write for longer, and the answer read back is
+/// capped in bytes from it (`MaxTokens::answer_bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxTokens {
+    /// A whole song as JSON (default 1024).
+    pub lyrics: u32,
+    /// One chat reply, shown up to 2,000 characters (default 512).
+    pub pixel: u32,
+}
+
+impl Default for MaxTokens {
+    fn default() -> Self {
+        Self {
+            lyrics: 1024,
+            pixel: 512,
+        }
+    }
+}
+
+impl MaxTokens {
+    pub fn of(self, feature: Feature) -> u32 {
+        match feature {
+            Feature::Lyrics => self.lyrics,
+            Feature::Pixel => self.pixel,
+        }
+    }
+
+    /// The most bytes of an answer read for `feature`: 32 per token (a token is a few characters,
+    /// up to 6 bytes each once JSON-escaped) and 16 KiB for the envelope. A server that writes more
+    /// than it was allowed is failing.
+    pub fn answer_bytes(self, feature: Feature) -> usize {
+        16 * 1024 + 32 * self.of(feature) as usize
+    }
 }
 
 pub const DEFAULT_MODEL: &str = "llama3.2:1b";
@@ -116,11 +157,25 @@ impl OllamaConfig {
                 .filter(|ms| *ms > 0)
                 .ok_or_else(|| format!("OLLAMA_TIMEOUT_MS is {ms:?}: a whole number of ms"))?,
         };
+        let tokens = |name: &str, default: u32| match var(name) {
+            None => Ok(default),
+            Some(n) => n
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=32_768).contains(n))
+                .ok_or_else(|| format!("{name} is {n:?}: a whole number of tokens, 1 to 32768")),
+        };
+        let defaults = MaxTokens::default();
         Ok(Some(Self {
             url,
             model: var("OLLAMA_MODEL").unwrap_or_else(|| DEFAULT_MODEL.to_owned()),
             timeout: Duration::from_millis(timeout),
             key_parameter: var("OLLAMA_API_KEY_PARAMETER"),
+            max_tokens: MaxTokens {
+                lyrics: tokens("OLLAMA_MAX_TOKENS_LYRICS", defaults.lyrics)?,
+                pixel: tokens("OLLAMA_MAX_TOKENS_PIXEL", defaults.pixel)?,
+            },
         }))
     }
 }
@@ -151,6 +206,12 @@ struct OllamaChat<'a> {
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     format: Option<&'a serde_json::Value>,
+    options: OllamaOptions,
+}
+
+#[derive(Debug, Serialize)]
+struct OllamaOptions {
+    num_predict: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,13 +285,16 @@ impl Ollama {
             messages: &request.messages,
             stream: false,
             format: request.format.as_ref(),
+            options: OllamaOptions {
+                num_predict: self.config.max_tokens.of(request.feature),
+            },
         };
         let url = format!("{}/api/chat", self.config.url.trim_end_matches('/'));
         let mut post = self.http()?.post(url).json(&body);
         if let Some(key) = self.key().await? {
             post = post.bearer_auth(key);
         }
-        let response = post
+        let mut response = post
             .send()
             .await
             .map_err(|err| LlmError::Unavailable(format!("chat: {err}")))?;
@@ -240,12 +304,32 @@ impl Ollama {
                 response.status()
             )));
         }
-        let answer: OllamaAnswer = response
-            .json()
+        let cap = self.config.max_tokens.answer_bytes(request.feature);
+        if response
+            .content_length()
+            .is_some_and(|len| len > cap as u64)
+        {
+            return Err(too_long(cap));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
+            .map_err(|err| LlmError::Unavailable(format!("chat answer: {err}")))?
+        {
+            if body.len() + chunk.len() > cap {
+                return Err(too_long(cap));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let answer: OllamaAnswer = serde_json::from_slice(&body)
             .map_err(|err| LlmError::Unavailable(format!("unreadable chat answer: {err}")))?;
         Ok(answer.message.content)
     }
+}
+
+fn too_long(cap: usize) -> LlmError {
+    LlmError::Unavailable(format!("the chat answer is longer than {cap} bytes"))
 }
 
 impl LanguageModel for Ollama {
@@ -286,7 +370,7 @@ pub async fn structured<T: DeserializeOwned>(
 
 #[cfg(test)]
 mod tests {
-    use super::OllamaConfig;
+    use super::{MaxTokens, OllamaConfig};
 
     fn config(url: &str, key: Option<&str>) -> Result<Option<OllamaConfig>, String> {
         OllamaConfig::from_lookup(|name| match name {
@@ -294,6 +378,33 @@ mod tests {
             "OLLAMA_API_KEY_PARAMETER" => key.map(str::to_owned),
             _ => None,
         })
+    }
+
+    #[test]
+    fn each_feature_has_its_token_cap_from_config() {
+        let with = |lyrics: &str, pixel: &str| {
+            OllamaConfig::from_lookup(|name| match name {
+                "OLLAMA_URL" => Some("http://127.0.0.1:11434".to_owned()),
+                "OLLAMA_MAX_TOKENS_LYRICS" => Some(lyrics.to_owned()),
+                "OLLAMA_MAX_TOKENS_PIXEL" => Some(pixel.to_owned()),
+                _ => None,
+            })
+            .map(|c| c.map(|c| c.max_tokens))
+        };
+        assert_eq!(
+            with("800", "200"),
+            Ok(Some(MaxTokens {
+                lyrics: 800,
+                pixel: 200
+            }))
+        );
+        assert_eq!(
+            with("", " ").map(|c| c.map(|m| (m.lyrics, m.pixel))),
+            Ok(Some((1024, 512)))
+        );
+        for bad in ["0", "-1", "many", "40000"] {
+            assert!(with(bad, "200").is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub async fn create(
     let request = ChatRequest {
         messages: brief.messages(),
         format: Some(brief.schema()),
+        feature: Feature::Lyrics,
     };
     let draft = match structured::<Draft>(model, &request, |draft| brief.check(draft)).await {
         Ok(draft) => tidy(draft),

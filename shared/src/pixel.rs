@@ -115,6 +115,7 @@ async fn answer(
         .chat(&ModelRequest {
             messages: messages(&facts, &memory, text),
             format: None,
+            feature: crate::domain::assist::Feature::Pixel,
         })
         .await?;
     Ok((checked_reply(&reply), suggestions(&facts)))

@@ -22,6 +22,7 @@ fn ask(text: &str) -> ChatRequest {
             Message::new(Role::User, text),
         ],
         format: None,
+        feature: son1k::domain::assist::Feature::Pixel,
     }
 }
 

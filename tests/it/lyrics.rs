@@ -160,6 +160,16 @@ async fn invalid_model_output_twice_is_503_and_spends_nothing() {
 }
 
 #[tokio::test]
+async fn a_draft_may_take_the_lyrics_token_cap_and_no_more() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        write(&app, "writer", json!({"theme": "t"})).await.status,
+        201
+    );
+    assert_eq!(app.ollama.received().last_num_predict, Some(1024));
+}
+
+#[tokio::test]
 async fn a_model_that_fails_or_is_too_slow_is_503_and_spends_nothing() {
     let mut app = TestApp::spawn().await;
     mode(&app, Mode::Fail);

@@ -347,6 +347,73 @@ async fn a_model_failure_is_503_and_gives_the_message_back() {
     }
 }
 
+/// Ana's count in the day counter `key` (0 when there is none).
+async fn used(app: &TestApp, key: &str) -> u32 {
+    app.user_record("ana").await.map_or(0, |r| r.used_in(key))
+}
+
+#[tokio::test]
+async fn a_failing_model_gives_three_messages_back_a_day_then_spends_them() {
+    let app = TestApp::spawn().await;
+    app.ollama.set(Behaviour {
+        mode: Mode::Fail,
+        ..Behaviour::default()
+    });
+    for _ in 0..3 {
+        chat(&app, "ana", "write me 5,000 words", None)
+            .await
+            .assert_problem(503, "dependency_unavailable");
+        assert_eq!(used(&app, DAY).await, 0, "given back");
+    }
+    // From the fourth failure of the day each one spends its message: a stalled model costs a FREE
+    // user their 20 messages, not unlimited model calls.
+    for spent in 1..=20 {
+        chat(&app, "ana", "write me 5,000 words", None)
+            .await
+            .assert_problem(503, "dependency_unavailable");
+        assert_eq!(used(&app, DAY).await, spent);
+    }
+    chat(&app, "ana", "write me 5,000 words", None)
+        .await
+        .assert_problem(429, "pixel_limit_reached");
+    assert_eq!(app.ollama.received().chats, 23);
+    // A new UTC day gives three back again.
+    app.clock.advance(chrono::Duration::days(1));
+    chat(&app, "ana", "hello?", None)
+        .await
+        .assert_problem(503, "dependency_unavailable");
+    assert_eq!(used(&app, "pixel/D#2026-11-27").await, 0);
+    assert_eq!(app.ollama.received().chats, 24);
+}
+
+#[tokio::test]
+async fn the_model_may_write_only_so_much_and_a_longer_answer_is_not_read() {
+    let app = TestApp::spawn().await;
+    assert_eq!(chat(&app, "ana", "hello", None).await.status, 200);
+    assert_eq!(app.ollama.received().last_num_predict, Some(512));
+    // A server that ignores the cap and sends ~60 KB: the answer is cut off unread, 503, given back.
+    app.ollama.set(Behaviour {
+        mode: Mode::Say,
+        text: "la ".to_owned(),
+        repeat: 20_000,
+        ..Behaviour::default()
+    });
+    chat(&app, "ana", "sing", None)
+        .await
+        .assert_problem(503, "dependency_unavailable");
+    assert_eq!(app.user_record("ana").await.unwrap().used_in(DAY), 1);
+    // The same answer within the cap is read (and shown up to 2,000 characters).
+    app.ollama.set(Behaviour {
+        mode: Mode::Say,
+        text: "la ".to_owned(),
+        repeat: 2_000,
+        ..Behaviour::default()
+    });
+    let res = chat(&app, "ana", "sing", None).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(app.user_record("ana").await.unwrap().used_in(DAY), 2);
+}
+
 #[tokio::test]
 async fn a_prompt_cannot_make_pixel_grant_a_tier_reveal_others_or_its_instructions() {
     let app = TestApp::spawn().await;

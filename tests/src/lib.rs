@@ -160,6 +160,7 @@ pub fn ollama_client(base: &str, timeout: std::time::Duration) -> son1k::llm::Ol
             model: local_api::ollama_stub::STUB_MODEL.to_owned(),
             timeout,
             key_parameter: None,
+            max_tokens: son1k::llm::MaxTokens::default(),
         },
         reqwest::Client::new(),
     )

@@ -130,6 +130,7 @@ async fn routes(samples: usize) -> Result<Vec<RouteFigures>, Failure> {
             model: crate::ollama_stub::STUB_MODEL.to_owned(),
             timeout: std::time::Duration::from_secs(10),
             key_parameter: None,
+            max_tokens: son1k::llm::MaxTokens::default(),
         },
         reqwest::Client::new(),
     )));

@@ -4,10 +4,11 @@
 //! What it answers: with a JSON-schema `format` that asks for song sections (`sections.prefixItems`
 //! naming each section's `kind`), a JSON lyric in exactly that structure; without one, a short reply
 //! that quotes the last user message and the one before it (so a test can tell what the model was
-//! given). Tests and `make dev` steer it with `PUT /_control` `{"mode": "normal" | "invalid" | "fail" |
-//! "slow" | "say", "text": "...", "delay_ms": 500}` (`say` answers `text` whatever was asked, as a
-//! model taken over by a prompt would) and read `GET /_control` (`{"chats", "last_messages",
-//! "last_format"}`).
+//! given). Like Ollama it stops at `options.num_predict` tokens (here: words), `done_reason:
+//! "length"`. Tests and `make dev` steer it with `PUT /_control` `{"mode": "normal" | "invalid" |
+//! "fail" | "slow" | "say", "text": "...", "repeat": 1, "delay_ms": 500}` (`say` answers `text`
+//! `repeat` times whatever was asked and however long, as a server that ignores `num_predict`
+//! would) and read `GET /_control` (`{"chats", "last_messages", "last_format", "last_num_predict"}`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -42,6 +43,9 @@ pub struct Behaviour {
     pub mode: Mode,
     #[serde(default)]
     pub text: String,
+    /// How many times `say` repeats `text` (0 or absent: once).
+    #[serde(default)]
+    pub repeat: u32,
     #[serde(default)]
     pub delay_ms: u64,
 }
@@ -52,6 +56,8 @@ pub struct Received {
     pub chats: u32,
     pub last_messages: Vec<Value>,
     pub last_format: Option<Value>,
+    /// `options.num_predict` of the last chat.
+    pub last_num_predict: Option<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -123,6 +129,10 @@ async fn chat(State(stub): State<OllamaStub>, Json(body): Json<Value>) -> Respon
         .cloned()
         .unwrap_or_default();
     let format = body.get("format").cloned().filter(|f| !f.is_null());
+    let num_predict = body
+        .get("options")
+        .and_then(|o| o.get("num_predict"))
+        .and_then(Value::as_u64);
     let behaviour = stub
         .inner
         .lock()
@@ -130,6 +140,7 @@ async fn chat(State(stub): State<OllamaStub>, Json(body): Json<Value>) -> Respon
             inner.received.chats += 1;
             inner.received.last_messages = messages.clone();
             inner.received.last_format = format.clone();
+            inner.received.last_num_predict = num_predict;
             inner.behaviour.clone()
         })
         .unwrap_or_default();
@@ -153,7 +164,7 @@ async fn chat(State(stub): State<OllamaStub>, Json(body): Json<Value>) -> Respon
             )
                 .into_response()
         }
-        Mode::Say => behaviour.text.clone(),
+        Mode::Say => behaviour.text.repeat(behaviour.repeat.max(1) as usize),
         Mode::Invalid => match &format {
             Some(_) => "Sure! Here are your lyrics: la la la".to_owned(),
             None => normal_reply(&messages),
@@ -162,9 +173,16 @@ async fn chat(State(stub): State<OllamaStub>, Json(body): Json<Value>) -> Respon
             if behaviour.mode == Mode::Slow {
                 tokio::time::sleep(Duration::from_millis(behaviour.delay_ms)).await;
             }
-            match &format {
+            let whole = match &format {
                 Some(schema) => lyrics(schema, &messages).to_string(),
                 None => normal_reply(&messages),
+            };
+            match num_predict {
+                Some(n) => whole
+                    .split_inclusive(' ')
+                    .take(usize::try_from(n).unwrap_or(usize::MAX))
+                    .collect(),
+                None => whole,
             }
         }
     };

@@ -2,7 +2,10 @@
 //! to Pixel (`POST /api/pixel/chat`), per tier and UTC day (the tier table holds the numbers).
 //!
 //! A unit is taken before the model is called and given back when the call fails, so a burst of
-//! parallel requests never makes the model work for more requests than the allowance has left.
+//! parallel requests never makes the model work for more requests than the allowance has left. A
+//! failure gives its unit back at most `GIVE_BACKS_PER_DAY` times a day per user and feature; after
+//! that a failure spends its unit, so a prompt that stalls the model ("write 5,000 words") costs at
+//! most the day's allowance, not unlimited model calls.
 //! The counters live in the user's `usage` map beside the generation counters, keyed by feature and
 //! day (`lyrics/D#2026-11-26`), so no day's count is lost while any clock can still compute that day.
 
@@ -16,8 +19,27 @@ pub enum Feature {
     Pixel,
 }
 
+/// Units a user gets back per feature and UTC day when the model fails.
+pub const GIVE_BACKS_PER_DAY: u32 = 3;
+
 impl Feature {
     pub const ALL: [Feature; 2] = [Self::Lyrics, Self::Pixel];
+
+    /// The prefix of this feature's give-back counters (`pixel-back/D#2026-11-26`).
+    fn back_prefix(self) -> &'static str {
+        match self {
+            Self::Lyrics => "lyrics-back/",
+            Self::Pixel => "pixel-back/",
+        }
+    }
+
+    /// The give-back counter of the day of `counter_key` (a counter key of this feature).
+    pub fn give_back_key(self, counter_key: &str) -> String {
+        let day = counter_key
+            .strip_prefix(self.prefix())
+            .unwrap_or(counter_key);
+        format!("{}{day}", self.back_prefix())
+    }
 
     /// The prefix of this feature's counter keys in the usage map.
     pub fn prefix(self) -> &'static str {
@@ -58,9 +80,13 @@ impl Feature {
         format!("{}{}", self.prefix(), Period::utc_day(now).key())
     }
 
-    /// The period key inside a counter key of any feature (`D#2026-11-26` of `pixel/D#2026-11-26`).
+    /// The period key inside a counter key of any feature, or its give-back counter
+    /// (`D#2026-11-26` of `pixel/D#2026-11-26` and of `pixel-back/D#2026-11-26`).
     pub fn strip(key: &str) -> Option<&str> {
-        Self::ALL.iter().find_map(|f| key.strip_prefix(f.prefix()))
+        Self::ALL.iter().find_map(|f| {
+            key.strip_prefix(f.prefix())
+                .or_else(|| key.strip_prefix(f.back_prefix()))
+        })
     }
 }
 
@@ -156,6 +182,9 @@ mod tests {
             "lyrics/D#2026-11-27"
         );
         assert_eq!(Feature::strip(&key), Some("D#2026-11-26"));
+        let back = Feature::Pixel.give_back_key(&key);
+        assert_eq!(back, "pixel-back/D#2026-11-26");
+        assert_eq!(Feature::strip(&back), Some("D#2026-11-26"));
         assert_eq!(Feature::strip("D#2026-11-26"), None);
     }
 }

@@ -74,8 +74,11 @@ impl<'a> AllowancesStore<'a> {
         for (i, days) in PRUNED_DAYS.enumerate() {
             let old = feature.counter_key(now - Duration::days(days));
             if old != key && Period::key_outlived(&old, now) {
-                removed.push(format!("#usage.#old{i}"));
-                update = update.expression_attribute_names(format!("#old{i}"), old);
+                let back = feature.give_back_key(&old);
+                removed.push(format!("#usage.#old{i}, #usage.#back{i}"));
+                update = update
+                    .expression_attribute_names(format!("#old{i}"), old)
+                    .expression_attribute_names(format!("#back{i}"), back);
             }
         }
         let mut expression = "ADD #usage.#k :one".to_owned();
@@ -102,22 +105,58 @@ impl<'a> AllowancesStore<'a> {
         }
     }
 
-    /// Gives back one unit of counter `key` (the one it was taken from, whatever the day is now),
-    /// waiting out other transactions on the user item.
+    /// Takes back the unit a refused take counted past the limit (it was never granted), waiting out
+    /// other transactions on the user item.
     #[tracing::instrument(skip_all, fields(user_id = %user, key))]
-    pub async fn give_back(&self, user: &UserId, key: &str) -> Result<(), StoreError> {
-        // A failed condition: nothing to give back (the counter was dropped meanwhile).
-        let request = self
+    pub async fn uncount(&self, user: &UserId, key: &str) -> Result<(), StoreError> {
+        self.give_back_within(user, key, None).await
+    }
+
+    /// Gives back one unit of counter `key` (the one it was taken from, whatever the day is now)
+    /// and counts it in that day's give-back counter `back_key`, unless `back_key` is at `max`:
+    /// then the unit stays spent.
+    #[tracing::instrument(skip_all, fields(user_id = %user, key))]
+    pub async fn give_back(
+        &self,
+        user: &UserId,
+        key: &str,
+        back_key: &str,
+        max: u32,
+    ) -> Result<(), StoreError> {
+        self.give_back_within(user, key, Some((back_key, max)))
+            .await
+    }
+
+    /// One conditional update: nothing changes when the counter is empty (dropped meanwhile) or the
+    /// give-back counter is at its most.
+    async fn give_back_within(
+        &self,
+        user: &UserId,
+        key: &str,
+        back: Option<(&str, u32)>,
+    ) -> Result<(), StoreError> {
+        let mut request = self
             .client
             .update_item()
             .table_name(self.table)
             .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
-            .update_expression("ADD #usage.#k :minus")
-            .condition_expression("#usage.#k > :zero")
             .expression_attribute_names("#usage", "usage")
             .expression_attribute_names("#k", key)
             .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
             .expression_attribute_values(":zero", AttributeValue::N("0".into()));
+        request = match back {
+            None => request
+                .update_expression("ADD #usage.#k :minus")
+                .condition_expression("#usage.#k > :zero"),
+            Some((back_key, max)) => request
+                .update_expression("ADD #usage.#k :minus, #usage.#b :one")
+                .condition_expression(
+                    "#usage.#k > :zero AND (attribute_not_exists(#usage.#b) OR #usage.#b < :max)",
+                )
+                .expression_attribute_names("#b", back_key)
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(":max", AttributeValue::N(max.to_string())),
+        };
         super::update_past_transactions(
             "UpdateItem give back allowance",
             GIVE_BACK_ATTEMPTS,
