@@ -4,7 +4,7 @@ use crate::auth::Caller;
 use crate::domain::analytics::Event;
 use crate::domain::ids::GenerationId;
 use crate::domain::pool::points;
-use crate::domain::storage::{audio_key, AUDIO_LINK_SECONDS};
+use crate::domain::storage::AUDIO_LINK_SECONDS;
 use crate::store::analytics::Tally;
 use crate::store::generations::AudioState;
 use crate::store::pool::{
@@ -189,7 +189,7 @@ pub async fn claim(
             .await?
         {
             ClaimOutcome::Claimed => {
-                let key = audio_key(&record.contributor_id, &record.generation_id);
+                let key = target.object_key();
                 let link = state
                     .audio()
                     .presign_get(&key, now, AUDIO_LINK_SECONDS)

@@ -774,6 +774,7 @@ impl Run<'_> {
                 )
                 .unwrap_or(crate::domain::storage::AudioType::Wav),
                 stored_at: now,
+                key: None,
             };
             let contribution = job.contributes.then(|| contribution(&user, job, now));
             let generation = generation_record(&user, job, &audio, contribution.as_ref(), now)?;

@@ -4,7 +4,7 @@
 use crate::auth::Caller;
 use crate::domain::ids::GenerationId;
 use crate::domain::storage::{
-    audio_key, fits, parse_audio_key, AudioType, AUDIO_LINK_SECONDS, UPLOAD_LINK_SECONDS,
+    fits, parse_audio_key, AudioKey, AudioType, UploadId, AUDIO_LINK_SECONDS, UPLOAD_LINK_SECONDS,
 };
 use crate::store::audio::Presigned;
 use crate::store::generations::{AudioState, GenerationRecord, StoredAudio, UploadGrant};
@@ -76,9 +76,10 @@ pub async fn issue_upload(
         content_type,
         size_bytes,
         granted_at: now,
+        upload_id: Some(UploadId::new()),
     };
-    state.uploads().grant(&generation, &grant).await?;
-    let key = audio_key(&caller.id, id);
+    let key = grant.key(&caller.id, id);
+    state.uploads().grant(&generation, &grant, &key).await?;
     Ok(state
         .audio()
         .presign_put(&key, content_type, size_bytes, now, UPLOAD_LINK_SECONDS)
@@ -86,7 +87,9 @@ pub async fn issue_upload(
 }
 
 /// A presigned GET of the generation's stored audio, for its owner, an admin, or a user who claimed
-/// it from the pool.
+/// it from the pool. In the seconds between an upload's PUT and its accounting the owner (or an
+/// admin) is served the uploaded object all the same: while a grant is recent and not yet
+/// accounted, one HeadObject looks for it, and an object that is exactly what was granted is served.
 pub async fn audio_link(
     state: &AppState,
     caller: &Caller,
@@ -96,22 +99,66 @@ pub async fn audio_link(
         .generations()
         .get(id)
         .await?
-        .filter(|g| g.audio_state == AudioState::Stored && g.audio.is_some())
         .ok_or(StorageError::NotFound)?;
-    let allowed = generation.owner_id == caller.id
-        || caller.is_admin()
-        || match &generation.contribution_id {
-            Some(contribution) => state.pool().has_claimed(&caller.id, contribution).await?,
-            None => false,
-        };
-    if !allowed {
-        return Err(StorageError::NotFound);
-    }
-    let key = audio_key(&generation.owner_id, id);
+    let now = state.clock.now();
+    let owner_or_admin = generation.owner_id == caller.id || caller.is_admin();
+    let key = match generation.audio.as_ref() {
+        Some(audio) if generation.audio_state == AudioState::Stored => {
+            let allowed = owner_or_admin
+                || match &generation.contribution_id {
+                    Some(contribution) => {
+                        state.pool().has_claimed(&caller.id, contribution).await?
+                    }
+                    None => false,
+                };
+            if !allowed {
+                return Err(StorageError::NotFound);
+            }
+            let accounted = audio.object_key(&generation.owner_id, id);
+            match arrived_upload(state, &generation, Some(&accounted), now).await? {
+                Some(newer) if owner_or_admin => newer,
+                _ => accounted,
+            }
+        }
+        _ if owner_or_admin => arrived_upload(state, &generation, None, now)
+            .await?
+            .ok_or(StorageError::NotFound)?,
+        _ => return Err(StorageError::NotFound),
+    };
     Ok(state
         .audio()
-        .presign_get(&key, state.clock.now(), AUDIO_LINK_SECONDS)
+        .presign_get(&key, now, AUDIO_LINK_SECONDS)
         .await?)
+}
+
+/// How long after a grant its upload may still be waiting for its accounting: the link's life and
+/// a minute for S3's event.
+const UNACCOUNTED_WINDOW_SECONDS: i64 = UPLOAD_LINK_SECONDS as i64 + 60;
+
+/// The key of an upload that S3 has and the generation does not show yet (its grant recent, its
+/// key not the accounted one, the object exactly as granted); `None` without a HeadObject outside
+/// that window.
+async fn arrived_upload(
+    state: &AppState,
+    generation: &GenerationRecord,
+    accounted: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<String>, StorageError> {
+    let Some(grant) = generation.upload.as_ref().filter(|g| {
+        g.upload_id.is_some()
+            && now < g.granted_at + chrono::Duration::seconds(UNACCOUNTED_WINDOW_SECONDS)
+    }) else {
+        return Ok(None);
+    };
+    let key = grant.key(&generation.owner_id, &generation.generation_id);
+    if accounted == Some(key.as_str()) {
+        return Ok(None);
+    }
+    let arrived = state.audio().head(&key).await?.is_some_and(|o| {
+        o.size_bytes == grant.size_bytes
+            && o.content_type.as_deref() == Some(grant.content_type.as_str())
+    });
+    Ok(arrived.then_some(key))
 }
 
 /// What became of one reported object.
@@ -127,17 +174,24 @@ pub enum Accounted {
     Ignored,
 }
 
-/// Accounts the object under `key` as S3 has it now (at-least-once safe).
+/// Accounts the object under `key` as S3 has it now (at-least-once safe). An upload under its own
+/// key (`upload_key`) must be the generation's current grant, of its exact size and type; once it is
+/// counted, the object it replaces is deleted (every version), so S3 holds what is counted.
 #[tracing::instrument(skip_all, fields(key = %key))]
 pub async fn account_object(state: &AppState, key: &str) -> Result<Accounted, StorageError> {
-    let Some((owner, id)) = parse_audio_key(key) else {
-        tracing::warn!("an object outside audio/<user>/<generation>; left alone");
+    let Some(AudioKey {
+        owner,
+        generation: id,
+        upload,
+    }) = parse_audio_key(key)
+    else {
+        tracing::warn!("an object outside audio/<user>/<generation>[/<upload>]; left alone");
         return Ok(Accounted::Ignored);
     };
     let Some(object) = state.audio().head(key).await? else {
         return Ok(Accounted::Ignored);
     };
-    if object.job.as_deref() == Some(id.as_str()) {
+    if upload.is_none() && object.job.as_deref() == Some(id.as_str()) {
         // Written by the generation worker, which accounts for it in its commit.
         return Ok(Accounted::Ignored);
     }
@@ -151,23 +205,26 @@ pub async fn account_object(state: &AppState, key: &str) -> Result<Accounted, St
             state.audio().delete(key).await?;
             return Ok(Accounted::Ignored);
         };
-        if generation
-            .audio
-            .as_ref()
-            .is_some_and(|a| a.etag == object.etag)
+        let previous_key = generation.audio.as_ref().map(|a| a.object_key(&owner, &id));
+        if previous_key.as_deref() == Some(key)
+            && generation
+                .audio
+                .as_ref()
+                .is_some_and(|a| a.etag == object.etag)
         {
             return Ok(Accounted::Duplicate);
         }
         let granted = generation.upload.as_ref().filter(|g| {
-            g.size_bytes == object.size_bytes
+            g.upload_id == upload
+                && g.size_bytes == object.size_bytes
                 && object.content_type.as_deref() == Some(g.content_type.as_str())
         });
         let Some(grant) = granted else {
             tracing::warn!(
                 size = object.size_bytes,
-                "object differs from its presigned upload"
+                "object differs from its presigned upload, or is not the current one"
             );
-            return reject(state, key, &generation).await;
+            return reject(state, key, &generation, upload.is_some()).await;
         };
         let now = state.clock.now();
         let user = state
@@ -181,7 +238,7 @@ pub async fn account_object(state: &AppState, key: &str) -> Result<Accounted, St
         let max_used_before = match limit {
             Some(limit) if added > 0 => match limit.checked_sub(added) {
                 Some(max) => Some(max),
-                None => return reject(state, key, &generation).await,
+                None => return reject(state, key, &generation, upload.is_some()).await,
             },
             _ => None,
         };
@@ -190,6 +247,7 @@ pub async fn account_object(state: &AppState, key: &str) -> Result<Accounted, St
             size_bytes: object.size_bytes,
             content_type: grant.content_type,
             stored_at: now,
+            key: upload.is_some().then(|| key.to_owned()),
         };
         let contribution = match &generation.contribution_id {
             Some(id) => state.pool().contribution(id).await?,
@@ -202,21 +260,39 @@ pub async fn account_object(state: &AppState, key: &str) -> Result<Accounted, St
             contribution: contribution.as_ref(),
         };
         match state.uploads().account(&write).await? {
-            AccountOutcome::Stored => return Ok(Accounted::Stored),
-            AccountOutcome::OverQuota => return reject(state, key, &generation).await,
+            AccountOutcome::Stored => {
+                if let Some(replaced) = previous_key.filter(|k| k != key) {
+                    // Counted no more: its bytes go too. A failure leaves them to the
+                    // noncurrent-version expiry at worst; the accounting stands.
+                    if let Err(err) = state.audio().delete(&replaced).await {
+                        tracing::error!(replaced, error = %err, "a replaced object was not deleted");
+                    }
+                }
+                return Ok(Accounted::Stored);
+            }
+            AccountOutcome::OverQuota => {
+                return reject(state, key, &generation, upload.is_some()).await
+            }
             AccountOutcome::Changed => continue,
         }
     }
     Err(StoreError::unavailable("account audio", "the generation kept changing").into())
 }
 
-/// Deletes the object and marks the generation rejected (giving back a replaced object's space).
+/// Deletes the object (every version of it). An upload under its own key replaced nothing: the
+/// generation keeps the audio it had, and is marked rejected only when it had none. An object under
+/// the generation's one key replaced what was there: the generation is marked rejected, giving back
+/// the replaced object's space.
 async fn reject(
     state: &AppState,
     key: &str,
     generation: &GenerationRecord,
+    own_key: bool,
 ) -> Result<Accounted, StorageError> {
     state.audio().delete(key).await?;
+    if own_key && generation.audio.is_some() {
+        return Ok(Accounted::Rejected);
+    }
     match state.uploads().reject(generation).await? {
         AccountOutcome::Changed => {
             tracing::warn!("the generation changed while its object was rejected");

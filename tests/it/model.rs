@@ -692,13 +692,12 @@ impl<'a> Run<'a> {
                 // Sending more than presigned is only tried on a generation with no audio yet.
                 let oversize = oversize && !self.model.audio.contains_key(&id);
                 let sent = if oversize { size + 3 } else { size };
-                let put = reqwest::Client::new()
-                    .put(b["upload_url"].as_str().unwrap_or_default())
-                    .header("content-type", "audio/mpeg")
-                    .body(vec![7u8; usize::try_from(sent).expect("small")])
-                    .send()
-                    .await
-                    .map_err(|e| TestCaseError::fail(format!("PUT to S3: {e}")))?;
+                let put = son1k_tests::put_to_link(
+                    &b,
+                    "audio/mpeg",
+                    vec![7u8; usize::try_from(sent).expect("small")],
+                )
+                .await;
                 check!(put.status().is_success(), "S3 PUT: {}", put.status());
                 let stored = self.model.account(user, &id, size, !oversize);
                 tally(if stored {
@@ -706,7 +705,7 @@ impl<'a> Run<'a> {
                 } else {
                     "upload: rejected"
                 });
-                let key = format!("audio/{}/{id}", self.user_id(user));
+                let key = son1k_tests::link_key(&b);
                 let event = storage_events::event_for(&self.app.state.config.audio_bucket, &[key]);
                 let report = storage_events::handler(
                     &self.app.state,

@@ -1,5 +1,6 @@
 //! The community pool's likes and plays: one like per user per item under races and retries,
-//! counts never negative, plays counted exactly, unknown and unlisted items 404.
+//! counts never negative, plays counted exactly (once per user, item and hour), unknown and unlisted
+//! items 404.
 
 use futures::future::join_all;
 use son1k_tests::{As, TestApp, TestResponse};
@@ -87,10 +88,29 @@ async fn twenty_users_liking_in_parallel_count_twenty() {
 }
 
 #[tokio::test]
+async fn a_user_replaying_an_item_is_served_every_time_and_counted_once_an_hour() {
+    let app = TestApp::spawn().await;
+    let id = app.listed_contribution("maker", b"the track").await;
+    let looped = join_all((0..10).map(|_| play(&app, "looper", &id))).await;
+    for answer in &looped {
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert!(answer.json()["audio_url"].is_string());
+        assert_eq!(answer.json()["plays"], 1, "{}", answer.text());
+    }
+    assert_eq!(play(&app, "other", &id).await.json()["plays"], 2);
+    assert_eq!(play(&app, "looper", &id).await.json()["plays"], 2);
+    // The next UTC hour counts the looper's play again.
+    app.clock.advance(chrono::Duration::hours(1));
+    assert_eq!(play(&app, "looper", &id).await.json()["plays"], 3);
+    let stored = app.state.pool().contribution(&id).await.expect("read");
+    assert_eq!(stored.map(|c| c.plays), Some(3));
+}
+
+#[tokio::test]
 async fn fifty_parallel_plays_add_fifty_and_each_links_the_audio() {
     let app = TestApp::spawn().await;
     let id = app.listed_contribution("maker", b"the track").await;
-    let listeners: Vec<String> = (0..50).map(|i| format!("listener{}", i % 7)).collect();
+    let listeners: Vec<String> = (0..50).map(|i| format!("listener{i}")).collect();
     let answers = join_all(listeners.iter().map(|u| play(&app, u, &id))).await;
     // Each answer is the item's plays read after its own play committed: it counts itself and
     // never more than were made; the last to commit sees them all.

@@ -42,19 +42,30 @@ async fn upload(
     let res = upload_url(app, user, id, body).await;
     assert_eq!(res.status, 200, "{}", res.text());
     let link = res.json();
-    let put = reqwest::Client::new()
-        .put(link["upload_url"].as_str().expect("url"))
-        .header("content-type", content_type)
-        .body(bytes)
-        .send()
-        .await
-        .expect("PUT to S3");
+    let put = son1k_tests::put_to_link(&link, content_type, bytes).await;
     assert!(put.status().is_success(), "S3 PUT: {}", put.status());
 }
 
-/// What S3's ObjectCreated event for `user`'s generation `id` makes storage-events do.
+/// The object key of the upload last granted on `user`'s generation `id`.
+async fn granted_key(app: &TestApp, user: &str, id: &str) -> String {
+    let generation = app.generation(id).await.expect("generation");
+    let owner = son1k::domain::ids::UserId::parse(user).expect("user");
+    generation
+        .upload
+        .expect("an upload granted")
+        .key(&owner, &generation.generation_id)
+}
+
+/// What S3's ObjectCreated event for the upload last granted on `user`'s generation `id` makes
+/// storage-events do.
 async fn object_created(app: &TestApp, user: &str, id: &str) -> storage_events::StorageReport {
-    let key = format!("audio/{user}/{id}");
+    let key = granted_key(app, user, id).await;
+    object_created_at(app, &key).await
+}
+
+/// What S3's ObjectCreated event for `key` makes storage-events do.
+async fn object_created_at(app: &TestApp, key: &str) -> storage_events::StorageReport {
+    let key = key.to_owned();
     let event = storage_events::event_for(&app.state.config.audio_bucket, &[key]);
     storage_events::handler(
         &app.state,
@@ -254,11 +265,16 @@ async fn an_object_larger_than_presigned_or_of_another_type_is_deleted_and_rejec
     for id in ["big", "typed"] {
         let report = object_created(&app, "sneaky", id).await;
         assert_eq!(report.rejected, 1, "{id}");
-        let key = format!("audio/sneaky/{id}");
+        let key = granted_key(&app, "sneaky", id).await;
         assert_eq!(
             app.state.audio().head(&key).await.expect("head"),
             None,
             "{id} deleted"
+        );
+        assert_eq!(
+            app.state.audio().versions(&key).await.expect("versions"),
+            [],
+            "{id}: deleted version by version, no delete marker hiding the bytes"
         );
         let generation = app.generation(id).await.expect("generation");
         assert_eq!(generation.audio_state, AudioState::Rejected);
@@ -392,13 +408,8 @@ async fn the_daily_run_accounts_uploads_whose_event_was_lost() {
         (2, 0, 2),
         "{early:?}"
     );
-    reqwest::Client::new()
-        .put(link["upload_url"].as_str().expect("url"))
-        .header("content-type", "audio/mpeg")
-        .body(b"12345".to_vec())
-        .send()
+    son1k_tests::put_to_link(&link, "audio/mpeg", b"12345".to_vec())
         .await
-        .expect("PUT")
         .error_for_status()
         .expect("S3 took it");
     assert_eq!(used_bytes(&app, "lost").await, 3, "no event, no count");
@@ -419,4 +430,108 @@ async fn the_daily_run_accounts_uploads_whose_event_was_lost() {
     // Three days on, those grants are no longer looked at.
     app.clock.set(son1k_tests::at("2026-11-30T00:00:00Z"));
     assert_eq!(daily_run(&app).await.checked, 0);
+}
+
+/// Every version S3 keeps under `audio/<user>/`: the bytes of all of them, and how many delete
+/// markers (each hides bytes still stored).
+async fn versions_stored(app: &TestApp, user: &str) -> (u64, usize) {
+    let page = app
+        .state
+        .s3
+        .list_object_versions()
+        .bucket(&app.state.config.audio_bucket)
+        .prefix(format!("audio/{user}/"))
+        .send()
+        .await
+        .expect("ListObjectVersions");
+    let bytes = page
+        .versions()
+        .iter()
+        .map(|v| u64::try_from(v.size().unwrap_or(0)).unwrap_or(0))
+        .sum();
+    (bytes, page.delete_markers().len())
+}
+
+#[tokio::test]
+async fn an_upload_link_creates_its_object_once_and_s3_holds_exactly_what_is_counted() {
+    let app = TestApp::spawn().await;
+    record(&app, "once", "g1").await;
+    let link = upload_url(
+        &app,
+        "once",
+        "g1",
+        json!({"content_type": "audio/mpeg", "size_bytes": 6}),
+    )
+    .await
+    .json();
+    assert_eq!(link["headers"]["if-none-match"], "*", "{link}");
+    let first = son1k_tests::put_to_link(&link, "audio/mpeg", b"123456".to_vec()).await;
+    assert_eq!(first.status(), 200);
+    // The same link again: refused by S3, nothing more stored.
+    let again = son1k_tests::put_to_link(&link, "audio/mpeg", b"654321".to_vec()).await;
+    assert_eq!(again.status(), 412, "the second PUT of a link is refused");
+    assert_eq!(object_created(&app, "once", "g1").await.stored, 1);
+    assert_eq!(used_bytes(&app, "once").await, 6);
+    assert_eq!(versions_stored(&app, "once").await, (6, 0));
+
+    // A replacement of another size: counted as the difference, the replaced object deleted.
+    let first_key = son1k_tests::link_key(&link);
+    upload(&app, "once", "g1", 4, "audio/mpeg", b"abcd".to_vec()).await;
+    assert_eq!(object_created(&app, "once", "g1").await.stored, 1);
+    assert_eq!(used_bytes(&app, "once").await, 4);
+    assert_eq!(
+        app.state.audio().versions(&first_key).await.expect("list"),
+        [],
+        "the replaced object is gone, every version of it"
+    );
+    assert_eq!(versions_stored(&app, "once").await, (4, 0));
+
+    // A replacement that is not what was presigned is deleted; the audio before it stays.
+    upload(&app, "once", "g1", 2, "audio/mpeg", b"too long".to_vec()).await;
+    assert_eq!(object_created(&app, "once", "g1").await.rejected, 1);
+    assert_eq!(used_bytes(&app, "once").await, 4);
+    assert_eq!(versions_stored(&app, "once").await, (4, 0));
+    let res = app
+        .call("GET", "/api/generations/g1/audio", As::user("once"), None)
+        .await;
+    assert_eq!(res.status, 302, "{}", res.text());
+    let served = reqwest::get(res.header("location").expect("location"))
+        .await
+        .expect("GET")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(&served[..], b"abcd");
+}
+
+#[tokio::test]
+async fn an_upload_is_served_to_its_owner_in_the_seconds_before_it_is_accounted() {
+    let app = TestApp::spawn().await;
+    record(&app, "quick", "g1").await;
+    let audio = |who| app.call("GET", "/api/generations/g1/audio", who, None);
+    audio(As::user("quick"))
+        .await
+        .assert_problem(404, "not_found");
+    upload(&app, "quick", "g1", 5, "audio/ogg", b"oggs!".to_vec()).await;
+    assert_eq!(used_bytes(&app, "quick").await, 0, "not accounted yet");
+    let res = audio(As::user("quick")).await;
+    assert_eq!(res.status, 302, "{}", res.text());
+    let served = reqwest::get(res.header("location").expect("location"))
+        .await
+        .expect("GET")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(&served[..], b"oggs!");
+    // Nobody else, and not once the grant is long past (no HeadObject then).
+    audio(As::user("stranger"))
+        .await
+        .assert_problem(404, "not_found");
+    app.clock.advance(chrono::Duration::minutes(20));
+    audio(As::user("quick"))
+        .await
+        .assert_problem(404, "not_found");
+    // Accounted, it is served from the record whenever.
+    assert_eq!(object_created(&app, "quick", "g1").await.stored, 1);
+    assert_eq!(audio(As::user("quick")).await.status, 302);
 }

@@ -138,10 +138,18 @@ impl aws_sdk_s3::config::Intercept for S3AccessRecorder {
             return Ok(());
         }
         let call = crate::iam::s3_operation(request.method(), query);
+        // A listing names its folder in `prefix=`, not in its path.
+        let listed = query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("prefix="))
+            .map(|prefix| {
+                let prefix = prefix.replace("%2F", "/").replace("%2f", "/");
+                format!("{}/*", prefix.split('/').next().unwrap_or(""))
+            });
         self.seen
             .lock()
             .expect("lock")
-            .insert((call.to_owned(), folder(path)));
+            .insert((call.to_owned(), listed.unwrap_or_else(|| folder(path))));
         Ok(())
     }
 }

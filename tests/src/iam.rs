@@ -91,6 +91,12 @@ pub const RULES: &[Rule] = &[
         doc: "https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObject.html",
     },
     Rule {
+        // Listing versions is its own action, on the bucket, scoped by s3:prefix like ListBucket.
+        call: "ListObjectVersions",
+        needs: &[("s3:ListBucketVersions", "list")],
+        doc: "https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html",
+    },
+    Rule {
         // A transaction is authorised item by item; a condition check is an action of its own.
         call: "TransactWriteItems.ConditionCheck",
         needs: &[("dynamodb:ConditionCheckItem", "table")],
@@ -137,6 +143,7 @@ pub fn s3_operation(method: &str, query: &str) -> &'static str {
     };
     match method {
         "HEAD" => "HeadObject",
+        "GET" if has("versions") => "ListObjectVersions",
         "GET" => "GetObject",
         "PUT" if has("uploadId") => "UploadPart",
         "PUT" => "PutObject",

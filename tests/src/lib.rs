@@ -524,14 +524,11 @@ impl TestApp {
             )
             .await
             .json();
-        reqwest::Client::new()
-            .put(link["upload_url"].as_str().expect("upload url"))
-            .header("content-type", "audio/mpeg")
-            .body(bytes.to_vec())
-            .send()
+        put_to_link(&link, "audio/mpeg", bytes.to_vec())
             .await
+            .error_for_status()
             .expect("PUT");
-        let key = format!("audio/{user}/{generation}");
+        let key = link_key(&link);
         let event = storage_events::event_for(&self.state.config.audio_bucket, &[key]);
         let report = storage_events::handler(
             &self.state,
@@ -848,4 +845,32 @@ impl NowUtc for FixedClock {
     fn now_utc(&self) -> DateTime<Utc> {
         son1k::clock::Clock::now(self)
     }
+}
+
+/// PUTs `bytes` to an upload link (`{"upload_url", "headers"}`) as a client does: with every header
+/// the link names (its signed `if-none-match` among them), `content_type` instead of the signed one
+/// (to send what a test wants S3 to receive); the length is the body's.
+pub async fn put_to_link(
+    link: &serde_json::Value,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> reqwest::Response {
+    let mut put = reqwest::Client::new().put(link["upload_url"].as_str().expect("upload_url"));
+    if let Some(headers) = link["headers"].as_object() {
+        for (name, value) in headers {
+            if name != "content-type" && name != "content-length" {
+                put = put.header(name, value.as_str().expect("header value"));
+            }
+        }
+    }
+    put.header("content-type", content_type)
+        .body(bytes)
+        .send()
+        .await
+        .expect("PUT to S3")
+}
+
+/// The object key an upload link writes.
+pub fn link_key(link: &serde_json::Value) -> String {
+    iam::s3_key(link["upload_url"].as_str().expect("upload_url")).to_owned()
 }

@@ -6,7 +6,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 use son1k::auth::Caller;
 use son1k::domain::pool::contribution_id;
-use son1k::domain::storage::{audio_key, AUDIO_LINK_SECONDS};
+use son1k::domain::storage::AUDIO_LINK_SECONDS;
 use son1k::http::{json, path_param, render, request_id, HandlerResult};
 use son1k::{ApiError, AppState};
 
@@ -30,10 +30,9 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         .play(&id, &caller.id, &*state.clock)
         .await?
         .ok_or_else(not_found)?;
-    let key = audio_key(&played.contributor_id, &played.generation_id);
     let link = state
         .audio()
-        .presign_get(&key, state.clock.now(), AUDIO_LINK_SECONDS)
+        .presign_get(&played.audio_key, state.clock.now(), AUDIO_LINK_SECONDS)
         .await?;
     json(
         StatusCode::OK,

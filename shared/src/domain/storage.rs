@@ -71,22 +71,90 @@ pub fn upload_size(size: u64) -> Result<u64, DomainError> {
     }
 }
 
-/// The object key of a generation's audio.
+/// The object key of a generation's audio as the generation worker writes it.
 pub fn audio_key(user: &UserId, generation: &GenerationId) -> String {
     format!("audio/{user}/{generation}")
 }
 
-/// The user and generation an object key names; `None` for any other key.
-pub fn parse_audio_key(key: &str) -> Option<(UserId, GenerationId)> {
+/// The object key of one presigned upload of a generation's audio: a key of its own per upload, so
+/// the link (signed with `If-None-Match: *`) can create it once and never overwrite it, and a
+/// replacement never turns the audio it replaces into a hidden noncurrent version.
+pub fn upload_key(user: &UserId, generation: &GenerationId, upload: &UploadId) -> String {
+    format!("audio/{user}/{generation}/{upload}")
+}
+
+/// The id of one presigned upload: a ULID (26 characters of Crockford base32).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UploadId(String);
+
+impl UploadId {
+    pub fn new() -> Self {
+        Self(ulid::Ulid::generate().to_string())
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        ulid::Ulid::from_string(raw)
+            .ok()
+            .filter(|u| u.to_string() == raw)
+            .map(|_| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for UploadId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for UploadId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for UploadId {
+    type Error = DomainError;
+    fn try_from(raw: String) -> Result<Self, DomainError> {
+        Self::parse(&raw).ok_or_else(|| DomainError::new("upload_id", "must be a ULID"))
+    }
+}
+
+impl From<UploadId> for String {
+    fn from(id: UploadId) -> String {
+        id.0
+    }
+}
+
+/// What an audio object key names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioKey {
+    pub owner: UserId,
+    pub generation: GenerationId,
+    /// The upload it came from (`upload_key`); `None` for the worker's key (`audio_key`).
+    pub upload: Option<UploadId>,
+}
+
+/// The user, generation and upload an object key names; `None` for any other key.
+pub fn parse_audio_key(key: &str) -> Option<AudioKey> {
     let mut parts = key.strip_prefix("audio/")?.split('/');
     let (user, generation) = (parts.next()?, parts.next()?);
+    let upload = match parts.next() {
+        Some(upload) => Some(UploadId::parse(upload)?),
+        None => None,
+    };
     if parts.next().is_some() {
         return None;
     }
-    Some((
-        UserId::parse(user).ok()?,
-        GenerationId::parse(generation).ok()?,
-    ))
+    Some(AudioKey {
+        owner: UserId::parse(user).ok()?,
+        generation: GenerationId::parse(generation).ok()?,
+        upload,
+    })
 }
 
 /// Whether `extra` more bytes fit a quota of `limit` (`None`: unlimited) with `used` spent.
@@ -127,10 +195,21 @@ mod tests {
         );
         let key = audio_key(&user, &generation);
         assert_eq!(key, "audio/u1/g-1");
-        assert_eq!(parse_audio_key(&key), Some((user, generation)));
+        let named = |upload| AudioKey {
+            owner: user.clone(),
+            generation: generation.clone(),
+            upload,
+        };
+        assert_eq!(parse_audio_key(&key), Some(named(None)));
+        let upload = UploadId::parse("01KBJ2Z9XG4M5N6P7Q8R9S0T1V").unwrap();
+        let key = upload_key(&user, &generation, &upload);
+        assert_eq!(key, "audio/u1/g-1/01KBJ2Z9XG4M5N6P7Q8R9S0T1V");
+        assert_eq!(parse_audio_key(&key), Some(named(Some(upload))));
         for other in [
             "audio/u1",
             "audio/u1/g/x",
+            "audio/u1/g/01kbj2z9xg4m5n6p7q8r9s0t1v",
+            "audio/u1/g/01KBJ2Z9XG4M5N6P7Q8R9S0T1V/x",
             "video/u1/g",
             "audio/u 1/g",
             "audio//g",

@@ -31,6 +31,14 @@ pub struct ObjectInfo {
     pub provider: Option<String>,
 }
 
+/// One version of an object (or a delete marker) in the versioned bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub version_id: String,
+    pub size_bytes: u64,
+    pub delete_marker: bool,
+}
+
 /// The metadata key naming the job that wrote an object. A presigned upload cannot set it: S3
 /// refuses `x-amz-meta-*` headers that were not signed.
 pub const JOB_METADATA: &str = "son1k-job";
@@ -87,7 +95,9 @@ impl<'a> AudioStore<'a> {
     }
 
     /// A presigned PUT of `key` bound to `content_type` and `size_bytes`, valid for `seconds` from
-    /// `now`. The content type and length are signed headers: S3 refuses an upload without them.
+    /// `now`, that can create the object once: the content type, length and `If-None-Match: *` are
+    /// signed headers (S3 refuses an upload without them), and S3 answers `412 Precondition Failed`
+    /// to a PUT of a key that exists (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html).
     pub async fn presign_put(
         &self,
         key: &str,
@@ -103,6 +113,7 @@ impl<'a> AudioStore<'a> {
             .key(key)
             .content_type(content_type.as_str())
             .content_length(i64::try_from(size_bytes).map_err(StoreError::invalid_request)?)
+            .if_none_match("*")
             .presigned(signing(now, seconds)?)
             .await
             .map_err(|err| s3_failure("presign PutObject", err))?;
@@ -176,16 +187,62 @@ impl<'a> AudioStore<'a> {
         }
     }
 
-    /// Removes the object under `key` (absent is fine).
+    /// Deletes every version of `key` (and its delete markers): the bucket is versioned, and a plain
+    /// DeleteObject would only hide the bytes behind a delete marker, stored and uncounted until the
+    /// noncurrent versions expire. Nothing to delete is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_object()
-            .bucket(self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|err| s3_failure("DeleteObject", err))
+        for version in self.versions(key).await? {
+            self.client
+                .delete_object()
+                .bucket(self.bucket)
+                .key(key)
+                .version_id(&version.version_id)
+                .send()
+                .await
+                .map_err(|err| s3_failure("DeleteObject of a version", err))?;
+        }
+        Ok(())
+    }
+
+    /// Every version and delete marker of exactly `key`, newest first.
+    pub async fn versions(&self, key: &str) -> Result<Vec<Version>, StoreError> {
+        let mut out = Vec::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(self.bucket)
+                .prefix(key)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|err| s3_failure("ListObjectVersions", err))?;
+            for v in page.versions() {
+                if v.key() == Some(key) {
+                    out.push(Version {
+                        version_id: v.version_id().unwrap_or("null").to_owned(),
+                        size_bytes: v.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                        delete_marker: false,
+                    });
+                }
+            }
+            for m in page.delete_markers() {
+                if m.key() == Some(key) {
+                    out.push(Version {
+                        version_id: m.version_id().unwrap_or("null").to_owned(),
+                        size_bytes: 0,
+                        delete_marker: true,
+                    });
+                }
+            }
+            if page.is_truncated() != Some(true) {
+                return Ok(out);
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+        }
     }
 }
 

@@ -77,12 +77,25 @@ pub struct GenerationRecord {
     pub audio: Option<StoredAudio>,
 }
 
-/// A presigned upload handed out: its type and exact size.
+/// A presigned upload handed out: its type and exact size, and the upload's own id (its object key:
+/// `domain::storage::upload_key`; absent on grants made before uploads had keys of their own).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadGrant {
     pub content_type: AudioType,
     pub size_bytes: u64,
     pub granted_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<crate::domain::storage::UploadId>,
+}
+
+impl UploadGrant {
+    /// The object key this grant's link uploads to.
+    pub fn key(&self, owner: &UserId, generation: &GenerationId) -> String {
+        match &self.upload_id {
+            Some(upload) => crate::domain::storage::upload_key(owner, generation, upload),
+            None => crate::domain::storage::audio_key(owner, generation),
+        }
+    }
 }
 
 /// A stored object, as counted in the owner's `storage_used_bytes`.
@@ -92,6 +105,19 @@ pub struct StoredAudio {
     pub size_bytes: u64,
     pub content_type: AudioType,
     pub stored_at: DateTime<Utc>,
+    /// Its object key when it came from an upload (`upload_key`); absent for the worker's
+    /// `audio_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl StoredAudio {
+    /// The object key of this audio of `owner`'s `generation`.
+    pub fn object_key(&self, owner: &UserId, generation: &GenerationId) -> String {
+        self.key
+            .clone()
+            .unwrap_or_else(|| crate::domain::storage::audio_key(owner, generation))
+    }
 }
 
 /// The items of a recorded generation: the user as its spend left it, the grant settled from that

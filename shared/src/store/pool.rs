@@ -9,7 +9,7 @@ use crate::domain::ids::{GenerationId, UserId};
 use crate::domain::pool::{Standing, Timeframe};
 use crate::domain::tiers::{Quality, Tier};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 pub const META_SK: &str = "META";
@@ -65,9 +65,20 @@ pub struct ContributionRecord {
     pub qual_rank: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub popularity: Option<u64>,
+    /// The object key of its audio when that came from an upload (`upload_key`); absent for the
+    /// generation worker's `audio_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_key: Option<String>,
 }
 
 impl ContributionRecord {
+    /// The object key of the contribution's audio.
+    pub fn object_key(&self) -> String {
+        self.audio_key.clone().unwrap_or_else(|| {
+            crate::domain::storage::audio_key(&self.contributor_id, &self.generation_id)
+        })
+    }
+
     /// A new contribution of `user`'s generation `generation_id`, earning `points`, made at `now`.
     pub fn new(
         user: &super::users::UserRecord,
@@ -100,6 +111,7 @@ impl ContributionRecord {
             recent_rank: None,
             qual_rank: None,
             popularity: None,
+            audio_key: None,
         }
     }
 
@@ -283,12 +295,14 @@ impl<'a> PoolStore<'a> {
     }
 }
 
-/// What a play or a like found.
+/// What a play found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Played {
     pub plays: u64,
-    pub generation_id: GenerationId,
-    pub contributor_id: UserId,
+    /// The object key of the item's audio.
+    pub audio_key: String,
+    /// Whether this play was counted (the caller's first of this item in the UTC hour).
+    pub counted: bool,
 }
 
 /// A play: one more play and its weight in `popularity`, on a listed item only.
@@ -313,9 +327,11 @@ const TRANSACTION_ATTEMPTS: u32 = 10;
 pub const POPULARITY_PER_PLAY: u64 = 1 << 32;
 
 impl PoolStore<'_> {
-    /// Counts a play of a listed contribution by `user`, with its `pool_play` count, in one
-    /// transaction (a race lost to another transaction on the item is retried); then reads the item
-    /// for its plays (this play included) and its audio. `None` when there is no such listed item.
+    /// A play of listed contribution `id` by `user`: counted (one more play, its weight in
+    /// `popularity`, the analytics) only for the user's first play of the item in the UTC hour, so
+    /// `popular` cannot be bought with a loop; a marker item (`PLAYED#<id>` / `<user>#<hour>`, kept
+    /// two hours by TTL) is put in the same transaction. `None` for no such listed item. Two calls:
+    /// the transaction, and the item read back.
     #[tracing::instrument(skip_all, fields(contribution_id = %id, user_id = %user))]
     pub async fn play(
         &self,
@@ -324,6 +340,7 @@ impl PoolStore<'_> {
         clock: &dyn Clock,
     ) -> Result<Option<Played>, StoreError> {
         for attempt in 0..TRANSACTION_ATTEMPTS {
+            let now = clock.now();
             let play = Update::builder()
                 .table_name(self.table)
                 .set_key(Some(item_key(contribution_pk(id), META_SK)))
@@ -332,24 +349,59 @@ impl PoolStore<'_> {
                 .set_expression_attribute_values(Some(play_values()))
                 .build()
                 .map_err(StoreError::invalid_request)?;
-            let tally =
-                Tally::new(user, clock.now()).with(Event::PoolPlay, [("contribution_id", id)]);
-            let mut items = vec![TransactWriteItem::builder().update(play).build()];
+            let hour = now.format("%Y-%m-%dT%H").to_string();
+            let hour_start = now
+                .date_naive()
+                .and_hms_opt(now.hour(), 0, 0)
+                .map(|t| t.and_utc())
+                .unwrap_or(now);
+            let marker = Put::builder()
+                .table_name(self.stats_table)
+                .item("pk", AttributeValue::S(format!("PLAYED#{id}")))
+                .item("sk", AttributeValue::S(format!("{user}#{hour}")))
+                .item(
+                    super::schema::TTL_ATTRIBUTE,
+                    AttributeValue::N(
+                        (hour_start + chrono::Duration::hours(2))
+                            .timestamp()
+                            .to_string(),
+                    ),
+                )
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(StoreError::invalid_request)?;
+            let tally = Tally::new(user, now).with(Event::PoolPlay, [("contribution_id", id)]);
+            let mut items = vec![
+                TransactWriteItem::builder().update(play).build(),
+                TransactWriteItem::builder().put(marker).build(),
+            ];
             items.extend(tally.items(self.stats_table)?);
-            match super::transact(self.client, "TransactWriteItems pool play", items).await? {
+            let counted = match super::transact(self.client, "TransactWriteItems pool play", items)
+                .await?
+            {
                 Ok(()) => {
                     tally.log();
-                    return Ok(self.contribution(id).await?.map(|record| Played {
-                        plays: record.plays,
-                        generation_id: record.generation_id,
-                        contributor_id: record.contributor_id,
-                    }));
+                    true
                 }
                 Err(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
                     return Ok(None)
                 }
-                Err(_) => crate::retry::pause(attempt).await,
-            }
+                // Played by this user within the hour: served, not counted again.
+                Err(codes) if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") => false,
+                Err(_) => {
+                    crate::retry::pause(attempt).await;
+                    continue;
+                }
+            };
+            return Ok(self
+                .contribution(id)
+                .await?
+                .filter(|record| record.listed)
+                .map(|record| Played {
+                    plays: record.plays,
+                    audio_key: record.object_key(),
+                    counted,
+                }));
         }
         Err(StoreError::unavailable(
             "TransactWriteItems pool play",

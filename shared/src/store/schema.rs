@@ -280,7 +280,8 @@ pub async fn create_tables(
     Ok(())
 }
 
-/// Creates the audio bucket if it does not exist yet.
+/// Creates the audio bucket if it does not exist yet, versioned as template.yaml's is (so deletes
+/// and overwrites behave locally as they do in AWS).
 pub async fn create_bucket(client: &aws_sdk_s3::Client, config: &Config) -> Result<(), StoreError> {
     match client
         .create_bucket()
@@ -288,14 +289,23 @@ pub async fn create_bucket(client: &aws_sdk_s3::Client, config: &Config) -> Resu
         .send()
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(_) => {}
         Err(err)
             if err.as_service_error().is_some_and(|e| {
                 e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()
-            }) =>
-        {
-            Ok(())
-        }
-        Err(err) => Err(sdk_failure("CreateBucket", err)),
+            }) => {}
+        Err(err) => return Err(sdk_failure("CreateBucket", err)),
     }
+    client
+        .put_bucket_versioning()
+        .bucket(&config.audio_bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|err| sdk_failure("PutBucketVersioning", err))
 }

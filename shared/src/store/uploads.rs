@@ -58,11 +58,12 @@ impl<'a> UploadsStore<'a> {
         Self { client, config }
     }
 
-    /// Records the upload granted on `generation` (owned by its owner, as read).
+    /// Records the upload granted on `generation` (owned by its owner, as read), to object `key`.
     pub async fn grant(
         &self,
         generation: &GenerationRecord,
         grant: &UploadGrant,
+        key: &str,
     ) -> Result<(), StoreError> {
         self.client
             .update_item()
@@ -79,13 +80,7 @@ impl<'a> UploadsStore<'a> {
                 serde_dynamo::to_attribute_value(grant).map_err(StoreError::invalid_request)?,
             )
             .expression_attribute_values(":day", s(&upload_day(grant.granted_at)))
-            .expression_attribute_values(
-                ":key",
-                s(&crate::domain::storage::audio_key(
-                    &generation.owner_id,
-                    &generation.generation_id,
-                )),
-            )
+            .expression_attribute_values(":key", s(key))
             .expression_attribute_values(":owner", s(generation.owner_id.as_str()))
             .send()
             .await
@@ -124,6 +119,14 @@ impl<'a> UploadsStore<'a> {
             if let Some(genre) = &contribution.genre {
                 set.push_str(", lst_genre = :genre");
                 update = update.expression_attribute_values(":genre", s(&genre_partition(genre)));
+            }
+            // The listing serves the audio just counted: an upload's own key, or the worker's.
+            match &write.audio.key {
+                Some(key) => {
+                    set.push_str(", audio_key = :audio_key");
+                    update = update.expression_attribute_values(":audio_key", s(key));
+                }
+                None => set.push_str(" REMOVE audio_key"),
             }
             let update = update
                 .update_expression(set)
