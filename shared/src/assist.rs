@@ -5,7 +5,9 @@
 use crate::auth::Caller;
 use crate::domain::analytics::Event;
 use crate::domain::assist::{decide, spent, Feature, Granted, Spent, GIVE_BACKS_PER_DAY};
+use crate::domain::rate::RateStep;
 use crate::llm::{LanguageModel, LlmError};
+use crate::rate::RateLimited;
 use crate::store::allowances::Take;
 use crate::store::analytics::Tally;
 use crate::store::users::UserRecord;
@@ -16,6 +18,8 @@ use crate::AppState;
 pub enum AssistError {
     #[error("daily allowance spent")]
     Spent(Spent),
+    #[error(transparent)]
+    RateLimited(#[from] RateLimited),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -59,16 +63,30 @@ pub async fn take(
     caller: &Caller,
     feature: Feature,
 ) -> Result<Ticket, AssistError> {
+    let budget = state.config.request_budget;
+    let mut seen_tat = None;
     for attempt in 0..TAKE_ATTEMPTS {
         let now = state.clock.now();
         let key = feature.counter_key(now);
+        // The request budget's step from the bucket last seen, taken in the same update.
+        let rate = budget.step(seen_tat, now.timestamp_millis());
+        if let RateStep::Refused { retry_after } = rate {
+            return Err(RateLimited { retry_after }.into());
+        }
         let user = match state
             .allowances()
-            .take(&caller.id, feature, &key, now)
+            .take(&caller.id, feature, &key, &rate, now)
             .await?
         {
             Take::Counted(user) => *user,
             Take::AtCap(user) => {
+                // Which condition failed: the budget (the bucket was not as assumed) or the cap.
+                let now_ms = now.timestamp_millis();
+                let found = budget.step(user.rate_tat, now_ms);
+                if std::mem::discriminant(&found) != std::mem::discriminant(&rate) {
+                    seen_tat = user.rate_tat;
+                    continue;
+                }
                 let tier = user.entitlement(now).tier;
                 return Err(refused(state, caller, spent(feature, tier, now)).await);
             }

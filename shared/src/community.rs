@@ -42,7 +42,51 @@ pub enum CommunityError {
     #[error("already in the pool")]
     AlreadyContributed,
     #[error(transparent)]
+    RateLimited(#[from] crate::rate::RateLimited),
+    #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Tries of a play: a first attempt may learn the request budget's bucket or that the caller
+/// played the item within the hour; the others wait out races with other transactions.
+const PLAY_ATTEMPTS: u32 = 10;
+
+/// Plays listed item `id` for the caller: one request of their budget, taken in the play's own
+/// transaction, and one counted play per user, item and UTC hour (`store::pool::PoolStore::play`).
+#[tracing::instrument(skip_all, fields(user_id = %caller.id, contribution_id = %id))]
+pub async fn play(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<crate::store::pool::Played, CommunityError> {
+    use crate::store::pool::PlayTry;
+    let budget = state.config.request_budget;
+    let (mut seen_tat, mut counted_before) = (None, false);
+    for attempt in 0..PLAY_ATTEMPTS {
+        // The clock on every attempt.
+        let now = state.clock.now();
+        let rate = budget.step(seen_tat, now.timestamp_millis());
+        if let crate::domain::rate::RateStep::Refused { retry_after } = rate {
+            return Err(crate::rate::RateLimited { retry_after }.into());
+        }
+        match state
+            .pool()
+            .play(id, &caller.id, &rate, counted_before, now)
+            .await?
+        {
+            PlayTry::Played(played) => return Ok(played),
+            PlayTry::NotListed => return Err(CommunityError::ItemNotFound),
+            PlayTry::CountedBefore => counted_before = true,
+            PlayTry::RateStale => match state.users().get(&caller.id).await? {
+                Some(user) => seen_tat = user.rate_tat,
+                None => {
+                    state.users().get_or_create(caller.new_user(now)).await?;
+                }
+            },
+            PlayTry::Busy => crate::retry::pause(attempt).await,
+        }
+    }
+    Err(StoreError::unavailable("TransactWriteItems pool play", "every attempt lost a race").into())
 }
 
 /// Shares the caller's own recorded generation with the pool: same points and ranking rows as an

@@ -1,6 +1,7 @@
 //! Configuration: the environment turned into a typed `Config`, read once per cold start.
 
 use crate::domain::billing::PriceTable;
+use crate::domain::rate::RequestBudget;
 use std::time::Duration;
 use url::Url;
 
@@ -23,6 +24,9 @@ pub struct Config {
     /// `APP_SECRET_NAME`: the Secrets Manager secret with the backend's own keys, a JSON object
     /// with `cursor_secret` (signs pool listing cursors; the listing needs it).
     pub app_secret_name: Option<String>,
+    /// Each user's budget of costly requests (`REQUEST_BUDGET_PER_MINUTE`, `REQUEST_BUDGET_BURST`;
+    /// default 120 and 200: `domain::rate`).
+    pub request_budget: RequestBudget,
 }
 
 /// Stripe: keys, prices and where users return to. Every part is optional at start: a function
@@ -106,6 +110,13 @@ impl Config {
                     },
                 ),
             };
+        let small = |name: &'static str, value: u64| {
+            u32::try_from(value).map_err(|_| ConfigError::Invalid {
+                name,
+                value: value.to_string(),
+                expected: "a whole number below 4294967296",
+            })
+        };
         let max_attempts = number("AWS_MAX_ATTEMPTS", u64::from(MAX_ATTEMPTS))?;
         Ok(Self {
             users_table: required("USERS_TABLE")?,
@@ -139,6 +150,22 @@ impl Config {
                 timeout: Duration::from_millis(number("STRIPE_TIMEOUT_MS", STRIPE_TIMEOUT_MS)?),
             },
             app_secret_name: set("APP_SECRET_NAME"),
+            request_budget: RequestBudget {
+                per_minute: small(
+                    "REQUEST_BUDGET_PER_MINUTE",
+                    number(
+                        "REQUEST_BUDGET_PER_MINUTE",
+                        u64::from(RequestBudget::default().per_minute),
+                    )?,
+                )?,
+                burst: small(
+                    "REQUEST_BUDGET_BURST",
+                    number(
+                        "REQUEST_BUDGET_BURST",
+                        u64::from(RequestBudget::default().burst),
+                    )?,
+                )?,
+            },
         })
     }
 
@@ -156,6 +183,7 @@ impl Config {
             s3_force_path_style: true,
             billing: BillingConfig::unconfigured(),
             app_secret_name: None,
+            request_budget: RequestBudget::default(),
         }
     }
 }

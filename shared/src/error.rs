@@ -49,11 +49,12 @@ pub enum ErrorCode {
     VersionConflict,
     PreconditionRequired,
     NoProviderConfigured,
+    RateLimited,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `openapi.yaml`'s `Problem.code` (a test compares them).
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         Self::InvalidRequest,
         Self::PayloadTooLarge,
         Self::Unauthorized,
@@ -82,6 +83,7 @@ impl ErrorCode {
         Self::VersionConflict,
         Self::PreconditionRequired,
         Self::NoProviderConfigured,
+        Self::RateLimited,
     ];
 
     /// The snake_case string clients match on.
@@ -115,6 +117,7 @@ impl ErrorCode {
             Self::VersionConflict => "version_conflict",
             Self::PreconditionRequired => "precondition_required",
             Self::NoProviderConfigured => "no_provider_configured",
+            Self::RateLimited => "rate_limited",
         }
     }
 }
@@ -301,6 +304,30 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::rate::RateLimited> for ApiError {
+    fn from(limited: crate::rate::RateLimited) -> Self {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            format!(
+                "too many requests in a short time; retry after {} s",
+                limited.retry_after
+            ),
+        )
+        .with("retry_after", limited.retry_after)
+        .retry_after(limited.retry_after)
+    }
+}
+
+impl From<crate::rate::AdmitError> for ApiError {
+    fn from(err: crate::rate::AdmitError) -> Self {
+        match err {
+            crate::rate::AdmitError::Limited(limited) => limited.into(),
+            crate::rate::AdmitError::Store(err) => err.into(),
+        }
+    }
+}
+
 impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
@@ -341,6 +368,7 @@ impl From<RecordError> for ApiError {
     fn from(err: RecordError) -> Self {
         match err {
             RecordError::Refused(refusal) => refusal.into(),
+            RecordError::RateLimited(limited) => limited.into(),
             RecordError::IdTaken => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::GenerationIdTaken,
@@ -358,6 +386,7 @@ impl From<crate::jobs::SubmitError> for ApiError {
         use crate::jobs::SubmitError;
         match err {
             SubmitError::Refused(refusal) => refusal.into(),
+            SubmitError::RateLimited(limited) => limited.into(),
             SubmitError::IdTaken => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::GenerationIdTaken,
@@ -411,6 +440,7 @@ impl From<crate::assist::AssistError> for ApiError {
                 .with("reset_at", crate::clock::rfc3339(spent.reset_at))
                 .retry_after(spent.retry_after)
             }
+            AssistError::RateLimited(limited) => limited.into(),
             AssistError::Store(err) => err.into(),
             // Logged where it was made; the caller learns only which dependency failed.
             AssistError::Model(err) => {
@@ -502,6 +532,7 @@ impl From<crate::community::CommunityError> for ApiError {
                 "nothing in the pool is left for you to claim",
             ),
             CommunityError::ItemNotFound => ApiError::not_found("no such item in the pool"),
+            CommunityError::RateLimited(limited) => limited.into(),
             CommunityError::Store(err) => err.into(),
         }
     }

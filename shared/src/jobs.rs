@@ -130,6 +130,8 @@ impl JobsQueue {
 pub enum SubmitError {
     #[error("refused: {0:?}")]
     Refused(Refusal),
+    #[error(transparent)]
+    RateLimited(#[from] crate::rate::RateLimited),
     #[error("generation id taken")]
     IdTaken,
     /// `lyrics_id` names no draft of the caller's.
@@ -219,6 +221,16 @@ pub async fn submit(
                 }
             }
         }
+        // The request budget, from the bucket as read; taken in the reservation's own update.
+        let rate = state
+            .config
+            .request_budget
+            .step(user.rate_tat, now.timestamp_millis());
+        if let crate::domain::rate::RateStep::Refused { retry_after } = rate {
+            return Err(SubmitError::RateLimited(crate::rate::RateLimited {
+                retry_after,
+            }));
+        }
         let grant = match decide(&user.usage(now), Some(job.quality), now) {
             Ok(grant) => grant,
             Err(refusal) => {
@@ -241,7 +253,7 @@ pub async fn submit(
         let reservation = Reservation::new(grant.period_key.clone(), grant.tier.is_paid(), now);
         match state
             .jobs()
-            .reserve(&user, &grant, id, &reservation, now)
+            .reserve(&user, &grant, id, &reservation, &rate, now)
             .await?
         {
             Spend::Spent(after) => {

@@ -15,6 +15,7 @@ pub mod lyrics;
 pub mod metering;
 pub mod pixel;
 pub mod providers;
+pub mod rate;
 pub mod retry;
 pub mod routes;
 pub mod secrets;

@@ -18,6 +18,8 @@ use crate::domain::generation::{NewGeneration, PoolContribution, RecordedGenerat
 use crate::domain::ids::GenerationId;
 use crate::domain::metering::{decide, Grant, Refusal};
 use crate::domain::pool::points;
+use crate::domain::rate::RateStep;
+use crate::rate::RateLimited;
 use crate::store::analytics::Tally;
 use crate::store::generations::{
     generation_pk, AudioState, GenerationRecord, RecordOutcome, RecordWrite, Spend, GEN_SK,
@@ -50,6 +52,8 @@ pub enum Recorded {
 pub enum RecordError {
     #[error("refused: {0:?}")]
     Refused(Refusal),
+    #[error(transparent)]
+    RateLimited(#[from] RateLimited),
     /// Another user recorded this generation id.
     #[error("generation id recorded by another user")]
     IdTaken,
@@ -103,6 +107,14 @@ pub async fn record_generation(
                 }
             }
         }
+        // The request budget, from the bucket as read; taken in the spend's own update.
+        let rate = state
+            .config
+            .request_budget
+            .step(user.rate_tat, now.timestamp_millis());
+        if let RateStep::Refused { retry_after } = rate {
+            return Err(RecordError::RateLimited(RateLimited { retry_after }));
+        }
         let grant = match decide(&user.usage(now), Some(generation.quality), now) {
             Ok(grant) => grant,
             Err(refusal) => {
@@ -115,7 +127,11 @@ pub async fn record_generation(
                 return answer;
             }
         };
-        match state.generations().spend(&user, &grant, id, now).await? {
+        match state
+            .generations()
+            .spend(&user, &grant, &rate, id, now)
+            .await?
+        {
             Spend::Spent(after) => {
                 let spent = Spent {
                     after: &after,

@@ -26,6 +26,7 @@ mod pixel;
 mod pool;
 mod public_routes;
 mod ranking;
+mod rate;
 mod scheduled_reset;
 mod storage;
 mod stripe_webhook;

@@ -102,7 +102,7 @@ async fn two_clocks_straddling_midnight_record_at_most_three_per_day() {
 }
 
 /// 16 clients of one STUDIO user, 12 generations each, all at once: every one is recorded, none is
-/// refused for losing races to its siblings.
+/// refused for losing races to its siblings (nor past the default request budget's burst).
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn sixteen_clients_of_one_studio_user_all_succeed() {
     let app = Arc::new(TestApp::spawn().await);

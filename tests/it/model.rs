@@ -1328,7 +1328,8 @@ fn run_sequence(start: &str, anchors: &[(i64, i64)], ops: &[Op]) -> Step {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            let app = rt.block_on(TestApp::spawn());
+            // The model does not model the request budget (`rate` tests it).
+            let app = rt.block_on(TestApp::spawn()).without_request_budget();
             let stub = rt.block_on(crate::jobs::stub());
             Harness {
                 rt,
@@ -1339,7 +1340,10 @@ fn run_sequence(start: &str, anchors: &[(i64, i64)], ops: &[Op]) -> Step {
         });
         if harness.used == SEQUENCES_PER_TABLES {
             harness.rt.block_on(harness.app.drop_tables());
-            harness.app = harness.rt.block_on(TestApp::spawn());
+            harness.app = harness
+                .rt
+                .block_on(TestApp::spawn())
+                .without_request_budget();
             harness.used = 0;
         }
         harness.used += 1;

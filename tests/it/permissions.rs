@@ -440,12 +440,19 @@ async fn pool_functions_are_granted_exactly_what_they_use() {
     }
     assert_granted("PoolLike", &logical(&app, recorder.take()));
     assert_s3_granted("PoolLike", &s3.take());
-    for item in [&id, &unknown] {
+    // A listener's first request ever (their user item is made), a replay within the hour, and
+    // an unknown item.
+    for (who, item) in [
+        ("listener", &id),
+        ("fan", &id),
+        ("fan", &id),
+        ("fan", &unknown),
+    ] {
         let res = app
             .call(
                 "POST",
                 &format!("/api/community/pool/{item}/play"),
-                As::user("fan"),
+                As::user(who),
                 None,
             )
             .await;

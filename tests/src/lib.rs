@@ -540,6 +540,22 @@ impl TestApp {
         contribution
     }
 
+    /// Each user's budget of costly requests: `burst` at once, then `per_minute`.
+    pub fn with_request_budget(mut self, per_minute: u32, burst: u32) -> Self {
+        self.state.config.request_budget = son1k::domain::rate::RequestBudget { per_minute, burst };
+        self
+    }
+
+    /// A request budget no test of another rule reaches: for tests that make many requests of one
+    /// user at one frozen instant (the budget is tested on its own in `rate`).
+    pub fn without_request_budget(mut self) -> Self {
+        self.state.config.request_budget = son1k::domain::rate::RequestBudget {
+            per_minute: 60,
+            burst: 1_000_000,
+        };
+        self
+    }
+
     /// Puts `interceptor` on every DynamoDB call from now on (call counting, fault injection).
     pub fn intercept(&mut self, interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static) {
         self.state = self.state.clone().with_dynamo_interceptor(interceptor);

@@ -52,6 +52,7 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         body.cancel_url.as_deref(),
         CANCEL_PATH,
     )?;
+    son1k::rate::admit(state, &caller).await?;
     let link = start_checkout(state, &caller, body.tier, &success, &cancel).await?;
     json(
         StatusCode::OK,

@@ -32,6 +32,7 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         ),
         None => None,
     };
+    son1k::rate::admit(state, &caller).await?;
     let claimed = claim(state, &caller, id.as_deref()).await?;
     json(StatusCode::CREATED, &claimed)
 }

@@ -24,6 +24,7 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let id = contribution_id(&path_param(&req, "id")?)
         .ok_or_else(|| ApiError::not_found("no such item in the pool"))?;
     let like = req.method() != Method::DELETE;
+    son1k::rate::admit(state, &caller).await?;
     let likes = state
         .pool()
         .set_like(&id, &caller.id, like, &*state.clock)

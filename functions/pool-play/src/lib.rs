@@ -25,11 +25,7 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let raw = path_param(&req, "id")?;
     let not_found = || ApiError::not_found("no such item in the pool");
     let id = contribution_id(&raw).ok_or_else(not_found)?;
-    let played = state
-        .pool()
-        .play(&id, &caller.id, &*state.clock)
-        .await?
-        .ok_or_else(not_found)?;
+    let played = son1k::community::play(state, &caller, &id).await?;
     let link = state
         .audio()
         .presign_get(&played.audio_key, state.clock.now(), AUDIO_LINK_SECONDS)

@@ -35,6 +35,7 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         body.return_url.as_deref(),
         RETURN_PATH,
     )?;
+    son1k::rate::admit(state, &caller).await?;
     let portal_url = open_portal(state, &caller, &back).await?;
     json(StatusCode::OK, &PortalResponse { portal_url })
 }

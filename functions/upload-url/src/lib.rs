@@ -36,6 +36,7 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let id = GenerationId::parse(&path_param(&req, "generation_id")?)?;
     let body: UploadRequest = parse_json(&req, BODY_LIMIT)?;
     let size = upload_size(body.size_bytes)?;
+    son1k::rate::admit(state, &caller).await?;
     let link = issue_upload(state, &caller, &id, body.content_type, size).await?;
     json(
         StatusCode::OK,

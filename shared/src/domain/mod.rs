@@ -14,6 +14,7 @@ pub mod metering;
 pub mod period;
 pub mod pixel;
 pub mod pool;
+pub mod rate;
 pub mod storage;
 pub mod tiers;
 

@@ -17,7 +17,8 @@ use chrono::{DateTime, Duration, Utc};
 pub enum Take {
     /// Counted: the user with the unit in its counter.
     Counted(Box<UserRecord>),
-    /// The counter is at the largest allowance of any tier: nothing was taken.
+    /// A condition failed: the counter is at the largest allowance of any tier, or the request
+    /// budget was not as the step assumed. Nothing was taken; the user as it was.
     AtCap(Box<UserRecord>),
     /// No such user yet.
     NoUser,
@@ -46,13 +47,15 @@ impl<'a> AllowancesStore<'a> {
         Self { client, table }
     }
 
-    /// Adds one to `feature`'s counter `key` unless it is at the feature's cap.
+    /// Adds one to `feature`'s counter `key` unless it is at the feature's cap, taking the request
+    /// budget's `rate` step in the same update.
     #[tracing::instrument(skip_all, fields(user_id = %user, key))]
     pub async fn take(
         &self,
         user: &UserId,
         feature: Feature,
         key: &str,
+        rate: &crate::domain::rate::RateStep,
         now: DateTime<Utc>,
     ) -> Result<Take, StoreError> {
         let mut update = self
@@ -64,10 +67,6 @@ impl<'a> AllowancesStore<'a> {
             .expression_attribute_names("#k", key)
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":cap", AttributeValue::N(feature.cap().to_string()))
-            .condition_expression(
-                "attribute_exists(pk) AND attribute_exists(#usage) \
-                 AND (attribute_not_exists(#usage.#k) OR #usage.#k < :cap)",
-            )
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let mut removed = Vec::new();
@@ -82,6 +81,18 @@ impl<'a> AllowancesStore<'a> {
             }
         }
         let mut expression = "ADD #usage.#k :one".to_owned();
+        let mut condition = "attribute_exists(pk) AND attribute_exists(#usage) \
+                             AND (attribute_not_exists(#usage.#k) OR #usage.#k < :cap)"
+            .to_owned();
+        if let Some((rate_condition, set, values)) = super::users::rate_clause(rate) {
+            condition = format!("{condition} AND {rate_condition}");
+            expression = format!("{expression} SET {set}");
+            update = update.expression_attribute_names("#rate", "rate_tat");
+            for (name, value) in values {
+                update = update.expression_attribute_values(name, value);
+            }
+        }
+        update = update.condition_expression(condition);
         if !removed.is_empty() {
             expression = format!("{expression} REMOVE {}", removed.join(", "));
         }

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::domain::ids::{GenerationId, UserId};
 use crate::domain::metering::Grant;
 use crate::domain::period::Period;
+use crate::domain::rate::RateStep;
 use crate::domain::storage::AudioType;
 use crate::domain::tiers::{Quality, Tier};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -234,11 +235,18 @@ impl<'a> GenerationsStore<'a> {
         &self,
         user: &UserRecord,
         grant: &Grant,
+        rate: &RateStep,
         generation: &GenerationId,
         now: DateTime<Utc>,
     ) -> Result<Spend, StoreError> {
-        let (update, mut expression) =
-            spend_request(self.client, &self.config.users_table, user, grant, now);
+        let (update, mut expression) = spend_request(
+            self.client,
+            &self.config.users_table,
+            user,
+            grant,
+            rate,
+            now,
+        );
         let update = mark_inflight(update, &mut expression, user, generation, now);
         send_spend(update, &expression, "UpdateItem spend").await
     }
@@ -471,6 +479,7 @@ pub(crate) fn spend_request(
     table: &str,
     user: &UserRecord,
     grant: &Grant,
+    rate: &RateStep,
     now: DateTime<Utc>,
 ) -> (UpdateItemFluentBuilder, SpendExpression) {
     let mut expression = SpendExpression::default();
@@ -483,6 +492,15 @@ pub(crate) fn spend_request(
         .expression_attribute_names("#usage", "usage")
         .expression_attribute_values(":rev", number(user.entitlement_rev));
     expression.condition("attribute_exists(pk)");
+    // The request budget's step, in the same update (no call of its own).
+    if let Some((condition, set, values)) = super::users::rate_clause(rate) {
+        expression.condition(condition);
+        expression.set(set);
+        update = update.expression_attribute_names("#rate", "rate_tat");
+        for (name, value) in values {
+            update = update.expression_attribute_values(name, value);
+        }
+    }
     expression.condition(&revision_condition(
         "entitlement_rev",
         ":rev",

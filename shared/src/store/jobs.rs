@@ -234,10 +234,17 @@ impl<'a> JobsStore<'a> {
         grant: &Grant,
         id: &GenerationId,
         reservation: &Reservation,
+        rate: &crate::domain::rate::RateStep,
         now: DateTime<Utc>,
     ) -> Result<Spend, StoreError> {
-        let (mut update, mut expression) =
-            spend_request(self.client, &self.config.users_table, user, grant, now);
+        let (mut update, mut expression) = spend_request(
+            self.client,
+            &self.config.users_table,
+            user,
+            grant,
+            rate,
+            now,
+        );
         let value =
             serde_dynamo::to_attribute_value(reservation).map_err(StoreError::invalid_request)?;
         update = update.expression_attribute_names("#res", "reservations");

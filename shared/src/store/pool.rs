@@ -237,6 +237,7 @@ pub struct PoolStore<'a> {
     client: &'a aws_sdk_dynamodb::Client,
     table: &'a str,
     stats_table: &'a str,
+    users_table: &'a str,
 }
 
 impl<'a> PoolStore<'a> {
@@ -245,6 +246,7 @@ impl<'a> PoolStore<'a> {
             client,
             table: &config.pool_table,
             stats_table: &config.stats_table,
+            users_table: &config.users_table,
         }
     }
 
@@ -295,6 +297,20 @@ impl<'a> PoolStore<'a> {
     }
 }
 
+/// What one attempt at a play found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlayTry {
+    Played(Played),
+    /// No such listed item.
+    NotListed,
+    /// The caller played it within the hour: try again as a play not counted.
+    CountedBefore,
+    /// The request budget was not as the step assumed, or the caller has no user item yet.
+    RateStale,
+    /// Lost to another transaction: nothing changed.
+    Busy,
+}
+
 /// What a play found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Played {
@@ -327,23 +343,40 @@ const TRANSACTION_ATTEMPTS: u32 = 10;
 pub const POPULARITY_PER_PLAY: u64 = 1 << 32;
 
 impl PoolStore<'_> {
-    /// A play of listed contribution `id` by `user`: counted (one more play, its weight in
-    /// `popularity`, the analytics) only for the user's first play of the item in the UTC hour, so
-    /// `popular` cannot be bought with a loop; a marker item (`PLAYED#<id>` / `<user>#<hour>`, kept
-    /// two hours by TTL) is put in the same transaction. `None` for no such listed item. Two calls:
-    /// the transaction, and the item read back.
+    /// One attempt at a play of listed contribution `id` by `user`, with the request budget's
+    /// `rate` step in the same transaction. Counted (one more play, its weight in `popularity`, the
+    /// analytics) only for the user's first play of the item in the UTC hour, so `popular` cannot
+    /// be bought with a loop: a marker item (`PLAYED#<id>` / `<user>#<hour>`, kept two hours by TTL)
+    /// is put with it. `counted_before`: the marker exists, so only the listing is checked. Then the
+    /// item is read back for its plays: two calls on the common path.
     #[tracing::instrument(skip_all, fields(contribution_id = %id, user_id = %user))]
     pub async fn play(
         &self,
         id: &str,
         user: &UserId,
-        clock: &dyn Clock,
-    ) -> Result<Option<Played>, StoreError> {
-        for attempt in 0..TRANSACTION_ATTEMPTS {
-            let now = clock.now();
+        rate: &crate::domain::rate::RateStep,
+        counted_before: bool,
+        now: DateTime<Utc>,
+    ) -> Result<PlayTry, StoreError> {
+        let key = item_key(contribution_pk(id), META_SK);
+        let rate_item = super::users::rate_transact_item(self.users_table, user, rate)?;
+        let tally = Tally::new(user, now).with(Event::PoolPlay, [("contribution_id", id)]);
+        let items = if counted_before {
+            let listed = aws_sdk_dynamodb::types::ConditionCheck::builder()
+                .table_name(self.table)
+                .set_key(Some(key))
+                .condition_expression(LISTED)
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                .build()
+                .map_err(StoreError::invalid_request)?;
+            vec![
+                TransactWriteItem::builder().condition_check(listed).build(),
+                rate_item,
+            ]
+        } else {
             let play = Update::builder()
                 .table_name(self.table)
-                .set_key(Some(item_key(contribution_pk(id), META_SK)))
+                .set_key(Some(key))
                 .update_expression(PLAY)
                 .condition_expression(LISTED)
                 .set_expression_attribute_values(Some(play_values()))
@@ -355,58 +388,51 @@ impl PoolStore<'_> {
                 .and_hms_opt(now.hour(), 0, 0)
                 .map(|t| t.and_utc())
                 .unwrap_or(now);
+            let kept_until = (hour_start + chrono::Duration::hours(2)).timestamp();
             let marker = Put::builder()
                 .table_name(self.stats_table)
                 .item("pk", AttributeValue::S(format!("PLAYED#{id}")))
                 .item("sk", AttributeValue::S(format!("{user}#{hour}")))
                 .item(
                     super::schema::TTL_ATTRIBUTE,
-                    AttributeValue::N(
-                        (hour_start + chrono::Duration::hours(2))
-                            .timestamp()
-                            .to_string(),
-                    ),
+                    AttributeValue::N(kept_until.to_string()),
                 )
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
                 .map_err(StoreError::invalid_request)?;
-            let tally = Tally::new(user, now).with(Event::PoolPlay, [("contribution_id", id)]);
             let mut items = vec![
                 TransactWriteItem::builder().update(play).build(),
+                rate_item,
                 TransactWriteItem::builder().put(marker).build(),
             ];
             items.extend(tally.items(self.stats_table)?);
-            let counted = match super::transact(self.client, "TransactWriteItems pool play", items)
-                .await?
-            {
-                Ok(()) => {
+            items
+        };
+        let failed = |codes: &[String], at: usize| {
+            codes.get(at).is_some_and(|c| c == "ConditionalCheckFailed")
+        };
+        match super::transact(self.client, "TransactWriteItems pool play", items).await? {
+            Ok(()) => {
+                if !counted_before {
                     tally.log();
-                    true
                 }
-                Err(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
-                    return Ok(None)
-                }
-                // Played by this user within the hour: served, not counted again.
-                Err(codes) if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") => false,
-                Err(_) => {
-                    crate::retry::pause(attempt).await;
-                    continue;
-                }
-            };
-            return Ok(self
-                .contribution(id)
-                .await?
-                .filter(|record| record.listed)
-                .map(|record| Played {
-                    plays: record.plays,
-                    audio_key: record.object_key(),
-                    counted,
-                }));
+                Ok(self
+                    .contribution(id)
+                    .await?
+                    .filter(|record| record.listed)
+                    .map_or(PlayTry::NotListed, |record| {
+                        PlayTry::Played(Played {
+                            plays: record.plays,
+                            audio_key: record.object_key(),
+                            counted: !counted_before,
+                        })
+                    }))
+            }
+            Err(codes) if failed(&codes, 0) => Ok(PlayTry::NotListed),
+            Err(codes) if failed(&codes, 1) => Ok(PlayTry::RateStale),
+            Err(codes) if !counted_before && failed(&codes, 2) => Ok(PlayTry::CountedBefore),
+            Err(_) => Ok(PlayTry::Busy),
         }
-        Err(StoreError::unavailable(
-            "TransactWriteItems pool play",
-            "every attempt lost a race",
-        ))
     }
 
     /// Likes (`true`) or unlikes a listed contribution for `user`, once whatever the retries: the

@@ -72,6 +72,9 @@ pub struct UserRecord {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub inflight: BTreeMap<String, i64>,
     pub created_at: DateTime<Utc>,
+    /// The request budget's bucket (`domain::rate`): its theoretical arrival time, epoch ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_tat: Option<i64>,
     /// The sparse `lapsing` index's keys, set only while a Stripe subscription keeps a stored paid
     /// tier: `LAPSE_SHARD`, and when that tier lapses unless Stripe says more (`lapses_at`, epoch
     /// seconds). Housekeeping finds lapsed users by querying it instead of scanning the table.
@@ -126,6 +129,7 @@ impl UserRecord {
             reservations: BTreeMap::new(),
             inflight: BTreeMap::new(),
             created_at: now,
+            rate_tat: None,
             lapse_shard: None,
             lapses_at: None,
         }
@@ -331,5 +335,118 @@ impl UserRecord {
             self.subscription.as_ref(),
             now,
         )
+    }
+}
+
+/// A condition, a SET clause and their values.
+pub(crate) type RateClause = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, AttributeValue)>,
+);
+
+/// The condition and update of a request-budget step on the user item (`domain::rate`): `(condition,
+/// SET clause, values)` over the name `#rate` (`rate_tat`); `None` for a refusal (nothing to send).
+pub(crate) fn rate_clause(step: &crate::domain::rate::RateStep) -> Option<RateClause> {
+    use crate::domain::rate::RateStep;
+    let n = |v: i64| AttributeValue::N(v.to_string());
+    match *step {
+        RateStep::Idle { now_ms, new_tat_ms } => Some((
+            "(attribute_not_exists(#rate) OR #rate < :rate_now)",
+            "#rate = :rate_new",
+            vec![(":rate_now", n(now_ms)), (":rate_new", n(new_tat_ms))],
+        )),
+        RateStep::Busy {
+            now_ms,
+            limit_ms,
+            interval_ms,
+        } => Some((
+            "#rate BETWEEN :rate_now AND :rate_lim",
+            "#rate = #rate + :rate_step",
+            vec![
+                (":rate_now", n(now_ms)),
+                (":rate_lim", n(limit_ms)),
+                (":rate_step", n(interval_ms)),
+            ],
+        )),
+        RateStep::Refused { .. } => None,
+    }
+}
+
+/// The request budget's `step` on `user`'s item as one item of a transaction (conditioned on the
+/// user existing); a cancellation code at its place means the bucket was not as the step assumed,
+/// or the user has no item yet.
+pub(crate) fn rate_transact_item(
+    table: &str,
+    user: &UserId,
+    step: &crate::domain::rate::RateStep,
+) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+    let Some((condition, set, values)) = rate_clause(step) else {
+        return Err(StoreError::invalid_request("a refusal has nothing to send"));
+    };
+    let mut update = aws_sdk_dynamodb::types::Update::builder()
+        .table_name(table)
+        .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
+        .update_expression(format!("SET {set}"))
+        .condition_expression(format!("attribute_exists(pk) AND {condition}"))
+        .expression_attribute_names("#rate", "rate_tat");
+    for (name, value) in values {
+        update = update.expression_attribute_values(name, value);
+    }
+    Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
+        .update(update.build().map_err(StoreError::invalid_request)?)
+        .build())
+}
+
+/// What one attempt at admitting a request found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdmitTry {
+    Admitted,
+    /// The bucket was not as the step assumed: its `tat` now.
+    Seen(Option<i64>),
+    NoUser,
+    /// The user item is in another transaction: nothing changed.
+    Busy,
+}
+
+impl UsersStore<'_> {
+    /// Takes one request from `user`'s budget with `step` (not a refusal): one conditional update
+    /// of the user item, nothing else changed.
+    pub async fn try_admit(
+        &self,
+        user: &UserId,
+        step: &crate::domain::rate::RateStep,
+    ) -> Result<AdmitTry, StoreError> {
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+        let Some((condition, set, values)) = rate_clause(step) else {
+            return Err(StoreError::invalid_request("a refusal has nothing to send"));
+        };
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
+            .update_expression(format!("SET {set}"))
+            .condition_expression(format!("attribute_exists(pk) AND {condition}"))
+            .expression_attribute_names("#rate", "rate_tat")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        for (name, value) in values {
+            update = update.expression_attribute_values(name, value);
+        }
+        match update.send().await {
+            Ok(_) => Ok(AdmitTry::Admitted),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(ccf)) => match ccf.item() {
+                    None => Ok(AdmitTry::NoUser),
+                    Some(item) => Ok(AdmitTry::Seen(
+                        item.get("rate_tat")
+                            .and_then(|v| v.as_n().ok())
+                            .and_then(|v| v.parse().ok()),
+                    )),
+                },
+                Some(e) if e.is_transaction_conflict_exception() => Ok(AdmitTry::Busy),
+                _ => Err(sdk_failure("UpdateItem request budget", err)),
+            },
+        }
     }
 }

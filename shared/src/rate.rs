@@ -1,0 +1,57 @@
+//! The per-user request budget of the costly routes (`domain::rate`), for the routes whose common
+//! path does not already update the user item: one conditional update of it before anything else
+//! (record-generation, submit, lyrics and Pixel take theirs in the update they make anyway).
+
+use crate::auth::Caller;
+use crate::store::users::AdmitTry;
+use crate::store::StoreError;
+use crate::AppState;
+
+/// The caller's budget is spent for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("request budget spent; retry after {retry_after} s")]
+pub struct RateLimited {
+    /// Whole seconds until the next request is admitted (`Retry-After`).
+    pub retry_after: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdmitError {
+    #[error(transparent)]
+    Limited(#[from] RateLimited),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Tries of one admission: each failed one learned the bucket as it is (or waited out another
+/// transaction on the user item).
+const ADMIT_ATTEMPTS: u32 = 8;
+
+/// Takes one request from the caller's budget, or refuses with the wait. A caller with no user item
+/// yet gets one (as their first request to any route would).
+#[tracing::instrument(skip_all, fields(user_id = %caller.id))]
+pub async fn admit(state: &AppState, caller: &Caller) -> Result<(), AdmitError> {
+    let budget = state.config.request_budget;
+    let mut seen = None;
+    for attempt in 0..ADMIT_ATTEMPTS {
+        // The clock on every attempt.
+        let now = state.clock.now();
+        let step = budget.step(seen, now.timestamp_millis());
+        if let crate::domain::rate::RateStep::Refused { retry_after } = step {
+            tracing::info!(retry_after, "request budget spent");
+            return Err(RateLimited { retry_after }.into());
+        }
+        match state.users().try_admit(&caller.id, &step).await? {
+            AdmitTry::Admitted => return Ok(()),
+            AdmitTry::Seen(tat) => seen = tat,
+            AdmitTry::NoUser => {
+                state.users().get_or_create(caller.new_user(now)).await?;
+            }
+            AdmitTry::Busy => crate::retry::pause(attempt).await,
+        }
+    }
+    Err(
+        StoreError::unavailable("UpdateItem request budget", "the user's item kept changing")
+            .into(),
+    )
+}
