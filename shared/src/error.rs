@@ -588,6 +588,8 @@ impl From<WebhookError> for ApiError {
             WebhookError::Malformed(err) => err.into(),
             WebhookError::Store(err) => err.into(),
             WebhookError::Contended(_) => ApiError::dependency_unavailable("the database"),
+            // Stripe retries the event: the tie is settled once Stripe can be asked.
+            WebhookError::Billing(err) => err.into(),
         }
     }
 }

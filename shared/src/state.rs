@@ -18,7 +18,7 @@ pub struct AppState {
     pub config: Config,
     pub dynamo: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
-    /// The Stripe client (`checkout`, `portal`: see `with_stripe`); `None` without
+    /// The Stripe client (`checkout`, `portal`, `stripe-webhook`: see `with_stripe`); `None` without
     /// `STRIPE_SECRET_NAME` (billing routes answer 503). Its key is read on its first call.
     pub stripe: Option<StripeApi>,
     /// Secrets Manager, read on first use and kept for the container's life.

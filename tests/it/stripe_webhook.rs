@@ -7,7 +7,8 @@ use son1k::domain::entitlement::TierSource;
 use son1k::domain::tiers::Tier;
 use son1k::store::billing::event_pk;
 use son1k_tests::stripe::{
-    checkout_completed, invoice_paid, sign, SubEvent, PRICE_PRO, PRICE_STUDIO, WEBHOOK_SECRET,
+    checkout_completed, invoice_paid, sign, SubEvent, PRICE_CREATOR, PRICE_PRO, PRICE_STUDIO,
+    WEBHOOK_SECRET,
 };
 use son1k_tests::{at, NowUtc, TestApp};
 
@@ -664,4 +665,72 @@ async fn a_subscription_cancelled_at_period_end_keeps_the_tier_until_that_end() 
     assert_eq!(limits["subscription"]["cancel_at_period_end"], true);
     let after = app.with_clock_at(at("2026-12-20T00:00:00Z"));
     assert_eq!(after.limits("leaving").await["tier"], "FREE");
+}
+
+/// Stripe's `created` has one-second resolution: two `customer.subscription.updated` of one
+/// subscription in one second cannot be ordered by themselves. The second to arrive reads the
+/// subscription from Stripe (one call, only in a tie) and stores what Stripe says now, whichever
+/// event id sorts first; events of different seconds never call Stripe.
+#[tokio::test]
+async fn two_updates_of_one_second_are_settled_by_what_stripe_says_now() {
+    use local_api::stripe_stub::StubSubscription;
+    let app = TestApp::spawn().await;
+    let second = "2026-11-26T09:00:00Z";
+    let truth = |user: &str, price: &str| StubSubscription {
+        id: format!("sub_{user}"),
+        customer: format!("cus_{user}"),
+        user: Some(user.to_owned()),
+        price: price.to_owned(),
+        status: "active".into(),
+        start: at("2026-11-20T00:00:00Z"),
+        end: at("2026-12-20T00:00:00Z"),
+    };
+    // Event ids are Stripe's, unique across users: `evt_a_<user>` sorts before `evt_z_<user>`.
+    let update = |user: &str, id: &str, price: &str| SubEvent {
+        id: format!("{id}_{user}"),
+        created: second.to_owned(),
+        price: price.to_owned(),
+        ..SubEvent::new(user)
+    };
+    for (user, first, later, now, expected) in [
+        // The later event sorts first by id (older rule: ignored as stale); Stripe says STUDIO.
+        (
+            "tie1",
+            ("evt_z", PRICE_PRO),
+            ("evt_a", PRICE_STUDIO),
+            PRICE_STUDIO,
+            "STUDIO",
+        ),
+        // The later event sorts last by id (older rule: applied); Stripe says PRO.
+        (
+            "tie2",
+            ("evt_a", PRICE_CREATOR),
+            ("evt_z", PRICE_STUDIO),
+            PRICE_PRO,
+            "PRO",
+        ),
+    ] {
+        app.user_with_tier(user, Tier::Free, TierSource::Default)
+            .await;
+        app.stripe.put_subscription(truth(user, now));
+        let path = format!("/v1/subscriptions/sub_{user}");
+        deliver(&app, &update(user, first.0, first.1)).await;
+        assert!(app.stripe.requests_to(&path).is_empty(), "no tie yet");
+        deliver(&app, &update(user, later.0, later.1)).await;
+        assert_eq!(tier_of(&app, user).await, expected, "{user}");
+        assert_eq!(app.stripe.requests_to(&path).len(), 1, "{user}: one read");
+        // A redelivery ties again (one more read) and is a duplicate: nothing changes.
+        deliver(&app, &update(user, later.0, later.1)).await;
+        assert_eq!(tier_of(&app, user).await, expected, "{user}");
+        assert_eq!(app.stripe.requests_to(&path).len(), 2, "{user}");
+        // The next second orders by itself again.
+        let next = SubEvent {
+            created: "2026-11-26T09:00:01Z".into(),
+            price: PRICE_CREATOR.into(),
+            ..SubEvent::new(user)
+        };
+        deliver(&app, &next).await;
+        assert_eq!(tier_of(&app, user).await, "CREATOR", "{user}");
+        assert_eq!(app.stripe.requests_to(&path).len(), 2, "{user}");
+    }
 }

@@ -150,6 +150,14 @@ async fn portal_action(
     Redirect::to(&format!("/p/session/{id}")).into_response()
 }
 
+/// The subscription object of `sub`, as `GET /v1/subscriptions/{id}` answers it.
+pub(crate) fn subscription_object(sub: &StubSubscription) -> Value {
+    event(sub, "customer.subscription.updated")
+        .pointer("/data/object")
+        .cloned()
+        .unwrap_or_default()
+}
+
 fn event(sub: &StubSubscription, kind: &str) -> Value {
     SubEvent {
         kind: kind.into(),

@@ -12,6 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
+
+pub use crate::stripe_pages::StubSubscription;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -113,6 +115,13 @@ impl StubState {
         *lock(&self.webhook) = Some((url.to_owned(), secret.to_owned()));
     }
 
+    /// Adds `subscription`, or replaces the one with its id (its state as Stripe has it now).
+    pub fn put_subscription(&self, subscription: crate::stripe_pages::StubSubscription) {
+        let mut subscriptions = lock(&self.subscriptions);
+        subscriptions.retain(|s| s.id != subscription.id);
+        subscriptions.push(subscription);
+    }
+
     /// Makes the next `n` API calls fail with Stripe's 500 `api_error`.
     pub fn fail_next(&self, n: u32) {
         self.failures.store(n, Ordering::SeqCst);
@@ -127,6 +136,7 @@ pub fn router(state: Arc<StubState>, base: String) -> Router {
         .route("/v1/customers/search", get(search_customers))
         .route("/v1/checkout/sessions", post(create_checkout_session))
         .route("/v1/billing_portal/sessions", post(create_portal_session))
+        .route("/v1/subscriptions/{id}", get(retrieve_subscription))
         .route("/_stub/requests", get(list_requests))
         .merge(crate::stripe_pages::routes())
         .fallback(unknown_route)
@@ -246,6 +256,48 @@ async fn create_portal_session(State(stub): Shared, headers: HeaderMap, body: By
         },
     )
     .await
+}
+
+/// `GET /v1/subscriptions/{id}`: the subscription as the stub has it now, in the shape of the
+/// object a subscription event carries.
+async fn retrieve_subscription(
+    State(stub): Shared,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/v1/subscriptions/{id}");
+    let api_key = header(&headers, "authorization")
+        .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned));
+    lock(&stub.state.requests).push(StubRequest {
+        method: "GET".into(),
+        path,
+        idempotency_key: None,
+        api_key: api_key.clone(),
+        params: BTreeMap::new(),
+    });
+    let refused = api_key.as_deref().is_none_or(|k| {
+        !(k.starts_with("sk_") || k.starts_with("rk_"))
+            || lock(&stub.state.rolled).iter().any(|r| r == k)
+    });
+    if refused {
+        return stripe_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "Invalid API Key provided.",
+        );
+    }
+    let found = lock(&stub.state.subscriptions)
+        .iter()
+        .find(|s| s.id == id)
+        .cloned();
+    match found {
+        Some(sub) => Json(crate::stripe_pages::subscription_object(&sub)).into_response(),
+        None => stripe_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            &format!("No such subscription: '{id}'"),
+        ),
+    }
 }
 
 async fn list_requests(State(stub): Shared) -> Json<Vec<StubRequest>> {

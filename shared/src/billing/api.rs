@@ -214,6 +214,36 @@ impl StripeApi {
     }
 }
 
+/// `GET /v1/subscriptions/{id}`, answered as Stripe's JSON: the object a subscription event
+/// carries, so one parser (`SubscriptionSnapshot::from_object`) reads both.
+struct RetrieveSubscription<'a> {
+    id: &'a str,
+}
+
+impl StripeRequest for RetrieveSubscription<'_> {
+    type Output = miniserde::json::Value;
+
+    fn build(&self) -> stripe_client_core::RequestBuilder {
+        stripe_client_core::RequestBuilder::new(
+            stripe_client_core::StripeMethod::Get,
+            format!("/subscriptions/{}", self.id),
+        )
+    }
+}
+
+impl StripeApi {
+    /// The subscription `id` as Stripe has it now, as JSON.
+    pub async fn subscription(&self, id: &str) -> Result<serde_json::Value, BillingError> {
+        let request = &RetrieveSubscription { id };
+        let found = self
+            .with_client(|client| async move { request.customize().send(&client).await })
+            .await?
+            .map_err(|err| BillingError::stripe("retrieve subscription", &err))?;
+        serde_json::from_str(&miniserde::json::to_string(&found))
+            .map_err(|err| BillingError::stripe("retrieve subscription", &err))
+    }
+}
+
 fn user_metadata(user_id: &UserId) -> HashMap<String, String> {
     HashMap::from([("user_id".to_owned(), user_id.as_str().to_owned())])
 }

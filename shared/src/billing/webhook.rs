@@ -4,8 +4,8 @@
 //! the user again and decides again.
 
 use crate::domain::billing::{
-    decide, milestone, CheckoutCompleted, Decision, EventError, EventFamily, StripeEvent,
-    SubscriptionSnapshot,
+    decide, milestone, settled_fence, ties, BillingState, CheckoutCompleted, Decision, EventError,
+    EventFamily, StripeEvent, SubscriptionSnapshot,
 };
 use crate::domain::ids::UserId;
 use crate::store::analytics::Tally;
@@ -39,6 +39,23 @@ pub enum WebhookError {
     /// Every attempt lost a race (a storm of events for one user); Stripe retries later.
     #[error("gave up after {0} attempts")]
     Contended(u32),
+    /// Stripe could not be asked for the subscription (a same-second tie); Stripe retries later.
+    #[error(transparent)]
+    Billing(#[from] super::BillingError),
+}
+
+/// The subscription `id` as Stripe has it now (one call, only to settle a same-second tie).
+async fn fetch(state: &AppState, id: &str) -> Result<SubscriptionSnapshot, WebhookError> {
+    let stripe = state
+        .stripe
+        .as_ref()
+        .ok_or(super::BillingError::NotConfigured("the Stripe secret"))?;
+    let object = stripe.subscription(id).await?;
+    tracing::info!(
+        subscription = id,
+        "a same-second event tie settled by Stripe's current state"
+    );
+    Ok(SubscriptionSnapshot::from_object(&object)?)
 }
 
 /// Applies a verified event.
@@ -70,13 +87,36 @@ async fn subscription_event(
         return Ok(WebhookOutcome::UnknownUser);
     };
     let fence = event.fence();
+    // A tie with the applied event (same second, same lifecycle rank): what Stripe says now.
+    let mut settled: Option<(String, SubscriptionSnapshot)> = None;
     for attempt in 0..MAX_ATTEMPTS {
-        let change = match decide(
-            &user.billing_state(),
-            &fence,
-            &snapshot,
-            &state.config.billing.prices,
-        ) {
+        let same_subscription = user
+            .subscription
+            .as_ref()
+            .is_some_and(|s| s.id == snapshot.id);
+        let tie = same_subscription && ties(user.sub_fence.as_deref(), &fence);
+        if tie && settled.is_none() {
+            settled = Some((settled_fence(&fence), fetch(state, &snapshot.id).await?));
+        }
+        let decided = match (&settled, tie) {
+            // Stripe's answer is newer than both events: decided without the fence order.
+            (Some((settled_fence, current)), true) => decide(
+                &BillingState {
+                    sub_fence: None,
+                    ..user.billing_state()
+                },
+                settled_fence,
+                current,
+                &state.config.billing.prices,
+            ),
+            _ => decide(
+                &user.billing_state(),
+                &fence,
+                &snapshot,
+                &state.config.billing.prices,
+            ),
+        };
+        let change = match decided {
             Decision::Apply(change) => change,
             Decision::Ignore(reason) => {
                 if reason != crate::domain::billing::Ignored::Stale {

@@ -116,6 +116,30 @@ impl StripeEvent {
     }
 }
 
+/// Whether an event of fence `fence` ties the applied fence: the same second and lifecycle rank,
+/// another event. Stripe's `created` has one-second resolution, so the order of two such events
+/// (two `customer.subscription.updated` of one second) is unknown: the subscription is read from
+/// Stripe to decide (`settled_fence` is the fence of what it says).
+pub fn ties(applied: Option<&str>, fence: &str) -> bool {
+    let head = |f: &str| {
+        f.rsplit_once('#')
+            .map(|(head, id)| (head.to_owned(), id.to_owned()))
+    };
+    match (applied.and_then(head), head(fence)) {
+        (Some((a, a_id)), Some((f, f_id))) => a == f && a_id != f_id,
+        _ => false,
+    }
+}
+
+/// The fence of the state read from Stripe to settle a tie at `fence`: after every event of that
+/// second and rank (`~` sorts after any event id), before every later second.
+pub fn settled_fence(fence: &str) -> String {
+    match fence.rsplit_once('#') {
+        Some((head, _)) => format!("{head}#~stripe"),
+        None => fence.to_owned(),
+    }
+}
+
 /// The event types we act on; everything else is acknowledged and ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventFamily {
@@ -592,6 +616,49 @@ mod tests {
         assert_eq!(
             decide_on(&state, &deleted),
             Decision::Ignore(Ignored::Stale)
+        );
+    }
+
+    #[test]
+    fn two_events_of_one_second_and_rank_tie_and_stripes_answer_settles_them_in_order() {
+        let first = event(
+            "customer.subscription.updated",
+            100,
+            sub("active", "price_pro"),
+        );
+        let mut second = first.clone();
+        second.id = "evt_other".into();
+        let deleted = event(
+            "customer.subscription.deleted",
+            100,
+            sub("canceled", "price_pro"),
+        );
+        let later = event(
+            "customer.subscription.updated",
+            101,
+            sub("active", "price_pro"),
+        );
+        assert!(ties(Some(&first.fence()), &second.fence()));
+        assert!(ties(Some(&second.fence()), &first.fence()));
+        assert!(
+            !ties(Some(&first.fence()), &first.fence()),
+            "the same event"
+        );
+        assert!(
+            !ties(Some(&first.fence()), &deleted.fence()),
+            "another rank"
+        );
+        assert!(
+            !ties(Some(&first.fence()), &later.fence()),
+            "another second"
+        );
+        assert!(!ties(None, &first.fence()));
+        let settled = settled_fence(&second.fence());
+        assert!(settled > first.fence() && settled > second.fence());
+        assert!(settled < deleted.fence() && settled < later.fence());
+        assert!(
+            ties(Some(&settled), &first.fence()),
+            "a third event of that second"
         );
     }
 
