@@ -115,10 +115,12 @@ pub async fn audio_link(
                 return Err(StorageError::NotFound);
             }
             let accounted = audio.object_key(&generation.owner_id, id);
-            match arrived_upload(state, &generation, Some(&accounted), now).await? {
-                Some(newer) if owner_or_admin => newer,
-                _ => accounted,
-            }
+            // A replacement not yet accounted is the owner's newest audio.
+            let newer = match owner_or_admin {
+                true => arrived_upload(state, &generation, Some(&accounted), now).await?,
+                false => None,
+            };
+            newer.unwrap_or(accounted)
         }
         _ if owner_or_admin => arrived_upload(state, &generation, None, now)
             .await?

@@ -285,7 +285,22 @@ fn the_bucket_is_private_and_encrypted() {
             .any(|r| r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"].is_number()),
         "incomplete multipart uploads are aborted"
     );
+    // Versioned, and what is overwritten or deleted (counted nowhere) is gone after a day.
+    assert_eq!(props["VersioningConfiguration"]["Status"], "Enabled");
+    assert!(
+        lifecycle
+            .as_sequence()
+            .expect("rules")
+            .iter()
+            .any(|r| r["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1),
+        "noncurrent versions expire after a day"
+    );
     let cors = &props["CorsConfiguration"]["CorsRules"][0];
+    // A browser sends the upload link's signed If-None-Match.
+    assert!(cors["AllowedHeaders"]
+        .as_sequence()
+        .expect("headers")
+        .contains(&"if-none-match".into()));
     let Value::Tagged(origin) = &cors["AllowedOrigins"][0] else {
         panic!("CORS origin must be !Ref FrontendUrl: {cors:?}")
     };

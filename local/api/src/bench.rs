@@ -114,6 +114,13 @@ async fn routes(samples: usize) -> Result<Vec<RouteFigures>, Failure> {
         .with_dynamo_interceptor(meter.clone());
     init_stack(&state).await?;
     let mut state = state;
+    // One user makes every route's requests back to back: a budget of one request per ms and no
+    // burst limit, so each measured request finds it idle, as a person's request does (the
+    // budget's burst path is measured by the tests, not here).
+    state.config.request_budget = son1k::domain::rate::RequestBudget {
+        per_minute: 60_000,
+        burst: 1_000_000,
+    };
     // Submissions are measured, not runs: a provider counts as configured.
     state.jobs_queue = Some(crate::jobs::ensure_queue(&state, "bench-jobs", 1).await?);
     // Lyric Studio and Pixel talk to an Ollama stub of their own (its answers take no time: the
@@ -293,13 +300,26 @@ async fn seed(client: &reqwest::Client, base: &str, state: &AppState) -> Result<
         .pointer("/upload_url")
         .and_then(Value::as_str)
         .ok_or("no upload url")?;
-    client
-        .put(url)
-        .header("content-type", "audio/mpeg")
-        .body(audio)
-        .send()
-        .await?;
-    let key = "audio/bench_owner/bench-20".to_owned();
+    // Every header the link names (its signed content type, length and If-None-Match).
+    let mut put = client.put(url).body(audio);
+    for (name, value) in grant
+        .pointer("/headers")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        if name != "content-length" {
+            put = put.header(name, value.as_str().unwrap_or_default());
+        }
+    }
+    put.send().await?.error_for_status()?;
+    // The key the link writes: its path after the bucket (path-style).
+    let key = reqwest::Url::parse(url)?
+        .path()
+        .trim_start_matches('/')
+        .split_once('/')
+        .map(|(_, key)| key.to_owned())
+        .ok_or("no key in the upload url")?;
     let event = storage_events::event_for(&state.config.audio_bucket, &[key]);
     storage_events::handler(
         state,
