@@ -44,8 +44,17 @@ pub async fn admit(state: &AppState, caller: &Caller) -> Result<(), AdmitError> 
         match state.users().try_admit(&caller.id, &step).await? {
             AdmitTry::Admitted => return Ok(()),
             AdmitTry::Seen(tat) => seen = tat,
+            // A first request ever: the user item is made with this request already taken.
             AdmitTry::NoUser => {
-                state.users().get_or_create(caller.new_user(now)).await?;
+                let mut fresh = caller.new_user(now);
+                if let crate::domain::rate::RateStep::Idle { new_tat_ms, .. } = step {
+                    fresh.rate_tat = Some(new_tat_ms);
+                }
+                let (user, created) = state.users().create(fresh).await?;
+                if created && user.rate_tat.is_some() {
+                    return Ok(());
+                }
+                seen = user.rate_tat;
             }
             AdmitTry::Busy => crate::retry::pause(attempt).await,
         }

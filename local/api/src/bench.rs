@@ -151,6 +151,22 @@ async fn routes(samples: usize) -> Result<Vec<RouteFigures>, Failure> {
     tokio::spawn(async move { axum::serve(listener, router(api)).await });
     let client = reqwest::Client::new();
     let seeded = seed(&client, &base, &state).await?;
+    // The users a route acts as one per request exist already (their common path; a first request
+    // ever also makes the user item).
+    for i in 0..samples + 6 {
+        for family in ["buyer", "claimer", "listener", "liker"] {
+            let id = son1k::domain::ids::UserId::parse(&format!("{family}-{i}"))?;
+            state
+                .users()
+                .create(son1k::store::users::UserRecord::new(
+                    id,
+                    None,
+                    None,
+                    chrono::Utc::now(),
+                ))
+                .await?;
+        }
+    }
     // POST like before DELETE like: an unlike of a like that is there is the common path.
     let mut order: Vec<&Route> = ROUTES.iter().collect();
     order.sort_by_key(|r| (r.path.contains("/like/") && r.method == "DELETE") as u8);
@@ -474,7 +490,7 @@ fn plan(route: &Route, i: usize, s: &Seeded) -> Result<Call, Failure> {
         }
         ("POST", "/api/community/pool/{id}/play") => {
             call.path = format!("/api/community/pool/{item}/play");
-            call.user = user(&format!("listener-{}", i % 10));
+            call.user = user(&format!("listener-{i}"));
         }
         ("POST", "/api/community/pool/like/{id}") | ("DELETE", "/api/community/pool/like/{id}") => {
             call.path = format!("/api/community/pool/like/{item}");

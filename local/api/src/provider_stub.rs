@@ -230,6 +230,21 @@ async fn create(
         .into_response()
 }
 
+/// The prediction found (with the output link to report), as the API shows it, or 404.
+fn answer(
+    headers: &HeaderMap,
+    name: &str,
+    id: &str,
+    found: Option<(Prediction, Option<String>)>,
+) -> Response {
+    match found {
+        Some((prediction, output)) => {
+            Json(view(headers, name, id, &prediction, output)).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, Json(json!({"detail": "Not found."}))).into_response(),
+    }
+}
+
 /// A prediction's state as the API shows it.
 fn view(
     headers: &HeaderMap,
@@ -265,12 +280,7 @@ async fn cancel(
             Some((p.predictions.get(&id)?.clone(), output))
         })
         .flatten();
-    match found {
-        Some((prediction, output)) => {
-            Json(view(&headers, &name, &id, &prediction, output)).into_response()
-        }
-        None => (StatusCode::NOT_FOUND, Json(json!({"detail": "Not found."}))).into_response(),
-    }
+    answer(&headers, &name, &id, found)
 }
 
 async fn poll(
@@ -286,12 +296,7 @@ async fn poll(
                 .map(|prediction| (prediction, p.behaviour.output.clone()))
         })
         .flatten();
-    match found {
-        Some((prediction, output)) => {
-            Json(view(&headers, &name, &id, &prediction, output)).into_response()
-        }
-        None => (StatusCode::NOT_FOUND, Json(json!({"detail": "Not found."}))).into_response(),
-    }
+    answer(&headers, &name, &id, found)
 }
 
 async fn download(
