@@ -171,7 +171,9 @@ WHY = {
     "stripe-webhook": "async-stripe-webhook verifies the signature and then parses every event into its "
                       "full typed model (which we discard: we read events tolerantly ourselves), so every "
                       "Stripe object type is linked. A verify-only entry point in the crate (or the "
-                      "20-line HMAC-SHA256 check over `t.body`) would drop it to the size of the others.",
+                      "20-line HMAC-SHA256 check over `t.body`) would drop about 3.5 MiB of it; the rest "
+                      "(about 2.5 MiB more than before) is async-stripe's HTTPS client, linked for the one "
+                      "read of a subscription that settles a same-second tie of two events.",
     "generation-worker": "the only function with a general HTTP client (reqwest with its own rustls and the "
                          "platform verifier, for the providers' APIs) and the SSM client (providers' keys) on "
                          "top of DynamoDB and S3: 8.2 MiB. Closing it: the provider calls over the SDK's own "
