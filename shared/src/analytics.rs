@@ -11,7 +11,16 @@ use serde::Serialize;
 /// whatever happens here: a failure is logged with the events it lost, never turned into the
 /// caller's error.
 pub async fn count_alone(state: &AppState, tally: &Tally) {
-    if let Err(err) = state.analytics().count(tally).await {
+    count_refusal(state, tally, None).await;
+}
+
+/// `count_alone` of a refusal that takes one request of the caller's budget with it (`rate`).
+pub async fn count_refusal(
+    state: &AppState,
+    tally: &Tally,
+    rate: Option<(&crate::domain::ids::UserId, &crate::domain::rate::RateStep)>,
+) {
+    if let Err(err) = state.analytics().count_taking(tally, rate).await {
         let events: Vec<&str> = tally.events().map(|e| e.as_str()).collect();
         tracing::error!(?events, error = %err, "analytics count lost");
     }

@@ -88,7 +88,8 @@ pub async fn take(
                     continue;
                 }
                 let tier = user.entitlement(now).tier;
-                return Err(refused(state, caller, spent(feature, tier, now)).await);
+                let spent = spent(feature, tier, now);
+                return Err(refused(state, caller, spent, Some(&found)).await);
             }
             Take::NoUser => {
                 state.users().get_or_create(caller.new_user(now)).await?;
@@ -114,7 +115,8 @@ pub async fn take(
             }),
             Err(spent) => {
                 state.allowances().uncount(&caller.id, &key).await?;
-                Err(refused(state, caller, spent).await)
+                // The take spent this request's budget already.
+                Err(refused(state, caller, spent, None).await)
             }
         };
     }
@@ -125,12 +127,19 @@ pub async fn take(
     .into())
 }
 
-async fn refused(state: &AppState, caller: &Caller, spent: Spent) -> AssistError {
+/// The refusal of a spent allowance, counted; `rate`: the budget step the refused request takes
+/// in the count's transaction (none when its take spent it).
+async fn refused(
+    state: &AppState,
+    caller: &Caller,
+    spent: Spent,
+    rate: Option<&RateStep>,
+) -> AssistError {
     let tally = Tally::new(&caller.id, state.clock.now()).with(
         Event::LimitReached,
         [("limit", spent.feature.as_str()), ("period", "day")],
     );
-    crate::analytics::count_alone(state, &tally).await;
+    crate::analytics::count_refusal(state, &tally, rate.map(|step| (&caller.id, step))).await;
     AssistError::Spent(spent)
 }
 

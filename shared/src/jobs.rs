@@ -234,7 +234,7 @@ pub async fn submit(
         let grant = match decide(&user.usage(now), Some(job.quality), now) {
             Ok(grant) => grant,
             Err(refusal) => {
-                crate::metering::count_limit_hit(state, caller, &refusal, now).await;
+                crate::metering::count_limit_hit(state, caller, &refusal, &rate, now).await;
                 return Err(SubmitError::Refused(refusal));
             }
         };

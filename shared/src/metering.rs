@@ -122,7 +122,7 @@ pub async fn record_generation(
                 // refusal yields to that record.
                 let answer = replay_or(state, caller, &generation.generation_id, refusal).await;
                 if let Err(RecordError::Refused(refusal)) = &answer {
-                    count_limit_hit(state, caller, refusal, now).await;
+                    count_limit_hit(state, caller, refusal, &rate, now).await;
                 }
                 return answer;
             }
@@ -366,6 +366,7 @@ pub(crate) async fn count_limit_hit(
     state: &AppState,
     caller: &Caller,
     refusal: &Refusal,
+    rate: &RateStep,
     now: DateTime<Utc>,
 ) {
     let Refusal::LimitReached { period, .. } = refusal else {
@@ -375,7 +376,7 @@ pub(crate) async fn count_limit_hit(
         Event::LimitReached,
         [("limit", "generations"), ("period", period.as_str())],
     );
-    crate::analytics::count_alone(state, &tally).await;
+    crate::analytics::count_refusal(state, &tally, Some((&caller.id, rate))).await;
 }
 
 /// A refusal stands only if the generation was not recorded before: a retry of a recorded generation

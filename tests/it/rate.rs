@@ -160,3 +160,35 @@ async fn every_costly_route_answers_rate_limited_before_doing_anything() {
     // Reads are not budgeted.
     assert_eq!(app.limits("ana").await["used"], 1);
 }
+
+#[tokio::test]
+async fn refusals_spend_the_budget_too_so_a_loop_at_the_quota_is_slowed() {
+    let app = TestApp::spawn().await.with_request_budget(60, 5);
+    // A FREE user's 3 generations of the day, then 2 refusals of the quota, then the budget.
+    for i in 0..3 {
+        let res = app
+            .record("free", json!({"generation_id": format!("f{i}")}))
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text());
+    }
+    for i in 3..5 {
+        app.record("free", json!({"generation_id": format!("f{i}")}))
+            .await
+            .assert_problem(429, "daily_limit_reached");
+    }
+    assert_limited(&app.record("free", json!({"generation_id": "f5"})).await, 1);
+    // Pixel at its cap: the refusals found by the take itself.
+    let mut record = app.new_user("chatty");
+    record
+        .usage
+        .get_or_insert_with(Default::default)
+        .insert("pixel/D#2026-11-26".to_owned(), 20);
+    app.put_user(&record).await;
+    let body = json!({ "message": "hello?" }).to_string();
+    let say = || app.call("POST", "/api/pixel/chat", As::user("chatty"), Some(&body));
+    for _ in 0..5 {
+        say().await.assert_problem(429, "pixel_limit_reached");
+    }
+    assert_limited(&say().await, 1);
+    assert_eq!(app.ollama.received().chats, 0);
+}

@@ -188,16 +188,44 @@ impl<'a> AnalyticsStore<'a> {
     /// transaction of the counter and the raw events.
     #[tracing::instrument(skip_all)]
     pub async fn count(&self, tally: &Tally) -> Result<(), StoreError> {
+        self.count_taking(tally, None).await
+    }
+
+    /// `count`, taking one request of `user`'s budget (`rate`, not a refusal) in the same
+    /// transaction: a refused request spends budget too, so a loop of refusals is slowed like any
+    /// other. When the bucket moved meanwhile (a parallel request), the count is made without it.
+    pub async fn count_taking(
+        &self,
+        tally: &Tally,
+        rate: Option<(&crate::domain::ids::UserId, &crate::domain::rate::RateStep)>,
+    ) -> Result<(), StoreError> {
         if tally.is_empty() {
             return Ok(());
         }
+        let mut rate = rate;
         // A user's parallel refusals count on one shard: a conflict between them is retried.
         for attempt in 0..COUNT_ATTEMPTS {
-            let items = tally.items(&self.config.stats_table)?;
+            let mut items = tally.items(&self.config.stats_table)?;
+            if let Some((user, step)) = rate {
+                items.push(super::users::rate_transact_item(
+                    &self.config.users_table,
+                    user,
+                    step,
+                )?);
+            }
+            let budget_at = items.len() - 1;
             match super::transact(self.client, "TransactWriteItems analytics", items).await? {
                 Ok(()) => {
                     tally.log();
                     return Ok(());
+                }
+                Err(codes)
+                    if rate.is_some()
+                        && codes
+                            .get(budget_at)
+                            .is_some_and(|c| c == "ConditionalCheckFailed") =>
+                {
+                    rate = None;
                 }
                 Err(_) => crate::retry::pause(attempt).await,
             }
