@@ -28,7 +28,7 @@ pub struct ChatReply {
 
 /// The message, checked: 1 to `MAX_MESSAGE_CHARS` characters once trimmed.
 fn message(raw: &str) -> Result<String, DomainError> {
-    let message = raw.trim();
+    let message = crate::domain::trim_text(raw);
     let length = message.chars().count();
     if length == 0 || length > MAX_MESSAGE_CHARS {
         return Err(DomainError::new(

@@ -159,6 +159,18 @@ async fn invalid_model_output_twice_is_503_and_spends_nothing() {
     assert_eq!(listed.json()["items"].as_array().unwrap().len(), 5);
 }
 
+/// "Not only spaces" is the contract's `\\S`: ECMAScript's white space, not Rust's (which also
+/// counts U+0085 and not U+FEFF). A theme the schema accepts is accepted.
+#[tokio::test]
+async fn a_theme_is_blank_exactly_when_the_contract_says_so() {
+    let app = TestApp::spawn().await;
+    let accepted = write(&app, "writer", json!({"theme": "\u{85}"})).await;
+    assert_eq!(accepted.status, 201, "{}", accepted.text());
+    write(&app, "writer", json!({"theme": "\u{feff} \u{3000}"}))
+        .await
+        .assert_problem(400, "invalid_request");
+}
+
 #[tokio::test]
 async fn a_draft_may_take_the_lyrics_token_cap_and_no_more() {
     let app = TestApp::spawn().await;

@@ -51,7 +51,7 @@ impl TryFrom<SubmitRequest> for NewJob {
     type Error = DomainError;
 
     fn try_from(req: SubmitRequest) -> Result<Self, DomainError> {
-        let prompt_chars = req.prompt.trim().chars().count();
+        let prompt_chars = super::trim_text(&req.prompt).chars().count();
         if prompt_chars == 0 || req.prompt.chars().count() > MAX_PROMPT_CHARS {
             return Err(DomainError::new(
                 "prompt",

@@ -88,7 +88,9 @@ pub struct Brief {
 }
 
 fn trimmed(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    value
+        .map(|v| super::trim_text(&v).to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// A BCP 47 language tag in its common shape: a 2–3 letter language and optional subtags
@@ -106,7 +108,7 @@ impl TryFrom<LyricsRequest> for Brief {
     type Error = DomainError;
 
     fn try_from(req: LyricsRequest) -> Result<Self, DomainError> {
-        let theme = req.theme.trim().to_owned();
+        let theme = super::trim_text(&req.theme).to_owned();
         let length = theme.chars().count();
         if length == 0 || length > MAX_THEME_CHARS {
             return Err(DomainError::new(
@@ -212,7 +214,7 @@ impl Brief {
 /// Bounds every draft keeps, written by the model or edited: a title, at most `MAX_SECTIONS`
 /// sections of at most `MAX_LINES` lines of at most `MAX_LINE_CHARS` characters.
 fn check_text(draft: &Draft) -> Result<(), DomainError> {
-    let title = draft.title.trim().chars().count();
+    let title = super::trim_text(&draft.title).chars().count();
     if title == 0 || title > MAX_TITLE_CHARS {
         return Err(DomainError::new(
             "title",
@@ -249,13 +251,17 @@ fn check_text(draft: &Draft) -> Result<(), DomainError> {
 /// The draft as stored: title and lines trimmed.
 pub fn tidy(draft: Draft) -> Draft {
     Draft {
-        title: draft.title.trim().to_owned(),
+        title: super::trim_text(&draft.title).to_owned(),
         sections: draft
             .sections
             .into_iter()
             .map(|s| Section {
                 kind: s.kind,
-                lines: s.lines.into_iter().map(|l| l.trim().to_owned()).collect(),
+                lines: s
+                    .lines
+                    .into_iter()
+                    .map(|l| super::trim_text(&l).to_owned())
+                    .collect(),
             })
             .collect(),
     }
