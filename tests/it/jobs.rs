@@ -1071,3 +1071,24 @@ async fn with_no_provider_configured_a_submission_is_503_and_spends_nothing() {
     app.state.jobs_queue = Some(configured);
     assert_eq!(submit(&app, "ana", "nowhere").await.status, 202);
 }
+
+/// The batch SQS delivers (its documented shape) is read through the typed event, and the answer is
+/// SQS's partial batch response: a body that is not a job is dropped, not redelivered.
+#[tokio::test]
+async fn an_sqs_batch_as_sqs_sends_it_is_answered_with_a_partial_batch_response() {
+    let app = TestApp::spawn().await;
+    let event: aws_lambda_events::event::sqs::SqsEvent =
+        serde_json::from_str(include_str!("../fixtures/sqs-jobs-batch.json")).expect("SQS event");
+    let (_stub, base) = stub().await;
+    let response = generation_worker::handler(
+        &app.state,
+        &pool(&base, &[("alpha", 1)]),
+        lambda_runtime::LambdaEvent::new(event, Default::default()),
+    )
+    .await
+    .expect("handled");
+    assert_eq!(
+        serde_json::to_value(&response).expect("json"),
+        json!({"batchItemFailures": []})
+    );
+}

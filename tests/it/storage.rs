@@ -535,3 +535,20 @@ async fn an_upload_is_served_to_its_owner_in_the_seconds_before_it_is_accounted(
     assert_eq!(object_created(&app, "quick", "g1").await.stored, 1);
     assert_eq!(audio(As::user("quick")).await.status, 302);
 }
+
+/// The event S3 sends (its documented shape, every field), read through the typed event: only the
+/// ObjectCreated records, keys URL-decoded (`+` is a space).
+#[test]
+fn an_s3_event_as_s3_sends_it_names_its_created_keys() {
+    let event: aws_lambda_events::event::s3::S3Event =
+        serde_json::from_str(include_str!("../fixtures/s3-object-created.json")).expect("S3 event");
+    assert_eq!(
+        storage_events::created_keys(&event),
+        ["audio/ana/song one/01KBJ2Z9XG4M5N6P7Q8R9S0T1V"]
+    );
+    // What the local watcher sends reads back the same way.
+    let local = storage_events::event_for("bucket", &["audio/ana/a b".to_owned()]);
+    let json = serde_json::to_string(&local).expect("serialise");
+    let read: aws_lambda_events::event::s3::S3Event = serde_json::from_str(&json).expect("read");
+    assert_eq!(storage_events::created_keys(&read), ["audio/ana/a b"]);
+}

@@ -3,45 +3,21 @@
 //! (`batchItemFailures`): a job another run holds, one no provider could take yet, or a store
 //! failure. A job runs once whatever the number of deliveries.
 
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
-use serde::Serialize;
-use serde_json::Value;
 use son1k::jobs::{work, JobMessage, Providers, WorkOutcome};
 use son1k::AppState;
-
-/// SQS's partial batch response.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
-pub struct BatchResponse {
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<ItemFailure>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ItemFailure {
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: String,
-}
 
 pub async fn handler(
     state: &AppState,
     providers: &Providers,
-    event: LambdaEvent<Value>,
-) -> Result<BatchResponse, Error> {
-    let records = event
-        .payload
-        .get("Records")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let runs = records.iter().map(|record| async move {
-        let id = record
-            .get("messageId")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
+    let runs = event.payload.records.iter().map(|record| async move {
+        let id = record.message_id.clone().unwrap_or_default();
         let message = record
-            .get("body")
-            .and_then(Value::as_str)
+            .body
+            .as_deref()
             .and_then(|body| serde_json::from_str::<JobMessage>(body).ok());
         let Some(message) = message else {
             tracing::error!(message_id = %id, "a message that is not a job; dropped");
@@ -60,26 +36,33 @@ pub async fn handler(
         }
     });
     let failures = futures::future::join_all(runs).await;
-    Ok(BatchResponse {
-        batch_item_failures: failures
-            .into_iter()
-            .flatten()
-            .map(|item_identifier| ItemFailure { item_identifier })
-            .collect(),
-    })
-}
-
-/// An SQS event holding `bodies`, as SQS sends it, for the local stack and tests.
-pub fn event_for(messages: &[(String, String)]) -> Value {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|(id, body)| {
-            serde_json::json!({
-                "messageId": id, "receiptHandle": id, "body": body,
-                "eventSource": "aws:sqs", "awsRegion": "us-east-1",
-                "attributes": {"ApproximateReceiveCount": "1"}
-            })
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures
+        .into_iter()
+        .flatten()
+        .map(|item_identifier| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = item_identifier;
+            failure
         })
         .collect();
-    serde_json::json!({ "Records": records })
+    Ok(response)
+}
+
+/// An SQS event of `(message id, body)` pairs, as SQS sends it, for the local stack and tests.
+pub fn event_for(messages: &[(String, String)]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|(id, body)| {
+            let mut message = SqsMessage::default();
+            message.message_id = Some(id.clone());
+            message.receipt_handle = Some(id.clone());
+            message.body = Some(body.clone());
+            message.event_source = Some("aws:sqs".to_owned());
+            message.aws_region = Some("us-east-1".to_owned());
+            message
+        })
+        .collect();
+    event
 }

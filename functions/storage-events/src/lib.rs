@@ -3,9 +3,9 @@
 //! listed — or deletes it and marks the generation rejected. S3 delivers at least once; accounting
 //! is idempotent per key and ETag. A failure fails the invocation, so the event is delivered again.
 
+use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Serialize;
-use serde_json::Value;
 use son1k::storage::{account_object, Accounted};
 use son1k::AppState;
 
@@ -18,7 +18,10 @@ pub struct StorageReport {
     pub ignored: u32,
 }
 
-pub async fn handler(state: &AppState, event: LambdaEvent<Value>) -> Result<StorageReport, Error> {
+pub async fn handler(
+    state: &AppState,
+    event: LambdaEvent<S3Event>,
+) -> Result<StorageReport, Error> {
     let mut report = StorageReport::default();
     for key in created_keys(&event.payload) {
         let outcome = account_object(state, &key).await.map_err(|err| {
@@ -38,18 +41,16 @@ pub async fn handler(state: &AppState, event: LambdaEvent<Value>) -> Result<Stor
 
 /// The object keys of the event's `ObjectCreated:*` records, URL-decoded (S3 encodes them, with `+`
 /// for a space).
-pub fn created_keys(event: &Value) -> Vec<String> {
+pub fn created_keys(event: &S3Event) -> Vec<String> {
     event
-        .get("Records")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+        .records
+        .iter()
         .filter(|r| {
-            r.get("eventName")
-                .and_then(Value::as_str)
+            r.event_name
+                .as_deref()
                 .is_some_and(|name| name.starts_with("ObjectCreated:"))
         })
-        .filter_map(|r| r.pointer("/s3/object/key").and_then(Value::as_str))
+        .filter_map(|r| r.s3.object.key.as_deref())
         .map(|key| {
             percent_encoding::percent_decode_str(&key.replace('+', " "))
                 .decode_utf8_lossy()
@@ -59,19 +60,23 @@ pub fn created_keys(event: &Value) -> Vec<String> {
 }
 
 /// An S3 event for `keys`, as S3 sends it (keys URL-encoded), for the local stack and tests.
-pub fn event_for(bucket: &str, keys: &[String]) -> Value {
-    let records: Vec<Value> = keys
+pub fn event_for(bucket: &str, keys: &[String]) -> S3Event {
+    let mut event = S3Event::default();
+    event.records = keys
         .iter()
         .map(|key| {
-            let encoded: String =
+            let mut record = S3EventRecord::default();
+            record.event_version = Some("2.1".to_owned());
+            record.event_source = Some("aws:s3".to_owned());
+            record.aws_region = Some("us-east-1".to_owned());
+            record.event_name = Some("ObjectCreated:Put".to_owned());
+            record.s3.bucket.name = Some(bucket.to_owned());
+            record.s3.object.key = Some(
                 percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string();
-            serde_json::json!({
-                "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-                "eventName": "ObjectCreated:Put",
-                "s3": {"bucket": {"name": bucket}, "object": {"key": encoded}}
-            })
+                    .to_string(),
+            );
+            record
         })
         .collect();
-    serde_json::json!({ "Records": records })
+    event
 }
