@@ -7,33 +7,18 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use lambda_runtime::{Error, LambdaEvent};
 use son1k::jobs::{work, JobMessage, Providers, WorkOutcome};
 use son1k::AppState;
+use tracing::Instrument;
 
 pub async fn handler(
     state: &AppState,
     providers: &Providers,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
-    let runs = event.payload.records.iter().map(|record| async move {
+    let runs = event.payload.records.iter().map(|record| {
         let id = record.message_id.clone().unwrap_or_default();
-        let message = record
-            .body
-            .as_deref()
-            .and_then(|body| serde_json::from_str::<JobMessage>(body).ok());
-        let Some(message) = message else {
-            tracing::error!(message_id = %id, "a message that is not a job; dropped");
-            return None;
-        };
-        match work(state, providers, &message).await {
-            Ok(WorkOutcome::Done(status)) => {
-                tracing::info!(generation_id = %message.generation_id, ?status, "job handled");
-                None
-            }
-            Ok(WorkOutcome::Retry) => Some(id),
-            Err(err) => {
-                tracing::error!(error = %err, generation_id = %message.generation_id, "job run failed; it will be delivered again");
-                Some(id)
-            }
-        }
+        // One span per message: every line of its run carries its id.
+        let span = tracing::info_span!("job message", message_id = %id);
+        run(state, providers, record, id).instrument(span)
     });
     let failures = futures::future::join_all(runs).await;
     let mut response = SqsBatchResponse::default();
@@ -47,6 +32,34 @@ pub async fn handler(
         })
         .collect();
     Ok(response)
+}
+
+/// Runs one message's job: `Some(id)` when the message must be delivered again.
+async fn run(
+    state: &AppState,
+    providers: &Providers,
+    record: &SqsMessage,
+    id: String,
+) -> Option<String> {
+    let message = record
+        .body
+        .as_deref()
+        .and_then(|body| serde_json::from_str::<JobMessage>(body).ok());
+    let Some(message) = message else {
+        tracing::error!("a message that is not a job; dropped");
+        return None;
+    };
+    match work(state, providers, &message).await {
+        Ok(WorkOutcome::Done(status)) => {
+            tracing::info!(generation_id = %message.generation_id, ?status, "job handled");
+            None
+        }
+        Ok(WorkOutcome::Retry) => Some(id),
+        Err(err) => {
+            tracing::error!(error = %err, generation_id = %message.generation_id, "job run failed; it will be delivered again");
+            Some(id)
+        }
+    }
 }
 
 /// An SQS event of `(message id, body)` pairs, as SQS sends it, for the local stack and tests.
