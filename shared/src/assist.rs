@@ -50,6 +50,10 @@ pub struct Ticket {
 /// 503. The store's own failures end it at once.
 const TAKE_ATTEMPTS: u32 = 12;
 
+/// Tries of a take that learned something and changed its request: the user item or its counters
+/// made, the bucket found in the other form (`domain::rate`: only after another request's progress).
+const TAKE_LEARNED: u32 = 5;
+
 /// The configured model, or 503.
 pub fn model(state: &AppState) -> Result<&dyn LanguageModel, AssistError> {
     state.llm.as_deref().ok_or(AssistError::NoModel)
@@ -65,7 +69,8 @@ pub async fn take(
 ) -> Result<Ticket, AssistError> {
     let budget = state.config.request_budget;
     let mut seen_tat = None;
-    for attempt in 0..TAKE_ATTEMPTS {
+    let (mut conflicts, mut learned) = (0, 0);
+    while conflicts < TAKE_ATTEMPTS && learned < TAKE_LEARNED {
         let now = state.clock.now();
         let key = feature.counter_key(now);
         // The request budget's step from the bucket last seen, taken in the same update.
@@ -85,6 +90,7 @@ pub async fn take(
                 let found = budget.step(user.rate_tat, now_ms);
                 if std::mem::discriminant(&found) != std::mem::discriminant(&rate) {
                     seen_tat = user.rate_tat;
+                    learned += 1;
                     continue;
                 }
                 let tier = user.entitlement(now).tier;
@@ -93,14 +99,17 @@ pub async fn take(
             }
             Take::NoUser => {
                 state.users().get_or_create(caller.new_user(now)).await?;
+                learned += 1;
                 continue;
             }
             Take::NoCounters => {
                 state.allowances().start_counters(&caller.id).await?;
+                learned += 1;
                 continue;
             }
             Take::Busy => {
-                crate::retry::pause(attempt).await;
+                crate::retry::pause(conflicts).await;
+                conflicts += 1;
                 continue;
             }
         };

@@ -47,9 +47,13 @@ pub enum CommunityError {
     Store(#[from] StoreError),
 }
 
-/// Tries of a play: a first attempt may learn the request budget's bucket or that the caller
-/// played the item within the hour; the others wait out races with other transactions.
-const PLAY_ATTEMPTS: u32 = 10;
+/// Tries of a play lost to other transactions on its items (each waits a little longer).
+const PLAY_CONFLICTS: u32 = 10;
+
+/// Tries of a play that learned something and changed its request: the bucket's form (at most
+/// twice: idle to busy, once the caller's item exists), the user item made, the hour's play found.
+/// Each happens only after another request made progress, so they do not count as conflicts.
+const PLAY_LEARNED: u32 = 5;
 
 /// Plays listed item `id` for the caller: one request of their budget, taken in the play's own
 /// transaction, and one counted play per user, item and UTC hour (`store::pool::PoolStore::play`).
@@ -62,7 +66,8 @@ pub async fn play(
     use crate::store::pool::PlayTry;
     let budget = state.config.request_budget;
     let (mut seen_tat, mut counted_before) = (None, false);
-    for attempt in 0..PLAY_ATTEMPTS {
+    let (mut conflicts, mut learned) = (0, 0);
+    while conflicts < PLAY_CONFLICTS && learned < PLAY_LEARNED {
         // The clock on every attempt.
         let now = state.clock.now();
         let rate = budget.step(seen_tat, now.timestamp_millis());
@@ -76,14 +81,23 @@ pub async fn play(
         {
             PlayTry::Played(played) => return Ok(played),
             PlayTry::NotListed => return Err(CommunityError::ItemNotFound),
-            PlayTry::CountedBefore => counted_before = true,
-            PlayTry::RateStale => match state.users().get(&caller.id).await? {
-                Some(user) => seen_tat = user.rate_tat,
-                None => {
-                    state.users().get_or_create(caller.new_user(now)).await?;
+            PlayTry::CountedBefore => {
+                counted_before = true;
+                learned += 1;
+            }
+            PlayTry::RateStale => {
+                match state.users().get(&caller.id).await? {
+                    Some(user) => seen_tat = user.rate_tat,
+                    None => {
+                        state.users().get_or_create(caller.new_user(now)).await?;
+                    }
                 }
-            },
-            PlayTry::Busy => crate::retry::pause(attempt).await,
+                learned += 1;
+            }
+            PlayTry::Busy => {
+                crate::retry::pause(conflicts).await;
+                conflicts += 1;
+            }
         }
     }
     Err(StoreError::unavailable("TransactWriteItems pool play", "every attempt lost a race").into())

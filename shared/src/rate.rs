@@ -23,9 +23,13 @@ pub enum AdmitError {
     Store(#[from] StoreError),
 }
 
-/// Tries of one admission: each failed one learned the bucket as it is (or waited out another
-/// transaction on the user item).
-const ADMIT_ATTEMPTS: u32 = 8;
+/// Tries of one admission lost to transactions on the user item (each waits a little longer).
+const ADMIT_CONFLICTS: u32 = 8;
+
+/// Tries of one admission that found the bucket in the other form, or the user item missing. A
+/// form fails only after another request was admitted meanwhile (`domain::rate`), so a request
+/// switches at most from idle to busy, then is admitted or refused.
+const ADMIT_LEARNED: u32 = 4;
 
 /// Takes one request from the caller's budget, or refuses with the wait. A caller with no user item
 /// yet gets one (as their first request to any route would).
@@ -33,7 +37,8 @@ const ADMIT_ATTEMPTS: u32 = 8;
 pub async fn admit(state: &AppState, caller: &Caller) -> Result<(), AdmitError> {
     let budget = state.config.request_budget;
     let mut seen = None;
-    for attempt in 0..ADMIT_ATTEMPTS {
+    let (mut conflicts, mut learned) = (0, 0);
+    while conflicts < ADMIT_CONFLICTS && learned < ADMIT_LEARNED {
         // The clock on every attempt.
         let now = state.clock.now();
         let step = budget.step(seen, now.timestamp_millis());
@@ -43,7 +48,10 @@ pub async fn admit(state: &AppState, caller: &Caller) -> Result<(), AdmitError> 
         }
         match state.users().try_admit(&caller.id, &step).await? {
             AdmitTry::Admitted => return Ok(()),
-            AdmitTry::Seen(tat) => seen = tat,
+            AdmitTry::Seen(tat) => {
+                seen = tat;
+                learned += 1;
+            }
             // A first request ever: the user item is made with this request already taken.
             AdmitTry::NoUser => {
                 let mut fresh = caller.new_user(now);
@@ -55,8 +63,12 @@ pub async fn admit(state: &AppState, caller: &Caller) -> Result<(), AdmitError> 
                     return Ok(());
                 }
                 seen = user.rate_tat;
+                learned += 1;
             }
-            AdmitTry::Busy => crate::retry::pause(attempt).await,
+            AdmitTry::Busy => {
+                crate::retry::pause(conflicts).await;
+                conflicts += 1;
+            }
         }
     }
     Err(

@@ -6,8 +6,12 @@
 //! A request at `now` is admitted when `tat ≤ now + tolerance` (tolerance = (burst − 1) × interval),
 //! and moves `tat` to `max(tat, now) + interval`. DynamoDB has no `max`, so the move is one of two
 //! conditional updates, each exact under any number of parallel requests: **idle** (`tat` absent or
-//! before `now`: `SET tat = now + interval`) or **busy** (`now ≤ tat ≤ now + tolerance`:
-//! `SET tat = tat + interval`). A request picks the form from the `tat` it last saw and, when the
+//! more than one interval before `now`: `SET tat = now + interval`) or **busy** (`now − interval ≤ tat
+//! ≤ now + tolerance`: `SET tat = tat + interval`). The busy form reaches one interval into the past
+//! so that time passing between a read and its write never flips a request from one form to the
+//! other: a form's condition fails only when another request was admitted meanwhile, so the tries of
+//! a request are bounded by the progress of the others. (The price: a request up to one interval
+//! early, once, after a pause.) A request picks the form from the `tat` it last saw and, when the
 //! condition fails, from the `tat` the failure returns.
 //!
 //! API Gateway's throttles are per route for all callers together; this is what keeps one client
@@ -34,11 +38,12 @@ impl Default for RequestBudget {
 /// What a request may do with the bucket at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateStep {
-    /// Admitted on an idle bucket: `tat` absent or before `now` becomes `now + interval`.
-    Idle { now_ms: i64, new_tat_ms: i64 },
-    /// Admitted on a busy bucket: `tat`, between `now` and `now + tolerance`, grows by `interval`.
+    /// Admitted on an idle bucket: `tat` absent or before `floor_ms` becomes `now + interval`.
+    Idle { floor_ms: i64, new_tat_ms: i64 },
+    /// Admitted on a busy bucket: `tat`, between `floor_ms` (`now − interval`) and `limit_ms`
+    /// (`now + tolerance`), grows by `interval`.
     Busy {
-        now_ms: i64,
+        floor_ms: i64,
         limit_ms: i64,
         interval_ms: i64,
     },
@@ -60,12 +65,13 @@ impl RequestBudget {
     /// The step of a request at `now_ms` on a bucket whose `tat` was last seen as `tat_ms`.
     pub fn step(self, tat_ms: Option<i64>, now_ms: i64) -> RateStep {
         let interval_ms = self.interval_ms();
+        let floor_ms = now_ms - interval_ms;
         match tat_ms {
-            Some(tat) if tat >= now_ms => {
+            Some(tat) if tat >= floor_ms => {
                 let limit_ms = now_ms + self.tolerance_ms();
                 if tat <= limit_ms {
                     RateStep::Busy {
-                        now_ms,
+                        floor_ms,
                         limit_ms,
                         interval_ms,
                     }
@@ -77,7 +83,7 @@ impl RequestBudget {
                 }
             }
             _ => RateStep::Idle {
-                now_ms,
+                floor_ms,
                 new_tat_ms: now_ms + interval_ms,
             },
         }
@@ -120,6 +126,26 @@ mod tests {
             assert_eq!(admit(budget, &mut tat, later), Ok(()));
         }
         assert_eq!(admit(budget, &mut tat, later), Err(1));
+    }
+
+    #[test]
+    fn time_passing_between_a_read_and_its_write_keeps_a_request_in_its_form() {
+        let budget = RequestBudget {
+            per_minute: 120,
+            burst: 3,
+        };
+        // Read with `tat` just ahead of `now`: busy. Written a little later, `tat` is behind the
+        // clock by less than an interval: still busy, not flipped to idle.
+        let step = budget.step(Some(10_100), 10_000);
+        assert!(matches!(step, RateStep::Busy { .. }));
+        assert!(matches!(
+            budget.step(Some(10_100), 10_400),
+            RateStep::Busy { .. }
+        ));
+        assert!(matches!(
+            budget.step(Some(10_100), 10_601),
+            RateStep::Idle { .. }
+        ));
     }
 
     #[test]

@@ -351,20 +351,23 @@ pub(crate) fn rate_clause(step: &crate::domain::rate::RateStep) -> Option<RateCl
     use crate::domain::rate::RateStep;
     let n = |v: i64| AttributeValue::N(v.to_string());
     match *step {
-        RateStep::Idle { now_ms, new_tat_ms } => Some((
-            "(attribute_not_exists(#rate) OR #rate < :rate_now)",
+        RateStep::Idle {
+            floor_ms,
+            new_tat_ms,
+        } => Some((
+            "(attribute_not_exists(#rate) OR #rate < :rate_floor)",
             "#rate = :rate_new",
-            vec![(":rate_now", n(now_ms)), (":rate_new", n(new_tat_ms))],
+            vec![(":rate_floor", n(floor_ms)), (":rate_new", n(new_tat_ms))],
         )),
         RateStep::Busy {
-            now_ms,
+            floor_ms,
             limit_ms,
             interval_ms,
         } => Some((
-            "#rate BETWEEN :rate_now AND :rate_lim",
+            "#rate BETWEEN :rate_floor AND :rate_lim",
             "#rate = #rate + :rate_step",
             vec![
-                (":rate_now", n(now_ms)),
+                (":rate_floor", n(floor_ms)),
                 (":rate_lim", n(limit_ms)),
                 (":rate_step", n(interval_ms)),
             ],
