@@ -275,16 +275,8 @@ async fn retrieve_subscription(
         api_key: api_key.clone(),
         params: BTreeMap::new(),
     });
-    let refused = api_key.as_deref().is_none_or(|k| {
-        !(k.starts_with("sk_") || k.starts_with("rk_"))
-            || lock(&stub.state.rolled).iter().any(|r| r == k)
-    });
-    if refused {
-        return stripe_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "Invalid API Key provided.",
-        );
+    if let Some(refused) = stub.refuse_key(api_key.as_deref()) {
+        return refused;
     }
     let found = lock(&stub.state.subscriptions)
         .iter()
@@ -314,6 +306,26 @@ async fn unknown_route() -> Response {
 
 impl Stub {
     /// Authenticates, records, applies idempotency and fault injection, then creates the object.
+    /// Stripe's 401 for a missing or malformed secret key, or a key rolled in the dashboard.
+    fn refuse_key(&self, api_key: Option<&str>) -> Option<Response> {
+        let authorised = api_key.is_some_and(|k| k.starts_with("sk_") || k.starts_with("rk_"));
+        if !authorised {
+            return Some(stripe_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                "Invalid API Key provided.",
+            ));
+        }
+        if api_key.is_some_and(|k| lock(&self.state.rolled).iter().any(|r| r == k)) {
+            return Some(stripe_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                "Expired API Key provided.",
+            ));
+        }
+        None
+    }
+
     async fn handle(
         &self,
         path: &str,
@@ -336,22 +348,8 @@ impl Stub {
             api_key: api_key.clone(),
             params: params.clone(),
         });
-        let authorised = api_key
-            .as_deref()
-            .is_some_and(|k| k.starts_with("sk_") || k.starts_with("rk_"));
-        if !authorised {
-            return stripe_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_request_error",
-                "Invalid API Key provided.",
-            );
-        }
-        if api_key.is_some_and(|k| lock(&self.state.rolled).contains(&k)) {
-            return stripe_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_request_error",
-                "Expired API Key provided.",
-            );
+        if let Some(refused) = self.refuse_key(api_key.as_deref()) {
+            return refused;
         }
         let fingerprint = format!(
             "{path}?{}",
