@@ -317,8 +317,6 @@ pub struct Played {
     pub plays: u64,
     /// The object key of the item's audio.
     pub audio_key: String,
-    /// Whether this play was counted (the caller's first of this item in the UTC hour).
-    pub counted: bool,
 }
 
 /// A play: one more play and its weight in `popularity`, on a listed item only.
@@ -424,7 +422,6 @@ impl PoolStore<'_> {
                         PlayTry::Played(Played {
                             plays: record.plays,
                             audio_key: record.object_key(),
-                            counted: !counted_before,
                         })
                     }))
             }
