@@ -16,7 +16,7 @@ fi
 export API_PORT=$(free_port) STRIPE_STUB_PORT=$(free_port) PROVIDER_STUB_PORT=$(free_port) OLLAMA_STUB_PORT=$(free_port)
 export STRIPE_API_BASE="http://127.0.0.1:${STRIPE_STUB_PORT}"
 source local/dev-env.sh
-export RUST_LOG="${RUST_LOG:-warn,son1k::metering=info}"
+export RUST_LOG="${RUST_LOG:-warn,son1k_app::metering=info}"
 log=$(mktemp)
 "$bin" init >/dev/null
 "$bin" serve >"$log" 2>&1 &

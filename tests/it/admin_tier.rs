@@ -1,8 +1,8 @@
 //! PUT /api/admin/users/{user_id}/tier.
 
 use serde_json::json;
-use son1k::domain::entitlement::TierSource;
-use son1k::domain::tiers::Tier;
+use son1k_domain::entitlement::TierSource;
+use son1k_domain::tiers::Tier;
 use son1k_tests::{As, TestApp};
 
 const ROUTE: &str = "/api/admin/users/target/tier";

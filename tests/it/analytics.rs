@@ -4,9 +4,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::join_all;
 use serde_json::{json, Value};
-use son1k::domain::analytics::{shard_of, SHARDS};
-use son1k::domain::ids::UserId;
-use son1k::store::analytics::{counter_pk, counter_sk, events_pk};
+use son1k_domain::analytics::{shard_of, SHARDS};
+use son1k_domain::ids::UserId;
+use son1k_store::analytics::{counter_pk, counter_sk, events_pk};
 use son1k_tests::faults::{Fault, FaultMode};
 use son1k_tests::stripe::{SubEvent, PRICE_PRO};
 use son1k_tests::{at, As, TestApp, TestResponse};
@@ -97,7 +97,7 @@ async fn like(app: &TestApp, user: &str, item: &str, on: bool) -> TestResponse {
 }
 
 /// The pool item as stored.
-async fn stored(app: &TestApp, item: &str) -> son1k::store::pool::ContributionRecord {
+async fn stored(app: &TestApp, item: &str) -> son1k_store::pool::ContributionRecord {
     app.state
         .pool()
         .contribution(item)
@@ -112,10 +112,10 @@ async fn raw_events(app: &TestApp, day: &str) -> Vec<(String, String, Value)> {
     let mut events = Vec::new();
     for shard in 0..SHARDS {
         for item in app
-            .items(&app.state.config.stats_table, &events_pk(day, shard))
+            .items(&app.state.config.names.stats_table, &events_pk(day, shard))
             .await
         {
-            let record: son1k::store::analytics::EventRecord =
+            let record: son1k_store::analytics::EventRecord =
                 serde_dynamo::from_item(item).expect("an event record");
             assert!(
                 record.expires_at > record.at.timestamp() + 89 * 86_400,
@@ -348,7 +348,7 @@ async fn a_range_over_a_month_end_lists_every_day_counted_by_the_clock_of_each_a
 /// The key of `user`'s counter shard on `day`.
 fn counter_key(user: &str, day: &str) -> std::collections::HashMap<String, AttributeValue> {
     let shard = shard_of(&UserId::parse(user).expect("id"));
-    son1k::store::item_key(counter_pk(shard), &counter_sk(day.parse().expect("day")))
+    son1k_store::item_key(counter_pk(shard), &counter_sk(day.parse().expect("day")))
 }
 
 /// Makes the counter of `user`'s shard on `day` unusable for `event` (a string where a number is
@@ -359,7 +359,7 @@ async fn jam_counter(app: &TestApp, user: &str, day: &str, event: &str) {
     app.state
         .dynamo
         .put_item()
-        .table_name(&app.state.config.stats_table)
+        .table_name(&app.state.config.names.stats_table)
         .set_item(Some(item))
         .send()
         .await
@@ -370,7 +370,7 @@ async fn unjam_counter(app: &TestApp, user: &str, day: &str) {
     app.state
         .dynamo
         .delete_item()
-        .table_name(&app.state.config.stats_table)
+        .table_name(&app.state.config.names.stats_table)
         .set_key(Some(counter_key(user, day)))
         .send()
         .await
@@ -477,7 +477,7 @@ async fn parallel_actions_of_many_users_lose_no_count() {
 
 #[tokio::test]
 async fn counting_rides_in_each_action_s_own_round_trips() {
-    let counter = son1k::store::metrics::CallCounter::new();
+    let counter = son1k_store::metrics::CallCounter::new();
     let mut app = TestApp::spawn_at(at("2026-11-26T09:00:00Z")).await;
     let item = app.listed_contribution("maker", b"a track").await;
     for id in ["c1", "c2"] {

@@ -21,7 +21,7 @@ const PARALLEL: usize = 50;
 const LIMIT: usize = 3;
 
 fn key(pk: &str) -> std::collections::HashMap<String, AttributeValue> {
-    son1k::store::item_key(pk.to_owned(), "COUNTER")
+    son1k_store::item_key(pk.to_owned(), "COUNTER")
 }
 
 /// Runs `PARALLEL` copies of `call` at once; returns how many succeeded and how many were refused
@@ -68,7 +68,7 @@ fn increment_values() -> std::collections::HashMap<String, AttributeValue> {
 
 fn limited_increment(app: &TestApp, pk: &str) -> Update {
     Update::builder()
-        .table_name(&app.state.config.stats_table)
+        .table_name(&app.state.config.names.stats_table)
         .set_key(Some(key(pk)))
         .update_expression(INCREMENT)
         .condition_expression(UNDER_LIMIT)
@@ -93,7 +93,7 @@ async fn stored_used(app: &TestApp, pk: &str) -> usize {
         .state
         .dynamo
         .get_item()
-        .table_name(&app.state.config.stats_table)
+        .table_name(&app.state.config.names.stats_table)
         .set_key(Some(key(pk)))
         .consistent_read(true)
         .send()
@@ -119,7 +119,7 @@ async fn parallel_conditional_updates_never_exceed_the_limit() {
                     app.state
                         .dynamo
                         .update_item()
-                        .table_name(&app.state.config.stats_table)
+                        .table_name(&app.state.config.names.stats_table)
                         .set_key(Some(key(&pk)))
                         .update_expression(INCREMENT)
                         .condition_expression(UNDER_LIMIT)
@@ -148,11 +148,8 @@ async fn parallel_transactions_never_exceed_the_limit() {
                 let (app, pk) = (app.clone(), pk.clone());
                 async move {
                     let put = Put::builder()
-                        .table_name(&app.state.config.stats_table)
-                        .set_item(Some(son1k::store::item_key(
-                            format!("{pk}-item-{i}"),
-                            "GEN",
-                        )))
+                        .table_name(&app.state.config.names.stats_table)
+                        .set_item(Some(son1k_store::item_key(format!("{pk}-item-{i}"), "GEN")))
                         .condition_expression("attribute_not_exists(pk)")
                         .build()
                         .expect("put");
@@ -180,7 +177,7 @@ async fn parallel_transactions_never_exceed_the_limit() {
             .state
             .dynamo
             .scan()
-            .table_name(&app.state.config.stats_table)
+            .table_name(&app.state.config.names.stats_table)
             .filter_expression("begins_with(pk, :p) AND sk = :gen")
             .expression_attribute_values(":p", AttributeValue::S(format!("{pk}-item-")))
             .expression_attribute_values(":gen", AttributeValue::S("GEN".into()))
@@ -207,7 +204,7 @@ async fn parallel_put_if_absent_has_one_winner() {
                     app.state
                         .dynamo
                         .put_item()
-                        .table_name(&app.state.config.stats_table)
+                        .table_name(&app.state.config.names.stats_table)
                         .set_item(Some(key(&pk)))
                         .item("winner", AttributeValue::N(i.to_string()))
                         .condition_expression("attribute_not_exists(pk)")

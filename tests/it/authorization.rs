@@ -3,9 +3,9 @@
 //! more than its code.
 
 use serde_json::json;
-use son1k::domain::entitlement::TierSource;
-use son1k::domain::tiers::Tier;
-use son1k::routes::ROUTES;
+use son1k_domain::entitlement::TierSource;
+use son1k_domain::tiers::Tier;
+use son1k_http::routes::ROUTES;
 use son1k_tests::{assert_no_leak, build_request, send, As, TestApp};
 
 const SECRET: &str = "local-dev-secret";

@@ -64,7 +64,7 @@ async fn under_its_deployed_policy_storage_events_ignores_an_object_gone_since()
     let mut app = TestApp::spawn().await;
     app.intercept_s3(S3AsAws::for_function("StorageEvents"));
     let keys = vec!["audio/ana/gone".to_owned()];
-    let event = storage_events::event_for(&app.state.config.audio_bucket, &keys);
+    let event = storage_events::event_for(&app.state.config.names.audio_bucket, &keys);
     let report = storage_events::handler(
         &app.state,
         lambda_runtime::LambdaEvent::new(event, Default::default()),
@@ -81,7 +81,7 @@ async fn a_403_on_an_objects_event_fails_the_invocation() {
     let mut app = TestApp::spawn().await;
     app.intercept_s3(without_list("StorageEvents"));
     let keys = vec!["audio/ana/gone".to_owned()];
-    let event = storage_events::event_for(&app.state.config.audio_bucket, &keys);
+    let event = storage_events::event_for(&app.state.config.names.audio_bucket, &keys);
     let err = storage_events::handler(
         &app.state,
         lambda_runtime::LambdaEvent::new(event, Default::default()),
@@ -89,7 +89,7 @@ async fn a_403_on_an_objects_event_fails_the_invocation() {
     .await
     .expect_err("a refused look is an error");
     assert!(
-        err.to_string().contains(son1k::store::MISCONFIGURED),
+        err.to_string().contains(son1k_store::MISCONFIGURED),
         "the error names the configuration: {err}"
     );
 }

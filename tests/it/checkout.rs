@@ -3,8 +3,8 @@
 
 use futures::future::join_all;
 use serde_json::{json, Value};
-use son1k::domain::entitlement::SubscriptionStatus;
-use son1k::domain::tiers::Tier;
+use son1k_domain::entitlement::SubscriptionStatus;
+use son1k_domain::tiers::Tier;
 use son1k_tests::stripe::{PRICE_PRO, SECRET_KEY};
 use son1k_tests::{subscription, As, TestApp, TestResponse};
 
@@ -209,7 +209,9 @@ async fn without_a_secret_key_or_a_price_checkout_is_not_configured() {
     let app = TestApp::spawn().await;
     // A Stripe secret named but not created: what a first deploy without Stripe has.
     let keyless = app
-        .with_billing(|b| b.secret_name = Some(format!("{}-none", app.state.config.users_table)))
+        .with_billing(|b| {
+            b.secret_name = Some(format!("{}-none", app.state.config.names.users_table))
+        })
         .await;
     checkout(&keyless, "early", json!({"tier": "PRO"}))
         .await

@@ -2,7 +2,7 @@
 //! `template.yaml` are one set, and what it says of each route holds where the code decides it.
 
 use serde_norway::Value;
-use son1k::routes::ROUTES;
+use son1k_http::routes::ROUTES;
 use son1k_tests::{openapi, template};
 use std::collections::BTreeSet;
 
@@ -101,7 +101,7 @@ fn every_problem_code_is_in_the_contract_and_every_operation_documents_its_error
         .iter()
         .map(text)
         .collect();
-    let ours: BTreeSet<String> = son1k::ErrorCode::ALL
+    let ours: BTreeSet<String> = son1k_http::ErrorCode::ALL
         .iter()
         .map(|c| c.as_str().to_owned())
         .collect();

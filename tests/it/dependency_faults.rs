@@ -4,9 +4,9 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
-use son1k::domain::entitlement::TierSource;
-use son1k::domain::tiers::Tier;
-use son1k::routes::ROUTES;
+use son1k_domain::entitlement::TierSource;
+use son1k_domain::tiers::Tier;
+use son1k_http::routes::ROUTES;
 use son1k_tests::faults::{Fault, FaultMode};
 use son1k_tests::stripe::{SubEvent, PRICE_PRO};
 use son1k_tests::{assert_no_leak, As, TestApp, TestResponse};
@@ -163,9 +163,9 @@ fn n(item: &HashMap<String, AttributeValue>, name: &str) -> u64 {
 async fn audit(app: &TestApp) {
     let c = &app.state.config;
     let (users, stats, pool) = (
-        scan(app, &c.users_table).await,
-        scan(app, &c.stats_table).await,
-        scan(app, &c.pool_table).await,
+        scan(app, &c.names.users_table).await,
+        scan(app, &c.names.stats_table).await,
+        scan(app, &c.names.pool_table).await,
     );
     let mut generations: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut counters: BTreeMap<String, u64> = BTreeMap::new();

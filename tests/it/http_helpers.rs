@@ -1,7 +1,7 @@
 //! The shared HTTP glue every route with a body uses: limits, field-naming 400s, problem documents.
 
 use lambda_http::Body;
-use son1k::http::{parse_json, BODY_LIMIT};
+use son1k_http::request::{parse_json, BODY_LIMIT};
 
 #[derive(Debug, serde::Deserialize)]
 #[allow(dead_code)]
@@ -108,8 +108,8 @@ fn unknown_fields_are_ignored() {
 #[test]
 fn problem_responses_carry_the_content_type_and_headers() {
     // dependency_unavailable sets Retry-After: 1; a later value replaces it, never a second header.
-    let err = son1k::ApiError::dependency_unavailable("the database").retry_after(7);
-    let res = son1k::http::problem(&err);
+    let err = son1k_http::ApiError::dependency_unavailable("the database").retry_after(7);
+    let res = son1k_http::request::problem(&err);
     assert_eq!(res.status().as_u16(), 503);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
     let retry_after: Vec<_> = res.headers().get_all("retry-after").iter().collect();

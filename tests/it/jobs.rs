@@ -4,10 +4,10 @@
 
 use local_api::provider_stub::{Behaviour, Mode, ProviderStub, SAMPLE_RATE};
 use serde_json::json;
-use son1k::domain::entitlement::TierSource;
-use son1k::domain::tiers::{Quality, Tier};
-use son1k::jobs::{JobMessage, Providers};
-use son1k::providers::{Predictions, ProviderConfig};
+use son1k_app::jobs::{JobMessage, Providers};
+use son1k_app::providers::{Predictions, ProviderConfig};
+use son1k_domain::entitlement::TierSource;
+use son1k_domain::tiers::{Quality, Tier};
 use son1k_tests::faults::{Fault, FaultMode};
 use son1k_tests::{As, TestApp, TestResponse};
 
@@ -48,7 +48,7 @@ pub(crate) fn pool(base: &str, providers: &[(&str, u32)]) -> Providers {
         .iter()
         .map(|(name, weight)| {
             Box::new(provider(config(base, name, *weight)))
-                as Box<dyn son1k::providers::MusicProvider>
+                as Box<dyn son1k_app::providers::MusicProvider>
         })
         .collect()
 }
@@ -135,7 +135,7 @@ pub(crate) async fn object(
     app: &TestApp,
     user: &str,
     id: &str,
-) -> Option<son1k::store::audio::ObjectInfo> {
+) -> Option<son1k_store::audio::ObjectInfo> {
     app.state
         .audio()
         .head(&format!("audio/{user}/{id}"))
@@ -395,7 +395,7 @@ async fn a_run_that_crashed_holding_the_job_lets_go_when_its_lease_runs_out() {
     assert_eq!(drain(&app, &providers).await, 1);
     assert!(app.generation("job-1").await.is_none());
     // The lease (the worker's timeout) runs out; the next delivery commits.
-    app.clock.advance(son1k::jobs::LEASE);
+    app.clock.advance(son1k_app::jobs::LEASE);
     drain_all(&app, &providers).await;
     assert_eq!(
         status(&app, As::user("ana"), "job-1").await.json()["status"],
@@ -412,8 +412,8 @@ async fn a_message_delivered_twice_makes_one_generation() {
     let providers = pool(&base, &[("alpha", 1)]);
     assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
     let message = JobMessage {
-        generation_id: son1k::domain::ids::GenerationId::parse("job-1").expect("id"),
-        owner_id: son1k::domain::ids::UserId::parse("ana").expect("id"),
+        generation_id: son1k_domain::ids::GenerationId::parse("job-1").expect("id"),
+        owner_id: son1k_domain::ids::UserId::parse("ana").expect("id"),
     };
     // The same message again (SQS is at least once): both may arrive in one batch, run in parallel.
     app.state
@@ -555,7 +555,7 @@ async fn the_retry_of_a_submission_that_died_after_reserving_takes_its_place() {
     ana.usage = Some([(period.clone(), 1)].into());
     ana.reservations.insert(
         "job-1".into(),
-        son1k::domain::jobs::Reservation::new(period.clone(), false, died_at),
+        son1k_domain::jobs::Reservation::new(period.clone(), false, died_at),
     );
     app.put_user(&ana).await;
     assert_eq!(
@@ -588,8 +588,8 @@ async fn the_retry_of_a_submission_that_died_after_reserving_takes_its_place() {
 /// job's own item, outside any transaction, and no item is written twice.
 #[tokio::test]
 async fn a_submission_is_three_calls_and_at_most_twelve_capacity_units() {
-    let counter = son1k::store::metrics::CallCounter::new();
-    let meter = son1k::store::metrics::CapacityMeter::new();
+    let counter = son1k_store::metrics::CallCounter::new();
+    let meter = son1k_store::metrics::CapacityMeter::new();
     let mut app = TestApp::spawn().await;
     app.intercept(counter.clone());
     app.intercept(meter.clone());
@@ -755,7 +755,10 @@ async fn long_audio_is_streamed_into_s3_in_parts() {
 async fn a_providers_key_comes_from_ssm_and_goes_only_to_that_provider() {
     let app = TestApp::spawn().await;
     let (stub, base) = stub().await;
-    let parameter = format!("/son1k/providers/{}/alpha", app.state.config.users_table);
+    let parameter = format!(
+        "/son1k/providers/{}/alpha",
+        app.state.config.names.users_table
+    );
     app.state
         .ssm_client()
         .put_parameter()
@@ -772,7 +775,7 @@ async fn a_providers_key_comes_from_ssm_and_goes_only_to_that_provider() {
         "requests_per_second": 10, "max_concurrency": 2, "poll_ms": 10
     })])
     .expect("json");
-    let providers = son1k::providers::load_from(&app.state, &raw)
+    let providers = son1k_app::providers::load_from(&app.state, &raw)
         .await
         .expect("providers");
     assert_eq!(submit(&app, "ana", "job-1").await.status, 202);
@@ -787,7 +790,7 @@ async fn a_providers_key_comes_from_ssm_and_goes_only_to_that_provider() {
     );
     // A missing parameter stops the cold start with a message that names it, not the key.
     let broken = raw.replace("/alpha\"", "/missing\"");
-    let err = son1k::providers::load_from(&app.state, &broken)
+    let err = son1k_app::providers::load_from(&app.state, &broken)
         .await
         .err()
         .expect("refused");
@@ -858,7 +861,7 @@ async fn a_provider_slower_than_its_timeout_is_cancelled_counted_and_abandoned_f
     let job = app
         .state
         .jobs()
-        .get(&son1k::domain::ids::GenerationId::parse("job-1").expect("id"))
+        .get(&son1k_domain::ids::GenerationId::parse("job-1").expect("id"))
         .await
         .expect("read")
         .expect("job");
@@ -995,7 +998,7 @@ async fn three_failures_in_a_row_open_a_providers_circuit_until_a_probe_succeeds
 
 #[tokio::test]
 async fn the_fleet_together_never_takes_more_than_a_providers_burst() {
-    use son1k::store::providers::Limits;
+    use son1k_store::providers::Limits;
     let app = TestApp::spawn().await;
     let limits = Limits {
         requests_per_second: 0.5,
@@ -1021,7 +1024,7 @@ async fn the_fleet_together_never_takes_more_than_a_providers_burst() {
     assert!(results
         .iter()
         .filter_map(|r| r.err())
-        .all(|why| why == son1k::store::providers::Unavailable::OutOfRate { next: now + 2_000 }));
+        .all(|why| why == son1k_store::providers::Unavailable::OutOfRate { next: now + 2_000 }));
     // Two seconds later the bucket has one more token, and only one.
     let later = now + 2_000;
     let again = futures::future::join_all((0..10).map(|i| {
@@ -1045,7 +1048,7 @@ async fn the_fleet_together_never_takes_more_than_a_providers_burst() {
 async fn with_no_provider_configured_a_submission_is_503_and_spends_nothing() {
     let mut app = TestApp::spawn().await;
     let configured = app.state.jobs_queue.clone().expect("the jobs queue");
-    app.state.jobs_queue = Some(son1k::jobs::JobsQueue::new(
+    app.state.jobs_queue = Some(son1k_app::jobs::JobsQueue::new(
         app.state.sqs_client(),
         configured.url().to_owned(),
         0,

@@ -1,7 +1,7 @@
 //! GET /api/tiers/limits/{user_id}: periods, counters, permissions and failures.
 
-use son1k::domain::entitlement::{Subscription, SubscriptionStatus, TierSource};
-use son1k::domain::tiers::Tier;
+use son1k_domain::entitlement::{Subscription, SubscriptionStatus, TierSource};
+use son1k_domain::tiers::Tier;
 use son1k_tests::{at, As, NowUtc, TestApp};
 
 #[tokio::test]

@@ -1,10 +1,10 @@
-//! The language-model client (`son1k::llm::Ollama`) against the local Ollama stub, which speaks
+//! The language-model client (`son1k_app::llm::Ollama`) against the local Ollama stub, which speaks
 //! Ollama's API: answers, structured output checked in code with one retry, failures and timeouts.
 
 use local_api::ollama_stub::{Behaviour, Mode, OllamaStub, STUB_MODEL};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use son1k::llm::{structured, ChatRequest, LanguageModel, LlmError, Message, Ollama, Role};
+use son1k_app::llm::{structured, ChatRequest, LanguageModel, LlmError, Message, Ollama, Role};
 use std::time::{Duration, Instant};
 
 async fn stub() -> (OllamaStub, String) {
@@ -22,7 +22,7 @@ fn ask(text: &str) -> ChatRequest {
             Message::new(Role::User, text),
         ],
         format: None,
-        feature: son1k::domain::assist::Feature::Pixel,
+        feature: son1k_domain::assist::Feature::Pixel,
     }
 }
 

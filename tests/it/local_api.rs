@@ -60,7 +60,7 @@ async fn a_valid_token_reaches_the_handler_with_its_claims() {
     let stored = app
         .state
         .users()
-        .get(&son1k::domain::ids::UserId::parse("alice").expect("id"))
+        .get(&son1k_domain::ids::UserId::parse("alice").expect("id"))
         .await
         .expect("read");
     assert_eq!(
@@ -101,7 +101,7 @@ async fn missing_malformed_forged_and_expired_tokens_are_401() {
         .expect("send");
     problem(basic, 401, "unauthorized").await;
     assert!(
-        app.items(&app.state.config.users_table, "USER#alice")
+        app.items(&app.state.config.names.users_table, "USER#alice")
             .await
             .is_empty(),
         "no user created by a bad token"

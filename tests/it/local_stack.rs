@@ -2,8 +2,8 @@
 //! through the same environment-driven configuration a Lambda uses.
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use son1k::config::Config;
-use son1k::AppState;
+use son1k_app::config::Config;
+use son1k_app::AppState;
 use son1k_tests::{endpoints, unique_prefix};
 
 /// `AppState::from_env` is the production path: it must pick each service's endpoint from the
@@ -54,7 +54,7 @@ async fn the_production_state_talks_dynamodb_to_dynamodb_local() {
 #[tokio::test]
 async fn moto_refuses_dynamodb_requests() {
     let config = Config::with_prefix(&unique_prefix());
-    let sdk = son1k::state::local_sdk_config(&config).await;
+    let sdk = son1k_app::state::local_sdk_config(&config).await;
     let wrong = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk)
             .endpoint_url(endpoints().s3)

@@ -5,8 +5,8 @@
 use futures::future::join_all;
 use local_api::ollama_stub::{Behaviour, Mode, STUB_MODEL};
 use serde_json::{json, Value};
-use son1k::domain::entitlement::TierSource;
-use son1k::domain::tiers::Tier;
+use son1k_domain::entitlement::TierSource;
+use son1k_domain::tiers::Tier;
 use son1k_tests::{at, build_request, send, statuses, As, TestApp, TestResponse};
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,9 +2,9 @@
 //! periods, pool contributions, and what happens when DynamoDB fails.
 
 use serde_json::json;
-use son1k::domain::entitlement::{SubscriptionStatus, TierSource};
-use son1k::domain::tiers::Tier;
-use son1k::store::metrics::CallCounter;
+use son1k_domain::entitlement::{SubscriptionStatus, TierSource};
+use son1k_domain::tiers::Tier;
+use son1k_store::metrics::CallCounter;
 use son1k_tests::faults::{Fault, FaultMode};
 use son1k_tests::{at, statuses, used_by_created, TestApp, TestResponse};
 use std::collections::BTreeMap;
@@ -31,7 +31,7 @@ async fn parallel(
 }
 
 async fn generation_exists(app: &TestApp, id: &str) -> bool {
-    !app.items(&app.state.config.stats_table, &format!("GEN#{id}"))
+    !app.items(&app.state.config.names.stats_table, &format!("GEN#{id}"))
         .await
         .is_empty()
 }
@@ -108,8 +108,8 @@ async fn parallel_copies_of_a_request_for_the_last_unit_all_get_its_answer() {
 #[tokio::test]
 async fn a_dead_requests_in_flight_marker_does_not_block_its_retry() {
     let app = TestApp::spawn().await;
-    let now = son1k::clock::Clock::now(&*app.clock).timestamp_millis();
-    let kept = son1k::store::generations::INFLIGHT_KEPT.num_milliseconds();
+    let now = son1k_app::clock::Clock::now(&*app.clock).timestamp_millis();
+    let kept = son1k_store::generations::INFLIGHT_KEPT.num_milliseconds();
     let mut user = app.new_user("ida");
     user.usage = Some([("D#2026-11-26".to_owned(), 1)].into());
     user.inflight = [
@@ -432,7 +432,10 @@ async fn the_day_turns_at_midnight_utc_for_free_users() {
 
 async fn rank_row(app: &TestApp, period: &str, user: &str) -> Option<(u64, u64)> {
     let items = app
-        .items(&app.state.config.pool_table, &format!("RANK#{period}"))
+        .items(
+            &app.state.config.names.pool_table,
+            &format!("RANK#{period}"),
+        )
         .await;
     let row = items.into_iter().find(|i| {
         i.get("sk")
@@ -482,7 +485,7 @@ async fn every_twentieth_paid_generation_joins_the_pool_with_its_points() {
     for (n, pc) in &contributions {
         let id = pc["contribution_id"].as_str().expect("id");
         let items = app
-            .items(&app.state.config.pool_table, &format!("CONTRIB#{id}"))
+            .items(&app.state.config.names.pool_table, &format!("CONTRIB#{id}"))
             .await;
         let item = items.first().expect("contribution stored");
         assert_eq!(
@@ -811,7 +814,7 @@ async fn transaction_conflicts_are_retried_then_answered_503() {
     res.assert_problem(503, "dependency_unavailable");
     assert_eq!(
         always.fired(),
-        son1k::metering::RECORD_ATTEMPTS,
+        son1k_app::metering::RECORD_ATTEMPTS,
         "retried a bounded number of times"
     );
     assert_eq!(app.used("vic").await, 0, "the spent unit was given back");

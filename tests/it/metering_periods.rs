@@ -2,7 +2,7 @@
 //! takes turns instead of failing: every count is kept per period, every attempt reads the clock.
 
 use serde_json::json;
-use son1k::domain::tiers::Tier;
+use son1k_domain::tiers::Tier;
 use son1k_tests::{at, statuses, used_by_created, TestApp, TestResponse};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -17,7 +17,7 @@ use local_api::provider_stub::{Behaviour, Mode, ProviderStub};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Value};
-use son1k::domain::tiers::{Quality, Tier};
+use son1k_domain::tiers::{Quality, Tier};
 use son1k_tests::model::{
     anchor_month, billing_month, Event, Limits, Model, Recorded, Submitted, User,
 };
@@ -706,7 +706,8 @@ impl<'a> Run<'a> {
                     "upload: rejected"
                 });
                 let key = son1k_tests::link_key(&b);
-                let event = storage_events::event_for(&self.app.state.config.audio_bucket, &[key]);
+                let event =
+                    storage_events::event_for(&self.app.state.config.names.audio_bucket, &[key]);
                 let report = storage_events::handler(
                     &self.app.state,
                     lambda_runtime::LambdaEvent::new(event, Default::default()),

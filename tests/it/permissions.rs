@@ -4,8 +4,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::json;
 use serde_norway::Value;
-use son1k::domain::entitlement::TierSource;
-use son1k::domain::tiers::Tier;
+use son1k_domain::entitlement::TierSource;
+use son1k_domain::tiers::Tier;
 use son1k_tests::access::{Access, AccessRecorder, S3AccessRecorder};
 use son1k_tests::{iam, template};
 use son1k_tests::{As, TestApp};
@@ -73,9 +73,9 @@ fn logical(app: &TestApp, accesses: BTreeSet<Access>) -> BTreeSet<(String, Strin
                 None => (resource, String::new()),
             };
             let id = match table.as_str() {
-                t if t == c.users_table => "UsersTable",
-                t if t == c.stats_table => "StatsTable",
-                t if t == c.pool_table => "PoolTable",
+                t if t == c.names.users_table => "UsersTable",
+                t if t == c.names.stats_table => "StatsTable",
+                t if t == c.names.pool_table => "PoolTable",
                 other => panic!("unknown table {other}"),
             };
             (action, format!("{id}{index}"))
@@ -188,14 +188,17 @@ async fn each_function_is_granted_exactly_what_it_uses() {
         "lapsed",
         Tier::Pro,
         son1k_tests::subscription(
-            son1k::domain::entitlement::SubscriptionStatus::Canceled,
+            son1k_domain::entitlement::SubscriptionStatus::Canceled,
             "price_pro_monthly",
             "2026-09-01T00:00:00Z",
             "2026-10-01T00:00:00Z",
         ),
     )
     .await;
-    for table in [&app.state.config.stats_table, &app.state.config.pool_table] {
+    for table in [
+        &app.state.config.names.stats_table,
+        &app.state.config.names.pool_table,
+    ] {
         app.state
             .dynamo
             .put_item()
@@ -377,7 +380,7 @@ async fn audio_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() 
     s3.presigned("GET", early.header("location").expect("location"));
     let mut audio_get = (logical(&app, recorder.take()), s3.take());
     let keys: Vec<String> = links.iter().map(son1k_tests::link_key).collect();
-    let event = storage_events::event_for(&app.state.config.audio_bucket, &keys);
+    let event = storage_events::event_for(&app.state.config.names.audio_bucket, &keys);
     let report = storage_events::handler(
         &app.state,
         lambda_runtime::LambdaEvent::new(event, Default::default()),
@@ -536,7 +539,7 @@ async fn job_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() {
     app.about_to_contribute("maker").await;
     let mut full = app.new_user("full");
     // Room for its job's audio at submission; less once another upload lands (below).
-    let needed = son1k::domain::tiers::Quality::Standard.max_audio_bytes(5.0);
+    let needed = son1k_domain::tiers::Quality::Standard.max_audio_bytes(5.0);
     full.storage_used_bytes = (1 << 30) - needed;
     app.put_user(&full).await;
     // A reservation whose submission died before storing its job: the retry gives it back.
@@ -546,7 +549,7 @@ async fn job_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() {
     orphan.usage = Some([(period.clone(), 1)].into());
     orphan.reservations.insert(
         "job-o".into(),
-        son1k::domain::jobs::Reservation::new(period, false, now - chrono::Duration::minutes(1)),
+        son1k_domain::jobs::Reservation::new(period, false, now - chrono::Duration::minutes(1)),
     );
     app.put_user(&orphan).await;
     assert_eq!(

@@ -5,7 +5,7 @@
 use futures::future::join_all;
 use local_api::ollama_stub::{Behaviour, Mode};
 use serde_json::{json, Value};
-use son1k::domain::pixel::{PERSONA, WITHHELD};
+use son1k_domain::pixel::{PERSONA, WITHHELD};
 use son1k_tests::{statuses, As, TestApp, TestResponse};
 
 const DAY: &str = "pixel/D#2026-11-26";
@@ -230,8 +230,8 @@ async fn suggestions_follow_the_callers_real_state() {
     // A paid user gets no claim suggestion (claims are for FREE users).
     app.user_with_tier(
         "pro",
-        son1k::domain::tiers::Tier::Pro,
-        son1k::domain::entitlement::TierSource::Admin,
+        son1k_domain::tiers::Tier::Pro,
+        son1k_domain::entitlement::TierSource::Admin,
     )
     .await;
     let pro = chat(&app, "pro", "hi", None).await.json();
@@ -277,7 +277,7 @@ async fn preferences_count_genres_recorded_liked_and_claimed() {
     let prefs = app
         .state
         .pixel()
-        .preferences(&son1k::domain::ids::UserId::parse("ana").unwrap())
+        .preferences(&son1k_domain::ids::UserId::parse("ana").unwrap())
         .await
         .unwrap();
     assert_eq!(
@@ -324,7 +324,9 @@ async fn a_model_failure_is_503_and_gives_the_message_back() {
         .await
         .assert_problem(503, "dependency_unavailable");
     assert_eq!(app.user_record("ana").await.unwrap().used_in(DAY), 0);
-    let stored = app.items(&app.state.config.stats_table, "USER#ana").await;
+    let stored = app
+        .items(&app.state.config.names.stats_table, "USER#ana")
+        .await;
     assert!(
         stored
             .iter()
@@ -446,7 +448,7 @@ async fn a_prompt_cannot_make_pixel_grant_a_tier_reveal_others_or_its_instructio
         (json!("FREE"), json!(3))
     );
     let eve = app.user_record("eve").await.unwrap();
-    assert_eq!(eve.tier, son1k::domain::tiers::Tier::Free);
+    assert_eq!(eve.tier, son1k_domain::tiers::Tier::Free);
     assert_eq!(
         res.json()["suggestions"],
         before["suggestions"],

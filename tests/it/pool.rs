@@ -174,8 +174,8 @@ async fn contribute(app: &TestApp, user: &str, generation: &str) -> TestResponse
 
 #[tokio::test]
 async fn contribute_is_for_paid_users_own_generations_once() {
-    use son1k::domain::entitlement::TierSource;
-    use son1k::domain::tiers::Tier;
+    use son1k_domain::entitlement::TierSource;
+    use son1k_domain::tiers::Tier;
     let app = TestApp::spawn().await;
     app.user_with_tier("payer", Tier::Pro, TierSource::Admin)
         .await;

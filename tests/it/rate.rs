@@ -5,7 +5,7 @@
 
 use futures::future::join_all;
 use serde_json::json;
-use son1k::domain::tiers::Tier;
+use son1k_domain::tiers::Tier;
 use son1k_tests::{statuses, As, TestApp, TestResponse};
 
 fn assert_limited(res: &TestResponse, retry_after: u64) {

@@ -3,9 +3,9 @@
 
 use futures::future::join_all;
 use serde_json::{json, Value};
-use son1k::domain::entitlement::TierSource;
-use son1k::domain::tiers::{Tier, GIB};
-use son1k::store::generations::AudioState;
+use son1k_domain::entitlement::TierSource;
+use son1k_domain::tiers::{Tier, GIB};
+use son1k_store::generations::AudioState;
 use son1k_tests::{As, TestApp, TestResponse};
 
 async fn record(app: &TestApp, user: &str, id: &str) {
@@ -49,7 +49,7 @@ async fn upload(
 /// The object key of the upload last granted on `user`'s generation `id`.
 async fn granted_key(app: &TestApp, user: &str, id: &str) -> String {
     let generation = app.generation(id).await.expect("generation");
-    let owner = son1k::domain::ids::UserId::parse(user).expect("user");
+    let owner = son1k_domain::ids::UserId::parse(user).expect("user");
     generation
         .upload
         .expect("an upload granted")
@@ -66,7 +66,7 @@ async fn object_created(app: &TestApp, user: &str, id: &str) -> storage_events::
 /// What S3's ObjectCreated event for `key` makes storage-events do.
 async fn object_created_at(app: &TestApp, key: &str) -> storage_events::StorageReport {
     let key = key.to_owned();
-    let event = storage_events::event_for(&app.state.config.audio_bucket, &[key]);
+    let event = storage_events::event_for(&app.state.config.names.audio_bucket, &[key]);
     storage_events::handler(
         &app.state,
         lambda_runtime::LambdaEvent::new(event, Default::default()),
@@ -337,7 +337,7 @@ async fn a_stored_contribution_is_listed_in_the_pool() {
     assert_eq!(object_created(&app, "sharer", "twentieth").await.stored, 1);
     let items = app
         .items(
-            &app.state.config.pool_table,
+            &app.state.config.names.pool_table,
             &format!("CONTRIB#{contribution}"),
         )
         .await;
@@ -374,7 +374,7 @@ async fn locally_an_upload_is_accounted_by_the_bucket_watcher_with_no_extra_call
     assert_eq!(used_bytes(&app, "watched").await, 5, "accounted once");
 }
 
-async fn daily_run(app: &TestApp) -> son1k::storage::ReconcileReport {
+async fn daily_run(app: &TestApp) -> son1k_app::storage::ReconcileReport {
     scheduled_reset::handler(
         &app.state,
         lambda_runtime::LambdaEvent::new(json!({"kind": "daily"}), Default::default()),
@@ -439,7 +439,7 @@ async fn versions_stored(app: &TestApp, user: &str) -> (u64, usize) {
         .state
         .s3
         .list_object_versions()
-        .bucket(&app.state.config.audio_bucket)
+        .bucket(&app.state.config.names.audio_bucket)
         .prefix(format!("audio/{user}/"))
         .send()
         .await

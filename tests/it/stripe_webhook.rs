@@ -3,9 +3,9 @@
 
 use futures::future::join_all;
 use serde_json::json;
-use son1k::domain::entitlement::TierSource;
-use son1k::domain::tiers::Tier;
-use son1k::store::billing::event_pk;
+use son1k_domain::entitlement::TierSource;
+use son1k_domain::tiers::Tier;
+use son1k_store::billing::event_pk;
 use son1k_tests::stripe::{
     checkout_completed, invoice_paid, sign, SubEvent, PRICE_CREATOR, PRICE_PRO, PRICE_STUDIO,
     WEBHOOK_SECRET,
@@ -27,7 +27,7 @@ async fn tier_of(app: &TestApp, user: &str) -> String {
 }
 
 async fn event_stored(app: &TestApp, id: &str) -> bool {
-    !app.items(&app.state.config.stats_table, &event_pk(id))
+    !app.items(&app.state.config.names.stats_table, &event_pk(id))
         .await
         .is_empty()
 }
@@ -562,7 +562,9 @@ async fn an_ending_subscription_leaves_an_admin_grant_in_place() {
 async fn without_a_webhook_secret_the_webhook_answers_billing_not_configured() {
     let app = TestApp::spawn().await;
     let app = app
-        .with_billing(|b| b.secret_name = Some(format!("{}-none", app.state.config.users_table)))
+        .with_billing(|b| {
+            b.secret_name = Some(format!("{}-none", app.state.config.names.users_table))
+        })
         .await;
     let res = app.webhook(&SubEvent::new("x").json()).await;
     res.assert_problem(503, "billing_not_configured");
@@ -575,7 +577,7 @@ async fn a_stripe_secret_created_later_is_found_within_a_minute() {
     let app = TestApp::spawn().await;
     app.user_with_tier("late", Tier::Free, TierSource::Default)
         .await;
-    let name = format!("{}-later", app.state.config.users_table);
+    let name = format!("{}-later", app.state.config.names.users_table);
     let app = app
         .with_billing(|b| b.secret_name = Some(name.clone()))
         .await;
@@ -631,7 +633,7 @@ async fn metadata_never_moves_a_customer_s_subscription_to_another_user() {
 
 #[tokio::test]
 async fn a_webhook_costs_one_read_and_one_transaction_and_a_repeat_one_read() {
-    let counter = son1k::store::metrics::CallCounter::new();
+    let counter = son1k_store::metrics::CallCounter::new();
     let mut app = TestApp::spawn().await;
     // As after a checkout: the customer is stored. (A user without one costs one Query more, to
     // make sure no one else owns the event's customer.)

@@ -3,8 +3,8 @@
 //! checks ours (cfn-lint would not notice a table whose index differs from the code's).
 
 use serde_norway::Value;
-use son1k::routes::ROUTES;
-use son1k::store::schema::{self, IndexProjection, TABLES};
+use son1k_http::routes::ROUTES;
+use son1k_store::schema::{self, IndexProjection, TABLES};
 use son1k_tests::template;
 use std::collections::BTreeSet;
 
@@ -168,7 +168,11 @@ fn browser_preflights_reach_an_unauthenticated_route_and_cors_matches_the_local_
     assert_eq!(list(&cors["AllowMethods"]), local_api::CORS_ALLOW_METHODS);
     assert_eq!(list(&cors["AllowHeaders"]), local_api::CORS_ALLOW_HEADERS);
     assert_eq!(list(&cors["ExposeHeaders"]), local_api::CORS_EXPOSE_HEADERS);
-    for header in ["retry-after", "allow", son1k::http::REQUEST_ID_HEADER] {
+    for header in [
+        "retry-after",
+        "allow",
+        son1k_http::request::REQUEST_ID_HEADER,
+    ] {
         assert!(local_api::CORS_EXPOSE_HEADERS
             .split(',')
             .any(|h| h == header));
@@ -386,7 +390,7 @@ fn an_in_flight_marker_outlives_record_generations_timeout() {
         .as_u64()
         .or_else(|| template["Globals"]["Function"]["Timeout"].as_u64())
         .expect("a timeout");
-    let kept = son1k::store::generations::INFLIGHT_KEPT.num_seconds();
+    let kept = son1k_store::generations::INFLIGHT_KEPT.num_seconds();
     assert!(
         i64::try_from(timeout).expect("seconds") < kept,
         "Timeout {timeout} s, markers kept {kept} s"
@@ -400,7 +404,7 @@ fn an_in_flight_marker_outlives_record_generations_timeout() {
 #[test]
 fn language_model_calls_fit_the_function_and_the_api_timeouts() {
     let template = template();
-    let store = son1k::config::Config::with_prefix("t").aws_operation_timeout;
+    let store = son1k_app::config::Config::with_prefix("t").aws_operation_timeout;
     for (function, model_calls, store_rounds) in [("LyricsCreate", 2, 2), ("PixelChat", 1, 4)] {
         let props = &template["Resources"][function]["Properties"];
         let timeout = props["Timeout"].as_u64().expect("a timeout");
@@ -436,9 +440,9 @@ fn the_jobs_timing_and_queues_hold_together() {
     };
     // A parallel copy of a submission waits for its original while the original may still run: a
     // reservation older than INFLIGHT_KEPT without a job is of a submission that died.
-    let kept = u64::try_from(son1k::store::generations::INFLIGHT_KEPT.num_seconds()).expect("kept");
+    let kept = u64::try_from(son1k_store::generations::INFLIGHT_KEPT.num_seconds()).expect("kept");
     assert!(seconds("GenerationSubmit") < kept);
-    let lease = u64::try_from(son1k::jobs::LEASE.num_seconds()).expect("lease");
+    let lease = u64::try_from(son1k_app::jobs::LEASE.num_seconds()).expect("lease");
     assert_eq!(seconds("GenerationWorker"), lease);
     let queue = &resources["JobsQueue"]["Properties"];
     assert!(queue["VisibilityTimeout"].as_u64().expect("visibility") > lease);
@@ -449,7 +453,7 @@ fn the_jobs_timing_and_queues_hold_together() {
         Some("ReportBatchItemFailures")
     );
     // Every delivery of one message ends before the reservation stops counting.
-    let reservation = son1k::domain::jobs::RESERVATION_TTL.num_seconds();
+    let reservation = son1k_domain::jobs::RESERVATION_TTL.num_seconds();
     assert!(i64::try_from(lease).expect("lease") * 2 < reservation);
 }
 

@@ -13,15 +13,15 @@ use lambda_http::http::{HeaderMap, Method};
 use lambda_http::{Body, RequestExt};
 use local_api::{request_context, JwtRules, LocalApi};
 use serde_json::Value;
-use son1k::clock::FixedClock;
-use son1k::config::Config;
-use son1k::domain::entitlement::{Subscription, SubscriptionStatus, TierSource};
-use son1k::domain::ids::UserId;
-use son1k::domain::tiers::Tier;
-use son1k::routes::{match_route, RouteMatch};
-use son1k::state::LocalEndpoints;
-use son1k::store::users::UserRecord;
-use son1k::AppState;
+use son1k_app::clock::FixedClock;
+use son1k_app::config::Config;
+use son1k_app::state::LocalEndpoints;
+use son1k_app::AppState;
+use son1k_domain::entitlement::{Subscription, SubscriptionStatus, TierSource};
+use son1k_domain::ids::UserId;
+use son1k_domain::tiers::Tier;
+use son1k_http::routes::{match_route, RouteMatch};
+use son1k_store::users::UserRecord;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -153,14 +153,14 @@ pub async fn spawn_ollama() -> (local_api::ollama_stub::OllamaStub, String) {
 }
 
 /// The production Ollama client for `base`, with the stub's model and `timeout`.
-pub fn ollama_client(base: &str, timeout: std::time::Duration) -> son1k::llm::Ollama {
-    son1k::llm::Ollama::new(
-        son1k::llm::OllamaConfig {
+pub fn ollama_client(base: &str, timeout: std::time::Duration) -> son1k_app::llm::Ollama {
+    son1k_app::llm::Ollama::new(
+        son1k_app::llm::OllamaConfig {
             url: base.to_owned(),
             model: local_api::ollama_stub::STUB_MODEL.to_owned(),
             timeout,
             key_parameter: None,
-            max_tokens: son1k::llm::MaxTokens::default(),
+            max_tokens: son1k_app::llm::MaxTokens::default(),
         },
         reqwest::Client::new(),
     )
@@ -299,7 +299,7 @@ impl TestApp {
             app_secret_name: Some(format!("{prefix}/app")),
             ..Config::with_prefix(&prefix)
         };
-        let sdk = son1k::state::local_sdk_config(&config).await;
+        let sdk = son1k_app::state::local_sdk_config(&config).await;
         let clock = Arc::new(FixedClock::new(now));
         let mut state = AppState::local(config, &sdk, &endpoints(), clock.clone());
         // The keys live in (moto's) Secrets Manager, as in AWS.
@@ -323,7 +323,7 @@ impl TestApp {
         )));
         let queue = format!(
             "{}-jobs",
-            state.config.audio_bucket.trim_end_matches("-audio")
+            state.config.names.audio_bucket.trim_end_matches("-audio")
         );
         state.jobs_queue = Some(
             // Each jobs test brings its own provider pool to the worker.
@@ -331,10 +331,10 @@ impl TestApp {
                 .await
                 .expect("create the jobs queue"),
         );
-        son1k::store::schema::create_tables(&state.dynamo, &state.config)
+        son1k_store::schema::create_tables(&state.dynamo, &state.config.names)
             .await
             .expect("create tables");
-        son1k::store::schema::create_bucket(&state.s3, &state.config)
+        son1k_store::schema::create_bucket(&state.s3, &state.config.names)
             .await
             .expect("create bucket");
         Self {
@@ -348,12 +348,12 @@ impl TestApp {
 
     /// Deletes this app's tables (long runs that replace their app, so the local server stays small).
     pub async fn drop_tables(&self) {
-        for table in son1k::store::schema::TABLES {
+        for table in son1k_store::schema::TABLES {
             let _ = self
                 .state
                 .dynamo
                 .delete_table()
-                .table_name(table.name(&self.state.config))
+                .table_name(table.name(&self.state.config.names))
                 .send()
                 .await;
         }
@@ -401,10 +401,10 @@ impl TestApp {
             app_secret_name: Some("unreachable/app".into()),
             ..config
         };
-        let sdk = son1k::state::local_sdk_config(&config).await;
+        let sdk = son1k_app::state::local_sdk_config(&config).await;
         let clock = Arc::new(FixedClock::new(at(DEFAULT_NOW)));
         let mut state = AppState::local(config, &sdk, &endpoints, clock.clone());
-        state.jobs_queue = Some(son1k::jobs::JobsQueue::new(
+        state.jobs_queue = Some(son1k_app::jobs::JobsQueue::new(
             state.sqs_client(),
             format!("{endpoint}/123456789012/unreachable"),
             1,
@@ -428,7 +428,7 @@ impl TestApp {
         self.state
             .dynamo
             .put_item()
-            .table_name(&self.state.config.users_table)
+            .table_name(&self.state.config.names.users_table)
             // With the `lapsing` index keys the webhook would have written for this state.
             .set_item(Some(
                 serde_dynamo::to_item(record.clone().with_lapse_key()).expect("user item"),
@@ -529,7 +529,7 @@ impl TestApp {
             .error_for_status()
             .expect("PUT");
         let key = link_key(&link);
-        let event = storage_events::event_for(&self.state.config.audio_bucket, &[key]);
+        let event = storage_events::event_for(&self.state.config.names.audio_bucket, &[key]);
         let report = storage_events::handler(
             &self.state,
             lambda_runtime::LambdaEvent::new(event, Default::default()),
@@ -542,14 +542,14 @@ impl TestApp {
 
     /// Each user's budget of costly requests: `burst` at once, then `per_minute`.
     pub fn with_request_budget(mut self, per_minute: u32, burst: u32) -> Self {
-        self.state.config.request_budget = son1k::domain::rate::RequestBudget { per_minute, burst };
+        self.state.config.request_budget = son1k_domain::rate::RequestBudget { per_minute, burst };
         self
     }
 
     /// A request budget no test of another rule reaches: for tests that make many requests of one
     /// user at one frozen instant (the budget is tested on its own in `rate`).
     pub fn without_request_budget(mut self) -> Self {
-        self.state.config.request_budget = son1k::domain::rate::RequestBudget {
+        self.state.config.request_budget = son1k_domain::rate::RequestBudget {
             per_minute: 60,
             burst: 1_000_000,
         };
@@ -601,11 +601,11 @@ impl TestApp {
     /// keys or prices).
     pub async fn with_billing(
         &self,
-        edit: impl FnOnce(&mut son1k::config::BillingConfig),
+        edit: impl FnOnce(&mut son1k_app::config::BillingConfig),
     ) -> TestApp {
         let mut config = self.state.config.clone();
         edit(&mut config.billing);
-        let sdk = son1k::state::local_sdk_config(&config).await;
+        let sdk = son1k_app::state::local_sdk_config(&config).await;
         TestApp {
             state: AppState::local(config, &sdk, &endpoints(), self.clock.clone()),
             clock: self.clock.clone(),
@@ -621,11 +621,11 @@ impl TestApp {
         self.state
             .dynamo
             .update_item()
-            .table_name(&self.state.config.users_table)
-            .key("pk", AttributeValue::S(son1k::store::users::user_pk(user)))
+            .table_name(&self.state.config.names.users_table)
+            .key("pk", AttributeValue::S(son1k_store::users::user_pk(user)))
             .key(
                 "sk",
-                AttributeValue::S(son1k::store::users::PROFILE_SK.into()),
+                AttributeValue::S(son1k_store::users::PROFILE_SK.into()),
             )
             .update_expression("ADD storage_used_bytes :more")
             .expression_attribute_values(":more", AttributeValue::N(bytes.to_string()))
@@ -720,11 +720,8 @@ impl TestApp {
     }
 
     /// The stored generation record, if any.
-    pub async fn generation(
-        &self,
-        id: &str,
-    ) -> Option<son1k::store::generations::GenerationRecord> {
-        let id = son1k::domain::ids::GenerationId::parse(id).expect("id");
+    pub async fn generation(&self, id: &str) -> Option<son1k_store::generations::GenerationRecord> {
+        let id = son1k_domain::ids::GenerationId::parse(id).expect("id");
         self.state
             .generations()
             .get(&id)
@@ -859,7 +856,7 @@ pub trait NowUtc {
 
 impl NowUtc for FixedClock {
     fn now_utc(&self) -> DateTime<Utc> {
-        son1k::clock::Clock::now(self)
+        son1k_app::clock::Clock::now(self)
     }
 }
 

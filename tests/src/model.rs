@@ -5,7 +5,7 @@
 //! again, plainly, so that a divergence between the two is a failing test.
 
 use chrono::{DateTime, Datelike, Duration, Months, TimeZone, Utc};
-use son1k::domain::tiers::{Quality, Tier};
+use son1k_domain::tiers::{Quality, Tier};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How long a paid Stripe tier outlives a period end whose renewal was not heard of.

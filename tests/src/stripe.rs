@@ -3,8 +3,8 @@
 
 pub use local_api::stripe_events::*;
 use local_api::stripe_stub::StubState;
-use son1k::config::BillingConfig;
-use son1k::domain::billing::PriceTable;
+use son1k_app::config::BillingConfig;
+use son1k_domain::billing::PriceTable;
 use std::sync::Arc;
 
 pub const SECRET_KEY: &str = "sk_test_son1k_local";

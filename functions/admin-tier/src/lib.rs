@@ -4,10 +4,13 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
-use son1k::auth::Caller;
-use son1k::domain::tiers::Tier;
-use son1k::http::{json, parse_json, path_param, render, request_id, HandlerResult, BODY_LIMIT};
-use son1k::{ApiError, AppState};
+use son1k_app::AppState;
+use son1k_domain::tiers::Tier;
+use son1k_http::auth;
+use son1k_http::request::{
+    json, parse_json, path_param, render, request_id, HandlerResult, BODY_LIMIT,
+};
+use son1k_http::ApiError;
 
 #[derive(Debug, Deserialize)]
 struct GrantTierRequest {
@@ -19,11 +22,11 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
-    let caller = Caller::from_request(&req)?;
+    let caller = auth::caller(&req)?;
     let raw_target = path_param(&req, "user_id")?;
-    let target = caller.target_id(&raw_target)?;
+    let target = auth::target_id(&caller, &raw_target)?;
     let GrantTierRequest { tier } = parse_json(&req, BODY_LIMIT)?;
-    caller.require_admin()?;
+    auth::require_admin(&caller)?;
     let user = state
         .users()
         .grant_tier(&target, tier)

@@ -3,19 +3,19 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
-use son1k::analytics::summary;
-use son1k::auth::Caller;
-use son1k::domain::analytics::DayRange;
-use son1k::http::{json, query_param, render, request_id, HandlerResult};
-use son1k::AppState;
+use son1k_app::analytics::summary;
+use son1k_app::AppState;
+use son1k_domain::analytics::DayRange;
+use son1k_http::auth;
+use son1k_http::request::{json, query_param, render, request_id, HandlerResult};
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
     render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
-    let caller = Caller::from_request(&req)?;
-    caller.require_admin()?;
+    let caller = auth::caller(&req)?;
+    auth::require_admin(&caller)?;
     let range = DayRange::parse(
         query_param(&req, "from")?.as_deref(),
         query_param(&req, "to")?.as_deref(),

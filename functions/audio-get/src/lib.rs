@@ -3,18 +3,19 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
-use son1k::auth::Caller;
-use son1k::domain::ids::GenerationId;
-use son1k::http::{path_param, render, request_id, HandlerResult};
-use son1k::storage::audio_link;
-use son1k::{ApiError, AppState};
+use son1k_app::storage::audio_link;
+use son1k_app::AppState;
+use son1k_domain::ids::GenerationId;
+use son1k_http::auth;
+use son1k_http::request::{path_param, render, request_id, HandlerResult};
+use son1k_http::ApiError;
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
     render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
-    let caller = Caller::from_request(&req)?;
+    let caller = auth::caller(&req)?;
     let id = GenerationId::parse(&path_param(&req, "generation_id")?)?;
     let link = audio_link(state, &caller, &id).await?;
     Response::builder()

@@ -2,7 +2,7 @@ use lambda_http::{run, service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    son1k::telemetry::init();
-    let state = son1k::AppState::from_env().await?;
+    son1k_app::telemetry::init();
+    let state = son1k_app::AppState::from_env().await?;
     run(service_fn(|req| audio_get::handler(&state, req))).await
 }

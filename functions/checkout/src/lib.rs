@@ -4,11 +4,12 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::{Deserialize, Serialize};
-use son1k::auth::Caller;
-use son1k::billing::checkout::{return_url, start_checkout};
-use son1k::domain::tiers::Tier;
-use son1k::http::{json, parse_json, render, request_id, HandlerResult, BODY_LIMIT};
-use son1k::{ApiError, AppState};
+use son1k_app::billing::checkout::{return_url, start_checkout};
+use son1k_app::AppState;
+use son1k_domain::tiers::Tier;
+use son1k_http::auth;
+use son1k_http::request::{json, parse_json, render, request_id, HandlerResult, BODY_LIMIT};
+use son1k_http::ApiError;
 
 /// Stripe replaces `{CHECKOUT_SESSION_ID}` with the session's id when it redirects.
 const SUCCESS_PATH: &str = "/billing/success?session_id={CHECKOUT_SESSION_ID}";
@@ -34,7 +35,7 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
-    let caller = Caller::from_request(&req)?;
+    let caller = auth::caller(&req)?;
     let body: CheckoutRequest = parse_json(&req, BODY_LIMIT)?;
     if !body.tier.is_paid() {
         return Err(ApiError::invalid("tier", "must be CREATOR, PRO or STUDIO"));
@@ -52,7 +53,7 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         body.cancel_url.as_deref(),
         CANCEL_PATH,
     )?;
-    son1k::rate::admit(state, &caller).await?;
+    son1k_app::rate::admit(state, &caller).await?;
     let link = start_checkout(state, &caller, body.tier, &success, &cancel).await?;
     json(
         StatusCode::OK,

@@ -5,9 +5,10 @@
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, Response};
-use son1k::http::{no_content, render, request_id, HandlerResult};
-use son1k::routes::{match_route, RouteMatch};
-use son1k::{ApiError, AppState};
+use son1k_app::AppState;
+use son1k_http::request::{no_content, render, request_id, HandlerResult};
+use son1k_http::routes::{match_route, RouteMatch};
+use son1k_http::ApiError;
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
     render(request_id(&req), handle(state, req).await)

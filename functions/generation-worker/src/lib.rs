@@ -5,8 +5,8 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
-use son1k::jobs::{work, JobMessage, Providers, WorkOutcome};
-use son1k::AppState;
+use son1k_app::jobs::{work, JobMessage, Providers, WorkOutcome};
+use son1k_app::AppState;
 use tracing::Instrument;
 
 pub async fn handler(

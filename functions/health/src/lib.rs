@@ -4,9 +4,9 @@
 use chrono::SecondsFormat;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
-use son1k::clock::Clock;
-use son1k::http::{json, render, request_id, HandlerResult};
-use son1k::AppState;
+use son1k_app::clock::Clock;
+use son1k_app::AppState;
+use son1k_http::request::{json, render, request_id, HandlerResult};
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
     respond(state.clock.as_ref(), req).await
@@ -21,6 +21,6 @@ fn handle(clock: &dyn Clock) -> HandlerResult {
     let now = clock.now().to_rfc3339_opts(SecondsFormat::Secs, true);
     json(
         StatusCode::OK,
-        &serde_json::json!({ "status": "healthy", "version": son1k::VERSION, "time": now }),
+        &serde_json::json!({ "status": "healthy", "version": son1k_app::VERSION, "time": now }),
     )
 }

@@ -3,17 +3,20 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
-use son1k::auth::Caller;
-use son1k::domain::ids::LyricsId;
-use son1k::http::{json_versioned, path_param, query_value, render, request_id, HandlerResult};
-use son1k::{ApiError, AppState};
+use son1k_app::AppState;
+use son1k_domain::ids::LyricsId;
+use son1k_http::auth;
+use son1k_http::request::{
+    json_versioned, path_param, query_value, render, request_id, HandlerResult,
+};
+use son1k_http::ApiError;
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
     render(request_id(&req), handle(state, req).await)
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
-    let caller = Caller::from_request(&req)?;
+    let caller = auth::caller(&req)?;
     let id = LyricsId::parse(&path_param(&req, "lyrics_id")?)?;
     let version = query_value(&req, "version")?
         .map(|raw| {
@@ -23,6 +26,6 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
                 .ok_or_else(|| ApiError::invalid("version", "must be a whole number from 1"))
         })
         .transpose()?;
-    let record = son1k::lyrics::get(state, &caller, &id, version).await?;
+    let record = son1k_app::lyrics::get(state, &caller, &id, version).await?;
     json_versioned(StatusCode::OK, &record.view(), record.version)
 }

@@ -3,10 +3,10 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
-use son1k::auth::Caller;
-use son1k::http::{json, limit_param, query_param, render, request_id, HandlerResult};
-use son1k::store::lyrics::EntryView;
-use son1k::AppState;
+use son1k_app::AppState;
+use son1k_http::auth;
+use son1k_http::request::{json, limit_param, query_param, render, request_id, HandlerResult};
+use son1k_store::lyrics::EntryView;
 
 #[derive(Debug, Serialize)]
 struct LyricsPage<'a> {
@@ -19,10 +19,10 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
-    let caller = Caller::from_request(&req)?;
+    let caller = auth::caller(&req)?;
     let limit = limit_param(&req)?;
     let cursor = query_param(&req, "cursor")?;
-    let page = son1k::lyrics::list(state, &caller, cursor.as_deref(), limit).await?;
+    let page = son1k_app::lyrics::list(state, &caller, cursor.as_deref(), limit).await?;
     json(
         StatusCode::OK,
         &LyricsPage {

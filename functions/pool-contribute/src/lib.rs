@@ -4,11 +4,11 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::{Deserialize, Serialize};
-use son1k::auth::Caller;
-use son1k::community::contribute;
-use son1k::domain::ids::GenerationId;
-use son1k::http::{json, parse_json, render, request_id, HandlerResult, BODY_LIMIT};
-use son1k::AppState;
+use son1k_app::community::contribute;
+use son1k_app::AppState;
+use son1k_domain::ids::GenerationId;
+use son1k_http::auth;
+use son1k_http::request::{json, parse_json, render, request_id, HandlerResult, BODY_LIMIT};
 
 #[derive(Debug, Deserialize)]
 struct ContributeRequest {
@@ -26,7 +26,7 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
-    let caller = Caller::from_request(&req)?;
+    let caller = auth::caller(&req)?;
     let body: ContributeRequest = parse_json(&req, BODY_LIMIT)?;
     let record = contribute(state, &caller, &body.generation_id).await?;
     json(

@@ -4,10 +4,11 @@
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
-use son1k::auth::Caller;
-use son1k::domain::pool::contribution_id;
-use son1k::http::{json, path_param, render, request_id, HandlerResult};
-use son1k::{ApiError, AppState};
+use son1k_app::AppState;
+use son1k_domain::pool::contribution_id;
+use son1k_http::auth;
+use son1k_http::request::{json, path_param, render, request_id, HandlerResult};
+use son1k_http::ApiError;
 
 #[derive(Debug, Serialize)]
 struct LikeResponse {
@@ -20,11 +21,11 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
-    let caller = Caller::from_request(&req)?;
+    let caller = auth::caller(&req)?;
     let id = contribution_id(&path_param(&req, "id")?)
         .ok_or_else(|| ApiError::not_found("no such item in the pool"))?;
     let like = req.method() != Method::DELETE;
-    son1k::rate::admit(state, &caller).await?;
+    son1k_app::rate::admit(state, &caller).await?;
     let likes = state
         .pool()
         .set_like(&id, &caller.id, like, &*state.clock)

@@ -6,11 +6,12 @@ use chrono::SecondsFormat;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
-use son1k::domain::cursor;
-use son1k::domain::tiers::Quality;
-use son1k::http::{json, limit_param, query_param, render, request_id, HandlerResult};
-use son1k::store::pool::{genre_partition, ContributionRecord, ALL_LISTED};
-use son1k::{ApiError, AppState};
+use son1k_app::AppState;
+use son1k_domain::cursor;
+use son1k_domain::tiers::Quality;
+use son1k_http::request::{json, limit_param, query_param, render, request_id, HandlerResult};
+use son1k_http::ApiError;
+use son1k_store::pool::{genre_partition, ContributionRecord, ALL_LISTED};
 
 #[derive(Debug, Serialize)]
 struct Contributor {
@@ -86,7 +87,7 @@ impl Listing {
 
 /// The key that signs cursors: `cursor_secret` of the app secret (`APP_SECRET_NAME`), read from
 /// Secrets Manager once per container. Without it the listing answers 503.
-async fn cursor_secret(state: &AppState) -> Result<son1k::config::Secret, ApiError> {
+async fn cursor_secret(state: &AppState) -> Result<son1k_app::config::Secret, ApiError> {
     let secret = match state.config.app_secret_name.as_deref() {
         Some(name) => state.secrets.field(name, "cursor_secret").await?,
         None => None,

@@ -4,11 +4,12 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
-use son1k::auth::Caller;
-use son1k::domain::pool::contribution_id;
-use son1k::domain::storage::AUDIO_LINK_SECONDS;
-use son1k::http::{json, path_param, render, request_id, HandlerResult};
-use son1k::{ApiError, AppState};
+use son1k_app::AppState;
+use son1k_domain::pool::contribution_id;
+use son1k_domain::storage::AUDIO_LINK_SECONDS;
+use son1k_http::auth;
+use son1k_http::request::{json, path_param, render, request_id, HandlerResult};
+use son1k_http::ApiError;
 
 #[derive(Debug, Serialize)]
 struct PlayResponse {
@@ -21,11 +22,11 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
-    let caller = Caller::from_request(&req)?;
+    let caller = auth::caller(&req)?;
     let raw = path_param(&req, "id")?;
     let not_found = || ApiError::not_found("no such item in the pool");
     let id = contribution_id(&raw).ok_or_else(not_found)?;
-    let played = son1k::community::play(state, &caller, &id).await?;
+    let played = son1k_app::community::play(state, &caller, &id).await?;
     let link = state
         .audio()
         .presign_get(&played.audio_key, state.clock.now(), AUDIO_LINK_SECONDS)

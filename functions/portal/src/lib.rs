@@ -3,10 +3,12 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::{Deserialize, Serialize};
-use son1k::auth::Caller;
-use son1k::billing::checkout::{open_portal, return_url};
-use son1k::http::{json, parse_optional_json, render, request_id, HandlerResult, BODY_LIMIT};
-use son1k::AppState;
+use son1k_app::billing::checkout::{open_portal, return_url};
+use son1k_app::AppState;
+use son1k_http::auth;
+use son1k_http::request::{
+    json, parse_optional_json, render, request_id, HandlerResult, BODY_LIMIT,
+};
 
 const RETURN_PATH: &str = "/billing";
 
@@ -27,7 +29,7 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
-    let caller = Caller::from_request(&req)?;
+    let caller = auth::caller(&req)?;
     let body: PortalRequest = parse_optional_json(&req, BODY_LIMIT)?;
     let back = return_url(
         &state.config.billing.frontend_url,
@@ -35,7 +37,7 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         body.return_url.as_deref(),
         RETURN_PATH,
     )?;
-    son1k::rate::admit(state, &caller).await?;
+    son1k_app::rate::admit(state, &caller).await?;
     let portal_url = open_portal(state, &caller, &back).await?;
     json(StatusCode::OK, &PortalResponse { portal_url })
 }

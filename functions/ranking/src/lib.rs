@@ -4,9 +4,9 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
-use son1k::domain::pool::{rank, RankedRow, Timeframe};
-use son1k::http::{json, limit_param, query_param, render, request_id, HandlerResult};
-use son1k::AppState;
+use son1k_app::AppState;
+use son1k_domain::pool::{rank, RankedRow, Timeframe};
+use son1k_http::request::{json, limit_param, query_param, render, request_id, HandlerResult};
 
 #[derive(Debug, Serialize)]
 struct RankingResponse {

@@ -11,10 +11,10 @@
 use chrono::SecondsFormat;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::{Deserialize, Serialize};
-use son1k::storage::{reconcile_uploads, ReconcileReport};
-use son1k::store::housekeeping::{expire_lapsed_subscriptions, LapseReport};
-use son1k::store::uploads::upload_day;
-use son1k::AppState;
+use son1k_app::storage::{reconcile_uploads, ReconcileReport};
+use son1k_app::AppState;
+use son1k_store::housekeeping::{expire_lapsed_subscriptions, LapseReport};
+use son1k_store::uploads::upload_day;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ pub async fn handler(
     let now = state.clock.now();
     let deadline = deadline(event.context.deadline);
     let lapsed_subscriptions =
-        expire_lapsed_subscriptions(&state.dynamo, &state.config, now, deadline).await;
+        expire_lapsed_subscriptions(&state.dynamo, &state.config.names, now, deadline).await;
     let uploads = match kind {
         ResetKind::Daily => Some(reconcile_uploads(state, &reconciled_days(now), deadline).await),
         ResetKind::Monthly => None,

@@ -6,8 +6,8 @@
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Serialize;
-use son1k::storage::{account_object, Accounted};
-use son1k::AppState;
+use son1k_app::storage::{account_object, Accounted};
+use son1k_app::AppState;
 
 /// What one invocation did, by outcome.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]

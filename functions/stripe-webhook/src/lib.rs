@@ -4,13 +4,14 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
-use son1k::billing::signature::{verify, SignatureError};
-use son1k::billing::webhook::handle_event;
-use son1k::billing::BillingError;
-use son1k::config::Secret;
-use son1k::domain::billing::StripeEvent;
-use son1k::http::{body_bytes, json, render, request_id, HandlerResult};
-use son1k::{ApiError, AppState};
+use son1k_app::billing::signature::{verify, SignatureError};
+use son1k_app::billing::webhook::handle_event;
+use son1k_app::billing::BillingError;
+use son1k_app::config::Secret;
+use son1k_app::AppState;
+use son1k_domain::billing::StripeEvent;
+use son1k_http::request::{body_bytes, json, render, request_id, HandlerResult};
+use son1k_http::ApiError;
 
 /// The webhook signing secret (`webhook_secret` of the Stripe secret); 503 without it.
 async fn webhook_secret(state: &AppState, name: &str) -> Result<Secret, ApiError> {
@@ -56,7 +57,7 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
     if checked == Err(SignatureError::Mismatch)
         && state
             .secrets
-            .forget_if_older(name, son1k::secrets::REREAD_AFTER)
+            .forget_if_older(name, son1k_app::secrets::REREAD_AFTER)
             .await
     {
         verify(

@@ -2,10 +2,11 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
-use son1k::auth::Caller;
-use son1k::domain::tiers::Quality;
-use son1k::http::{json, path_param, query_param, render, request_id, HandlerResult};
-use son1k::{ApiError, AppState};
+use son1k_app::AppState;
+use son1k_domain::tiers::Quality;
+use son1k_http::auth;
+use son1k_http::request::{json, path_param, query_param, render, request_id, HandlerResult};
+use son1k_http::ApiError;
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
     render(request_id(&req), handle(state, req).await)
@@ -13,11 +14,11 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 
 #[tracing::instrument(skip_all)]
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
-    let caller = Caller::from_request(&req)?;
+    let caller = auth::caller(&req)?;
     let quality = query_param(&req, "quality")?
         .map(|q| Quality::parse(&q))
         .transpose()?;
-    let target = caller.resolve_target(&path_param(&req, "user_id")?)?;
+    let target = auth::resolve_target(&caller, &path_param(&req, "user_id")?)?;
     let now = state.clock.now();
     let user = if target == caller.id {
         state.users().get_or_create(caller.new_user(now)).await?

@@ -3,9 +3,9 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
-use son1k::domain::tiers::TIERS;
-use son1k::http::{json, render, request_id, HandlerResult};
-use son1k::AppState;
+use son1k_app::AppState;
+use son1k_domain::tiers::TIERS;
+use son1k_http::request::{json, render, request_id, HandlerResult};
 
 pub async fn handler(_state: &AppState, req: Request) -> Result<Response<Body>, Error> {
     respond(req).await

@@ -2,7 +2,7 @@ use lambda_http::{run, service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    son1k::telemetry::init();
+    son1k_app::telemetry::init();
     // Answers from code alone: no AWS client, no credentials, no configuration.
     run(service_fn(tiers_list::respond)).await
 }

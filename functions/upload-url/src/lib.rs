@@ -4,18 +4,20 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::{Deserialize, Serialize};
-use son1k::auth::Caller;
-use son1k::domain::ids::GenerationId;
-use son1k::domain::storage::{upload_size, AudioType};
-use son1k::http::{json, parse_json, path_param, render, request_id, HandlerResult, BODY_LIMIT};
-use son1k::storage::issue_upload;
-use son1k::AppState;
+use son1k_app::storage::issue_upload;
+use son1k_app::AppState;
+use son1k_domain::ids::GenerationId;
+use son1k_domain::storage::{upload_size, AudioType};
+use son1k_http::auth;
+use son1k_http::request::{
+    json, parse_json, path_param, render, request_id, HandlerResult, BODY_LIMIT,
+};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Deserialize)]
 struct UploadRequest {
     content_type: AudioType,
-    #[serde(deserialize_with = "son1k::http::whole_number")]
+    #[serde(deserialize_with = "son1k_http::request::whole_number")]
     size_bytes: u64,
 }
 
@@ -32,11 +34,11 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
-    let caller = Caller::from_request(&req)?;
+    let caller = auth::caller(&req)?;
     let id = GenerationId::parse(&path_param(&req, "generation_id")?)?;
     let body: UploadRequest = parse_json(&req, BODY_LIMIT)?;
     let size = upload_size(body.size_bytes)?;
-    son1k::rate::admit(state, &caller).await?;
+    son1k_app::rate::admit(state, &caller).await?;
     let link = issue_upload(state, &caller, &id, body.content_type, size).await?;
     json(
         StatusCode::OK,

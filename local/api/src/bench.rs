@@ -12,9 +12,9 @@ use crate::{init_stack, mint_token, request_context, router, JwtRules, LocalApi,
 use axum::http::{HeaderMap, Method};
 use serde::Serialize;
 use serde_json::{json, Value};
-use son1k::routes::{Route, ROUTES};
-use son1k::store::metrics::{CallCounter, CapacityMeter};
-use son1k::AppState;
+use son1k_app::AppState;
+use son1k_http::routes::{Route, ROUTES};
+use son1k_store::metrics::{CallCounter, CapacityMeter};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -117,7 +117,7 @@ async fn routes(samples: usize) -> Result<Vec<RouteFigures>, Failure> {
     // One user makes every route's requests back to back: a budget of one request per ms and no
     // burst limit, so each measured request finds it idle, as a person's request does (the
     // budget's burst path is measured by the tests, not here).
-    state.config.request_budget = son1k::domain::rate::RequestBudget {
+    state.config.request_budget = son1k_domain::rate::RequestBudget {
         per_minute: 60_000,
         burst: 1_000_000,
     };
@@ -131,13 +131,13 @@ async fn routes(samples: usize) -> Result<Vec<RouteFigures>, Failure> {
         ollama,
         crate::ollama_stub::OllamaStub::new(),
     ));
-    state.llm = Some(Arc::new(son1k::llm::Ollama::new(
-        son1k::llm::OllamaConfig {
+    state.llm = Some(Arc::new(son1k_app::llm::Ollama::new(
+        son1k_app::llm::OllamaConfig {
             url: ollama_url,
             model: crate::ollama_stub::STUB_MODEL.to_owned(),
             timeout: std::time::Duration::from_secs(10),
             key_parameter: None,
-            max_tokens: son1k::llm::MaxTokens::default(),
+            max_tokens: son1k_app::llm::MaxTokens::default(),
         },
         reqwest::Client::new(),
     )));
@@ -155,10 +155,10 @@ async fn routes(samples: usize) -> Result<Vec<RouteFigures>, Failure> {
     // ever also makes the user item).
     for i in 0..samples + 6 {
         for family in ["buyer", "claimer", "listener", "liker"] {
-            let id = son1k::domain::ids::UserId::parse(&format!("{family}-{i}"))?;
+            let id = son1k_domain::ids::UserId::parse(&format!("{family}-{i}"))?;
             state
                 .users()
-                .create(son1k::store::users::UserRecord::new(
+                .create(son1k_store::users::UserRecord::new(
                     id,
                     None,
                     None,
@@ -336,7 +336,7 @@ async fn seed(client: &reqwest::Client, base: &str, state: &AppState) -> Result<
         .split_once('/')
         .map(|(_, key)| key.to_owned())
         .ok_or("no key in the upload url")?;
-    let event = storage_events::event_for(&state.config.audio_bucket, &[key]);
+    let event = storage_events::event_for(&state.config.names.audio_bucket, &[key]);
     storage_events::handler(
         state,
         lambda_http::lambda_runtime::LambdaEvent::new(event, Default::default()),

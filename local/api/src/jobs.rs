@@ -4,8 +4,8 @@
 //! event source mapping does with `ReportBatchItemFailures`.
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use son1k::jobs::{JobsQueue, Providers};
-use son1k::AppState;
+use son1k_app::jobs::{JobsQueue, Providers};
+use son1k_app::AppState;
 
 /// Deliveries of one message before it goes to the dead-letter queue (as in template.yaml).
 pub const MAX_RECEIVES: u32 = 5;

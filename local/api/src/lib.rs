@@ -20,12 +20,13 @@ use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use serde_json::{Map, Value};
-use son1k::auth::format_list_claim;
-use son1k::domain::ids::UserId;
-use son1k::http::problem;
-use son1k::routes::{match_route, Route, RouteMatch};
-use son1k::store::users::UserRecord;
-use son1k::{ApiError, AppState};
+use son1k_app::AppState;
+use son1k_domain::ids::UserId;
+use son1k_http::auth::format_list_claim;
+use son1k_http::request::problem;
+use son1k_http::routes::{match_route, Route, RouteMatch};
+use son1k_http::ApiError;
+use son1k_store::users::UserRecord;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -91,7 +92,7 @@ pub async fn invoke(
     })
 }
 
-/// The axum app: one catch-all handler that routes by `son1k::routes`.
+/// The axum app: one catch-all handler that routes by `son1k_http::routes`.
 pub fn router(api: Arc<LocalApi>) -> Router {
     Router::new().fallback(serve_request).with_state(api)
 }
@@ -108,12 +109,12 @@ async fn serve_request(
     // Answers of the local API itself (401, 413) name their request too, as the handlers' do.
     if !response
         .headers()
-        .contains_key(son1k::http::REQUEST_ID_HEADER)
+        .contains_key(son1k_http::request::REQUEST_ID_HEADER)
     {
         if let Ok(id) = HeaderValue::from_str(&ulid::Ulid::generate().to_string()) {
             response
                 .headers_mut()
-                .insert(son1k::http::REQUEST_ID_HEADER, id);
+                .insert(son1k_http::request::REQUEST_ID_HEADER, id);
         }
     }
     // API Gateway's CORS configuration (template.yaml), applied to what the integration answered.
@@ -475,11 +476,11 @@ pub fn mint_token(
 }
 
 /// Creates the tables and bucket from `store/schema.rs` and seeds `test_user_1` (FREE).
-pub async fn init_stack(state: &AppState) -> Result<(), son1k::store::StoreError> {
+pub async fn init_stack(state: &AppState) -> Result<(), son1k_store::StoreError> {
     put_local_secrets(state).await?;
-    son1k::store::schema::create_tables(&state.dynamo, &state.config).await?;
-    son1k::store::schema::create_bucket(&state.s3, &state.config).await?;
-    let id = UserId::parse("test_user_1").map_err(son1k::store::StoreError::invalid_request)?;
+    son1k_store::schema::create_tables(&state.dynamo, &state.config.names).await?;
+    son1k_store::schema::create_bucket(&state.s3, &state.config.names).await?;
+    let id = UserId::parse("test_user_1").map_err(son1k_store::StoreError::invalid_request)?;
     let seed = UserRecord::new(
         id,
         Some("test@son1k.com".into()),
@@ -494,7 +495,7 @@ pub async fn init_stack(state: &AppState) -> Result<(), son1k::store::StoreError
 /// local/dev-env.sh, values that only work locally) into the local Secrets Manager under the names
 /// the functions read (`STRIPE_SECRET_NAME`, `APP_SECRET_NAME`): as in AWS, no function takes a
 /// key from its environment. A secret that exists gets the values as a new version.
-pub async fn put_local_secrets(state: &AppState) -> Result<(), son1k::store::StoreError> {
+pub async fn put_local_secrets(state: &AppState) -> Result<(), son1k_store::StoreError> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let mut secrets = Vec::new();
     if let (Some(name), Some(key), Some(webhook)) = (
@@ -534,9 +535,9 @@ pub async fn put_local_secrets(state: &AppState) -> Result<(), son1k::store::Sto
                     .secret_string(value.to_string())
                     .send()
                     .await
-                    .map_err(|err| son1k::store::sdk_failure("PutSecretValue", err))?;
+                    .map_err(|err| son1k_store::sdk_failure("PutSecretValue", err))?;
             }
-            Err(err) => return Err(son1k::store::sdk_failure("CreateSecret", err)),
+            Err(err) => return Err(son1k_store::sdk_failure("CreateSecret", err)),
         }
         state.secrets.forget(&name).await;
     }
@@ -558,7 +559,7 @@ pub async fn watch_audio(state: AppState, every: std::time::Duration) {
 pub async fn watch_once(state: &AppState, seen: &mut HashMap<String, String>) -> usize {
     match new_objects(state, seen).await {
         Ok(keys) if !keys.is_empty() => {
-            let event = storage_events::event_for(&state.config.audio_bucket, &keys);
+            let event = storage_events::event_for(&state.config.names.audio_bucket, &keys);
             let invocation =
                 lambda_http::lambda_runtime::LambdaEvent::new(event, Default::default());
             if let Err(err) = storage_events::handler(state, invocation).await {
@@ -587,7 +588,7 @@ async fn new_objects(
     let mut pages = state
         .s3
         .list_objects_v2()
-        .bucket(&state.config.audio_bucket)
+        .bucket(&state.config.names.audio_bucket)
         .prefix("audio/")
         .into_paginator()
         .send();

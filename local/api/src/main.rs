@@ -59,13 +59,13 @@ fn token(args: &[String]) -> Result<(), Failure> {
 /// a checkout), to be signed with `stripe-sign` and posted to the webhook (`make stripe-event`).
 fn stripe_event(args: &[String]) -> Result<(), Failure> {
     use local_api::stripe_events::SubEvent;
-    use son1k::domain::tiers::Tier;
+    use son1k_domain::tiers::Tier;
     let user = flag(args, "--user").ok_or(
         "usage: local-api stripe-event --user ID [--tier CREATOR|PRO|STUDIO] [--status active|past_due|unpaid|canceled] [--type customer.subscription.updated] [--customer cus_...]",
     )?;
     let tier: Tier = serde_json::from_value(flag(args, "--tier").unwrap_or("PRO".into()).into())?;
     let var = |name: &str| std::env::var(name).ok();
-    let prices = son1k::domain::billing::PriceTable {
+    let prices = son1k_domain::billing::PriceTable {
         creator: var("STRIPE_PRICE_CREATOR"),
         pro: var("STRIPE_PRICE_PRO"),
         studio: var("STRIPE_PRICE_STUDIO"),
@@ -147,17 +147,17 @@ fn stripe_sign() -> Result<(), Failure> {
 
 /// Creates the tables and the bucket (kept if they exist) and seeds test_user_1.
 async fn init() -> Result<(), Failure> {
-    son1k::telemetry::init();
-    let state = son1k::AppState::from_env().await?;
+    son1k_app::telemetry::init();
+    let state = son1k_app::AppState::from_env().await?;
     init_stack(&state).await?;
-    tracing::info!(users = %state.config.users_table, bucket = %state.config.audio_bucket, "tables, bucket and test_user_1 ready");
+    tracing::info!(users = %state.config.names.users_table, bucket = %state.config.names.audio_bucket, "tables, bucket and test_user_1 ready");
     Ok(())
 }
 
 /// What the EventBridge schedules do in AWS: `local-api reset daily|monthly`.
 async fn reset(kind: &str) -> Result<(), Failure> {
-    son1k::telemetry::init();
-    let state = son1k::AppState::from_env().await?;
+    son1k_app::telemetry::init();
+    let state = son1k_app::AppState::from_env().await?;
     let event = lambda_http::lambda_runtime::LambdaEvent::new(
         serde_json::json!({ "kind": kind }),
         lambda_http::lambda_runtime::Context::default(),
@@ -220,9 +220,9 @@ async fn start_ollama_stub() -> Result<(), Failure> {
 /// Serves every route on API_HOST:API_PORT (127.0.0.1:8000) until Ctrl-C.
 async fn serve() -> Result<(), Failure> {
     let jwt = JwtRules::from_env()?;
-    son1k::telemetry::init();
+    son1k_app::telemetry::init();
     start_stripe_stub().await?;
-    let mut state = son1k::AppState::from_env()
+    let mut state = son1k_app::AppState::from_env()
         .await?
         .with_stripe()?
         .with_llm()?;
@@ -230,7 +230,7 @@ async fn serve() -> Result<(), Failure> {
     start_ollama_stub().await?;
     // The jobs queue and its worker, as the event source mapping runs it in AWS.
     let queue_name = std::env::var("JOBS_QUEUE_NAME").unwrap_or_else(|_| "son1k-jobs".into());
-    let providers = son1k::providers::load(&state).await?;
+    let providers = son1k_app::providers::load(&state).await?;
     state.jobs_queue =
         Some(local_api::jobs::ensure_queue(&state, &queue_name, providers.len()).await?);
     tracing::info!(providers = providers.len(), queue = %queue_name, "generation worker polling");

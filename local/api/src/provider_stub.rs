@@ -1,5 +1,5 @@
 //! A local stand-in for music generation providers, speaking a predictions-style HTTP API
-//! (Replicate's shape, as `son1k::providers::Predictions` calls it). One server plays any number of
+//! (Replicate's shape, as `son1k_app::providers::Predictions` calls it). One server plays any number of
 //! providers, one per path prefix: `http://127.0.0.1:PORT/<name>` is provider `<name>`'s base URL.
 //!
 //! - `POST /<name>/v1/predictions` → `201 {"id", "status": "processing", "urls": {"get", "cancel"}}`;

@@ -1,6 +1,6 @@
 //! Stripe webhook events for dev and tests: real-shaped fixtures (`local/api/fixtures/stripe`) with
 //! the fields that matter set, and Stripe's signature scheme computed here with HMAC-SHA256 directly,
-//! so the verifier in `son1k::billing::signature` is checked against an independent signer.
+//! so the verifier in `son1k_app::billing::signature` is checked against an independent signer.
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};

@@ -14,8 +14,8 @@
 
 use aws_smithy_http_client::tls::TrustStore;
 use lambda_http::{run, service_fn, Body, Error, Request, Response};
-use son1k::config::Config;
-use son1k::state::{aws_trust_store, lambda_sdk_config_trusting, Endpoints};
+use son1k_app::config::Config;
+use son1k_app::state::{aws_trust_store, lambda_sdk_config_trusting, Endpoints};
 use tokio::sync::OnceCell;
 
 fn client(config: &Config, trust: TrustStore) -> Result<aws_sdk_dynamodb::Client, Error> {

@@ -1,0 +1,169 @@
+//! The language-model features' common ground: a unit of the caller's daily allowance taken before
+//! the model is asked and given back when it fails (at most `GIVE_BACKS_PER_DAY` a day), and their
+//! errors.
+
+use crate::caller::Caller;
+use crate::llm::{LanguageModel, LlmError};
+use crate::rate::RateLimited;
+use crate::AppState;
+use son1k_domain::analytics::Event;
+use son1k_domain::assist::{decide, spent, Feature, Granted, Spent, GIVE_BACKS_PER_DAY};
+use son1k_domain::rate::RateStep;
+use son1k_store::allowances::Take;
+use son1k_store::analytics::Tally;
+use son1k_store::users::UserRecord;
+use son1k_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AssistError {
+    #[error("daily allowance spent")]
+    Spent(Spent),
+    #[error(transparent)]
+    RateLimited(#[from] RateLimited),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Model(#[from] LlmError),
+    #[error("no language model is configured")]
+    NoModel,
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Invalid(#[from] son1k_domain::DomainError),
+    /// An edit of a version that is not the latest: the latest one's number.
+    #[error("version {current} is the latest")]
+    Stale { current: u32 },
+}
+
+/// A unit of `feature` taken from the caller's counter of the day the request began in.
+#[derive(Debug)]
+pub struct Ticket {
+    pub feature: Feature,
+    /// The counter the unit came from (`lyrics/D#2026-11-26`).
+    pub key: String,
+    pub granted: Granted,
+    /// The user as the take left it.
+    pub user: UserRecord,
+}
+
+/// Tries of a take while other transactions hold the user item (a job's commit) before it answers
+/// 503. The store's own failures end it at once.
+const TAKE_ATTEMPTS: u32 = 12;
+
+/// Tries of a take that learned something and changed its request: the user item or its counters
+/// made, the bucket found in the other form (`domain::rate`: only after another request's progress).
+const TAKE_LEARNED: u32 = 5;
+
+/// The configured model, or 503.
+pub fn model(state: &AppState) -> Result<&dyn LanguageModel, AssistError> {
+    state.llm.as_deref().ok_or(AssistError::NoModel)
+}
+
+/// Takes one unit of `feature` for `caller`, or refuses once the tier's daily allowance is spent
+/// (the unit counted past the limit is given back at once).
+#[tracing::instrument(skip_all, fields(user_id = %caller.id, feature = feature.as_str()))]
+pub async fn take(
+    state: &AppState,
+    caller: &Caller,
+    feature: Feature,
+) -> Result<Ticket, AssistError> {
+    let budget = state.config.request_budget;
+    let mut seen_tat = None;
+    let (mut conflicts, mut learned) = (0, 0);
+    while conflicts < TAKE_ATTEMPTS && learned < TAKE_LEARNED {
+        let now = state.clock.now();
+        let key = feature.counter_key(now);
+        // The request budget's step from the bucket last seen, taken in the same update.
+        let rate = budget.step(seen_tat, now.timestamp_millis());
+        if let RateStep::Refused { retry_after } = rate {
+            return Err(RateLimited { retry_after }.into());
+        }
+        let user = match state
+            .allowances()
+            .take(&caller.id, feature, &key, &rate, now)
+            .await?
+        {
+            Take::Counted(user) => *user,
+            Take::AtCap(user) => {
+                // Which condition failed: the budget (the bucket was not as assumed) or the cap.
+                let now_ms = now.timestamp_millis();
+                let found = budget.step(user.rate_tat, now_ms);
+                if std::mem::discriminant(&found) != std::mem::discriminant(&rate) {
+                    seen_tat = user.rate_tat;
+                    learned += 1;
+                    continue;
+                }
+                let tier = user.entitlement(now).tier;
+                let spent = spent(feature, tier, now);
+                return Err(refused(state, caller, spent, Some(&found)).await);
+            }
+            Take::NoUser => {
+                state.users().get_or_create(caller.new_user(now)).await?;
+                learned += 1;
+                continue;
+            }
+            Take::NoCounters => {
+                state.allowances().start_counters(&caller.id).await?;
+                learned += 1;
+                continue;
+            }
+            Take::Busy => {
+                son1k_store::retry::pause(conflicts).await;
+                conflicts += 1;
+                continue;
+            }
+        };
+        let tier = user.entitlement(now).tier;
+        let count = user.used_in(&key);
+        return match decide(feature, tier, count, now) {
+            Ok(granted) => Ok(Ticket {
+                feature,
+                key,
+                granted,
+                user,
+            }),
+            Err(spent) => {
+                state.allowances().uncount(&caller.id, &key).await?;
+                // The take spent this request's budget already.
+                Err(refused(state, caller, spent, None).await)
+            }
+        };
+    }
+    Err(StoreError::unavailable(
+        "UpdateItem take allowance",
+        "the user's item stayed in other transactions",
+    )
+    .into())
+}
+
+/// The refusal of a spent allowance, counted; `rate`: the budget step the refused request takes
+/// in the count's transaction (none when its take spent it).
+async fn refused(
+    state: &AppState,
+    caller: &Caller,
+    spent: Spent,
+    rate: Option<&RateStep>,
+) -> AssistError {
+    let tally = Tally::new(&caller.id, state.clock.now()).with(
+        Event::LimitReached,
+        [("limit", spent.feature.as_str()), ("period", "day")],
+    );
+    crate::analytics::count_refusal(state, &tally, rate.map(|step| (&caller.id, step))).await;
+    AssistError::Spent(spent)
+}
+
+impl Ticket {
+    /// Gives the unit back (the model failed, or nothing was stored): to the counter it was taken
+    /// from, whatever the day is now, unless that day's `GIVE_BACKS_PER_DAY` are used (then the
+    /// failure spends it). A failure to give it back is logged; the unit stays spent.
+    pub async fn give_back(&self, state: &AppState) {
+        let back = self.feature.give_back_key(&self.key);
+        if let Err(err) = state
+            .allowances()
+            .give_back(&self.user.user_id, &self.key, &back, GIVE_BACKS_PER_DAY)
+            .await
+        {
+            tracing::error!(error = %err, key = %self.key, "a unit of allowance could not be given back");
+        }
+    }
+}

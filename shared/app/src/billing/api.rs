@@ -1,0 +1,249 @@
+//! The Stripe API calls of checkout and the billing portal, through async-stripe. In AWS they go to
+//! api.stripe.com; locally `STRIPE_API_BASE` points them at the stub the local stack starts. The
+//! secret key comes from Secrets Manager on the first call; when Stripe refuses it (401: rotated),
+//! it is read again and the call made once more.
+
+use super::BillingError;
+use crate::config::BillingConfig;
+use crate::secrets::Secrets;
+use son1k_domain::ids::UserId;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use stripe::{ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
+};
+use stripe_checkout::CheckoutSessionMode;
+use stripe_core::customer::CreateCustomer;
+
+/// Tries of a customer create whose idempotency key is busy with a racing request.
+const CONFLICT_ATTEMPTS: u64 = 5;
+
+/// A Stripe client with our secret key (read when first needed), timeout and endpoint.
+#[derive(Debug, Clone)]
+pub struct StripeApi {
+    secrets: Secrets,
+    /// The Secrets Manager secret whose `secret_key` field is the key.
+    secret_name: String,
+    timeout: Duration,
+    api_base: Option<String>,
+    client: Arc<tokio::sync::Mutex<Option<stripe::Client>>>,
+}
+
+/// What a checkout session is created for.
+#[derive(Debug, Clone)]
+pub struct CheckoutRequest<'a> {
+    pub user_id: &'a UserId,
+    pub customer: &'a str,
+    pub tier: &'a str,
+    pub price_id: &'a str,
+    pub success_url: &'a str,
+    pub cancel_url: &'a str,
+}
+
+/// A created checkout session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutLink {
+    pub session_id: String,
+    pub url: String,
+}
+
+impl StripeApi {
+    /// The client over `secrets`, or `None` when no Stripe secret is named (billing routes then
+    /// answer 503). Nothing is read until the first call.
+    pub fn new(config: &BillingConfig, secrets: Secrets) -> Option<Self> {
+        Some(Self {
+            secrets,
+            secret_name: config.secret_name.clone()?,
+            timeout: config.timeout,
+            api_base: config.api_base.clone(),
+            client: Arc::default(),
+        })
+    }
+
+    /// The client with the key as last read; reads it first when there is none.
+    async fn client(&self) -> Result<stripe::Client, BillingError> {
+        let mut client = self.client.lock().await;
+        if let Some(client) = client.as_ref() {
+            return Ok(client.clone());
+        }
+        let key = self
+            .secrets
+            .field(&self.secret_name, "secret_key")
+            .await?
+            .ok_or(BillingError::NotConfigured(
+                "the Stripe secret's secret_key",
+            ))?;
+        let mut builder = ClientBuilder::new(key.expose())
+            .timeout(self.timeout)
+            .app_info("son1k", Some(crate::VERSION.to_owned()), None);
+        if let Some(base) = &self.api_base {
+            builder = builder.url(base.as_str());
+        }
+        let built = builder
+            .build()
+            .map_err(|err| BillingError::stripe("client configuration", &err))?;
+        *client = Some(built.clone());
+        Ok(built)
+    }
+
+    /// `Ok` when the key can be had (read now if not yet): the billing routes answer 503
+    /// `billing_not_configured` before anything else without it.
+    pub async fn configured(&self) -> Result<(), BillingError> {
+        self.client().await.map(|_| ())
+    }
+
+    /// Stripe refused the key (401): forget it, so the next client reads the secret again.
+    async fn key_refused(&self) {
+        tracing::warn!("Stripe refused the secret key: reading the secret again");
+        *self.client.lock().await = None;
+        self.secrets.forget(&self.secret_name).await;
+    }
+
+    /// Runs `call` with the current client; after a 401 once more with the key read again (a
+    /// rotation). The outer error: no client (no key); the inner: Stripe's answer.
+    async fn with_client<T, Fut>(
+        &self,
+        call: impl Fn(stripe::Client) -> Fut,
+    ) -> Result<Result<T, StripeError>, BillingError>
+    where
+        Fut: std::future::Future<Output = Result<T, StripeError>>,
+    {
+        match call(self.client().await?).await {
+            Err(StripeError::Stripe(_, 401)) => {
+                self.key_refused().await;
+                Ok(call(self.client().await?).await)
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Creates the user's Stripe customer. The idempotency key is the user id, so two racing
+    /// checkouts (or a retry after a lost answer) get the same customer back from Stripe.
+    pub async fn create_customer(
+        &self,
+        user_id: &UserId,
+        email: Option<&str>,
+    ) -> Result<String, BillingError> {
+        let key = IdempotencyKey::new(format!("son1k-customer-{user_id}"))
+            .map_err(|err| BillingError::stripe("idempotency key", &err))?;
+        let mut request = CreateCustomer::new().metadata(user_metadata(user_id));
+        if let Some(email) = email {
+            request = request.email(email);
+        }
+        for attempt in 1u64.. {
+            let (request, key) = (&request, &key);
+            let result = self
+                .with_client(|client| async move {
+                    request
+                        .customize()
+                        .request_strategy(RequestStrategy::Idempotent(key.clone()))
+                        .send(&client)
+                        .await
+                })
+                .await?;
+            match result {
+                Ok(customer) => return Ok(customer.id.to_string()),
+                // 409: a racing request with the same key is still in flight at Stripe; once it
+                // finishes, the same key answers with its customer.
+                Err(StripeError::Stripe(_, 409)) if attempt < CONFLICT_ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                Err(err) => return Err(BillingError::stripe("create customer", &err)),
+            }
+        }
+        Err(BillingError::stripe(
+            "create customer",
+            &"attempts exhausted",
+        ))
+    }
+
+    /// A subscription-mode checkout session for one price, naming the user in
+    /// `client_reference_id` and in the metadata of the session and of the subscription it creates.
+    pub async fn create_checkout(
+        &self,
+        req: &CheckoutRequest<'_>,
+    ) -> Result<CheckoutLink, BillingError> {
+        let mut metadata = user_metadata(req.user_id);
+        metadata.insert("tier".to_owned(), req.tier.to_owned());
+        let mut subscription = CreateCheckoutSessionSubscriptionData::new();
+        subscription.metadata = Some(metadata.clone());
+        let line = CreateCheckoutSessionLineItems {
+            price: Some(req.price_id.to_owned()),
+            quantity: Some(1),
+            ..Default::default()
+        };
+        let request = &CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Subscription)
+            .customer(req.customer)
+            .client_reference_id(req.user_id.as_str())
+            .metadata(metadata)
+            .subscription_data(subscription)
+            .line_items(vec![line])
+            .success_url(req.success_url)
+            .cancel_url(req.cancel_url);
+        let session = self
+            .with_client(|client| async move { request.send(&client).await })
+            .await?
+            .map_err(|err| BillingError::stripe("create checkout session", &err))?;
+        let url = session.url.ok_or_else(|| {
+            BillingError::stripe("create checkout session", &"no url in the answer")
+        })?;
+        Ok(CheckoutLink {
+            session_id: session.id.to_string(),
+            url,
+        })
+    }
+
+    /// A billing portal session for `customer`, returning to `return_url`.
+    pub async fn create_portal(
+        &self,
+        customer: &str,
+        return_url: &str,
+    ) -> Result<String, BillingError> {
+        let request = &CreateBillingPortalSession::new()
+            .customer(customer)
+            .return_url(return_url);
+        let session = self
+            .with_client(|client| async move { request.send(&client).await })
+            .await?
+            .map_err(|err| BillingError::stripe("create billing portal session", &err))?;
+        Ok(session.url)
+    }
+}
+
+/// `GET /v1/subscriptions/{id}`, answered as Stripe's JSON: the object a subscription event
+/// carries, so one parser (`SubscriptionSnapshot::from_object`) reads both.
+struct RetrieveSubscription<'a> {
+    id: &'a str,
+}
+
+impl StripeRequest for RetrieveSubscription<'_> {
+    type Output = miniserde::json::Value;
+
+    fn build(&self) -> stripe_client_core::RequestBuilder {
+        stripe_client_core::RequestBuilder::new(
+            stripe_client_core::StripeMethod::Get,
+            format!("/subscriptions/{}", self.id),
+        )
+    }
+}
+
+impl StripeApi {
+    /// The subscription `id` as Stripe has it now, as JSON.
+    pub async fn subscription(&self, id: &str) -> Result<serde_json::Value, BillingError> {
+        let request = &RetrieveSubscription { id };
+        let found = self
+            .with_client(|client| async move { request.customize().send(&client).await })
+            .await?
+            .map_err(|err| BillingError::stripe("retrieve subscription", &err))?;
+        serde_json::from_str(&miniserde::json::to_string(&found))
+            .map_err(|err| BillingError::stripe("retrieve subscription", &err))
+    }
+}
+
+fn user_metadata(user_id: &UserId) -> HashMap<String, String> {
+    HashMap::from([("user_id".to_owned(), user_id.as_str().to_owned())])
+}

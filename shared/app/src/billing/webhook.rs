@@ -1,0 +1,247 @@
+//! The webhook use case: a verified Stripe event becomes stored state once, and never moves a user
+//! back to an older state. The decision is `domain::billing::decide`; the store applies it with the
+//! event's dedupe item in one transaction conditioned on the fence that was read; a lost race reads
+//! the user again and decides again.
+
+use crate::AppState;
+use son1k_domain::billing::{
+    decide, milestone, settled_fence, ties, BillingState, CheckoutCompleted, Decision, EventError,
+    EventFamily, StripeEvent, SubscriptionSnapshot,
+};
+use son1k_domain::ids::UserId;
+use son1k_store::analytics::Tally;
+use son1k_store::billing::{ApplyOutcome, EventMark};
+use son1k_store::users::UserRecord;
+use son1k_store::StoreError;
+
+/// Attempts before a webhook gives up with 503 (Stripe then retries the event later).
+const MAX_ATTEMPTS: u32 = 8;
+
+/// What became of an event. Every outcome is acknowledged with 200.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    Applied,
+    /// This event id was applied before.
+    Duplicate,
+    /// Nothing to change (the reason is logged).
+    Ignored(&'static str),
+    /// No user of ours goes with the event.
+    UnknownUser,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The event's object lacks a field we need to act on it.
+    #[error(transparent)]
+    Malformed(#[from] EventError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Every attempt lost a race (a storm of events for one user); Stripe retries later.
+    #[error("gave up after {0} attempts")]
+    Contended(u32),
+    /// Stripe could not be asked for the subscription (a same-second tie); Stripe retries later.
+    #[error(transparent)]
+    Billing(#[from] super::BillingError),
+}
+
+/// The subscription `id` as Stripe has it now (one call, only to settle a same-second tie).
+async fn fetch(state: &AppState, id: &str) -> Result<SubscriptionSnapshot, WebhookError> {
+    let stripe = state
+        .stripe
+        .as_ref()
+        .ok_or(super::BillingError::NotConfigured("the Stripe secret"))?;
+    let object = stripe.subscription(id).await?;
+    tracing::info!(
+        subscription = id,
+        "a same-second event tie settled by Stripe's current state"
+    );
+    Ok(SubscriptionSnapshot::from_object(&object)?)
+}
+
+/// Applies a verified event.
+#[tracing::instrument(skip_all, fields(event_id = %event.id, event_type = %event.kind))]
+pub async fn handle_event(
+    state: &AppState,
+    event: &StripeEvent,
+) -> Result<WebhookOutcome, WebhookError> {
+    let outcome = match event.family() {
+        EventFamily::Subscription(_) => subscription_event(state, event).await?,
+        EventFamily::CheckoutCompleted => checkout_completed(state, event).await?,
+        // Payment outcomes change the subscription's status and period, and Stripe reports those
+        // as `customer.subscription.updated`: that event is the one applied.
+        EventFamily::Invoice => WebhookOutcome::Ignored("state_follows_subscription_events"),
+        EventFamily::Other => WebhookOutcome::Ignored("type_not_handled"),
+    };
+    tracing::info!(outcome = ?outcome, "stripe event handled");
+    Ok(outcome)
+}
+
+async fn subscription_event(
+    state: &AppState,
+    event: &StripeEvent,
+) -> Result<WebhookOutcome, WebhookError> {
+    let snapshot = SubscriptionSnapshot::from_object(&event.object)?;
+    let customer = snapshot.customer.as_deref();
+    let Some(mut user) = find_user(state, snapshot.user_id.as_deref(), customer).await? else {
+        tracing::warn!(subscription = %snapshot.id, "subscription event for no user of ours");
+        return Ok(WebhookOutcome::UnknownUser);
+    };
+    let fence = event.fence();
+    // A tie with the applied event (same second, same lifecycle rank): what Stripe says now.
+    let mut settled: Option<(String, SubscriptionSnapshot)> = None;
+    for attempt in 0..MAX_ATTEMPTS {
+        let same_subscription = user
+            .subscription
+            .as_ref()
+            .is_some_and(|s| s.id == snapshot.id);
+        let tie = same_subscription && ties(user.sub_fence.as_deref(), &fence);
+        if tie && settled.is_none() {
+            settled = Some((settled_fence(&fence), fetch(state, &snapshot.id).await?));
+        }
+        let decided = match (&settled, tie) {
+            // Stripe's answer is newer than both events: decided without the fence order.
+            (Some((settled_fence, current)), true) => decide(
+                &BillingState {
+                    sub_fence: None,
+                    ..user.billing_state()
+                },
+                settled_fence,
+                current,
+                &state.config.billing.prices,
+            ),
+            _ => decide(
+                &user.billing_state(),
+                &fence,
+                &snapshot,
+                &state.config.billing.prices,
+            ),
+        };
+        let change = match decided {
+            Decision::Apply(change) => change,
+            Decision::Ignore(reason) => {
+                if reason != son1k_domain::billing::Ignored::Stale {
+                    tracing::warn!(user_id = %user.user_id, reason = reason.as_str(), "event changes nothing");
+                }
+                return Ok(WebhookOutcome::Ignored(reason.as_str()));
+            }
+        };
+        let mark = EventMark {
+            id: &event.id,
+            kind: &event.kind,
+            now: state.clock.now(),
+        };
+        let tally = Tally::new(&user.user_id, mark.now);
+        let tally = match milestone(user.subscription.as_ref(), &change.subscription) {
+            Some(happened) => tally.with(
+                happened,
+                [
+                    ("subscription_id", change.subscription.id.as_str()),
+                    ("tier", change.tier.as_str()),
+                    ("stripe_event_id", event.id.as_str()),
+                ],
+            ),
+            None => tally,
+        };
+        let applied = state
+            .billing()
+            .apply_change(
+                &user.user_id,
+                user.sub_fence.as_deref(),
+                &change,
+                customer,
+                mark,
+                &tally,
+            )
+            .await?;
+        match applied {
+            ApplyOutcome::Applied => {
+                tracing::info!(user_id = %user.user_id, tier = %change.tier,
+                    status = ?change.subscription.status, "subscription applied");
+                return Ok(WebhookOutcome::Applied);
+            }
+            ApplyOutcome::Duplicate => return Ok(WebhookOutcome::Duplicate),
+            ApplyOutcome::UserChanged => {
+                son1k_store::retry::pause(attempt).await;
+                user = reread(state, &user.user_id).await?;
+            }
+        }
+    }
+    Err(WebhookError::Contended(MAX_ATTEMPTS))
+}
+
+async fn checkout_completed(
+    state: &AppState,
+    event: &StripeEvent,
+) -> Result<WebhookOutcome, WebhookError> {
+    let session = CheckoutCompleted::from_object(&event.object);
+    let Some(customer) = session.customer.as_deref() else {
+        return Ok(WebhookOutcome::Ignored("no_customer"));
+    };
+    let Some(user) = find_user(state, session.user_id.as_deref(), Some(customer)).await? else {
+        tracing::warn!("checkout completed for no user of ours");
+        return Ok(WebhookOutcome::UnknownUser);
+    };
+    // Checkout reuses the customer stored when it started, so it is normally linked already; the
+    // tier itself arrives with the subscription's own events.
+    if user.stripe_customer_id.is_some() {
+        return Ok(WebhookOutcome::Ignored("customer_already_linked"));
+    }
+    let mark = EventMark {
+        id: &event.id,
+        kind: &event.kind,
+        now: state.clock.now(),
+    };
+    Ok(
+        match state
+            .billing()
+            .link_customer(&user.user_id, customer, mark)
+            .await?
+        {
+            ApplyOutcome::Applied => WebhookOutcome::Applied,
+            ApplyOutcome::Duplicate => WebhookOutcome::Duplicate,
+            // Linked meanwhile by a racing delivery or checkout: nothing left to do.
+            ApplyOutcome::UserChanged => WebhookOutcome::Ignored("customer_already_linked"),
+        },
+    )
+}
+
+/// The user an event is about: the user id our checkout put in the metadata, as long as the
+/// event's customer is that user's (or belongs to nobody yet); else the owner of the customer.
+async fn find_user(
+    state: &AppState,
+    user_id: Option<&str>,
+    customer: Option<&str>,
+) -> Result<Option<UserRecord>, StoreError> {
+    let named = match user_id.and_then(|raw| UserId::parse(raw).ok()) {
+        Some(id) => state.users().get(&id).await?,
+        None => None,
+    };
+    let Some(customer) = customer else {
+        return Ok(named);
+    };
+    if let Some(user) = named {
+        match user.stripe_customer_id.as_deref() {
+            Some(stored) if stored == customer => return Ok(Some(user)),
+            Some(_) => {}
+            // Normally checkout stored the customer already; if not, make sure no one else owns it.
+            None => match state.billing().user_of_customer(customer).await? {
+                None => return Ok(Some(user)),
+                Some(owner) if owner == user.user_id => return Ok(Some(user)),
+                Some(_) => {}
+            },
+        }
+        tracing::warn!(user_id = %user.user_id, "metadata names a user with another customer; the customer's owner is used");
+    }
+    match state.billing().user_of_customer(customer).await? {
+        Some(id) => state.users().get(&id).await,
+        None => Ok(None),
+    }
+}
+
+async fn reread(state: &AppState, id: &UserId) -> Result<UserRecord, StoreError> {
+    state
+        .users()
+        .get(id)
+        .await?
+        .ok_or_else(|| StoreError::corrupt("the user vanished while applying a Stripe event"))
+}

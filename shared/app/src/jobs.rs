@@ -1,0 +1,943 @@
+//! Generation jobs: submit (reserve a unit and queue the job), status, and the worker's run (a
+//! provider from the pool, the audio streamed into S3, then commit or release).
+//!
+//! Quota is spent only for audio that exists: the unit reserved at submission becomes a recorded
+//! generation when the audio is stored, and comes back when the job fails. A reservation that is
+//! never finished stops counting after `RESERVATION_TTL` (computed on read).
+
+use crate::caller::Caller;
+use crate::clock::rfc3339;
+use crate::metering::{AWAIT_ROUNDS, SPEND_ATTEMPTS};
+use crate::providers::{GenerationRequest, MusicProvider, ProviderError};
+use crate::AppState;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use son1k_domain::generation::{PoolContribution, RecordedGeneration};
+use son1k_domain::ids::GenerationId;
+use son1k_domain::jobs::{JobFailure, JobStatus, JobView, NewJob, Reservation, Submitted};
+use son1k_domain::metering::{decide, Grant, Refusal};
+use son1k_domain::pool::points;
+use son1k_domain::storage::{audio_key, AUDIO_LINK_SECONDS};
+use son1k_store::analytics::Tally;
+use son1k_store::audio::ObjectInfo;
+use son1k_store::generations::{
+    generation_pk, AudioState, GenerationRecord, Spend, StoredAudio, GEN_SK, INFLIGHT_KEPT,
+};
+use son1k_store::jobs::{CommitWrite, FinishOutcome, JobEnd, JobRecord, JOB_SK};
+use son1k_store::pool::ContributionRecord;
+use son1k_store::providers::CallEnd;
+use son1k_store::users::UserRecord;
+use son1k_store::StoreError;
+use std::time::Duration;
+
+/// Provider calls one job may make, over all its runs.
+pub const MAX_PROVIDER_CALLS: u32 = 3;
+/// How long one worker run holds a job: the worker function's timeout (300 s in template.yaml; the
+/// queue's visibility timeout is longer), so a run that crashed has let go by the time SQS delivers
+/// the message again. A provider call is started only with its whole timeout left in the lease.
+pub const LEASE: chrono::Duration = chrono::Duration::seconds(300);
+/// How long a run waits for a provider that is cooling down or out of rate before it gives the
+/// job back to the queue.
+const WAIT_FOR_PROVIDER: Duration = Duration::from_secs(20);
+
+/// The queue message of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub generation_id: GenerationId,
+    pub owner_id: son1k_domain::ids::UserId,
+}
+
+/// The jobs queue (SQS). Its client is built on the first send, not at cold start: a submission
+/// that is refused (400, 403, 429) never needs it.
+#[derive(Debug, Clone)]
+pub struct JobsQueue {
+    client: std::sync::Arc<std::sync::OnceLock<aws_sdk_sqs::Client>>,
+    /// What the client is built from: the state's SDK settings and SQS endpoint override.
+    source: Option<(aws_config::SdkConfig, Option<String>)>,
+    url: String,
+    /// How many providers the worker runs jobs through (`GENERATION_PROVIDERS`): with none, a
+    /// submission is refused before anything is reserved.
+    providers: usize,
+}
+
+impl JobsQueue {
+    /// The queue at `url`, its jobs run by `providers` providers.
+    pub fn new(client: aws_sdk_sqs::Client, url: String, providers: usize) -> Self {
+        Self {
+            client: std::sync::Arc::new(std::sync::OnceLock::from(client)),
+            source: None,
+            url,
+            providers,
+        }
+    }
+
+    /// The queue of `JOBS_QUEUE_URL`, with the state's SDK settings (and `AWS_ENDPOINT_URL_SQS`),
+    /// and the worker's providers as `GENERATION_PROVIDERS` lists them (the same parameter).
+    pub fn from_env(state: &AppState) -> Result<Self, crate::StartError> {
+        let url = std::env::var("JOBS_QUEUE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .ok_or("JOBS_QUEUE_URL is not set: the function needs it (template.yaml sets it)")?;
+        let providers = match std::env::var("GENERATION_PROVIDERS") {
+            Ok(raw) if !raw.trim().is_empty() => crate::providers::parse_providers(&raw)?.len(),
+            _ => 0,
+        };
+        if providers == 0 {
+            tracing::error!(
+                "GENERATION_PROVIDERS lists no provider: every submission answers 503 \
+                 no_provider_configured"
+            );
+        }
+        Ok(Self {
+            client: std::sync::Arc::new(std::sync::OnceLock::new()),
+            source: Some((state.sdk.clone(), state.endpoints.sqs.clone())),
+            url,
+            providers,
+        })
+    }
+
+    fn client(&self) -> &aws_sdk_sqs::Client {
+        // `new` sets the client; `from_env` leaves it to be built here, from its source.
+        self.client.get_or_init(|| match &self.source {
+            Some((sdk, endpoint)) => crate::state::sqs_client(sdk, endpoint.as_deref()),
+            None => aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::Config::builder().build()),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub async fn send(&self, message: &JobMessage) -> Result<(), StoreError> {
+        let body = serde_json::to_string(message).map_err(StoreError::invalid_request)?;
+        self.client()
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| {
+                StoreError::unavailable(
+                    "SendMessage",
+                    aws_sdk_sqs::error::DisplayErrorContext(&err).to_string(),
+                )
+            })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
+    #[error(transparent)]
+    RateLimited(#[from] crate::rate::RateLimited),
+    #[error("generation id taken")]
+    IdTaken,
+    /// `lyrics_id` names no draft of the caller's.
+    #[error("no such lyrics")]
+    NoSuchLyrics,
+    /// The deployment has no generation provider: a job could only fail.
+    #[error("no generation provider is configured")]
+    NoProvider,
+    /// The owner's free storage is below what the job's audio may take.
+    #[error("storage quota exceeded")]
+    StorageFull {
+        limit_bytes: u64,
+        used_bytes: u64,
+        requested_bytes: u64,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Lost every attempt (`SPEND_ATTEMPTS`, or `AWAIT_ROUNDS` waiting for a parallel copy).
+    #[error("gave up after {attempts} attempts")]
+    BudgetSpent { attempts: u32 },
+}
+
+/// What a submission did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SubmitOutcome {
+    /// Reserved and queued: the 202 body.
+    Queued(Submitted),
+    /// The caller submitted this id before: the job as it now is.
+    Existing(JobView),
+}
+
+/// Reserves a unit of `caller`'s quota for the job, stores the job and queues it. The same id again
+/// by the same caller answers the job's state (and queues it again while it is queued: a lost message
+/// is sent again by the client's retry; the worker runs a job once whatever it receives).
+///
+/// One read (the user, the job and a recorded generation of this id together), one single-item
+/// update of the user item (the unit and the reservation: a user's parallel submissions queue there,
+/// see `crate::metering`), one put of the job. A parallel copy of the submission finds the
+/// reservation its original made and waits for that job instead of reserving a second unit.
+#[tracing::instrument(skip_all, fields(user_id = %caller.id, generation_id = %job.generation_id))]
+pub async fn submit(
+    state: &AppState,
+    caller: &Caller,
+    job: &NewJob,
+) -> Result<SubmitOutcome, SubmitError> {
+    let queue = state
+        .jobs_queue
+        .as_ref()
+        .ok_or_else(|| StoreError::unavailable("SendMessage", "JOBS_QUEUE_URL is not set"))?;
+    if queue.providers == 0 {
+        return Err(SubmitError::NoProvider);
+    }
+    if let Some(lyrics) = &job.lyrics_id {
+        if state.lyrics().entry(&caller.id, lyrics).await?.is_none() {
+            return Err(SubmitError::NoSuchLyrics);
+        }
+    }
+    let id = &job.generation_id;
+    let (user, existing, recorded) = state.jobs().user_job_and_generation(&caller.id, id).await?;
+    if let Some(existing) = existing {
+        return existing_job(state, queue, caller, existing).await;
+    }
+    if recorded.is_some() {
+        return Err(SubmitError::IdTaken);
+    }
+    let mut user = match user {
+        Some(user) => user,
+        None => {
+            state
+                .users()
+                .create(caller.new_user(state.clock.now()))
+                .await?
+                .0
+        }
+    };
+    let mut attempt = 0;
+    while attempt < SPEND_ATTEMPTS {
+        // The clock on every attempt: a retry that crosses midnight counts in the new day.
+        let now = state.clock.now();
+        attempt += 1;
+        if let Some(held) = user.reservations.get(id.as_str()).cloned() {
+            match await_original(state, queue, caller, id, &held).await? {
+                Waited::Answered(outcome) => return Ok(outcome),
+                Waited::GaveUp(current) => {
+                    user = *current;
+                    continue;
+                }
+            }
+        }
+        // The request budget, from the bucket as read; taken in the reservation's own update.
+        let rate = state
+            .config
+            .request_budget
+            .step(user.rate_tat, now.timestamp_millis());
+        if let son1k_domain::rate::RateStep::Refused { retry_after } = rate {
+            return Err(SubmitError::RateLimited(crate::rate::RateLimited {
+                retry_after,
+            }));
+        }
+        let grant = match decide(&user.usage(now), Some(job.quality), now) {
+            Ok(grant) => grant,
+            Err(refusal) => {
+                crate::metering::count_limit_hit(state, caller, &refusal, &rate, now).await;
+                return Err(SubmitError::Refused(refusal));
+            }
+        };
+        // The provider is paid whatever happens to its audio: a job whose audio may not fit is
+        // refused before anything is spent (the worker still checks the real size).
+        let requested_bytes = job.quality.max_audio_bytes(job.duration_seconds);
+        if let Some(limit_bytes) = grant.tier.spec().storage_bytes {
+            if limit_bytes.saturating_sub(user.storage_used_bytes) < requested_bytes {
+                return Err(SubmitError::StorageFull {
+                    limit_bytes,
+                    used_bytes: user.storage_used_bytes,
+                    requested_bytes,
+                });
+            }
+        }
+        let reservation = Reservation::new(grant.period_key.clone(), grant.tier.is_paid(), now);
+        match state
+            .jobs()
+            .reserve(&user, &grant, id, &reservation, &rate, now)
+            .await?
+        {
+            Spend::Spent(after) => {
+                let grant = grant.settled(
+                    after.used_in(&grant.period_key),
+                    after.paid_generations_total,
+                );
+                let record = job_record(caller, job, &grant, &reservation, now);
+                return place(state, queue, caller, job, &record, &grant).await;
+            }
+            Spend::Stale(Some(current)) => user = *current,
+            Spend::Stale(None) => {
+                return Err(StoreError::corrupt("the user vanished while submitting").into())
+            }
+            Spend::Busy => son1k_store::retry::pause(attempt).await,
+        }
+    }
+    tracing::warn!(
+        attempts = SPEND_ATTEMPTS,
+        "submit: the user item kept changing"
+    );
+    Err(SubmitError::BudgetSpent {
+        attempts: SPEND_ATTEMPTS,
+    })
+}
+
+/// The job of a submission whose unit `grant` reserved.
+fn job_record(
+    caller: &Caller,
+    job: &NewJob,
+    grant: &Grant,
+    reservation: &Reservation,
+    now: DateTime<Utc>,
+) -> JobRecord {
+    JobRecord {
+        pk: generation_pk(&job.generation_id),
+        sk: JOB_SK.to_owned(),
+        generation_id: job.generation_id.clone(),
+        owner_id: caller.id.clone(),
+        status: JobStatus::Queued,
+        prompt: job.prompt.clone(),
+        genre: job.genre.clone(),
+        title: job.title.clone(),
+        quality: job.quality,
+        duration_seconds: job.duration_seconds,
+        tier: grant.tier,
+        contributes: grant.contributes,
+        period_key: grant.period_key.clone(),
+        reserved_until: reservation.until,
+        expires_at: (now + son1k_store::jobs::JOB_KEPT).timestamp(),
+        created_at: now,
+        started_at: None,
+        finished_at: None,
+        provider: None,
+        error: None,
+        lease_id: None,
+        lease_until: None,
+        provider_calls: 0,
+        audio: None,
+    }
+}
+
+/// Stores the job whose unit is reserved and queues it. If the id has a job already (made by an
+/// earlier submission whose reservation is over), the new reservation is given back and that job
+/// answers.
+async fn place(
+    state: &AppState,
+    queue: &JobsQueue,
+    caller: &Caller,
+    job: &NewJob,
+    record: &JobRecord,
+    grant: &Grant,
+) -> Result<SubmitOutcome, SubmitError> {
+    if let Some(existing) = state.jobs().put(record).await? {
+        state
+            .jobs()
+            .give_back(&caller.id, &record.generation_id, &record.reservation())
+            .await?;
+        return existing_job(state, queue, caller, existing).await;
+    }
+    queue
+        .send(&JobMessage {
+            generation_id: job.generation_id.clone(),
+            owner_id: caller.id.clone(),
+        })
+        .await?;
+    mark_lyrics(state, caller, job).await;
+    Ok(SubmitOutcome::Queued(Submitted {
+        generation_id: job.generation_id.clone(),
+        status: JobStatus::Queued,
+        used: grant.used_after,
+        remaining: grant.remaining,
+        reset_at: rfc3339(grant.reset_at),
+    }))
+}
+
+/// How waiting for a parallel copy's job ended.
+enum Waited {
+    /// Its job exists: this submission's answer.
+    Answered(SubmitOutcome),
+    /// It died between its reservation and its job (the reservation is older than any submission
+    /// runs, and there is no job): its unit was given back; the user as it now is, to decide again.
+    GaveUp(Box<UserRecord>),
+}
+
+/// Waits for the parallel submission that reserved `held` for `id` to store its job, reading the job
+/// between pauses while that submission may still be running (`INFLIGHT_KEPT` after it reserved).
+async fn await_original(
+    state: &AppState,
+    queue: &JobsQueue,
+    caller: &Caller,
+    id: &GenerationId,
+    held: &Reservation,
+) -> Result<Waited, SubmitError> {
+    for round in 0..AWAIT_ROUNDS {
+        if let Some(existing) = state.jobs().get(id).await? {
+            return Ok(Waited::Answered(
+                existing_job(state, queue, caller, existing).await?,
+            ));
+        }
+        let running_until = held.reserved_at() * 1000 + INFLIGHT_KEPT.num_milliseconds();
+        if state.clock.now().timestamp_millis() >= running_until {
+            state.jobs().give_back(&caller.id, id, held).await?;
+            let user = state
+                .users()
+                .get(&caller.id)
+                .await?
+                .ok_or_else(|| StoreError::corrupt("the user vanished while submitting"))?;
+            return Ok(Waited::GaveUp(Box::new(user)));
+        }
+        son1k_store::retry::pause(round).await;
+    }
+    Err(SubmitError::BudgetSpent {
+        attempts: AWAIT_ROUNDS,
+    })
+}
+
+/// Marks the draft the job sings as turned into a song (what Pixel suggests from). A failure is
+/// logged: the generation is queued whatever happens to the mark.
+async fn mark_lyrics(state: &AppState, caller: &Caller, job: &NewJob) {
+    let Some(lyrics) = &job.lyrics_id else {
+        return;
+    };
+    if let Err(err) = state
+        .lyrics()
+        .mark_used(&caller.id, lyrics, &job.generation_id)
+        .await
+    {
+        tracing::error!(error = %err, lyrics_id = %lyrics, "the lyrics could not be marked as used");
+    }
+}
+
+async fn existing_job(
+    state: &AppState,
+    queue: &JobsQueue,
+    caller: &Caller,
+    job: JobRecord,
+) -> Result<SubmitOutcome, SubmitError> {
+    if job.owner_id != caller.id {
+        return Err(SubmitError::IdTaken);
+    }
+    let view = view(state, &job).await?;
+    if view.status == JobStatus::Queued {
+        queue
+            .send(&JobMessage {
+                generation_id: job.generation_id.clone(),
+                owner_id: job.owner_id.clone(),
+            })
+            .await?;
+    }
+    Ok(SubmitOutcome::Existing(view))
+}
+
+/// The status of a job as its owner or an admin sees it; `None` for anyone else, and when there
+/// is no such job.
+pub async fn status(
+    state: &AppState,
+    caller: &Caller,
+    id: &GenerationId,
+) -> Result<Option<JobView>, StoreError> {
+    match state.jobs().get(id).await? {
+        Some(job) if job.owner_id == caller.id || caller.is_admin() => {
+            Ok(Some(view(state, &job).await?))
+        }
+        _ => Ok(None),
+    }
+}
+
+async fn view(state: &AppState, job: &JobRecord) -> Result<JobView, StoreError> {
+    let now = state.clock.now();
+    let (status, error) = job.status_at(now);
+    let link = match status {
+        JobStatus::Succeeded => Some(
+            state
+                .audio()
+                .presign_get(
+                    &audio_key(&job.owner_id, &job.generation_id),
+                    now,
+                    AUDIO_LINK_SECONDS,
+                )
+                .await?,
+        ),
+        _ => None,
+    };
+    Ok(JobView {
+        generation_id: job.generation_id.clone(),
+        status,
+        provider: job.provider.clone(),
+        error,
+        audio_url_expires_at: link.as_ref().map(|l| rfc3339(l.expires_at)),
+        audio_url: link.map(|l| l.url),
+        created_at: rfc3339(job.created_at),
+        finished_at: job.finished_at.map(rfc3339).or_else(|| {
+            (status == JobStatus::Failed && !job.status.is_final())
+                .then(|| rfc3339(DateTime::from_timestamp(job.reserved_until, 0).unwrap_or(now)))
+        }),
+    })
+}
+
+/// What a worker run did with one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkOutcome {
+    /// Nothing left to do for this message (finished now or before, or no such job).
+    Done(Option<JobStatus>),
+    /// Give the message back to the queue: another run holds the job, or no provider could be
+    /// tried yet.
+    Retry,
+}
+
+/// The worker's providers, in configuration order.
+pub type Providers = Vec<Box<dyn MusicProvider>>;
+
+/// Runs the job of `message`: once, whatever the number of deliveries.
+#[tracing::instrument(skip_all, fields(generation_id = %message.generation_id))]
+pub async fn work(
+    state: &AppState,
+    providers: &Providers,
+    message: &JobMessage,
+) -> Result<WorkOutcome, StoreError> {
+    let Some(job) = state
+        .jobs()
+        .get(&message.generation_id)
+        .await?
+        .filter(|j| j.owner_id == message.owner_id)
+    else {
+        tracing::warn!("a message for no job of its owner; dropped");
+        return Ok(WorkOutcome::Done(None));
+    };
+    if job.status.is_final() {
+        return Ok(WorkOutcome::Done(Some(job.status)));
+    }
+    let now = state.clock.now();
+    if now.timestamp() >= job.reserved_until {
+        release(state, &job, None, JobFailure::TimedOut, None, 0).await?;
+        return Ok(WorkOutcome::Done(Some(JobStatus::Failed)));
+    }
+    let lease_id = ulid::Ulid::generate().to_string();
+    let lease_until = (now + LEASE)
+        .timestamp_millis()
+        .min(job.reserved_until * 1000);
+    let Some(job) = state
+        .jobs()
+        .lease(&job.generation_id, &lease_id, now, lease_until)
+        .await?
+    else {
+        return Ok(WorkOutcome::Retry);
+    };
+    let mut run = Run {
+        state,
+        job: &job,
+        lease_id: &lease_id,
+        calls: 0,
+    };
+    let outcome = run.go(providers).await;
+    if !matches!(outcome, Ok(WorkOutcome::Done(_))) {
+        // The calls this run made count towards the job's budget in the runs after it.
+        state
+            .jobs()
+            .drop_lease(&job.generation_id, &lease_id, run.calls)
+            .await;
+    }
+    outcome
+}
+
+/// One worker run holding a job's lease.
+struct Run<'a> {
+    state: &'a AppState,
+    job: &'a JobRecord,
+    lease_id: &'a str,
+    calls: u32,
+}
+
+enum Attempted {
+    Stored(ObjectInfo, String),
+    Rejected,
+    OutputRefused,
+    Failed,
+}
+
+impl Run<'_> {
+    async fn go(&mut self, providers: &Providers) -> Result<WorkOutcome, StoreError> {
+        let state = self.state;
+        let key = audio_key(&self.job.owner_id, &self.job.generation_id);
+        // A run that stopped after its upload and before its commit left the audio: commit it.
+        if let Some(object) = state
+            .audio()
+            .head(&key)
+            .await?
+            .filter(|o| o.job.as_deref() == Some(self.job.generation_id.as_str()))
+        {
+            let provider = object
+                .provider
+                .clone()
+                .unwrap_or_else(|| "unknown".to_owned());
+            return self.commit(object, &provider).await;
+        }
+        let weights: Vec<u32> = providers.iter().map(|p| p.config().weight).collect();
+        let order = crate::providers::weighted_order(&weights, |n| fastrand::u64(0..n));
+        let mut tried = std::collections::BTreeSet::new();
+        let mut budget = MAX_PROVIDER_CALLS.saturating_sub(self.job.provider_calls);
+        let waited_since = tokio::time::Instant::now();
+        let mut out_of_time = false;
+        loop {
+            let mut soonest: Option<i64> = None;
+            let mut called = false;
+            for &index in &order {
+                if budget == 0 {
+                    break;
+                }
+                let Some(provider) = providers.get(index) else {
+                    continue;
+                };
+                let config = provider.config();
+                if tried.contains(&config.name) {
+                    continue;
+                }
+                let now = state.clock.now();
+                let lease_until = self
+                    .job
+                    .lease_until
+                    .unwrap_or(self.job.reserved_until * 1000);
+                let left_ms = lease_until - now.timestamp_millis();
+                if left_ms <= i64::try_from(config.timeout_seconds * 1000).unwrap_or(i64::MAX) {
+                    out_of_time = true;
+                    continue;
+                }
+                let clock = || state.clock.now().timestamp_millis();
+                let taken = state
+                    .providers()
+                    .take(
+                        &config.name,
+                        &config.limits(),
+                        self.job.generation_id.as_str(),
+                        clock,
+                    )
+                    .await?;
+                if let Err(why) = taken {
+                    let until = why.until(clock());
+                    soonest = Some(soonest.map_or(until, |s| s.min(until)));
+                    tracing::info!(provider = %config.name, ?why, "provider passed over");
+                    continue;
+                }
+                budget -= 1;
+                self.calls += 1;
+                called = true;
+                tried.insert(config.name.clone());
+                match self.attempt(provider.as_ref(), &key).await? {
+                    Attempted::Stored(object, name) => return self.commit(object, &name).await,
+                    Attempted::Rejected => {
+                        return self
+                            .release(JobFailure::ProviderRejected, Some(&config.name))
+                            .await
+                    }
+                    Attempted::OutputRefused => {
+                        return self
+                            .release(JobFailure::ProviderOutputRefused, Some(&config.name))
+                            .await
+                    }
+                    Attempted::Failed => {}
+                }
+            }
+            let everyone_tried = providers.iter().all(|p| tried.contains(&p.config().name));
+            if budget == 0 || everyone_tried {
+                return self.release(JobFailure::NoProviderAvailable, None).await;
+            }
+            // Nobody could be called just now: wait for the soonest, within bounds, then try again.
+            let now_ms = state.clock.now().timestamp_millis();
+            match soonest {
+                Some(at) if !called || at > now_ms => {
+                    let wait = Duration::from_millis(u64::try_from(at - now_ms).unwrap_or(0));
+                    if waited_since.elapsed() + wait > WAIT_FOR_PROVIDER {
+                        return Ok(WorkOutcome::Retry);
+                    }
+                    tokio::time::sleep(wait.max(Duration::from_millis(50))).await;
+                }
+                Some(_) => {}
+                None if out_of_time && !called => {
+                    return self.release(JobFailure::TimedOut, None).await
+                }
+                None => return self.release(JobFailure::NoProviderAvailable, None).await,
+            }
+        }
+    }
+
+    /// One provider call, its audio streamed into S3; the provider's state updated with its end.
+    async fn attempt(
+        &self,
+        provider: &dyn MusicProvider,
+        key: &str,
+    ) -> Result<Attempted, StoreError> {
+        let state = self.state;
+        let name = provider.config().name.clone();
+        let job_id = self.job.generation_id.as_str();
+        let request = GenerationRequest {
+            generation_id: job_id.to_owned(),
+            prompt: self.job.prompt.clone(),
+            quality: self.job.quality,
+            duration_seconds: self.job.duration_seconds,
+        };
+        let clock = || state.clock.now().timestamp_millis();
+        let result = match provider.generate(&request).await {
+            Ok(mut audio) => {
+                let mut upload = state
+                    .audio()
+                    .upload(key, &audio.content_type, job_id, &name);
+                let streamed = async {
+                    while let Some(chunk) = audio.chunk().await? {
+                        upload.write(&chunk).await.map_err(|e| {
+                            ProviderError::Failed(format!("storing the audio: {e}"))
+                        })?;
+                    }
+                    Ok::<_, ProviderError>(())
+                }
+                .await;
+                match streamed {
+                    Ok(()) => match upload.finish().await {
+                        Ok(object) => Ok(object),
+                        Err(err) => return Err(err),
+                    },
+                    Err(err) => {
+                        upload.abort().await;
+                        Err(err)
+                    }
+                }
+            }
+            Err(err) => Err(err),
+        };
+        let (end, attempted) = match result {
+            Ok(object) => (CallEnd::Success, Attempted::Stored(object, name.clone())),
+            Err(ProviderError::RateLimited(after)) => {
+                tracing::warn!(provider = %name, ?after, "provider rate limited; cooling down");
+                let ms = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+                (
+                    CallEnd::RateLimited { retry_after_ms: ms },
+                    Attempted::Failed,
+                )
+            }
+            Err(ProviderError::Rejected(why)) => {
+                tracing::warn!(provider = %name, why, "provider rejected the request");
+                (CallEnd::Refused, Attempted::Rejected)
+            }
+            Err(ProviderError::OutputRefused(why)) => {
+                tracing::error!(provider = %name, why, "the provider's output was refused");
+                (CallEnd::Failure, Attempted::OutputRefused)
+            }
+            Err(err) => {
+                tracing::warn!(provider = %name, error = %err, "provider failed; failing over");
+                (CallEnd::Failure, Attempted::Failed)
+            }
+        };
+        state.providers().end(&name, job_id, end, clock).await?;
+        Ok(attempted)
+    }
+
+    async fn release(
+        &self,
+        failure: JobFailure,
+        provider: Option<&str>,
+    ) -> Result<WorkOutcome, StoreError> {
+        release(
+            self.state,
+            self.job,
+            Some(self.lease_id),
+            failure,
+            provider,
+            self.calls,
+        )
+        .await
+    }
+
+    /// Records the stored audio as the job's generation, or fails the job when it cannot be (the
+    /// reservation expired, the quota is full): then the audio is deleted.
+    async fn commit(&self, object: ObjectInfo, provider: &str) -> Result<WorkOutcome, StoreError> {
+        let state = self.state;
+        let job = self.job;
+        let key = audio_key(&job.owner_id, &job.generation_id);
+        for attempt in 0..COMMIT_ATTEMPTS {
+            let now = state.clock.now();
+            let user = state
+                .users()
+                .get(&job.owner_id)
+                .await?
+                .ok_or_else(|| StoreError::corrupt("a job of a user who does not exist"))?;
+            let holds = user
+                .reservations
+                .get(job.generation_id.as_str())
+                .is_some_and(|r| r.active(now) && r.until == job.reserved_until);
+            if !holds {
+                state.audio().delete(&key).await?;
+                return self.release(JobFailure::TimedOut, Some(provider)).await;
+            }
+            let limit = user.entitlement(now).tier.spec().storage_bytes;
+            let max_storage_before = match limit {
+                Some(limit) => match limit.checked_sub(object.size_bytes) {
+                    Some(max) if user.storage_used_bytes <= max => Some(max),
+                    _ => {
+                        state.audio().delete(&key).await?;
+                        return self
+                            .release(JobFailure::StorageQuotaExceeded, Some(provider))
+                            .await;
+                    }
+                },
+                None => None,
+            };
+            let audio = StoredAudio {
+                etag: object.etag.clone(),
+                size_bytes: object.size_bytes,
+                content_type: son1k_domain::storage::AudioType::parse(
+                    object.content_type.as_deref().unwrap_or("audio/wav"),
+                )
+                .unwrap_or(son1k_domain::storage::AudioType::Wav),
+                stored_at: now,
+                key: None,
+            };
+            let contribution = job.contributes.then(|| contribution(&user, job, now));
+            let generation = generation_record(&user, job, &audio, contribution.as_ref(), now)?;
+            let tally = tally(&user, job, contribution.as_ref(), now);
+            let write = CommitWrite {
+                job,
+                lease_id: self.lease_id,
+                user: &user,
+                generation: &generation,
+                audio: &audio,
+                max_storage_before,
+                contribution: contribution.as_ref(),
+                tally: &tally,
+                provider,
+                now,
+            };
+            match state.jobs().commit(&write, self.calls).await? {
+                FinishOutcome::Done => {
+                    tracing::info!(
+                        provider,
+                        size = object.size_bytes,
+                        "generation job succeeded"
+                    );
+                    return Ok(WorkOutcome::Done(Some(JobStatus::Succeeded)));
+                }
+                FinishOutcome::LeaseLost => return Ok(WorkOutcome::Done(None)),
+                FinishOutcome::GenerationExists => {
+                    return self
+                        .release(JobFailure::GenerationIdTaken, Some(provider))
+                        .await
+                }
+                // Read the owner again: the reservation may be gone or the quota full, or another
+                // transaction held an item.
+                FinishOutcome::UserChanged => son1k_store::retry::pause(attempt).await,
+            }
+        }
+        Err(StoreError::unavailable(
+            "TransactWriteItems commit",
+            "its items stayed in other transactions",
+        ))
+    }
+}
+
+/// Tries of a commit: each lost one read the owner again (the commit conditions only on the job's
+/// own reservation and the storage quota, so it loses only to another transaction on its items).
+const COMMIT_ATTEMPTS: u32 = 12;
+
+/// Fails `job` and gives its unit back, unless the failure is its audio not fitting the owner's
+/// storage: a provider was paid for it, so the unit stays spent.
+async fn release(
+    state: &AppState,
+    job: &JobRecord,
+    lease_id: Option<&str>,
+    failure: JobFailure,
+    provider: Option<&str>,
+    calls: u32,
+) -> Result<WorkOutcome, StoreError> {
+    let end = JobEnd {
+        status: JobStatus::Failed,
+        failure: Some(failure),
+        provider,
+        audio: None,
+        calls,
+        now: state.clock.now(),
+    };
+    let spent = failure == JobFailure::StorageQuotaExceeded;
+    let outcome = if spent {
+        state.jobs().fail_spent(job, lease_id, &end).await?
+    } else {
+        state.jobs().release(job, lease_id, &end).await?
+    };
+    match outcome {
+        FinishOutcome::Done => {
+            tracing::info!(error = failure.as_str(), spent, "generation job failed");
+            Ok(WorkOutcome::Done(Some(JobStatus::Failed)))
+        }
+        _ => Ok(WorkOutcome::Done(None)),
+    }
+}
+
+fn contribution(user: &UserRecord, job: &JobRecord, now: DateTime<Utc>) -> ContributionRecord {
+    ContributionRecord::new(
+        user,
+        &job.generation_id,
+        job.genre.as_deref(),
+        job.title.as_deref(),
+        job.quality,
+        points(job.quality),
+        now,
+    )
+    .listed()
+}
+
+fn tally(
+    user: &UserRecord,
+    job: &JobRecord,
+    contribution: Option<&ContributionRecord>,
+    now: DateTime<Utc>,
+) -> Tally {
+    crate::metering::generation_tally(
+        &user.user_id,
+        &job.generation_id,
+        (job.quality, job.tier),
+        Some("job"),
+        contribution,
+        now,
+    )
+    .prefer(job.genre.as_deref())
+}
+
+/// The generation a job records: the GEN item record-generation would write, its audio stored.
+fn generation_record(
+    user: &UserRecord,
+    job: &JobRecord,
+    audio: &StoredAudio,
+    contribution: Option<&ContributionRecord>,
+    now: DateTime<Utc>,
+) -> Result<GenerationRecord, StoreError> {
+    let usage = user.usage(now);
+    let spec = usage.entitlement.tier.spec();
+    let same_period = usage.entitlement.period.key() == job.period_key;
+    // Spending the reservation leaves the period's total as it is.
+    let used = if same_period { usage.used } else { 0 };
+    let body = RecordedGeneration {
+        generation_id: job.generation_id.clone(),
+        recorded: true,
+        used,
+        remaining: spec.generations.saturating_sub(used),
+        reset_at: rfc3339(usage.entitlement.period.end),
+        pool_contribution: contribution.map(|c| PoolContribution {
+            contribution_id: c.contribution_id.clone(),
+            points: c.points,
+        }),
+    };
+    Ok(GenerationRecord {
+        pk: generation_pk(&job.generation_id),
+        sk: GEN_SK.to_owned(),
+        generation_id: job.generation_id.clone(),
+        owner_id: user.user_id.clone(),
+        quality: job.quality,
+        tier: job.tier,
+        genre: job.genre.clone(),
+        title: job.title.clone(),
+        prompt: Some(job.prompt.clone()),
+        duration_seconds: Some(job.duration_seconds),
+        period_key: job.period_key.clone(),
+        recorded_at: now,
+        response: serde_json::to_string(&body).map_err(StoreError::invalid_request)?,
+        contribution_id: contribution.map(|c| c.contribution_id.clone()),
+        audio_state: AudioState::Stored,
+        upload: None,
+        audio: Some(audio.clone()),
+    })
+}

@@ -1,0 +1,31 @@
+//! Son1kVers3's use cases, one module each, over the store (`son1k-store`) and the rules
+//! (`son1k-domain`), with the adapters they call beside them: Stripe (`billing::api`), the language
+//! model (`llm`), the music providers (`providers`), SQS (`jobs::JobsQueue`) and Secrets Manager
+//! (`secrets`). `AppState` is built once per cold start and lends each use case what it touches.
+
+pub mod analytics;
+pub mod assist;
+pub mod billing;
+pub mod caller;
+pub mod clock;
+pub mod community;
+pub mod config;
+pub mod jobs;
+pub mod llm;
+pub mod lyrics;
+pub mod metering;
+pub mod pixel;
+pub mod providers;
+pub mod rate;
+pub mod secrets;
+pub mod state;
+pub mod storage;
+pub mod telemetry;
+
+pub use state::AppState;
+
+/// Why a function could not start (configuration, a client it could not build).
+pub type StartError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The backend's version, reported by `GET /health` and sent to Stripe.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

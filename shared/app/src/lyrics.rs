@@ -1,0 +1,129 @@
+//! Lyric Studio: drafts written by the language model to a song structure (a unit of the daily
+//! allowance taken first, given back when the model or the store fails), read by their owner or an
+//! admin, edited by their owner with optimistic versions (`If-Match`), every version kept.
+
+use crate::assist::{model, take, AssistError};
+use crate::caller::Caller;
+use crate::llm::{structured, ChatRequest};
+use crate::AppState;
+use son1k_domain::assist::Feature;
+use son1k_domain::ids::LyricsId;
+use son1k_domain::lyrics::{edited, tidy, Brief, Draft, EditRequest};
+use son1k_store::lyrics::{EditOutcome, LyricsRecord, Page};
+
+/// Writes a draft for `brief` and stores it as version 1.
+#[tracing::instrument(skip_all, fields(user_id = %caller.id))]
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    brief: &Brief,
+) -> Result<LyricsRecord, AssistError> {
+    let model = model(state)?;
+    let ticket = take(state, caller, Feature::Lyrics).await?;
+    let request = ChatRequest {
+        messages: brief.messages(),
+        format: Some(brief.schema()),
+        feature: Feature::Lyrics,
+    };
+    let draft = match structured::<Draft>(model, &request, |draft| brief.check(draft)).await {
+        Ok(draft) => tidy(draft),
+        Err(err) => {
+            ticket.give_back(state).await;
+            return Err(err.into());
+        }
+    };
+    let now = state.clock.now();
+    let record = LyricsRecord {
+        pk: String::new(),
+        sk: String::new(),
+        lyrics_id: LyricsId::parse(&ulid::Ulid::generate().to_string())?,
+        owner_id: caller.id.clone(),
+        version: 1,
+        title: draft.title,
+        sections: draft.sections,
+        model: model.model().to_owned(),
+        theme: brief.theme.clone(),
+        genre: brief.genre.clone(),
+        mood: brief.mood.clone(),
+        language: brief.language.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    if let Err(err) = state.lyrics().create(&record).await {
+        ticket.give_back(state).await;
+        return Err(err.into());
+    }
+    Ok(record)
+}
+
+/// A draft (its latest version, or `version`) for its owner or an admin; `NotFound` for anyone else,
+/// exactly as for a draft that does not exist.
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    id: &LyricsId,
+    version: Option<u32>,
+) -> Result<LyricsRecord, AssistError> {
+    let found = match version {
+        None => state.lyrics().latest(id).await?,
+        Some(n) => state.lyrics().version(id, n).await?,
+    };
+    found
+        .filter(|r| r.owner_id == caller.id || caller.is_admin())
+        .ok_or(AssistError::NotFound)
+}
+
+/// Saves an edit of version `if_match` of the caller's draft as the next version.
+#[tracing::instrument(skip_all, fields(user_id = %caller.id, lyrics_id = %id))]
+pub async fn edit(
+    state: &AppState,
+    caller: &Caller,
+    id: &LyricsId,
+    if_match: u32,
+    request: EditRequest,
+) -> Result<LyricsRecord, AssistError> {
+    let current = state
+        .lyrics()
+        .latest(id)
+        .await?
+        .filter(|r| r.owner_id == caller.id)
+        .ok_or(AssistError::NotFound)?;
+    let draft = edited(request, &current.title)?;
+    if current.version != if_match {
+        return Err(AssistError::Stale {
+            current: current.version,
+        });
+    }
+    match state
+        .lyrics()
+        .edit(&current, draft, state.clock.now())
+        .await?
+    {
+        EditOutcome::Saved(record) => Ok(*record),
+        EditOutcome::Stale(latest) => Err(AssistError::Stale {
+            current: latest.version,
+        }),
+        EditOutcome::NotFound => Err(AssistError::NotFound),
+    }
+}
+
+/// A page of the caller's drafts, newest first. The cursor is the last id of the page before
+/// (it only ever continues the caller's own list).
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Page, AssistError> {
+    let after = cursor
+        .map(|c| {
+            LyricsId::parse(c).map_err(|_| {
+                son1k_domain::DomainError::new("cursor", "is not a cursor this listing gave out")
+            })
+        })
+        .transpose()?;
+    Ok(state
+        .lyrics()
+        .list(&caller.id, after.as_ref(), limit)
+        .await?)
+}

@@ -1,0 +1,349 @@
+//! `AppState`: configuration, SDK clients and the clock, built once per cold start and borrowed by
+//! every invocation.
+
+use crate::billing::api::StripeApi;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use son1k_store::billing::BillingStore;
+use son1k_store::generations::GenerationsStore;
+use son1k_store::users::UsersStore;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub config: Config,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    /// The Stripe client (`checkout`, `portal`, `stripe-webhook`: see `with_stripe`); `None` without
+    /// `STRIPE_SECRET_NAME` (billing routes answer 503). Its key is read on its first call.
+    pub stripe: Option<StripeApi>,
+    /// Secrets Manager, read on first use and kept for the container's life.
+    pub secrets: crate::secrets::Secrets,
+    pub clock: Arc<dyn Clock>,
+    /// The SDK settings and endpoint overrides the clients were built with: a function that needs
+    /// another AWS client (SQS, SSM) builds it from them.
+    pub sdk: SdkConfig,
+    pub endpoints: Endpoints,
+    /// The generation jobs queue (`generation-submit` and the local API): see `with_jobs_queue`.
+    pub jobs_queue: Option<crate::jobs::JobsQueue>,
+    /// The language model of Lyric Studio and Pixel (`lyrics-create`, `pixel-chat`): see `with_llm`.
+    /// `None`: those routes answer 503.
+    pub llm: Option<Arc<dyn crate::llm::LanguageModel>>,
+}
+
+impl AppState {
+    /// The production state: config from the environment, the wall clock, and AWS clients built
+    /// without the default provider chain (`lambda_sdk_config`): nothing read from disk at cold start.
+    pub async fn from_env() -> Result<Self, crate::StartError> {
+        let config = Config::from_env().inspect_err(|err| {
+            tracing::error!(error = %err, "configuration refused; the function cannot start");
+        })?;
+        let sdk = lambda_sdk_config(&config)?;
+        let endpoints = Endpoints::from_env();
+        Ok(Self::build(config, &sdk, &endpoints, Arc::new(SystemClock)))
+    }
+
+    /// The state with its Stripe client (`checkout`, `portal`: the only functions that call Stripe's
+    /// API, so the others neither link nor build it). Without `STRIPE_SECRET_NAME` there is none;
+    /// without that secret in Secrets Manager the billing routes answer 503 `billing_not_configured`.
+    pub fn with_stripe(mut self) -> Result<Self, crate::StartError> {
+        self.stripe = Self::stripe_or_none(&self.config, &self.secrets);
+        Ok(self)
+    }
+
+    /// A state over an explicit SDK config and clock (tests, local tools).
+    pub fn new(config: Config, sdk: &SdkConfig, clock: Arc<dyn Clock>) -> Self {
+        Self::build(config, sdk, &Endpoints::default(), clock)
+    }
+
+    /// A state whose clients talk to the local stack's servers: DynamoDB Local and moto's S3.
+    pub fn local(
+        config: Config,
+        sdk: &SdkConfig,
+        endpoints: &LocalEndpoints,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        // moto serves SQS, SSM and Secrets Manager beside S3.
+        let endpoints = Endpoints {
+            dynamodb: Some(endpoints.dynamodb.clone()),
+            s3: Some(endpoints.s3.clone()),
+            sqs: Some(endpoints.s3.clone()),
+            ssm: Some(endpoints.s3.clone()),
+            secrets: Some(endpoints.s3.clone()),
+        };
+        let mut state = Self::build(config, sdk, &endpoints, clock);
+        state.stripe = Self::stripe_or_none(&state.config, &state.secrets);
+        state
+    }
+
+    /// The Stripe client over `secrets`, when a Stripe secret is named.
+    fn stripe_or_none(config: &Config, secrets: &crate::secrets::Secrets) -> Option<StripeApi> {
+        StripeApi::new(&config.billing, secrets.clone())
+    }
+
+    fn build(
+        config: Config,
+        sdk: &SdkConfig,
+        endpoints: &Endpoints,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
+        let mut s3 =
+            aws_sdk_s3::config::Builder::from(sdk).force_path_style(config.s3_force_path_style);
+        if let Some(url) = &endpoints.dynamodb {
+            dynamo = dynamo.endpoint_url(url);
+        }
+        if let Some(url) = &endpoints.s3 {
+            s3 = s3.endpoint_url(url);
+        }
+        Self {
+            config,
+            dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
+            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            stripe: None,
+            secrets: crate::secrets::Secrets::new(sdk, endpoints.secrets.clone(), clock.clone()),
+            clock,
+            sdk: sdk.clone(),
+            endpoints: endpoints.clone(),
+            jobs_queue: None,
+            llm: None,
+        }
+    }
+
+    /// The state with the jobs queue of `JOBS_QUEUE_URL` (only `generation-submit` sends jobs).
+    pub fn with_jobs_queue(mut self) -> Result<Self, crate::StartError> {
+        self.jobs_queue = Some(crate::jobs::JobsQueue::from_env(&self)?);
+        Ok(self)
+    }
+
+    /// The state with the language model of `OLLAMA_URL` (its key, if any, read from SSM on the
+    /// first call). Without `OLLAMA_URL` there is none and the routes that need it answer 503.
+    pub fn with_llm(mut self) -> Result<Self, crate::StartError> {
+        if let Some(config) = crate::llm::OllamaConfig::from_env()? {
+            let ssm = config.key_parameter.is_some().then(|| self.ssm_client());
+            self.llm = Some(Arc::new(crate::llm::Ollama::lazy(config).with_ssm(ssm)));
+        }
+        Ok(self)
+    }
+
+    /// An SQS client with this state's settings (the jobs queue).
+    pub fn sqs_client(&self) -> aws_sdk_sqs::Client {
+        sqs_client(&self.sdk, self.endpoints.sqs.as_deref())
+    }
+
+    /// An SSM client with this state's settings (providers' keys).
+    pub fn ssm_client(&self) -> aws_sdk_ssm::Client {
+        let mut ssm = aws_sdk_ssm::config::Builder::from(&self.sdk);
+        if let Some(url) = &self.endpoints.ssm {
+            ssm = ssm.endpoint_url(url);
+        }
+        aws_sdk_ssm::Client::from_conf(ssm.build())
+    }
+
+    pub fn allowances(&self) -> son1k_store::allowances::AllowancesStore<'_> {
+        son1k_store::allowances::AllowancesStore::new(&self.dynamo, &self.config.names.users_table)
+    }
+
+    pub fn lyrics(&self) -> son1k_store::lyrics::LyricsStore<'_> {
+        son1k_store::lyrics::LyricsStore::new(&self.dynamo, &self.config.names)
+    }
+
+    pub fn pixel(&self) -> son1k_store::pixel::PixelStore<'_> {
+        son1k_store::pixel::PixelStore::new(&self.dynamo, &self.config.names)
+    }
+
+    pub fn jobs(&self) -> son1k_store::jobs::JobsStore<'_> {
+        son1k_store::jobs::JobsStore::new(&self.dynamo, &self.config.names)
+    }
+
+    pub fn providers(&self) -> son1k_store::providers::ProvidersStore<'_> {
+        son1k_store::providers::ProvidersStore::new(&self.dynamo, &self.config.names)
+    }
+
+    pub fn users(&self) -> UsersStore<'_> {
+        UsersStore::new(&self.dynamo, &self.config.names.users_table)
+    }
+
+    pub fn generations(&self) -> GenerationsStore<'_> {
+        GenerationsStore::new(&self.dynamo, &self.config.names)
+    }
+
+    pub fn pool(&self) -> son1k_store::pool::PoolStore<'_> {
+        son1k_store::pool::PoolStore::new(&self.dynamo, &self.config.names)
+    }
+
+    pub fn analytics(&self) -> son1k_store::analytics::AnalyticsStore<'_> {
+        son1k_store::analytics::AnalyticsStore::new(&self.dynamo, &self.config.names)
+    }
+
+    pub fn audio(&self) -> son1k_store::audio::AudioStore<'_> {
+        son1k_store::audio::AudioStore::new(&self.s3, &self.config.names.audio_bucket)
+    }
+
+    pub fn uploads(&self) -> son1k_store::uploads::UploadsStore<'_> {
+        son1k_store::uploads::UploadsStore::new(&self.dynamo, &self.config.names)
+    }
+
+    pub fn billing(&self) -> BillingStore<'_> {
+        BillingStore::new(&self.dynamo, &self.config.names)
+    }
+
+    /// The same state with `interceptor` on every DynamoDB call (call counting, fault injection).
+    pub fn with_dynamo_interceptor(
+        mut self,
+        interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static,
+    ) -> Self {
+        let config = self
+            .dynamo
+            .config()
+            .to_builder()
+            .interceptor(interceptor)
+            .build();
+        self.dynamo = aws_sdk_dynamodb::Client::from_conf(config);
+        self
+    }
+}
+
+impl AppState {
+    /// The same state with `interceptor` on every S3 call (access recording in tests).
+    pub fn with_s3_interceptor(
+        mut self,
+        interceptor: impl aws_sdk_s3::config::Intercept + 'static,
+    ) -> Self {
+        let config = self
+            .s3
+            .config()
+            .to_builder()
+            .interceptor(interceptor)
+            .build();
+        self.s3 = aws_sdk_s3::Client::from_conf(config);
+        self
+    }
+}
+
+/// An SQS client with `sdk`'s settings, at `endpoint` when given.
+pub fn sqs_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_sqs::Client {
+    let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
+    if let Some(url) = endpoint {
+        sqs = sqs.endpoint_url(url);
+    }
+    aws_sdk_sqs::Client::from_conf(sqs.build())
+}
+
+/// The AWS config loader with our one timeout and retry policy for every SDK call.
+pub fn sdk_loader(config: &Config) -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts(config))
+        .retry_config(retries(config))
+}
+
+fn timeouts(config: &Config) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(500).min(config.aws_attempt_timeout))
+        .operation_attempt_timeout(config.aws_attempt_timeout)
+        .operation_timeout(config.aws_operation_timeout)
+        .build()
+}
+
+fn retries(config: &Config) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(config.aws_max_attempts)
+        .with_initial_backoff(Duration::from_millis(20))
+        .with_max_backoff(Duration::from_millis(200))
+}
+
+/// Where the local stack listens: DynamoDB Local for DynamoDB, moto for S3. Each client gets its own
+/// endpoint, so no DynamoDB request can reach the S3 server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalEndpoints {
+    pub dynamodb: String,
+    pub s3: String,
+}
+
+/// Endpoint overrides from the environment, as the SDK's own loader reads them:
+/// `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`. Unset in AWS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    pub dynamodb: Option<String>,
+    pub s3: Option<String>,
+    pub sqs: Option<String>,
+    pub ssm: Option<String>,
+    pub secrets: Option<String>,
+}
+
+impl Endpoints {
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let global = var("AWS_ENDPOINT_URL");
+        Self {
+            dynamodb: var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| global.clone()),
+            s3: var("AWS_ENDPOINT_URL_S3").or_else(|| global.clone()),
+            sqs: var("AWS_ENDPOINT_URL_SQS").or_else(|| global.clone()),
+            ssm: var("AWS_ENDPOINT_URL_SSM").or_else(|| global.clone()),
+            secrets: var("AWS_ENDPOINT_URL_SECRETS_MANAGER").or(global),
+        }
+    }
+}
+
+/// The roots AWS endpoints chain to (Amazon Trust Services), compiled in: TLS is verified against
+/// them without reading the system's CA directory at every cold start.
+const AWS_ROOTS: &[u8] = include_bytes!("../certs/aws-roots.pem");
+
+/// The SDK config of a Lambda function: region and credentials from the environment the Lambda
+/// runtime sets (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`),
+/// our timeouts and retries, and an HTTPS client trusting `AWS_ROOTS` only. The default provider
+/// chain would probe profile files and build clients for IMDS, ECS and STS first.
+pub fn lambda_sdk_config(config: &Config) -> Result<SdkConfig, crate::StartError> {
+    lambda_sdk_config_trusting(config, aws_trust_store())
+}
+
+/// The trust store of `lambda_sdk_config`: `AWS_ROOTS` only, parsed when the first connection is
+/// made (the SDK builds its connector on the first request).
+pub fn aws_trust_store() -> aws_smithy_http_client::tls::TrustStore {
+    aws_smithy_http_client::tls::TrustStore::empty().with_pem_certificate(AWS_ROOTS)
+}
+
+/// `lambda_sdk_config` with another trust store (`make bench` compares the choices).
+pub fn lambda_sdk_config_trusting(
+    config: &Config,
+    trust: aws_smithy_http_client::tls::TrustStore,
+) -> Result<SdkConfig, crate::StartError> {
+    use aws_smithy_http_client::tls;
+    let region = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .map_err(|_| "AWS_REGION is not set (the Lambda runtime always sets it)")?;
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(tls::TlsContext::builder().with_trust_store(trust).build()?)
+        .build_https();
+    Ok(SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+            ),
+        )
+        .timeout_config(timeouts(config))
+        .retry_config(retries(config))
+        .http_client(http)
+        .build())
+}
+
+/// An SDK config for the local stack: dummy static credentials, us-east-1 (endpoints per client,
+/// see `AppState::local`).
+pub async fn local_sdk_config(config: &Config) -> SdkConfig {
+    sdk_loader(config)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "local",
+        ))
+        .load()
+        .await
+}

@@ -1,0 +1,375 @@
+//! Audio storage use cases: a presigned upload within the tier's storage quota, accounting an object
+//! S3 reported (at least once), and a short-lived link to stored audio.
+
+use crate::caller::Caller;
+use crate::AppState;
+use son1k_domain::ids::GenerationId;
+use son1k_domain::storage::{
+    fits, parse_audio_key, AudioKey, AudioType, UploadId, AUDIO_LINK_SECONDS, UPLOAD_LINK_SECONDS,
+};
+use son1k_store::audio::Presigned;
+use son1k_store::generations::{AudioState, GenerationRecord, StoredAudio, UploadGrant};
+use son1k_store::uploads::{AccountOutcome, AccountWrite};
+use son1k_store::StoreError;
+
+/// Attempts at accounting one object before the event is failed (and redelivered).
+const ACCOUNT_ATTEMPTS: u32 = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// Not the caller's generation, or nothing stored: never says which.
+    #[error("no such generation or audio")]
+    NotFound,
+    #[error("storage quota exceeded")]
+    QuotaExceeded {
+        limit_bytes: u64,
+        used_bytes: u64,
+        requested_bytes: u64,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The caller's own generation, or `NotFound` whoever else's it is.
+async fn own_generation(
+    state: &AppState,
+    caller: &Caller,
+    id: &GenerationId,
+) -> Result<GenerationRecord, StorageError> {
+    state
+        .generations()
+        .get(id)
+        .await?
+        .filter(|g| g.owner_id == caller.id)
+        .ok_or(StorageError::NotFound)
+}
+
+/// A presigned PUT for the caller's generation, if `size_bytes` fits what remains of the quota
+/// (the object it would replace freed first).
+#[tracing::instrument(skip_all, fields(user_id = %caller.id, generation_id = %id))]
+pub async fn issue_upload(
+    state: &AppState,
+    caller: &Caller,
+    id: &GenerationId,
+    content_type: AudioType,
+    size_bytes: u64,
+) -> Result<Presigned, StorageError> {
+    let generation = own_generation(state, caller, id).await?;
+    let now = state.clock.now();
+    // Whoever owns a generation exists: it was created by the request that recorded it.
+    let user = state
+        .users()
+        .get(&caller.id)
+        .await?
+        .ok_or(StorageError::NotFound)?;
+    let limit = user.entitlement(now).tier.spec().storage_bytes;
+    let replaced = generation.audio.as_ref().map_or(0, |a| a.size_bytes);
+    let used = user.storage_used_bytes.saturating_sub(replaced);
+    if let Some(limit_bytes) = limit.filter(|_| !fits(used, size_bytes, limit)) {
+        return Err(StorageError::QuotaExceeded {
+            limit_bytes,
+            used_bytes: user.storage_used_bytes,
+            requested_bytes: size_bytes,
+        });
+    }
+    let grant = UploadGrant {
+        content_type,
+        size_bytes,
+        granted_at: now,
+        upload_id: Some(UploadId::new()),
+    };
+    let key = grant.key(&caller.id, id);
+    state.uploads().grant(&generation, &grant, &key).await?;
+    Ok(state
+        .audio()
+        .presign_put(&key, content_type, size_bytes, now, UPLOAD_LINK_SECONDS)
+        .await?)
+}
+
+/// A presigned GET of the generation's stored audio, for its owner, an admin, or a user who claimed
+/// it from the pool. In the seconds between an upload's PUT and its accounting the owner (or an
+/// admin) is served the uploaded object all the same: while a grant is recent and not yet
+/// accounted, one HeadObject looks for it, and an object that is exactly what was granted is served.
+pub async fn audio_link(
+    state: &AppState,
+    caller: &Caller,
+    id: &GenerationId,
+) -> Result<Presigned, StorageError> {
+    let generation = state
+        .generations()
+        .get(id)
+        .await?
+        .ok_or(StorageError::NotFound)?;
+    let now = state.clock.now();
+    let owner_or_admin = generation.owner_id == caller.id || caller.is_admin();
+    let key = match generation.audio.as_ref() {
+        Some(audio) if generation.audio_state == AudioState::Stored => {
+            let allowed = owner_or_admin
+                || match &generation.contribution_id {
+                    Some(contribution) => {
+                        state.pool().has_claimed(&caller.id, contribution).await?
+                    }
+                    None => false,
+                };
+            if !allowed {
+                return Err(StorageError::NotFound);
+            }
+            let accounted = audio.object_key(&generation.owner_id, id);
+            // A replacement not yet accounted is the owner's newest audio.
+            let newer = match owner_or_admin {
+                true => arrived_upload(state, &generation, Some(&accounted), now).await?,
+                false => None,
+            };
+            newer.unwrap_or(accounted)
+        }
+        _ if owner_or_admin => arrived_upload(state, &generation, None, now)
+            .await?
+            .ok_or(StorageError::NotFound)?,
+        _ => return Err(StorageError::NotFound),
+    };
+    Ok(state
+        .audio()
+        .presign_get(&key, now, AUDIO_LINK_SECONDS)
+        .await?)
+}
+
+/// How long after a grant its upload may still be waiting for its accounting: the link's life and
+/// a minute for S3's event.
+const UNACCOUNTED_WINDOW_SECONDS: i64 = UPLOAD_LINK_SECONDS as i64 + 60;
+
+/// The key of an upload that S3 has and the generation does not show yet (its grant recent, its
+/// key not the accounted one, the object exactly as granted); `None` without a HeadObject outside
+/// that window.
+async fn arrived_upload(
+    state: &AppState,
+    generation: &GenerationRecord,
+    accounted: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<String>, StorageError> {
+    let Some(grant) = generation.upload.as_ref().filter(|g| {
+        g.upload_id.is_some()
+            && now < g.granted_at + chrono::Duration::seconds(UNACCOUNTED_WINDOW_SECONDS)
+    }) else {
+        return Ok(None);
+    };
+    let key = grant.key(&generation.owner_id, &generation.generation_id);
+    if accounted == Some(key.as_str()) {
+        return Ok(None);
+    }
+    let arrived = state.audio().head(&key).await?.is_some_and(|o| {
+        o.size_bytes == grant.size_bytes
+            && o.content_type.as_deref() == Some(grant.content_type.as_str())
+    });
+    Ok(arrived.then_some(key))
+}
+
+/// What became of one reported object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Accounted {
+    Stored,
+    /// This object (key and ETag) was counted before.
+    Duplicate,
+    /// Deleted: over the quota, or not what was presigned.
+    Rejected,
+    /// Not an audio key of ours, no such generation, or the object is gone already.
+    Ignored,
+}
+
+/// Accounts the object under `key` as S3 has it now (at-least-once safe). An upload under its own
+/// key (`upload_key`) must be the generation's current grant, of its exact size and type; once it is
+/// counted, the object it replaces is deleted (every version), so S3 holds what is counted.
+#[tracing::instrument(skip_all, fields(key = %key))]
+pub async fn account_object(state: &AppState, key: &str) -> Result<Accounted, StorageError> {
+    let Some(AudioKey {
+        owner,
+        generation: id,
+        upload,
+    }) = parse_audio_key(key)
+    else {
+        tracing::warn!("an object outside audio/<user>/<generation>[/<upload>]; left alone");
+        return Ok(Accounted::Ignored);
+    };
+    let Some(object) = state.audio().head(key).await? else {
+        return Ok(Accounted::Ignored);
+    };
+    if upload.is_none() && object.job.as_deref() == Some(id.as_str()) {
+        // Written by the generation worker, which accounts for it in its commit.
+        return Ok(Accounted::Ignored);
+    }
+    for _ in 0..ACCOUNT_ATTEMPTS {
+        let Some(generation) = state
+            .generations()
+            .get(&id)
+            .await?
+            .filter(|g| g.owner_id == owner)
+        else {
+            state.audio().delete(key).await?;
+            return Ok(Accounted::Ignored);
+        };
+        let previous_key = generation.audio.as_ref().map(|a| a.object_key(&owner, &id));
+        if previous_key.as_deref() == Some(key)
+            && generation
+                .audio
+                .as_ref()
+                .is_some_and(|a| a.etag == object.etag)
+        {
+            return Ok(Accounted::Duplicate);
+        }
+        let granted = generation.upload.as_ref().filter(|g| {
+            g.upload_id == upload
+                && g.size_bytes == object.size_bytes
+                && object.content_type.as_deref() == Some(g.content_type.as_str())
+        });
+        let Some(grant) = granted else {
+            tracing::warn!(
+                size = object.size_bytes,
+                "object differs from its presigned upload, or is not the current one"
+            );
+            return reject(state, key, &generation, upload.is_some()).await;
+        };
+        let now = state.clock.now();
+        let user = state
+            .users()
+            .get(&owner)
+            .await?
+            .ok_or_else(|| StoreError::corrupt("an upload for a user who does not exist"))?;
+        let limit = user.entitlement(now).tier.spec().storage_bytes;
+        let previous = generation.audio.as_ref().map_or(0, |a| a.size_bytes);
+        let added = object.size_bytes.saturating_sub(previous);
+        let max_used_before = match limit {
+            Some(limit) if added > 0 => match limit.checked_sub(added) {
+                Some(max) => Some(max),
+                None => return reject(state, key, &generation, upload.is_some()).await,
+            },
+            _ => None,
+        };
+        let audio = StoredAudio {
+            etag: object.etag.clone(),
+            size_bytes: object.size_bytes,
+            content_type: grant.content_type,
+            stored_at: now,
+            key: upload.is_some().then(|| key.to_owned()),
+        };
+        let contribution = match &generation.contribution_id {
+            Some(id) => state.pool().contribution(id).await?,
+            None => None,
+        };
+        let write = AccountWrite {
+            generation: &generation,
+            audio: &audio,
+            max_used_before,
+            contribution: contribution.as_ref(),
+        };
+        match state.uploads().account(&write).await? {
+            AccountOutcome::Stored => {
+                if let Some(replaced) = previous_key.filter(|k| k != key) {
+                    // Counted no more: its bytes go too. A failure leaves them to the
+                    // noncurrent-version expiry at worst; the accounting stands.
+                    if let Err(err) = state.audio().delete(&replaced).await {
+                        tracing::error!(replaced, error = %err, "a replaced object was not deleted");
+                    }
+                }
+                return Ok(Accounted::Stored);
+            }
+            AccountOutcome::OverQuota => {
+                return reject(state, key, &generation, upload.is_some()).await
+            }
+            AccountOutcome::Changed => continue,
+        }
+    }
+    Err(StoreError::unavailable("account audio", "the generation kept changing").into())
+}
+
+/// Deletes the object (every version of it). An upload under its own key replaced nothing: the
+/// generation keeps the audio it had, and is marked rejected only when it had none. An object under
+/// the generation's one key replaced what was there: the generation is marked rejected, giving back
+/// the replaced object's space.
+async fn reject(
+    state: &AppState,
+    key: &str,
+    generation: &GenerationRecord,
+    own_key: bool,
+) -> Result<Accounted, StorageError> {
+    state.audio().delete(key).await?;
+    if own_key && generation.audio.is_some() {
+        return Ok(Accounted::Rejected);
+    }
+    match state.uploads().reject(generation).await? {
+        AccountOutcome::Changed => {
+            tracing::warn!("the generation changed while its object was rejected");
+        }
+        AccountOutcome::Stored | AccountOutcome::OverQuota => {}
+    }
+    Ok(Accounted::Rejected)
+}
+
+/// What a reconciliation of upload grants did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReconcileReport {
+    /// Granted uploads looked at.
+    pub checked: u64,
+    /// Objects accounted now: their S3 event never led to an accounting (lost, or failed for good).
+    pub stored: u64,
+    /// Objects deleted now (over the quota, or not what was presigned).
+    pub rejected: u64,
+    /// Already accounted, never uploaded, or not ours: nothing to do.
+    pub unchanged: u64,
+    /// Keys whose accounting failed (each logged); the next run looks again while the grant is recent.
+    pub failed: u64,
+    /// Whether every grant of the days was seen (false: the time budget ran out, or a page failed).
+    pub complete: bool,
+}
+
+/// Accounts again, as storage-events would, every object granted an upload on `days` (UTC days,
+/// `YYYY-MM-DD`), found through the `uploads_by_day` index page by page until `deadline`. Accounting
+/// is idempotent by key and ETag, so an object already counted is `unchanged`; one whose S3 event
+/// was lost or failed for good is counted now. No table or bucket is scanned.
+pub async fn reconcile_uploads(
+    state: &AppState,
+    days: &[String],
+    deadline: std::time::Instant,
+) -> ReconcileReport {
+    let mut report = ReconcileReport::default();
+    for day in days {
+        let mut start = None;
+        loop {
+            if std::time::Instant::now() >= deadline {
+                tracing::warn!(?report, "upload reconciliation stopped at its time budget");
+                return report;
+            }
+            let page = match son1k_store::housekeeping::uploads_granted_on(
+                &state.dynamo,
+                &state.config.names,
+                day,
+                start.take(),
+            )
+            .await
+            {
+                Ok(page) => page,
+                Err(_) => return report,
+            };
+            for key in &page.keys {
+                report.checked += 1;
+                match account_object(state, key).await {
+                    Ok(Accounted::Stored) => {
+                        tracing::warn!(key, "an upload no S3 event had accounted is counted now");
+                        report.stored += 1;
+                    }
+                    Ok(Accounted::Rejected) => report.rejected += 1,
+                    Ok(Accounted::Duplicate | Accounted::Ignored) => report.unchanged += 1,
+                    Err(err) => {
+                        tracing::error!(key, error = %err, "upload not reconciled");
+                        report.failed += 1;
+                    }
+                }
+            }
+            match page.next {
+                Some(next) => start = Some(next),
+                None => break,
+            }
+        }
+    }
+    report.complete = true;
+    report
+}

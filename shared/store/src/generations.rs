@@ -1,0 +1,706 @@
+//! Recorded generations (`GEN#<generation_id>` / `GEN` in the stats table) and the two writes that
+//! record one: a single-item `UpdateItem` spends one unit of its period's counter on the user item
+//! (conditioned only on what the decision needs, answering the counter as it now is), then one
+//! transaction stores the generation with its body and, on every 20th paid generation, the pool
+//! contribution and its ranking rows, with the analytics — all or nothing.
+//!
+//! This module builds items and conditions and reports what DynamoDB said; what to do about it
+//! (replay, refuse, retry) is the use case's (`crate::metering`).
+
+use super::analytics::Tally;
+use super::pool::{contribution_items, ContributionRecord, Contributor};
+use super::users::{user_pk, UserRecord, PROFILE_SK};
+use super::{item_key, sdk_failure, StoreError};
+use crate::Names;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use son1k_domain::ids::{GenerationId, UserId};
+use son1k_domain::metering::Grant;
+use son1k_domain::period::Period;
+use son1k_domain::rate::RateStep;
+use son1k_domain::storage::AudioType;
+use son1k_domain::tiers::{Quality, Tier};
+use std::collections::HashMap;
+
+pub const GEN_SK: &str = "GEN";
+
+pub fn generation_pk(id: &GenerationId) -> String {
+    format!("GEN#{id}")
+}
+
+/// Where a generation's audio stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AudioState {
+    None,
+    Stored,
+    Rejected,
+}
+
+/// A recorded generation as stored, with the exact 201 body to replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationRecord {
+    pub pk: String,
+    pub sk: String,
+    pub generation_id: GenerationId,
+    pub owner_id: UserId,
+    pub quality: Quality,
+    pub tier: Tier,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genre: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+    pub period_key: String,
+    pub recorded_at: DateTime<Utc>,
+    /// The 201 body exactly as first sent.
+    pub response: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contribution_id: Option<String>,
+    pub audio_state: AudioState,
+    /// The upload last granted to the owner: what the object must be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<UploadGrant>,
+    /// The object accounted for this generation, once S3 reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<StoredAudio>,
+}
+
+/// A presigned upload handed out: its type and exact size, and the upload's own id (its object key:
+/// `domain::storage::upload_key`; absent on grants made before uploads had keys of their own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadGrant {
+    pub content_type: AudioType,
+    pub size_bytes: u64,
+    pub granted_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<son1k_domain::storage::UploadId>,
+}
+
+impl UploadGrant {
+    /// The object key this grant's link uploads to.
+    pub fn key(&self, owner: &UserId, generation: &GenerationId) -> String {
+        match &self.upload_id {
+            Some(upload) => son1k_domain::storage::upload_key(owner, generation, upload),
+            None => son1k_domain::storage::audio_key(owner, generation),
+        }
+    }
+}
+
+/// A stored object, as counted in the owner's `storage_used_bytes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAudio {
+    pub etag: String,
+    pub size_bytes: u64,
+    pub content_type: AudioType,
+    pub stored_at: DateTime<Utc>,
+    /// Its object key when it came from an upload (`upload_key`); absent for the worker's
+    /// `audio_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl StoredAudio {
+    /// The object key of this audio of `owner`'s `generation`.
+    pub fn object_key(&self, owner: &UserId, generation: &GenerationId) -> String {
+        self.key
+            .clone()
+            .unwrap_or_else(|| son1k_domain::storage::audio_key(owner, generation))
+    }
+}
+
+/// The items of a recorded generation: the user as its spend left it, the grant settled from that
+/// spend, and what to store.
+#[derive(Debug, Clone)]
+pub struct RecordWrite<'a> {
+    pub user: &'a UserRecord,
+    pub grant: &'a Grant,
+    pub generation: &'a GenerationRecord,
+    pub contribution: Option<&'a ContributionRecord>,
+    /// The analytics events of this attempt, counted in the same transaction.
+    pub tally: &'a Tally,
+    pub now: DateTime<Utc>,
+}
+
+/// What DynamoDB did with the record transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordOutcome {
+    Committed,
+    /// The generation id is recorded already: the record as the cancellation returned it, if it did.
+    IdTaken(Option<Box<GenerationRecord>>),
+    /// Another transaction held one of the items (the user's analytics shard or preferences, written
+    /// by the user's other requests): nothing was written, and the same items may be sent again.
+    Busy,
+}
+
+/// What spending a unit on the user item did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spend {
+    /// Spent: the user as it now is, with the unit in the period's counter (and in the paid history on
+    /// a paid tier).
+    Spent(Box<UserRecord>),
+    /// The user item no longer allows the grant (another request took the last unit, the entitlement
+    /// or the jobs' reservations changed): nothing spent; the user as it now is, when there is one.
+    Stale(Option<Box<UserRecord>>),
+    /// The user item is in another transaction (a job's reservation or commit): nothing spent; a moment
+    /// later it is free.
+    Busy,
+}
+
+/// What held a unit that is given back.
+#[derive(Debug, Clone, Copy)]
+pub enum Holder<'a> {
+    /// Record-generation's in-flight marker for this generation.
+    InFlight(&'a GenerationId),
+    /// A job's reservation for this generation, made with this `until`.
+    Reservation(&'a GenerationId, i64),
+}
+
+/// Access to generation records.
+#[derive(Debug, Clone, Copy)]
+pub struct GenerationsStore<'a> {
+    client: &'a Client,
+    names: &'a Names,
+}
+
+impl<'a> GenerationsStore<'a> {
+    pub fn new(client: &'a Client, names: &'a Names) -> Self {
+        Self { client, names }
+    }
+
+    #[tracing::instrument(skip_all, fields(generation_id = %id))]
+    pub async fn get(&self, id: &GenerationId) -> Result<Option<GenerationRecord>, StoreError> {
+        let key = item_key(generation_pk(id), GEN_SK);
+        super::get_item(
+            self.client,
+            &self.names.stats_table,
+            key,
+            "GetItem generation",
+        )
+        .await
+    }
+
+    /// The user's item and the generation record of `id`, both read consistently in one call: what
+    /// record-generation decides from, and whether the request is a replay.
+    #[tracing::instrument(skip_all, fields(user_id = %user, generation_id = %id))]
+    pub async fn user_and_generation(
+        &self,
+        user: &UserId,
+        id: &GenerationId,
+    ) -> Result<(Option<UserRecord>, Option<GenerationRecord>), StoreError> {
+        let items = super::batch_get(
+            self.client,
+            "BatchGetItem user and generation",
+            &[
+                (&self.names.users_table, item_key(user_pk(user), PROFILE_SK)),
+                (&self.names.stats_table, item_key(generation_pk(id), GEN_SK)),
+            ],
+        )
+        .await?;
+        let (mut found_user, mut found_generation) = (None, None);
+        for item in items {
+            let is_user = matches!(item.get(super::schema::PK), Some(AttributeValue::S(pk)) if pk.starts_with("USER#"));
+            if is_user {
+                found_user = Some(serde_dynamo::from_item(item).map_err(StoreError::corrupt)?);
+            } else {
+                found_generation =
+                    Some(serde_dynamo::from_item(item).map_err(StoreError::corrupt)?);
+            }
+        }
+        Ok((found_user, found_generation))
+    }
+
+    /// Spends one unit of `grant`'s period on `user`'s item for record-generation, with its in-flight
+    /// marker (see [`spend_request`]).
+    #[tracing::instrument(skip_all, fields(user_id = %user.user_id, period = %grant.period_key))]
+    pub async fn spend(
+        &self,
+        user: &UserRecord,
+        grant: &Grant,
+        rate: &RateStep,
+        generation: &GenerationId,
+        now: DateTime<Utc>,
+    ) -> Result<Spend, StoreError> {
+        let (update, mut expression) =
+            spend_request(self.client, &self.names.users_table, user, grant, rate, now);
+        let update = mark_inflight(update, &mut expression, user, generation, now);
+        send_spend(update, &expression, "UpdateItem spend").await
+    }
+
+    /// Gives back a unit that did not become a recorded generation: one less in the period's counter
+    /// `period_key` (and in the paid history when `paid`), and what held it dropped (`holder`: the
+    /// in-flight marker of a record that did not land, or a job's reservation, exactly as made),
+    /// waiting out other transactions on the user item. A failed condition means nothing is owed: the
+    /// reservation was given back or taken out already, or the counter is gone with its period.
+    #[tracing::instrument(skip_all, fields(user_id = %user, period = %period_key))]
+    pub async fn give_back(
+        &self,
+        user: &UserId,
+        holder: Holder<'_>,
+        period_key: &str,
+        paid: bool,
+    ) -> Result<(), StoreError> {
+        self.end_hold(user, holder, Some((period_key, paid))).await
+    }
+
+    /// Ends a job's reservation with its unit spent (the provider was paid, the audio could not be
+    /// kept): the reservation entry goes, the counters keep the unit. Nothing happens when the
+    /// reservation is no longer this one (it expired and was taken out meanwhile).
+    pub async fn keep_spent(
+        &self,
+        user: &UserId,
+        generation: &GenerationId,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        self.end_hold(user, Holder::Reservation(generation, until), None)
+            .await
+    }
+
+    /// Removes `holder` from the user item, conditioned on it being that very one; with
+    /// `Some((period_key, paid))` its unit also goes back to the period's counter (and the paid
+    /// history), else the unit stays spent.
+    async fn end_hold(
+        &self,
+        user: &UserId,
+        holder: Holder<'_>,
+        give_back: Option<(&str, bool)>,
+    ) -> Result<(), StoreError> {
+        let mut set = Vec::new();
+        let mut condition = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.names.users_table)
+            .set_key(Some(item_key(user_pk(user), PROFILE_SK)));
+        if let Some((period_key, paid)) = give_back {
+            set.push("#usage.#period = #usage.#period - :one");
+            condition.push("#usage.#period >= :one");
+            if paid {
+                set.push("paid_generations_total = paid_generations_total - :one");
+                condition.push("paid_generations_total >= :one");
+            }
+            request = request
+                .expression_attribute_names("#usage", "usage")
+                .expression_attribute_names("#period", period_key)
+                .expression_attribute_values(":one", number(1));
+        }
+        let remove = match holder {
+            Holder::InFlight(generation) => {
+                request = request
+                    .expression_attribute_names("#inflight", "inflight")
+                    .expression_attribute_names("#gid", generation.as_str());
+                "REMOVE #inflight.#gid"
+            }
+            Holder::Reservation(generation, until) => {
+                condition.push("#res.#gid.#until = :until");
+                request = request
+                    .expression_attribute_names("#res", "reservations")
+                    .expression_attribute_names("#gid", generation.as_str())
+                    .expression_attribute_names("#until", "until")
+                    .expression_attribute_values(":until", number(until));
+                "REMOVE #res.#gid"
+            }
+        };
+        let expression = if set.is_empty() {
+            remove.to_owned()
+        } else {
+            format!("SET {} {remove}", set.join(", "))
+        };
+        let mut request = request.update_expression(expression);
+        if !condition.is_empty() {
+            request = request.condition_expression(condition.join(" AND "));
+        }
+        let operation = if give_back.is_some() {
+            "UpdateItem give back generation"
+        } else {
+            "UpdateItem keep a failed job spent"
+        };
+        super::update_past_transactions(operation, GIVE_BACK_ATTEMPTS, request).await
+    }
+
+    /// Stores a spent generation: its record with the exact body, its pool contribution when it
+    /// makes one, and its analytics, as one transaction that does not touch the user item.
+    #[tracing::instrument(skip_all, fields(generation_id = %write.generation.generation_id))]
+    pub async fn record(&self, write: &RecordWrite<'_>) -> Result<RecordOutcome, StoreError> {
+        let items = self.items(write)?;
+        let err = match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(RecordOutcome::Committed),
+            Err(err) => err,
+        };
+        match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
+                cancelled(cancel.cancellation_reasons())
+            }
+            Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
+                Ok(RecordOutcome::Busy)
+            }
+            _ => Err(sdk_failure("TransactWriteItems", err)),
+        }
+    }
+
+    fn items(&self, write: &RecordWrite<'_>) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.names.stats_table)
+            .set_item(Some(
+                serde_dynamo::to_item(write.generation).map_err(StoreError::invalid_request)?,
+            ))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::invalid_request)?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        if let Some(contribution) = write.contribution {
+            let user = write.user;
+            let contributor = Contributor {
+                id: &user.user_id,
+                username: user.username.as_deref(),
+                avatar_url: user.avatar_url.as_deref(),
+                tier: write.grant.tier,
+            };
+            items.extend(contribution_items(
+                &self.names.pool_table,
+                contribution,
+                contributor,
+                write.now,
+            )?);
+        }
+        items.extend(write.tally.items(&self.names.stats_table)?);
+        Ok(items)
+    }
+}
+
+/// Tries of a give-back while the user item is in other transactions (pauses up to 80 ms each).
+const GIVE_BACK_ATTEMPTS: u32 = 12;
+
+/// How long a spend's in-flight marker stands for a request that may still be running: longer than
+/// record-generation's function timeout (20 s in template.yaml, checked by a test), so an older
+/// marker is of a request that died.
+pub const INFLIGHT_KEPT: chrono::Duration = chrono::Duration::seconds(30);
+
+impl UserRecord {
+    /// Whether a spend for `generation` may still be on its way to its record at `now`.
+    pub fn in_flight(&self, generation: &GenerationId, now: DateTime<Utc>) -> bool {
+        self.inflight
+            .get(generation.as_str())
+            .is_some_and(|at| now.timestamp_millis() < at + INFLIGHT_KEPT.num_milliseconds())
+    }
+}
+
+/// The spend's in-flight marker for `generation` (refused while a live one exists: a parallel
+/// duplicate does not spend a second unit), with the markers of requests long over dropped.
+fn mark_inflight(
+    mut update: UpdateItemFluentBuilder,
+    expression: &mut SpendExpression,
+    user: &UserRecord,
+    generation: &GenerationId,
+    now: DateTime<Utc>,
+) -> UpdateItemFluentBuilder {
+    let at = now.timestamp_millis();
+    update = update.expression_attribute_names("#inflight", "inflight");
+    if user.inflight.is_empty() {
+        // No marker read: start the map (or replace an emptied one).
+        expression.condition("(attribute_not_exists(#inflight) OR size(#inflight) = :zero)");
+        expression.set("#inflight = :marker");
+        return update
+            .expression_attribute_values(":zero", number(0))
+            .expression_attribute_values(
+                ":marker",
+                AttributeValue::M(HashMap::from([(generation.to_string(), number(at))])),
+            );
+    }
+    let stale_before = at - INFLIGHT_KEPT.num_milliseconds();
+    expression.condition(
+        "attribute_exists(#inflight) AND (attribute_not_exists(#inflight.#gid) OR #inflight.#gid < :stale)",
+    );
+    expression.set("#inflight.#gid = :at");
+    update = update
+        .expression_attribute_names("#gid", generation.as_str())
+        .expression_attribute_values(":at", number(at))
+        .expression_attribute_values(":stale", number(stale_before));
+    let done = user
+        .inflight
+        .iter()
+        .filter(|(id, at)| id.as_str() != generation.as_str() && **at < stale_before);
+    for (i, (id, _)) in done.enumerate() {
+        expression.remove(format!("#inflight.#done{i}"));
+        update = update.expression_attribute_names(format!("#done{i}"), id.clone());
+    }
+    update
+}
+
+/// The condition that a revision attribute is still `value` (`placeholder`; absent counts as 0).
+fn revision_condition(attribute: &str, placeholder: &str, value: u64) -> String {
+    if value == 0 {
+        format!("(attribute_not_exists({attribute}) OR {attribute} = {placeholder})")
+    } else {
+        format!("{attribute} = {placeholder}")
+    }
+}
+
+/// The update that spends one unit of `grant`'s period on `user`'s item (the caller adds its marker
+/// and sends it with [`send_spend`]). DynamoDB applies single-item updates of one item one after
+/// another, so a user's parallel spends queue there instead of invalidating each other: the condition
+/// holds only what the decision needs (the counter below the grant's cap, the entitlement as read),
+/// never the counter's exact value. On the way, the reservations that expired come out of their
+/// counters and the paid history (each on condition it is still there: otherwise its release took it
+/// out already), and counters no clock can compute again are dropped.
+pub(crate) fn spend_request(
+    client: &Client,
+    table: &str,
+    user: &UserRecord,
+    grant: &Grant,
+    rate: &RateStep,
+    now: DateTime<Utc>,
+) -> (UpdateItemFluentBuilder, SpendExpression) {
+    let mut expression = SpendExpression::default();
+    let mut update = client
+        .update_item()
+        .table_name(table)
+        .set_key(Some(item_key(user_pk(&user.user_id), PROFILE_SK)))
+        .return_values(ReturnValue::AllNew)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .expression_attribute_names("#usage", "usage")
+        .expression_attribute_values(":rev", number(user.entitlement_rev));
+    expression.condition("attribute_exists(pk)");
+    // The request budget's step, in the same update (no call of its own).
+    if let Some((condition, set, values)) = super::users::rate_clause(rate) {
+        expression.condition(condition);
+        expression.set(set);
+        update = update.expression_attribute_names("#rate", "rate_tat");
+        for (name, value) in values {
+            update = update.expression_attribute_values(name, value);
+        }
+    }
+    expression.condition(&revision_condition(
+        "entitlement_rev",
+        ":rev",
+        user.entitlement_rev,
+    ));
+    let mut paid_delta = i64::from(grant.tier.is_paid());
+    match &user.usage {
+        Some(usage) => {
+            let outlived: Vec<(String, String)> = outlived(usage, &grant.period_key, now).collect();
+            let mut counter_delta = 1i64;
+            let mut others: std::collections::BTreeMap<&str, i64> = Default::default();
+            for (i, (id, reservation)) in user.expired_reservations(now).enumerate() {
+                let name = format!("#exp{i}");
+                expression.condition(&format!("attribute_exists(#res.{name})"));
+                expression.remove(format!("#res.{name}"));
+                update = update
+                    .expression_attribute_names("#res", "reservations")
+                    .expression_attribute_names(name, id.clone());
+                paid_delta -= i64::from(reservation.paid);
+                let key = reservation.period_key.as_str();
+                if key == grant.period_key {
+                    counter_delta -= 1;
+                } else if usage.contains_key(key) && !outlived.iter().any(|(_, k)| k == key) {
+                    *others.entry(key).or_default() += 1;
+                }
+            }
+            // Never below what the counter holds (an expired unit is always in it).
+            counter_delta = counter_delta.max(1 - i64::from(grant.counter_before));
+            update = update
+                .expression_attribute_names("#period", grant.period_key.clone())
+                .expression_attribute_values(":cap", number(grant.counter_cap()))
+                .expression_attribute_values(":zero", number(0))
+                .expression_attribute_values(":delta", number(counter_delta));
+            expression.condition("attribute_exists(#usage)");
+            expression.condition("(attribute_not_exists(#usage.#period) OR #usage.#period < :cap)");
+            expression.set("#usage.#period = if_not_exists(#usage.#period, :zero) + :delta");
+            for (i, (key, n)) in others.into_iter().enumerate() {
+                expression.set(&format!("#usage.#ex{i} = #usage.#ex{i} - :ex{i}"));
+                update = update
+                    .expression_attribute_names(format!("#ex{i}"), key)
+                    .expression_attribute_values(format!(":ex{i}"), number(n));
+            }
+            for (name, key) in outlived {
+                expression.remove(format!("#usage.{name}"));
+                update = update.expression_attribute_names(name, key);
+            }
+        }
+        // An item from before per-period counters: the map starts with this period.
+        None => {
+            expression.condition("attribute_not_exists(#usage)");
+            expression.set("#usage = :usage");
+            update = update.expression_attribute_values(
+                ":usage",
+                AttributeValue::M(HashMap::from([(grant.period_key.clone(), number(1))])),
+            );
+        }
+    }
+    if paid_delta != 0 {
+        expression.set(
+            "paid_generations_total = if_not_exists(paid_generations_total, :zero) + :paid_delta",
+        );
+        update = update
+            .expression_attribute_values(":zero", number(0))
+            .expression_attribute_values(":paid_delta", number(paid_delta));
+    }
+    (update, expression)
+}
+
+/// Sends a spend built by [`spend_request`] and reads DynamoDB's answer.
+pub(crate) async fn send_spend(
+    update: UpdateItemFluentBuilder,
+    expression: &SpendExpression,
+    operation: &'static str,
+) -> Result<Spend, StoreError> {
+    let result = update
+        .update_expression(expression.update())
+        .condition_expression(expression.conditions.join(" AND "))
+        .send()
+        .await;
+    match result {
+        Ok(out) => Ok(Spend::Spent(Box::new(
+            serde_dynamo::from_item(out.attributes.unwrap_or_default())
+                .map_err(StoreError::corrupt)?,
+        ))),
+        Err(err) => match err.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(ccf)) => {
+                Ok(Spend::Stale(decode(ccf.item())?))
+            }
+            Some(e) if e.is_transaction_conflict_exception() => Ok(Spend::Busy),
+            _ => Err(sdk_failure(operation, err)),
+        },
+    }
+}
+
+/// The counters of `usage` that no clock can compute again (all but `keep`), each with the
+/// placeholder name its REMOVE uses (`#old0`, `#old1`, ...).
+fn outlived<'a>(
+    usage: &'a std::collections::BTreeMap<String, u32>,
+    keep: &'a str,
+    now: DateTime<Utc>,
+) -> impl Iterator<Item = (String, String)> + 'a {
+    usage
+        .keys()
+        .filter(move |key| key.as_str() != keep && Period::key_outlived(key, now))
+        .enumerate()
+        .map(|(i, key)| (format!("#old{i}"), key.clone()))
+}
+
+/// The clauses of an update expression and its condition, gathered as the update is built.
+#[derive(Debug, Default)]
+pub(crate) struct SpendExpression {
+    set: Vec<String>,
+    remove: Vec<String>,
+    conditions: Vec<String>,
+}
+
+impl SpendExpression {
+    pub(crate) fn set(&mut self, clause: &str) {
+        self.set.push(clause.to_owned());
+    }
+
+    pub(crate) fn remove(&mut self, path: String) {
+        self.remove.push(path);
+    }
+
+    pub(crate) fn condition(&mut self, clause: &str) {
+        self.conditions.push(clause.to_owned());
+    }
+
+    fn update(&self) -> String {
+        let mut expression = format!("SET {}", self.set.join(", "));
+        if !self.remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", self.remove.join(", ")));
+        }
+        expression
+    }
+}
+
+fn number(n: impl ToString) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+/// Reads a cancellation: item 0 (the generation) failing means the id is taken; anything else that a
+/// retry can overcome means another transaction held an item. Other reasons are store failures.
+fn cancelled(reasons: &[CancellationReason]) -> Result<RecordOutcome, StoreError> {
+    let codes = super::cancellation_codes(reasons);
+    if codes.first() == Some(&"ConditionalCheckFailed") {
+        return Ok(RecordOutcome::IdTaken(decode(
+            reasons.first().and_then(|r| r.item()),
+        )?));
+    }
+    super::retryable("TransactWriteItems", &codes)?;
+    tracing::debug!("record transaction met another transaction");
+    Ok(RecordOutcome::Busy)
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(
+    item: Option<&HashMap<String, AttributeValue>>,
+) -> Result<Option<Box<T>>, StoreError> {
+    item.cloned()
+        .map(serde_dynamo::from_item)
+        .transpose()
+        .map(|decoded| decoded.map(Box::new))
+        .map_err(StoreError::corrupt)
+}
+
+impl GenerationsStore<'_> {
+    /// Shares `generation` with the pool as `record` (its contributor `contributor`): the
+    /// generation notes the contribution, the contribution and its ranking rows are written — all or
+    /// nothing. `Some(false)` when the generation was contributed already (automatically or by a
+    /// racing request): exactly one contribution per generation; `None` when the transaction lost a
+    /// race with another one and may be tried again.
+    pub async fn contribute(
+        &self,
+        generation: &GenerationRecord,
+        record: &ContributionRecord,
+        contributor: Contributor<'_>,
+        tally: &Tally,
+        now: DateTime<Utc>,
+    ) -> Result<Option<bool>, StoreError> {
+        let mark = Update::builder()
+            .table_name(&self.names.stats_table)
+            .set_key(Some(item_key(
+                generation_pk(&generation.generation_id),
+                GEN_SK,
+            )))
+            .update_expression("SET contribution_id = :cid")
+            .condition_expression("owner_id = :owner AND attribute_not_exists(contribution_id)")
+            .expression_attribute_values(":cid", AttributeValue::S(record.contribution_id.clone()))
+            .expression_attribute_values(
+                ":owner",
+                AttributeValue::S(generation.owner_id.to_string()),
+            )
+            .build()
+            .map_err(StoreError::invalid_request)?;
+        let mut items = vec![TransactWriteItem::builder().update(mark).build()];
+        items.extend(contribution_items(
+            &self.names.pool_table,
+            record,
+            contributor,
+            now,
+        )?);
+        items.extend(tally.items(&self.names.stats_table)?);
+        match super::transact(self.client, "TransactWriteItems contribute", items).await? {
+            Ok(()) => {
+                tally.log();
+                Ok(Some(true))
+            }
+            Err(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
+                Ok(Some(false))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The DynamoDB side of audio storage: the upload granted on a generation, and accounting an object
+//! S3 reported (the generation's audio, the owner's `storage_used_bytes` under the quota, the pool
+//! listing) in one transaction, or its rejection.
+
+use super::generations::{generation_pk, GenerationRecord, StoredAudio, UploadGrant, GEN_SK};
+use super::pool::{contribution_pk, genre_partition, ALL_LISTED, META_SK};
+use super::users::{user_pk, PROFILE_SK};
+use super::{item_key, sdk_failure, StoreError};
+use crate::Names;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+
+/// An object to account: the generation as read, the new audio, and the quota.
+#[derive(Debug, Clone)]
+pub struct AccountWrite<'a> {
+    pub generation: &'a GenerationRecord,
+    pub audio: &'a StoredAudio,
+    /// `Some(max)`: the owner's `storage_used_bytes` must be at most `max` before the change (the
+    /// limit minus what this object adds); `None`: unlimited, or the object frees space.
+    pub max_used_before: Option<u64>,
+    /// The pool contribution to list, when the generation is one.
+    pub contribution: Option<&'a super::pool::ContributionRecord>,
+}
+
+/// What DynamoDB did with an accounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountOutcome {
+    Stored,
+    /// The generation's audio changed since it was read: read it again.
+    Changed,
+    /// The owner's storage would pass the quota.
+    OverQuota,
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+/// The `upload_day` of a grant at `at`: its UTC day, `YYYY-MM-DD`.
+pub fn upload_day(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
+/// Access to upload grants and audio accounting.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadsStore<'a> {
+    client: &'a Client,
+    names: &'a Names,
+}
+
+impl<'a> UploadsStore<'a> {
+    pub fn new(client: &'a Client, names: &'a Names) -> Self {
+        Self { client, names }
+    }
+
+    /// Records the upload granted on `generation` (owned by its owner, as read), to object `key`.
+    pub async fn grant(
+        &self,
+        generation: &GenerationRecord,
+        grant: &UploadGrant,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.names.stats_table)
+            .set_key(Some(item_key(
+                generation_pk(&generation.generation_id),
+                GEN_SK,
+            )))
+            // The day and the key put it in `uploads_by_day` for the daily reconciliation.
+            .update_expression("SET upload = :grant, upload_day = :day, upload_key = :key")
+            .condition_expression("owner_id = :owner")
+            .expression_attribute_values(
+                ":grant",
+                serde_dynamo::to_attribute_value(grant).map_err(StoreError::invalid_request)?,
+            )
+            .expression_attribute_values(":day", s(&upload_day(grant.granted_at)))
+            .expression_attribute_values(":key", s(key))
+            .expression_attribute_values(":owner", s(generation.owner_id.as_str()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| sdk_failure("UpdateItem generation upload", err))
+    }
+
+    /// Stores `write.audio` on the generation, adds the difference to the owner's storage under the
+    /// quota and lists the pool contribution — all or nothing. Conditioned on the generation's audio
+    /// being what was read, so a duplicate or racing event cannot count an object twice.
+    pub async fn account(&self, write: &AccountWrite<'_>) -> Result<AccountOutcome, StoreError> {
+        let generation = write.generation;
+        let previous = generation.audio.as_ref();
+        let delta =
+            i128::from(write.audio.size_bytes) - i128::from(previous.map_or(0, |a| a.size_bytes));
+        let mut items = vec![self.set_audio(generation, Some(write.audio))?];
+        items.push(self.add_storage(generation, delta, write.max_used_before)?);
+        if let Some(contribution) = write.contribution {
+            let (recent, quality) = contribution.ranks();
+            let mut update = Update::builder()
+                .table_name(&self.names.pool_table)
+                .set_key(Some(item_key(
+                    contribution_pk(&contribution.contribution_id),
+                    META_SK,
+                )))
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                .expression_attribute_values(":all", s(ALL_LISTED))
+                .expression_attribute_values(":recent", n(recent))
+                .expression_attribute_values(":quality", n(quality))
+                .expression_attribute_values(":zero", n(0));
+            let mut set =
+                "SET listed = :yes, lst = :all, recent_rank = :recent, qual_rank = :quality, \
+                           popularity = if_not_exists(popularity, :zero)"
+                    .to_owned();
+            if let Some(genre) = &contribution.genre {
+                set.push_str(", lst_genre = :genre");
+                update = update.expression_attribute_values(":genre", s(&genre_partition(genre)));
+            }
+            // The listing serves the audio just counted: an upload's own key, or the worker's.
+            match &write.audio.key {
+                Some(key) => {
+                    set.push_str(", audio_key = :audio_key");
+                    update = update.expression_attribute_values(":audio_key", s(key));
+                }
+                None => set.push_str(" REMOVE audio_key"),
+            }
+            let update = update
+                .update_expression(set)
+                .build()
+                .map_err(StoreError::invalid_request)?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        self.transact(items).await
+    }
+
+    /// Marks the generation rejected; if it had an object counted (now replaced and deleted), the
+    /// owner gets that space back in the same transaction.
+    pub async fn reject(
+        &self,
+        generation: &GenerationRecord,
+    ) -> Result<AccountOutcome, StoreError> {
+        let mut items = vec![self.set_audio(generation, None)?];
+        if let Some(previous) = &generation.audio {
+            items.push(self.add_storage(generation, -i128::from(previous.size_bytes), None)?);
+        }
+        self.transact(items).await
+    }
+
+    /// The generation's audio set (stored) or removed (rejected), if it is still as read.
+    fn set_audio(
+        &self,
+        generation: &GenerationRecord,
+        audio: Option<&StoredAudio>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.names.stats_table)
+            .set_key(Some(item_key(
+                generation_pk(&generation.generation_id),
+                GEN_SK,
+            )))
+            .expression_attribute_values(":owner", s(generation.owner_id.as_str()));
+        update = match audio {
+            Some(audio) => update
+                .update_expression("SET audio = :audio, audio_state = :state")
+                .expression_attribute_values(
+                    ":audio",
+                    serde_dynamo::to_attribute_value(audio).map_err(StoreError::invalid_request)?,
+                )
+                .expression_attribute_values(":state", s("stored")),
+            None => update
+                .update_expression("SET audio_state = :state REMOVE audio")
+                .expression_attribute_values(":state", s("rejected")),
+        };
+        update = match &generation.audio {
+            Some(previous) => update
+                .condition_expression("owner_id = :owner AND audio.etag = :prev")
+                .expression_attribute_values(":prev", s(&previous.etag)),
+            None => {
+                update.condition_expression("owner_id = :owner AND attribute_not_exists(audio)")
+            }
+        };
+        let update = update.build().map_err(StoreError::invalid_request)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// `ADD storage_used_bytes delta` on the owner, at most `max_used_before` before it when given.
+    fn add_storage(
+        &self,
+        generation: &GenerationRecord,
+        delta: i128,
+        max_used_before: Option<u64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.names.users_table)
+            .set_key(Some(item_key(user_pk(&generation.owner_id), PROFILE_SK)))
+            .update_expression("ADD storage_used_bytes :delta")
+            .expression_attribute_values(":delta", n(delta));
+        update = match max_used_before {
+            Some(max) => update
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(storage_used_bytes) OR storage_used_bytes <= :max)",
+                )
+                .expression_attribute_values(":max", n(max)),
+            None => update.condition_expression("attribute_exists(pk)"),
+        };
+        let update = update.build().map_err(StoreError::invalid_request)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<AccountOutcome, StoreError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(AccountOutcome::Stored),
+            Err(err) => match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
+                    cancelled(cancel.cancellation_reasons())
+                }
+                _ => Err(sdk_failure("TransactWriteItems audio", err)),
+            },
+        }
+    }
+}
+
+/// Item 0 (the generation) failing: it changed; item 1 (the owner) failing: over quota; conflicts
+/// retry like a change. Anything else is a store failure.
+fn cancelled(reasons: &[CancellationReason]) -> Result<AccountOutcome, StoreError> {
+    let codes = super::cancellation_codes(reasons);
+    match (codes.first(), codes.get(1)) {
+        (Some(&"ConditionalCheckFailed"), _) => Ok(AccountOutcome::Changed),
+        (_, Some(&"ConditionalCheckFailed")) => Ok(AccountOutcome::OverQuota),
+        _ => {
+            super::retryable("TransactWriteItems audio", &codes)?;
+            Ok(AccountOutcome::Changed)
+        }
+    }
+}
