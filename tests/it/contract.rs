@@ -1,4 +1,4 @@
-//! `openapi.yaml` is the contract: its routes, the route table (`shared/src/routes.rs`) and
+//! `openapi.yaml` is the contract: its routes, the route table (`shared/http/src/routes.rs`) and
 //! `template.yaml` are one set, and what it says of each route holds where the code decides it.
 
 use serde_norway::Value;
@@ -82,12 +82,12 @@ fn openapi_the_route_table_and_the_template_are_one_set_of_routes() {
     assert_eq!(
         spec.symmetric_difference(&table).collect::<Vec<_>>(),
         Vec::<&RouteRow>::new(),
-        "openapi.yaml vs shared/src/routes.rs"
+        "openapi.yaml vs shared/http/src/routes.rs"
     );
     assert_eq!(
         table.symmetric_difference(&deployed).collect::<Vec<_>>(),
         Vec::<&RouteRow>::new(),
-        "shared/src/routes.rs vs template.yaml"
+        "shared/http/src/routes.rs vs template.yaml"
     );
 }
 

@@ -5,18 +5,14 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// async-stripe's webhook verifier also parses each event with its strict typed model and logs an
-/// error when a field is missing or new; we read events tolerantly ourselves, so that is noise.
-const QUIET: &str = "stripe_webhook=off";
-
 /// `RUST_LOG` as `level` or `level,target=level,...` (targets by prefix, no regular expressions:
 /// `tracing_subscriber`'s `Targets`, which keeps the regex engine out of every binary).
 fn filter() -> Targets {
     let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
-    let parsed = format!("{directives},{QUIET}")
+    directives
         .parse::<Targets>()
-        .or_else(|_| format!("info,{QUIET}").parse::<Targets>());
-    parsed.unwrap_or_default()
+        .or_else(|_| "info".parse::<Targets>())
+        .unwrap_or_default()
 }
 
 pub fn init() {

@@ -3,6 +3,7 @@
 //! secret key comes from Secrets Manager on the first call; when Stripe refuses it (401: rotated),
 //! it is read again and the call made once more.
 
+use super::client::{StripeCallError, StripeHttp};
 use super::BillingError;
 use crate::config::BillingConfig;
 use crate::secrets::Secrets;
@@ -10,12 +11,12 @@ use son1k_domain::ids::UserId;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use stripe::{ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
 };
 use stripe_checkout::CheckoutSessionMode;
+use stripe_client_core::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_core::customer::CreateCustomer;
 
 /// Tries of a customer create whose idempotency key is busy with a racing request.
@@ -29,7 +30,7 @@ pub struct StripeApi {
     secret_name: String,
     timeout: Duration,
     api_base: Option<String>,
-    client: Arc<tokio::sync::Mutex<Option<stripe::Client>>>,
+    client: Arc<tokio::sync::Mutex<Option<StripeHttp>>>,
 }
 
 /// What a checkout session is created for.
@@ -64,7 +65,7 @@ impl StripeApi {
     }
 
     /// The client with the key as last read; reads it first when there is none.
-    async fn client(&self) -> Result<stripe::Client, BillingError> {
+    async fn client(&self) -> Result<StripeHttp, BillingError> {
         let mut client = self.client.lock().await;
         if let Some(client) = client.as_ref() {
             return Ok(client.clone());
@@ -76,14 +77,7 @@ impl StripeApi {
             .ok_or(BillingError::NotConfigured(
                 "the Stripe secret's secret_key",
             ))?;
-        let mut builder = ClientBuilder::new(key.expose())
-            .timeout(self.timeout)
-            .app_info("son1k", Some(crate::VERSION.to_owned()), None);
-        if let Some(base) = &self.api_base {
-            builder = builder.url(base.as_str());
-        }
-        let built = builder
-            .build()
+        let built = StripeHttp::new(key.expose(), self.api_base.as_deref(), self.timeout)
             .map_err(|err| BillingError::stripe("client configuration", &err))?;
         *client = Some(built.clone());
         Ok(built)
@@ -106,13 +100,13 @@ impl StripeApi {
     /// rotation). The outer error: no client (no key); the inner: Stripe's answer.
     async fn with_client<T, Fut>(
         &self,
-        call: impl Fn(stripe::Client) -> Fut,
-    ) -> Result<Result<T, StripeError>, BillingError>
+        call: impl Fn(StripeHttp) -> Fut,
+    ) -> Result<Result<T, StripeCallError>, BillingError>
     where
-        Fut: std::future::Future<Output = Result<T, StripeError>>,
+        Fut: std::future::Future<Output = Result<T, StripeCallError>>,
     {
         match call(self.client().await?).await {
-            Err(StripeError::Stripe(_, 401)) => {
+            Err(err) if err.status() == Some(401) => {
                 self.key_refused().await;
                 Ok(call(self.client().await?).await)
             }
@@ -138,17 +132,18 @@ impl StripeApi {
             let result = self
                 .with_client(|client| async move {
                     request
-                        .customize()
+                        .build()
+                        .customize::<Created>()
                         .request_strategy(RequestStrategy::Idempotent(key.clone()))
                         .send(&client)
                         .await
                 })
                 .await?;
             match result {
-                Ok(customer) => return Ok(customer.id.to_string()),
+                Ok(customer) => return Ok(customer.id),
                 // 409: a racing request with the same key is still in flight at Stripe; once it
                 // finishes, the same key answers with its customer.
-                Err(StripeError::Stripe(_, 409)) if attempt < CONFLICT_ATTEMPTS => {
+                Err(err) if err.status() == Some(409) && attempt < CONFLICT_ATTEMPTS => {
                     tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
                 }
                 Err(err) => return Err(BillingError::stripe("create customer", &err)),
@@ -185,14 +180,20 @@ impl StripeApi {
             .success_url(req.success_url)
             .cancel_url(req.cancel_url);
         let session = self
-            .with_client(|client| async move { request.send(&client).await })
+            .with_client(|client| async move {
+                request
+                    .build()
+                    .customize::<SessionLink>()
+                    .send(&client)
+                    .await
+            })
             .await?
             .map_err(|err| BillingError::stripe("create checkout session", &err))?;
         let url = session.url.ok_or_else(|| {
             BillingError::stripe("create checkout session", &"no url in the answer")
         })?;
         Ok(CheckoutLink {
-            session_id: session.id.to_string(),
+            session_id: session.id,
             url,
         })
     }
@@ -207,7 +208,13 @@ impl StripeApi {
             .customer(customer)
             .return_url(return_url);
         let session = self
-            .with_client(|client| async move { request.send(&client).await })
+            .with_client(|client| async move {
+                request
+                    .build()
+                    .customize::<PortalLink>()
+                    .send(&client)
+                    .await
+            })
             .await?
             .map_err(|err| BillingError::stripe("create billing portal session", &err))?;
         Ok(session.url)
@@ -216,6 +223,26 @@ impl StripeApi {
 
 /// `GET /v1/subscriptions/{id}`, answered as Stripe's JSON: the object a subscription event
 /// carries, so one parser (`SubscriptionSnapshot::from_object`) reads both.
+/// What we read of a created customer: its id (the rest of Stripe's answer is skipped unread, so the
+/// typed model of a customer is never linked).
+#[derive(miniserde::Deserialize)]
+struct Created {
+    id: String,
+}
+
+/// What we read of a Checkout Session: its id and the page to send the user to.
+#[derive(miniserde::Deserialize)]
+struct SessionLink {
+    id: String,
+    url: Option<String>,
+}
+
+/// What we read of a billing portal session: its page.
+#[derive(miniserde::Deserialize)]
+struct PortalLink {
+    url: String,
+}
+
 struct RetrieveSubscription<'a> {
     id: &'a str,
 }

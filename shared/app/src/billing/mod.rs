@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod checkout;
+pub mod client;
 pub mod signature;
 pub mod webhook;
 

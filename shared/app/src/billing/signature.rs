@@ -1,11 +1,15 @@
 //! Webhook signatures: Stripe's scheme (`Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256 of
-//! "<t>.<body>">`, any of several `v1` values, 300 s tolerance), checked by async-stripe's verifier
-//! against our clock before anything of the body is used.
+//! "<t>.<body>">`, any of several `v1` values, 300 s tolerance), checked against our clock before
+//! anything of the body is used. Verifying needs only the HMAC, not a typed model of every Stripe
+//! object: the body is read afterwards, tolerantly, by `domain::billing`. The tests check it against
+//! async-stripe's own signer.
 
 use chrono::{DateTime, Utc};
-use stripe_webhook::{Webhook, WebhookError};
+use hmac::{KeyInit, Mac};
 
-/// Why a signature is refused. The caller only ever learns `invalid_signature`.
+/// How far a signature's timestamp may be from now (Stripe's default tolerance).
+const TOLERANCE_SECONDS: i64 = 300;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
     #[error("no Stripe-Signature header")]
@@ -18,7 +22,8 @@ pub enum SignatureError {
     Stale,
 }
 
-/// Checks `header` over `body` with `secret` at `now`.
+/// Checks `header` (the `Stripe-Signature` value) over `body` with `secret` at `now`: some `v1` must
+/// be the HMAC of `t.body` (compared in constant time), and `t` within 300 s of now.
 pub fn verify(
     body: &[u8],
     header: Option<&str>,
@@ -27,16 +32,33 @@ pub fn verify(
 ) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let payload = std::str::from_utf8(body).map_err(|_| SignatureError::NotText)?;
-    match Webhook::construct_event_with_timestamp(payload, header, secret, now.timestamp()) {
-        // The verifier checks the signature and the timestamp before it parses the event with
-        // its strict typed model; a parse failure therefore means a verified body that we read
-        // ourselves, tolerantly.
-        Ok(_) | Err(WebhookError::BadParse(_)) => Ok(()),
-        Err(WebhookError::BadTimestamp(_)) => Err(SignatureError::Stale),
-        Err(WebhookError::BadKey | WebhookError::BadHeader(_) | WebhookError::BadSignature) => {
-            Err(SignatureError::Mismatch)
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+            Some(("v1", v1)) => signatures.extend(hex::decode(v1).ok()),
+            _ => {}
         }
     }
+    let timestamp = timestamp.ok_or(SignatureError::Mismatch)?;
+    let signed = |signature: &Vec<u8>| {
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+            .map(|mut mac| {
+                mac.update(timestamp.to_string().as_bytes());
+                mac.update(b".");
+                mac.update(payload.as_bytes());
+                mac.verify_slice(signature).is_ok()
+            })
+            .unwrap_or(false)
+    };
+    if !signatures.iter().any(signed) {
+        return Err(SignatureError::Mismatch);
+    }
+    if (now.timestamp() - timestamp).abs() > TOLERANCE_SECONDS {
+        return Err(SignatureError::Stale);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -47,8 +69,9 @@ mod tests {
     const SECRET: &str = "whsec_test";
     const BODY: &str = r#"{"id":"evt_1","type":"ping","created":1,"data":{"object":{}}}"#;
 
+    /// The header async-stripe's signer makes: our verifier is checked against Stripe's library.
     fn header(t: i64, secret: &str, body: &str) -> String {
-        Webhook::generate_test_header(body, secret, Some(t))
+        stripe_webhook::Webhook::generate_test_header(body, secret, Some(t))
     }
 
     #[test]
@@ -72,6 +95,7 @@ mod tests {
             (header(t, "whsec_other", BODY), SignatureError::Mismatch),
             (header(t, SECRET, "{}"), SignatureError::Mismatch),
             (header(t - 301, SECRET, BODY), SignatureError::Stale),
+            (header(t + 301, SECRET, BODY), SignatureError::Stale),
             (format!("t={t}"), SignatureError::Mismatch),
             ("garbage".to_owned(), SignatureError::Mismatch),
         ] {
