@@ -473,6 +473,20 @@ impl From<son1k_app::assist::AssistError> for ApiError {
     }
 }
 
+impl From<son1k_app::listing::ListingError> for ApiError {
+    fn from(err: son1k_app::listing::ListingError) -> Self {
+        use son1k_app::listing::ListingError;
+        match err {
+            ListingError::BadCursor => {
+                ApiError::invalid("cursor", "is not a cursor this listing gave out")
+            }
+            ListingError::NoCursorKey => ApiError::dependency_unavailable("the pool listing"),
+            ListingError::Unsealable => ApiError::internal(),
+            ListingError::Store(err) => err.into(),
+        }
+    }
+}
+
 impl From<BillingError> for ApiError {
     fn from(err: BillingError) -> Self {
         match err {
