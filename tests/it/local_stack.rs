@@ -39,13 +39,18 @@ async fn the_production_state_talks_dynamodb_to_dynamodb_local() {
     // And its S3 client reaches moto: a bucket made through it is listed there.
     let bucket = format!("{}-env", unique_prefix());
     state
-        .s3
+        .s3()
         .create_bucket()
         .bucket(&bucket)
         .send()
         .await
         .expect("create bucket on moto");
-    let listed = state.s3.list_buckets().send().await.expect("list buckets");
+    let listed = state
+        .s3()
+        .list_buckets()
+        .send()
+        .await
+        .expect("list buckets");
     assert!(listed.buckets().iter().any(|b| b.name() == Some(&bucket)));
 }
 

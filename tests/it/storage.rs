@@ -437,7 +437,7 @@ async fn the_daily_run_accounts_uploads_whose_event_was_lost() {
 async fn versions_stored(app: &TestApp, user: &str) -> (u64, usize) {
     let page = app
         .state
-        .s3
+        .s3()
         .list_object_versions()
         .bucket(&app.state.config.names.audio_bucket)
         .prefix(format!("audio/{user}/"))

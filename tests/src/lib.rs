@@ -334,7 +334,7 @@ impl TestApp {
         son1k_store::schema::create_tables(&state.dynamo, &state.config.names)
             .await
             .expect("create tables");
-        son1k_store::schema::create_bucket(&state.s3, &state.config.names)
+        son1k_store::schema::create_bucket(state.s3(), &state.config.names)
             .await
             .expect("create bucket");
         Self {
@@ -571,10 +571,7 @@ impl TestApp {
     pub fn with_clock_at(&self, now: DateTime<Utc>) -> TestApp {
         let clock = Arc::new(FixedClock::new(now));
         TestApp {
-            state: AppState {
-                clock: clock.clone(),
-                ..self.state.clone()
-            },
+            state: self.state.clone().with_clock(clock.clone()),
             clock,
             stripe: self.stripe.clone(),
             ollama: self.ollama.clone(),

@@ -10,11 +10,17 @@ use son1k_http::request::{no_content, render, request_id, HandlerResult};
 use son1k_http::routes::{match_route, RouteMatch};
 use son1k_http::ApiError;
 
-pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    render(request_id(&req), handle(state, req).await)
+/// The handler with the state every function is called with (the local API); it needs none.
+pub async fn handler(_state: &AppState, req: Request) -> Result<Response<Body>, Error> {
+    respond(req).await
 }
 
-async fn handle(_state: &AppState, req: Request) -> HandlerResult {
+/// Answers from the route table alone: no AWS client, no credentials, no configuration.
+pub async fn respond(req: Request) -> Result<Response<Body>, Error> {
+    render(request_id(&req), handle(req))
+}
+
+fn handle(req: Request) -> HandlerResult {
     let route = match_route(req.method().as_str(), req.uri().path());
     if req.method() == Method::OPTIONS && !matches!(route, RouteMatch::NotFound) {
         return no_content();

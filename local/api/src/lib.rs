@@ -479,7 +479,7 @@ pub fn mint_token(
 pub async fn init_stack(state: &AppState) -> Result<(), son1k_store::StoreError> {
     put_local_secrets(state).await?;
     son1k_store::schema::create_tables(&state.dynamo, &state.config.names).await?;
-    son1k_store::schema::create_bucket(&state.s3, &state.config.names).await?;
+    son1k_store::schema::create_bucket(state.s3(), &state.config.names).await?;
     let id = UserId::parse("test_user_1").map_err(son1k_store::StoreError::invalid_request)?;
     let seed = UserRecord::new(
         id,
@@ -586,7 +586,7 @@ async fn new_objects(
 ) -> Result<Vec<String>, aws_sdk_s3::Error> {
     let mut fresh = Vec::new();
     let mut pages = state
-        .s3
+        .s3()
         .list_objects_v2()
         .bucket(&state.config.names.audio_bucket)
         .prefix("audio/")

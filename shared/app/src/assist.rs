@@ -56,7 +56,10 @@ const TAKE_LEARNED: u32 = 5;
 
 /// The configured model, or 503.
 pub fn model(state: &AppState) -> Result<&dyn LanguageModel, AssistError> {
-    state.llm.as_deref().ok_or(AssistError::NoModel)
+    state.llm.as_deref().ok_or_else(|| {
+        tracing::error!("OLLAMA_URL is not set: the language-model routes answer 503");
+        AssistError::NoModel
+    })
 }
 
 /// Takes one unit of `feature` for `caller`, or refuses once the tier's daily allowance is spent

@@ -142,11 +142,7 @@ pub enum SubmitError {
     NoProvider,
     /// The owner's free storage is below what the job's audio may take.
     #[error("storage quota exceeded")]
-    StorageFull {
-        limit_bytes: u64,
-        used_bytes: u64,
-        requested_bytes: u64,
-    },
+    StorageFull(son1k_domain::storage::QuotaExceeded),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Lost every attempt (`SPEND_ATTEMPTS`, or `AWAIT_ROUNDS` waiting for a parallel copy).
@@ -241,14 +237,17 @@ pub async fn submit(
         // The provider is paid whatever happens to its audio: a job whose audio may not fit is
         // refused before anything is spent (the worker still checks the real size).
         let requested_bytes = job.quality.max_audio_bytes(job.duration_seconds);
-        if let Some(limit_bytes) = grant.tier.spec().storage_bytes {
-            if limit_bytes.saturating_sub(user.storage_used_bytes) < requested_bytes {
-                return Err(SubmitError::StorageFull {
+        let limit = grant.tier.spec().storage_bytes;
+        if let Some(limit_bytes) = limit.filter(|_| {
+            !son1k_domain::storage::fits(user.storage_used_bytes, requested_bytes, limit)
+        }) {
+            return Err(SubmitError::StorageFull(
+                son1k_domain::storage::QuotaExceeded {
                     limit_bytes,
                     used_bytes: user.storage_used_bytes,
                     requested_bytes,
-                });
-            }
+                },
+            ));
         }
         let reservation = Reservation::new(grant.period_key.clone(), grant.tier.is_paid(), now);
         match state

@@ -319,6 +319,7 @@ impl LanguageModel for Ollama {
             tokio::time::timeout(self.config.timeout, self.call(request))
                 .await
                 .unwrap_or(Err(LlmError::TimedOut))
+                .inspect_err(|err| tracing::warn!(error = %err, "language model failed"))
         })
     }
 }

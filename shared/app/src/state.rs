@@ -17,7 +17,9 @@ use std::time::Duration;
 pub struct AppState {
     pub config: Config,
     pub dynamo: aws_sdk_dynamodb::Client,
-    pub s3: aws_sdk_s3::Client,
+    /// The S3 client, built on first use (`s3()`): half the functions never call S3, and building a
+    /// client parses the SDK's endpoint partitions.
+    s3: Arc<std::sync::OnceLock<aws_sdk_s3::Client>>,
     /// The Stripe client (`checkout`, `portal`, `stripe-webhook`: see `with_stripe`); `None` without
     /// `STRIPE_SECRET_NAME` (billing routes answer 503). Its key is read on its first call.
     pub stripe: Option<StripeApi>,
@@ -92,18 +94,13 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
-        let mut s3 =
-            aws_sdk_s3::config::Builder::from(sdk).force_path_style(config.s3_force_path_style);
         if let Some(url) = &endpoints.dynamodb {
             dynamo = dynamo.endpoint_url(url);
-        }
-        if let Some(url) = &endpoints.s3 {
-            s3 = s3.endpoint_url(url);
         }
         Self {
             config,
             dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
-            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            s3: Arc::default(),
             stripe: None,
             secrets: crate::secrets::Secrets::new(sdk, endpoints.secrets.clone(), clock.clone()),
             clock,
@@ -181,7 +178,7 @@ impl AppState {
     }
 
     pub fn audio(&self) -> son1k_store::audio::AudioStore<'_> {
-        son1k_store::audio::AudioStore::new(&self.s3, &self.config.names.audio_bucket)
+        son1k_store::audio::AudioStore::new(self.s3(), &self.config.names.audio_bucket)
     }
 
     pub fn uploads(&self) -> son1k_store::uploads::UploadsStore<'_> {
@@ -214,14 +211,32 @@ impl AppState {
         mut self,
         interceptor: impl aws_sdk_s3::config::Intercept + 'static,
     ) -> Self {
-        let config = self
-            .s3
-            .config()
-            .to_builder()
-            .interceptor(interceptor)
-            .build();
-        self.s3 = aws_sdk_s3::Client::from_conf(config);
+        let config = self.s3_config().interceptor(interceptor).build();
+        self.s3 = Arc::new(std::sync::OnceLock::from(aws_sdk_s3::Client::from_conf(
+            config,
+        )));
         self
+    }
+
+    /// The same state reading the time from `clock` (a second instance whose clock differs).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The S3 client (built on the first call).
+    pub fn s3(&self) -> &aws_sdk_s3::Client {
+        self.s3
+            .get_or_init(|| aws_sdk_s3::Client::from_conf(self.s3_config().build()))
+    }
+
+    fn s3_config(&self) -> aws_sdk_s3::config::Builder {
+        let mut s3 = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .force_path_style(self.config.s3_force_path_style);
+        if let Some(url) = &self.endpoints.s3 {
+            s3 = s3.endpoint_url(url);
+        }
+        s3
     }
 }
 

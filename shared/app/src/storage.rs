@@ -5,7 +5,8 @@ use crate::caller::Caller;
 use crate::AppState;
 use son1k_domain::ids::GenerationId;
 use son1k_domain::storage::{
-    fits, parse_audio_key, AudioKey, AudioType, UploadId, AUDIO_LINK_SECONDS, UPLOAD_LINK_SECONDS,
+    fits, most_used_for, parse_audio_key, AudioKey, AudioType, QuotaExceeded, UploadId, UsedAtMost,
+    AUDIO_LINK_SECONDS, UPLOAD_LINK_SECONDS,
 };
 use son1k_store::audio::Presigned;
 use son1k_store::generations::{AudioState, GenerationRecord, StoredAudio, UploadGrant};
@@ -21,11 +22,7 @@ pub enum StorageError {
     #[error("no such generation or audio")]
     NotFound,
     #[error("storage quota exceeded")]
-    QuotaExceeded {
-        limit_bytes: u64,
-        used_bytes: u64,
-        requested_bytes: u64,
-    },
+    QuotaExceeded(QuotaExceeded),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -66,11 +63,11 @@ pub async fn issue_upload(
     let replaced = generation.audio.as_ref().map_or(0, |a| a.size_bytes);
     let used = user.storage_used_bytes.saturating_sub(replaced);
     if let Some(limit_bytes) = limit.filter(|_| !fits(used, size_bytes, limit)) {
-        return Err(StorageError::QuotaExceeded {
+        return Err(StorageError::QuotaExceeded(QuotaExceeded {
             limit_bytes,
             used_bytes: user.storage_used_bytes,
             requested_bytes: size_bytes,
-        });
+        }));
     }
     let grant = UploadGrant {
         content_type,
@@ -237,12 +234,10 @@ pub async fn account_object(state: &AppState, key: &str) -> Result<Accounted, St
         let limit = user.entitlement(now).tier.spec().storage_bytes;
         let previous = generation.audio.as_ref().map_or(0, |a| a.size_bytes);
         let added = object.size_bytes.saturating_sub(previous);
-        let max_used_before = match limit {
-            Some(limit) if added > 0 => match limit.checked_sub(added) {
-                Some(max) => Some(max),
-                None => return reject(state, key, &generation, upload.is_some()).await,
-            },
-            _ => None,
+        let max_used_before = match most_used_for(added, limit) {
+            UsedAtMost::Any => None,
+            UsedAtMost::Bytes(most) => Some(most),
+            UsedAtMost::Nothing => return reject(state, key, &generation, upload.is_some()).await,
         };
         let audio = StoredAudio {
             etag: object.etag.clone(),

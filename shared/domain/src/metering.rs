@@ -109,10 +109,16 @@ impl Grant {
             used_after,
             remaining: self.limit().saturating_sub(used_after),
             paid_total_after,
-            contributes: self.tier.is_paid() && is_contribution(paid_total_after),
+            contributes: contributes(self.tier, paid_total_after),
             ..self.clone()
         }
     }
+}
+
+/// Whether a generation that brings the paid history to `paid_total_after` goes to the pool: every
+/// 20th paid one (`pool::is_contribution`), never a FREE one.
+fn contributes(tier: Tier, paid_total_after: u64) -> bool {
+    tier.is_paid() && is_contribution(paid_total_after)
 }
 
 /// The decision. `quality` is `None` when only the quota is asked about (the limits view).
@@ -151,7 +157,7 @@ pub fn decide(
         used_after: used + 1,
         remaining: spec.generations - used - 1,
         paid_total_after,
-        contributes: tier.is_paid() && is_contribution(paid_total_after),
+        contributes: contributes(tier, paid_total_after),
     })
 }
 

@@ -163,9 +163,62 @@ pub fn fits(used: u64, extra: u64, limit: Option<u64>) -> bool {
     limit.is_none_or(|limit| used.checked_add(extra).is_some_and(|total| total <= limit))
 }
 
+/// `fits` as a condition on the stored usage: how much may be stored already for `extra` more bytes
+/// to fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsedAtMost {
+    /// Any usage (unlimited, or nothing added).
+    Any,
+    Bytes(u64),
+    /// None: `extra` alone is past the quota.
+    Nothing,
+}
+
+pub fn most_used_for(extra: u64, limit: Option<u64>) -> UsedAtMost {
+    match limit {
+        Some(limit) if extra > 0 => limit
+            .checked_sub(extra)
+            .map_or(UsedAtMost::Nothing, UsedAtMost::Bytes),
+        _ => UsedAtMost::Any,
+    }
+}
+
+/// Audio that does not fit: the quota, what is stored, and what was asked for (the 413's fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaExceeded {
+    pub limit_bytes: u64,
+    pub used_bytes: u64,
+    pub requested_bytes: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_condition_on_stored_usage_says_what_fits_says() {
+        let limit = Some(1_000);
+        for (used, extra) in [
+            (990, 10),
+            (990, 11),
+            (0, 1_000),
+            (0, 1_001),
+            (5, 0),
+            (1_200, 0),
+        ] {
+            let by_condition = match most_used_for(extra, limit) {
+                UsedAtMost::Any => true,
+                UsedAtMost::Bytes(most) => used <= most,
+                UsedAtMost::Nothing => false,
+            };
+            assert_eq!(
+                by_condition,
+                fits(used, extra, limit) || extra == 0,
+                "{used} + {extra}"
+            );
+        }
+        assert_eq!(most_used_for(u64::MAX, None), UsedAtMost::Any);
+    }
 
     #[test]
     fn exactly_what_remains_fits_and_one_byte_more_does_not() {

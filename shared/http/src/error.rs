@@ -14,6 +14,7 @@ use son1k_app::metering::RecordError;
 use son1k_app::storage::StorageError;
 use son1k_domain::billing::EventError;
 use son1k_domain::metering::{Refusal, RefusalCode};
+use son1k_domain::storage::QuotaExceeded;
 use son1k_domain::DomainError;
 use son1k_store::StoreError;
 
@@ -406,16 +407,7 @@ impl From<son1k_app::jobs::SubmitError> for ApiError {
             SubmitError::NoSuchLyrics => {
                 ApiError::not_found("no such lyrics draft of yours").with("field", "lyrics_id")
             }
-            SubmitError::StorageFull {
-                limit_bytes,
-                used_bytes,
-                requested_bytes,
-            } => son1k_app::storage::StorageError::QuotaExceeded {
-                limit_bytes,
-                used_bytes,
-                requested_bytes,
-            }
-            .into(),
+            SubmitError::StorageFull(exceeded) => exceeded.into(),
             SubmitError::NoProvider => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::NoProviderConfigured,
@@ -453,12 +445,7 @@ impl From<son1k_app::assist::AssistError> for ApiError {
             AssistError::RateLimited(limited) => limited.into(),
             AssistError::Store(err) => err.into(),
             // Logged where it was made; the caller learns only which dependency failed.
-            AssistError::Model(err) => {
-                tracing::warn!(error = %err, "language model failed");
-                ApiError::dependency_unavailable("the language model")
-            }
-            AssistError::NoModel => {
-                tracing::error!("OLLAMA_URL is not set: the language-model routes answer 503");
+            AssistError::Model(_) | AssistError::NoModel => {
                 ApiError::dependency_unavailable("the language model")
             }
             AssistError::NotFound => ApiError::not_found("no such resource"),
@@ -568,30 +555,47 @@ impl From<StorageError> for ApiError {
             StorageError::NotFound => {
                 ApiError::not_found("no such generation of yours, or no audio stored")
             }
-            StorageError::QuotaExceeded {
-                limit_bytes,
-                used_bytes,
-                requested_bytes,
-            } => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::StorageQuotaExceeded,
-                format!(
-                    "{requested_bytes} bytes do not fit: {} of {limit_bytes} bytes remain",
-                    limit_bytes.saturating_sub(used_bytes)
-                ),
-            )
-            .with("limit_bytes", limit_bytes)
-            .with("used_bytes", used_bytes)
-            .with("remaining_bytes", limit_bytes.saturating_sub(used_bytes)),
+            StorageError::QuotaExceeded(exceeded) => exceeded.into(),
             StorageError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<QuotaExceeded> for ApiError {
+    fn from(exceeded: QuotaExceeded) -> Self {
+        let QuotaExceeded {
+            limit_bytes,
+            used_bytes,
+            requested_bytes,
+        } = exceeded;
+        let remaining = limit_bytes.saturating_sub(used_bytes);
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::StorageQuotaExceeded,
+            format!(
+                "{requested_bytes} bytes do not fit: {remaining} of {limit_bytes} bytes remain"
+            ),
+        )
+        .with("limit_bytes", limit_bytes)
+        .with("used_bytes", used_bytes)
+        .with("remaining_bytes", remaining)
+    }
+}
+
+impl From<son1k_app::billing::webhook::AuthenticateError> for ApiError {
+    fn from(err: son1k_app::billing::webhook::AuthenticateError) -> Self {
+        use son1k_app::billing::webhook::AuthenticateError;
+        match err {
+            AuthenticateError::Billing(err) => err.into(),
+            AuthenticateError::Store(err) => err.into(),
+            AuthenticateError::Signature(err) => err.into(),
         }
     }
 }
 
 impl From<SignatureError> for ApiError {
     /// One answer for every refused signature: the caller learns nothing about which check failed.
-    fn from(err: SignatureError) -> Self {
-        tracing::warn!(reason = %err, "webhook signature refused");
+    fn from(_: SignatureError) -> Self {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidSignature,

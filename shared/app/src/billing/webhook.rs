@@ -3,6 +3,8 @@
 //! event's dedupe item in one transaction conditioned on the fence that was read; a lost race reads
 //! the user again and decides again.
 
+use super::signature::{verify, SignatureError};
+use crate::config::Secret;
 use crate::AppState;
 use son1k_domain::billing::{
     decide, milestone, settled_fence, ties, BillingState, CheckoutCompleted, Decision, EventError,
@@ -42,6 +44,67 @@ pub enum WebhookError {
     /// Stripe could not be asked for the subscription (a same-second tie); Stripe retries later.
     #[error(transparent)]
     Billing(#[from] super::BillingError),
+}
+
+/// Why an event was not let in: no secret to check it with, the store holding it failed, or the
+/// signature did not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthenticateError {
+    #[error(transparent)]
+    Billing(#[from] super::BillingError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Signature(#[from] super::signature::SignatureError),
+}
+
+/// The webhook signing secret (`webhook_secret` of the Stripe secret).
+async fn webhook_secret(state: &AppState, name: &str) -> Result<Secret, AuthenticateError> {
+    state
+        .secrets
+        .field(name, "webhook_secret")
+        .await?
+        .ok_or(AuthenticateError::Billing(
+            super::BillingError::NotConfigured("the Stripe secret's webhook_secret"),
+        ))
+}
+
+/// Checks that `body` is Stripe's, signed as `header` says. A signature that does not verify with
+/// the secret we hold may have been made with a rotated one: the secret is read again (at most once
+/// per `secrets::REREAD_AFTER`) and the body checked once more.
+pub async fn authenticate(
+    state: &AppState,
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), AuthenticateError> {
+    let name = state
+        .config
+        .billing
+        .secret_name
+        .as_deref()
+        .ok_or(super::BillingError::NotConfigured("STRIPE_SECRET_NAME"))?;
+    let now = state.clock.now();
+    let mut checked = verify(
+        body,
+        header,
+        webhook_secret(state, name).await?.expose(),
+        now,
+    );
+    if checked == Err(SignatureError::Mismatch)
+        && state
+            .secrets
+            .forget_if_older(name, crate::secrets::REREAD_AFTER)
+            .await
+    {
+        checked = verify(
+            body,
+            header,
+            webhook_secret(state, name).await?.expose(),
+            now,
+        );
+    }
+    checked.inspect_err(|err| tracing::warn!(reason = %err, "webhook signature refused"))?;
+    Ok(())
 }
 
 /// The subscription `id` as Stripe has it now (one call, only to settle a same-second tie).
