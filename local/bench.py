@@ -162,31 +162,12 @@ def bursts(local_api):
 
 # Why a binary misses a target, and what would close it (printed under "Targets missed").
 WHY = {
-    "checkout": "async-stripe's generated Checkout Session and Customer types (request and response "
-                "models of the whole API surface they touch) are most of its size, and it also builds the "
-                "Stripe HTTPS client at cold start. Closing it: form-encoded requests for the three calls "
-                "we make (customer, session, portal) over the HTTP client the AWS SDK already links, "
-                "instead of async-stripe; async-stripe is the project's Stripe client (README, crates chosen), so it stays.",
-    "portal": "as checkout: async-stripe's billing-portal session types and client.",
-    "stripe-webhook": "async-stripe-webhook verifies the signature and then parses every event into its "
-                      "full typed model (which we discard: we read events tolerantly ourselves), so every "
-                      "Stripe object type is linked. A verify-only entry point in the crate (or the "
-                      "20-line HMAC-SHA256 check over `t.body`) would drop about 3.5 MiB of it; the rest "
-                      "(about 2.5 MiB more than before) is async-stripe's HTTPS client, linked for the one "
-                      "read of a subscription that settles a same-second tie of two events.",
-    "generation-worker": "the only function with a general HTTP client (reqwest with its own rustls and the "
-                         "platform verifier, for the providers' APIs) and the SSM client (providers' keys) on "
-                         "top of DynamoDB and S3: 8.2 MiB. Closing it: the provider calls over the SDK's own "
-                         "hyper/rustls client instead of reqwest, or the keys from a Secrets Manager dynamic "
-                         "reference instead of SSM. (Its providers' HTTP client and keys are made on the first "
-                         "batch, not at cold start: nobody waits on a queue consumer's first invocation.)",
-    "generation-submit": "its cold start in this table is from before its SQS client was built on the first send "
-                         "(a refused submission never needs it): measured alone after that change with "
-                         "`local-api bench-cold`, 20 runs, twice, beside a hello-world: 2.74 and 2.28 ms, "
-                         "1.70× and 1.58×.",
-    "pool-claim": "the heaviest non-Stripe function (DynamoDB and the S3 presigner, five store calls); "
-                  "0.03 MiB and about 0.1× over, within the run-to-run spread of the cold-start median. "
-                  "Dropping the S3 client's unused endpoint rules (a presign-only signer) would close it.",
+    "generation-worker": "the only function with a general HTTP client (reqwest with its rustls and the "
+                         "platform verifier, for the providers' APIs, which may be any public host) and the "
+                         "SSM client (providers' keys) on top of DynamoDB and S3's multipart upload. Closing "
+                         "it: the provider calls over the SDK's own hyper/rustls client instead of reqwest. "
+                         "(Its providers' HTTP client and keys are made on the first batch, not at cold start: "
+                         "nobody waits on a queue consumer's first invocation.)",
 }
 
 
@@ -313,6 +294,10 @@ def write(report, burst, clean, release_build, runs, samples):
         missed += [f"RSS {rss:.1f} MiB" for _ in [0] if rss > 16]
         if missed:
             misses.append(f"- **{name}** ({', '.join(missed)}): {WHY.get(name, 'not yet explained.')}")
+    within = [n for n, c in cold.items() if statistics.median(c["runs_ms"]) <= 1.5 * hello_median]
+    w(f"Cold start within 1.5× the hello-world's: {len(within)} of {len(cold)} functions"
+      + (f" (over: {', '.join(sorted(set(cold) - set(within)))})." if len(within) < len(cold) else "."))
+    w("")
     w("### Targets missed")
     w("")
     lines.extend(misses or ["None."])

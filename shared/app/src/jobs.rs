@@ -7,7 +7,7 @@
 
 use crate::caller::Caller;
 use crate::clock::rfc3339;
-use crate::metering::{AWAIT_ROUNDS, SPEND_ATTEMPTS};
+use crate::metering::{user_or_new, Exhausted, SpendLoop, AWAIT_ROUNDS};
 use crate::providers::{GenerationRequest, MusicProvider, ProviderError};
 use crate::AppState;
 use chrono::{DateTime, Utc};
@@ -150,6 +150,12 @@ pub enum SubmitError {
     BudgetSpent { attempts: u32 },
 }
 
+impl From<Exhausted> for SubmitError {
+    fn from(Exhausted(attempts): Exhausted) -> Self {
+        Self::BudgetSpent { attempts }
+    }
+}
+
 /// What a submission did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SubmitOutcome {
@@ -193,26 +199,15 @@ pub async fn submit(
     if recorded.is_some() {
         return Err(SubmitError::IdTaken);
     }
-    let mut user = match user {
-        Some(user) => user,
-        None => {
-            state
-                .users()
-                .create(caller.new_user(state.clock.now()))
-                .await?
-                .0
-        }
-    };
-    let mut attempt = 0;
-    while attempt < SPEND_ATTEMPTS {
-        // The clock on every attempt: a retry that crosses midnight counts in the new day.
-        let now = state.clock.now();
-        attempt += 1;
-        if let Some(held) = user.reservations.get(id.as_str()).cloned() {
-            match await_original(state, queue, caller, id, &held).await? {
+    let user = user_or_new(state, caller, user).await?;
+    let mut spends = SpendLoop::new(state, "submit", user);
+    while let Some((_, now)) = spends.next() {
+        let user = spends.user();
+        if let Some(held) = user.reservations.get(id.as_str()) {
+            match await_original(state, queue, caller, id, held).await? {
                 Waited::Answered(outcome) => return Ok(outcome),
                 Waited::GaveUp(current) => {
-                    user = *current;
+                    spends.changed(current);
                     continue;
                 }
             }
@@ -234,25 +229,11 @@ pub async fn submit(
                 return Err(SubmitError::Refused(refusal));
             }
         };
-        // The provider is paid whatever happens to its audio: a job whose audio may not fit is
-        // refused before anything is spent (the worker still checks the real size).
-        let requested_bytes = job.quality.max_audio_bytes(job.duration_seconds);
-        let limit = grant.tier.spec().storage_bytes;
-        if let Some(limit_bytes) = limit.filter(|_| {
-            !son1k_domain::storage::fits(user.storage_used_bytes, requested_bytes, limit)
-        }) {
-            return Err(SubmitError::StorageFull(
-                son1k_domain::storage::QuotaExceeded {
-                    limit_bytes,
-                    used_bytes: user.storage_used_bytes,
-                    requested_bytes,
-                },
-            ));
-        }
+        audio_fits(user, &grant, job)?;
         let reservation = Reservation::new(grant.period_key.clone(), grant.tier.is_paid(), now);
         match state
             .jobs()
-            .reserve(&user, &grant, id, &reservation, &rate, now)
+            .reserve(user, &grant, id, &reservation, &rate, now)
             .await?
         {
             Spend::Spent(after) => {
@@ -263,20 +244,33 @@ pub async fn submit(
                 let record = job_record(caller, job, &grant, &reservation, now);
                 return place(state, queue, caller, job, &record, &grant).await;
             }
-            Spend::Stale(Some(current)) => user = *current,
+            Spend::Stale(Some(current)) => spends.changed(current),
             Spend::Stale(None) => {
                 return Err(StoreError::corrupt("the user vanished while submitting").into())
             }
-            Spend::Busy => son1k_store::retry::pause(attempt).await,
+            Spend::Busy => spends.busy().await,
         }
     }
-    tracing::warn!(
-        attempts = SPEND_ATTEMPTS,
-        "submit: the user item kept changing"
-    );
-    Err(SubmitError::BudgetSpent {
-        attempts: SPEND_ATTEMPTS,
-    })
+    Err(spends.exhausted().into())
+}
+
+/// The provider is paid whatever happens to its audio: a job whose audio may not fit the owner's
+/// storage is refused before anything is spent (the worker still checks the real size).
+fn audio_fits(user: &UserRecord, grant: &Grant, job: &NewJob) -> Result<(), SubmitError> {
+    let requested_bytes = job.quality.max_audio_bytes(job.duration_seconds);
+    let limit = grant.tier.spec().storage_bytes;
+    match limit
+        .filter(|_| !son1k_domain::storage::fits(user.storage_used_bytes, requested_bytes, limit))
+    {
+        Some(limit_bytes) => Err(SubmitError::StorageFull(
+            son1k_domain::storage::QuotaExceeded {
+                limit_bytes,
+                used_bytes: user.storage_used_bytes,
+                requested_bytes,
+            },
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The job of a submission whose unit `grant` reserved.

@@ -38,6 +38,81 @@ pub const SPEND_ATTEMPTS: u32 = 12;
 /// analytics shard or preference counter, written by the user's other requests in AWS).
 pub const RECORD_ATTEMPTS: u32 = 12;
 
+/// The end of a spend's attempts without an answer: the user item kept changing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exhausted(pub u32);
+
+/// The user as read, or made by the caller's first request (every caller's first request makes its
+/// user, whatever the answer).
+pub(crate) async fn user_or_new(
+    state: &AppState,
+    caller: &Caller,
+    found: Option<UserRecord>,
+) -> Result<UserRecord, StoreError> {
+    match found {
+        Some(user) => Ok(user),
+        None => Ok(state
+            .users()
+            .create(caller.new_user(state.clock.now()))
+            .await?
+            .0),
+    }
+}
+
+/// The spend loop of record-generation and job submission: each attempt decides and spends from the
+/// user as it last was, with the clock read again (a retry that crosses midnight counts in the new
+/// day), at most `SPEND_ATTEMPTS` times.
+pub(crate) struct SpendLoop<'a> {
+    state: &'a AppState,
+    what: &'static str,
+    user: UserRecord,
+    attempt: u32,
+}
+
+impl<'a> SpendLoop<'a> {
+    pub(crate) fn new(state: &'a AppState, what: &'static str, user: UserRecord) -> Self {
+        Self {
+            state,
+            what,
+            user,
+            attempt: 0,
+        }
+    }
+
+    /// The next attempt's number (from 1) and its clock; `None` once every attempt is spent.
+    pub(crate) fn next(&mut self) -> Option<(u32, DateTime<Utc>)> {
+        (self.attempt < SPEND_ATTEMPTS).then(|| {
+            self.attempt += 1;
+            (self.attempt, self.state.clock.now())
+        })
+    }
+
+    /// The user as the last attempt left it.
+    pub(crate) fn user(&self) -> &UserRecord {
+        &self.user
+    }
+
+    /// The user item changed under the attempt: the next one decides from it as it now is.
+    pub(crate) fn changed(&mut self, current: Box<UserRecord>) {
+        self.user = *current;
+    }
+
+    /// Another transaction held the user item: the pause before the next attempt.
+    pub(crate) async fn busy(&self) {
+        son1k_store::retry::pause(self.attempt).await;
+    }
+
+    /// Every attempt lost.
+    pub(crate) fn exhausted(&self) -> Exhausted {
+        tracing::warn!(
+            attempts = SPEND_ATTEMPTS,
+            "{}: the user item kept changing",
+            self.what
+        );
+        Exhausted(SPEND_ATTEMPTS)
+    }
+}
+
 /// What record-generation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
@@ -64,6 +139,12 @@ pub enum RecordError {
     BudgetSpent { attempts: u32 },
 }
 
+impl From<Exhausted> for RecordError {
+    fn from(Exhausted(attempts): Exhausted) -> Self {
+        Self::BudgetSpent { attempts }
+    }
+}
+
 /// Records `generation` for `caller`: created once, replayed on every retry, refused as the metering
 /// decision says (unless it was recorded before: a retry always gets its stored answer).
 #[tracing::instrument(skip_all, fields(user_id = %caller.id, generation_id = %generation.generation_id))]
@@ -76,33 +157,21 @@ pub async fn record_generation(
         .generations()
         .user_and_generation(&caller.id, &generation.generation_id)
         .await?;
-    // Every caller's first request makes its user, whatever the answer.
-    let mut user = match user {
-        Some(user) => user,
-        None => {
-            state
-                .users()
-                .create(caller.new_user(state.clock.now()))
-                .await?
-                .0
-        }
-    };
+    let user = user_or_new(state, caller, user).await?;
     // A retry of a recorded generation gets its stored answer whatever the quota says now.
     if let Some(replay) = replay_of(caller, recorded)? {
         return Ok(replay);
     }
     let id = &generation.generation_id;
-    let mut attempt = 0;
-    while attempt < SPEND_ATTEMPTS {
-        // The clock on every attempt: a retry that crosses midnight counts in the new day.
-        let now = state.clock.now();
-        attempt += 1;
+    let mut spends = SpendLoop::new(state, "record-generation", user);
+    while let Some((attempt, now)) = spends.next() {
+        let user = spends.user();
         // A parallel duplicate of this request spent for it: its answer is this one's.
         if user.in_flight(id, now) {
             match await_original(state, caller, id).await? {
                 Waited::Answered(replay) => return Ok(replay),
                 Waited::GaveUp(current) => {
-                    user = *current;
+                    spends.changed(current);
                     continue;
                 }
             }
@@ -120,7 +189,7 @@ pub async fn record_generation(
             Err(refusal) => {
                 // Parallel requests with this id hold units until one of them records it: a
                 // refusal yields to that record.
-                let answer = replay_or(state, caller, &generation.generation_id, refusal).await;
+                let answer = replay_or(state, caller, id, refusal).await;
                 if let Err(RecordError::Refused(refusal)) = &answer {
                     count_limit_hit(state, caller, refusal, &rate, now).await;
                 }
@@ -129,7 +198,7 @@ pub async fn record_generation(
         };
         match state
             .generations()
-            .spend(&user, &grant, &rate, id, now)
+            .spend(user, &grant, &rate, id, now)
             .await?
         {
             Spend::Spent(after) => {
@@ -140,20 +209,14 @@ pub async fn record_generation(
                 };
                 return store(state, caller, spent, generation, now).await;
             }
-            Spend::Stale(Some(current)) => user = *current,
+            Spend::Stale(Some(current)) => spends.changed(current),
             Spend::Stale(None) => {
                 return Err(StoreError::corrupt("the user vanished while recording").into())
             }
-            Spend::Busy => son1k_store::retry::pause(attempt).await,
+            Spend::Busy => spends.busy().await,
         }
     }
-    tracing::warn!(
-        attempts = SPEND_ATTEMPTS,
-        "record-generation: the user item kept changing"
-    );
-    Err(RecordError::BudgetSpent {
-        attempts: SPEND_ATTEMPTS,
-    })
+    Err(spends.exhausted().into())
 }
 
 /// How waiting for a parallel duplicate ended.
