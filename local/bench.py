@@ -177,11 +177,9 @@ TRUST_LABELS = {
     "native": "rustls-native-certs (the SDK default: the bundle and every file of the CA directory)",
     "lazy": "compiled in, client built on the first event",
 }
-TRUST_CHOICE = ("The functions keep the compiled-in roots: built at cold start or on the first event, they are "
-                "the fastest (lazy "
-                "construction only moves the same work from before the first poll into the first event, "
-                "which every function's common path needs; the two are within run-to-run spread of each "
-                "other), and they are also the only choice that trusts nothing but the roots AWS endpoints "
+TRUST_CHOICE = ("The functions keep the compiled-in roots, with their clients built on first use (`AppState::dynamo`, "
+                "`AppState::s3`): the fastest start and first answer, "
+                "and the only choice that trusts nothing but the roots AWS endpoints "
                 "chain to and does not depend on the files of the runtime image. Reading one bundle costs "
                 "the parse of every root in it; rustls-native-certs also walks the CA directory.")
 PROFILE_CHOICE = ("Cargo.toml uses `opt-level = \"s\"` with fat LTO: the smallest binary of the variants and a "

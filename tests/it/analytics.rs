@@ -357,7 +357,7 @@ async fn jam_counter(app: &TestApp, user: &str, day: &str, event: &str) {
     let mut item = counter_key(user, day);
     item.insert(event.to_owned(), AttributeValue::S("jammed".into()));
     app.state
-        .dynamo
+        .dynamo()
         .put_item()
         .table_name(&app.state.config.names.stats_table)
         .set_item(Some(item))
@@ -368,7 +368,7 @@ async fn jam_counter(app: &TestApp, user: &str, day: &str, event: &str) {
 
 async fn unjam_counter(app: &TestApp, user: &str, day: &str) {
     app.state
-        .dynamo
+        .dynamo()
         .delete_item()
         .table_name(&app.state.config.names.stats_table)
         .set_key(Some(counter_key(user, day)))

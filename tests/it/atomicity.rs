@@ -91,7 +91,7 @@ async fn assert_limit_held(app: &TestApp, pk: &str, round: usize, (won, lost): (
 async fn stored_used(app: &TestApp, pk: &str) -> usize {
     let item = app
         .state
-        .dynamo
+        .dynamo()
         .get_item()
         .table_name(&app.state.config.names.stats_table)
         .set_key(Some(key(pk)))
@@ -117,7 +117,7 @@ async fn parallel_conditional_updates_never_exceed_the_limit() {
                 let (app, pk) = (app.clone(), pk.clone());
                 async move {
                     app.state
-                        .dynamo
+                        .dynamo()
                         .update_item()
                         .table_name(&app.state.config.names.stats_table)
                         .set_key(Some(key(&pk)))
@@ -154,7 +154,7 @@ async fn parallel_transactions_never_exceed_the_limit() {
                         .build()
                         .expect("put");
                     app.state
-                        .dynamo
+                        .dynamo()
                         .transact_write_items()
                         .transact_items(TransactWriteItem::builder().put(put).build())
                         .transact_items(
@@ -175,7 +175,7 @@ async fn parallel_transactions_never_exceed_the_limit() {
         assert_limit_held(&app, &pk, round, (granted, cancelled)).await;
         let written = app
             .state
-            .dynamo
+            .dynamo()
             .scan()
             .table_name(&app.state.config.names.stats_table)
             .filter_expression("begins_with(pk, :p) AND sk = :gen")
@@ -202,7 +202,7 @@ async fn parallel_put_if_absent_has_one_winner() {
                 let (app, pk) = (app.clone(), pk.clone());
                 async move {
                     app.state
-                        .dynamo
+                        .dynamo()
                         .put_item()
                         .table_name(&app.state.config.names.stats_table)
                         .set_item(Some(key(&pk)))

@@ -130,7 +130,7 @@ async fn scan(app: &TestApp, table: &str) -> Vec<HashMap<String, AttributeValue>
     loop {
         let out = app
             .state
-            .dynamo
+            .dynamo()
             .scan()
             .table_name(table)
             .set_exclusive_start_key(start)

@@ -13,7 +13,7 @@ async fn the_production_state_talks_dynamodb_to_dynamodb_local() {
     let state = AppState::from_env().await.expect("state");
     // DynamoDB Local validates like AWS: a 2-character table name is refused. moto accepts it.
     let err = state
-        .dynamo
+        .dynamo()
         .create_table()
         .table_name("ab")
         .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)

@@ -200,7 +200,7 @@ async fn each_function_is_granted_exactly_what_it_uses() {
         &app.state.config.names.pool_table,
     ] {
         app.state
-            .dynamo
+            .dynamo()
             .put_item()
             .table_name(table)
             .item("pk", AttributeValue::S("EXPIRED#1".into()))

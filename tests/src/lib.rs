@@ -331,7 +331,7 @@ impl TestApp {
                 .await
                 .expect("create the jobs queue"),
         );
-        son1k_store::schema::create_tables(&state.dynamo, &state.config.names)
+        son1k_store::schema::create_tables(state.dynamo(), &state.config.names)
             .await
             .expect("create tables");
         son1k_store::schema::create_bucket(state.s3(), &state.config.names)
@@ -351,7 +351,7 @@ impl TestApp {
         for table in son1k_store::schema::TABLES {
             let _ = self
                 .state
-                .dynamo
+                .dynamo()
                 .delete_table()
                 .table_name(table.name(&self.state.config.names))
                 .send()
@@ -426,7 +426,7 @@ impl TestApp {
     /// A user stored as given (tier, source, subscription...) before the test acts.
     pub async fn put_user(&self, record: &UserRecord) {
         self.state
-            .dynamo
+            .dynamo()
             .put_item()
             .table_name(&self.state.config.names.users_table)
             // With the `lapsing` index keys the webhook would have written for this state.
@@ -616,7 +616,7 @@ impl TestApp {
     /// nothing else of the item (its reservations stay).
     pub async fn add_stored_bytes(&self, user: &UserId, bytes: u64) {
         self.state
-            .dynamo
+            .dynamo()
             .update_item()
             .table_name(&self.state.config.names.users_table)
             .key("pk", AttributeValue::S(son1k_store::users::user_pk(user)))
@@ -740,7 +740,7 @@ impl TestApp {
     /// Every item of a table whose pk is `pk`.
     pub async fn items(&self, table: &str, pk: &str) -> Vec<HashMap<String, AttributeValue>> {
         self.state
-            .dynamo
+            .dynamo()
             .query()
             .table_name(table)
             .key_condition_expression("pk = :pk")

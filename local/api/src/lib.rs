@@ -478,7 +478,7 @@ pub fn mint_token(
 /// Creates the tables and bucket from `store/schema.rs` and seeds `test_user_1` (FREE).
 pub async fn init_stack(state: &AppState) -> Result<(), son1k_store::StoreError> {
     put_local_secrets(state).await?;
-    son1k_store::schema::create_tables(&state.dynamo, &state.config.names).await?;
+    son1k_store::schema::create_tables(state.dynamo(), &state.config.names).await?;
     son1k_store::schema::create_bucket(state.s3(), &state.config.names).await?;
     let id = UserId::parse("test_user_1").map_err(son1k_store::StoreError::invalid_request)?;
     let seed = UserRecord::new(

@@ -32,7 +32,7 @@ pub struct ResetReport {
 pub async fn run(state: &AppState, kind: ResetKind, deadline: Instant) -> ResetReport {
     let now = state.clock.now();
     let lapsed_subscriptions =
-        expire_lapsed_subscriptions(&state.dynamo, &state.config.names, now, deadline).await;
+        expire_lapsed_subscriptions(state.dynamo(), &state.config.names, now, deadline).await;
     let uploads = match kind {
         ResetKind::Daily => Some(reconcile_uploads(state, &reconciled_days(now), deadline).await),
         ResetKind::Monthly => None,

@@ -16,7 +16,9 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub config: Config,
-    pub dynamo: aws_sdk_dynamodb::Client,
+    /// The DynamoDB client, built on first use (`dynamo()`): building it (and its connector) before
+    /// the first poll delays the cold start, and the first request needs it at once either way.
+    dynamo: Arc<std::sync::OnceLock<aws_sdk_dynamodb::Client>>,
     /// The S3 client, built on first use (`s3()`): half the functions never call S3, and building a
     /// client parses the SDK's endpoint partitions.
     s3: Arc<std::sync::OnceLock<aws_sdk_s3::Client>>,
@@ -93,13 +95,9 @@ impl AppState {
         endpoints: &Endpoints,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let mut dynamo = aws_sdk_dynamodb::config::Builder::from(sdk);
-        if let Some(url) = &endpoints.dynamodb {
-            dynamo = dynamo.endpoint_url(url);
-        }
         Self {
             config,
-            dynamo: aws_sdk_dynamodb::Client::from_conf(dynamo.build()),
+            dynamo: Arc::default(),
             s3: Arc::default(),
             stripe: None,
             secrets: crate::secrets::Secrets::new(sdk, endpoints.secrets.clone(), clock.clone()),
@@ -142,39 +140,39 @@ impl AppState {
     }
 
     pub fn allowances(&self) -> son1k_store::allowances::AllowancesStore<'_> {
-        son1k_store::allowances::AllowancesStore::new(&self.dynamo, &self.config.names.users_table)
+        son1k_store::allowances::AllowancesStore::new(self.dynamo(), &self.config.names.users_table)
     }
 
     pub fn lyrics(&self) -> son1k_store::lyrics::LyricsStore<'_> {
-        son1k_store::lyrics::LyricsStore::new(&self.dynamo, &self.config.names)
+        son1k_store::lyrics::LyricsStore::new(self.dynamo(), &self.config.names)
     }
 
     pub fn pixel(&self) -> son1k_store::pixel::PixelStore<'_> {
-        son1k_store::pixel::PixelStore::new(&self.dynamo, &self.config.names)
+        son1k_store::pixel::PixelStore::new(self.dynamo(), &self.config.names)
     }
 
     pub fn jobs(&self) -> son1k_store::jobs::JobsStore<'_> {
-        son1k_store::jobs::JobsStore::new(&self.dynamo, &self.config.names)
+        son1k_store::jobs::JobsStore::new(self.dynamo(), &self.config.names)
     }
 
     pub fn providers(&self) -> son1k_store::providers::ProvidersStore<'_> {
-        son1k_store::providers::ProvidersStore::new(&self.dynamo, &self.config.names)
+        son1k_store::providers::ProvidersStore::new(self.dynamo(), &self.config.names)
     }
 
     pub fn users(&self) -> UsersStore<'_> {
-        UsersStore::new(&self.dynamo, &self.config.names.users_table)
+        UsersStore::new(self.dynamo(), &self.config.names.users_table)
     }
 
     pub fn generations(&self) -> GenerationsStore<'_> {
-        GenerationsStore::new(&self.dynamo, &self.config.names)
+        GenerationsStore::new(self.dynamo(), &self.config.names)
     }
 
     pub fn pool(&self) -> son1k_store::pool::PoolStore<'_> {
-        son1k_store::pool::PoolStore::new(&self.dynamo, &self.config.names)
+        son1k_store::pool::PoolStore::new(self.dynamo(), &self.config.names)
     }
 
     pub fn analytics(&self) -> son1k_store::analytics::AnalyticsStore<'_> {
-        son1k_store::analytics::AnalyticsStore::new(&self.dynamo, &self.config.names)
+        son1k_store::analytics::AnalyticsStore::new(self.dynamo(), &self.config.names)
     }
 
     pub fn audio(&self) -> son1k_store::audio::AudioStore<'_> {
@@ -182,11 +180,11 @@ impl AppState {
     }
 
     pub fn uploads(&self) -> son1k_store::uploads::UploadsStore<'_> {
-        son1k_store::uploads::UploadsStore::new(&self.dynamo, &self.config.names)
+        son1k_store::uploads::UploadsStore::new(self.dynamo(), &self.config.names)
     }
 
     pub fn billing(&self) -> BillingStore<'_> {
-        BillingStore::new(&self.dynamo, &self.config.names)
+        BillingStore::new(self.dynamo(), &self.config.names)
     }
 
     /// The same state with `interceptor` on every DynamoDB call (call counting, fault injection).
@@ -194,14 +192,27 @@ impl AppState {
         mut self,
         interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static,
     ) -> Self {
-        let config = self
-            .dynamo
-            .config()
-            .to_builder()
-            .interceptor(interceptor)
-            .build();
-        self.dynamo = aws_sdk_dynamodb::Client::from_conf(config);
+        let config = match self.dynamo.get() {
+            Some(client) => client.config().to_builder(),
+            None => self.dynamo_config(),
+        };
+        let client = aws_sdk_dynamodb::Client::from_conf(config.interceptor(interceptor).build());
+        self.dynamo = Arc::new(std::sync::OnceLock::from(client));
         self
+    }
+
+    /// The DynamoDB client (built on the first call).
+    pub fn dynamo(&self) -> &aws_sdk_dynamodb::Client {
+        self.dynamo
+            .get_or_init(|| aws_sdk_dynamodb::Client::from_conf(self.dynamo_config().build()))
+    }
+
+    fn dynamo_config(&self) -> aws_sdk_dynamodb::config::Builder {
+        let mut dynamo = aws_sdk_dynamodb::config::Builder::from(&self.sdk);
+        if let Some(url) = &self.endpoints.dynamodb {
+            dynamo = dynamo.endpoint_url(url);
+        }
+        dynamo
     }
 }
 
@@ -211,7 +222,11 @@ impl AppState {
         mut self,
         interceptor: impl aws_sdk_s3::config::Intercept + 'static,
     ) -> Self {
-        let config = self.s3_config().interceptor(interceptor).build();
+        let config = match self.s3.get() {
+            Some(client) => client.config().to_builder(),
+            None => self.s3_config(),
+        };
+        let config = config.interceptor(interceptor).build();
         self.s3 = Arc::new(std::sync::OnceLock::from(aws_sdk_s3::Client::from_conf(
             config,
         )));

@@ -334,7 +334,7 @@ pub async fn reconcile_uploads(
                 return report;
             }
             let page = match son1k_store::housekeeping::uploads_granted_on(
-                &state.dynamo,
+                state.dynamo(),
                 &state.config.names,
                 day,
                 start.take(),
