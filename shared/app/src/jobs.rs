@@ -213,15 +213,7 @@ pub async fn submit(
             }
         }
         // The request budget, from the bucket as read; taken in the reservation's own update.
-        let rate = state
-            .config
-            .request_budget
-            .step(user.rate_tat, now.timestamp_millis());
-        if let son1k_domain::rate::RateStep::Refused { retry_after } = rate {
-            return Err(SubmitError::RateLimited(crate::rate::RateLimited {
-                retry_after,
-            }));
-        }
+        let rate = crate::rate::step(state, user, now)?;
         let grant = match decide(&user.usage(now), Some(job.quality), now) {
             Ok(grant) => grant,
             Err(refusal) => {

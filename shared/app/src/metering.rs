@@ -177,13 +177,7 @@ pub async fn record_generation(
             }
         }
         // The request budget, from the bucket as read; taken in the spend's own update.
-        let rate = state
-            .config
-            .request_budget
-            .step(user.rate_tat, now.timestamp_millis());
-        if let RateStep::Refused { retry_after } = rate {
-            return Err(RecordError::RateLimited(RateLimited { retry_after }));
-        }
+        let rate = crate::rate::step(state, user, now)?;
         let grant = match decide(&user.usage(now), Some(generation.quality), now) {
             Ok(grant) => grant,
             Err(refusal) => {

@@ -31,6 +31,23 @@ const ADMIT_CONFLICTS: u32 = 8;
 /// switches at most from idle to busy, then is admitted or refused.
 const ADMIT_LEARNED: u32 = 4;
 
+/// The step of `user`'s request budget at `now`, from the bucket as read: refused, or the step a
+/// write of the request takes it in (the spend's or the reservation's own update of the user item).
+pub fn step(
+    state: &AppState,
+    user: &son1k_store::users::UserRecord,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<son1k_domain::rate::RateStep, RateLimited> {
+    match state
+        .config
+        .request_budget
+        .step(user.rate_tat, now.timestamp_millis())
+    {
+        son1k_domain::rate::RateStep::Refused { retry_after } => Err(RateLimited { retry_after }),
+        step => Ok(step),
+    }
+}
+
 /// Takes one request from the caller's budget, or refuses with the wait. A caller with no user item
 /// yet gets one (as their first request to any route would).
 #[tracing::instrument(skip_all, fields(user_id = %caller.id))]
