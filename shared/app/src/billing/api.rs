@@ -221,8 +221,6 @@ impl StripeApi {
     }
 }
 
-/// `GET /v1/subscriptions/{id}`, answered as Stripe's JSON: the object a subscription event
-/// carries, so one parser (`SubscriptionSnapshot::from_object`) reads both.
 /// What we read of a created customer: its id (the rest of Stripe's answer is skipped unread, so the
 /// typed model of a customer is never linked).
 #[derive(miniserde::Deserialize)]
@@ -243,30 +241,17 @@ struct PortalLink {
     url: String,
 }
 
-struct RetrieveSubscription<'a> {
-    id: &'a str,
-}
-
-impl StripeRequest for RetrieveSubscription<'_> {
-    type Output = miniserde::json::Value;
-
-    fn build(&self) -> stripe_client_core::RequestBuilder {
-        stripe_client_core::RequestBuilder::new(
-            stripe_client_core::StripeMethod::Get,
-            format!("/subscriptions/{}", self.id),
-        )
-    }
-}
-
 impl StripeApi {
-    /// The subscription `id` as Stripe has it now, as JSON.
+    /// `GET /v1/subscriptions/{id}`: the subscription as Stripe has it now, as the JSON object a
+    /// subscription event carries, so one parser (`SubscriptionSnapshot::from_object`) reads both.
     pub async fn subscription(&self, id: &str) -> Result<serde_json::Value, BillingError> {
-        let request = &RetrieveSubscription { id };
+        let path = format!("/subscriptions/{id}");
+        let path = path.as_str();
         let found = self
-            .with_client(|client| async move { request.customize().send(&client).await })
+            .with_client(|client| async move { client.get(path).await })
             .await?
             .map_err(|err| BillingError::stripe("retrieve subscription", &err))?;
-        serde_json::from_str(&miniserde::json::to_string(&found))
+        serde_json::from_slice(&found)
             .map_err(|err| BillingError::stripe("retrieve subscription", &err))
     }
 }

@@ -7,7 +7,9 @@
 
 use bytes::Bytes;
 use std::time::Duration;
-use stripe_client_core::{CustomizedStripeRequest, StripeClient, StripeClientErr, StripeMethod};
+use stripe_client_core::{
+    CustomizedStripeRequest, RequestBuilder, StripeClient, StripeClientErr, StripeMethod,
+};
 
 const STRIPE_API: &str = "https://api.stripe.com";
 
@@ -99,11 +101,21 @@ impl StripeHttp {
     }
 }
 
-impl StripeClient for StripeHttp {
-    type Err = StripeCallError;
+impl StripeHttp {
+    /// `GET /v1{path}`: Stripe's JSON as it sent it.
+    pub async fn get(&self, path: &str) -> Result<Bytes, StripeCallError> {
+        self.send(RequestBuilder::new(StripeMethod::Get, path), None, None)
+            .await
+    }
 
-    async fn execute(&self, req: CustomizedStripeRequest) -> Result<Bytes, StripeCallError> {
-        let (req, config) = req.into_pieces();
+    /// Sends one request: its own time limit when it has one, and an idempotency key when its
+    /// strategy gives one.
+    async fn send(
+        &self,
+        req: RequestBuilder,
+        timeout: Option<Duration>,
+        idempotency: Option<stripe_client_core::IdempotencyKey>,
+    ) -> Result<Bytes, StripeCallError> {
         let mut url = format!("{}/v1{}", self.base, req.path);
         if let Some(query) = &req.query {
             url = format!("{url}?{query}");
@@ -116,11 +128,11 @@ impl StripeClient for StripeHttp {
         let mut request = self
             .http
             .request(method, url)
-            .timeout(config.timeout.unwrap_or(self.timeout))
+            .timeout(timeout.unwrap_or(self.timeout))
             .header("authorization", &self.authorization)
             .header("user-agent", &self.user_agent)
             .header("stripe-version", stripe_client_core::VERSION.as_str());
-        if let Some(key) = config.request_strategy.as_ref().and_then(|s| s.get_key()) {
+        if let Some(key) = idempotency {
             request = request.header("idempotency-key", key.as_str());
         }
         if let Some(body) = req.body {
@@ -149,5 +161,15 @@ impl StripeClient for StripeHttp {
             status: status.as_u16(),
             message,
         })
+    }
+}
+
+impl StripeClient for StripeHttp {
+    type Err = StripeCallError;
+
+    async fn execute(&self, req: CustomizedStripeRequest) -> Result<Bytes, StripeCallError> {
+        let (req, config) = req.into_pieces();
+        let key = config.request_strategy.as_ref().and_then(|s| s.get_key());
+        self.send(req, config.timeout, key).await
     }
 }
