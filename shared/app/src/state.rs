@@ -51,8 +51,8 @@ impl AppState {
         Ok(Self::build(config, &sdk, &endpoints, Arc::new(SystemClock)))
     }
 
-    /// The state with its Stripe client (`checkout`, `portal`: the only functions that call Stripe's
-    /// API, so the others neither link nor build it). Without `STRIPE_SECRET_NAME` there is none;
+    /// The state with its Stripe client (`checkout`, `portal`, `stripe-webhook`: the only functions
+    /// that call Stripe's API, so the others neither link nor build it). Without `STRIPE_SECRET_NAME` there is none;
     /// without that secret in Secrets Manager the billing routes answer 503 `billing_not_configured`.
     pub fn with_stripe(mut self) -> Result<Self, crate::StartError> {
         self.stripe = Self::stripe_or_none(&self.config, &self.secrets);
