@@ -998,7 +998,7 @@ async fn three_failures_in_a_row_open_a_providers_circuit_until_a_probe_succeeds
 
 #[tokio::test]
 async fn the_fleet_together_never_takes_more_than_a_providers_burst() {
-    use son1k_store::providers::Limits;
+    use son1k_domain::providers::Limits;
     let app = TestApp::spawn().await;
     let limits = Limits {
         requests_per_second: 0.5,
@@ -1011,9 +1011,7 @@ async fn the_fleet_together_never_takes_more_than_a_providers_burst() {
     let takes = (0..40).map(|i| {
         let app = &app;
         async move {
-            app.state
-                .providers()
-                .take("alpha", &limits, &format!("job-{i}"), || now)
+            son1k_app::slots::take(&app.state, "alpha", &limits, &format!("job-{i}"))
                 .await
                 .expect("take")
         }
@@ -1024,15 +1022,13 @@ async fn the_fleet_together_never_takes_more_than_a_providers_burst() {
     assert!(results
         .iter()
         .filter_map(|r| r.err())
-        .all(|why| why == son1k_store::providers::Unavailable::OutOfRate { next: now + 2_000 }));
+        .all(|why| why == son1k_domain::providers::Unavailable::OutOfRate { next: now + 2_000 }));
     // Two seconds later the bucket has one more token, and only one.
-    let later = now + 2_000;
+    app.clock.advance(chrono::Duration::milliseconds(2_000));
     let again = futures::future::join_all((0..10).map(|i| {
         let app = &app;
         async move {
-            app.state
-                .providers()
-                .take("alpha", &limits, &format!("late-{i}"), || later)
+            son1k_app::slots::take(&app.state, "alpha", &limits, &format!("late-{i}"))
                 .await
                 .expect("take")
         }

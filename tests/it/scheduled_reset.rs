@@ -2,9 +2,10 @@
 
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
+use son1k_app::housekeeping::LapseReport;
 use son1k_domain::entitlement::{Subscription, SubscriptionStatus, TierSource};
 use son1k_domain::tiers::Tier;
-use son1k_store::housekeeping::{LapseReport, PAGE_SIZE};
+use son1k_store::housekeeping::PAGE_SIZE;
 use son1k_tests::faults::{Fault, FaultMode};
 use son1k_tests::{at, As, TestApp};
 

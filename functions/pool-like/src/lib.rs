@@ -26,9 +26,7 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         .ok_or_else(|| ApiError::not_found("no such item in the pool"))?;
     let like = req.method() != Method::DELETE;
     son1k_app::rate::admit(state, &caller).await?;
-    let likes = state
-        .pool()
-        .set_like(&id, &caller.id, like, &*state.clock)
+    let likes = son1k_app::community::like(state, &caller, &id, like)
         .await?
         .ok_or_else(|| ApiError::not_found("no such item in the pool"))?;
     json(StatusCode::OK, &LikeResponse { liked: like, likes })

@@ -1,11 +1,11 @@
 //! Analytics use cases: counting the events that come with no other write, and the admin summary.
 //! (Events that come with a write are counted inside that write's transaction by the store.)
 
-use crate::AppState;
+use crate::{retry, AppState};
 use serde::Serialize;
 use son1k_domain::analytics::{Counts, DayRange};
 use son1k_store::analytics::Tally;
-use son1k_store::StoreError;
+use son1k_store::{Attempt, StoreError};
 
 /// Counts events that write nothing else (a limit hit, a checkout started). The action stands
 /// whatever happens here: a failure is logged with the events it lost, never turned into the
@@ -20,10 +20,33 @@ pub async fn count_refusal(
     tally: &Tally,
     rate: Option<(&son1k_domain::ids::UserId, &son1k_domain::rate::RateStep)>,
 ) {
-    if let Err(err) = state.analytics().count_taking(tally, rate).await {
+    if let Err(err) = count(state, tally, rate).await {
         let events: Vec<&str> = tally.events().map(|e| e.as_str()).collect();
         tracing::error!(?events, error = %err, "analytics count lost");
     }
+}
+
+/// Tries of a count that stands alone while its shard is in other transactions (a user's parallel
+/// refusals count on one shard).
+const COUNT_ATTEMPTS: u32 = 8;
+
+async fn count(
+    state: &AppState,
+    tally: &Tally,
+    mut rate: Option<(&son1k_domain::ids::UserId, &son1k_domain::rate::RateStep)>,
+) -> Result<(), StoreError> {
+    for attempt in 0..COUNT_ATTEMPTS {
+        match state.analytics().count_taking(tally, rate).await? {
+            Attempt::Done(true) => return Ok(()),
+            // The bucket moved (a parallel request took from it): the count goes in without it.
+            Attempt::Done(false) => rate = None,
+            Attempt::Busy => retry::pause(attempt).await,
+        }
+    }
+    Err(StoreError::unavailable(
+        "TransactWriteItems analytics",
+        "every attempt lost a race",
+    ))
 }
 
 /// One day of the summary.

@@ -5,7 +5,7 @@
 use crate::caller::Caller;
 use crate::llm::{LanguageModel, LlmError};
 use crate::rate::RateLimited;
-use crate::AppState;
+use crate::{retry, AppState};
 use son1k_domain::analytics::Event;
 use son1k_domain::assist::{decide, spent, Feature, Granted, Spent, GIVE_BACKS_PER_DAY};
 use son1k_domain::rate::RateStep;
@@ -49,6 +49,8 @@ pub struct Ticket {
 /// Tries of a take while other transactions hold the user item (a job's commit) before it answers
 /// 503. The store's own failures end it at once.
 const TAKE_ATTEMPTS: u32 = 12;
+/// Tries of a give-back while the user item is in other transactions.
+const GIVE_BACK_ATTEMPTS: u32 = 12;
 
 /// Tries of a take that learned something and changed its request: the user item or its counters
 /// made, the bucket found in the other form (`domain::rate`: only after another request's progress).
@@ -81,23 +83,18 @@ pub async fn take(
         if let RateStep::Refused { retry_after } = rate {
             return Err(RateLimited { retry_after }.into());
         }
-        let user = match state
-            .allowances()
-            .take(&caller.id, feature, &key, &rate, now)
-            .await?
-        {
+        let taken = state.allowances();
+        let user = match taken.take(&caller.id, feature, &key, &rate, now).await? {
             Take::Counted(user) => *user,
             Take::AtCap(user) => {
                 // Which condition failed: the budget (the bucket was not as assumed) or the cap.
-                let now_ms = now.timestamp_millis();
-                let found = budget.step(user.rate_tat, now_ms);
+                let found = budget.step(user.rate_tat, now.timestamp_millis());
                 if std::mem::discriminant(&found) != std::mem::discriminant(&rate) {
                     seen_tat = user.rate_tat;
                     learned += 1;
                     continue;
                 }
-                let tier = user.entitlement(now).tier;
-                let spent = spent(feature, tier, now);
+                let spent = spent(feature, user.entitlement(now).tier, now);
                 return Err(refused(state, caller, spent, Some(&found)).await);
             }
             Take::NoUser => {
@@ -111,32 +108,50 @@ pub async fn take(
                 continue;
             }
             Take::Busy => {
-                son1k_store::retry::pause(conflicts).await;
+                retry::pause(conflicts).await;
                 conflicts += 1;
                 continue;
             }
         };
-        let tier = user.entitlement(now).tier;
-        let count = user.used_in(&key);
-        return match decide(feature, tier, count, now) {
-            Ok(granted) => Ok(Ticket {
-                feature,
-                key,
-                granted,
-                user,
-            }),
-            Err(spent) => {
-                state.allowances().uncount(&caller.id, &key).await?;
-                // The take spent this request's budget already.
-                Err(refused(state, caller, spent, None).await)
-            }
-        };
+        return granted(state, caller, feature, key, user, now).await;
     }
     Err(StoreError::unavailable(
         "UpdateItem take allowance",
         "the user's item stayed in other transactions",
     )
     .into())
+}
+
+/// After a take counted one unit of `key`: the ticket, or (past the tier's allowance) the unit
+/// taken back and the refusal.
+async fn granted(
+    state: &AppState,
+    caller: &Caller,
+    feature: Feature,
+    key: String,
+    user: UserRecord,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Ticket, AssistError> {
+    let tier = user.entitlement(now).tier;
+    match decide(feature, tier, user.used_in(&key), now) {
+        Ok(granted) => Ok(Ticket {
+            feature,
+            key,
+            granted,
+            user,
+        }),
+        Err(spent) => {
+            let key = &key;
+            retry::until_done(
+                "UpdateItem uncount allowance",
+                GIVE_BACK_ATTEMPTS,
+                || async move { state.allowances().uncount(&caller.id, key).await },
+            )
+            .await?;
+            // The take spent this request's budget already.
+            Err(refused(state, caller, spent, None).await)
+        }
+    }
 }
 
 /// The refusal of a spent allowance, counted; `rate`: the budget step the refused request takes
@@ -161,11 +176,19 @@ impl Ticket {
     /// failure spends it). A failure to give it back is logged; the unit stays spent.
     pub async fn give_back(&self, state: &AppState) {
         let back = self.feature.give_back_key(&self.key);
-        if let Err(err) = state
-            .allowances()
-            .give_back(&self.user.user_id, &self.key, &back, GIVE_BACKS_PER_DAY)
-            .await
-        {
+        let back = &back;
+        let given = retry::until_done(
+            "UpdateItem give back allowance",
+            GIVE_BACK_ATTEMPTS,
+            || async move {
+                state
+                    .allowances()
+                    .give_back(&self.user.user_id, &self.key, back, GIVE_BACKS_PER_DAY)
+                    .await
+            },
+        )
+        .await;
+        if let Err(err) = given {
             tracing::error!(error = %err, key = %self.key, "a unit of allowance could not be given back");
         }
     }

@@ -1,7 +1,7 @@
-//! Community pool use cases that decide something: a manual contribution.
+//! Community pool use cases: play, like, a manual contribution, a claim.
 
 use crate::caller::Caller;
-use crate::AppState;
+use crate::{retry, AppState};
 use son1k_domain::analytics::Event;
 use son1k_domain::ids::GenerationId;
 use son1k_domain::pool::points;
@@ -12,7 +12,7 @@ use son1k_store::pool::{
     claim_pk, contribution_pk, ClaimOutcome, ClaimRecord, ContributionRecord, Contributor,
     ALL_LISTED,
 };
-use son1k_store::StoreError;
+use son1k_store::{Attempt, StoreError};
 
 /// Tries of a contribution that keeps losing races to other transactions.
 const CONTRIBUTE_ATTEMPTS: u32 = 5;
@@ -95,12 +95,45 @@ pub async fn play(
                 learned += 1;
             }
             PlayTry::Busy => {
-                son1k_store::retry::pause(conflicts).await;
+                retry::pause(conflicts).await;
                 conflicts += 1;
             }
         }
     }
     Err(StoreError::unavailable("TransactWriteItems pool play", "every attempt lost a race").into())
+}
+
+/// Tries of a like lost to other transactions on its items.
+const LIKE_ATTEMPTS: u32 = 10;
+
+/// Likes (`true`) or unlikes listed item `id` for the caller, once whatever the retries. The likes
+/// after this request's own effect: the item read back once the like committed or found itself
+/// made already (a parallel like by the same user, or another user's meanwhile, is in it). `None`
+/// for no such listed item. Three calls: the item (its genre, for the caller's preferences), the
+/// transaction, the read-back.
+#[tracing::instrument(skip_all, fields(user_id = %caller.id, contribution_id = %id))]
+pub async fn like(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    like: bool,
+) -> Result<Option<u64>, StoreError> {
+    let Some(item) = state.pool().contribution(id).await?.filter(|c| c.listed) else {
+        return Ok(None);
+    };
+    let item = &item;
+    retry::until_done(
+        "TransactWriteItems pool like",
+        LIKE_ATTEMPTS,
+        || async move {
+            state
+                .pool()
+                .like(item, &caller.id, like, state.clock.now())
+                .await
+        },
+    )
+    .await?;
+    state.pool().likes_now(id).await
 }
 
 /// Shares the caller's own recorded generation with the pool: same points and ranking rows as an
@@ -161,9 +194,9 @@ pub async fn contribute(
             .contribute(&generation, &record, contributor, &tally, now)
             .await?
         {
-            Some(true) => return Ok(record),
-            Some(false) => return Err(CommunityError::AlreadyContributed),
-            None => son1k_store::retry::pause(attempt).await,
+            Attempt::Done(true) => return Ok(record),
+            Attempt::Done(false) => return Err(CommunityError::AlreadyContributed),
+            Attempt::Busy => retry::pause(attempt).await,
         }
     }
     Err(StoreError::unavailable("contribute", "every attempt lost a race").into())
@@ -209,18 +242,7 @@ pub async fn claim(
     for attempt in 0..CLAIM_ATTEMPTS {
         let now = state.clock.now();
         let (day, day_label) = claim_day(now);
-        let used = state.pool().claims_on(&caller.id, &day_label).await?;
-        if used >= DAILY_CLAIMS {
-            let tally = Tally::new(&caller.id, now).with(
-                Event::LimitReached,
-                [("limit", "pool_claims"), ("period", "day")],
-            );
-            crate::analytics::count_alone(state, &tally).await;
-            return Err(CommunityError::DailyClaimLimit {
-                reset_at: day.end,
-                retry_after: day.seconds_until_end(now),
-            });
-        }
+        let used = claims_left(state, caller, &day, &day_label, now).await?;
         let target = match id {
             Some(id) => state
                 .pool()
@@ -230,38 +252,14 @@ pub async fn claim(
                 .ok_or(CommunityError::ItemNotFound)?,
             None => pick(state, caller, &refused).await?,
         };
-        let record = ClaimRecord {
-            pk: claim_pk(&caller.id),
-            sk: contribution_pk(&target.contribution_id),
-            claim_id: ulid::Ulid::generate().to_string(),
-            contribution_id: target.contribution_id.clone(),
-            generation_id: target.generation_id.clone(),
-            contributor_id: target.contributor_id.clone(),
-            genre: target.genre.clone(),
-            claimed_at: now,
-        };
+        let record = claim_record(caller, &target, now);
         let expires_at = (day.end + chrono::Duration::days(2)).timestamp();
-        match state
-            .pool()
+        let pool = state.pool();
+        match pool
             .claim(&record, &caller.id, &day_label, used, expires_at)
             .await?
         {
-            ClaimOutcome::Claimed => {
-                let key = target.object_key();
-                let link = state
-                    .audio()
-                    .presign_get(&key, now, AUDIO_LINK_SECONDS)
-                    .await?;
-                return Ok(Claimed {
-                    claim_id: record.claim_id,
-                    contribution_id: record.contribution_id,
-                    generation_id: record.generation_id.to_string(),
-                    audio_url: link.url,
-                    claims_used: used + 1,
-                    claims_remaining: DAILY_CLAIMS - used - 1,
-                    reset_at: crate::clock::rfc3339(day.end),
-                });
-            }
+            ClaimOutcome::Claimed => return claimed(state, &target, record, used, &day, now).await,
             ClaimOutcome::AlreadyClaimed if id.is_some() => {
                 return Err(CommunityError::AlreadyClaimed)
             }
@@ -271,9 +269,75 @@ pub async fn claim(
             }
             ClaimOutcome::CountChanged => {}
         }
-        son1k_store::retry::pause(attempt).await;
+        retry::pause(attempt).await;
     }
     Err(StoreError::unavailable("claim", "every attempt lost a race").into())
+}
+
+/// The caller's claims used on the UTC day `day` (`day_label`), or the refusal (counted) once the
+/// day's are spent.
+async fn claims_left(
+    state: &AppState,
+    caller: &Caller,
+    day: &son1k_domain::period::Period,
+    day_label: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<u32, CommunityError> {
+    let used = state.pool().claims_on(&caller.id, day_label).await?;
+    if used < DAILY_CLAIMS {
+        return Ok(used);
+    }
+    let tally = Tally::new(&caller.id, now).with(
+        Event::LimitReached,
+        [("limit", "pool_claims"), ("period", "day")],
+    );
+    crate::analytics::count_alone(state, &tally).await;
+    Err(CommunityError::DailyClaimLimit {
+        reset_at: day.end,
+        retry_after: day.seconds_until_end(now),
+    })
+}
+
+/// The claim of `target` by the caller at `now`.
+fn claim_record(
+    caller: &Caller,
+    target: &ContributionRecord,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ClaimRecord {
+    ClaimRecord {
+        pk: claim_pk(&caller.id),
+        sk: contribution_pk(&target.contribution_id),
+        claim_id: ulid::Ulid::generate().to_string(),
+        contribution_id: target.contribution_id.clone(),
+        generation_id: target.generation_id.clone(),
+        contributor_id: target.contributor_id.clone(),
+        genre: target.genre.clone(),
+        claimed_at: now,
+    }
+}
+
+/// What the claimer gets: the claim, a link to the audio, and the day's claims.
+async fn claimed(
+    state: &AppState,
+    target: &ContributionRecord,
+    record: ClaimRecord,
+    used: u32,
+    day: &son1k_domain::period::Period,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Claimed, CommunityError> {
+    let link = state
+        .audio()
+        .presign_get(&target.object_key(), now, AUDIO_LINK_SECONDS)
+        .await?;
+    Ok(Claimed {
+        claim_id: record.claim_id,
+        contribution_id: record.contribution_id,
+        generation_id: record.generation_id.to_string(),
+        audio_url: link.url,
+        claims_used: used + 1,
+        claims_remaining: DAILY_CLAIMS - used - 1,
+        reset_at: crate::clock::rfc3339(day.end),
+    })
 }
 
 /// Tries of a claim that keeps losing races (the user's own parallel claims take turns).

@@ -66,6 +66,53 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The environment, read through a lookup (the process's, or a test's pairs).
+struct Env<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// A variable that is set to something other than blanks.
+    fn set(&self, name: &'static str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.set(name).ok_or(ConfigError::Missing(name))
+    }
+
+    /// A whole number of at least 1; `default` when unset.
+    fn number(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.set(name) {
+            None => Ok(default),
+            Some(value) => {
+                value
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or(ConfigError::Invalid {
+                        name,
+                        value,
+                        expected: "a whole number of at least 1",
+                    })
+            }
+        }
+    }
+
+    fn millis(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        self.number(name, default).map(Duration::from_millis)
+    }
+
+    /// `number` that fits a `u32`.
+    fn small(&self, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+        let value = self.number(name, u64::from(default))?;
+        u32::try_from(value).map_err(|_| ConfigError::Invalid {
+            name,
+            value: value.to_string(),
+            expected: "a whole number below 4294967296",
+        })
+    }
+}
+
 pub const DEFAULT_FRONTEND_URL: &str = "http://localhost:3000";
 const STRIPE_TIMEOUT_MS: u64 = 5_000;
 
@@ -96,76 +143,38 @@ impl Config {
 
     /// Same as `from_env` over any lookup, so tests need not touch the process environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let set = |name: &'static str| get(name).filter(|v| !v.trim().is_empty());
-        let required = |name: &'static str| set(name).ok_or(ConfigError::Missing(name));
-        let number =
-            |name: &'static str, default: u64| match set(name) {
-                None => Ok(default),
-                Some(value) => value.trim().parse::<u64>().ok().filter(|n| *n >= 1).ok_or(
-                    ConfigError::Invalid {
-                        name,
-                        value,
-                        expected: "a whole number of at least 1",
-                    },
-                ),
-            };
-        let small = |name: &'static str, value: u64| {
-            u32::try_from(value).map_err(|_| ConfigError::Invalid {
-                name,
-                value: value.to_string(),
-                expected: "a whole number below 4294967296",
-            })
-        };
-        let max_attempts = number("AWS_MAX_ATTEMPTS", u64::from(MAX_ATTEMPTS))?;
+        let env = Env(get);
         Ok(Self {
             names: Names {
-                users_table: required("USERS_TABLE")?,
-                stats_table: required("STATS_TABLE")?,
-                pool_table: required("POOL_TABLE")?,
-                audio_bucket: required("AUDIO_BUCKET")?,
+                users_table: env.required("USERS_TABLE")?,
+                stats_table: env.required("STATS_TABLE")?,
+                pool_table: env.required("POOL_TABLE")?,
+                audio_bucket: env.required("AUDIO_BUCKET")?,
             },
-            aws_attempt_timeout: Duration::from_millis(number(
-                "AWS_ATTEMPT_TIMEOUT_MS",
-                ATTEMPT_TIMEOUT_MS,
-            )?),
-            aws_operation_timeout: Duration::from_millis(number(
-                "AWS_OPERATION_TIMEOUT_MS",
-                OPERATION_TIMEOUT_MS,
-            )?),
-            aws_max_attempts: u32::try_from(max_attempts).map_err(|_| ConfigError::Invalid {
-                name: "AWS_MAX_ATTEMPTS",
-                value: max_attempts.to_string(),
-                expected: "a small whole number",
-            })?,
-            s3_force_path_style: set("S3_FORCE_PATH_STYLE")
+            aws_attempt_timeout: env.millis("AWS_ATTEMPT_TIMEOUT_MS", ATTEMPT_TIMEOUT_MS)?,
+            aws_operation_timeout: env.millis("AWS_OPERATION_TIMEOUT_MS", OPERATION_TIMEOUT_MS)?,
+            aws_max_attempts: env.small("AWS_MAX_ATTEMPTS", MAX_ATTEMPTS)?,
+            s3_force_path_style: env
+                .set("S3_FORCE_PATH_STYLE")
                 .is_some_and(|v| v == "true" || v == "1"),
             billing: BillingConfig {
-                secret_name: set("STRIPE_SECRET_NAME"),
+                secret_name: env.set("STRIPE_SECRET_NAME"),
                 prices: PriceTable {
-                    creator: set("STRIPE_PRICE_CREATOR"),
-                    pro: set("STRIPE_PRICE_PRO"),
-                    studio: set("STRIPE_PRICE_STUDIO"),
+                    creator: env.set("STRIPE_PRICE_CREATOR"),
+                    pro: env.set("STRIPE_PRICE_PRO"),
+                    studio: env.set("STRIPE_PRICE_STUDIO"),
                 },
-                frontend_url: frontend_url(set("FRONTEND_URL"))?,
-                api_base: set("STRIPE_API_BASE"),
-                timeout: Duration::from_millis(number("STRIPE_TIMEOUT_MS", STRIPE_TIMEOUT_MS)?),
+                frontend_url: frontend_url(env.set("FRONTEND_URL"))?,
+                api_base: env.set("STRIPE_API_BASE"),
+                timeout: env.millis("STRIPE_TIMEOUT_MS", STRIPE_TIMEOUT_MS)?,
             },
-            app_secret_name: set("APP_SECRET_NAME"),
+            app_secret_name: env.set("APP_SECRET_NAME"),
             request_budget: RequestBudget {
-                per_minute: small(
+                per_minute: env.small(
                     "REQUEST_BUDGET_PER_MINUTE",
-                    number(
-                        "REQUEST_BUDGET_PER_MINUTE",
-                        u64::from(RequestBudget::default().per_minute),
-                    )?,
+                    RequestBudget::default().per_minute,
                 )?,
-                burst: small(
-                    "REQUEST_BUDGET_BURST",
-                    number(
-                        "REQUEST_BUDGET_BURST",
-                        u64::from(RequestBudget::default().burst),
-                    )?,
-                )?,
+                burst: env.small("REQUEST_BUDGET_BURST", RequestBudget::default().burst)?,
             },
         })
     }

@@ -7,8 +7,12 @@ use crate::storage::{reconcile_uploads, ReconcileReport};
 use crate::AppState;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use son1k_store::housekeeping::{expire_lapsed_subscriptions, LapseReport};
+use son1k_domain::entitlement::TierSource;
+use son1k_domain::tiers::Tier;
+use son1k_store::housekeeping::{lapsing, store_free};
 use son1k_store::uploads::upload_day;
+use son1k_store::users::UserRecord;
+use son1k_store::StoreError;
 use std::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,8 +35,7 @@ pub struct ResetReport {
 /// One run of `kind`, stopping its pages at `deadline`.
 pub async fn run(state: &AppState, kind: ResetKind, deadline: Instant) -> ResetReport {
     let now = state.clock.now();
-    let lapsed_subscriptions =
-        expire_lapsed_subscriptions(state.dynamo(), &state.config.names, now, deadline).await;
+    let lapsed_subscriptions = expire_lapsed_subscriptions(state, now, deadline).await;
     let uploads = match kind {
         ResetKind::Daily => Some(reconcile_uploads(state, &reconciled_days(now), deadline).await),
         ResetKind::Monthly => None,
@@ -45,6 +48,79 @@ pub async fn run(state: &AppState, kind: ResetKind, deadline: Instant) -> ResetR
     };
     tracing::info!(?report, "housekeeping done");
     report
+}
+
+/// What a run of `expire_lapsed_subscriptions` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LapseReport {
+    /// Users the index listed as lapsed by now.
+    pub checked: u64,
+    /// Users stored as FREE.
+    pub expired: u64,
+    /// Users whose update failed (each logged); the next run finds them again.
+    pub failed: u64,
+    /// Whether every lapsed user was seen (false: the time budget ran out, or a page failed).
+    pub complete: bool,
+}
+
+/// Stores FREE for every Stripe user whose stored paid tier has lapsed (canceled, unpaid, or past
+/// period end + grace without a renewal), found through the sparse `lapsing` index, page by page,
+/// until `deadline`. A failed user is counted and passed over.
+pub async fn expire_lapsed_subscriptions(
+    state: &AppState,
+    now: DateTime<Utc>,
+    deadline: Instant,
+) -> LapseReport {
+    let mut report = LapseReport::default();
+    let mut start = None;
+    loop {
+        if Instant::now() >= deadline {
+            tracing::warn!(?report, "housekeeping stopped at its time budget");
+            return report;
+        }
+        let Ok(page) = lapsing(state.dynamo(), &state.config.names, now, start.take()).await else {
+            return report;
+        };
+        for user in page.users {
+            report.checked += 1;
+            match expire_one(state, user, now).await {
+                Ok(true) => report.expired += 1,
+                Ok(false) => {}
+                Err(_) => report.failed += 1,
+            }
+        }
+        match page.next {
+            Some(next) => start = Some(next),
+            None => {
+                report.complete = true;
+                return report;
+            }
+        }
+    }
+}
+
+/// Expires one user from the index; `Ok(false)` when its entitlement is still paid or a change won.
+async fn expire_one(
+    state: &AppState,
+    user: Result<UserRecord, StoreError>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let user = user?;
+    if user.tier_source != TierSource::Stripe || user.entitlement(now).tier != Tier::Free {
+        return Ok(false);
+    }
+    match store_free(state.dynamo(), &state.config.names, &user).await {
+        Ok(expired) => {
+            if expired {
+                tracing::info!(user_id = %user.user_id, "lapsed subscription expired to FREE");
+            }
+            Ok(expired)
+        }
+        Err(err) => {
+            tracing::warn!(user_id = %user.user_id, "lapsed user not expired; the next run retries");
+            Err(err)
+        }
+    }
 }
 
 /// The UTC days whose upload grants the daily run reconciles: the two before `now`'s (a link

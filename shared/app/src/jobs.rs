@@ -7,17 +7,20 @@
 
 use crate::caller::Caller;
 use crate::clock::rfc3339;
-use crate::metering::{user_or_new, Exhausted, SpendLoop, AWAIT_ROUNDS};
-use crate::providers::{GenerationRequest, MusicProvider, ProviderError};
-use crate::AppState;
+use crate::metering::{
+    user_or_new, Exhausted, SpendLoop, AWAIT_ROUNDS, GIVE_BACK_ATTEMPTS, READ_ATTEMPTS,
+};
+use crate::providers::{Audio, GenerationRequest, MusicProvider, ProviderConfig, ProviderError};
+use crate::{retry, AppState};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use son1k_domain::generation::{PoolContribution, RecordedGeneration};
-use son1k_domain::ids::GenerationId;
+use son1k_domain::ids::{GenerationId, UserId};
 use son1k_domain::jobs::{JobFailure, JobStatus, JobView, NewJob, Reservation, Submitted};
 use son1k_domain::metering::{decide, Grant, Refusal};
 use son1k_domain::pool::points;
-use son1k_domain::storage::{audio_key, AUDIO_LINK_SECONDS};
+use son1k_domain::providers::CallEnd;
+use son1k_domain::storage::{audio_key, most_used_for, UsedAtMost, AUDIO_LINK_SECONDS};
 use son1k_store::analytics::Tally;
 use son1k_store::audio::ObjectInfo;
 use son1k_store::generations::{
@@ -25,7 +28,6 @@ use son1k_store::generations::{
 };
 use son1k_store::jobs::{CommitWrite, FinishOutcome, JobEnd, JobRecord, JOB_SK};
 use son1k_store::pool::ContributionRecord;
-use son1k_store::providers::CallEnd;
 use son1k_store::users::UserRecord;
 use son1k_store::StoreError;
 use std::time::Duration;
@@ -179,6 +181,31 @@ pub async fn submit(
     caller: &Caller,
     job: &NewJob,
 ) -> Result<SubmitOutcome, SubmitError> {
+    let queue = ready_queue(state, caller, job).await?;
+    let id = &job.generation_id;
+    let (user, existing, recorded) = retry::until_done(
+        "BatchGetItem user, job and generation",
+        READ_ATTEMPTS,
+        || async move { state.jobs().user_job_and_generation(&caller.id, id).await },
+    )
+    .await?;
+    if let Some(existing) = existing {
+        return existing_job(state, queue, caller, existing).await;
+    }
+    if recorded.is_some() {
+        return Err(SubmitError::IdTaken);
+    }
+    let user = user_or_new(state, caller, user).await?;
+    reserve(state, queue, caller, job, user).await
+}
+
+/// The queue a job can be placed on: the deployment has one and a provider to serve it, and the
+/// job's lyrics (when it names a draft) are the caller's.
+async fn ready_queue<'a>(
+    state: &'a AppState,
+    caller: &Caller,
+    job: &NewJob,
+) -> Result<&'a JobsQueue, SubmitError> {
     let queue = state
         .jobs_queue
         .as_ref()
@@ -191,15 +218,19 @@ pub async fn submit(
             return Err(SubmitError::NoSuchLyrics);
         }
     }
+    Ok(queue)
+}
+
+/// Decides and reserves the job's unit from `user` as it last was (the clock read on every
+/// attempt), then stores and queues the job; a parallel copy's reservation is waited for instead.
+async fn reserve(
+    state: &AppState,
+    queue: &JobsQueue,
+    caller: &Caller,
+    job: &NewJob,
+    user: UserRecord,
+) -> Result<SubmitOutcome, SubmitError> {
     let id = &job.generation_id;
-    let (user, existing, recorded) = state.jobs().user_job_and_generation(&caller.id, id).await?;
-    if let Some(existing) = existing {
-        return existing_job(state, queue, caller, existing).await;
-    }
-    if recorded.is_some() {
-        return Err(SubmitError::IdTaken);
-    }
-    let user = user_or_new(state, caller, user).await?;
     let mut spends = SpendLoop::new(state, "submit", user);
     while let Some((_, now)) = spends.next() {
         let user = spends.user();
@@ -223,16 +254,14 @@ pub async fn submit(
         };
         audio_fits(user, &grant, job)?;
         let reservation = Reservation::new(grant.period_key.clone(), grant.tier.is_paid(), now);
-        match state
-            .jobs()
+        let jobs = state.jobs();
+        match jobs
             .reserve(user, &grant, id, &reservation, &rate, now)
             .await?
         {
             Spend::Spent(after) => {
-                let grant = grant.settled(
-                    after.used_in(&grant.period_key),
-                    after.paid_generations_total,
-                );
+                let used = after.used_in(&grant.period_key);
+                let grant = grant.settled(used, after.paid_generations_total);
                 let record = job_record(caller, job, &grant, &reservation, now);
                 return place(state, queue, caller, job, &record, &grant).await;
             }
@@ -313,10 +342,13 @@ async fn place(
     grant: &Grant,
 ) -> Result<SubmitOutcome, SubmitError> {
     if let Some(existing) = state.jobs().put(record).await? {
-        state
-            .jobs()
-            .give_back(&caller.id, &record.generation_id, &record.reservation())
-            .await?;
+        give_back(
+            state,
+            &caller.id,
+            &record.generation_id,
+            &record.reservation(),
+        )
+        .await?;
         return existing_job(state, queue, caller, existing).await;
     }
     queue
@@ -333,6 +365,22 @@ async fn place(
         remaining: grant.remaining,
         reset_at: rfc3339(grant.reset_at),
     }))
+}
+
+/// Gives back the unit `reservation` holds for the job `id` on `owner`'s item, unless that very
+/// reservation is gone (asked again while another transaction holds the item).
+async fn give_back(
+    state: &AppState,
+    owner: &UserId,
+    id: &GenerationId,
+    reservation: &Reservation,
+) -> Result<(), StoreError> {
+    retry::until_done(
+        "UpdateItem give back generation",
+        GIVE_BACK_ATTEMPTS,
+        || async move { state.jobs().give_back(owner, id, reservation).await },
+    )
+    .await
 }
 
 /// How waiting for a parallel copy's job ended.
@@ -361,7 +409,7 @@ async fn await_original(
         }
         let running_until = held.reserved_at() * 1000 + INFLIGHT_KEPT.num_milliseconds();
         if state.clock.now().timestamp_millis() >= running_until {
-            state.jobs().give_back(&caller.id, id, held).await?;
+            give_back(state, &caller.id, id, held).await?;
             let user = state
                 .users()
                 .get(&caller.id)
@@ -369,7 +417,7 @@ async fn await_original(
                 .ok_or_else(|| StoreError::corrupt("the user vanished while submitting"))?;
             return Ok(Waited::GaveUp(Box::new(user)));
         }
-        son1k_store::retry::pause(round).await;
+        retry::pause(round).await;
     }
     Err(SubmitError::BudgetSpent {
         attempts: AWAIT_ROUNDS,
@@ -532,124 +580,224 @@ struct Run<'a> {
 }
 
 enum Attempted {
-    Stored(ObjectInfo, String),
+    Stored(ObjectInfo),
     Rejected,
     OutputRefused,
     Failed,
 }
 
+/// How a provider call ended, for the provider's state and for the job (logged).
+fn call_end(name: &str, result: Result<ObjectInfo, ProviderError>) -> (CallEnd, Attempted) {
+    match result {
+        Ok(object) => (CallEnd::Success, Attempted::Stored(object)),
+        Err(ProviderError::RateLimited(after)) => {
+            tracing::warn!(provider = %name, ?after, "provider rate limited; cooling down");
+            let ms = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+            (
+                CallEnd::RateLimited { retry_after_ms: ms },
+                Attempted::Failed,
+            )
+        }
+        Err(ProviderError::Rejected(why)) => {
+            tracing::warn!(provider = %name, why, "provider rejected the request");
+            (CallEnd::Refused, Attempted::Rejected)
+        }
+        Err(ProviderError::OutputRefused(why)) => {
+            tracing::error!(provider = %name, why, "the provider's output was refused");
+            (CallEnd::Failure, Attempted::OutputRefused)
+        }
+        Err(err) => {
+            tracing::warn!(provider = %name, error = %err, "provider failed; failing over");
+            (CallEnd::Failure, Attempted::Failed)
+        }
+    }
+}
+
+/// The providers of one run: their order (weighted at random), those tried, the calls left of the
+/// job's budget, since when the run waits, and whether a provider was passed over for lack of time.
+struct Pass {
+    order: Vec<usize>,
+    tried: std::collections::BTreeSet<String>,
+    budget: u32,
+    waited_since: tokio::time::Instant,
+    out_of_time: bool,
+}
+
+impl Pass {
+    fn new(providers: &Providers, calls_made: u32) -> Self {
+        let weights: Vec<u32> = providers.iter().map(|p| p.config().weight).collect();
+        Self {
+            order: crate::providers::weighted_order(&weights, |n| fastrand::u64(0..n)),
+            tried: std::collections::BTreeSet::new(),
+            budget: MAX_PROVIDER_CALLS.saturating_sub(calls_made),
+            waited_since: tokio::time::Instant::now(),
+            out_of_time: false,
+        }
+    }
+}
+
+/// What a round that ended nothing saw: whether it called a provider, and the soonest time
+/// (epoch ms) a provider passed over may be called.
+#[derive(Default)]
+struct Round {
+    called: bool,
+    soonest: Option<i64>,
+}
+
+impl Round {
+    fn come_back_at(&mut self, at: i64) {
+        self.soonest = Some(self.soonest.map_or(at, |s| s.min(at)));
+    }
+}
+
 impl Run<'_> {
     async fn go(&mut self, providers: &Providers) -> Result<WorkOutcome, StoreError> {
-        let state = self.state;
         let key = audio_key(&self.job.owner_id, &self.job.generation_id);
-        // A run that stopped after its upload and before its commit left the audio: commit it.
-        if let Some(object) = state
-            .audio()
-            .head(&key)
-            .await?
-            .filter(|o| o.job.as_deref() == Some(self.job.generation_id.as_str()))
-        {
-            let provider = object
-                .provider
-                .clone()
-                .unwrap_or_else(|| "unknown".to_owned());
-            return self.commit(object, &provider).await;
+        if let Some(object) = self.left_by_a_run(&key).await? {
+            let provider = object.provider.clone();
+            return self
+                .commit(object, provider.as_deref().unwrap_or("unknown"))
+                .await;
         }
-        let weights: Vec<u32> = providers.iter().map(|p| p.config().weight).collect();
-        let order = crate::providers::weighted_order(&weights, |n| fastrand::u64(0..n));
-        let mut tried = std::collections::BTreeSet::new();
-        let mut budget = MAX_PROVIDER_CALLS.saturating_sub(self.job.provider_calls);
-        let waited_since = tokio::time::Instant::now();
-        let mut out_of_time = false;
+        let mut pass = Pass::new(providers, self.job.provider_calls);
         loop {
-            let mut soonest: Option<i64> = None;
-            let mut called = false;
-            for &index in &order {
-                if budget == 0 {
-                    break;
-                }
-                let Some(provider) = providers.get(index) else {
-                    continue;
-                };
-                let config = provider.config();
-                if tried.contains(&config.name) {
-                    continue;
-                }
-                let now = state.clock.now();
-                let lease_until = self
-                    .job
-                    .lease_until
-                    .unwrap_or(self.job.reserved_until * 1000);
-                let left_ms = lease_until - now.timestamp_millis();
-                if left_ms <= i64::try_from(config.timeout_seconds * 1000).unwrap_or(i64::MAX) {
-                    out_of_time = true;
-                    continue;
-                }
-                let clock = || state.clock.now().timestamp_millis();
-                let taken = state
-                    .providers()
-                    .take(
-                        &config.name,
-                        &config.limits(),
-                        self.job.generation_id.as_str(),
-                        clock,
-                    )
-                    .await?;
-                if let Err(why) = taken {
-                    let until = why.until(clock());
-                    soonest = Some(soonest.map_or(until, |s| s.min(until)));
-                    tracing::info!(provider = %config.name, ?why, "provider passed over");
-                    continue;
-                }
-                budget -= 1;
-                self.calls += 1;
-                called = true;
-                tried.insert(config.name.clone());
-                match self.attempt(provider.as_ref(), &key).await? {
-                    Attempted::Stored(object, name) => return self.commit(object, &name).await,
-                    Attempted::Rejected => {
-                        return self
-                            .release(JobFailure::ProviderRejected, Some(&config.name))
-                            .await
-                    }
-                    Attempted::OutputRefused => {
-                        return self
-                            .release(JobFailure::ProviderOutputRefused, Some(&config.name))
-                            .await
-                    }
-                    Attempted::Failed => {}
-                }
-            }
-            let everyone_tried = providers.iter().all(|p| tried.contains(&p.config().name));
-            if budget == 0 || everyone_tried {
-                return self.release(JobFailure::NoProviderAvailable, None).await;
-            }
-            // Nobody could be called just now: wait for the soonest, within bounds, then try again.
-            let now_ms = state.clock.now().timestamp_millis();
-            match soonest {
-                Some(at) if !called || at > now_ms => {
-                    let wait = Duration::from_millis(u64::try_from(at - now_ms).unwrap_or(0));
-                    if waited_since.elapsed() + wait > WAIT_FOR_PROVIDER {
-                        return Ok(WorkOutcome::Retry);
-                    }
-                    tokio::time::sleep(wait.max(Duration::from_millis(50))).await;
-                }
-                Some(_) => {}
-                None if out_of_time && !called => {
-                    return self.release(JobFailure::TimedOut, None).await
-                }
-                None => return self.release(JobFailure::NoProviderAvailable, None).await,
+            let round = match self.round(providers, &mut pass, &key).await? {
+                Ok(ended) => return Ok(ended),
+                Err(round) => round,
+            };
+            if let Some(ended) = self.between_rounds(providers, &pass, round).await? {
+                return Ok(ended);
             }
         }
     }
 
-    /// One provider call, its audio streamed into S3; the provider's state updated with its end.
+    /// The audio a run that stopped after its upload and before its commit left (to commit it).
+    async fn left_by_a_run(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
+        Ok(self
+            .state
+            .audio()
+            .head(key)
+            .await?
+            .filter(|o| o.job.as_deref() == Some(self.job.generation_id.as_str())))
+    }
+
+    /// One pass over the providers in `pass`'s order: each not tried yet, with time left for its
+    /// call and a slot free, is called until one ends the job (`Ok`); else what the round saw.
+    async fn round(
+        &mut self,
+        providers: &Providers,
+        pass: &mut Pass,
+        key: &str,
+    ) -> Result<Result<WorkOutcome, Round>, StoreError> {
+        let mut round = Round::default();
+        for index in pass.order.clone() {
+            if pass.budget == 0 {
+                break;
+            }
+            let Some(provider) = providers.get(index) else {
+                continue;
+            };
+            let config = provider.config();
+            if pass.tried.contains(&config.name) {
+                continue;
+            }
+            if !self.time_for(config) {
+                pass.out_of_time = true;
+                continue;
+            }
+            let job = self.job.generation_id.as_str();
+            if let Err(why) =
+                crate::slots::take(self.state, &config.name, &config.limits(), job).await?
+            {
+                round.come_back_at(why.until(self.state.clock.now().timestamp_millis()));
+                tracing::info!(provider = %config.name, ?why, "provider passed over");
+                continue;
+            }
+            pass.budget -= 1;
+            self.calls += 1;
+            round.called = true;
+            pass.tried.insert(config.name.clone());
+            if let Some(ended) = self.ended_by(provider.as_ref(), key).await? {
+                return Ok(Ok(ended));
+            }
+        }
+        Ok(Err(round))
+    }
+
+    /// Whether the lease leaves `config`'s provider the time of a whole call.
+    fn time_for(&self, config: &ProviderConfig) -> bool {
+        let lease_until = self
+            .job
+            .lease_until
+            .unwrap_or(self.job.reserved_until * 1000);
+        let left_ms = lease_until - self.state.clock.now().timestamp_millis();
+        left_ms > i64::try_from(config.timeout_seconds * 1000).unwrap_or(i64::MAX)
+    }
+
+    /// Calls `provider`; the job's end when the call decides it (stored, or refused for good).
+    async fn ended_by(
+        &self,
+        provider: &dyn MusicProvider,
+        key: &str,
+    ) -> Result<Option<WorkOutcome>, StoreError> {
+        let name = provider.config().name.clone();
+        Ok(Some(match self.attempt(provider, key).await? {
+            Attempted::Stored(object) => self.commit(object, &name).await?,
+            Attempted::Rejected => {
+                self.release(JobFailure::ProviderRejected, Some(&name))
+                    .await?
+            }
+            Attempted::OutputRefused => {
+                self.release(JobFailure::ProviderOutputRefused, Some(&name))
+                    .await?
+            }
+            Attempted::Failed => return Ok(None),
+        }))
+    }
+
+    /// After a round that ended nothing: fail the job when no call is left to make, else wait for
+    /// the soonest provider (within `WAIT_FOR_PROVIDER`, else the message comes back later).
+    async fn between_rounds(
+        &self,
+        providers: &Providers,
+        pass: &Pass,
+        round: Round,
+    ) -> Result<Option<WorkOutcome>, StoreError> {
+        let everyone_tried = providers
+            .iter()
+            .all(|p| pass.tried.contains(&p.config().name));
+        if pass.budget == 0 || everyone_tried {
+            return Ok(Some(
+                self.release(JobFailure::NoProviderAvailable, None).await?,
+            ));
+        }
+        let now_ms = self.state.clock.now().timestamp_millis();
+        match round.soonest {
+            Some(at) if !round.called || at > now_ms => {
+                let wait = Duration::from_millis(u64::try_from(at - now_ms).unwrap_or(0));
+                if pass.waited_since.elapsed() + wait > WAIT_FOR_PROVIDER {
+                    return Ok(Some(WorkOutcome::Retry));
+                }
+                tokio::time::sleep(wait.max(Duration::from_millis(50))).await;
+                Ok(None)
+            }
+            Some(_) => Ok(None),
+            None if pass.out_of_time && !round.called => {
+                Ok(Some(self.release(JobFailure::TimedOut, None).await?))
+            }
+            None => Ok(Some(
+                self.release(JobFailure::NoProviderAvailable, None).await?,
+            )),
+        }
+    }
+
+    /// One call of `provider` with its audio streamed into S3 at `key`, and the provider's state
+    /// updated with how the call ended.
     async fn attempt(
         &self,
         provider: &dyn MusicProvider,
         key: &str,
     ) -> Result<Attempted, StoreError> {
-        let state = self.state;
         let name = provider.config().name.clone();
         let job_id = self.job.generation_id.as_str();
         let request = GenerationRequest {
@@ -658,59 +806,45 @@ impl Run<'_> {
             quality: self.job.quality,
             duration_seconds: self.job.duration_seconds,
         };
-        let clock = || state.clock.now().timestamp_millis();
         let result = match provider.generate(&request).await {
-            Ok(mut audio) => {
-                let mut upload = state
-                    .audio()
-                    .upload(key, &audio.content_type, job_id, &name);
-                let streamed = async {
-                    while let Some(chunk) = audio.chunk().await? {
-                        upload.write(&chunk).await.map_err(|e| {
-                            ProviderError::Failed(format!("storing the audio: {e}"))
-                        })?;
-                    }
-                    Ok::<_, ProviderError>(())
-                }
-                .await;
-                match streamed {
-                    Ok(()) => match upload.finish().await {
-                        Ok(object) => Ok(object),
-                        Err(err) => return Err(err),
-                    },
-                    Err(err) => {
-                        upload.abort().await;
-                        Err(err)
-                    }
-                }
-            }
+            Ok(audio) => self.store(audio, key, &name).await?,
             Err(err) => Err(err),
         };
-        let (end, attempted) = match result {
-            Ok(object) => (CallEnd::Success, Attempted::Stored(object, name.clone())),
-            Err(ProviderError::RateLimited(after)) => {
-                tracing::warn!(provider = %name, ?after, "provider rate limited; cooling down");
-                let ms = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
-                (
-                    CallEnd::RateLimited { retry_after_ms: ms },
-                    Attempted::Failed,
-                )
-            }
-            Err(ProviderError::Rejected(why)) => {
-                tracing::warn!(provider = %name, why, "provider rejected the request");
-                (CallEnd::Refused, Attempted::Rejected)
-            }
-            Err(ProviderError::OutputRefused(why)) => {
-                tracing::error!(provider = %name, why, "the provider's output was refused");
-                (CallEnd::Failure, Attempted::OutputRefused)
-            }
-            Err(err) => {
-                tracing::warn!(provider = %name, error = %err, "provider failed; failing over");
-                (CallEnd::Failure, Attempted::Failed)
-            }
-        };
-        state.providers().end(&name, job_id, end, clock).await?;
+        let (end, attempted) = call_end(&name, result);
+        crate::slots::end(self.state, &name, job_id, end).await?;
         Ok(attempted)
+    }
+
+    /// Streams `audio` into S3 at `key`; the provider's failure when its stream breaks (the upload
+    /// is aborted), a store failure when S3 does.
+    async fn store(
+        &self,
+        mut audio: Audio,
+        key: &str,
+        provider: &str,
+    ) -> Result<Result<ObjectInfo, ProviderError>, StoreError> {
+        let job_id = self.job.generation_id.as_str();
+        let mut upload = self
+            .state
+            .audio()
+            .upload(key, &audio.content_type, job_id, provider);
+        let streamed = async {
+            while let Some(chunk) = audio.chunk().await? {
+                upload
+                    .write(&chunk)
+                    .await
+                    .map_err(|e| ProviderError::Failed(format!("storing the audio: {e}")))?;
+            }
+            Ok::<_, ProviderError>(())
+        }
+        .await;
+        match streamed {
+            Ok(()) => upload.finish().await.map(Ok),
+            Err(err) => {
+                upload.abort().await;
+                Ok(Err(err))
+            }
+        }
     }
 
     async fn release(
@@ -732,69 +866,31 @@ impl Run<'_> {
     /// Records the stored audio as the job's generation, or fails the job when it cannot be (the
     /// reservation expired, the quota is full): then the audio is deleted.
     async fn commit(&self, object: ObjectInfo, provider: &str) -> Result<WorkOutcome, StoreError> {
-        let state = self.state;
         let job = self.job;
-        let key = audio_key(&job.owner_id, &job.generation_id);
         for attempt in 0..COMMIT_ATTEMPTS {
-            let now = state.clock.now();
-            let user = state
+            let now = self.state.clock.now();
+            let user = self
+                .state
                 .users()
                 .get(&job.owner_id)
                 .await?
                 .ok_or_else(|| StoreError::corrupt("a job of a user who does not exist"))?;
-            let holds = user
-                .reservations
-                .get(job.generation_id.as_str())
-                .is_some_and(|r| r.active(now) && r.until == job.reserved_until);
-            if !holds {
-                state.audio().delete(&key).await?;
-                return self.release(JobFailure::TimedOut, Some(provider)).await;
-            }
-            let limit = user.entitlement(now).tier.spec().storage_bytes;
-            let max_storage_before = match limit {
-                Some(limit) => match limit.checked_sub(object.size_bytes) {
-                    Some(max) if user.storage_used_bytes <= max => Some(max),
-                    _ => {
-                        state.audio().delete(&key).await?;
-                        return self
-                            .release(JobFailure::StorageQuotaExceeded, Some(provider))
-                            .await;
-                    }
-                },
-                None => None,
+            let max_storage_before = match commit_allowed(&user, job, &object, now) {
+                Ok(max) => max,
+                Err(failure) => {
+                    let key = audio_key(&job.owner_id, &job.generation_id);
+                    self.state.audio().delete(&key).await?;
+                    return self.release(failure, Some(provider)).await;
+                }
             };
-            let audio = StoredAudio {
-                etag: object.etag.clone(),
-                size_bytes: object.size_bytes,
-                content_type: son1k_domain::storage::AudioType::parse(
-                    object.content_type.as_deref().unwrap_or("audio/wav"),
-                )
-                .unwrap_or(son1k_domain::storage::AudioType::Wav),
-                stored_at: now,
-                key: None,
-            };
-            let contribution = job.contributes.then(|| contribution(&user, job, now));
-            let generation = generation_record(&user, job, &audio, contribution.as_ref(), now)?;
-            let tally = tally(&user, job, contribution.as_ref(), now);
-            let write = CommitWrite {
-                job,
-                lease_id: self.lease_id,
-                user: &user,
-                generation: &generation,
-                audio: &audio,
-                max_storage_before,
-                contribution: contribution.as_ref(),
-                tally: &tally,
-                provider,
-                now,
-            };
-            match state.jobs().commit(&write, self.calls).await? {
+            let audio = stored_audio(&object, now);
+            let outcome = self
+                .write_commit(&user, &audio, max_storage_before, provider, now)
+                .await?;
+            match outcome {
                 FinishOutcome::Done => {
-                    tracing::info!(
-                        provider,
-                        size = object.size_bytes,
-                        "generation job succeeded"
-                    );
+                    let size = object.size_bytes;
+                    tracing::info!(provider, size, "generation job succeeded");
                     return Ok(WorkOutcome::Done(Some(JobStatus::Succeeded)));
                 }
                 FinishOutcome::LeaseLost => return Ok(WorkOutcome::Done(None)),
@@ -805,13 +901,79 @@ impl Run<'_> {
                 }
                 // Read the owner again: the reservation may be gone or the quota full, or another
                 // transaction held an item.
-                FinishOutcome::UserChanged => son1k_store::retry::pause(attempt).await,
+                FinishOutcome::UserChanged => retry::pause(attempt).await,
             }
         }
         Err(StoreError::unavailable(
             "TransactWriteItems commit",
             "its items stayed in other transactions",
         ))
+    }
+
+    /// The commit's transaction: the generation, its contribution when it makes one, the counts.
+    async fn write_commit(
+        &self,
+        user: &UserRecord,
+        audio: &StoredAudio,
+        max_storage_before: Option<u64>,
+        provider: &str,
+        now: DateTime<Utc>,
+    ) -> Result<FinishOutcome, StoreError> {
+        let job = self.job;
+        let contribution = job.contributes.then(|| contribution(user, job, now));
+        let generation = generation_record(user, job, audio, contribution.as_ref(), now)?;
+        let tally = tally(user, job, contribution.as_ref(), now);
+        let write = CommitWrite {
+            job,
+            lease_id: self.lease_id,
+            user,
+            generation: &generation,
+            audio,
+            max_storage_before,
+            contribution: contribution.as_ref(),
+            tally: &tally,
+            provider,
+            now,
+        };
+        self.state.jobs().commit(&write, self.calls).await
+    }
+}
+
+/// Whether `user` allows the commit of `job`'s audio `object` at `now`: the job's reservation
+/// still holds, and the audio fits the storage quota. The most the owner may have stored before it
+/// (`None`: any), or why the job fails.
+fn commit_allowed(
+    user: &UserRecord,
+    job: &JobRecord,
+    object: &ObjectInfo,
+    now: DateTime<Utc>,
+) -> Result<Option<u64>, JobFailure> {
+    let holds = user
+        .reservations
+        .get(job.generation_id.as_str())
+        .is_some_and(|r| r.active(now) && r.until == job.reserved_until);
+    if !holds {
+        return Err(JobFailure::TimedOut);
+    }
+    let limit = user.entitlement(now).tier.spec().storage_bytes;
+    match most_used_for(object.size_bytes, limit) {
+        UsedAtMost::Any => Ok(None),
+        UsedAtMost::Bytes(most) if user.storage_used_bytes <= most => Ok(Some(most)),
+        UsedAtMost::Bytes(_) | UsedAtMost::Nothing => Err(JobFailure::StorageQuotaExceeded),
+    }
+}
+
+/// The job's audio as stored in S3, as the generation records it.
+fn stored_audio(object: &ObjectInfo, now: DateTime<Utc>) -> StoredAudio {
+    StoredAudio {
+        etag: object.etag.clone(),
+        size_bytes: object.size_bytes,
+        content_type: son1k_domain::storage::AudioType::parse(
+            object.content_type.as_deref().unwrap_or("audio/wav"),
+        )
+        .unwrap_or(son1k_domain::storage::AudioType::Wav),
+        stored_at: now,
+        key: None,
     }
 }
 
@@ -838,11 +1000,22 @@ async fn release(
         now: state.clock.now(),
     };
     let spent = failure == JobFailure::StorageQuotaExceeded;
-    let outcome = if spent {
-        state.jobs().fail_spent(job, lease_id, &end).await?
-    } else {
-        state.jobs().release(job, lease_id, &end).await?
-    };
+    let outcome = state.jobs().fail(job, lease_id, &end).await?;
+    if outcome == FinishOutcome::Done {
+        // The job is failed; its unit goes back, unless the provider was paid for audio that
+        // cannot be kept (the owner's storage is full). If this never happens, the reservation
+        // stops counting when it expires.
+        if spent {
+            retry::until_done(
+                "UpdateItem keep a failed job spent",
+                GIVE_BACK_ATTEMPTS,
+                || async move { state.jobs().keep_spent(job).await },
+            )
+            .await?;
+        } else {
+            give_back(state, &job.owner_id, &job.generation_id, &job.reservation()).await?;
+        }
+    }
     match outcome {
         FinishOutcome::Done => {
             tracing::info!(error = failure.as_str(), spent, "generation job failed");

@@ -3,6 +3,7 @@
 //! model (`llm`), the music providers (`providers`), SQS (`jobs::JobsQueue`) and Secrets Manager
 //! (`secrets`). `AppState` is built once per cold start and lends each use case what it touches.
 
+pub mod admin;
 pub mod analytics;
 pub mod assist;
 pub mod billing;
@@ -19,7 +20,9 @@ pub mod metering;
 pub mod pixel;
 pub mod providers;
 pub mod rate;
+pub mod retry;
 pub mod secrets;
+pub mod slots;
 pub mod state;
 pub mod storage;
 pub mod telemetry;

@@ -5,11 +5,15 @@
 use crate::assist::{model, take, AssistError};
 use crate::caller::Caller;
 use crate::llm::{structured, ChatRequest};
-use crate::AppState;
+use crate::{retry, AppState};
 use son1k_domain::assist::Feature;
 use son1k_domain::ids::LyricsId;
 use son1k_domain::lyrics::{edited, tidy, Brief, Draft, EditRequest};
 use son1k_store::lyrics::{EditOutcome, LyricsRecord, Page};
+
+/// Tries of an edit while another transaction holds its items: once that one commits, this one is
+/// refused by its condition and answered as stale.
+const EDIT_ATTEMPTS: u32 = 8;
 
 /// Writes a draft for `brief` and stores it as version 1.
 #[tracing::instrument(skip_all, fields(user_id = %caller.id))]
@@ -94,16 +98,26 @@ pub async fn edit(
             current: current.version,
         });
     }
-    match state
-        .lyrics()
-        .edit(&current, draft, state.clock.now())
-        .await?
-    {
+    let (current, draft) = (&current, &draft);
+    let edit = retry::until_done(
+        "TransactWriteItems lyrics edit",
+        EDIT_ATTEMPTS,
+        || async move {
+            state
+                .lyrics()
+                .edit(current, draft.clone(), state.clock.now())
+                .await
+        },
+    )
+    .await?;
+    match edit {
         EditOutcome::Saved(record) => Ok(*record),
-        EditOutcome::Stale(latest) => Err(AssistError::Stale {
-            current: latest.version,
-        }),
-        EditOutcome::NotFound => Err(AssistError::NotFound),
+        EditOutcome::Stale => match state.lyrics().latest(id).await? {
+            Some(latest) if latest.owner_id == caller.id => Err(AssistError::Stale {
+                current: latest.version,
+            }),
+            _ => Err(AssistError::NotFound),
+        },
     }
 }
 

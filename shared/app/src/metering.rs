@@ -14,7 +14,7 @@
 use crate::caller::Caller;
 use crate::clock::rfc3339;
 use crate::rate::RateLimited;
-use crate::AppState;
+use crate::{retry, AppState};
 use chrono::{DateTime, Utc};
 use son1k_domain::analytics::Event;
 use son1k_domain::generation::{NewGeneration, PoolContribution, RecordedGeneration};
@@ -37,6 +37,11 @@ pub const SPEND_ATTEMPTS: u32 = 12;
 /// Tries of the record transaction while another transaction holds one of its items (the user's
 /// analytics shard or preference counter, written by the user's other requests in AWS).
 pub const RECORD_ATTEMPTS: u32 = 12;
+
+/// Tries of a give-back while the user item is in other transactions.
+pub const GIVE_BACK_ATTEMPTS: u32 = 12;
+/// Tries of a batch read while DynamoDB leaves keys unprocessed.
+pub const READ_ATTEMPTS: u32 = 6;
 
 /// The end of a spend's attempts without an answer: the user item kept changing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +104,7 @@ impl<'a> SpendLoop<'a> {
 
     /// Another transaction held the user item: the pause before the next attempt.
     pub(crate) async fn busy(&self) {
-        son1k_store::retry::pause(self.attempt).await;
+        retry::pause(self.attempt).await;
     }
 
     /// Every attempt lost.
@@ -153,10 +158,8 @@ pub async fn record_generation(
     caller: &Caller,
     generation: &NewGeneration,
 ) -> Result<Recorded, RecordError> {
-    let (user, recorded) = state
-        .generations()
-        .user_and_generation(&caller.id, &generation.generation_id)
-        .await?;
+    let (user, recorded) =
+        user_and_generation(state, &caller.id, &generation.generation_id).await?;
     let user = user_or_new(state, caller, user).await?;
     // A retry of a recorded generation gets its stored answer whatever the quota says now.
     if let Some(replay) = replay_of(caller, recorded)? {
@@ -232,11 +235,8 @@ async fn await_original(
     id: &GenerationId,
 ) -> Result<Waited, RecordError> {
     for round in 0..AWAIT_ROUNDS {
-        son1k_store::retry::pause(round).await;
-        let (user, record) = state
-            .generations()
-            .user_and_generation(&caller.id, id)
-            .await?;
+        retry::pause(round).await;
+        let (user, record) = user_and_generation(state, &caller.id, id).await?;
         if let Some(answer) = replay_of(caller, record)? {
             return Ok(Waited::Answered(answer));
         }
@@ -296,30 +296,22 @@ async fn store(
         now,
     };
     for attempt in 0..RECORD_ATTEMPTS {
-        let taken = match state.generations().record(&write).await {
+        match state.generations().record(&write).await {
             Ok(RecordOutcome::Committed) => {
                 tally.log();
                 // The attempts each write took (`make load` reads them off the log).
                 tracing::info!(spends, records = attempt + 1, "generation recorded");
                 return Ok(Recorded::Created(body));
             }
-            Ok(RecordOutcome::IdTaken(taken)) => taken,
-            Ok(RecordOutcome::Busy) => {
-                son1k_store::retry::pause(attempt).await;
-                continue;
+            Ok(RecordOutcome::IdTaken(taken)) => {
+                return id_taken(state, caller, &record, &grant, taken).await
             }
+            Ok(RecordOutcome::Busy) => retry::pause(attempt).await,
             Err(err) => {
                 give_back_unless_recorded(state, &record, &grant).await;
                 return Err(err.into());
             }
-        };
-        give_back(state, &record, &grant).await?;
-        let taken = match taken {
-            Some(record) => Some(*record),
-            None => recorded(state, &after.user_id, &generation.generation_id).await?,
-        };
-        return replay_of(caller, taken)?
-            .ok_or_else(|| StoreError::corrupt("a taken generation id has no record").into());
+        }
     }
     give_back(state, &record, &grant).await?;
     tracing::warn!(
@@ -331,21 +323,46 @@ async fn store(
     })
 }
 
+/// Another request recorded the id meanwhile: the unit spent for `ours` goes back, and that
+/// record (as the cancellation returned it, or read) answers.
+async fn id_taken(
+    state: &AppState,
+    caller: &Caller,
+    ours: &GenerationRecord,
+    grant: &Grant,
+    taken: Option<Box<GenerationRecord>>,
+) -> Result<Recorded, RecordError> {
+    give_back(state, ours, grant).await?;
+    let taken = match taken {
+        Some(record) => Some(*record),
+        None => recorded(state, &ours.owner_id, &ours.generation_id).await?,
+    };
+    replay_of(caller, taken)?
+        .ok_or_else(|| StoreError::corrupt("a taken generation id has no record").into())
+}
+
 /// Gives back the unit spent for `generation` (not recorded) to the counter it came from.
 async fn give_back(
     state: &AppState,
     generation: &GenerationRecord,
     grant: &Grant,
 ) -> Result<(), StoreError> {
-    state
-        .generations()
-        .give_back(
-            &generation.owner_id,
-            son1k_store::generations::Holder::InFlight(&generation.generation_id),
-            &grant.period_key,
-            grant.tier.is_paid(),
-        )
-        .await
+    retry::until_done(
+        "UpdateItem give back generation",
+        GIVE_BACK_ATTEMPTS,
+        || async move {
+            state
+                .generations()
+                .give_back(
+                    &generation.owner_id,
+                    son1k_store::generations::Holder::InFlight(&generation.generation_id),
+                    &grant.period_key,
+                    grant.tier.is_paid(),
+                )
+                .await
+        },
+    )
+    .await
 }
 
 /// After the record transaction failed: unless `ours` is what is stored (the failure was a lost
@@ -455,7 +472,22 @@ async fn recorded(
     user: &son1k_domain::ids::UserId,
     id: &GenerationId,
 ) -> Result<Option<GenerationRecord>, StoreError> {
-    Ok(state.generations().user_and_generation(user, id).await?.1)
+    Ok(user_and_generation(state, user, id).await?.1)
+}
+
+/// The user's item and the record of generation `id`, read together in one call (asked again while
+/// DynamoDB leaves keys unprocessed).
+async fn user_and_generation(
+    state: &AppState,
+    user: &son1k_domain::ids::UserId,
+    id: &GenerationId,
+) -> Result<(Option<UserRecord>, Option<GenerationRecord>), StoreError> {
+    retry::until_done(
+        "BatchGetItem user and generation",
+        READ_ATTEMPTS,
+        || async move { state.generations().user_and_generation(user, id).await },
+    )
+    .await
 }
 
 /// What a stored generation record means for `caller`: its replay, `IdTaken`, or nothing.

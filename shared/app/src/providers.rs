@@ -1,7 +1,7 @@
 //! Music generation providers behind one trait, and the pool that chooses among them.
 //!
-//! Each provider is used with its own key and within its own published limits (`store::providers`
-//! keeps the fleet-wide token bucket, concurrency, cooldowns and circuit breaker). Nothing here
+//! Each provider is used with its own key and within its own published limits (the fleet-wide token
+//! bucket, concurrency, cooldowns and circuit breaker: `domain::providers`, taken in `slots`). Nothing here
 //! rotates keys, accounts, addresses or user agents: a provider that says "slow down" is left alone
 //! until it said it may be called again.
 //!
@@ -20,8 +20,8 @@
 //! stub serves its files from its loopback address).
 
 use serde::Deserialize;
+use son1k_domain::providers::Limits;
 use son1k_domain::tiers::Quality;
-use son1k_store::providers::Limits;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -310,6 +310,14 @@ impl Predictions {
         request: &GenerationRequest,
         running: &std::sync::Mutex<Option<String>>,
     ) -> Result<Audio, ProviderError> {
+        let created = self.create(request).await?;
+        let done = self.finished(created, running).await?;
+        let output = Self::output_link(&self.base, done)?;
+        self.download(output, request).await
+    }
+
+    /// Creates the prediction of `request`.
+    async fn create(&self, request: &GenerationRequest) -> Result<Prediction, ProviderError> {
         let body = serde_json::json!({
             "version": self.config.model,
             "input": self.input(request),
@@ -320,7 +328,16 @@ impl Predictions {
             .send()
             .await
             .map_err(|err| ProviderError::Failed(format!("create prediction: {err}")))?;
-        let mut prediction = Self::read(created).await?;
+        Self::read(created).await
+    }
+
+    /// Polls `prediction` every `poll_ms` until it succeeds (or fails), noting in `running` the id
+    /// of a prediction still running (to cancel it if the call is given up).
+    async fn finished(
+        &self,
+        mut prediction: Prediction,
+        running: &std::sync::Mutex<Option<String>>,
+    ) -> Result<Prediction, ProviderError> {
         loop {
             let finished = matches!(
                 prediction.status.as_str(),
@@ -330,20 +347,8 @@ impl Predictions {
                 *running = (!finished).then(|| prediction.id.clone());
             }
             match prediction.status.as_str() {
-                "succeeded" => break,
-                "failed" | "canceled" | "aborted" => {
-                    return Err(ProviderError::Failed(format!(
-                        "prediction {}: {}",
-                        prediction.status,
-                        prediction
-                            .error
-                            .map(|e| e.to_string())
-                            .unwrap_or_default()
-                            .chars()
-                            .take(200)
-                            .collect::<String>()
-                    )))
-                }
+                "succeeded" => return Ok(prediction),
+                "failed" | "canceled" | "aborted" => return Err(Self::failed(prediction)),
                 _ => {}
             }
             tokio::time::sleep(Duration::from_millis(self.config.poll_ms)).await;
@@ -357,6 +362,25 @@ impl Predictions {
                 .map_err(|err| ProviderError::Failed(format!("poll prediction: {err}")))?;
             prediction = Self::read(polled).await?;
         }
+    }
+
+    /// A prediction that ended without audio, with (the start of) its error.
+    fn failed(prediction: Prediction) -> ProviderError {
+        ProviderError::Failed(format!(
+            "prediction {}: {}",
+            prediction.status,
+            prediction
+                .error
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect::<String>()
+        ))
+    }
+
+    /// The output link of a succeeded prediction, if it is one we may fetch (`output_allowed`).
+    fn output_link(base: &url::Url, prediction: Prediction) -> Result<url::Url, ProviderError> {
         let output = match prediction.output {
             Some(serde_json::Value::String(url)) => url,
             Some(serde_json::Value::Array(urls)) => urls
@@ -367,9 +391,17 @@ impl Predictions {
         };
         let output = url::Url::parse(&output)
             .map_err(|_| ProviderError::OutputRefused("the output is not a link".into()))?;
-        output_allowed(&self.base, &output)
-            .map_err(|why| ProviderError::OutputRefused(why.into()))?;
-        // The output is a link of the provider's file host: fetched without our key.
+        output_allowed(base, &output).map_err(|why| ProviderError::OutputRefused(why.into()))?;
+        Ok(output)
+    }
+
+    /// Starts the download of the audio at `output`, a link of the provider's file host, fetched
+    /// without our key; refused before a byte is read when it announces more than the quality's cap.
+    async fn download(
+        &self,
+        output: url::Url,
+        request: &GenerationRequest,
+    ) -> Result<Audio, ProviderError> {
         let response = self.files.get(output).send().await.map_err(|err| {
             if is_refused_address(&err) {
                 ProviderError::OutputRefused(format!("audio download: {}", error_chain(&err)))
@@ -389,8 +421,9 @@ impl Predictions {
                 response.status()
             )));
         }
-        let seconds = Self::seconds(request);
-        let cap = request.quality.max_audio_bytes(seconds as f64);
+        let cap = request
+            .quality
+            .max_audio_bytes(Self::seconds(request) as f64);
         if response.content_length().is_some_and(|len| len > cap) {
             return Err(too_large(cap));
         }

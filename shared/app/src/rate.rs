@@ -83,7 +83,7 @@ pub async fn admit(state: &AppState, caller: &Caller) -> Result<(), AdmitError> 
                 learned += 1;
             }
             AdmitTry::Busy => {
-                son1k_store::retry::pause(conflicts).await;
+                crate::retry::pause(conflicts).await;
                 conflicts += 1;
             }
         }

@@ -8,7 +8,7 @@ use son1k_domain::storage::{
     fits, most_used_for, parse_audio_key, AudioKey, AudioType, QuotaExceeded, UploadId, UsedAtMost,
     AUDIO_LINK_SECONDS, UPLOAD_LINK_SECONDS,
 };
-use son1k_store::audio::Presigned;
+use son1k_store::audio::{ObjectInfo, Presigned};
 use son1k_store::generations::{AudioState, GenerationRecord, StoredAudio, UploadGrant};
 use son1k_store::uploads::{AccountOutcome, AccountWrite};
 use son1k_store::StoreError;
@@ -178,102 +178,133 @@ pub enum Accounted {
 /// counted, the object it replaces is deleted (every version), so S3 holds what is counted.
 #[tracing::instrument(skip_all, fields(key = %key))]
 pub async fn account_object(state: &AppState, key: &str) -> Result<Accounted, StorageError> {
-    let Some(AudioKey {
-        owner,
-        generation: id,
-        upload,
-    }) = parse_audio_key(key)
-    else {
+    let Some(named) = parse_audio_key(key) else {
         tracing::warn!("an object outside audio/<user>/<generation>[/<upload>]; left alone");
         return Ok(Accounted::Ignored);
     };
     let Some(object) = state.audio().head(key).await? else {
         return Ok(Accounted::Ignored);
     };
-    if upload.is_none() && object.job.as_deref() == Some(id.as_str()) {
+    if named.upload.is_none() && object.job.as_deref() == Some(named.generation.as_str()) {
         // Written by the generation worker, which accounts for it in its commit.
         return Ok(Accounted::Ignored);
     }
     for _ in 0..ACCOUNT_ATTEMPTS {
-        let Some(generation) = state
-            .generations()
-            .get(&id)
-            .await?
-            .filter(|g| g.owner_id == owner)
-        else {
-            state.audio().delete(key).await?;
-            return Ok(Accounted::Ignored);
-        };
-        let previous_key = generation.audio.as_ref().map(|a| a.object_key(&owner, &id));
-        if previous_key.as_deref() == Some(key)
-            && generation
-                .audio
-                .as_ref()
-                .is_some_and(|a| a.etag == object.etag)
-        {
-            return Ok(Accounted::Duplicate);
-        }
-        let granted = generation.upload.as_ref().filter(|g| {
-            g.upload_id == upload
-                && g.size_bytes == object.size_bytes
-                && object.content_type.as_deref() == Some(g.content_type.as_str())
-        });
-        let Some(grant) = granted else {
-            tracing::warn!(
-                size = object.size_bytes,
-                "object differs from its presigned upload, or is not the current one"
-            );
-            return reject(state, key, &generation, upload.is_some()).await;
-        };
-        let now = state.clock.now();
-        let user = state
-            .users()
-            .get(&owner)
-            .await?
-            .ok_or_else(|| StoreError::corrupt("an upload for a user who does not exist"))?;
-        let limit = user.entitlement(now).tier.spec().storage_bytes;
-        let previous = generation.audio.as_ref().map_or(0, |a| a.size_bytes);
-        let added = object.size_bytes.saturating_sub(previous);
-        let max_used_before = match most_used_for(added, limit) {
-            UsedAtMost::Any => None,
-            UsedAtMost::Bytes(most) => Some(most),
-            UsedAtMost::Nothing => return reject(state, key, &generation, upload.is_some()).await,
-        };
-        let audio = StoredAudio {
-            etag: object.etag.clone(),
-            size_bytes: object.size_bytes,
-            content_type: grant.content_type,
-            stored_at: now,
-            key: upload.is_some().then(|| key.to_owned()),
-        };
-        let contribution = match &generation.contribution_id {
-            Some(id) => state.pool().contribution(id).await?,
-            None => None,
-        };
-        let write = AccountWrite {
-            generation: &generation,
-            audio: &audio,
-            max_used_before,
-            contribution: contribution.as_ref(),
-        };
-        match state.uploads().account(&write).await? {
-            AccountOutcome::Stored => {
-                if let Some(replaced) = previous_key.filter(|k| k != key) {
-                    // Counted no more: its bytes go too. A failure leaves them to the
-                    // noncurrent-version expiry at worst; the accounting stands.
-                    if let Err(err) = state.audio().delete(&replaced).await {
-                        tracing::error!(replaced, error = %err, "a replaced object was not deleted");
-                    }
-                }
-                return Ok(Accounted::Stored);
-            }
-            AccountOutcome::OverQuota => {
-                return reject(state, key, &generation, upload.is_some()).await
-            }
-            AccountOutcome::Changed => continue,
+        if let Some(accounted) = account_once(state, key, &named, &object).await? {
+            return Ok(accounted);
         }
     }
     Err(StoreError::unavailable("account audio", "the generation kept changing").into())
+}
+
+/// One attempt at accounting `object` (at `key`, named `named`) from its generation and owner as
+/// they are now; `None` when the generation changed meanwhile (then read it again).
+async fn account_once(
+    state: &AppState,
+    key: &str,
+    named: &AudioKey,
+    object: &ObjectInfo,
+) -> Result<Option<Accounted>, StorageError> {
+    let (owner, own_key) = (&named.owner, named.upload.is_some());
+    let Some(generation) = state
+        .generations()
+        .get(&named.generation)
+        .await?
+        .filter(|g| g.owner_id == *owner)
+    else {
+        state.audio().delete(key).await?;
+        return Ok(Some(Accounted::Ignored));
+    };
+    let current = generation.audio.as_ref();
+    let previous_key = current.map(|a| a.object_key(owner, &named.generation));
+    if previous_key.as_deref() == Some(key) && current.is_some_and(|a| a.etag == object.etag) {
+        return Ok(Some(Accounted::Duplicate));
+    }
+    let granted = generation.upload.as_ref().filter(|g| {
+        g.upload_id == named.upload
+            && g.size_bytes == object.size_bytes
+            && object.content_type.as_deref() == Some(g.content_type.as_str())
+    });
+    let Some(grant) = granted else {
+        tracing::warn!(
+            size = object.size_bytes,
+            "object differs from its presigned upload, or is not the current one"
+        );
+        return reject(state, key, &generation, own_key).await.map(Some);
+    };
+    let now = state.clock.now();
+    let Some(max_used_before) = room_for(state, &generation, object, now).await? else {
+        return reject(state, key, &generation, own_key).await.map(Some);
+    };
+    let audio = StoredAudio {
+        etag: object.etag.clone(),
+        size_bytes: object.size_bytes,
+        content_type: grant.content_type,
+        stored_at: now,
+        key: own_key.then(|| key.to_owned()),
+    };
+    match write_account(state, &generation, &audio, max_used_before).await? {
+        AccountOutcome::Stored => {
+            delete_replaced(state, previous_key.filter(|k| k != key)).await;
+            Ok(Some(Accounted::Stored))
+        }
+        AccountOutcome::OverQuota => reject(state, key, &generation, own_key).await.map(Some),
+        AccountOutcome::Changed => Ok(None),
+    }
+}
+
+/// How much the owner may have stored before `object` replaces the generation's audio for it to
+/// fit (`Some(None)`: any amount); `None` when it cannot fit at all.
+async fn room_for(
+    state: &AppState,
+    generation: &GenerationRecord,
+    object: &ObjectInfo,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Option<u64>>, StoreError> {
+    let user = state
+        .users()
+        .get(&generation.owner_id)
+        .await?
+        .ok_or_else(|| StoreError::corrupt("an upload for a user who does not exist"))?;
+    let limit = user.entitlement(now).tier.spec().storage_bytes;
+    let previous = generation.audio.as_ref().map_or(0, |a| a.size_bytes);
+    let added = object.size_bytes.saturating_sub(previous);
+    Ok(match most_used_for(added, limit) {
+        UsedAtMost::Any => Some(None),
+        UsedAtMost::Bytes(most) => Some(Some(most)),
+        UsedAtMost::Nothing => None,
+    })
+}
+
+/// The accounting's transaction: the audio on the generation, the owner's storage, and the pool
+/// listing when the generation is a contribution.
+async fn write_account(
+    state: &AppState,
+    generation: &GenerationRecord,
+    audio: &StoredAudio,
+    max_used_before: Option<u64>,
+) -> Result<AccountOutcome, StoreError> {
+    let contribution = match &generation.contribution_id {
+        Some(id) => state.pool().contribution(id).await?,
+        None => None,
+    };
+    let write = AccountWrite {
+        generation,
+        audio,
+        max_used_before,
+        contribution: contribution.as_ref(),
+    };
+    state.uploads().account(&write).await
+}
+
+/// The object an accounted one replaced, counted no more: its bytes go too. A failure leaves them
+/// to the noncurrent-version expiry at worst; the accounting stands.
+async fn delete_replaced(state: &AppState, replaced: Option<String>) {
+    if let Some(replaced) = replaced {
+        if let Err(err) = state.audio().delete(&replaced).await {
+            tracing::error!(replaced, error = %err, "a replaced object was not deleted");
+        }
+    }
 }
 
 /// Deletes the object (every version of it). An upload under its own key replaced nothing: the

@@ -17,6 +17,7 @@ pub mod metering;
 pub mod period;
 pub mod pixel;
 pub mod pool;
+pub mod providers;
 pub mod rate;
 pub mod storage;
 pub mod tiers;

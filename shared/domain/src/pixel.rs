@@ -91,59 +91,9 @@ impl From<&LimitsView> for GenerationsLeft {
 
 /// What to suggest, from the facts alone.
 pub fn suggestions(facts: &UserFacts) -> Vec<Suggestion> {
-    let mut out = Vec::new();
-    let g = &facts.generations;
-    let per = g.period.as_str();
-    if g.remaining > 0 {
-        out.push(Suggestion {
-            kind: "generations_left",
-            text: format!(
-                "You have {} of {} generations left this {per}; they reset at {}.",
-                g.remaining, g.limit, g.reset_at
-            ),
-            route: Some("POST /api/generations".to_owned()),
-        });
-    } else {
-        out.push(Suggestion {
-            kind: "generations_reset",
-            text: format!(
-                "All {} generations of this {per} are used; they reset at {}.",
-                g.limit, g.reset_at
-            ),
-            route: None,
-        });
-        if facts.tier != Tier::Studio {
-            out.push(Suggestion {
-                kind: "upgrade",
-                text: "A higher tier gives you more generations.".to_owned(),
-                route: Some("POST /api/tiers/checkout".to_owned()),
-            });
-        }
-    }
-    if let Some(left) = facts.pool_claims_left {
-        out.push(Suggestion {
-            kind: "pool_claims_left",
-            text: if left > 0 {
-                format!("You can claim {left} more community track(s) today.")
-            } else {
-                "You have claimed every community track you can today.".to_owned()
-            },
-            route: (left > 0).then(|| "POST /api/community/pool/claim".to_owned()),
-        });
-    }
-    if let Some(pick) = &facts.pool_pick {
-        out.push(Suggestion {
-            kind: "pool_pick",
-            text: match &pick.title {
-                Some(title) => format!("A {} track in the pool you may like: {title}.", pick.genre),
-                None => format!("There is a {} track in the pool you may like.", pick.genre),
-            },
-            route: Some(format!(
-                "POST /api/community/pool/{}/play",
-                pick.contribution_id
-            )),
-        });
-    }
+    let mut out = generations(facts);
+    out.extend(facts.pool_claims_left.map(claims_left));
+    out.extend(facts.pool_pick.as_ref().map(pool_pick));
     if let Some(lyrics) = &facts.unused_lyrics {
         out.push(Suggestion {
             kind: "unused_lyrics",
@@ -151,10 +101,68 @@ pub fn suggestions(facts: &UserFacts) -> Vec<Suggestion> {
                 "Your lyrics \"{}\" have not become a song yet.",
                 lyrics.title
             ),
-            route: (g.remaining > 0).then(|| "POST /api/generations".to_owned()),
+            route: (facts.generations.remaining > 0).then(|| "POST /api/generations".to_owned()),
         });
     }
     out
+}
+
+/// The generations left of the period, or when they reset (and, below STUDIO, the upgrade).
+fn generations(facts: &UserFacts) -> Vec<Suggestion> {
+    let g = &facts.generations;
+    let per = g.period.as_str();
+    if g.remaining > 0 {
+        return vec![Suggestion {
+            kind: "generations_left",
+            text: format!(
+                "You have {} of {} generations left this {per}; they reset at {}.",
+                g.remaining, g.limit, g.reset_at
+            ),
+            route: Some("POST /api/generations".to_owned()),
+        }];
+    }
+    let mut out = vec![Suggestion {
+        kind: "generations_reset",
+        text: format!(
+            "All {} generations of this {per} are used; they reset at {}.",
+            g.limit, g.reset_at
+        ),
+        route: None,
+    }];
+    if facts.tier != Tier::Studio {
+        out.push(Suggestion {
+            kind: "upgrade",
+            text: "A higher tier gives you more generations.".to_owned(),
+            route: Some("POST /api/tiers/checkout".to_owned()),
+        });
+    }
+    out
+}
+
+fn claims_left(left: u32) -> Suggestion {
+    Suggestion {
+        kind: "pool_claims_left",
+        text: if left > 0 {
+            format!("You can claim {left} more community track(s) today.")
+        } else {
+            "You have claimed every community track you can today.".to_owned()
+        },
+        route: (left > 0).then(|| "POST /api/community/pool/claim".to_owned()),
+    }
+}
+
+fn pool_pick(pick: &PoolPick) -> Suggestion {
+    Suggestion {
+        kind: "pool_pick",
+        text: match &pick.title {
+            Some(title) => format!("A {} track in the pool you may like: {title}.", pick.genre),
+            None => format!("There is a {} track in the pool you may like.", pick.genre),
+        },
+        route: Some(format!(
+            "POST /api/community/pool/{}/play",
+            pick.contribution_id
+        )),
+    }
 }
 
 /// Everything the model is given: the personality, the facts as data, the remembered turns, and

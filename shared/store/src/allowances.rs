@@ -3,7 +3,7 @@
 //! unit back.
 
 use super::users::{user_pk, UserRecord, PROFILE_SK};
-use super::{item_key, sdk_failure, StoreError};
+use super::{item_key, sdk_failure, Attempt, StoreError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
@@ -29,11 +29,39 @@ pub enum Take {
     Busy,
 }
 
+/// What DynamoDB answered a take.
+fn taken(
+    result: Result<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+        aws_sdk_dynamodb::error::SdkError<
+            UpdateItemError,
+            aws_sdk_dynamodb::config::http::HttpResponse,
+        >,
+    >,
+) -> Result<Take, StoreError> {
+    let err = match result {
+        Ok(out) => {
+            let user = serde_dynamo::from_item(out.attributes.unwrap_or_default())
+                .map_err(StoreError::corrupt)?;
+            return Ok(Take::Counted(Box::new(user)));
+        }
+        Err(err) => err,
+    };
+    match err.as_service_error() {
+        Some(UpdateItemError::ConditionalCheckFailedException(ccf)) => match ccf.item() {
+            None => Ok(Take::NoUser),
+            Some(item) if !item.contains_key("usage") => Ok(Take::NoCounters),
+            Some(item) => Ok(Take::AtCap(Box::new(
+                serde_dynamo::from_item(item.clone()).map_err(StoreError::corrupt)?,
+            ))),
+        },
+        Some(e) if e.is_transaction_conflict_exception() => Ok(Take::Busy),
+        _ => Err(sdk_failure("UpdateItem take allowance", err)),
+    }
+}
+
 /// Days back whose counters a take drops (they are outlived: `Period::key_outlived`); older ones
 /// are dropped by generation writes, which drop every outlived key they see.
-/// Tries of a give-back while the user item is in other transactions (pauses up to 80 ms each).
-const GIVE_BACK_ATTEMPTS: u32 = 12;
-
 const PRUNED_DAYS: std::ops::RangeInclusive<i64> = 3..=9;
 
 #[derive(Debug, Clone, Copy)]
@@ -96,36 +124,19 @@ impl<'a> AllowancesStore<'a> {
         if !removed.is_empty() {
             expression = format!("{expression} REMOVE {}", removed.join(", "));
         }
-        match update.update_expression(expression).send().await {
-            Ok(out) => {
-                let user = serde_dynamo::from_item(out.attributes.unwrap_or_default())
-                    .map_err(StoreError::corrupt)?;
-                Ok(Take::Counted(Box::new(user)))
-            }
-            Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(ccf)) => match ccf.item() {
-                    None => Ok(Take::NoUser),
-                    Some(item) if !item.contains_key("usage") => Ok(Take::NoCounters),
-                    Some(item) => Ok(Take::AtCap(Box::new(
-                        serde_dynamo::from_item(item.clone()).map_err(StoreError::corrupt)?,
-                    ))),
-                },
-                Some(e) if e.is_transaction_conflict_exception() => Ok(Take::Busy),
-                _ => Err(sdk_failure("UpdateItem take allowance", err)),
-            },
-        }
+        taken(update.update_expression(expression).send().await)
     }
 
-    /// Takes back the unit a refused take counted past the limit (it was never granted), waiting out
-    /// other transactions on the user item.
+    /// Takes back the unit a refused take counted past the limit (it was never granted). `Busy`:
+    /// another transaction held the user item.
     #[tracing::instrument(skip_all, fields(user_id = %user, key))]
-    pub async fn uncount(&self, user: &UserId, key: &str) -> Result<(), StoreError> {
+    pub async fn uncount(&self, user: &UserId, key: &str) -> Result<Attempt<()>, StoreError> {
         self.give_back_within(user, key, None).await
     }
 
     /// Gives back one unit of counter `key` (the one it was taken from, whatever the day is now)
     /// and counts it in that day's give-back counter `back_key`, unless `back_key` is at `max`:
-    /// then the unit stays spent.
+    /// then the unit stays spent. `Busy`: another transaction held the user item.
     #[tracing::instrument(skip_all, fields(user_id = %user, key))]
     pub async fn give_back(
         &self,
@@ -133,7 +144,7 @@ impl<'a> AllowancesStore<'a> {
         key: &str,
         back_key: &str,
         max: u32,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Attempt<()>, StoreError> {
         self.give_back_within(user, key, Some((back_key, max)))
             .await
     }
@@ -145,7 +156,7 @@ impl<'a> AllowancesStore<'a> {
         user: &UserId,
         key: &str,
         back: Option<(&str, u32)>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Attempt<()>, StoreError> {
         let mut request = self
             .client
             .update_item()
@@ -168,12 +179,12 @@ impl<'a> AllowancesStore<'a> {
                 .expression_attribute_values(":one", AttributeValue::N("1".into()))
                 .expression_attribute_values(":max", AttributeValue::N(max.to_string())),
         };
-        super::update_past_transactions(
-            "UpdateItem give back allowance",
-            GIVE_BACK_ATTEMPTS,
-            request,
+        Ok(
+            match super::update_once("UpdateItem give back allowance", request).await? {
+                Attempt::Done(_) => Attempt::Done(()),
+                Attempt::Busy => Attempt::Busy,
+            },
         )
-        .await
     }
 
     /// Starts the usage map of a user item written before it existed.

@@ -8,7 +8,7 @@
 //! - Raw events: `EVT#<date>#<shard>` / `<ulid>`, with user id, type, time and a few properties
 //!   (ids, tier, quality; nothing personal beyond the user id), expiring after `EVENT_TTL`.
 
-use super::{sdk_failure, StoreError};
+use super::{sdk_failure, Attempt, StoreError, Transacted, Transaction};
 use crate::Names;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
@@ -17,10 +17,6 @@ use serde::{Deserialize, Serialize};
 use son1k_domain::analytics::{day_of, shard_of, Counts, DayRange, Event, SHARDS};
 use son1k_domain::ids::UserId;
 use std::collections::{BTreeMap, HashMap};
-
-/// Tries of a count that stands alone (a limit hit, a checkout) while its shard is in other
-/// transactions.
-const COUNT_ATTEMPTS: u32 = 8;
 
 /// How long raw events are kept for export.
 pub const EVENT_TTL: Duration = Duration::days(90);
@@ -184,56 +180,34 @@ impl<'a> AnalyticsStore<'a> {
         Self { client, names }
     }
 
-    /// Counts events that come with no other write (a limit hit, a checkout started): one
-    /// transaction of the counter and the raw events.
-    #[tracing::instrument(skip_all)]
-    pub async fn count(&self, tally: &Tally) -> Result<(), StoreError> {
-        self.count_taking(tally, None).await
-    }
-
-    /// `count`, taking one request of `user`'s budget (`rate`, not a refusal) in the same
-    /// transaction: a refused request spends budget too, so a loop of refusals is slowed like any
-    /// other. When the bucket moved meanwhile (a parallel request), the count is made without it.
+    /// Counts `tally` (events that come with no other write), taking one request of `user`'s budget
+    /// (`rate`) in the same transaction when given: a refused request spends budget too, so a loop
+    /// of refusals is slowed like any other. `Done(false)`: the bucket moved meanwhile (a parallel
+    /// request), nothing was written. `Busy`: another transaction held the shard or the user.
     pub async fn count_taking(
         &self,
         tally: &Tally,
         rate: Option<(&son1k_domain::ids::UserId, &son1k_domain::rate::RateStep)>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Attempt<bool>, StoreError> {
         if tally.is_empty() {
-            return Ok(());
+            return Ok(Attempt::Done(true));
         }
-        let mut rate = rate;
-        // A user's parallel refusals count on one shard: a conflict between them is retried.
-        for attempt in 0..COUNT_ATTEMPTS {
-            let mut items = tally.items(&self.names.stats_table)?;
-            if let Some((user, step)) = rate {
-                items.push(super::users::rate_transact_item(
-                    &self.names.users_table,
-                    user,
-                    step,
-                )?);
-            }
-            let budget_at = items.len() - 1;
-            match super::transact(self.client, "TransactWriteItems analytics", items).await? {
-                Ok(()) => {
-                    tally.log();
-                    return Ok(());
-                }
-                Err(codes)
-                    if rate.is_some()
-                        && codes
-                            .get(budget_at)
-                            .is_some_and(|c| c == "ConditionalCheckFailed") =>
-                {
-                    rate = None;
-                }
-                Err(_) => crate::retry::pause(attempt).await,
-            }
+        let mut items = Transaction::new("TransactWriteItems analytics");
+        items.extend(CountItem::Counts, tally.items(&self.names.stats_table)?);
+        if let Some((user, step)) = rate {
+            items.push(
+                CountItem::Budget,
+                super::users::rate_transact_item(&self.names.users_table, user, step)?,
+            );
         }
-        Err(StoreError::unavailable(
-            "TransactWriteItems analytics",
-            "every attempt lost a race",
-        ))
+        Ok(match items.send(self.client).await? {
+            Transacted::Committed => {
+                tally.log();
+                Attempt::Done(true)
+            }
+            Transacted::Refused(refused) if refused.by(CountItem::Budget) => Attempt::Done(false),
+            Transacted::Refused(_) | Transacted::Busy => Attempt::Busy,
+        })
     }
 
     /// Every day of `range` with its counts (zeros where nothing happened): one query per shard,
@@ -308,4 +282,12 @@ fn counter_day(item: &HashMap<String, AttributeValue>) -> Option<(NaiveDate, Cou
         counts.add(event, n.parse().unwrap_or(0));
     }
     Some((day, counts))
+}
+
+/// The items of a count's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CountItem {
+    Counts,
+    /// The user's request budget: refused when it moved since it was read.
+    Budget,
 }

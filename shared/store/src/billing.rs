@@ -4,7 +4,7 @@
 
 use super::analytics::Tally;
 use super::users::{user_pk, PROFILE_SK};
-use super::{item_key, sdk_failure, StoreError};
+use super::{item_key, sdk_failure, StoreError, Transacted, Transaction};
 use crate::Names;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
@@ -99,26 +99,8 @@ impl<'a> BillingStore<'a> {
             set.push("stripe_customer_id = if_not_exists(stripe_customer_id, :customer)");
             update = update.expression_attribute_values(":customer", s(customer));
         }
-        // The `lapsing` index follows the stored state.
-        let mut remove = Vec::new();
-        match super::users::lapse_key(change.tier, change.tier_source, Some(&change.subscription)) {
-            Some(lapses_at) => {
-                set.push("lapse_shard = :lapse_shard");
-                set.push("lapses_at = :lapses_at");
-                update = update
-                    .expression_attribute_values(":lapse_shard", s(super::users::LAPSE_SHARD))
-                    .expression_attribute_values(
-                        ":lapses_at",
-                        AttributeValue::N(lapses_at.to_string()),
-                    );
-            }
-            None => remove.extend(["lapse_shard", "lapses_at"]),
-        }
-        let remove = if remove.is_empty() {
-            String::new()
-        } else {
-            format!(" REMOVE {}", remove.join(", "))
-        };
+        let (update, remove) = lapsing_follows(update, &mut set, change);
+        let mut update = update;
         let condition = match read_fence {
             Some(fence) => {
                 update = update.expression_attribute_values(":read_fence", s(fence));
@@ -190,22 +172,26 @@ impl<'a> BillingStore<'a> {
             )
             .build()
             .map_err(StoreError::invalid_request)?;
-        let mut items = vec![
+        let mut items = Transaction::new("TransactWriteItems stripe event");
+        items.push(
+            EventItem::Event,
             TransactWriteItem::builder().put(put).build(),
+        );
+        items.push(
+            EventItem::User,
             TransactWriteItem::builder().update(update).build(),
-        ];
-        items.extend(tally.items(&self.names.stats_table)?);
-        match super::transact(self.client, "TransactWriteItems stripe event", items).await? {
-            Ok(()) => {
+        );
+        items.extend(EventItem::Counts, tally.items(&self.names.stats_table)?);
+        match items.send(self.client).await? {
+            Transacted::Committed => {
                 tally.log();
                 Ok(ApplyOutcome::Applied)
             }
-            // The event item failing means it was applied before; anything else that a retry can
-            // overcome (the user item's fence, a conflict) means the user changed.
-            Err(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
+            Transacted::Refused(refused) if refused.by(EventItem::Event) => {
                 Ok(ApplyOutcome::Duplicate)
             }
-            Err(_) => Ok(ApplyOutcome::UserChanged),
+            // The user item's fence, or another transaction on an item: the user changed.
+            Transacted::Refused(_) | Transacted::Busy => Ok(ApplyOutcome::UserChanged),
         }
     }
 
@@ -272,4 +258,41 @@ impl<'a> BillingStore<'a> {
 
 fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
+}
+
+/// The `lapsing` index follows the stored state: the change's lapse time set (added to `set`), or
+/// the user taken out of the index (the returned ` REMOVE` clause).
+fn lapsing_follows(
+    update: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+    set: &mut Vec<&str>,
+    change: &TierChange,
+) -> (
+    aws_sdk_dynamodb::types::builders::UpdateBuilder,
+    &'static str,
+) {
+    match super::users::lapse_key(change.tier, change.tier_source, Some(&change.subscription)) {
+        Some(lapses_at) => {
+            set.push("lapse_shard = :lapse_shard");
+            set.push("lapses_at = :lapses_at");
+            let update = update
+                .expression_attribute_values(":lapse_shard", s(super::users::LAPSE_SHARD))
+                .expression_attribute_values(
+                    ":lapses_at",
+                    AttributeValue::N(lapses_at.to_string()),
+                );
+            (update, "")
+        }
+        None => (update, " REMOVE lapse_shard, lapses_at"),
+    }
+}
+
+/// The items of an event's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventItem {
+    /// The event id remembered: refused when it was applied before.
+    Event,
+    /// The user's entitlement, fenced on what was read.
+    User,
+    /// The analytics counts: unconditioned.
+    Counts,
 }

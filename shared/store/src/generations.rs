@@ -10,14 +10,13 @@
 use super::analytics::Tally;
 use super::pool::{contribution_items, ContributionRecord, Contributor};
 use super::users::{user_pk, UserRecord, PROFILE_SK};
-use super::{item_key, sdk_failure, StoreError};
+use super::{item_key, sdk_failure, Attempt, StoreError, Transacted, Transaction};
 use crate::Names;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -145,6 +144,9 @@ pub enum RecordOutcome {
     Busy,
 }
 
+/// The user's item and a generation's record, each when stored.
+pub type UserAndGeneration = (Option<UserRecord>, Option<GenerationRecord>);
+
 /// What spending a unit on the user item did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Spend {
@@ -199,8 +201,8 @@ impl<'a> GenerationsStore<'a> {
         &self,
         user: &UserId,
         id: &GenerationId,
-    ) -> Result<(Option<UserRecord>, Option<GenerationRecord>), StoreError> {
-        let items = super::batch_get(
+    ) -> Result<Attempt<UserAndGeneration>, StoreError> {
+        let Attempt::Done(items) = super::batch_get(
             self.client,
             "BatchGetItem user and generation",
             &[
@@ -208,7 +210,10 @@ impl<'a> GenerationsStore<'a> {
                 (&self.names.stats_table, item_key(generation_pk(id), GEN_SK)),
             ],
         )
-        .await?;
+        .await?
+        else {
+            return Ok(Attempt::Busy);
+        };
         let (mut found_user, mut found_generation) = (None, None);
         for item in items {
             let is_user = matches!(item.get(super::schema::PK), Some(AttributeValue::S(pk)) if pk.starts_with("USER#"));
@@ -219,7 +224,7 @@ impl<'a> GenerationsStore<'a> {
                     Some(serde_dynamo::from_item(item).map_err(StoreError::corrupt)?);
             }
         }
-        Ok((found_user, found_generation))
+        Ok(Attempt::Done((found_user, found_generation)))
     }
 
     /// Spends one unit of `grant`'s period on `user`'s item for record-generation, with its in-flight
@@ -241,9 +246,9 @@ impl<'a> GenerationsStore<'a> {
 
     /// Gives back a unit that did not become a recorded generation: one less in the period's counter
     /// `period_key` (and in the paid history when `paid`), and what held it dropped (`holder`: the
-    /// in-flight marker of a record that did not land, or a job's reservation, exactly as made),
-    /// waiting out other transactions on the user item. A failed condition means nothing is owed: the
-    /// reservation was given back or taken out already, or the counter is gone with its period.
+    /// in-flight marker of a record that did not land, or a job's reservation, exactly as made). A
+    /// failed condition means nothing is owed: the reservation was given back or taken out already,
+    /// or the counter is gone with its period. `Busy`: a transaction held the user item.
     #[tracing::instrument(skip_all, fields(user_id = %user, period = %period_key))]
     pub async fn give_back(
         &self,
@@ -251,7 +256,7 @@ impl<'a> GenerationsStore<'a> {
         holder: Holder<'_>,
         period_key: &str,
         paid: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Attempt<()>, StoreError> {
         self.end_hold(user, holder, Some((period_key, paid))).await
     }
 
@@ -263,7 +268,7 @@ impl<'a> GenerationsStore<'a> {
         user: &UserId,
         generation: &GenerationId,
         until: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Attempt<()>, StoreError> {
         self.end_hold(user, Holder::Reservation(generation, until), None)
             .await
     }
@@ -276,7 +281,7 @@ impl<'a> GenerationsStore<'a> {
         user: &UserId,
         holder: Holder<'_>,
         give_back: Option<(&str, bool)>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Attempt<()>, StoreError> {
         let mut set = Vec::new();
         let mut condition = Vec::new();
         let mut request = self
@@ -327,36 +332,29 @@ impl<'a> GenerationsStore<'a> {
         } else {
             "UpdateItem keep a failed job spent"
         };
-        super::update_past_transactions(operation, GIVE_BACK_ATTEMPTS, request).await
+        Ok(match super::update_once(operation, request).await? {
+            Attempt::Done(_) => Attempt::Done(()),
+            Attempt::Busy => Attempt::Busy,
+        })
     }
 
     /// Stores a spent generation: its record with the exact body, its pool contribution when it
     /// makes one, and its analytics, as one transaction that does not touch the user item.
     #[tracing::instrument(skip_all, fields(generation_id = %write.generation.generation_id))]
     pub async fn record(&self, write: &RecordWrite<'_>) -> Result<RecordOutcome, StoreError> {
-        let items = self.items(write)?;
-        let err = match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => return Ok(RecordOutcome::Committed),
-            Err(err) => err,
-        };
-        match err.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
-                cancelled(cancel.cancellation_reasons())
-            }
-            Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
+        match self.items(write)?.send(self.client).await? {
+            Transacted::Committed => Ok(RecordOutcome::Committed),
+            Transacted::Refused(refused) if refused.by(RecordItem::Generation) => Ok(
+                RecordOutcome::IdTaken(decode(refused.current(RecordItem::Generation))?),
+            ),
+            Transacted::Refused(_) | Transacted::Busy => {
+                tracing::debug!("record transaction met another transaction");
                 Ok(RecordOutcome::Busy)
             }
-            _ => Err(sdk_failure("TransactWriteItems", err)),
         }
     }
 
-    fn items(&self, write: &RecordWrite<'_>) -> Result<Vec<TransactWriteItem>, StoreError> {
+    fn items(&self, write: &RecordWrite<'_>) -> Result<Transaction<RecordItem>, StoreError> {
         let put = Put::builder()
             .table_name(&self.names.stats_table)
             .set_item(Some(
@@ -366,7 +364,11 @@ impl<'a> GenerationsStore<'a> {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(StoreError::invalid_request)?;
-        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        let mut items = Transaction::new("TransactWriteItems record");
+        items.push(
+            RecordItem::Generation,
+            TransactWriteItem::builder().put(put).build(),
+        );
         if let Some(contribution) = write.contribution {
             let user = write.user;
             let contributor = Contributor {
@@ -375,20 +377,27 @@ impl<'a> GenerationsStore<'a> {
                 avatar_url: user.avatar_url.as_deref(),
                 tier: write.grant.tier,
             };
-            items.extend(contribution_items(
-                &self.names.pool_table,
-                contribution,
-                contributor,
-                write.now,
-            )?);
+            items.extend(
+                RecordItem::Counts,
+                contribution_items(&self.names.pool_table, contribution, contributor, write.now)?,
+            );
         }
-        items.extend(write.tally.items(&self.names.stats_table)?);
+        items.extend(
+            RecordItem::Counts,
+            write.tally.items(&self.names.stats_table)?,
+        );
         Ok(items)
     }
 }
 
-/// Tries of a give-back while the user item is in other transactions (pauses up to 80 ms each).
-const GIVE_BACK_ATTEMPTS: u32 = 12;
+/// The items of record-generation's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecordItem {
+    /// The generation record: refused when its id is recorded already.
+    Generation,
+    /// The pool contribution and the analytics counts: unconditioned.
+    Counts,
+}
 
 /// How long a spend's in-flight marker stands for a request that may still be running: longer than
 /// record-generation's function timeout (20 s in template.yaml, checked by a test), so an older
@@ -495,57 +504,23 @@ pub(crate) fn spend_request(
         user.entitlement_rev,
     ));
     let mut paid_delta = i64::from(grant.tier.is_paid());
-    match &user.usage {
+    update = match &user.usage {
         Some(usage) => {
-            let outlived: Vec<(String, String)> = outlived(usage, &grant.period_key, now).collect();
-            let mut counter_delta = 1i64;
-            let mut others: std::collections::BTreeMap<&str, i64> = Default::default();
-            for (i, (id, reservation)) in user.expired_reservations(now).enumerate() {
-                let name = format!("#exp{i}");
-                expression.condition(&format!("attribute_exists(#res.{name})"));
-                expression.remove(format!("#res.{name}"));
-                update = update
-                    .expression_attribute_names("#res", "reservations")
-                    .expression_attribute_names(name, id.clone());
-                paid_delta -= i64::from(reservation.paid);
-                let key = reservation.period_key.as_str();
-                if key == grant.period_key {
-                    counter_delta -= 1;
-                } else if usage.contains_key(key) && !outlived.iter().any(|(_, k)| k == key) {
-                    *others.entry(key).or_default() += 1;
-                }
-            }
-            // Never below what the counter holds (an expired unit is always in it).
-            counter_delta = counter_delta.max(1 - i64::from(grant.counter_before));
-            update = update
-                .expression_attribute_names("#period", grant.period_key.clone())
-                .expression_attribute_values(":cap", number(grant.counter_cap()))
-                .expression_attribute_values(":zero", number(0))
-                .expression_attribute_values(":delta", number(counter_delta));
-            expression.condition("attribute_exists(#usage)");
-            expression.condition("(attribute_not_exists(#usage.#period) OR #usage.#period < :cap)");
-            expression.set("#usage.#period = if_not_exists(#usage.#period, :zero) + :delta");
-            for (i, (key, n)) in others.into_iter().enumerate() {
-                expression.set(&format!("#usage.#ex{i} = #usage.#ex{i} - :ex{i}"));
-                update = update
-                    .expression_attribute_names(format!("#ex{i}"), key)
-                    .expression_attribute_values(format!(":ex{i}"), number(n));
-            }
-            for (name, key) in outlived {
-                expression.remove(format!("#usage.{name}"));
-                update = update.expression_attribute_names(name, key);
-            }
+            let (update, paid_back) =
+                count_in_period(update, &mut expression, user, usage, grant, now);
+            paid_delta -= paid_back;
+            update
         }
         // An item from before per-period counters: the map starts with this period.
         None => {
             expression.condition("attribute_not_exists(#usage)");
             expression.set("#usage = :usage");
-            update = update.expression_attribute_values(
+            update.expression_attribute_values(
                 ":usage",
                 AttributeValue::M(HashMap::from([(grant.period_key.clone(), number(1))])),
-            );
+            )
         }
-    }
+    };
     if paid_delta != 0 {
         expression.set(
             "paid_generations_total = if_not_exists(paid_generations_total, :zero) + :paid_delta",
@@ -555,6 +530,88 @@ pub(crate) fn spend_request(
             .expression_attribute_values(":paid_delta", number(paid_delta));
     }
     (update, expression)
+}
+
+/// The period's counter one up, under its cap, with the reservations that expired taken out (each
+/// conditioned on still being there) and their units out of their counters, and the counters of
+/// outlived periods dropped. Returns the request and the paid units the expired reservations held.
+fn count_in_period(
+    mut update: UpdateItemFluentBuilder,
+    expression: &mut SpendExpression,
+    user: &UserRecord,
+    usage: &std::collections::BTreeMap<String, u32>,
+    grant: &Grant,
+    now: DateTime<Utc>,
+) -> (UpdateItemFluentBuilder, i64) {
+    let outlived: Vec<(String, String)> = outlived(usage, &grant.period_key, now).collect();
+    let expired = take_out_expired(update, expression, user, usage, grant, &outlived, now);
+    update = expired.update;
+    // Never below what the counter holds (an expired unit is always in it).
+    let counter_delta = (1 - expired.in_period).max(1 - i64::from(grant.counter_before));
+    update = update
+        .expression_attribute_names("#period", grant.period_key.clone())
+        .expression_attribute_values(":cap", number(grant.counter_cap()))
+        .expression_attribute_values(":zero", number(0))
+        .expression_attribute_values(":delta", number(counter_delta));
+    expression.condition("attribute_exists(#usage)");
+    expression.condition("(attribute_not_exists(#usage.#period) OR #usage.#period < :cap)");
+    expression.set("#usage.#period = if_not_exists(#usage.#period, :zero) + :delta");
+    for (i, (key, n)) in expired.in_others.into_iter().enumerate() {
+        expression.set(&format!("#usage.#ex{i} = #usage.#ex{i} - :ex{i}"));
+        update = update
+            .expression_attribute_names(format!("#ex{i}"), key)
+            .expression_attribute_values(format!(":ex{i}"), number(n));
+    }
+    for (name, key) in outlived {
+        expression.remove(format!("#usage.{name}"));
+        update = update.expression_attribute_names(name, key);
+    }
+    (update, expired.paid)
+}
+
+/// The expired reservations a spend takes out, and where their units were counted.
+struct Expired<'a> {
+    update: UpdateItemFluentBuilder,
+    /// Units in the period being spent on.
+    in_period: i64,
+    /// Units in other periods' counters still kept (not outlived), by period key.
+    in_others: std::collections::BTreeMap<&'a str, i64>,
+    /// Paid units among them.
+    paid: i64,
+}
+
+fn take_out_expired<'a>(
+    mut update: UpdateItemFluentBuilder,
+    expression: &mut SpendExpression,
+    user: &'a UserRecord,
+    usage: &std::collections::BTreeMap<String, u32>,
+    grant: &Grant,
+    outlived: &[(String, String)],
+    now: DateTime<Utc>,
+) -> Expired<'a> {
+    let (mut in_period, mut paid) = (0, 0);
+    let mut in_others: std::collections::BTreeMap<&str, i64> = Default::default();
+    for (i, (id, reservation)) in user.expired_reservations(now).enumerate() {
+        let name = format!("#exp{i}");
+        expression.condition(&format!("attribute_exists(#res.{name})"));
+        expression.remove(format!("#res.{name}"));
+        update = update
+            .expression_attribute_names("#res", "reservations")
+            .expression_attribute_names(name, id.clone());
+        paid += i64::from(reservation.paid);
+        let key = reservation.period_key.as_str();
+        if key == grant.period_key {
+            in_period += 1;
+        } else if usage.contains_key(key) && !outlived.iter().any(|(_, k)| k == key) {
+            *in_others.entry(key).or_default() += 1;
+        }
+    }
+    Expired {
+        update,
+        in_period,
+        in_others,
+        paid,
+    }
 }
 
 /// Sends a spend built by [`spend_request`] and reads DynamoDB's answer.
@@ -631,20 +688,6 @@ fn number(n: impl ToString) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
 
-/// Reads a cancellation: item 0 (the generation) failing means the id is taken; anything else that a
-/// retry can overcome means another transaction held an item. Other reasons are store failures.
-fn cancelled(reasons: &[CancellationReason]) -> Result<RecordOutcome, StoreError> {
-    let codes = super::cancellation_codes(reasons);
-    if codes.first() == Some(&"ConditionalCheckFailed") {
-        return Ok(RecordOutcome::IdTaken(decode(
-            reasons.first().and_then(|r| r.item()),
-        )?));
-    }
-    super::retryable("TransactWriteItems", &codes)?;
-    tracing::debug!("record transaction met another transaction");
-    Ok(RecordOutcome::Busy)
-}
-
 pub(crate) fn decode<T: DeserializeOwned>(
     item: Option<&HashMap<String, AttributeValue>>,
 ) -> Result<Option<Box<T>>, StoreError> {
@@ -658,8 +701,8 @@ pub(crate) fn decode<T: DeserializeOwned>(
 impl GenerationsStore<'_> {
     /// Shares `generation` with the pool as `record` (its contributor `contributor`): the
     /// generation notes the contribution, the contribution and its ranking rows are written — all or
-    /// nothing. `Some(false)` when the generation was contributed already (automatically or by a
-    /// racing request): exactly one contribution per generation; `None` when the transaction lost a
+    /// nothing. `Done(false)` when the generation was contributed already (automatically or by a
+    /// racing request): exactly one contribution per generation; `Busy` when the transaction lost a
     /// race with another one and may be tried again.
     pub async fn contribute(
         &self,
@@ -668,7 +711,7 @@ impl GenerationsStore<'_> {
         contributor: Contributor<'_>,
         tally: &Tally,
         now: DateTime<Utc>,
-    ) -> Result<Option<bool>, StoreError> {
+    ) -> Result<Attempt<bool>, StoreError> {
         let mark = Update::builder()
             .table_name(&self.names.stats_table)
             .set_key(Some(item_key(
@@ -684,23 +727,37 @@ impl GenerationsStore<'_> {
             )
             .build()
             .map_err(StoreError::invalid_request)?;
-        let mut items = vec![TransactWriteItem::builder().update(mark).build()];
-        items.extend(contribution_items(
-            &self.names.pool_table,
-            record,
-            contributor,
-            now,
-        )?);
-        items.extend(tally.items(&self.names.stats_table)?);
-        match super::transact(self.client, "TransactWriteItems contribute", items).await? {
-            Ok(()) => {
+        let mut items = Transaction::new("TransactWriteItems contribute");
+        items.push(
+            ContributeItem::Generation,
+            TransactWriteItem::builder().update(mark).build(),
+        );
+        items.extend(
+            ContributeItem::Listing,
+            contribution_items(&self.names.pool_table, record, contributor, now)?,
+        );
+        items.extend(
+            ContributeItem::Listing,
+            tally.items(&self.names.stats_table)?,
+        );
+        match items.send(self.client).await? {
+            Transacted::Committed => {
                 tally.log();
-                Ok(Some(true))
+                Ok(Attempt::Done(true))
             }
-            Err(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
-                Ok(Some(false))
+            Transacted::Refused(refused) if refused.by(ContributeItem::Generation) => {
+                Ok(Attempt::Done(false))
             }
-            Err(_) => Ok(None),
+            Transacted::Refused(_) | Transacted::Busy => Ok(Attempt::Busy),
         }
     }
+}
+
+/// The items of a contribution's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ContributeItem {
+    /// The generation, noting its contribution: refused when it has one (or is not the caller's).
+    Generation,
+    /// The contribution, its ranking rows and the counts.
+    Listing,
 }

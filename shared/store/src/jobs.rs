@@ -12,7 +12,7 @@ use super::generations::{
 };
 use super::pool::{contribution_items, ContributionRecord, Contributor};
 use super::users::{user_pk, UserRecord, PROFILE_SK};
-use super::{item_key, sdk_failure, StoreError};
+use super::{item_key, sdk_failure, Attempt, StoreError, Transacted, Transaction};
 use crate::Names;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
@@ -123,6 +123,16 @@ pub enum FinishOutcome {
     UserChanged,
 }
 
+/// The items of a commit's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CommitItem {
+    Job,
+    Generation,
+    Owner,
+    /// The pool contribution and the analytics counts: unconditioned.
+    Counts,
+}
+
 /// A commit: the generation as record-generation would store it, the job's audio and the numbers.
 #[derive(Debug, Clone)]
 pub struct CommitWrite<'a> {
@@ -190,8 +200,8 @@ impl<'a> JobsStore<'a> {
         &self,
         user: &UserId,
         id: &GenerationId,
-    ) -> Result<SubmissionState, StoreError> {
-        let items = super::batch_get(
+    ) -> Result<Attempt<SubmissionState>, StoreError> {
+        let Attempt::Done(items) = super::batch_get(
             self.client,
             "BatchGetItem user, job and generation",
             &[
@@ -200,7 +210,10 @@ impl<'a> JobsStore<'a> {
                 (&self.names.stats_table, item_key(generation_pk(id), GEN_SK)),
             ],
         )
-        .await?;
+        .await?
+        else {
+            return Ok(Attempt::Busy);
+        };
         let (mut found_user, mut job, mut generation) = (None, None, None);
         for item in items {
             let sk = match item.get(super::schema::SK) {
@@ -215,7 +228,7 @@ impl<'a> JobsStore<'a> {
                 _ => found_user = Some(serde_dynamo::from_item(item).map_err(StoreError::corrupt)?),
             }
         }
-        Ok((found_user, job, generation))
+        Ok(Attempt::Done((found_user, job, generation)))
     }
 
     /// Spends one unit of `grant`'s period on `user`'s item with `reservation` for the job `id`, in one
@@ -297,7 +310,7 @@ impl<'a> JobsStore<'a> {
         owner: &UserId,
         id: &GenerationId,
         reservation: &Reservation,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Attempt<()>, StoreError> {
         super::generations::GenerationsStore::new(self.client, self.names)
             .give_back(
                 owner,
@@ -453,6 +466,49 @@ impl<'a> JobsStore<'a> {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(StoreError::invalid_request)?;
+        let owner = self.commit_owner(write)?;
+        let mut items = Transaction::new("TransactWriteItems commit");
+        items.push(CommitItem::Job, finish);
+        items.push(
+            CommitItem::Generation,
+            TransactWriteItem::builder().put(put).build(),
+        );
+        items.push(CommitItem::Owner, owner);
+        if let Some(contribution) = write.contribution {
+            let contributor = Contributor {
+                id: &user.user_id,
+                username: user.username.as_deref(),
+                avatar_url: user.avatar_url.as_deref(),
+                tier: job.tier,
+            };
+            items.extend(
+                CommitItem::Counts,
+                contribution_items(&self.names.pool_table, contribution, contributor, write.now)?,
+            );
+        }
+        items.extend(
+            CommitItem::Counts,
+            write.tally.items(&self.names.stats_table)?,
+        );
+        let outcome = match items.send(self.client).await? {
+            Transacted::Committed => FinishOutcome::Done,
+            Transacted::Refused(refused) if refused.by(CommitItem::Job) => FinishOutcome::LeaseLost,
+            Transacted::Refused(refused) if refused.by(CommitItem::Generation) => {
+                FinishOutcome::GenerationExists
+            }
+            Transacted::Refused(_) | Transacted::Busy => FinishOutcome::UserChanged,
+        };
+        if outcome == FinishOutcome::Done {
+            write.tally.log();
+        }
+        Ok(outcome)
+    }
+
+    /// The owner's side of a commit: the job's reservation dropped (its unit stays spent: it was
+    /// counted when reserved) and the audio's bytes added, conditioned on that reservation being
+    /// there and active, and on room for the audio.
+    fn commit_owner(&self, write: &CommitWrite<'_>) -> Result<TransactWriteItem, StoreError> {
+        let job = write.job;
         let mut owner = Expression::default()
             .name("#res", "reservations")
             .name("#gid", job.generation_id.to_string())
@@ -468,71 +524,20 @@ impl<'a> JobsStore<'a> {
             );
             owner = owner.value(":max_storage", n(max));
         }
-        let owner = owner.transact(
+        owner.transact(
             &self.names.users_table,
-            item_key(user_pk(&user.user_id), PROFILE_SK),
-        )?;
-        let mut items = vec![finish, TransactWriteItem::builder().put(put).build(), owner];
-        if let Some(contribution) = write.contribution {
-            let contributor = Contributor {
-                id: &user.user_id,
-                username: user.username.as_deref(),
-                avatar_url: user.avatar_url.as_deref(),
-                tier: job.tier,
-            };
-            items.extend(contribution_items(
-                &self.names.pool_table,
-                contribution,
-                contributor,
-                write.now,
-            )?);
-        }
-        items.extend(write.tally.items(&self.names.stats_table)?);
-        let outcome = match super::transact(self.client, "TransactWriteItems commit", items).await?
-        {
-            Ok(()) => FinishOutcome::Done,
-            Err(codes) => match codes.iter().position(|c| c == "ConditionalCheckFailed") {
-                Some(0) => FinishOutcome::LeaseLost,
-                Some(1) => FinishOutcome::GenerationExists,
-                _ => FinishOutcome::UserChanged,
-            },
-        };
-        if outcome == FinishOutcome::Done {
-            write.tally.log();
-        }
-        Ok(outcome)
+            item_key(user_pk(&write.user.user_id), PROFILE_SK),
+        )
     }
 
-    /// Fails the job with `failure`, then gives its unit back (unless the reservation is gone
-    /// already). Without a lease (a job found expired), only a job still queued or running is
-    /// failed. Two single-item updates: if the second never happens, the reservation stops counting
-    /// when it expires.
-    pub async fn release(
+    /// Fails the job as `end` says (the unit its reservation holds is the caller's to give back or
+    /// keep spent: `give_back`, `keep_spent`). Without a lease (a job found expired), only a job
+    /// still queued or running is failed; `LeaseLost` when it is not.
+    pub async fn fail(
         &self,
         job: &JobRecord,
         lease_id: Option<&str>,
         end: &JobEnd<'_>,
-    ) -> Result<FinishOutcome, StoreError> {
-        self.fail(job, lease_id, end, false).await
-    }
-
-    /// Fails the job as `release` does, but its unit stays spent: the provider was paid for audio
-    /// that cannot be kept (the owner's storage is full).
-    pub async fn fail_spent(
-        &self,
-        job: &JobRecord,
-        lease_id: Option<&str>,
-        end: &JobEnd<'_>,
-    ) -> Result<FinishOutcome, StoreError> {
-        self.fail(job, lease_id, end, true).await
-    }
-
-    async fn fail(
-        &self,
-        job: &JobRecord,
-        lease_id: Option<&str>,
-        end: &JobEnd<'_>,
-        spent: bool,
     ) -> Result<FinishOutcome, StoreError> {
         let finish = Self::finish_job(lease_id, end)?;
         let result = finish
@@ -544,23 +549,23 @@ impl<'a> JobsStore<'a> {
             )
             .send()
             .await;
-        if let Err(err) = result {
-            return match err.as_service_error() {
+        match result {
+            Ok(_) => Ok(FinishOutcome::Done),
+            Err(err) => match err.as_service_error() {
                 Some(e) if e.is_conditional_check_failed_exception() => {
                     Ok(FinishOutcome::LeaseLost)
                 }
                 _ => Err(sdk_failure("UpdateItem job release", err)),
-            };
+            },
         }
-        if spent {
-            super::generations::GenerationsStore::new(self.client, self.names)
-                .keep_spent(&job.owner_id, &job.generation_id, job.reservation().until)
-                .await?;
-        } else {
-            self.give_back(&job.owner_id, &job.generation_id, &job.reservation())
-                .await?;
-        }
-        Ok(FinishOutcome::Done)
+    }
+
+    /// Ends the job's reservation with its unit spent: the provider was paid for audio that cannot
+    /// be kept (the owner's storage is full).
+    pub async fn keep_spent(&self, job: &JobRecord) -> Result<Attempt<()>, StoreError> {
+        super::generations::GenerationsStore::new(self.client, self.names)
+            .keep_spent(&job.owner_id, &job.generation_id, job.reservation().until)
+            .await
     }
 }
 

@@ -14,13 +14,12 @@ pub mod metrics;
 pub mod pixel;
 pub mod pool;
 pub mod providers;
-pub mod retry;
 pub mod schema;
 pub mod uploads;
 pub mod users;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use std::collections::HashMap;
 
 /// The deployment's tables and bucket, by name (from the environment: `son1k_app::config`).
@@ -133,104 +132,167 @@ pub fn item_key(
     ])
 }
 
-/// The code of each item of a cancelled transaction, in order (`"None"` for items that were fine).
-pub fn cancellation_codes(reasons: &[aws_sdk_dynamodb::types::CancellationReason]) -> Vec<&str> {
-    reasons.iter().map(|r| r.code().unwrap_or("None")).collect()
+/// A DynamoDB item as the SDK gives it.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// One attempt of a call that can lose to other requests: another transaction held an item,
+/// DynamoDB throttled it or left keys unprocessed. Nothing was written; whether to try again, and
+/// when, is the application's decision (`son1k_app::retry`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt<T> {
+    Done(T),
+    Busy,
 }
 
-/// Fails with the first code a retry cannot overcome (validation, a missing table...): anything
-/// but a condition, a conflict with another transaction, or throttling.
-pub fn retryable(operation: &'static str, codes: &[&str]) -> Result<(), StoreError> {
-    let fatal = codes.iter().find(|c| {
-        !matches!(
-            **c,
-            "None"
-                | "ConditionalCheckFailed"
-                | "TransactionConflict"
-                | "ThrottlingError"
-                | "ProvisionedThroughputExceeded"
-                | "RequestLimitExceeded"
-        )
-    });
-    match fatal {
-        Some(code) => Err(StoreError::unavailable(
-            operation,
-            format!("transaction cancelled: {code}"),
-        )),
-        None => Ok(()),
+/// A transaction whose items are named by `R` (each use case's own enum of its items), so a
+/// cancellation says by name, not by position, whose condition failed.
+#[derive(Debug)]
+pub struct Transaction<R> {
+    operation: &'static str,
+    roles: Vec<R>,
+    items: Vec<TransactWriteItem>,
+}
+
+/// What sending a [`Transaction`] did.
+#[derive(Debug)]
+pub enum Transacted<R> {
+    Committed,
+    /// Nothing was written: these items' conditions failed.
+    Refused(Refused<R>),
+    /// Nothing was written: another transaction held an item, or DynamoDB throttled one.
+    Busy,
+}
+
+/// The items of a refused transaction whose conditions failed, each with the item as stored when
+/// it asked for it (`ReturnValuesOnConditionCheckFailure`).
+#[derive(Debug)]
+pub struct Refused<R> {
+    failed: Vec<(R, Option<Item>)>,
+}
+
+impl<R: PartialEq> Refused<R> {
+    /// Whether the condition of an item named `role` failed.
+    pub fn by(&self, role: R) -> bool {
+        self.failed.iter().any(|(r, _)| *r == role)
+    }
+
+    /// The stored item named `role` whose condition failed, when it was asked for.
+    pub fn current(&self, role: R) -> Option<&Item> {
+        self.failed
+            .iter()
+            .find(|(r, _)| *r == role)
+            .and_then(|(_, item)| item.as_ref())
     }
 }
 
-/// Sends the single-item update `request` until DynamoDB applies it or refuses its condition (both
-/// `Ok`: a condition that fails means there is nothing left to do), waiting out transactions that
-/// hold the item (`TransactionConflictException`) for `attempts` tries.
-pub(crate) async fn update_past_transactions(
-    operation: &'static str,
-    attempts: u32,
-    request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
-) -> Result<(), StoreError> {
-    for attempt in 0..attempts {
-        let err = match request.clone().send().await {
-            Ok(_) => return Ok(()),
+impl<R: Copy> Transaction<R> {
+    pub fn new(operation: &'static str) -> Self {
+        Self {
+            operation,
+            roles: Vec::new(),
+            items: Vec::new(),
+        }
+    }
+
+    /// Adds `item`, named `role`.
+    pub fn push(&mut self, role: R, item: TransactWriteItem) {
+        self.roles.push(role);
+        self.items.push(item);
+    }
+
+    /// Adds each of `items`, all named `role`.
+    pub fn extend(&mut self, role: R, items: impl IntoIterator<Item = TransactWriteItem>) {
+        for item in items {
+            self.push(role, item);
+        }
+    }
+
+    /// Sends the transaction once. A cancellation for a reason a retry cannot overcome (validation,
+    /// a missing table...) is a store failure.
+    pub async fn send(
+        self,
+        client: &aws_sdk_dynamodb::Client,
+    ) -> Result<Transacted<R>, StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        let err = match client
+            .transact_write_items()
+            .set_transact_items(Some(self.items))
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(Transacted::Committed),
             Err(err) => err,
         };
         match err.as_service_error() {
-            Some(e) if e.is_conditional_check_failed_exception() => return Ok(()),
-            Some(e) if e.is_transaction_conflict_exception() => {
-                crate::retry::pause(attempt).await;
+            Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
+                cancelled(self.operation, &self.roles, cancel.cancellation_reasons())
             }
-            _ => return Err(sdk_failure(operation, err)),
+            Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
+                Ok(Transacted::Busy)
+            }
+            _ => Err(sdk_failure(self.operation, err)),
         }
     }
-    Err(StoreError::unavailable(
-        operation,
-        "the item stayed in other transactions",
-    ))
 }
 
-/// Sends one transaction. `Ok(Ok(()))`: committed. `Ok(Err(codes))`: cancelled for reasons a retry
-/// or a read can overcome (a condition, a conflict with another transaction, throttling), with the
-/// code of each item in order. `Err`: the store failed or refused.
-pub async fn transact(
-    client: &aws_sdk_dynamodb::Client,
+/// Reads a cancellation, item by item: a failed condition refuses; a conflict with another
+/// transaction or throttling leaves it busy; any other code is a store failure.
+fn cancelled<R: Copy>(
     operation: &'static str,
-    items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
-) -> Result<Result<(), Vec<String>>, StoreError> {
-    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-    let err = match client
-        .transact_write_items()
-        .set_transact_items(Some(items))
-        .send()
-        .await
-    {
-        Ok(_) => return Ok(Ok(())),
+    roles: &[R],
+    reasons: &[aws_sdk_dynamodb::types::CancellationReason],
+) -> Result<Transacted<R>, StoreError> {
+    let mut failed = Vec::new();
+    for (role, reason) in roles.iter().zip(reasons) {
+        match reason.code().unwrap_or("None") {
+            "None"
+            | "TransactionConflict"
+            | "ThrottlingError"
+            | "ProvisionedThroughputExceeded"
+            | "RequestLimitExceeded" => {}
+            "ConditionalCheckFailed" => failed.push((*role, reason.item().cloned())),
+            code => {
+                return Err(StoreError::unavailable(
+                    operation,
+                    format!("transaction cancelled: {code}"),
+                ))
+            }
+        }
+    }
+    Ok(if failed.is_empty() {
+        Transacted::Busy
+    } else {
+        Transacted::Refused(Refused { failed })
+    })
+}
+
+/// Sends the single-item update `request` once: `Done(true)` applied, `Done(false)` its condition
+/// failed, `Busy` a transaction held the item (`TransactionConflictException`).
+pub(crate) async fn update_once(
+    operation: &'static str,
+    request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+) -> Result<Attempt<bool>, StoreError> {
+    let err = match request.send().await {
+        Ok(_) => return Ok(Attempt::Done(true)),
         Err(err) => err,
     };
     match err.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
-            let codes = cancellation_codes(cancel.cancellation_reasons());
-            retryable(operation, &codes)?;
-            Ok(Err(codes.into_iter().map(str::to_owned).collect()))
-        }
-        Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
-            Ok(Err(vec!["TransactionConflict".to_owned()]))
-        }
+        Some(e) if e.is_conditional_check_failed_exception() => Ok(Attempt::Done(false)),
+        Some(e) if e.is_transaction_conflict_exception() => Ok(Attempt::Busy),
         _ => Err(sdk_failure(operation, err)),
     }
 }
 
-/// Tries of a batch read while DynamoDB leaves keys unprocessed.
-const BATCH_ATTEMPTS: u32 = 6;
-
-/// Reads `keys` (each a table and an item's key) consistently in one `BatchGetItem`, asking again
-/// for keys DynamoDB left unprocessed. Returns the items found, in no particular order.
+/// Reads `keys` (each a table and an item's key) consistently in one `BatchGetItem`: the items
+/// found, in no particular order, or `Busy` when DynamoDB left some unprocessed (asking again asks
+/// for all of them: a few keys, and a read a later attempt sees consistently).
 pub(crate) async fn batch_get(
     client: &aws_sdk_dynamodb::Client,
     operation: &'static str,
-    keys: &[(&String, HashMap<String, AttributeValue>)],
-) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+    keys: &[(&String, Item)],
+) -> Result<Attempt<Vec<Item>>, StoreError> {
     use aws_sdk_dynamodb::types::KeysAndAttributes;
-    let mut by_table: HashMap<String, Vec<HashMap<String, AttributeValue>>> = HashMap::new();
+    let mut by_table: HashMap<String, Vec<Item>> = HashMap::new();
     for (table, key) in keys {
         by_table
             .entry((*table).clone())
@@ -246,30 +308,20 @@ pub(crate) async fn batch_get(
             .map_err(StoreError::invalid_request)?;
         request.insert(table, keys);
     }
-    let mut found = Vec::new();
-    for attempt in 0..BATCH_ATTEMPTS {
-        let out = client
-            .batch_get_item()
-            .set_request_items(Some(request))
-            .send()
-            .await
-            .map_err(|err| sdk_failure(operation, err))?;
-        found.extend(
-            out.responses
-                .into_iter()
-                .flat_map(|r| r.into_values())
-                .flatten(),
-        );
-        match out.unprocessed_keys.filter(|rest| !rest.is_empty()) {
-            None => return Ok(found),
-            Some(rest) => {
-                request = rest;
-                crate::retry::pause(attempt).await;
-            }
-        }
+    let out = client
+        .batch_get_item()
+        .set_request_items(Some(request))
+        .send()
+        .await
+        .map_err(|err| sdk_failure(operation, err))?;
+    if out.unprocessed_keys.is_some_and(|rest| !rest.is_empty()) {
+        return Ok(Attempt::Busy);
     }
-    Err(StoreError::unavailable(
-        operation,
-        "keys stayed unprocessed",
+    Ok(Attempt::Done(
+        out.responses
+            .into_iter()
+            .flat_map(|r| r.into_values())
+            .flatten()
+            .collect(),
     ))
 }

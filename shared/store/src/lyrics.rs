@@ -5,7 +5,7 @@
 //! latest (the next does not exist yet), so two edits of one version cannot both land.
 
 use super::users::user_pk;
-use super::{item_key, sdk_failure, transact, StoreError};
+use super::{item_key, sdk_failure, Attempt, StoreError, Transacted, Transaction};
 use crate::Names;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
@@ -22,10 +22,6 @@ pub fn lyrics_pk(id: &LyricsId) -> String {
 pub fn version_sk(version: u32) -> String {
     format!("V#{version:010}")
 }
-
-/// Tries of an edit while another transaction holds its items (the pause grows to 80 ms): once that
-/// one commits, this one is refused by its condition and answered as stale.
-const EDIT_ATTEMPTS: u32 = 8;
 
 fn entry_sk(id: &LyricsId) -> String {
     format!("LYR#{id}")
@@ -147,14 +143,21 @@ impl LyricsEntry {
     }
 }
 
-/// What an edit found.
+/// What an edit did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EditOutcome {
     Saved(Box<LyricsRecord>),
-    /// The edited version is not the latest: the latest one.
-    Stale(Box<LyricsRecord>),
-    /// No such draft of this owner.
-    NotFound,
+    /// Another edit saved the version after the one edited (or the draft is gone).
+    Stale,
+}
+
+/// The items of a lyrics transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LyricsItem {
+    /// The version: refused when it exists.
+    Version,
+    /// The owner's list entry.
+    Entry,
 }
 
 /// A page of the owner's list, newest first.
@@ -218,16 +221,18 @@ impl<'a> LyricsStore<'a> {
             ))
             .build()
             .map_err(StoreError::invalid_request)?;
-        let items = vec![
-            self.put(record)?,
+        let mut items = Transaction::new("TransactWriteItems lyrics");
+        items.push(LyricsItem::Version, self.put(record)?);
+        items.push(
+            LyricsItem::Entry,
             TransactWriteItem::builder().put(entry).build(),
-        ];
-        match transact(self.client, "TransactWriteItems lyrics", items).await? {
-            Ok(()) => Ok(()),
-            // A new ULID cannot be taken; a conflict is the store's trouble.
-            Err(codes) => Err(StoreError::unavailable(
+        );
+        match items.send(self.client).await? {
+            Transacted::Committed => Ok(()),
+            // A new ULID cannot be taken, nor its new items be in another transaction.
+            Transacted::Refused(_) | Transacted::Busy => Err(StoreError::unavailable(
                 "TransactWriteItems lyrics",
-                format!("cancelled: {codes:?}"),
+                "a new draft's items were refused",
             )),
         }
     }
@@ -273,14 +278,15 @@ impl<'a> LyricsStore<'a> {
     }
 
     /// Saves `draft` as the version after `current` (read by the caller, who checked it is theirs:
-    /// a version's owner never changes), unless another edit saved that version first.
+    /// a version's owner never changes), unless another edit saved that version first; `Busy` while
+    /// another transaction holds its items.
     #[tracing::instrument(skip_all, fields(lyrics_id = %current.lyrics_id))]
     pub async fn edit(
         &self,
         current: &LyricsRecord,
         draft: Draft,
         now: DateTime<Utc>,
-    ) -> Result<EditOutcome, StoreError> {
+    ) -> Result<Attempt<EditOutcome>, StoreError> {
         let next = current.next(draft, now);
         let entry = Update::builder()
             .table_name(self.table)
@@ -298,29 +304,17 @@ impl<'a> LyricsStore<'a> {
             )
             .build()
             .map_err(StoreError::invalid_request)?;
-        let items = vec![
-            self.put(&next)?,
+        let mut items = Transaction::new("TransactWriteItems lyrics edit");
+        items.push(LyricsItem::Version, self.put(&next)?);
+        items.push(
+            LyricsItem::Entry,
             TransactWriteItem::builder().update(entry).build(),
-        ];
-        for attempt in 0..EDIT_ATTEMPTS {
-            match transact(self.client, "TransactWriteItems lyrics edit", items.clone()).await? {
-                Ok(()) => return Ok(EditOutcome::Saved(Box::new(next))),
-                Err(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
-                    return Ok(match self.latest(&current.lyrics_id).await? {
-                        Some(latest) if latest.owner_id == current.owner_id => {
-                            EditOutcome::Stale(Box::new(latest))
-                        }
-                        _ => EditOutcome::NotFound,
-                    });
-                }
-                // A conflict with another transaction on the same items: try again.
-                Err(_) => crate::retry::pause(attempt).await,
-            }
-        }
-        Err(StoreError::unavailable(
-            "TransactWriteItems lyrics edit",
-            "every attempt lost a race",
-        ))
+        );
+        Ok(match items.send(self.client).await? {
+            Transacted::Committed => Attempt::Done(EditOutcome::Saved(Box::new(next))),
+            Transacted::Refused(_) => Attempt::Done(EditOutcome::Stale),
+            Transacted::Busy => Attempt::Busy,
+        })
     }
 
     /// A page of `owner`'s drafts, newest first, after `after` (the last id of the page before).

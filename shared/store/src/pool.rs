@@ -2,12 +2,11 @@
 //! (`RANK#<period>` / `USER#<id>`, indexed by `rank_period` + `points`).
 
 use super::analytics::Tally;
-use super::{item_key, sdk_failure, StoreError};
+use super::{item_key, sdk_failure, Attempt, StoreError, Transacted, Transaction};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use son1k_domain::analytics::Event;
-use son1k_domain::clock::Clock;
 use son1k_domain::ids::{GenerationId, UserId};
 use son1k_domain::pool::{Standing, Timeframe};
 use son1k_domain::tiers::{Quality, Tier};
@@ -334,9 +333,6 @@ fn play_values() -> std::collections::HashMap<String, AttributeValue> {
     ])
 }
 
-/// Tries of a like or a play that keeps losing races to other transactions on the same item.
-const TRANSACTION_ATTEMPTS: u32 = 10;
-
 /// Each play outranks any number of likes in the `popular` order: most plays, then likes.
 pub const POPULARITY_PER_PLAY: u64 = 1 << 32;
 
@@ -356,61 +352,33 @@ impl PoolStore<'_> {
         counted_before: bool,
         now: DateTime<Utc>,
     ) -> Result<PlayTry, StoreError> {
-        let key = item_key(contribution_pk(id), META_SK);
         let rate_item = super::users::rate_transact_item(self.users_table, user, rate)?;
         let tally = Tally::new(user, now).with(Event::PoolPlay, [("contribution_id", id)]);
-        let items = if counted_before {
+        let mut items = Transaction::new("TransactWriteItems pool play");
+        if counted_before {
             let listed = aws_sdk_dynamodb::types::ConditionCheck::builder()
                 .table_name(self.table)
-                .set_key(Some(key))
+                .set_key(Some(item_key(contribution_pk(id), META_SK)))
                 .condition_expression(LISTED)
                 .expression_attribute_values(":yes", AttributeValue::Bool(true))
                 .build()
                 .map_err(StoreError::invalid_request)?;
-            vec![
+            items.push(
+                PlayItem::Listing,
                 TransactWriteItem::builder().condition_check(listed).build(),
-                rate_item,
-            ]
+            );
+            items.push(PlayItem::Budget, rate_item);
         } else {
-            let play = Update::builder()
-                .table_name(self.table)
-                .set_key(Some(key))
-                .update_expression(PLAY)
-                .condition_expression(LISTED)
-                .set_expression_attribute_values(Some(play_values()))
-                .build()
-                .map_err(StoreError::invalid_request)?;
-            let hour = now.format("%Y-%m-%dT%H").to_string();
-            let hour_start = now
-                .date_naive()
-                .and_hms_opt(now.hour(), 0, 0)
-                .map(|t| t.and_utc())
-                .unwrap_or(now);
-            let kept_until = (hour_start + chrono::Duration::hours(2)).timestamp();
-            let marker = Put::builder()
-                .table_name(self.stats_table)
-                .item("pk", AttributeValue::S(format!("PLAYED#{id}")))
-                .item("sk", AttributeValue::S(format!("{user}#{hour}")))
-                .item(
-                    super::schema::TTL_ATTRIBUTE,
-                    AttributeValue::N(kept_until.to_string()),
-                )
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(StoreError::invalid_request)?;
-            let mut items = vec![
-                TransactWriteItem::builder().update(play).build(),
-                rate_item,
-                TransactWriteItem::builder().put(marker).build(),
-            ];
-            items.extend(tally.items(self.stats_table)?);
-            items
-        };
-        let failed = |codes: &[String], at: usize| {
-            codes.get(at).is_some_and(|c| c == "ConditionalCheckFailed")
-        };
-        match super::transact(self.client, "TransactWriteItems pool play", items).await? {
-            Ok(()) => {
+            items.push(PlayItem::Listing, counted_play(self.table, id)?);
+            items.push(PlayItem::Budget, rate_item);
+            items.push(
+                PlayItem::HourMarker,
+                played_marker(self.stats_table, id, user, now)?,
+            );
+            items.extend(PlayItem::Counts, tally.items(self.stats_table)?);
+        }
+        match items.send(self.client).await? {
+            Transacted::Committed => {
                 if !counted_before {
                     tally.log();
                 }
@@ -425,63 +393,52 @@ impl PoolStore<'_> {
                         })
                     }))
             }
-            Err(codes) if failed(&codes, 0) => Ok(PlayTry::NotListed),
-            Err(codes) if failed(&codes, 1) => Ok(PlayTry::RateStale),
-            Err(codes) if !counted_before && failed(&codes, 2) => Ok(PlayTry::CountedBefore),
-            Err(_) => Ok(PlayTry::Busy),
+            Transacted::Refused(refused) if refused.by(PlayItem::Listing) => Ok(PlayTry::NotListed),
+            Transacted::Refused(refused) if refused.by(PlayItem::Budget) => Ok(PlayTry::RateStale),
+            Transacted::Refused(refused) if refused.by(PlayItem::HourMarker) => {
+                Ok(PlayTry::CountedBefore)
+            }
+            Transacted::Refused(_) | Transacted::Busy => Ok(PlayTry::Busy),
         }
     }
 
-    /// Likes (`true`) or unlikes a listed contribution for `user`, once whatever the retries: the
-    /// like row and the count change together, and a new like is counted (`pool_like`, and one more
-    /// on the user's preference counter of the item's genre) with them (a race lost to another
-    /// transaction is retried). Returns the likes after this request's own effect: the item read back
-    /// once the transaction committed or found the like already there (a parallel like by the same
-    /// user, or another user's meanwhile, is in it). `None` for no such listed item. Three calls: the
-    /// read (the item's genre, for the preference), the transaction, the read-back.
-    #[tracing::instrument(skip_all, fields(contribution_id = %id, user_id = %user))]
-    pub async fn set_like(
+    /// Likes (`true`) or unlikes listed contribution `item` for `user`, once whatever the retries:
+    /// the like row and the count change together, and a new like is counted (`pool_like`, and one
+    /// more on the user's preference counter of the item's genre) with them. `Done` once committed or
+    /// refused (already (un)liked, or delisted meanwhile: nothing changed); `Busy` when another
+    /// transaction held an item.
+    #[tracing::instrument(skip_all, fields(contribution_id = %item.contribution_id, user_id = %user))]
+    pub async fn like(
         &self,
-        id: &str,
+        item: &ContributionRecord,
         user: &UserId,
         like: bool,
-        clock: &dyn Clock,
-    ) -> Result<Option<u64>, StoreError> {
-        let Some(item) = self.contribution(id).await?.filter(|c| c.listed) else {
-            return Ok(None);
+        now: DateTime<Utc>,
+    ) -> Result<Attempt<()>, StoreError> {
+        let id = item.contribution_id.as_str();
+        let tally = Tally::new(user, now);
+        let tally = if like {
+            tally
+                .with(Event::PoolLike, [("contribution_id", id)])
+                .prefer(item.genre.as_deref())
+        } else {
+            tally
         };
-        for attempt in 0..TRANSACTION_ATTEMPTS {
-            let mut items = self.like_items(id, user, like)?;
-            let tally = Tally::new(user, clock.now());
-            let tally = if like {
-                tally
-                    .with(Event::PoolLike, [("contribution_id", id)])
-                    .prefer(item.genre.as_deref())
-            } else {
-                tally
-            };
-            items.extend(tally.items(self.stats_table)?);
-            match super::transact(self.client, "TransactWriteItems pool like", items).await? {
-                Ok(()) => {
-                    tally.log();
-                    return self.likes_now(id).await;
-                }
-                // A condition failed: already (un)liked (or delisted meanwhile): nothing changed.
-                // Only a conflict with another transaction is worth another try.
-                Err(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
-                    return self.likes_now(id).await;
-                }
-                Err(_) => crate::retry::pause(attempt).await,
+        let mut items = Transaction::new("TransactWriteItems pool like");
+        items.extend(LikeItem::Like, self.like_items(id, user, like)?);
+        items.extend(LikeItem::Counts, tally.items(self.stats_table)?);
+        Ok(match items.send(self.client).await? {
+            Transacted::Committed => {
+                tally.log();
+                Attempt::Done(())
             }
-        }
-        Err(StoreError::unavailable(
-            "TransactWriteItems pool like",
-            "every attempt lost a race",
-        ))
+            Transacted::Refused(_) => Attempt::Done(()),
+            Transacted::Busy => Attempt::Busy,
+        })
     }
 
     /// The likes of `id` as stored now (`None` once it is gone or delisted).
-    async fn likes_now(&self, id: &str) -> Result<Option<u64>, StoreError> {
+    pub async fn likes_now(&self, id: &str) -> Result<Option<u64>, StoreError> {
         Ok(self
             .contribution(id)
             .await?
@@ -738,19 +695,6 @@ impl PoolStore<'_> {
         used: u32,
         expires_at: i64,
     ) -> Result<ClaimOutcome, StoreError> {
-        let mut count = Update::builder()
-            .table_name(self.table)
-            .set_key(Some(claims_day_key(user, day)))
-            .update_expression("SET claims = :next, expires_at = :exp")
-            .expression_attribute_values(":next", AttributeValue::N((used + 1).to_string()))
-            .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()));
-        count = if used == 0 {
-            count.condition_expression("attribute_not_exists(claims)")
-        } else {
-            count
-                .condition_expression("claims = :used")
-                .expression_attribute_values(":used", AttributeValue::N(used.to_string()))
-        };
         let row = Put::builder()
             .table_name(self.table)
             .set_item(Some(
@@ -759,18 +703,6 @@ impl PoolStore<'_> {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(StoreError::invalid_request)?;
-        let play = Update::builder()
-            .table_name(self.table)
-            .set_key(Some(item_key(
-                contribution_pk(&record.contribution_id),
-                META_SK,
-            )))
-            .update_expression(PLAY)
-            .condition_expression(LISTED)
-            .set_expression_attribute_values(Some(play_values()))
-            .build()
-            .map_err(StoreError::invalid_request)?;
-        let count = count.build().map_err(StoreError::invalid_request)?;
         let item = record.contribution_id.as_str();
         let tally = Tally::new(user, record.claimed_at)
             .with(Event::PoolClaim, [("contribution_id", item)])
@@ -779,27 +711,131 @@ impl PoolStore<'_> {
                 [("contribution_id", item), ("via", "claim")],
             )
             .prefer(record.genre.as_deref());
-        let mut items = vec![
-            TransactWriteItem::builder().update(count).build(),
+        let mut items = Transaction::new("TransactWriteItems pool claim");
+        items.push(
+            ClaimItem::DayCount,
+            self.claims_counted(user, day, used, expires_at)?,
+        );
+        items.push(
+            ClaimItem::Claim,
             TransactWriteItem::builder().put(row).build(),
-            TransactWriteItem::builder().update(play).build(),
-        ];
-        items.extend(tally.items(self.stats_table)?);
-        let codes =
-            match super::transact(self.client, "TransactWriteItems pool claim", items).await? {
-                Ok(()) => {
-                    tally.log();
-                    return Ok(ClaimOutcome::Claimed);
-                }
-                Err(codes) => codes,
-            };
-        let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
-        Ok(if failed(1) {
-            ClaimOutcome::AlreadyClaimed
-        } else if failed(2) {
-            ClaimOutcome::Gone
-        } else {
-            ClaimOutcome::CountChanged
+        );
+        items.push(
+            ClaimItem::Listing,
+            counted_play(self.table, &record.contribution_id)?,
+        );
+        items.extend(ClaimItem::Counts, tally.items(self.stats_table)?);
+        Ok(match items.send(self.client).await? {
+            Transacted::Committed => {
+                tally.log();
+                ClaimOutcome::Claimed
+            }
+            Transacted::Refused(refused) if refused.by(ClaimItem::Claim) => {
+                ClaimOutcome::AlreadyClaimed
+            }
+            Transacted::Refused(refused) if refused.by(ClaimItem::Listing) => ClaimOutcome::Gone,
+            Transacted::Refused(_) | Transacted::Busy => ClaimOutcome::CountChanged,
         })
     }
+}
+
+impl PoolStore<'_> {
+    /// The user's claims of `day` from `used` to one more, conditioned on being `used` still.
+    fn claims_counted(
+        &self,
+        user: &UserId,
+        day: &str,
+        used: u32,
+        expires_at: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let count = Update::builder()
+            .table_name(self.table)
+            .set_key(Some(claims_day_key(user, day)))
+            .update_expression("SET claims = :next, expires_at = :exp")
+            .expression_attribute_values(":next", AttributeValue::N((used + 1).to_string()))
+            .expression_attribute_values(":exp", AttributeValue::N(expires_at.to_string()));
+        let count = if used == 0 {
+            count.condition_expression("attribute_not_exists(claims)")
+        } else {
+            count
+                .condition_expression("claims = :used")
+                .expression_attribute_values(":used", AttributeValue::N(used.to_string()))
+        };
+        let count = count.build().map_err(StoreError::invalid_request)?;
+        Ok(TransactWriteItem::builder().update(count).build())
+    }
+}
+
+/// One counted play of listed item `id`: its plays and its weight in `popularity`, refused when it
+/// is not listed.
+fn counted_play(table: &str, id: &str) -> Result<TransactWriteItem, StoreError> {
+    let play = Update::builder()
+        .table_name(table)
+        .set_key(Some(item_key(contribution_pk(id), META_SK)))
+        .update_expression(PLAY)
+        .condition_expression(LISTED)
+        .set_expression_attribute_values(Some(play_values()))
+        .build()
+        .map_err(StoreError::invalid_request)?;
+    Ok(TransactWriteItem::builder().update(play).build())
+}
+
+/// The items of a play's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlayItem {
+    /// The listed item (its play count, or only a check that it is listed).
+    Listing,
+    /// The caller's request budget: refused when it is not as the step assumed.
+    Budget,
+    /// The caller's counted play of the item this hour: refused when there is one.
+    HourMarker,
+    Counts,
+}
+
+/// The items of a like's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LikeItem {
+    /// The like row and the count that moves with it.
+    Like,
+    Counts,
+}
+
+/// The items of a claim's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClaimItem {
+    /// The caller's claims of the day: refused when it moved since it was read.
+    DayCount,
+    /// The claim row: refused when the caller claimed the item before.
+    Claim,
+    /// The listed item, counting a play: refused when it is no longer listed.
+    Listing,
+    Counts,
+}
+
+/// The marker of `user`'s counted play of `id` in `now`'s UTC hour, kept two hours by TTL.
+fn played_marker(
+    stats_table: &str,
+    id: &str,
+    user: &UserId,
+    now: DateTime<Utc>,
+) -> Result<TransactWriteItem, StoreError> {
+    let hour = now.format("%Y-%m-%dT%H").to_string();
+    let hour_start = now
+        .date_naive()
+        .and_hms_opt(now.hour(), 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or(now);
+    let kept_until = (hour_start + chrono::Duration::hours(2)).timestamp();
+    let marker = Put::builder()
+        .table_name(stats_table)
+        .item("pk", AttributeValue::S(format!("PLAYED#{id}")))
+        .item("sk", AttributeValue::S(format!("{user}#{hour}")))
+        .item(
+            super::schema::TTL_ATTRIBUTE,
+            AttributeValue::N(kept_until.to_string()),
+        )
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(StoreError::invalid_request)?;
+    Ok(TransactWriteItem::builder().put(marker).build())
 }

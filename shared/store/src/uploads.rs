@@ -5,10 +5,9 @@
 use super::generations::{generation_pk, GenerationRecord, StoredAudio, UploadGrant, GEN_SK};
 use super::pool::{contribution_pk, genre_partition, ALL_LISTED, META_SK};
 use super::users::{user_pk, PROFILE_SK};
-use super::{item_key, sdk_failure, StoreError};
+use super::{item_key, sdk_failure, StoreError, Transacted, Transaction};
 use crate::Names;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 
 /// An object to account: the generation as read, the new audio, and the quota.
@@ -96,8 +95,15 @@ impl<'a> UploadsStore<'a> {
         let previous = generation.audio.as_ref();
         let delta =
             i128::from(write.audio.size_bytes) - i128::from(previous.map_or(0, |a| a.size_bytes));
-        let mut items = vec![self.set_audio(generation, Some(write.audio))?];
-        items.push(self.add_storage(generation, delta, write.max_used_before)?);
+        let mut items = Transaction::new("TransactWriteItems audio");
+        items.push(
+            AccountItem::Audio,
+            self.set_audio(generation, Some(write.audio))?,
+        );
+        items.push(
+            AccountItem::Owner,
+            self.add_storage(generation, delta, write.max_used_before)?,
+        );
         if let Some(contribution) = write.contribution {
             let (recent, quality) = contribution.ranks();
             let mut update = Update::builder()
@@ -132,9 +138,12 @@ impl<'a> UploadsStore<'a> {
                 .update_expression(set)
                 .build()
                 .map_err(StoreError::invalid_request)?;
-            items.push(TransactWriteItem::builder().update(update).build());
+            items.push(
+                AccountItem::Listing,
+                TransactWriteItem::builder().update(update).build(),
+            );
         }
-        self.transact(items).await
+        outcome(items.send(self.client).await?)
     }
 
     /// Marks the generation rejected; if it had an object counted (now replaced and deleted), the
@@ -143,11 +152,15 @@ impl<'a> UploadsStore<'a> {
         &self,
         generation: &GenerationRecord,
     ) -> Result<AccountOutcome, StoreError> {
-        let mut items = vec![self.set_audio(generation, None)?];
+        let mut items = Transaction::new("TransactWriteItems audio rejected");
+        items.push(AccountItem::Audio, self.set_audio(generation, None)?);
         if let Some(previous) = &generation.audio {
-            items.push(self.add_storage(generation, -i128::from(previous.size_bytes), None)?);
+            items.push(
+                AccountItem::Owner,
+                self.add_storage(generation, -i128::from(previous.size_bytes), None)?,
+            );
         }
-        self.transact(items).await
+        outcome(items.send(self.client).await?)
     }
 
     /// The generation's audio set (stored) or removed (rejected), if it is still as read.
@@ -210,36 +223,26 @@ impl<'a> UploadsStore<'a> {
         let update = update.build().map_err(StoreError::invalid_request)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
-
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<AccountOutcome, StoreError> {
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(AccountOutcome::Stored),
-            Err(err) => match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
-                    cancelled(cancel.cancellation_reasons())
-                }
-                _ => Err(sdk_failure("TransactWriteItems audio", err)),
-            },
-        }
-    }
 }
 
-/// Item 0 (the generation) failing: it changed; item 1 (the owner) failing: over quota; conflicts
-/// retry like a change. Anything else is a store failure.
-fn cancelled(reasons: &[CancellationReason]) -> Result<AccountOutcome, StoreError> {
-    let codes = super::cancellation_codes(reasons);
-    match (codes.first(), codes.get(1)) {
-        (Some(&"ConditionalCheckFailed"), _) => Ok(AccountOutcome::Changed),
-        (_, Some(&"ConditionalCheckFailed")) => Ok(AccountOutcome::OverQuota),
-        _ => {
-            super::retryable("TransactWriteItems audio", &codes)?;
-            Ok(AccountOutcome::Changed)
-        }
-    }
+/// The items of an accounting's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AccountItem {
+    /// The generation's audio: refused when it is no longer as read.
+    Audio,
+    /// The owner's storage: refused when the object would pass the quota.
+    Owner,
+    /// The pool listing of the contribution.
+    Listing,
+}
+
+/// The generation changed: read it again (also when another transaction held an item, which a
+/// fresh read and decision get past); the owner refused: over quota.
+fn outcome(transacted: Transacted<AccountItem>) -> Result<AccountOutcome, StoreError> {
+    Ok(match transacted {
+        Transacted::Committed => AccountOutcome::Stored,
+        Transacted::Refused(refused) if refused.by(AccountItem::Audio) => AccountOutcome::Changed,
+        Transacted::Refused(refused) if refused.by(AccountItem::Owner) => AccountOutcome::OverQuota,
+        Transacted::Refused(_) | Transacted::Busy => AccountOutcome::Changed,
+    })
 }

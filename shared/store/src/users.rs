@@ -1,6 +1,6 @@
 //! The users table: one `USER#<id>` / `PROFILE` item per user, created on the first request.
 
-use super::{item_key, sdk_failure, StoreError};
+use super::{item_key, sdk_failure, Attempt, StoreError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
@@ -143,9 +143,6 @@ impl UserRecord {
     }
 }
 
-/// Tries of a tier grant while the user's item is in other transactions.
-const GRANT_ATTEMPTS: u32 = 8;
-
 /// Access to the users table.
 #[derive(Debug, Clone, Copy)]
 pub struct UsersStore<'a> {
@@ -209,53 +206,45 @@ impl<'a> UsersStore<'a> {
 
     /// Grants `tier` without Stripe (admin). Returns the updated user, `None` when there is no such
     /// user. Bumps `entitlement_rev` so a generation being recorded against the old tier retries.
+    /// `Busy`: the user's item is in another transaction (a generation being recorded).
     #[tracing::instrument(skip_all, fields(user_id = %id, tier = %tier))]
     pub async fn grant_tier(
         &self,
         id: &UserId,
         tier: Tier,
-    ) -> Result<Option<UserRecord>, StoreError> {
-        for attempt in 0..GRANT_ATTEMPTS {
-            let result = self
-                .client
-                .update_item()
-                .table_name(self.table)
-                .set_key(Some(item_key(user_pk(id), PROFILE_SK)))
-                .update_expression(
-                    "SET tier = :tier, tier_source = :source REMOVE lapse_shard, lapses_at \
-                     ADD entitlement_rev :one",
-                )
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":tier", AttributeValue::S(tier.as_str().to_owned()))
-                .expression_attribute_values(":source", AttributeValue::S("admin".to_owned()))
-                .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await;
-            let err = match result {
-                Ok(out) => {
-                    return out
-                        .attributes
-                        .map(serde_dynamo::from_item)
-                        .transpose()
-                        .map_err(StoreError::corrupt)
-                }
-                Err(err) => err,
-            };
-            match err.as_service_error() {
-                Some(e) if e.is_conditional_check_failed_exception() => return Ok(None),
-                // The user's item is in another transaction (a generation being recorded): a
-                // moment later it is free.
-                Some(e) if e.is_transaction_conflict_exception() => {
-                    crate::retry::pause(attempt).await;
-                }
-                _ => return Err(sdk_failure("UpdateItem users", err)),
+    ) -> Result<Attempt<Option<UserRecord>>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .set_key(Some(item_key(user_pk(id), PROFILE_SK)))
+            .update_expression(
+                "SET tier = :tier, tier_source = :source REMOVE lapse_shard, lapses_at \
+                 ADD entitlement_rev :one",
+            )
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":tier", AttributeValue::S(tier.as_str().to_owned()))
+            .expression_attribute_values(":source", AttributeValue::S("admin".to_owned()))
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let err = match result {
+            Ok(out) => {
+                return out
+                    .attributes
+                    .map(serde_dynamo::from_item)
+                    .transpose()
+                    .map(Attempt::Done)
+                    .map_err(StoreError::corrupt)
             }
+            Err(err) => err,
+        };
+        match err.as_service_error() {
+            Some(e) if e.is_conditional_check_failed_exception() => Ok(Attempt::Done(None)),
+            Some(e) if e.is_transaction_conflict_exception() => Ok(Attempt::Busy),
+            _ => Err(sdk_failure("UpdateItem users", err)),
         }
-        Err(StoreError::unavailable(
-            "UpdateItem users",
-            "the user's item stayed in other transactions",
-        ))
     }
 
     /// The stored user with `fresh`'s id, or `fresh` itself stored now (a user's first request).

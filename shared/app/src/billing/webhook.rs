@@ -8,7 +8,7 @@ use crate::config::Secret;
 use crate::AppState;
 use son1k_domain::billing::{
     decide, milestone, settled_fence, ties, BillingState, CheckoutCompleted, Decision, EventError,
-    EventFamily, StripeEvent, SubscriptionSnapshot,
+    EventFamily, PriceTable, StripeEvent, SubscriptionSnapshot, TierChange,
 };
 use son1k_domain::ids::UserId;
 use son1k_store::analytics::Tally;
@@ -161,25 +161,11 @@ async fn subscription_event(
         if tie && settled.is_none() {
             settled = Some((settled_fence(&fence), fetch(state, &snapshot.id).await?));
         }
-        let decided = match (&settled, tie) {
-            // Stripe's answer is newer than both events: decided without the fence order.
-            (Some((settled_fence, current)), true) => decide(
-                &BillingState {
-                    sub_fence: None,
-                    ..user.billing_state()
-                },
-                settled_fence,
-                current,
-                &state.config.billing.prices,
-            ),
-            _ => decide(
-                &user.billing_state(),
-                &fence,
-                &snapshot,
-                &state.config.billing.prices,
-            ),
+        let read = match (&settled, tie) {
+            (Some((settled_fence, current)), true) => Read::Settled(settled_fence, current),
+            _ => Read::Event(&fence, &snapshot),
         };
-        let change = match decided {
+        let change = match read.decide(&user, &state.config.billing.prices) {
             Decision::Apply(change) => change,
             Decision::Ignore(reason) => {
                 if reason != son1k_domain::billing::Ignored::Stale {
@@ -188,35 +174,7 @@ async fn subscription_event(
                 return Ok(WebhookOutcome::Ignored(reason.as_str()));
             }
         };
-        let mark = EventMark {
-            id: &event.id,
-            kind: &event.kind,
-            now: state.clock.now(),
-        };
-        let tally = Tally::new(&user.user_id, mark.now);
-        let tally = match milestone(user.subscription.as_ref(), &change.subscription) {
-            Some(happened) => tally.with(
-                happened,
-                [
-                    ("subscription_id", change.subscription.id.as_str()),
-                    ("tier", change.tier.as_str()),
-                    ("stripe_event_id", event.id.as_str()),
-                ],
-            ),
-            None => tally,
-        };
-        let applied = state
-            .billing()
-            .apply_change(
-                &user.user_id,
-                user.sub_fence.as_deref(),
-                &change,
-                customer,
-                mark,
-                &tally,
-            )
-            .await?;
-        match applied {
+        match apply(state, event, &user, &change, customer).await? {
             ApplyOutcome::Applied => {
                 tracing::info!(user_id = %user.user_id, tier = %change.tier,
                     status = ?change.subscription.status, "subscription applied");
@@ -224,12 +182,70 @@ async fn subscription_event(
             }
             ApplyOutcome::Duplicate => return Ok(WebhookOutcome::Duplicate),
             ApplyOutcome::UserChanged => {
-                son1k_store::retry::pause(attempt).await;
+                crate::retry::pause(attempt).await;
                 user = reread(state, &user.user_id).await?;
             }
         }
     }
     Err(WebhookError::Contended(MAX_ATTEMPTS))
+}
+
+/// What a subscription event is decided from: the event itself, or (when it ties with the event
+/// applied) what Stripe says now, newer than both.
+enum Read<'a> {
+    Event(&'a str, &'a SubscriptionSnapshot),
+    Settled(&'a str, &'a SubscriptionSnapshot),
+}
+
+impl Read<'_> {
+    fn decide(&self, user: &UserRecord, prices: &PriceTable) -> Decision {
+        match *self {
+            Read::Event(fence, snapshot) => decide(&user.billing_state(), fence, snapshot, prices),
+            // Stripe's answer is newer than both events: decided without the fence order.
+            Read::Settled(fence, current) => decide(
+                &BillingState {
+                    sub_fence: None,
+                    ..user.billing_state()
+                },
+                fence,
+                current,
+                prices,
+            ),
+        }
+    }
+}
+
+/// Stores `change` for `user` with the event's id (so a redelivery is a duplicate) and the
+/// analytics of the subscription's milestone, fenced on the user as read.
+async fn apply(
+    state: &AppState,
+    event: &StripeEvent,
+    user: &UserRecord,
+    change: &TierChange,
+    customer: Option<&str>,
+) -> Result<ApplyOutcome, StoreError> {
+    let mark = EventMark {
+        id: &event.id,
+        kind: &event.kind,
+        now: state.clock.now(),
+    };
+    let tally = Tally::new(&user.user_id, mark.now);
+    let tally = match milestone(user.subscription.as_ref(), &change.subscription) {
+        Some(happened) => tally.with(
+            happened,
+            [
+                ("subscription_id", change.subscription.id.as_str()),
+                ("tier", change.tier.as_str()),
+                ("stripe_event_id", event.id.as_str()),
+            ],
+        ),
+        None => tally,
+    };
+    let fence = user.sub_fence.as_deref();
+    state
+        .billing()
+        .apply_change(&user.user_id, fence, change, customer, mark, &tally)
+        .await
 }
 
 async fn checkout_completed(
