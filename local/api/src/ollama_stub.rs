@@ -150,32 +150,39 @@ async fn chat(State(stub): State<OllamaStub>, Json(body): Json<Value>) -> Respon
         .unwrap_or(STUB_MODEL)
         .to_owned();
     if model.is_empty() {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": "model is required"})),
-        )
-            .into_response();
+        let error = Json(json!({"error": "model is required"}));
+        return (StatusCode::BAD_REQUEST, error).into_response();
     }
-    let content = match behaviour.mode {
-        Mode::Fail => {
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({"error": "the stub failed"})),
-            )
-                .into_response()
-        }
+    let Some(content) = reply(&behaviour, &messages, format.as_ref(), num_predict).await else {
+        let error = Json(json!({"error": "the stub failed"}));
+        return (StatusCode::INTERNAL_SERVER_ERROR, error).into_response();
+    };
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(true);
+    answer(&model, &content, stream)
+}
+
+/// What the stub says as told (`None`: it fails): lyrics in the asked format, or a reply, cut at
+/// `num_predict` words.
+async fn reply(
+    behaviour: &Behaviour,
+    messages: &[Value],
+    format: Option<&Value>,
+    num_predict: Option<u64>,
+) -> Option<String> {
+    Some(match behaviour.mode {
+        Mode::Fail => return None,
         Mode::Say => behaviour.text.repeat(behaviour.repeat.max(1) as usize),
-        Mode::Invalid => match &format {
+        Mode::Invalid => match format {
             Some(_) => "Sure! Here are your lyrics: la la la".to_owned(),
-            None => normal_reply(&messages),
+            None => normal_reply(messages),
         },
         Mode::Slow | Mode::Normal => {
             if behaviour.mode == Mode::Slow {
                 tokio::time::sleep(Duration::from_millis(behaviour.delay_ms)).await;
             }
-            let whole = match &format {
-                Some(schema) => lyrics(schema, &messages).to_string(),
-                None => normal_reply(&messages),
+            let whole = match format {
+                Some(schema) => lyrics(schema, messages).to_string(),
+                None => normal_reply(messages),
             };
             match num_predict {
                 Some(n) => whole
@@ -185,8 +192,12 @@ async fn chat(State(stub): State<OllamaStub>, Json(body): Json<Value>) -> Respon
                 None => whole,
             }
         }
-    };
-    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(true);
+    })
+}
+
+/// `content` as Ollama answers it: one JSON object, or streamed as NDJSON (one line per word, then
+/// the final one with `done: true`).
+fn answer(model: &str, content: &str, stream: bool) -> Response {
     let now = chrono::Utc::now().to_rfc3339();
     if !stream {
         return Json(json!({
@@ -197,7 +208,6 @@ async fn chat(State(stub): State<OllamaStub>, Json(body): Json<Value>) -> Respon
         }))
         .into_response();
     }
-    // Streaming: one NDJSON line per word, then the final one with `done: true`.
     let mut lines = String::new();
     for piece in content.split_inclusive(' ') {
         lines.push_str(

@@ -168,30 +168,8 @@ async fn create(
             p.behaviour.clone()
         })
         .unwrap_or_default();
-    match behaviour.mode {
-        Mode::Fail => {
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({"detail": "stub failure"})),
-            )
-                .into_response()
-        }
-        Mode::Reject => {
-            return (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Json(json!({"detail": "input refused"})),
-            )
-                .into_response()
-        }
-        Mode::RateLimited => {
-            return (
-                StatusCode::TOO_MANY_REQUESTS,
-                [("retry-after", behaviour.retry_after.to_string())],
-                Json(json!({"detail": "Request was throttled."})),
-            )
-                .into_response()
-        }
-        Mode::Ok | Mode::Slow | Mode::Broken | Mode::Oversized => {}
+    if let Some(refusal) = told_to_refuse(&behaviour) {
+        return refusal;
     }
     let input = body.get("input").cloned().unwrap_or(Value::Null);
     let prompt = input
@@ -228,6 +206,29 @@ async fn create(
         ),
     )
         .into_response()
+}
+
+/// The answer of a provider told to fail, refuse the input or throttle; `None` when it creates.
+fn told_to_refuse(behaviour: &Behaviour) -> Option<Response> {
+    Some(match behaviour.mode {
+        Mode::Fail => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"detail": "stub failure"})),
+        )
+            .into_response(),
+        Mode::Reject => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"detail": "input refused"})),
+        )
+            .into_response(),
+        Mode::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", behaviour.retry_after.to_string())],
+            Json(json!({"detail": "Request was throttled."})),
+        )
+            .into_response(),
+        Mode::Ok | Mode::Slow | Mode::Broken | Mode::Oversized => return None,
+    })
 }
 
 /// The prediction found (with the output link to report), as the API shows it, or 404.

@@ -361,33 +361,37 @@ impl Stub {
             }
         }
         tokio::time::sleep(self.state.work).await;
+        let (failing, status, body) = self.create_or_fail(path, &params, create);
+        if let Some(key) = &key {
+            self.settle(key, (!failing).then(|| (status, body.clone())));
+        }
+        respond(status, body)
+    }
+
+    /// Creates the object (noting its id), unless a failure was injected: then Stripe's 500.
+    fn create_or_fail(
+        &self,
+        path: &str,
+        params: &BTreeMap<String, String>,
+        create: impl FnOnce(&BTreeMap<String, String>, i64) -> Value,
+    ) -> (bool, u16, Value) {
         let failing = self
             .state
             .failures
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
-        let (status, body) = if failing {
-            (
-                500,
-                error_body(
-                    "api_error",
-                    "An unknown error occurred (injected by the stub).",
-                ),
-            )
-        } else {
-            let object = create(&params, chrono::Utc::now().timestamp());
-            let id = object
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            lock(&self.state.created).push((path.to_owned(), id));
-            (200, object)
-        };
-        if let Some(key) = &key {
-            self.settle(key, (!failing).then(|| (status, body.clone())));
+        if failing {
+            let message = "An unknown error occurred (injected by the stub).";
+            return (true, 500, error_body("api_error", message));
         }
-        respond(status, body)
+        let object = create(params, chrono::Utc::now().timestamp());
+        let id = object
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        lock(&self.state.created).push((path.to_owned(), id));
+        (false, 200, object)
     }
 
     /// Binds `key` to this request, or answers for it: the stored answer, or Stripe's 400 (other
