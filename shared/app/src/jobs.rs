@@ -516,8 +516,7 @@ pub enum WorkOutcome {
     Retry,
 }
 
-/// The worker's providers, in configuration order.
-pub type Providers = Vec<Box<dyn MusicProvider>>;
+pub use crate::providers::Providers;
 
 /// Runs the job of `message`: once, whatever the number of deliveries.
 #[tracing::instrument(skip_all, fields(generation_id = %message.generation_id))]

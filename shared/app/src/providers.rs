@@ -189,6 +189,9 @@ fn too_large(cap: u64) -> ProviderError {
 pub type ProviderFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Audio, ProviderError>> + Send + 'a>>;
 
+/// The worker's providers, in configuration order.
+pub type Providers = Vec<Box<dyn MusicProvider>>;
+
 /// A music generation provider.
 pub trait MusicProvider: Send + Sync {
     fn config(&self) -> &ProviderConfig;
@@ -654,7 +657,7 @@ pub fn weighted_order(weights: &[u32], mut draw: impl FnMut(u64) -> u64) -> Vec<
 /// each with its key read from SSM (`key_parameter`, decrypted) once per cold start.
 pub async fn load(
     state: &crate::AppState,
-) -> Result<crate::jobs::Providers, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<Providers, Box<dyn std::error::Error + Send + Sync>> {
     load_from(
         state,
         &std::env::var("GENERATION_PROVIDERS").unwrap_or_default(),
@@ -666,7 +669,7 @@ pub async fn load(
 pub async fn load_from(
     state: &crate::AppState,
     raw: &str,
-) -> Result<crate::jobs::Providers, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<Providers, Box<dyn std::error::Error + Send + Sync>> {
     let configs = if raw.trim().is_empty() {
         Vec::new()
     } else {
@@ -679,7 +682,7 @@ pub async fn load_from(
         .iter()
         .any(|c| c.key_parameter.is_some())
         .then(|| state.ssm_client());
-    let mut providers: crate::jobs::Providers = Vec::new();
+    let mut providers: Providers = Vec::new();
     for config in configs {
         let key = match (&config.key_parameter, &ssm) {
             (Some(name), Some(ssm)) => Some(
