@@ -266,7 +266,8 @@ def write(report, burst, clean, release_build, runs, samples):
     w("## Binaries: size, cold start, memory")
     w("")
     w("Cold start: exec to the first `GET /runtime/invocation/next` against a fake Runtime API "
-      "(`local-api bench`), median and max. Peak RSS: `VmHWM` after serving one real event "
+      "(`local-api bench`), median and max; the runs are interleaved (each round starts every binary "
+      "once, the hello-world included), so a drift of the machine falls on all alike. Peak RSS: `VmHWM` after serving one real event "
       "(its route's request over the local stack). Targets: ≤ 2× hello-world, ≤ 8 MiB stripped, ≤ 16 MiB RSS.")
     w("")
     w("| binary | stripped | zip | cold start median / max | × hello-world | peak RSS | one event answered | memory (template) |")
@@ -342,6 +343,9 @@ def write(report, burst, clean, release_build, runs, samples):
         w("")
         w(PROFILE_CHOICE)
         w("")
+    else:
+        # Not measured in this run nor kept in target/: the section as it stands.
+        w(kept_section("## Release profile"))
     w("## Routes: warm latency, DynamoDB calls, cost")
     w("")
     w("Warm latency through the local API (release build) over DynamoDB Local on this machine. "

@@ -16,7 +16,7 @@ use son1k_app::AppState;
 use son1k_http::routes::{Route, ROUTES};
 use son1k_store::metrics::{CallCounter, CapacityMeter};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -84,7 +84,6 @@ struct Seeded {
 /// Runs everything; `bins` holds the release binaries, `runs` cold starts per binary.
 pub async fn run(bins: &Path, runs: usize, samples: usize) -> Result<Report, Failure> {
     let routes = routes(samples).await?;
-    let mut cold = Vec::new();
     let mut binaries: Vec<&str> = ROUTES.iter().map(|r| r.function).collect();
     binaries.extend([
         "fallback",
@@ -93,14 +92,10 @@ pub async fn run(bins: &Path, runs: usize, samples: usize) -> Result<Report, Fai
         "generation-worker",
         "hello-world",
     ]);
-    binaries.dedup();
     let mut seen = std::collections::BTreeSet::new();
-    for binary in binaries {
-        if !seen.insert(binary) {
-            continue;
-        }
-        cold.push(cold_start(&bins.join(binary), binary, runs, &[]).await?);
-    }
+    binaries.retain(|b| seen.insert(*b));
+    let binaries: Vec<(PathBuf, &str)> = binaries.into_iter().map(|b| (bins.join(b), b)).collect();
+    let cold = cold_starts(&binaries, runs, &[]).await?;
     Ok(Report { cold, routes })
 }
 
@@ -701,37 +696,58 @@ pub async fn cold_start(
     runs: usize,
     env: &[(String, String)],
 ) -> Result<ColdStart, Failure> {
+    let mut cold = cold_starts(&[(bin.to_path_buf(), name)], runs, env).await?;
+    cold.pop().ok_or_else(|| "no cold start".into())
+}
+
+/// `runs` cold starts of each of `binaries` (a path and the function's name), interleaved: each
+/// round starts every binary once, from a different one each round, so a drift of the machine
+/// (a background compaction, a page cache warming up) falls on every binary alike, the
+/// hello-world included, instead of on whichever was measured then.
+pub async fn cold_starts(
+    binaries: &[(PathBuf, &str)],
+    runs: usize,
+    env: &[(String, String)],
+) -> Result<Vec<ColdStart>, Failure> {
     let run = Arc::new(Mutex::new(RuntimeRun::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?.to_string();
     let app = runtime_api(run.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let launch = Launch {
-        bin,
-        name,
-        env,
-        address: &address,
-        event: event_for(name)?,
-        run: &run,
-    };
-    let mut cold = ColdStart {
-        binary: name.to_owned(),
-        runs_ms: Vec::new(),
-        first_answer_ms: Vec::new(),
-        peak_rss_kib: Vec::new(),
-        outcome: String::new(),
-    };
-    for _ in 0..runs {
-        let once = launch.once().await?;
-        cold.runs_ms.push(once.first_poll_ms);
-        cold.first_answer_ms.push(once.answered_ms);
-        cold.peak_rss_kib.push(once.peak_rss_kib);
-        if cold.outcome.is_empty() {
-            cold.outcome = once.outcome.unwrap_or_else(|| "no answer".into());
+    let mut launches = Vec::new();
+    let mut colds = Vec::new();
+    for (bin, name) in binaries {
+        launches.push(Launch {
+            bin,
+            name,
+            env,
+            address: &address,
+            event: event_for(name)?,
+            run: &run,
+        });
+        colds.push(ColdStart {
+            binary: (*name).to_owned(),
+            runs_ms: Vec::new(),
+            first_answer_ms: Vec::new(),
+            peak_rss_kib: Vec::new(),
+            outcome: String::new(),
+        });
+    }
+    for round in 0..runs {
+        for k in 0..launches.len() {
+            let i = (round + k) % launches.len();
+            let once = launches[i].once().await?;
+            let cold = &mut colds[i];
+            cold.runs_ms.push(once.first_poll_ms);
+            cold.first_answer_ms.push(once.answered_ms);
+            cold.peak_rss_kib.push(once.peak_rss_kib);
+            if cold.outcome.is_empty() {
+                cold.outcome = once.outcome.unwrap_or_else(|| "no answer".into());
+            }
         }
     }
     server.abort();
-    Ok(cold)
+    Ok(colds)
 }
 
 /// One function binary started as Lambda starts it, against the Runtime API at `address`.
