@@ -175,12 +175,7 @@ pub async fn contribute(
         } else {
             record
         };
-        let contributor = Contributor {
-            id: &user.user_id,
-            username: user.username.as_deref(),
-            avatar_url: user.avatar_url.as_deref(),
-            tier,
-        };
+        let contributor = Contributor::of(&user, tier);
         let tally = Tally::new(&user.user_id, now).with(
             Event::PoolContribution,
             [

@@ -370,13 +370,7 @@ impl<'a> GenerationsStore<'a> {
             TransactWriteItem::builder().put(put).build(),
         );
         if let Some(contribution) = write.contribution {
-            let user = write.user;
-            let contributor = Contributor {
-                id: &user.user_id,
-                username: user.username.as_deref(),
-                avatar_url: user.avatar_url.as_deref(),
-                tier: write.grant.tier,
-            };
+            let contributor = Contributor::of(write.user, write.grant.tier);
             items.extend(
                 RecordItem::Counts,
                 contribution_items(&self.names.pool_table, contribution, contributor, write.now)?,

@@ -475,12 +475,7 @@ impl<'a> JobsStore<'a> {
         );
         items.push(CommitItem::Owner, owner);
         if let Some(contribution) = write.contribution {
-            let contributor = Contributor {
-                id: &user.user_id,
-                username: user.username.as_deref(),
-                avatar_url: user.avatar_url.as_deref(),
-                tier: job.tier,
-            };
+            let contributor = Contributor::of(user, job.tier);
             items.extend(
                 CommitItem::Counts,
                 contribution_items(&self.names.pool_table, contribution, contributor, write.now)?,

@@ -153,6 +153,18 @@ pub struct Contributor<'a> {
     pub tier: Tier,
 }
 
+impl<'a> Contributor<'a> {
+    /// `user` as the ranking shows them, at `tier`.
+    pub fn of(user: &'a super::users::UserRecord, tier: Tier) -> Self {
+        Self {
+            id: &user.user_id,
+            username: user.username.as_deref(),
+            avatar_url: user.avatar_url.as_deref(),
+            tier,
+        }
+    }
+}
+
 /// The transaction items that store a new contribution and add its points to the contributor's
 /// week, month and all-time ranking rows.
 pub fn contribution_items(
