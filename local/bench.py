@@ -64,7 +64,7 @@ def timed_build(target_dir=None, release=True):
 TRUST_VARIANTS = ["compiled", "bundle", "native", "lazy"]
 # Release profile variants measured on record-generation with BENCH_PROFILES=1 (opt-level, lto);
 # the first is the profile of Cargo.toml, measured in the main build.
-PROFILES = [("s", "fat"), ("3", "thin"), ("z", "thin"), ("s", "thin")]
+PROFILES = [("z", "fat"), ("s", "fat"), ("3", "thin"), ("s", "thin")]
 
 
 def cold(local_api, binary, name, runs, env=()):
@@ -164,9 +164,9 @@ def bursts(local_api):
 WHY = {
     "generation-worker": "the only function with a general HTTP client (reqwest with its rustls and the "
                          "platform verifier, for the providers' APIs, which may be any public host) and the "
-                         "SSM client (providers' keys) on top of DynamoDB and S3's multipart upload. Closing "
-                         "it: the provider calls over the SDK's own hyper/rustls client instead of reqwest. "
-                         "(Its providers' HTTP client and keys are made on the first batch, not at cold start: "
+                         "SSM client (providers' keys) on top of DynamoDB and S3's multipart upload, whose "
+                         "checksums link crc-fast's tables for every CRC variant (about 0.7 MiB). (Its "
+                         "providers' HTTP client and keys are made on the first batch, not at cold start: "
                          "nobody waits on a queue consumer's first invocation.)",
 }
 
@@ -182,11 +182,11 @@ TRUST_CHOICE = ("The functions keep the compiled-in roots, with their clients bu
                 "and the only choice that trusts nothing but the roots AWS endpoints "
                 "chain to and does not depend on the files of the runtime image. Reading one bundle costs "
                 "the parse of every root in it; rustls-native-certs also walks the CA directory.")
-PROFILE_CHOICE = ("Cargo.toml uses `opt-level = \"s\"` with fat LTO: the smallest binary of the variants and a "
-                  "cold start as short as any (the ratios are within run-to-run spread of each other, "
-                  "opt-level 3 is 40% larger for no faster start); the functions wait on DynamoDB, so "
-                  "size and start matter more than instruction speed. Fat LTO costs build time only in "
-                  "release builds (`make package`, `make bench`); `make test` builds the dev profile.")
+PROFILE_CHOICE = ("Cargo.toml uses `opt-level = \"z\"` with fat LTO: the functions wait on DynamoDB, S3 "
+                  "and the providers, so size and start matter more than instruction speed (TLS's "
+                  "cryptography is aws-lc's C, which the Rust opt-level does not touch). Fat LTO costs build "
+                  "time only in release builds (`make package`, `make bench`); `make test` builds the dev "
+                  "profile.")
 
 
 def main():
@@ -245,7 +245,9 @@ def kept_section(heading):
         return ""
     start += 1
     end = text.find("\n## ", start + len(heading))
-    return text[start:] if end < 0 else text[start:end + 1]
+    section = text[start:] if end < 0 else text[start:end + 1]
+    # One blank line after it, however many the file had.
+    return section.rstrip("\n") + "\n"
 
 
 def write(report, burst, clean, release_build, runs, samples):
@@ -341,7 +343,11 @@ def write(report, burst, clean, release_build, runs, samples):
             opt, lto = name.split("/")
             w(f"| {opt} / {lto} | {p['size'] / 2**20:.2f} MiB | {med:.2f} ms | {med / hmed:.2f} | {p['build_s']:.0f} s |")
         w("")
-        w(PROFILE_CHOICE)
+        sizes = {name: p["size"] for name, p in report["profiles"].items()}
+        main_size = os.path.getsize(os.path.join(RELEASE, "record-generation"))
+        smaller = sorted(n for n, size in sizes.items() if size < main_size)
+        w(PROFILE_CHOICE + (f" Smaller than Cargo.toml's: {', '.join(smaller)}." if smaller else
+                            " It is the smallest binary of the variants."))
         w("")
     else:
         # Not measured in this run nor kept in target/: the section as it stands.

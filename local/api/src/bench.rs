@@ -736,8 +736,10 @@ pub async fn cold_starts(
     for round in 0..runs {
         for k in 0..launches.len() {
             let i = (round + k) % launches.len();
-            let once = launches[i].once().await?;
-            let cold = &mut colds[i];
+            let (Some(launch), Some(cold)) = (launches.get(i), colds.get_mut(i)) else {
+                continue;
+            };
+            let once = launch.once().await?;
             cold.runs_ms.push(once.first_poll_ms);
             cold.first_answer_ms.push(once.answered_ms);
             cold.peak_rss_kib.push(once.peak_rss_kib);
