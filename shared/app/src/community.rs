@@ -176,14 +176,7 @@ pub async fn contribute(
             record
         };
         let contributor = Contributor::of(&user, tier);
-        let tally = Tally::new(&user.user_id, now).with(
-            Event::PoolContribution,
-            [
-                ("contribution_id", record.contribution_id.as_str()),
-                ("generation_id", id.as_str()),
-                ("via", "manual"),
-            ],
-        );
+        let tally = manual_contribution(&record, id, now);
         match state
             .generations()
             .contribute(&generation, &record, contributor, &tally, now)
@@ -195,6 +188,22 @@ pub async fn contribute(
         }
     }
     Err(StoreError::unavailable("contribute", "every attempt lost a race").into())
+}
+
+/// The analytics of a manual contribution.
+fn manual_contribution(
+    record: &ContributionRecord,
+    id: &GenerationId,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Tally {
+    Tally::new(&record.contributor_id, now).with(
+        Event::PoolContribution,
+        [
+            ("contribution_id", record.contribution_id.as_str()),
+            ("generation_id", id.as_str()),
+            ("via", "manual"),
+        ],
+    )
 }
 
 /// A claim made: what the client gets back.

@@ -183,15 +183,7 @@ pub async fn record_generation(
         let rate = crate::rate::step(state, user, now)?;
         let grant = match decide(&user.usage(now), Some(generation.quality), now) {
             Ok(grant) => grant,
-            Err(refusal) => {
-                // Parallel requests with this id hold units until one of them records it: a
-                // refusal yields to that record.
-                let answer = replay_or(state, caller, id, refusal).await;
-                if let Err(RecordError::Refused(refusal)) = &answer {
-                    count_limit_hit(state, caller, refusal, &rate, now).await;
-                }
-                return answer;
-            }
+            Err(refusal) => return refused(state, caller, id, refusal, &rate, now).await,
         };
         match state
             .generations()
@@ -214,6 +206,23 @@ pub async fn record_generation(
         }
     }
     Err(spends.exhausted().into())
+}
+
+/// A refused spend: parallel requests with this id hold units until one of them records it, so a
+/// refusal yields to that record; a refusal that stands is counted.
+async fn refused(
+    state: &AppState,
+    caller: &Caller,
+    id: &GenerationId,
+    refusal: Refusal,
+    rate: &RateStep,
+    now: DateTime<Utc>,
+) -> Result<Recorded, RecordError> {
+    let answer = replay_or(state, caller, id, refusal).await;
+    if let Err(RecordError::Refused(refusal)) = &answer {
+        count_limit_hit(state, caller, refusal, rate, now).await;
+    }
+    answer
 }
 
 /// How waiting for a parallel duplicate ended.

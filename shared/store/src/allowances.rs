@@ -180,10 +180,9 @@ impl<'a> AllowancesStore<'a> {
                 .expression_attribute_values(":max", AttributeValue::N(max.to_string())),
         };
         Ok(
-            match super::update_once("UpdateItem give back allowance", request).await? {
-                Attempt::Done(_) => Attempt::Done(()),
-                Attempt::Busy => Attempt::Busy,
-            },
+            super::update_once("UpdateItem give back allowance", request)
+                .await?
+                .map(|_| ()),
         )
     }
 

@@ -332,10 +332,7 @@ impl<'a> GenerationsStore<'a> {
         } else {
             "UpdateItem keep a failed job spent"
         };
-        Ok(match super::update_once(operation, request).await? {
-            Attempt::Done(_) => Attempt::Done(()),
-            Attempt::Busy => Attempt::Busy,
-        })
+        Ok(super::update_once(operation, request).await?.map(|_| ()))
     }
 
     /// Stores a spent generation: its record with the exact body, its pool contribution when it

@@ -463,9 +463,8 @@ impl<'a> JobsStore<'a> {
             .set_item(Some(
                 serde_dynamo::to_item(write.generation).map_err(StoreError::invalid_request)?,
             ))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(StoreError::invalid_request)?;
+            .condition_expression("attribute_not_exists(pk)");
+        let put = put.build().map_err(StoreError::invalid_request)?;
         let owner = self.commit_owner(write)?;
         let mut items = Transaction::new("TransactWriteItems commit");
         items.push(CommitItem::Job, finish);

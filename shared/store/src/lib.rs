@@ -144,6 +144,15 @@ pub enum Attempt<T> {
     Busy,
 }
 
+impl<T> Attempt<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Attempt<U> {
+        match self {
+            Attempt::Done(done) => Attempt::Done(f(done)),
+            Attempt::Busy => Attempt::Busy,
+        }
+    }
+}
+
 /// A transaction whose items are named by `R` (each use case's own enum of its items), so a
 /// cancellation says by name, not by position, whose condition failed.
 #[derive(Debug)]
