@@ -13,8 +13,8 @@ pub async fn pause(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=ceiling))).await;
 }
 
-/// Runs `attempt` until it is done, pausing after each `Busy`, at most `attempts` times; a store
-/// failure named `operation` when every one was busy.
+/// Runs `attempt` until it is done, at most `attempts` times with a pause before each retry (none
+/// after the last); a store failure named `operation` when every one was busy.
 pub async fn until_done<T, F, Fut>(
     operation: &'static str,
     attempts: u32,
@@ -25,13 +25,61 @@ where
     Fut: Future<Output = Result<Attempt<T>, StoreError>>,
 {
     for n in 0..attempts {
-        match attempt().await? {
-            Attempt::Done(done) => return Ok(done),
-            Attempt::Busy => pause(n).await,
+        if n > 0 {
+            pause(n - 1).await;
+        }
+        if let Attempt::Done(done) = attempt().await? {
+            return Ok(done);
         }
     }
     Err(StoreError::unavailable(
         operation,
         "its items stayed in other requests",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[tokio::test]
+    async fn a_busy_attempt_is_tried_again_until_it_is_done() {
+        let tries = AtomicU32::new(0);
+        let done = until_done("test", 5, || async {
+            let n = tries.fetch_add(1, Ordering::SeqCst);
+            Ok(if n < 2 {
+                Attempt::Busy
+            } else {
+                Attempt::Done(n)
+            })
+        })
+        .await;
+        assert_eq!(done.ok(), Some(2));
+        assert_eq!(tries.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn every_attempt_busy_is_a_store_failure_after_exactly_that_many() {
+        let tries = AtomicU32::new(0);
+        let done: Result<(), _> = until_done("test", 4, || async {
+            tries.fetch_add(1, Ordering::SeqCst);
+            Ok(Attempt::Busy)
+        })
+        .await;
+        assert!(matches!(done, Err(StoreError::Unavailable { .. })));
+        assert_eq!(tries.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_ends_the_attempts_at_once() {
+        let tries = AtomicU32::new(0);
+        let done: Result<(), _> = until_done("test", 4, || async {
+            tries.fetch_add(1, Ordering::SeqCst);
+            Err(StoreError::corrupt("broken"))
+        })
+        .await;
+        assert!(matches!(done, Err(StoreError::Corrupt(_))));
+        assert_eq!(tries.load(Ordering::SeqCst), 1);
+    }
 }
