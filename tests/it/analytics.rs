@@ -274,6 +274,7 @@ async fn the_summary_is_for_admins_and_names_a_bad_date() {
         ("from=2026-11-30&to=2026-11-01", "from"),
         ("from=2026-01-01&to=2027-01-02", "to"),
         ("from=yesterday&to=2026-11-30", "from"),
+        ("from=&to=2026-11-30", "from"),
     ] {
         let res = app
             .call(

@@ -132,6 +132,19 @@ async fn unknown_quality_is_a_400_naming_the_field() {
         .as_str()
         .unwrap_or_default()
         .contains("quality"));
+    // An empty value is no quality at all, not "any".
+    let empty = app
+        .call(
+            "GET",
+            "/api/tiers/limits/me?quality=",
+            As::user("erin"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        empty.assert_problem(400, "invalid_request")["field"],
+        "quality"
+    );
 }
 
 #[tokio::test]

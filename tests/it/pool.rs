@@ -369,6 +369,8 @@ async fn tampered_or_foreign_cursors_and_bad_queries_are_400() {
     }
     for (query, field) in [
         ("?sort=best", "sort"),
+        // An empty value is none of the three, not the default.
+        ("?sort=", "sort"),
         ("?limit=0", "limit"),
         ("?limit=101", "limit"),
     ] {

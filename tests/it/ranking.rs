@@ -121,6 +121,7 @@ async fn bad_timeframes_and_limits_are_400_naming_the_field() {
     let app = TestApp::spawn().await;
     for (query, field) in [
         ("?timeframe=year", "timeframe"),
+        ("?timeframe=", "timeframe"),
         ("?limit=0", "limit"),
         ("?limit=101", "limit"),
         ("?limit=ten", "limit"),

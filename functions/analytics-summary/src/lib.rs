@@ -7,7 +7,7 @@ use son1k_app::analytics::summary;
 use son1k_app::AppState;
 use son1k_domain::analytics::DayRange;
 use son1k_http::auth;
-use son1k_http::request::{json, query_param, render, request_id, HandlerResult};
+use son1k_http::request::{json, query_value, render, request_id, HandlerResult};
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
     render(request_id(&req), handle(state, req).await)
@@ -17,8 +17,8 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let caller = auth::caller(&req)?;
     auth::require_admin(&caller)?;
     let range = DayRange::parse(
-        query_param(&req, "from")?.as_deref(),
-        query_param(&req, "to")?.as_deref(),
+        query_value(&req, "from")?.as_deref(),
+        query_value(&req, "to")?.as_deref(),
     )?;
     json(StatusCode::OK, &summary(state, &range).await?)
 }

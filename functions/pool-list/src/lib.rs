@@ -5,7 +5,9 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use son1k_app::listing::{list, Listing, Sort, GENRE_MAX_CHARS};
 use son1k_app::AppState;
-use son1k_http::request::{json, limit_param, query_param, render, request_id, HandlerResult};
+use son1k_http::request::{
+    json, limit_param, query_param, query_value, render, request_id, HandlerResult,
+};
 use son1k_http::ApiError;
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
@@ -21,7 +23,7 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
 
 /// The query, validated: the order, the genre and how many.
 fn listing(req: &Request) -> Result<Listing, ApiError> {
-    let sort = match query_param(req, "sort")?.as_deref() {
+    let sort = match query_value(req, "sort")?.as_deref() {
         None | Some("recent") => Sort::Recent,
         Some("popular") => Sort::Popular,
         Some("quality") => Sort::Quality,

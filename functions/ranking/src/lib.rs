@@ -6,7 +6,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 use son1k_app::AppState;
 use son1k_domain::pool::{rank, RankedRow, Timeframe};
-use son1k_http::request::{json, limit_param, query_param, render, request_id, HandlerResult};
+use son1k_http::request::{json, limit_param, query_value, render, request_id, HandlerResult};
 
 #[derive(Debug, Serialize)]
 struct RankingResponse {
@@ -20,7 +20,7 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
-    let timeframe = match query_param(&req, "timeframe")? {
+    let timeframe = match query_value(&req, "timeframe")? {
         Some(raw) => Timeframe::parse(&raw)?,
         None => Timeframe::Week,
     };

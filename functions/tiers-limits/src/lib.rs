@@ -5,7 +5,7 @@ use lambda_http::{Body, Error, Request, Response};
 use son1k_app::AppState;
 use son1k_domain::tiers::Quality;
 use son1k_http::auth;
-use son1k_http::request::{json, path_param, query_param, render, request_id, HandlerResult};
+use son1k_http::request::{json, path_param, query_value, render, request_id, HandlerResult};
 use son1k_http::ApiError;
 
 pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
@@ -15,7 +15,7 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 #[tracing::instrument(skip_all)]
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let caller = auth::caller(&req)?;
-    let quality = query_param(&req, "quality")?
+    let quality = query_value(&req, "quality")?
         .map(|q| Quality::parse(&q))
         .transpose()?;
     let target = auth::resolve_target(&caller, &path_param(&req, "user_id")?)?;

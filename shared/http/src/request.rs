@@ -180,15 +180,15 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::not_found("no such resource"))
 }
 
-/// A query parameter; an empty value counts as absent.
-/// The query parameter `name` of a text: an empty one is the same as one left out; one given more than once
-/// is a 400 (which one would count is a guess).
+/// The query parameter `name` of a free text (a cursor, a genre): an empty one is the same as one
+/// left out; one given more than once is a 400 (which one would count is a guess).
 pub fn query_param(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
     Ok(query_value(req, name)?.filter(|v| !v.is_empty()))
 }
 
-/// The query parameter `name` as given, empty included (a number's parameter: `?limit=` is no
-/// number); one given more than once is a 400.
+/// The query parameter `name` as given, empty included: for a number, an enum or a date, whose
+/// empty value is invalid (`?limit=` is no number, `?sort=` no order); one given more than once is
+/// a 400.
 pub fn query_value(req: &Request, name: &str) -> Result<Option<String>, ApiError> {
     let values = req
         .query_string_parameters_ref()
