@@ -4,6 +4,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::join_all;
 use serde_json::{json, Value};
+use son1k_app::ports::Pool;
 use son1k_domain::analytics::{shard_of, SHARDS};
 use son1k_domain::ids::UserId;
 use son1k_store::analytics::{counter_pk, counter_sk, events_pk};

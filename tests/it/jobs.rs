@@ -5,6 +5,7 @@
 use local_api::provider_stub::{Behaviour, Mode, ProviderStub, SAMPLE_RATE};
 use serde_json::json;
 use son1k_app::jobs::{JobMessage, Providers};
+use son1k_app::ports::{AudioBucket, Jobs};
 use son1k_app::providers::{Predictions, ProviderConfig};
 use son1k_domain::entitlement::TierSource;
 use son1k_domain::tiers::{Quality, Tier};

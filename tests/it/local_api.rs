@@ -2,6 +2,7 @@
 //! http_headers.rs).
 
 use local_api::{mint_token, JwtRules, TokenRequest};
+use son1k_app::ports::Users;
 use son1k_tests::TestApp;
 
 const SECRET: &str = "test-secret";

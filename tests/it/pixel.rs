@@ -5,6 +5,7 @@
 use futures::future::join_all;
 use local_api::ollama_stub::{Behaviour, Mode};
 use serde_json::{json, Value};
+use son1k_app::ports::PixelMemory;
 use son1k_domain::pixel::{PERSONA, WITHHELD};
 use son1k_tests::{statuses, As, TestApp, TestResponse};
 

@@ -3,6 +3,7 @@
 //! items 404.
 
 use futures::future::join_all;
+use son1k_app::ports::Pool;
 use son1k_tests::{As, TestApp, TestResponse};
 
 async fn like(app: &TestApp, user: &str, id: &str, on: bool) -> TestResponse {

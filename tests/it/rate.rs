@@ -5,6 +5,7 @@
 
 use futures::future::join_all;
 use serde_json::json;
+use son1k_app::ports::Pool;
 use son1k_domain::tiers::Tier;
 use son1k_tests::{statuses, As, TestApp, TestResponse};
 

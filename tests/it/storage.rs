@@ -3,6 +3,7 @@
 
 use futures::future::join_all;
 use serde_json::{json, Value};
+use son1k_app::ports::AudioBucket;
 use son1k_domain::entitlement::TierSource;
 use son1k_domain::tiers::{Tier, GIB};
 use son1k_store::generations::AudioState;

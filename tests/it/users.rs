@@ -1,5 +1,6 @@
 //! Create-on-first-request under races: parallel first requests make exactly one user.
 
+use son1k_app::ports::Users;
 use son1k_tests::{As, TestApp};
 
 /// Twenty first requests of one new user at once: several of them find no user and try to create

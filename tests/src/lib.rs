@@ -15,6 +15,7 @@ use local_api::{request_context, JwtRules, LocalApi};
 use serde_json::Value;
 use son1k_app::clock::FixedClock;
 use son1k_app::config::Config;
+use son1k_app::ports::{Generations, Users};
 use son1k_app::state::LocalEndpoints;
 use son1k_app::AppState;
 use son1k_domain::entitlement::{Subscription, SubscriptionStatus, TierSource};

@@ -27,9 +27,9 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let target = auth::target_id(&caller, &raw_target)?;
     let GrantTierRequest { tier } = parse_json(&req, BODY_LIMIT)?;
     auth::require_admin(&caller)?;
-    let user = son1k_app::admin::grant_tier(state, &target, tier)
+    let limits = son1k_app::admin::grant_tier(state, &target, tier)
         .await?
         .ok_or_else(|| ApiError::not_found("no such user"))?;
     tracing::info!(admin = %caller.id, user_id = %target, tier = %tier, "tier granted");
-    json(StatusCode::OK, &user.limits(None, state.clock.now()))
+    json(StatusCode::OK, &limits)
 }

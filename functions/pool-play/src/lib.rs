@@ -6,7 +6,6 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 use son1k_app::AppState;
 use son1k_domain::pool::contribution_id;
-use son1k_domain::storage::AUDIO_LINK_SECONDS;
 use son1k_http::auth;
 use son1k_http::request::{json, path_param, render, request_id, HandlerResult};
 use son1k_http::ApiError;
@@ -27,15 +26,11 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
     let not_found = || ApiError::not_found("no such item in the pool");
     let id = contribution_id(&raw).ok_or_else(not_found)?;
     let played = son1k_app::community::play(state, &caller, &id).await?;
-    let link = state
-        .audio()
-        .presign_get(&played.audio_key, state.clock.now(), AUDIO_LINK_SECONDS)
-        .await?;
     json(
         StatusCode::OK,
         &PlayResponse {
             plays: played.plays,
-            audio_url: link.url,
+            audio_url: played.audio_url,
         },
     )
 }

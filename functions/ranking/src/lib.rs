@@ -5,7 +5,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::Serialize;
 use son1k_app::AppState;
-use son1k_domain::pool::{rank, RankedRow, Timeframe};
+use son1k_domain::pool::{RankedRow, Timeframe};
 use son1k_http::request::{json, limit_param, query_value, render, request_id, HandlerResult};
 
 #[derive(Debug, Serialize)]
@@ -25,17 +25,13 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         None => Timeframe::Week,
     };
     let limit = limit_param(&req)?;
-    let now = state.clock.now();
-    let standings = state
-        .pool()
-        .standings(&timeframe.period_key(now), limit)
-        .await?;
+    let (period, ranking) = son1k_app::community::ranking(state, timeframe, limit).await?;
     json(
         StatusCode::OK,
         &RankingResponse {
             timeframe: timeframe.as_str(),
-            period: timeframe.label(now),
-            ranking: rank(standings, limit),
+            period,
+            ranking,
         },
     )
 }

@@ -19,15 +19,8 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         .map(|q| Quality::parse(&q))
         .transpose()?;
     let target = auth::resolve_target(&caller, &path_param(&req, "user_id")?)?;
-    let now = state.clock.now();
-    let user = if target == caller.id {
-        state.users().get_or_create(caller.new_user(now)).await?
-    } else {
-        state
-            .users()
-            .get(&target)
-            .await?
-            .ok_or_else(|| ApiError::not_found("no such user"))?
-    };
-    json(StatusCode::OK, &user.limits(quality, now))
+    let limits = son1k_app::limits::of(state, &caller, &target, quality)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    json(StatusCode::OK, &limits)
 }

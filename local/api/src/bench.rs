@@ -12,6 +12,7 @@ use crate::{init_stack, mint_token, request_context, router, JwtRules, LocalApi,
 use axum::http::{HeaderMap, Method};
 use serde::Serialize;
 use serde_json::{json, Value};
+use son1k_app::ports::Users;
 use son1k_app::AppState;
 use son1k_http::routes::{Route, ROUTES};
 use son1k_store::metrics::{CallCounter, CapacityMeter};

@@ -20,6 +20,7 @@ use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use serde_json::{Map, Value};
+use son1k_app::ports::Users;
 use son1k_app::AppState;
 use son1k_domain::ids::UserId;
 use son1k_http::auth::format_list_claim;

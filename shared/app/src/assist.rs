@@ -4,8 +4,9 @@
 
 use crate::caller::Caller;
 use crate::llm::{LanguageModel, LlmError};
+use crate::ports::{Allowances, Analytics, Model, RequestBudgets, Time, Users};
 use crate::rate::RateLimited;
-use crate::{retry, AppState};
+use crate::retry;
 use son1k_domain::analytics::Event;
 use son1k_domain::assist::{decide, spent, Feature, Granted, Spent, GIVE_BACKS_PER_DAY};
 use son1k_domain::rate::RateStep;
@@ -57,8 +58,8 @@ const GIVE_BACK_ATTEMPTS: u32 = 12;
 const TAKE_LEARNED: u32 = 5;
 
 /// The configured model, or 503.
-pub fn model(state: &AppState) -> Result<&dyn LanguageModel, AssistError> {
-    state.llm.as_deref().ok_or_else(|| {
+pub fn model(app: &impl Model) -> Result<&dyn LanguageModel, AssistError> {
+    app.model().ok_or_else(|| {
         tracing::error!("OLLAMA_URL is not set: the language-model routes answer 503");
         AssistError::NoModel
     })
@@ -68,22 +69,22 @@ pub fn model(state: &AppState) -> Result<&dyn LanguageModel, AssistError> {
 /// (the unit counted past the limit is given back at once).
 #[tracing::instrument(skip_all, fields(user_id = %caller.id, feature = feature.as_str()))]
 pub async fn take(
-    state: &AppState,
+    app: &(impl Time + Users + Analytics + Allowances + RequestBudgets),
     caller: &Caller,
     feature: Feature,
 ) -> Result<Ticket, AssistError> {
-    let budget = state.config.request_budget;
+    let budget = app.request_budget();
     let mut seen_tat = None;
     let (mut conflicts, mut learned) = (0, 0);
     while conflicts < TAKE_ATTEMPTS && learned < TAKE_LEARNED {
-        let now = state.clock.now();
+        let now = app.clock().now();
         let key = feature.counter_key(now);
         // The request budget's step from the bucket last seen, taken in the same update.
         let rate = budget.step(seen_tat, now.timestamp_millis());
         if let RateStep::Refused { retry_after } = rate {
             return Err(RateLimited { retry_after }.into());
         }
-        let taken = state.allowances();
+        let taken = app.allowances();
         let user = match taken.take(&caller.id, feature, &key, &rate, now).await? {
             Take::Counted(user) => *user,
             Take::AtCap(user) => {
@@ -95,15 +96,15 @@ pub async fn take(
                     continue;
                 }
                 let spent = spent(feature, user.entitlement(now).tier, now);
-                return Err(refused(state, caller, spent, Some(&found)).await);
+                return Err(refused(app, caller, spent, Some(&found)).await);
             }
             Take::NoUser => {
-                state.users().get_or_create(caller.new_user(now)).await?;
+                app.users().get_or_create(caller.new_user(now)).await?;
                 learned += 1;
                 continue;
             }
             Take::NoCounters => {
-                state.allowances().start_counters(&caller.id).await?;
+                app.allowances().start_counters(&caller.id).await?;
                 learned += 1;
                 continue;
             }
@@ -113,7 +114,7 @@ pub async fn take(
                 continue;
             }
         };
-        return granted(state, caller, feature, key, user, now).await;
+        return granted(app, caller, feature, key, user, now).await;
     }
     Err(StoreError::unavailable(
         "UpdateItem take allowance",
@@ -125,7 +126,7 @@ pub async fn take(
 /// After a take counted one unit of `key`: the ticket, or (past the tier's allowance) the unit
 /// taken back and the refusal.
 async fn granted(
-    state: &AppState,
+    app: &(impl Time + Analytics + Allowances),
     caller: &Caller,
     feature: Feature,
     key: String,
@@ -145,11 +146,11 @@ async fn granted(
             retry::until_done(
                 "UpdateItem uncount allowance",
                 GIVE_BACK_ATTEMPTS,
-                || async move { state.allowances().uncount(&caller.id, key).await },
+                || async move { app.allowances().uncount(&caller.id, key).await },
             )
             .await?;
             // The take spent this request's budget already.
-            Err(refused(state, caller, spent, None).await)
+            Err(refused(app, caller, spent, None).await)
         }
     }
 }
@@ -157,16 +158,16 @@ async fn granted(
 /// The refusal of a spent allowance, counted; `rate`: the budget step the refused request takes
 /// in the count's transaction (none when its take spent it).
 async fn refused(
-    state: &AppState,
+    app: &(impl Time + Analytics),
     caller: &Caller,
     spent: Spent,
     rate: Option<&RateStep>,
 ) -> AssistError {
-    let tally = Tally::new(&caller.id, state.clock.now()).with(
+    let tally = Tally::new(&caller.id, app.clock().now()).with(
         Event::LimitReached,
         [("limit", spent.feature.as_str()), ("period", "day")],
     );
-    crate::analytics::count_refusal(state, &tally, rate.map(|step| (&caller.id, step))).await;
+    crate::analytics::count_refusal(app, &tally, rate.map(|step| (&caller.id, step))).await;
     AssistError::Spent(spent)
 }
 
@@ -174,15 +175,14 @@ impl Ticket {
     /// Gives the unit back (the model failed, or nothing was stored): to the counter it was taken
     /// from, whatever the day is now, unless that day's `GIVE_BACKS_PER_DAY` are used (then the
     /// failure spends it). A failure to give it back is logged; the unit stays spent.
-    pub async fn give_back(&self, state: &AppState) {
+    pub async fn give_back(&self, app: &impl Allowances) {
         let back = self.feature.give_back_key(&self.key);
         let back = &back;
         let given = retry::until_done(
             "UpdateItem give back allowance",
             GIVE_BACK_ATTEMPTS,
             || async move {
-                state
-                    .allowances()
+                app.allowances()
                     .give_back(&self.user.user_id, &self.key, back, GIVE_BACKS_PER_DAY)
                     .await
             },

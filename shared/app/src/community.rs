@@ -1,10 +1,11 @@
 //! Community pool use cases: play, like, a manual contribution, a claim.
 
 use crate::caller::Caller;
-use crate::{retry, AppState};
+use crate::ports::{Analytics, AudioBucket, Generations, Pool, RequestBudgets, Time, Users};
+use crate::retry;
 use son1k_domain::analytics::Event;
 use son1k_domain::ids::GenerationId;
-use son1k_domain::pool::points;
+use son1k_domain::pool::{points, rank, RankedRow, Timeframe};
 use son1k_domain::storage::AUDIO_LINK_SECONDS;
 use son1k_store::analytics::Tally;
 use son1k_store::generations::AudioState;
@@ -55,26 +56,51 @@ const PLAY_CONFLICTS: u32 = 10;
 /// Each happens only after another request made progress, so they do not count as conflicts.
 const PLAY_LEARNED: u32 = 5;
 
+/// A play: the item's plays after it, and a short-lived link to its audio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Play {
+    pub plays: u64,
+    pub audio_url: String,
+}
+
 /// Plays listed item `id` for the caller: one request of their budget, taken in the play's own
-/// transaction, and one counted play per user, item and UTC hour (`store::pool::PoolStore::play`).
+/// transaction, and one counted play per user, item and UTC hour (`store::pool::PoolStore::play`);
+/// then a link to the audio, valid for `AUDIO_LINK_SECONDS`.
 #[tracing::instrument(skip_all, fields(user_id = %caller.id, contribution_id = %id))]
 pub async fn play(
-    state: &AppState,
+    app: &(impl Time + Users + Pool + AudioBucket + RequestBudgets),
+    caller: &Caller,
+    id: &str,
+) -> Result<Play, CommunityError> {
+    let played = count_play(app, caller, id).await?;
+    let link = app
+        .audio()
+        .presign_get(&played.audio_key, app.clock().now(), AUDIO_LINK_SECONDS)
+        .await?;
+    Ok(Play {
+        plays: played.plays,
+        audio_url: link.url,
+    })
+}
+
+/// The play counted (or found counted this hour) in one transaction with the request budget.
+async fn count_play(
+    app: &(impl Time + Users + Pool + RequestBudgets),
     caller: &Caller,
     id: &str,
 ) -> Result<son1k_store::pool::Played, CommunityError> {
     use son1k_store::pool::PlayTry;
-    let budget = state.config.request_budget;
+    let budget = app.request_budget();
     let (mut seen_tat, mut counted_before) = (None, false);
     let (mut conflicts, mut learned) = (0, 0);
     while conflicts < PLAY_CONFLICTS && learned < PLAY_LEARNED {
         // The clock on every attempt.
-        let now = state.clock.now();
+        let now = app.clock().now();
         let rate = budget.step(seen_tat, now.timestamp_millis());
         if let son1k_domain::rate::RateStep::Refused { retry_after } = rate {
             return Err(crate::rate::RateLimited { retry_after }.into());
         }
-        match state
+        match app
             .pool()
             .play(id, &caller.id, &rate, counted_before, now)
             .await?
@@ -86,10 +112,10 @@ pub async fn play(
                 learned += 1;
             }
             PlayTry::RateStale => {
-                match state.users().get(&caller.id).await? {
+                match app.users().get(&caller.id).await? {
                     Some(user) => seen_tat = user.rate_tat,
                     None => {
-                        state.users().get_or_create(caller.new_user(now)).await?;
+                        app.users().get_or_create(caller.new_user(now)).await?;
                     }
                 }
                 learned += 1;
@@ -113,12 +139,12 @@ const LIKE_ATTEMPTS: u32 = 10;
 /// transaction, the read-back.
 #[tracing::instrument(skip_all, fields(user_id = %caller.id, contribution_id = %id))]
 pub async fn like(
-    state: &AppState,
+    app: &(impl Time + Pool),
     caller: &Caller,
     id: &str,
     like: bool,
 ) -> Result<Option<u64>, StoreError> {
-    let Some(item) = state.pool().contribution(id).await?.filter(|c| c.listed) else {
+    let Some(item) = app.pool().contribution(id).await?.filter(|c| c.listed) else {
         return Ok(None);
     };
     let item = &item;
@@ -126,32 +152,31 @@ pub async fn like(
         "TransactWriteItems pool like",
         LIKE_ATTEMPTS,
         || async move {
-            state
-                .pool()
-                .like(item, &caller.id, like, state.clock.now())
+            app.pool()
+                .like(item, &caller.id, like, app.clock().now())
                 .await
         },
     )
     .await?;
-    state.pool().likes_now(id).await
+    app.pool().likes_now(id).await
 }
 
 /// Shares the caller's own recorded generation with the pool: same points and ranking rows as an
 /// automatic contribution; once per generation, however many requests race.
 #[tracing::instrument(skip_all, fields(user_id = %caller.id, generation_id = %id))]
 pub async fn contribute(
-    state: &AppState,
+    app: &(impl Time + Users + Generations),
     caller: &Caller,
     id: &GenerationId,
 ) -> Result<ContributionRecord, CommunityError> {
-    let now = state.clock.now();
-    let user = state.users().get_or_create(caller.new_user(now)).await?;
+    let now = app.clock().now();
+    let user = app.users().get_or_create(caller.new_user(now)).await?;
     let tier = user.entitlement(now).tier;
     if !tier.is_paid() {
         return Err(CommunityError::OnlyPaidTiers);
     }
     for attempt in 0..CONTRIBUTE_ATTEMPTS {
-        let generation = state
+        let generation = app
             .generations()
             .get(id)
             .await?
@@ -177,7 +202,7 @@ pub async fn contribute(
         };
         let contributor = Contributor::of(&user, tier);
         let tally = manual_contribution(&record, id, now);
-        match state
+        match app
             .generations()
             .contribute(&generation, &record, contributor, &tally, now)
             .await?
@@ -231,39 +256,39 @@ pub(crate) fn claim_day(
 /// never the same item twice, counted as a play; safe under parallel claims.
 #[tracing::instrument(skip_all, fields(user_id = %caller.id))]
 pub async fn claim(
-    state: &AppState,
+    app: &(impl Time + Users + Pool + Analytics + AudioBucket),
     caller: &Caller,
     id: Option<&str>,
 ) -> Result<Claimed, CommunityError> {
-    let user = state
+    let user = app
         .users()
-        .get_or_create(caller.new_user(state.clock.now()))
+        .get_or_create(caller.new_user(app.clock().now()))
         .await?;
-    if user.entitlement(state.clock.now()).tier.is_paid() {
+    if user.entitlement(app.clock().now()).tier.is_paid() {
         return Err(CommunityError::OnlyFreeTier);
     }
     let mut refused = std::collections::BTreeSet::new();
     for attempt in 0..CLAIM_ATTEMPTS {
-        let now = state.clock.now();
+        let now = app.clock().now();
         let (day, day_label) = claim_day(now);
-        let used = claims_left(state, caller, &day, &day_label, now).await?;
+        let used = claims_left(app, caller, &day, &day_label, now).await?;
         let target = match id {
-            Some(id) => state
+            Some(id) => app
                 .pool()
                 .contribution(id)
                 .await?
                 .filter(|c| c.listed)
                 .ok_or(CommunityError::ItemNotFound)?,
-            None => pick(state, caller, &refused).await?,
+            None => pick(app, caller, &refused).await?,
         };
         let record = claim_record(caller, &target, now);
         let expires_at = (day.end + chrono::Duration::days(2)).timestamp();
-        let pool = state.pool();
+        let pool = app.pool();
         match pool
             .claim(&record, &caller.id, &day_label, used, expires_at)
             .await?
         {
-            ClaimOutcome::Claimed => return claimed(state, &target, record, used, &day, now).await,
+            ClaimOutcome::Claimed => return claimed(app, &target, record, used, &day, now).await,
             ClaimOutcome::AlreadyClaimed if id.is_some() => {
                 return Err(CommunityError::AlreadyClaimed)
             }
@@ -281,13 +306,13 @@ pub async fn claim(
 /// The caller's claims used on the UTC day `day` (`day_label`), or the refusal (counted) once the
 /// day's are spent.
 async fn claims_left(
-    state: &AppState,
+    app: &(impl Pool + Analytics),
     caller: &Caller,
     day: &son1k_domain::period::Period,
     day_label: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<u32, CommunityError> {
-    let used = state.pool().claims_on(&caller.id, day_label).await?;
+    let used = app.pool().claims_on(&caller.id, day_label).await?;
     if used < DAILY_CLAIMS {
         return Ok(used);
     }
@@ -295,7 +320,7 @@ async fn claims_left(
         Event::LimitReached,
         [("limit", "pool_claims"), ("period", "day")],
     );
-    crate::analytics::count_alone(state, &tally).await;
+    crate::analytics::count_alone(app, &tally).await;
     Err(CommunityError::DailyClaimLimit {
         reset_at: day.end,
         retry_after: day.seconds_until_end(now),
@@ -322,14 +347,14 @@ fn claim_record(
 
 /// What the claimer gets: the claim, a link to the audio, and the day's claims.
 async fn claimed(
-    state: &AppState,
+    app: &impl AudioBucket,
     target: &ContributionRecord,
     record: ClaimRecord,
     used: u32,
     day: &son1k_domain::period::Period,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Claimed, CommunityError> {
-    let link = state
+    let link = app
         .audio()
         .presign_get(&target.object_key(), now, AUDIO_LINK_SECONDS)
         .await?;
@@ -352,12 +377,12 @@ const PICK_WINDOW: usize = 100;
 
 /// A random listed item among the newest the caller has not claimed (nor just lost).
 async fn pick(
-    state: &AppState,
+    app: &impl Pool,
     caller: &Caller,
     refused: &std::collections::BTreeSet<String>,
 ) -> Result<ContributionRecord, CommunityError> {
-    let claimed = state.pool().claimed_by(&caller.id).await?;
-    let page = state
+    let claimed = app.pool().claimed_by(&caller.id).await?;
+    let page = app
         .pool()
         .listing("recent", "lst", ALL_LISTED, PICK_WINDOW, None)
         .await?;
@@ -371,4 +396,19 @@ async fn pick(
     }
     let index = fastrand::usize(..open.len());
     open.into_iter().nth(index).ok_or(CommunityError::PoolEmpty)
+}
+
+/// The contributors of `timeframe`'s current period (its label, as of now) by points, best first,
+/// at most `limit` of them.
+pub async fn ranking(
+    app: &(impl Time + Pool),
+    timeframe: Timeframe,
+    limit: usize,
+) -> Result<(String, Vec<RankedRow>), StoreError> {
+    let now = app.clock().now();
+    let standings = app
+        .pool()
+        .standings(&timeframe.period_key(now), limit)
+        .await?;
+    Ok((timeframe.label(now), rank(standings, limit)))
 }

@@ -3,13 +3,12 @@
 //! the two days before (`storage::reconcile_uploads`). Periods need no reset: a counter names its
 //! period, so a new period starts at zero by construction.
 
+use crate::ports::{AudioBucket, Generations, Housekeeping, Pool, Time, Uploads, Users};
 use crate::storage::{reconcile_uploads, ReconcileReport};
-use crate::AppState;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use son1k_domain::entitlement::TierSource;
 use son1k_domain::tiers::Tier;
-use son1k_store::housekeeping::{lapsing, store_free};
 use son1k_store::uploads::upload_day;
 use son1k_store::users::UserRecord;
 use son1k_store::StoreError;
@@ -33,11 +32,15 @@ pub struct ResetReport {
 }
 
 /// One run of `kind`, stopping its pages at `deadline`.
-pub async fn run(state: &AppState, kind: ResetKind, deadline: Instant) -> ResetReport {
-    let now = state.clock.now();
-    let lapsed_subscriptions = expire_lapsed_subscriptions(state, now, deadline).await;
+pub async fn run(
+    app: &(impl Time + Users + Generations + Pool + AudioBucket + Uploads + Housekeeping),
+    kind: ResetKind,
+    deadline: Instant,
+) -> ResetReport {
+    let now = app.clock().now();
+    let lapsed_subscriptions = expire_lapsed_subscriptions(app, now, deadline).await;
     let uploads = match kind {
-        ResetKind::Daily => Some(reconcile_uploads(state, &reconciled_days(now), deadline).await),
+        ResetKind::Daily => Some(reconcile_uploads(app, &reconciled_days(now), deadline).await),
         ResetKind::Monthly => None,
     };
     let report = ResetReport {
@@ -67,7 +70,7 @@ pub struct LapseReport {
 /// period end + grace without a renewal), found through the sparse `lapsing` index, page by page,
 /// until `deadline`. A failed user is counted and passed over.
 pub async fn expire_lapsed_subscriptions(
-    state: &AppState,
+    app: &impl Housekeeping,
     now: DateTime<Utc>,
     deadline: Instant,
 ) -> LapseReport {
@@ -78,12 +81,12 @@ pub async fn expire_lapsed_subscriptions(
             tracing::warn!(?report, "housekeeping stopped at its time budget");
             return report;
         }
-        let Ok(page) = lapsing(state.dynamo(), &state.config.names, now, start.take()).await else {
+        let Ok(page) = app.housekeeping().lapsing(now, start.take()).await else {
             return report;
         };
         for user in page.users {
             report.checked += 1;
-            match expire_one(state, user, now).await {
+            match expire_one(app, user, now).await {
                 Ok(true) => report.expired += 1,
                 Ok(false) => {}
                 Err(_) => report.failed += 1,
@@ -101,7 +104,7 @@ pub async fn expire_lapsed_subscriptions(
 
 /// Expires one user from the index; `Ok(false)` when its entitlement is still paid or a change won.
 async fn expire_one(
-    state: &AppState,
+    app: &impl Housekeeping,
     user: Result<UserRecord, StoreError>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
@@ -109,7 +112,7 @@ async fn expire_one(
     if user.tier_source != TierSource::Stripe || user.entitlement(now).tier != Tier::Free {
         return Ok(false);
     }
-    match store_free(state.dynamo(), &state.config.names, &user).await {
+    match app.housekeeping().store_free(&user).await {
         Ok(expired) => {
             if expired {
                 tracing::info!(user_id = %user.user_id, "lapsed subscription expired to FREE");

@@ -10,6 +10,9 @@ use crate::clock::rfc3339;
 use crate::metering::{
     user_or_new, Exhausted, SpendLoop, AWAIT_ROUNDS, GIVE_BACK_ATTEMPTS, READ_ATTEMPTS,
 };
+use crate::ports::{
+    Analytics, AudioBucket, Jobs, JobsQueues, Lyrics, ProviderStates, RequestBudgets, Time, Users,
+};
 use crate::providers::{Audio, GenerationRequest, MusicProvider, ProviderConfig, ProviderError};
 use crate::{retry, AppState};
 use chrono::{DateTime, Utc};
@@ -177,44 +180,43 @@ pub enum SubmitOutcome {
 /// reservation its original made and waits for that job instead of reserving a second unit.
 #[tracing::instrument(skip_all, fields(user_id = %caller.id, generation_id = %job.generation_id))]
 pub async fn submit(
-    state: &AppState,
+    app: &(impl Time + Users + Analytics + Lyrics + Jobs + JobsQueues + AudioBucket + RequestBudgets),
     caller: &Caller,
     job: &NewJob,
 ) -> Result<SubmitOutcome, SubmitError> {
-    let queue = ready_queue(state, caller, job).await?;
+    let queue = ready_queue(app, caller, job).await?;
     let id = &job.generation_id;
     let (user, existing, recorded) = retry::until_done(
         "BatchGetItem user, job and generation",
         READ_ATTEMPTS,
-        || async move { state.jobs().user_job_and_generation(&caller.id, id).await },
+        || async move { app.jobs().user_job_and_generation(&caller.id, id).await },
     )
     .await?;
     if let Some(existing) = existing {
-        return existing_job(state, queue, caller, existing).await;
+        return existing_job(app, queue, caller, existing).await;
     }
     if recorded.is_some() {
         return Err(SubmitError::IdTaken);
     }
-    let user = user_or_new(state, caller, user).await?;
-    reserve(state, queue, caller, job, user).await
+    let user = user_or_new(app, caller, user).await?;
+    reserve(app, queue, caller, job, user).await
 }
 
 /// The queue a job can be placed on: the deployment has one and a provider to serve it, and the
 /// job's lyrics (when it names a draft) are the caller's.
 async fn ready_queue<'a>(
-    state: &'a AppState,
+    app: &'a (impl Lyrics + JobsQueues),
     caller: &Caller,
     job: &NewJob,
 ) -> Result<&'a JobsQueue, SubmitError> {
-    let queue = state
-        .jobs_queue
-        .as_ref()
+    let queue = app
+        .jobs_queue()
         .ok_or_else(|| StoreError::unavailable("SendMessage", "JOBS_QUEUE_URL is not set"))?;
     if queue.providers == 0 {
         return Err(SubmitError::NoProvider);
     }
     if let Some(lyrics) = &job.lyrics_id {
-        if state.lyrics().entry(&caller.id, lyrics).await?.is_none() {
+        if app.lyrics().entry(&caller.id, lyrics).await?.is_none() {
             return Err(SubmitError::NoSuchLyrics);
         }
     }
@@ -224,18 +226,18 @@ async fn ready_queue<'a>(
 /// Decides and reserves the job's unit from `user` as it last was (the clock read on every
 /// attempt), then stores and queues the job; a parallel copy's reservation is waited for instead.
 async fn reserve(
-    state: &AppState,
+    app: &(impl Time + Users + Analytics + Lyrics + Jobs + AudioBucket + RequestBudgets),
     queue: &JobsQueue,
     caller: &Caller,
     job: &NewJob,
     user: UserRecord,
 ) -> Result<SubmitOutcome, SubmitError> {
     let id = &job.generation_id;
-    let mut spends = SpendLoop::new(state, "submit", user);
+    let mut spends = SpendLoop::new(app, "submit", user);
     while let Some((_, now)) = spends.next() {
         let user = spends.user();
         if let Some(held) = user.reservations.get(id.as_str()) {
-            match await_original(state, queue, caller, id, held).await? {
+            match await_original(app, queue, caller, id, held).await? {
                 Waited::Answered(outcome) => return Ok(outcome),
                 Waited::GaveUp(current) => {
                     spends.changed(current);
@@ -244,17 +246,17 @@ async fn reserve(
             }
         }
         // The request budget, from the bucket as read; taken in the reservation's own update.
-        let rate = crate::rate::step(state, user, now)?;
+        let rate = crate::rate::step(app, user, now)?;
         let grant = match decide(&user.usage(now), Some(job.quality), now) {
             Ok(grant) => grant,
             Err(refusal) => {
-                crate::metering::count_limit_hit(state, caller, &refusal, &rate, now).await;
+                crate::metering::count_limit_hit(app, caller, &refusal, &rate, now).await;
                 return Err(SubmitError::Refused(refusal));
             }
         };
         audio_fits(user, &grant, job)?;
         let reservation = Reservation::new(grant.period_key.clone(), grant.tier.is_paid(), now);
-        let jobs = state.jobs();
+        let jobs = app.jobs();
         match jobs
             .reserve(user, &grant, id, &reservation, &rate, now)
             .await?
@@ -263,7 +265,7 @@ async fn reserve(
                 let used = after.used_in(&grant.period_key);
                 let grant = grant.settled(used, after.paid_generations_total);
                 let record = job_record(caller, job, &grant, &reservation, now);
-                return place(state, queue, caller, job, &record, &grant).await;
+                return place(app, queue, caller, job, &record, &grant).await;
             }
             Spend::Stale(Some(current)) => spends.changed(current),
             Spend::Stale(None) => {
@@ -334,22 +336,22 @@ fn job_record(
 /// earlier submission whose reservation is over), the new reservation is given back and that job
 /// answers.
 async fn place(
-    state: &AppState,
+    app: &(impl Time + Lyrics + Jobs + AudioBucket),
     queue: &JobsQueue,
     caller: &Caller,
     job: &NewJob,
     record: &JobRecord,
     grant: &Grant,
 ) -> Result<SubmitOutcome, SubmitError> {
-    if let Some(existing) = state.jobs().put(record).await? {
+    if let Some(existing) = app.jobs().put(record).await? {
         give_back(
-            state,
+            app,
             &caller.id,
             &record.generation_id,
             &record.reservation(),
         )
         .await?;
-        return existing_job(state, queue, caller, existing).await;
+        return existing_job(app, queue, caller, existing).await;
     }
     queue
         .send(&JobMessage {
@@ -357,7 +359,7 @@ async fn place(
             owner_id: caller.id.clone(),
         })
         .await?;
-    mark_lyrics(state, caller, job).await;
+    mark_lyrics(app, caller, job).await;
     Ok(SubmitOutcome::Queued(Submitted {
         generation_id: job.generation_id.clone(),
         status: JobStatus::Queued,
@@ -370,7 +372,7 @@ async fn place(
 /// Gives back the unit `reservation` holds for the job `id` on `owner`'s item, unless that very
 /// reservation is gone (asked again while another transaction holds the item).
 async fn give_back(
-    state: &AppState,
+    app: &impl Jobs,
     owner: &UserId,
     id: &GenerationId,
     reservation: &Reservation,
@@ -378,7 +380,7 @@ async fn give_back(
     retry::until_done(
         "UpdateItem give back generation",
         GIVE_BACK_ATTEMPTS,
-        || async move { state.jobs().give_back(owner, id, reservation).await },
+        || async move { app.jobs().give_back(owner, id, reservation).await },
     )
     .await
 }
@@ -395,22 +397,22 @@ enum Waited {
 /// Waits for the parallel submission that reserved `held` for `id` to store its job, reading the job
 /// between pauses while that submission may still be running (`INFLIGHT_KEPT` after it reserved).
 async fn await_original(
-    state: &AppState,
+    app: &(impl Time + Users + Jobs + AudioBucket),
     queue: &JobsQueue,
     caller: &Caller,
     id: &GenerationId,
     held: &Reservation,
 ) -> Result<Waited, SubmitError> {
     for round in 0..AWAIT_ROUNDS {
-        if let Some(existing) = state.jobs().get(id).await? {
+        if let Some(existing) = app.jobs().get(id).await? {
             return Ok(Waited::Answered(
-                existing_job(state, queue, caller, existing).await?,
+                existing_job(app, queue, caller, existing).await?,
             ));
         }
         let running_until = held.reserved_at() * 1000 + INFLIGHT_KEPT.num_milliseconds();
-        if state.clock.now().timestamp_millis() >= running_until {
-            give_back(state, &caller.id, id, held).await?;
-            let user = state
+        if app.clock().now().timestamp_millis() >= running_until {
+            give_back(app, &caller.id, id, held).await?;
+            let user = app
                 .users()
                 .get(&caller.id)
                 .await?
@@ -426,11 +428,11 @@ async fn await_original(
 
 /// Marks the draft the job sings as turned into a song (what Pixel suggests from). A failure is
 /// logged: the generation is queued whatever happens to the mark.
-async fn mark_lyrics(state: &AppState, caller: &Caller, job: &NewJob) {
+async fn mark_lyrics(app: &impl Lyrics, caller: &Caller, job: &NewJob) {
     let Some(lyrics) = &job.lyrics_id else {
         return;
     };
-    if let Err(err) = state
+    if let Err(err) = app
         .lyrics()
         .mark_used(&caller.id, lyrics, &job.generation_id)
         .await
@@ -440,7 +442,7 @@ async fn mark_lyrics(state: &AppState, caller: &Caller, job: &NewJob) {
 }
 
 async fn existing_job(
-    state: &AppState,
+    app: &(impl Time + AudioBucket),
     queue: &JobsQueue,
     caller: &Caller,
     job: JobRecord,
@@ -448,7 +450,7 @@ async fn existing_job(
     if job.owner_id != caller.id {
         return Err(SubmitError::IdTaken);
     }
-    let view = view(state, &job).await?;
+    let view = view(app, &job).await?;
     if view.status == JobStatus::Queued {
         queue
             .send(&JobMessage {
@@ -463,25 +465,24 @@ async fn existing_job(
 /// The status of a job as its owner or an admin sees it; `None` for anyone else, and when there
 /// is no such job.
 pub async fn status(
-    state: &AppState,
+    app: &(impl Time + Jobs + AudioBucket),
     caller: &Caller,
     id: &GenerationId,
 ) -> Result<Option<JobView>, StoreError> {
-    match state.jobs().get(id).await? {
+    match app.jobs().get(id).await? {
         Some(job) if job.owner_id == caller.id || caller.is_admin() => {
-            Ok(Some(view(state, &job).await?))
+            Ok(Some(view(app, &job).await?))
         }
         _ => Ok(None),
     }
 }
 
-async fn view(state: &AppState, job: &JobRecord) -> Result<JobView, StoreError> {
-    let now = state.clock.now();
+async fn view(app: &(impl Time + AudioBucket), job: &JobRecord) -> Result<JobView, StoreError> {
+    let now = app.clock().now();
     let (status, error) = job.status_at(now);
     let link = match status {
         JobStatus::Succeeded => Some(
-            state
-                .audio()
+            app.audio()
                 .presign_get(
                     &audio_key(&job.owner_id, &job.generation_id),
                     now,
@@ -521,11 +522,11 @@ pub use crate::providers::Providers;
 /// Runs the job of `message`: once, whatever the number of deliveries.
 #[tracing::instrument(skip_all, fields(generation_id = %message.generation_id))]
 pub async fn work(
-    state: &AppState,
+    app: &(impl Time + Users + Jobs + ProviderStates + AudioBucket),
     providers: &Providers,
     message: &JobMessage,
 ) -> Result<WorkOutcome, StoreError> {
-    let Some(job) = state
+    let Some(job) = app
         .jobs()
         .get(&message.generation_id)
         .await?
@@ -537,16 +538,16 @@ pub async fn work(
     if job.status.is_final() {
         return Ok(WorkOutcome::Done(Some(job.status)));
     }
-    let now = state.clock.now();
+    let now = app.clock().now();
     if now.timestamp() >= job.reserved_until {
-        release(state, &job, None, JobFailure::TimedOut, None, 0).await?;
+        release(app, &job, None, JobFailure::TimedOut, None, 0).await?;
         return Ok(WorkOutcome::Done(Some(JobStatus::Failed)));
     }
     let lease_id = ulid::Ulid::generate().to_string();
     let lease_until = (now + LEASE)
         .timestamp_millis()
         .min(job.reserved_until * 1000);
-    let Some(job) = state
+    let Some(job) = app
         .jobs()
         .lease(&job.generation_id, &lease_id, now, lease_until)
         .await?
@@ -554,7 +555,7 @@ pub async fn work(
         return Ok(WorkOutcome::Retry);
     };
     let mut run = Run {
-        state,
+        app,
         job: &job,
         lease_id: &lease_id,
         calls: 0,
@@ -562,8 +563,7 @@ pub async fn work(
     let outcome = run.go(providers).await;
     if !matches!(outcome, Ok(WorkOutcome::Done(_))) {
         // The calls this run made count towards the job's budget in the runs after it.
-        state
-            .jobs()
+        app.jobs()
             .drop_lease(&job.generation_id, &lease_id, run.calls)
             .await;
     }
@@ -571,8 +571,8 @@ pub async fn work(
 }
 
 /// One worker run holding a job's lease.
-struct Run<'a> {
-    state: &'a AppState,
+struct Run<'a, A> {
+    app: &'a A,
     job: &'a JobRecord,
     lease_id: &'a str,
     calls: u32,
@@ -649,7 +649,7 @@ impl Round {
     }
 }
 
-impl Run<'_> {
+impl<A: Time + Users + Jobs + ProviderStates + AudioBucket> Run<'_, A> {
     async fn go(&mut self, providers: &Providers) -> Result<WorkOutcome, StoreError> {
         let key = audio_key(&self.job.owner_id, &self.job.generation_id);
         if let Some(object) = self.left_by_a_run(&key).await? {
@@ -673,7 +673,7 @@ impl Run<'_> {
     /// The audio a run that stopped after its upload and before its commit left (to commit it).
     async fn left_by_a_run(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
         Ok(self
-            .state
+            .app
             .audio()
             .head(key)
             .await?
@@ -706,9 +706,9 @@ impl Run<'_> {
             }
             let job = self.job.generation_id.as_str();
             if let Err(why) =
-                crate::slots::take(self.state, &config.name, &config.limits(), job).await?
+                crate::slots::take(self.app, &config.name, &config.limits(), job).await?
             {
-                round.come_back_at(why.until(self.state.clock.now().timestamp_millis()));
+                round.come_back_at(why.until(self.app.clock().now().timestamp_millis()));
                 tracing::info!(provider = %config.name, ?why, "provider passed over");
                 continue;
             }
@@ -729,7 +729,7 @@ impl Run<'_> {
             .job
             .lease_until
             .unwrap_or(self.job.reserved_until * 1000);
-        let left_ms = lease_until - self.state.clock.now().timestamp_millis();
+        let left_ms = lease_until - self.app.clock().now().timestamp_millis();
         left_ms > i64::try_from(config.timeout_seconds * 1000).unwrap_or(i64::MAX)
     }
 
@@ -770,7 +770,7 @@ impl Run<'_> {
                 self.release(JobFailure::NoProviderAvailable, None).await?,
             ));
         }
-        let now_ms = self.state.clock.now().timestamp_millis();
+        let now_ms = self.app.clock().now().timestamp_millis();
         match round.soonest {
             Some(at) if !round.called || at > now_ms => {
                 let wait = Duration::from_millis(u64::try_from(at - now_ms).unwrap_or(0));
@@ -810,7 +810,7 @@ impl Run<'_> {
             Err(err) => Err(err),
         };
         let (end, attempted) = call_end(&name, result);
-        crate::slots::end(self.state, &name, job_id, end).await?;
+        crate::slots::end(self.app, &name, job_id, end).await?;
         Ok(attempted)
     }
 
@@ -824,7 +824,7 @@ impl Run<'_> {
     ) -> Result<Result<ObjectInfo, ProviderError>, StoreError> {
         let job_id = self.job.generation_id.as_str();
         let mut upload = self
-            .state
+            .app
             .audio()
             .upload(key, &audio.content_type, job_id, provider);
         let streamed = async {
@@ -852,7 +852,7 @@ impl Run<'_> {
         provider: Option<&str>,
     ) -> Result<WorkOutcome, StoreError> {
         release(
-            self.state,
+            self.app,
             self.job,
             Some(self.lease_id),
             failure,
@@ -867,9 +867,9 @@ impl Run<'_> {
     async fn commit(&self, object: ObjectInfo, provider: &str) -> Result<WorkOutcome, StoreError> {
         let job = self.job;
         for attempt in 0..COMMIT_ATTEMPTS {
-            let now = self.state.clock.now();
+            let now = self.app.clock().now();
             let user = self
-                .state
+                .app
                 .users()
                 .get(&job.owner_id)
                 .await?
@@ -878,7 +878,7 @@ impl Run<'_> {
                 Ok(max) => max,
                 Err(failure) => {
                     let key = audio_key(&job.owner_id, &job.generation_id);
-                    self.state.audio().delete(&key).await?;
+                    self.app.audio().delete(&key).await?;
                     return self.release(failure, Some(provider)).await;
                 }
             };
@@ -934,7 +934,7 @@ impl Run<'_> {
             provider,
             now,
         };
-        self.state.jobs().commit(&write, self.calls).await
+        self.app.jobs().commit(&write, self.calls).await
     }
 }
 
@@ -983,7 +983,7 @@ const COMMIT_ATTEMPTS: u32 = 12;
 /// Fails `job` and gives its unit back, unless the failure is its audio not fitting the owner's
 /// storage: a provider was paid for it, so the unit stays spent.
 async fn release(
-    state: &AppState,
+    app: &(impl Time + Jobs),
     job: &JobRecord,
     lease_id: Option<&str>,
     failure: JobFailure,
@@ -996,10 +996,10 @@ async fn release(
         provider,
         audio: None,
         calls,
-        now: state.clock.now(),
+        now: app.clock().now(),
     };
     let spent = failure == JobFailure::StorageQuotaExceeded;
-    let outcome = state.jobs().fail(job, lease_id, &end).await?;
+    let outcome = app.jobs().fail(job, lease_id, &end).await?;
     if outcome == FinishOutcome::Done {
         // The job is failed; its unit goes back, unless the provider was paid for audio that
         // cannot be kept (the owner's storage is full). If this never happens, the reservation
@@ -1008,11 +1008,11 @@ async fn release(
             retry::until_done(
                 "UpdateItem keep a failed job spent",
                 GIVE_BACK_ATTEMPTS,
-                || async move { state.jobs().keep_spent(job).await },
+                || async move { app.jobs().keep_spent(job).await },
             )
             .await?;
         } else {
-            give_back(state, &job.owner_id, &job.generation_id, &job.reservation()).await?;
+            give_back(app, &job.owner_id, &job.generation_id, &job.reservation()).await?;
         }
     }
     match outcome {

@@ -1,7 +1,8 @@
 //! Son1kVers3's use cases, one module each, over the store (`son1k-store`) and the rules
 //! (`son1k-domain`), with the adapters they call beside them: Stripe (`billing::api`), the language
 //! model (`llm`), the music providers (`providers`), SQS (`jobs::JobsQueue`) and Secrets Manager
-//! (`secrets`). `AppState` is built once per cold start and lends each use case what it touches.
+//! (`secrets`). Each use case names the ports it touches (`ports`); `AppState`, built once per cold start,
+//! provides them.
 
 pub mod admin;
 pub mod analytics;
@@ -13,11 +14,13 @@ pub mod community;
 pub mod config;
 pub mod housekeeping;
 pub mod jobs;
+pub mod limits;
 pub mod listing;
 pub mod llm;
 pub mod lyrics;
 pub mod metering;
 pub mod pixel;
+pub mod ports;
 pub mod providers;
 pub mod rate;
 pub mod retry;

@@ -2,7 +2,7 @@
 //! indexes, a page at a time, with an HMAC-signed cursor bound to the sort and genre it was given for.
 //! Only the contributor's public profile; never an email, never an audio link.
 
-use crate::AppState;
+use crate::ports::{Keys, Pool};
 use chrono::SecondsFormat;
 use serde::Serialize;
 use son1k_domain::cursor;
@@ -106,11 +106,11 @@ pub enum ListingError {
 
 /// One page of `listing`, starting where `cursor` (from the previous page) says.
 pub async fn list(
-    state: &AppState,
+    app: &(impl Pool + Keys),
     listing: &Listing,
     cursor: Option<&str>,
 ) -> Result<PoolPage, ListingError> {
-    let secret = cursor_secret(state).await?;
+    let secret = cursor_secret(app).await?;
     let start = match cursor {
         None => None,
         Some(raw) => {
@@ -120,7 +120,7 @@ pub async fn list(
         }
     };
     let (index, key_attr, partition) = listing.index();
-    let page = state
+    let page = app
         .pool()
         .listing(&index, key_attr, &partition, listing.limit, start)
         .await?;
@@ -139,9 +139,9 @@ pub async fn list(
 
 /// The key that signs cursors: `cursor_secret` of the app secret (`APP_SECRET_NAME`), read from
 /// Secrets Manager once per container.
-async fn cursor_secret(state: &AppState) -> Result<crate::config::Secret, ListingError> {
-    let secret = match state.config.app_secret_name.as_deref() {
-        Some(name) => state.secrets.field(name, "cursor_secret").await?,
+async fn cursor_secret(app: &impl Keys) -> Result<crate::config::Secret, ListingError> {
+    let secret = match app.app_secret_name() {
+        Some(name) => app.secrets().field(name, "cursor_secret").await?,
         None => None,
     };
     secret.ok_or_else(|| {

@@ -5,7 +5,8 @@
 use crate::assist::{model, take, AssistError};
 use crate::caller::Caller;
 use crate::llm::{structured, ChatRequest};
-use crate::{retry, AppState};
+use crate::ports::{Allowances, Analytics, Lyrics, Model, RequestBudgets, Time, Users};
+use crate::retry;
 use son1k_domain::assist::Feature;
 use son1k_domain::ids::LyricsId;
 use son1k_domain::lyrics::{edited, tidy, Brief, Draft, EditRequest};
@@ -18,12 +19,12 @@ const EDIT_ATTEMPTS: u32 = 8;
 /// Writes a draft for `brief` and stores it as version 1.
 #[tracing::instrument(skip_all, fields(user_id = %caller.id))]
 pub async fn create(
-    state: &AppState,
+    app: &(impl Time + Users + Analytics + Allowances + Lyrics + Model + RequestBudgets),
     caller: &Caller,
     brief: &Brief,
 ) -> Result<LyricsRecord, AssistError> {
-    let model = model(state)?;
-    let ticket = take(state, caller, Feature::Lyrics).await?;
+    let model = model(app)?;
+    let ticket = take(app, caller, Feature::Lyrics).await?;
     let request = ChatRequest {
         messages: brief.messages(),
         format: Some(brief.schema()),
@@ -32,11 +33,11 @@ pub async fn create(
     let draft = match structured::<Draft>(model, &request, |draft| brief.check(draft)).await {
         Ok(draft) => tidy(draft),
         Err(err) => {
-            ticket.give_back(state).await;
+            ticket.give_back(app).await;
             return Err(err.into());
         }
     };
-    let now = state.clock.now();
+    let now = app.clock().now();
     let record = LyricsRecord {
         pk: String::new(),
         sk: String::new(),
@@ -53,8 +54,8 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    if let Err(err) = state.lyrics().create(&record).await {
-        ticket.give_back(state).await;
+    if let Err(err) = app.lyrics().create(&record).await {
+        ticket.give_back(app).await;
         return Err(err.into());
     }
     Ok(record)
@@ -63,14 +64,14 @@ pub async fn create(
 /// A draft (its latest version, or `version`) for its owner or an admin; `NotFound` for anyone else,
 /// exactly as for a draft that does not exist.
 pub async fn get(
-    state: &AppState,
+    app: &impl Lyrics,
     caller: &Caller,
     id: &LyricsId,
     version: Option<u32>,
 ) -> Result<LyricsRecord, AssistError> {
     let found = match version {
-        None => state.lyrics().latest(id).await?,
-        Some(n) => state.lyrics().version(id, n).await?,
+        None => app.lyrics().latest(id).await?,
+        Some(n) => app.lyrics().version(id, n).await?,
     };
     found
         .filter(|r| r.owner_id == caller.id || caller.is_admin())
@@ -80,13 +81,13 @@ pub async fn get(
 /// Saves an edit of version `if_match` of the caller's draft as the next version.
 #[tracing::instrument(skip_all, fields(user_id = %caller.id, lyrics_id = %id))]
 pub async fn edit(
-    state: &AppState,
+    app: &(impl Time + Lyrics),
     caller: &Caller,
     id: &LyricsId,
     if_match: u32,
     request: EditRequest,
 ) -> Result<LyricsRecord, AssistError> {
-    let current = state
+    let current = app
         .lyrics()
         .latest(id)
         .await?
@@ -103,16 +104,15 @@ pub async fn edit(
         "TransactWriteItems lyrics edit",
         EDIT_ATTEMPTS,
         || async move {
-            state
-                .lyrics()
-                .edit(current, draft.clone(), state.clock.now())
+            app.lyrics()
+                .edit(current, draft.clone(), app.clock().now())
                 .await
         },
     )
     .await?;
     match edit {
         EditOutcome::Saved(record) => Ok(*record),
-        EditOutcome::Stale => match state.lyrics().latest(id).await? {
+        EditOutcome::Stale => match app.lyrics().latest(id).await? {
             Some(latest) if latest.owner_id == caller.id => Err(AssistError::Stale {
                 current: latest.version,
             }),
@@ -124,7 +124,7 @@ pub async fn edit(
 /// A page of the caller's drafts, newest first. The cursor is the last id of the page before
 /// (it only ever continues the caller's own list).
 pub async fn list(
-    state: &AppState,
+    app: &impl Lyrics,
     caller: &Caller,
     cursor: Option<&str>,
     limit: usize,
@@ -136,8 +136,5 @@ pub async fn list(
             })
         })
         .transpose()?;
-    Ok(state
-        .lyrics()
-        .list(&caller.id, after.as_ref(), limit)
-        .await?)
+    Ok(app.lyrics().list(&caller.id, after.as_ref(), limit).await?)
 }

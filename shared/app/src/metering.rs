@@ -13,8 +13,10 @@
 
 use crate::caller::Caller;
 use crate::clock::rfc3339;
+use crate::clock::Clock;
+use crate::ports::{Analytics, Generations, RequestBudgets, Time, Users};
 use crate::rate::RateLimited;
-use crate::{retry, AppState};
+use crate::retry;
 use chrono::{DateTime, Utc};
 use son1k_domain::analytics::Event;
 use son1k_domain::generation::{NewGeneration, PoolContribution, RecordedGeneration};
@@ -50,15 +52,15 @@ pub struct Exhausted(pub u32);
 /// The user as read, or made by the caller's first request (every caller's first request makes its
 /// user, whatever the answer).
 pub(crate) async fn user_or_new(
-    state: &AppState,
+    app: &(impl Time + Users),
     caller: &Caller,
     found: Option<UserRecord>,
 ) -> Result<UserRecord, StoreError> {
     match found {
         Some(user) => Ok(user),
-        None => Ok(state
+        None => Ok(app
             .users()
-            .create(caller.new_user(state.clock.now()))
+            .create(caller.new_user(app.clock().now()))
             .await?
             .0),
     }
@@ -68,16 +70,16 @@ pub(crate) async fn user_or_new(
 /// user as it last was, with the clock read again (a retry that crosses midnight counts in the new
 /// day), at most `SPEND_ATTEMPTS` times.
 pub(crate) struct SpendLoop<'a> {
-    state: &'a AppState,
+    clock: &'a dyn Clock,
     what: &'static str,
     user: UserRecord,
     attempt: u32,
 }
 
 impl<'a> SpendLoop<'a> {
-    pub(crate) fn new(state: &'a AppState, what: &'static str, user: UserRecord) -> Self {
+    pub(crate) fn new(app: &'a impl Time, what: &'static str, user: UserRecord) -> Self {
         Self {
-            state,
+            clock: app.clock(),
             what,
             user,
             attempt: 0,
@@ -88,7 +90,7 @@ impl<'a> SpendLoop<'a> {
     pub(crate) fn next(&mut self) -> Option<(u32, DateTime<Utc>)> {
         (self.attempt < SPEND_ATTEMPTS).then(|| {
             self.attempt += 1;
-            (self.attempt, self.state.clock.now())
+            (self.attempt, self.clock.now())
         })
     }
 
@@ -154,24 +156,23 @@ impl From<Exhausted> for RecordError {
 /// decision says (unless it was recorded before: a retry always gets its stored answer).
 #[tracing::instrument(skip_all, fields(user_id = %caller.id, generation_id = %generation.generation_id))]
 pub async fn record_generation(
-    state: &AppState,
+    app: &(impl Time + Users + Generations + Analytics + RequestBudgets),
     caller: &Caller,
     generation: &NewGeneration,
 ) -> Result<Recorded, RecordError> {
-    let (user, recorded) =
-        user_and_generation(state, &caller.id, &generation.generation_id).await?;
-    let user = user_or_new(state, caller, user).await?;
+    let (user, recorded) = user_and_generation(app, &caller.id, &generation.generation_id).await?;
+    let user = user_or_new(app, caller, user).await?;
     // A retry of a recorded generation gets its stored answer whatever the quota says now.
     if let Some(replay) = replay_of(caller, recorded)? {
         return Ok(replay);
     }
     let id = &generation.generation_id;
-    let mut spends = SpendLoop::new(state, "record-generation", user);
+    let mut spends = SpendLoop::new(app, "record-generation", user);
     while let Some((attempt, now)) = spends.next() {
         let user = spends.user();
         // A parallel duplicate of this request spent for it: its answer is this one's.
         if user.in_flight(id, now) {
-            match await_original(state, caller, id).await? {
+            match await_original(app, caller, id).await? {
                 Waited::Answered(replay) => return Ok(replay),
                 Waited::GaveUp(current) => {
                     spends.changed(current);
@@ -180,12 +181,12 @@ pub async fn record_generation(
             }
         }
         // The request budget, from the bucket as read; taken in the spend's own update.
-        let rate = crate::rate::step(state, user, now)?;
+        let rate = crate::rate::step(app, user, now)?;
         let grant = match decide(&user.usage(now), Some(generation.quality), now) {
             Ok(grant) => grant,
-            Err(refusal) => return refused(state, caller, id, refusal, &rate, now).await,
+            Err(refusal) => return refused(app, caller, id, refusal, &rate, now).await,
         };
-        match state
+        match app
             .generations()
             .spend(user, &grant, &rate, id, now)
             .await?
@@ -196,7 +197,7 @@ pub async fn record_generation(
                     grant: &grant,
                     spends: attempt,
                 };
-                return store(state, caller, spent, generation, now).await;
+                return store(app, caller, spent, generation, now).await;
             }
             Spend::Stale(Some(current)) => spends.changed(current),
             Spend::Stale(None) => {
@@ -211,16 +212,16 @@ pub async fn record_generation(
 /// A refused spend: parallel requests with this id hold units until one of them records it, so a
 /// refusal yields to that record; a refusal that stands is counted.
 async fn refused(
-    state: &AppState,
+    app: &(impl Generations + Analytics),
     caller: &Caller,
     id: &GenerationId,
     refusal: Refusal,
     rate: &RateStep,
     now: DateTime<Utc>,
 ) -> Result<Recorded, RecordError> {
-    let answer = replay_or(state, caller, id, refusal).await;
+    let answer = replay_or(app, caller, id, refusal).await;
     if let Err(RecordError::Refused(refusal)) = &answer {
-        count_limit_hit(state, caller, refusal, rate, now).await;
+        count_limit_hit(app, caller, refusal, rate, now).await;
     }
     answer
 }
@@ -239,18 +240,18 @@ enum Waited {
 ///
 /// [`INFLIGHT_KEPT`]: son1k_store::generations::INFLIGHT_KEPT
 async fn await_original(
-    state: &AppState,
+    app: &(impl Time + Generations),
     caller: &Caller,
     id: &GenerationId,
 ) -> Result<Waited, RecordError> {
     for round in 0..AWAIT_ROUNDS {
         retry::pause(round).await;
-        let (user, record) = user_and_generation(state, &caller.id, id).await?;
+        let (user, record) = user_and_generation(app, &caller.id, id).await?;
         if let Some(answer) = replay_of(caller, record)? {
             return Ok(Waited::Answered(answer));
         }
         let user = user.ok_or_else(|| StoreError::corrupt("the user vanished while recording"))?;
-        if !user.in_flight(id, state.clock.now()) {
+        if !user.in_flight(id, app.clock().now()) {
             return Ok(Waited::GaveUp(Box::new(user)));
         }
     }
@@ -276,7 +277,7 @@ struct Spent<'a> {
 }
 
 async fn store(
-    state: &AppState,
+    app: &impl Generations,
     caller: &Caller,
     Spent {
         after,
@@ -305,7 +306,7 @@ async fn store(
         now,
     };
     for attempt in 0..RECORD_ATTEMPTS {
-        match state.generations().record(&write).await {
+        match app.generations().record(&write).await {
             Ok(RecordOutcome::Committed) => {
                 tally.log();
                 // The attempts each write took (`make load` reads them off the log).
@@ -313,16 +314,16 @@ async fn store(
                 return Ok(Recorded::Created(body));
             }
             Ok(RecordOutcome::IdTaken(taken)) => {
-                return id_taken(state, caller, &record, &grant, taken).await
+                return id_taken(app, caller, &record, &grant, taken).await
             }
             Ok(RecordOutcome::Busy) => retry::pause(attempt).await,
             Err(err) => {
-                give_back_unless_recorded(state, &record, &grant).await;
+                give_back_unless_recorded(app, &record, &grant).await;
                 return Err(err.into());
             }
         }
     }
-    give_back(state, &record, &grant).await?;
+    give_back(app, &record, &grant).await?;
     tracing::warn!(
         attempts = RECORD_ATTEMPTS,
         "record-generation: its items stayed in other transactions"
@@ -335,16 +336,16 @@ async fn store(
 /// Another request recorded the id meanwhile: the unit spent for `ours` goes back, and that
 /// record (as the cancellation returned it, or read) answers.
 async fn id_taken(
-    state: &AppState,
+    app: &impl Generations,
     caller: &Caller,
     ours: &GenerationRecord,
     grant: &Grant,
     taken: Option<Box<GenerationRecord>>,
 ) -> Result<Recorded, RecordError> {
-    give_back(state, ours, grant).await?;
+    give_back(app, ours, grant).await?;
     let taken = match taken {
         Some(record) => Some(*record),
-        None => recorded(state, &ours.owner_id, &ours.generation_id).await?,
+        None => recorded(app, &ours.owner_id, &ours.generation_id).await?,
     };
     replay_of(caller, taken)?
         .ok_or_else(|| StoreError::corrupt("a taken generation id has no record").into())
@@ -352,7 +353,7 @@ async fn id_taken(
 
 /// Gives back the unit spent for `generation` (not recorded) to the counter it came from.
 async fn give_back(
-    state: &AppState,
+    app: &impl Generations,
     generation: &GenerationRecord,
     grant: &Grant,
 ) -> Result<(), StoreError> {
@@ -360,8 +361,7 @@ async fn give_back(
         "UpdateItem give back generation",
         GIVE_BACK_ATTEMPTS,
         || async move {
-            state
-                .generations()
+            app.generations()
                 .give_back(
                     &generation.owner_id,
                     son1k_store::generations::Holder::InFlight(&generation.generation_id),
@@ -377,14 +377,14 @@ async fn give_back(
 /// After the record transaction failed: unless `ours` is what is stored (the failure was a lost
 /// answer of a commit), gives the unit back. If even that read fails the unit stays spent (logged):
 /// never more than the quota is granted.
-async fn give_back_unless_recorded(state: &AppState, ours: &GenerationRecord, grant: &Grant) {
-    match recorded(state, &ours.owner_id, &ours.generation_id).await {
+async fn give_back_unless_recorded(app: &impl Generations, ours: &GenerationRecord, grant: &Grant) {
+    match recorded(app, &ours.owner_id, &ours.generation_id).await {
         Ok(Some(stored))
             if (stored.owner_id == ours.owner_id
                 && stored.recorded_at == ours.recorded_at
                 && stored.response == ours.response) => {}
         Ok(_) => {
-            if give_back(state, ours, grant).await.is_err() {
+            if give_back(app, ours, grant).await.is_err() {
                 tracing::error!("a unit of a generation that was not recorded stays spent");
             }
         }
@@ -446,7 +446,7 @@ pub(crate) fn generation_tally(
 
 /// Counts a refusal for a spent quota (a quality outside the tier is not a limit hit).
 pub(crate) async fn count_limit_hit(
-    state: &AppState,
+    app: &impl Analytics,
     caller: &Caller,
     refusal: &Refusal,
     rate: &RateStep,
@@ -459,42 +459,42 @@ pub(crate) async fn count_limit_hit(
         Event::LimitReached,
         [("limit", "generations"), ("period", period.as_str())],
     );
-    crate::analytics::count_refusal(state, &tally, Some((&caller.id, rate))).await;
+    crate::analytics::count_refusal(app, &tally, Some((&caller.id, rate))).await;
 }
 
 /// A refusal stands only if the generation was not recorded before: a retry of a recorded generation
 /// gets its stored answer whatever the quota says now.
 async fn replay_or(
-    state: &AppState,
+    app: &impl Generations,
     caller: &Caller,
     id: &GenerationId,
     refusal: Refusal,
 ) -> Result<Recorded, RecordError> {
-    let record = recorded(state, &caller.id, id).await?;
+    let record = recorded(app, &caller.id, id).await?;
     replay_of(caller, record)?.ok_or(RecordError::Refused(refusal))
 }
 
 /// The record of generation `id`, read as the request's first read is (with the user's item), so
 /// record-generation needs one read action of each table.
 async fn recorded(
-    state: &AppState,
+    app: &impl Generations,
     user: &son1k_domain::ids::UserId,
     id: &GenerationId,
 ) -> Result<Option<GenerationRecord>, StoreError> {
-    Ok(user_and_generation(state, user, id).await?.1)
+    Ok(user_and_generation(app, user, id).await?.1)
 }
 
 /// The user's item and the record of generation `id`, read together in one call (asked again while
 /// DynamoDB leaves keys unprocessed).
 async fn user_and_generation(
-    state: &AppState,
+    app: &impl Generations,
     user: &son1k_domain::ids::UserId,
     id: &GenerationId,
 ) -> Result<(Option<UserRecord>, Option<GenerationRecord>), StoreError> {
     retry::until_done(
         "BatchGetItem user and generation",
         READ_ATTEMPTS,
-        || async move { state.generations().user_and_generation(user, id).await },
+        || async move { app.generations().user_and_generation(user, id).await },
     )
     .await
 }

@@ -5,7 +5,9 @@
 use crate::assist::{model, take, AssistError, Ticket};
 use crate::caller::Caller;
 use crate::llm::ChatRequest as ModelRequest;
-use crate::AppState;
+use crate::ports::{
+    Allowances, Analytics, Lyrics, Model, PixelMemory, Pool, RequestBudgets, Time, Users,
+};
 use serde::Serialize;
 use son1k_domain::assist::Feature;
 use son1k_domain::ids::ConversationId;
@@ -42,7 +44,15 @@ fn message(raw: &str) -> Result<String, DomainError> {
 /// Answers `request` for `caller`.
 #[tracing::instrument(skip_all, fields(user_id = %caller.id))]
 pub async fn chat(
-    state: &AppState,
+    app: &(impl Time
+          + Users
+          + Pool
+          + Analytics
+          + Allowances
+          + Lyrics
+          + PixelMemory
+          + Model
+          + RequestBudgets),
     caller: &Caller,
     request: ChatRequest,
 ) -> Result<ChatReply, AssistError> {
@@ -52,36 +62,22 @@ pub async fn chat(
         .as_deref()
         .map(ConversationId::parse)
         .transpose()?;
-    let model = model(state)?;
-    // Another user's conversation (or one forgotten) is a 404 before anything is spent.
-    let (conversation_id, memory) = match asked {
-        Some(id) => {
-            let memory = state
-                .pixel()
-                .memory(&caller.id, &id, state.clock.now())
-                .await?
-                .ok_or(AssistError::NotFound)?;
-            (id, memory)
-        }
-        None => (
-            ConversationId::parse(&ulid::Ulid::generate().to_string())?,
-            Vec::new(),
-        ),
-    };
-    let ticket = take(state, caller, Feature::Pixel).await?;
-    match answer(state, caller, &ticket, model, &memory, &text).await {
+    let model = model(app)?;
+    let (conversation_id, memory) = conversation(app, caller, asked).await?;
+    let ticket = take(app, caller, Feature::Pixel).await?;
+    match answer(app, caller, &ticket, model, &memory, &text).await {
         Ok((reply, suggestions)) => {
             let turn = Turn {
                 message: text,
                 reply: reply.clone(),
-                at: state.clock.now(),
+                at: app.clock().now(),
             };
-            if let Err(err) = state
+            if let Err(err) = app
                 .pixel()
                 .remember(&caller.id, &conversation_id, turn)
                 .await
             {
-                ticket.give_back(state).await;
+                ticket.give_back(app).await;
                 return Err(err.into());
             }
             Ok(ChatReply {
@@ -91,22 +87,45 @@ pub async fn chat(
             })
         }
         Err(err) => {
-            ticket.give_back(state).await;
+            ticket.give_back(app).await;
             Err(err)
         }
     }
 }
 
+/// The conversation to go on with and what it remembers: the caller's `asked` one, or a new one.
+/// Another user's conversation (or one forgotten) is a 404 before anything is spent.
+async fn conversation(
+    app: &(impl Time + PixelMemory),
+    caller: &Caller,
+    asked: Option<ConversationId>,
+) -> Result<(ConversationId, Vec<Turn>), AssistError> {
+    match asked {
+        Some(id) => {
+            let memory = app
+                .pixel()
+                .memory(&caller.id, &id, app.clock().now())
+                .await?
+                .ok_or(AssistError::NotFound)?;
+            Ok((id, memory))
+        }
+        None => Ok((
+            ConversationId::parse(&ulid::Ulid::generate().to_string())?,
+            Vec::new(),
+        )),
+    }
+}
+
 /// The reply to `text` after `memory`, and the suggestions, from the caller's state.
 async fn answer(
-    state: &AppState,
+    app: &(impl Time + Pool + Lyrics + PixelMemory),
     caller: &Caller,
     ticket: &Ticket,
     model: &dyn crate::llm::LanguageModel,
     memory: &[Turn],
     text: &str,
 ) -> Result<(String, Vec<Suggestion>), AssistError> {
-    let facts = facts(state, caller, ticket).await?;
+    let facts = facts(app, caller, ticket).await?;
     let memory: Vec<(String, String)> = memory
         .iter()
         .map(|t| (t.message.clone(), t.reply.clone()))
@@ -124,14 +143,14 @@ async fn answer(
 /// The caller's favourite genre (from their preference counters) and a listed pool item in it that
 /// is not their own.
 async fn taste(
-    state: &AppState,
+    app: &(impl Pool + PixelMemory),
     caller: &Caller,
 ) -> Result<(Option<String>, Option<PoolPick>), StoreError> {
-    let prefs = state.pixel().preferences(&caller.id).await?;
+    let prefs = app.pixel().preferences(&caller.id).await?;
     let Some(genre) = prefs.favourite_genre().map(str::to_owned) else {
         return Ok((None, None));
     };
-    let page = state
+    let page = app
         .pool()
         .listing(
             "recent_genre",
@@ -155,25 +174,25 @@ async fn taste(
 
 /// The caller's own state, as the model and the suggestions see it: the reads run together.
 async fn facts(
-    state: &AppState,
+    app: &(impl Time + Pool + Lyrics + PixelMemory),
     caller: &Caller,
     ticket: &Ticket,
 ) -> Result<UserFacts, AssistError> {
-    let now = state.clock.now();
+    let now = app.clock().now();
     let user = &ticket.user;
     let limits = user.limits(None, now);
     let tier = limits.tier;
     let (_, day_label) = crate::community::claim_day(now);
     let claims = async {
         if tier == Tier::Free {
-            let used = state.pool().claims_on(&caller.id, &day_label).await?;
+            let used = app.pool().claims_on(&caller.id, &day_label).await?;
             Ok::<_, StoreError>(Some(crate::community::DAILY_CLAIMS.saturating_sub(used)))
         } else {
             Ok(None)
         }
     };
-    let taste = taste(state, caller);
-    let lyrics = async { state.lyrics().newest_unused(&caller.id).await };
+    let taste = taste(app, caller);
+    let lyrics = async { app.lyrics().newest_unused(&caller.id).await };
     let (claims, taste, lyrics) = tokio::join!(claims, taste, lyrics);
     let (favourite_genre, pool_pick) = taste?;
     Ok(UserFacts {

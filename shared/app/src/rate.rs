@@ -3,7 +3,7 @@
 //! (record-generation, submit, lyrics and Pixel take theirs in the update they make anyway).
 
 use crate::caller::Caller;
-use crate::AppState;
+use crate::ports::{RequestBudgets, Time, Users};
 use son1k_store::users::AdmitTry;
 use son1k_store::StoreError;
 
@@ -34,13 +34,12 @@ const ADMIT_LEARNED: u32 = 4;
 /// The step of `user`'s request budget at `now`, from the bucket as read: refused, or the step a
 /// write of the request takes it in (the spend's or the reservation's own update of the user item).
 pub fn step(
-    state: &AppState,
+    app: &impl RequestBudgets,
     user: &son1k_store::users::UserRecord,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<son1k_domain::rate::RateStep, RateLimited> {
-    match state
-        .config
-        .request_budget
+    match app
+        .request_budget()
         .step(user.rate_tat, now.timestamp_millis())
     {
         son1k_domain::rate::RateStep::Refused { retry_after } => Err(RateLimited { retry_after }),
@@ -51,19 +50,22 @@ pub fn step(
 /// Takes one request from the caller's budget, or refuses with the wait. A caller with no user item
 /// yet gets one (as their first request to any route would).
 #[tracing::instrument(skip_all, fields(user_id = %caller.id))]
-pub async fn admit(state: &AppState, caller: &Caller) -> Result<(), AdmitError> {
-    let budget = state.config.request_budget;
+pub async fn admit(
+    app: &(impl Time + Users + RequestBudgets),
+    caller: &Caller,
+) -> Result<(), AdmitError> {
+    let budget = app.request_budget();
     let mut seen = None;
     let (mut conflicts, mut learned) = (0, 0);
     while conflicts < ADMIT_CONFLICTS && learned < ADMIT_LEARNED {
         // The clock on every attempt.
-        let now = state.clock.now();
+        let now = app.clock().now();
         let step = budget.step(seen, now.timestamp_millis());
         if let son1k_domain::rate::RateStep::Refused { retry_after } = step {
             tracing::info!(retry_after, "request budget spent");
             return Err(RateLimited { retry_after }.into());
         }
-        match state.users().try_admit(&caller.id, &step).await? {
+        match app.users().try_admit(&caller.id, &step).await? {
             AdmitTry::Admitted => return Ok(()),
             AdmitTry::Seen(tat) => {
                 seen = tat;
@@ -75,7 +77,7 @@ pub async fn admit(state: &AppState, caller: &Caller) -> Result<(), AdmitError> 
                 if let son1k_domain::rate::RateStep::Idle { new_tat_ms, .. } = step {
                     fresh.rate_tat = Some(new_tat_ms);
                 }
-                let (user, created) = state.users().create(fresh).await?;
+                let (user, created) = app.users().create(fresh).await?;
                 if created && user.rate_tat.is_some() {
                     return Ok(());
                 }

@@ -3,7 +3,8 @@
 //! `son1k_store::providers`). Each change reads the state, decides with the clock read then, and
 //! writes it back unless another worker changed it meanwhile; then it is decided again.
 
-use crate::{retry, AppState};
+use crate::ports::{ProviderStates, Time};
+use crate::retry;
 use son1k_domain::providers::{CallEnd, Limits, ProviderState, Unavailable};
 use son1k_store::{Attempt, StoreError};
 
@@ -13,17 +14,22 @@ const STATE_ATTEMPTS: u32 = 8;
 /// Takes a slot of provider `name` for `job` (a token, a place in flight, and the probe when the
 /// circuit is half open), or says why it cannot be called now.
 pub async fn take(
-    state: &AppState,
+    app: &(impl Time + ProviderStates),
     name: &str,
     limits: &Limits,
     job: &str,
 ) -> Result<Result<(), Unavailable>, StoreError> {
-    change(state, name, |read, now_ms| read.take(limits, job, now_ms)).await
+    change(app, name, |read, now_ms| read.take(limits, job, now_ms)).await
 }
 
 /// Records how `job`'s call to provider `name` ended, giving its slot back.
-pub async fn end(state: &AppState, name: &str, job: &str, end: CallEnd) -> Result<(), StoreError> {
-    change(state, name, |read, now_ms| {
+pub async fn end(
+    app: &(impl Time + ProviderStates),
+    name: &str,
+    job: &str,
+    end: CallEnd,
+) -> Result<(), StoreError> {
+    change(app, name, |read, now_ms| {
         Ok::<_, std::convert::Infallible>(read.end(job, end, now_ms))
     })
     .await
@@ -31,14 +37,14 @@ pub async fn end(state: &AppState, name: &str, job: &str, end: CallEnd) -> Resul
 }
 
 async fn change<Why>(
-    state: &AppState,
+    app: &(impl Time + ProviderStates),
     name: &str,
     decide: impl Fn(&ProviderState, i64) -> Result<ProviderState, Why>,
 ) -> Result<Result<(), Why>, StoreError> {
     retry::until_done("PutItem provider", STATE_ATTEMPTS, || async {
-        let store = state.providers();
+        let store = app.providers();
         let read = store.get(name).await?;
-        let next = match decide(&read, state.clock.now().timestamp_millis()) {
+        let next = match decide(&read, app.clock().now().timestamp_millis()) {
             Ok(next) => next,
             Err(why) => return Ok(Attempt::Done(Err(why))),
         };

@@ -7,9 +7,6 @@ use crate::config::Config;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
-use son1k_store::billing::BillingStore;
-use son1k_store::generations::GenerationsStore;
-use son1k_store::users::UsersStore;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -139,54 +136,6 @@ impl AppState {
         aws_sdk_ssm::Client::from_conf(ssm.build())
     }
 
-    pub fn allowances(&self) -> son1k_store::allowances::AllowancesStore<'_> {
-        son1k_store::allowances::AllowancesStore::new(self.dynamo(), &self.config.names.users_table)
-    }
-
-    pub fn lyrics(&self) -> son1k_store::lyrics::LyricsStore<'_> {
-        son1k_store::lyrics::LyricsStore::new(self.dynamo(), &self.config.names)
-    }
-
-    pub fn pixel(&self) -> son1k_store::pixel::PixelStore<'_> {
-        son1k_store::pixel::PixelStore::new(self.dynamo(), &self.config.names)
-    }
-
-    pub fn jobs(&self) -> son1k_store::jobs::JobsStore<'_> {
-        son1k_store::jobs::JobsStore::new(self.dynamo(), &self.config.names)
-    }
-
-    pub fn providers(&self) -> son1k_store::providers::ProvidersStore<'_> {
-        son1k_store::providers::ProvidersStore::new(self.dynamo(), &self.config.names)
-    }
-
-    pub fn users(&self) -> UsersStore<'_> {
-        UsersStore::new(self.dynamo(), &self.config.names.users_table)
-    }
-
-    pub fn generations(&self) -> GenerationsStore<'_> {
-        GenerationsStore::new(self.dynamo(), &self.config.names)
-    }
-
-    pub fn pool(&self) -> son1k_store::pool::PoolStore<'_> {
-        son1k_store::pool::PoolStore::new(self.dynamo(), &self.config.names)
-    }
-
-    pub fn analytics(&self) -> son1k_store::analytics::AnalyticsStore<'_> {
-        son1k_store::analytics::AnalyticsStore::new(self.dynamo(), &self.config.names)
-    }
-
-    pub fn audio(&self) -> son1k_store::audio::AudioStore<'_> {
-        son1k_store::audio::AudioStore::new(self.s3(), &self.config.names.audio_bucket)
-    }
-
-    pub fn uploads(&self) -> son1k_store::uploads::UploadsStore<'_> {
-        son1k_store::uploads::UploadsStore::new(self.dynamo(), &self.config.names)
-    }
-
-    pub fn billing(&self) -> BillingStore<'_> {
-        BillingStore::new(self.dynamo(), &self.config.names)
-    }
-
     /// The same state with `interceptor` on every DynamoDB call (call counting, fault injection).
     pub fn with_dynamo_interceptor(
         mut self,
@@ -252,6 +201,146 @@ impl AppState {
             s3 = s3.endpoint_url(url);
         }
         s3
+    }
+}
+
+/// Every port a use case may name (`crate::ports`), over this state's clients and configuration.
+mod provided {
+    use super::AppState;
+    use crate::billing::api::StripeApi;
+    use crate::clock::Clock;
+    use crate::jobs::JobsQueue;
+    use crate::llm::LanguageModel;
+    use crate::ports;
+    use crate::secrets::Secrets;
+    use son1k_domain::billing::PriceTable;
+    use son1k_domain::rate::RequestBudget;
+    use son1k_store as store;
+
+    impl ports::Time for AppState {
+        fn clock(&self) -> &dyn Clock {
+            self.clock.as_ref()
+        }
+    }
+
+    impl ports::Users for AppState {
+        fn users(&self) -> store::users::UsersStore<'_> {
+            store::users::UsersStore::new(self.dynamo(), &self.config.names.users_table)
+        }
+    }
+
+    impl ports::Generations for AppState {
+        fn generations(&self) -> store::generations::GenerationsStore<'_> {
+            store::generations::GenerationsStore::new(self.dynamo(), &self.config.names)
+        }
+    }
+
+    impl ports::Pool for AppState {
+        fn pool(&self) -> store::pool::PoolStore<'_> {
+            store::pool::PoolStore::new(self.dynamo(), &self.config.names)
+        }
+    }
+
+    impl ports::Analytics for AppState {
+        fn analytics(&self) -> store::analytics::AnalyticsStore<'_> {
+            store::analytics::AnalyticsStore::new(self.dynamo(), &self.config.names)
+        }
+    }
+
+    impl ports::Allowances for AppState {
+        fn allowances(&self) -> store::allowances::AllowancesStore<'_> {
+            store::allowances::AllowancesStore::new(self.dynamo(), &self.config.names.users_table)
+        }
+    }
+
+    impl ports::Lyrics for AppState {
+        fn lyrics(&self) -> store::lyrics::LyricsStore<'_> {
+            store::lyrics::LyricsStore::new(self.dynamo(), &self.config.names)
+        }
+    }
+
+    impl ports::PixelMemory for AppState {
+        fn pixel(&self) -> store::pixel::PixelStore<'_> {
+            store::pixel::PixelStore::new(self.dynamo(), &self.config.names)
+        }
+    }
+
+    impl ports::Jobs for AppState {
+        fn jobs(&self) -> store::jobs::JobsStore<'_> {
+            store::jobs::JobsStore::new(self.dynamo(), &self.config.names)
+        }
+    }
+
+    impl ports::ProviderStates for AppState {
+        fn providers(&self) -> store::providers::ProvidersStore<'_> {
+            store::providers::ProvidersStore::new(self.dynamo(), &self.config.names)
+        }
+    }
+
+    impl ports::AudioBucket for AppState {
+        fn audio(&self) -> store::audio::AudioStore<'_> {
+            store::audio::AudioStore::new(self.s3(), &self.config.names.audio_bucket)
+        }
+    }
+
+    impl ports::Uploads for AppState {
+        fn uploads(&self) -> store::uploads::UploadsStore<'_> {
+            store::uploads::UploadsStore::new(self.dynamo(), &self.config.names)
+        }
+    }
+
+    impl ports::Billing for AppState {
+        fn billing(&self) -> store::billing::BillingStore<'_> {
+            store::billing::BillingStore::new(self.dynamo(), &self.config.names)
+        }
+    }
+
+    impl ports::Housekeeping for AppState {
+        fn housekeeping(&self) -> store::housekeeping::HousekeepingStore<'_> {
+            store::housekeeping::HousekeepingStore::new(self.dynamo(), &self.config.names)
+        }
+    }
+
+    impl ports::Stripe for AppState {
+        fn stripe(&self) -> Option<&StripeApi> {
+            self.stripe.as_ref()
+        }
+
+        fn prices(&self) -> &PriceTable {
+            &self.config.billing.prices
+        }
+    }
+
+    impl ports::Model for AppState {
+        fn model(&self) -> Option<&dyn LanguageModel> {
+            self.llm.as_deref()
+        }
+    }
+
+    impl ports::JobsQueues for AppState {
+        fn jobs_queue(&self) -> Option<&JobsQueue> {
+            self.jobs_queue.as_ref()
+        }
+    }
+
+    impl ports::RequestBudgets for AppState {
+        fn request_budget(&self) -> RequestBudget {
+            self.config.request_budget
+        }
+    }
+
+    impl ports::Keys for AppState {
+        fn secrets(&self) -> &Secrets {
+            &self.secrets
+        }
+
+        fn app_secret_name(&self) -> Option<&str> {
+            self.config.app_secret_name.as_deref()
+        }
+
+        fn stripe_secret_name(&self) -> Option<&str> {
+            self.config.billing.secret_name.as_deref()
+        }
     }
 }
 

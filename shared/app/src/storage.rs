@@ -2,7 +2,7 @@
 //! S3 reported (at least once), and a short-lived link to stored audio.
 
 use crate::caller::Caller;
-use crate::AppState;
+use crate::ports::{AudioBucket, Generations, Housekeeping, Pool, Time, Uploads, Users};
 use son1k_domain::ids::GenerationId;
 use son1k_domain::storage::{
     fits, most_used_for, parse_audio_key, AudioKey, AudioType, QuotaExceeded, UploadId, UsedAtMost,
@@ -29,12 +29,11 @@ pub enum StorageError {
 
 /// The caller's own generation, or `NotFound` whoever else's it is.
 async fn own_generation(
-    state: &AppState,
+    app: &impl Generations,
     caller: &Caller,
     id: &GenerationId,
 ) -> Result<GenerationRecord, StorageError> {
-    state
-        .generations()
+    app.generations()
         .get(id)
         .await?
         .filter(|g| g.owner_id == caller.id)
@@ -45,16 +44,16 @@ async fn own_generation(
 /// (the object it would replace freed first).
 #[tracing::instrument(skip_all, fields(user_id = %caller.id, generation_id = %id))]
 pub async fn issue_upload(
-    state: &AppState,
+    app: &(impl Time + Users + Generations + AudioBucket + Uploads),
     caller: &Caller,
     id: &GenerationId,
     content_type: AudioType,
     size_bytes: u64,
 ) -> Result<Presigned, StorageError> {
-    let generation = own_generation(state, caller, id).await?;
-    let now = state.clock.now();
+    let generation = own_generation(app, caller, id).await?;
+    let now = app.clock().now();
     // Whoever owns a generation exists: it was created by the request that recorded it.
-    let user = state
+    let user = app
         .users()
         .get(&caller.id)
         .await?
@@ -76,8 +75,8 @@ pub async fn issue_upload(
         upload_id: Some(UploadId::new()),
     };
     let key = grant.key(&caller.id, id);
-    state.uploads().grant(&generation, &grant, &key).await?;
-    Ok(state
+    app.uploads().grant(&generation, &grant, &key).await?;
+    Ok(app
         .audio()
         .presign_put(&key, content_type, size_bytes, now, UPLOAD_LINK_SECONDS)
         .await?)
@@ -88,24 +87,22 @@ pub async fn issue_upload(
 /// admin) is served the uploaded object all the same: while a grant is recent and not yet
 /// accounted, one HeadObject looks for it, and an object that is exactly what was granted is served.
 pub async fn audio_link(
-    state: &AppState,
+    app: &(impl Time + Generations + Pool + AudioBucket),
     caller: &Caller,
     id: &GenerationId,
 ) -> Result<Presigned, StorageError> {
-    let generation = state
+    let generation = app
         .generations()
         .get(id)
         .await?
         .ok_or(StorageError::NotFound)?;
-    let now = state.clock.now();
+    let now = app.clock().now();
     let owner_or_admin = generation.owner_id == caller.id || caller.is_admin();
     let key = match generation.audio.as_ref() {
         Some(audio) if generation.audio_state == AudioState::Stored => {
             let allowed = owner_or_admin
                 || match &generation.contribution_id {
-                    Some(contribution) => {
-                        state.pool().has_claimed(&caller.id, contribution).await?
-                    }
+                    Some(contribution) => app.pool().has_claimed(&caller.id, contribution).await?,
                     None => false,
                 };
             if !allowed {
@@ -114,17 +111,17 @@ pub async fn audio_link(
             let accounted = audio.object_key(&generation.owner_id, id);
             // A replacement not yet accounted is the owner's newest audio.
             let newer = match owner_or_admin {
-                true => arrived_upload(state, &generation, Some(&accounted), now).await?,
+                true => arrived_upload(app, &generation, Some(&accounted), now).await?,
                 false => None,
             };
             newer.unwrap_or(accounted)
         }
-        _ if owner_or_admin => arrived_upload(state, &generation, None, now)
+        _ if owner_or_admin => arrived_upload(app, &generation, None, now)
             .await?
             .ok_or(StorageError::NotFound)?,
         _ => return Err(StorageError::NotFound),
     };
-    Ok(state
+    Ok(app
         .audio()
         .presign_get(&key, now, AUDIO_LINK_SECONDS)
         .await?)
@@ -138,7 +135,7 @@ const UNACCOUNTED_WINDOW_SECONDS: i64 = UPLOAD_LINK_SECONDS as i64 + 60;
 /// key not the accounted one, the object exactly as granted); `None` without a HeadObject outside
 /// that window.
 async fn arrived_upload(
-    state: &AppState,
+    app: &impl AudioBucket,
     generation: &GenerationRecord,
     accounted: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
@@ -153,7 +150,7 @@ async fn arrived_upload(
     if accounted == Some(key.as_str()) {
         return Ok(None);
     }
-    let arrived = state.audio().head(&key).await?.is_some_and(|o| {
+    let arrived = app.audio().head(&key).await?.is_some_and(|o| {
         o.size_bytes == grant.size_bytes
             && o.content_type.as_deref() == Some(grant.content_type.as_str())
     });
@@ -177,12 +174,15 @@ pub enum Accounted {
 /// key (`upload_key`) must be the generation's current grant, of its exact size and type; once it is
 /// counted, the object it replaces is deleted (every version), so S3 holds what is counted.
 #[tracing::instrument(skip_all, fields(key = %key))]
-pub async fn account_object(state: &AppState, key: &str) -> Result<Accounted, StorageError> {
+pub async fn account_object(
+    app: &(impl Time + Users + Generations + Pool + AudioBucket + Uploads),
+    key: &str,
+) -> Result<Accounted, StorageError> {
     let Some(named) = parse_audio_key(key) else {
         tracing::warn!("an object outside audio/<user>/<generation>[/<upload>]; left alone");
         return Ok(Accounted::Ignored);
     };
-    let Some(object) = state.audio().head(key).await? else {
+    let Some(object) = app.audio().head(key).await? else {
         return Ok(Accounted::Ignored);
     };
     if named.upload.is_none() && object.job.as_deref() == Some(named.generation.as_str()) {
@@ -190,7 +190,7 @@ pub async fn account_object(state: &AppState, key: &str) -> Result<Accounted, St
         return Ok(Accounted::Ignored);
     }
     for _ in 0..ACCOUNT_ATTEMPTS {
-        if let Some(accounted) = account_once(state, key, &named, &object).await? {
+        if let Some(accounted) = account_once(app, key, &named, &object).await? {
             return Ok(accounted);
         }
     }
@@ -200,19 +200,19 @@ pub async fn account_object(state: &AppState, key: &str) -> Result<Accounted, St
 /// One attempt at accounting `object` (at `key`, named `named`) from its generation and owner as
 /// they are now; `None` when the generation changed meanwhile (then read it again).
 async fn account_once(
-    state: &AppState,
+    app: &(impl Time + Users + Generations + Pool + AudioBucket + Uploads),
     key: &str,
     named: &AudioKey,
     object: &ObjectInfo,
 ) -> Result<Option<Accounted>, StorageError> {
     let (owner, own_key) = (&named.owner, named.upload.is_some());
-    let Some(generation) = state
+    let Some(generation) = app
         .generations()
         .get(&named.generation)
         .await?
         .filter(|g| g.owner_id == *owner)
     else {
-        state.audio().delete(key).await?;
+        app.audio().delete(key).await?;
         return Ok(Some(Accounted::Ignored));
     };
     let current = generation.audio.as_ref();
@@ -230,11 +230,11 @@ async fn account_once(
             size = object.size_bytes,
             "object differs from its presigned upload, or is not the current one"
         );
-        return reject(state, key, &generation, own_key).await.map(Some);
+        return reject(app, key, &generation, own_key).await.map(Some);
     };
-    let now = state.clock.now();
-    let Some(max_used_before) = room_for(state, &generation, object, now).await? else {
-        return reject(state, key, &generation, own_key).await.map(Some);
+    let now = app.clock().now();
+    let Some(max_used_before) = room_for(app, &generation, object, now).await? else {
+        return reject(app, key, &generation, own_key).await.map(Some);
     };
     let audio = StoredAudio {
         etag: object.etag.clone(),
@@ -243,12 +243,12 @@ async fn account_once(
         stored_at: now,
         key: own_key.then(|| key.to_owned()),
     };
-    match write_account(state, &generation, &audio, max_used_before).await? {
+    match write_account(app, &generation, &audio, max_used_before).await? {
         AccountOutcome::Stored => {
-            delete_replaced(state, previous_key.filter(|k| k != key)).await;
+            delete_replaced(app, previous_key.filter(|k| k != key)).await;
             Ok(Some(Accounted::Stored))
         }
-        AccountOutcome::OverQuota => reject(state, key, &generation, own_key).await.map(Some),
+        AccountOutcome::OverQuota => reject(app, key, &generation, own_key).await.map(Some),
         AccountOutcome::Changed => Ok(None),
     }
 }
@@ -256,12 +256,12 @@ async fn account_once(
 /// How much the owner may have stored before `object` replaces the generation's audio for it to
 /// fit (`Some(None)`: any amount); `None` when it cannot fit at all.
 async fn room_for(
-    state: &AppState,
+    app: &impl Users,
     generation: &GenerationRecord,
     object: &ObjectInfo,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Option<u64>>, StoreError> {
-    let user = state
+    let user = app
         .users()
         .get(&generation.owner_id)
         .await?
@@ -279,13 +279,13 @@ async fn room_for(
 /// The accounting's transaction: the audio on the generation, the owner's storage, and the pool
 /// listing when the generation is a contribution.
 async fn write_account(
-    state: &AppState,
+    app: &(impl Pool + Uploads),
     generation: &GenerationRecord,
     audio: &StoredAudio,
     max_used_before: Option<u64>,
 ) -> Result<AccountOutcome, StoreError> {
     let contribution = match &generation.contribution_id {
-        Some(id) => state.pool().contribution(id).await?,
+        Some(id) => app.pool().contribution(id).await?,
         None => None,
     };
     let write = AccountWrite {
@@ -294,14 +294,14 @@ async fn write_account(
         max_used_before,
         contribution: contribution.as_ref(),
     };
-    state.uploads().account(&write).await
+    app.uploads().account(&write).await
 }
 
 /// The object an accounted one replaced, counted no more: its bytes go too. A failure leaves them
 /// to the noncurrent-version expiry at worst; the accounting stands.
-async fn delete_replaced(state: &AppState, replaced: Option<String>) {
+async fn delete_replaced(app: &impl AudioBucket, replaced: Option<String>) {
     if let Some(replaced) = replaced {
-        if let Err(err) = state.audio().delete(&replaced).await {
+        if let Err(err) = app.audio().delete(&replaced).await {
             tracing::error!(replaced, error = %err, "a replaced object was not deleted");
         }
     }
@@ -312,16 +312,16 @@ async fn delete_replaced(state: &AppState, replaced: Option<String>) {
 /// the generation's one key replaced what was there: the generation is marked rejected, giving back
 /// the replaced object's space.
 async fn reject(
-    state: &AppState,
+    app: &(impl AudioBucket + Uploads),
     key: &str,
     generation: &GenerationRecord,
     own_key: bool,
 ) -> Result<Accounted, StorageError> {
-    state.audio().delete(key).await?;
+    app.audio().delete(key).await?;
     if own_key && generation.audio.is_some() {
         return Ok(Accounted::Rejected);
     }
-    match state.uploads().reject(generation).await? {
+    match app.uploads().reject(generation).await? {
         AccountOutcome::Changed => {
             tracing::warn!("the generation changed while its object was rejected");
         }
@@ -352,7 +352,7 @@ pub struct ReconcileReport {
 /// is idempotent by key and ETag, so an object already counted is `unchanged`; one whose S3 event
 /// was lost or failed for good is counted now. No table or bucket is scanned.
 pub async fn reconcile_uploads(
-    state: &AppState,
+    app: &(impl Time + Users + Generations + Pool + AudioBucket + Uploads + Housekeeping),
     days: &[String],
     deadline: std::time::Instant,
 ) -> ReconcileReport {
@@ -364,20 +364,17 @@ pub async fn reconcile_uploads(
                 tracing::warn!(?report, "upload reconciliation stopped at its time budget");
                 return report;
             }
-            let page = match son1k_store::housekeeping::uploads_granted_on(
-                state.dynamo(),
-                &state.config.names,
-                day,
-                start.take(),
-            )
-            .await
+            let page = match app
+                .housekeeping()
+                .uploads_granted_on(day, start.take())
+                .await
             {
                 Ok(page) => page,
                 Err(_) => return report,
             };
             for key in &page.keys {
                 report.checked += 1;
-                match account_object(state, key).await {
+                match account_object(app, key).await {
                     Ok(Accounted::Stored) => {
                         tracing::warn!(key, "an upload no S3 event had accounted is counted now");
                         report.stored += 1;

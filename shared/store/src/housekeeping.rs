@@ -15,54 +15,56 @@ use std::collections::HashMap;
 /// Users read per page of the `lapsing` index.
 pub const PAGE_SIZE: i32 = 100;
 
-/// One page of the users the sparse `lapsing` index lists as lapsed by `now` (Stripe users whose
-/// stored paid tier may have lapsed), and where the next page starts.
-pub async fn lapsing(
-    client: &Client,
-    names: &Names,
-    now: DateTime<Utc>,
-    start: Option<HashMap<String, AttributeValue>>,
-) -> Result<LapsingPage, StoreError> {
-    let page = client
-        .query()
-        .table_name(&names.users_table)
-        .index_name("lapsing")
-        .key_condition_expression("lapse_shard = :shard AND lapses_at <= :now")
-        .expression_attribute_values(":shard", AttributeValue::S(LAPSE_SHARD.into()))
-        .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
-        .limit(PAGE_SIZE)
-        .set_exclusive_start_key(start)
-        .send()
-        .await
-        .map_err(|err| sdk_failure("Query users lapsing", err))?;
-    Ok(LapsingPage {
-        users: page
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| serde_dynamo::from_item(item).map_err(StoreError::corrupt))
-            .collect(),
-        next: page.last_evaluated_key.filter(|k| !k.is_empty()),
-    })
+/// The housekeeping reads and writes over the users and stats tables.
+#[derive(Debug, Clone, Copy)]
+pub struct HousekeepingStore<'a> {
+    client: &'a Client,
+    names: &'a Names,
 }
 
-/// A page of `lapsing`: each user as the index holds it (or why it could not be read).
-#[derive(Debug, Default)]
-pub struct LapsingPage {
-    pub users: Vec<Result<UserRecord, StoreError>>,
-    pub next: Option<HashMap<String, AttributeValue>>,
-}
+impl<'a> HousekeepingStore<'a> {
+    pub fn new(client: &'a Client, names: &'a Names) -> Self {
+        Self { client, names }
+    }
 
-/// Stores FREE for `user` (read from the index) and takes it out of the index, conditioned on its
-/// `entitlement_rev`, so a webhook applied meanwhile wins; `false` when one did.
-pub async fn store_free(
-    client: &Client,
-    names: &Names,
-    user: &UserRecord,
-) -> Result<bool, StoreError> {
-    let result = client
+    /// One page of the users the sparse `lapsing` index lists as lapsed by `now` (Stripe users whose
+    /// stored paid tier may have lapsed), and where the next page starts.
+    pub async fn lapsing(
+        &self,
+        now: DateTime<Utc>,
+        start: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<LapsingPage, StoreError> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.names.users_table)
+            .index_name("lapsing")
+            .key_condition_expression("lapse_shard = :shard AND lapses_at <= :now")
+            .expression_attribute_values(":shard", AttributeValue::S(LAPSE_SHARD.into()))
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .limit(PAGE_SIZE)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|err| sdk_failure("Query users lapsing", err))?;
+        Ok(LapsingPage {
+            users: page
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .map(|item| serde_dynamo::from_item(item).map_err(StoreError::corrupt))
+                .collect(),
+            next: page.last_evaluated_key.filter(|k| !k.is_empty()),
+        })
+    }
+
+    /// Stores FREE for `user` (read from the index) and takes it out of the index, conditioned on its
+    /// `entitlement_rev`, so a webhook applied meanwhile wins; `false` when one did.
+    pub async fn store_free(&self, user: &UserRecord) -> Result<bool, StoreError> {
+        let result = self
+        .client
         .update_item()
-        .table_name(&names.users_table)
+        .table_name(&self.names.users_table)
         .set_key(Some(item_key(user_pk(&user.user_id), PROFILE_SK)))
         .update_expression("SET tier = :free REMOVE lapse_shard, lapses_at ADD entitlement_rev :one")
         .condition_expression(
@@ -73,51 +75,59 @@ pub async fn store_free(
         .expression_attribute_values(":rev", AttributeValue::N(user.entitlement_rev.to_string()))
         .send()
         .await;
-    match result {
-        Ok(_) => Ok(true),
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-        {
-            Ok(false)
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(sdk_failure("UpdateItem users", err)),
         }
-        Err(err) => Err(sdk_failure("UpdateItem users", err)),
+    }
+
+    /// One page of the audio keys granted an upload on `day` (`YYYY-MM-DD`), from `uploads_by_day`,
+    /// and where the next page starts.
+    pub async fn uploads_granted_on(
+        &self,
+        day: &str,
+        start: Option<std::collections::HashMap<String, AttributeValue>>,
+    ) -> Result<UploadsPage, StoreError> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.names.stats_table)
+            .index_name(super::schema::UPLOADS_BY_DAY)
+            .key_condition_expression("upload_day = :day")
+            .expression_attribute_values(":day", AttributeValue::S(day.to_owned()))
+            .limit(PAGE_SIZE)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|err| sdk_failure("Query uploads_by_day", err))?;
+        let keys = page
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|item| match item.get("upload_key") {
+                Some(AttributeValue::S(key)) => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
+        Ok(UploadsPage {
+            keys,
+            next: page.last_evaluated_key.filter(|k| !k.is_empty()),
+        })
     }
 }
 
-/// One page of the audio keys granted an upload on `day` (`YYYY-MM-DD`), from `uploads_by_day`,
-/// and where the next page starts.
-pub async fn uploads_granted_on(
-    client: &Client,
-    names: &Names,
-    day: &str,
-    start: Option<std::collections::HashMap<String, AttributeValue>>,
-) -> Result<UploadsPage, StoreError> {
-    let page = client
-        .query()
-        .table_name(&names.stats_table)
-        .index_name(super::schema::UPLOADS_BY_DAY)
-        .key_condition_expression("upload_day = :day")
-        .expression_attribute_values(":day", AttributeValue::S(day.to_owned()))
-        .limit(PAGE_SIZE)
-        .set_exclusive_start_key(start)
-        .send()
-        .await
-        .map_err(|err| sdk_failure("Query uploads_by_day", err))?;
-    let keys = page
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|item| match item.get("upload_key") {
-            Some(AttributeValue::S(key)) => Some(key.clone()),
-            _ => None,
-        })
-        .collect();
-    Ok(UploadsPage {
-        keys,
-        next: page.last_evaluated_key.filter(|k| !k.is_empty()),
-    })
+/// A page of `lapsing`: each user as the index holds it (or why it could not be read).
+#[derive(Debug, Default)]
+pub struct LapsingPage {
+    pub users: Vec<Result<UserRecord, StoreError>>,
+    pub next: Option<HashMap<String, AttributeValue>>,
 }
 
 /// A page of `uploads_granted_on`.

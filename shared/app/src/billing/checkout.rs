@@ -4,7 +4,7 @@
 use super::api::{CheckoutLink, CheckoutRequest, StripeApi};
 use super::BillingError;
 use crate::caller::Caller;
-use crate::AppState;
+use crate::ports::{Analytics, Billing, Stripe, Time, Users};
 use son1k_domain::analytics::Event;
 use son1k_domain::tiers::Tier;
 use son1k_domain::DomainError;
@@ -45,20 +45,20 @@ pub fn return_url(
 /// Starts a checkout of `tier` for the caller, with validated return URLs.
 #[tracing::instrument(skip_all, fields(user_id = %caller.id, tier = %tier))]
 pub async fn start_checkout(
-    state: &AppState,
+    app: &(impl Time + Users + Analytics + Billing + Stripe),
     caller: &Caller,
     tier: Tier,
     success_url: &str,
     cancel_url: &str,
 ) -> Result<CheckoutLink, BillingError> {
-    let (stripe, price_id) = checkout_config(state, tier)?;
+    let (stripe, price_id) = checkout_config(app, tier)?;
     stripe.configured().await?;
-    let now = state.clock.now();
-    let user = state.users().get_or_create(caller.new_user(now)).await?;
+    let now = app.clock().now();
+    let user = app.users().get_or_create(caller.new_user(now)).await?;
     if let Some(current) = active_subscription(&user, now) {
         return Err(BillingError::AlreadySubscribed(current));
     }
-    let customer = customer_of(state, stripe, &user, caller).await?;
+    let customer = customer_of(app, stripe, &user, caller).await?;
     let link = stripe
         .create_checkout(&CheckoutRequest {
             user_id: &user.user_id,
@@ -70,25 +70,24 @@ pub async fn start_checkout(
         })
         .await?;
     tracing::info!(session_id = %link.session_id, "checkout started");
-    let tally = Tally::new(&user.user_id, state.clock.now())
+    let tally = Tally::new(&user.user_id, app.clock().now())
         .with(Event::CheckoutStarted, [("tier", tier.as_str())]);
-    crate::analytics::count_alone(state, &tally).await;
+    crate::analytics::count_alone(app, &tally).await;
     Ok(link)
 }
 
 /// Opens the billing portal for the caller's customer.
 #[tracing::instrument(skip_all, fields(user_id = %caller.id))]
 pub async fn open_portal(
-    state: &AppState,
+    app: &(impl Users + Stripe),
     caller: &Caller,
     return_url: &str,
 ) -> Result<String, BillingError> {
-    let stripe = state
-        .stripe
-        .as_ref()
+    let stripe = app
+        .stripe()
         .ok_or(BillingError::NotConfigured("STRIPE_SECRET_NAME"))?;
     stripe.configured().await?;
-    let customer = state
+    let customer = app
         .users()
         .get(&caller.id)
         .await?
@@ -97,15 +96,12 @@ pub async fn open_portal(
     stripe.create_portal(&customer, return_url).await
 }
 
-fn checkout_config(state: &AppState, tier: Tier) -> Result<(&StripeApi, &str), BillingError> {
-    let stripe = state
-        .stripe
-        .as_ref()
+fn checkout_config(app: &impl Stripe, tier: Tier) -> Result<(&StripeApi, &str), BillingError> {
+    let stripe = app
+        .stripe()
         .ok_or(BillingError::NotConfigured("STRIPE_SECRET_NAME"))?;
-    let price = state
-        .config
-        .billing
-        .prices
+    let price = app
+        .prices()
         .price_of(tier)
         .ok_or(BillingError::NotConfigured(match tier {
             Tier::Creator => "STRIPE_PRICE_CREATOR",
@@ -130,7 +126,7 @@ fn active_subscription(user: &UserRecord, now: chrono::DateTime<chrono::Utc>) ->
 /// user id) and stored unless a racing request stored one first, whose id then wins.
 /// Stripe gets the caller's email only when the token says it is verified.
 async fn customer_of(
-    state: &AppState,
+    app: &impl Billing,
     stripe: &StripeApi,
     user: &UserRecord,
     caller: &Caller,
@@ -141,7 +137,7 @@ async fn customer_of(
     let created = stripe
         .create_customer(&user.user_id, caller.verified_email())
         .await?;
-    let stored = state
+    let stored = app
         .billing()
         .set_customer(&user.user_id, &created)
         .await?

@@ -5,7 +5,7 @@
 
 use super::signature::{verify, SignatureError};
 use crate::config::Secret;
-use crate::AppState;
+use crate::ports::{Billing, Keys, Stripe, Time, Users};
 use son1k_domain::billing::{
     decide, milestone, settled_fence, ties, BillingState, CheckoutCompleted, Decision, EventError,
     EventFamily, PriceTable, StripeEvent, SubscriptionSnapshot, TierChange,
@@ -59,9 +59,8 @@ pub enum AuthenticateError {
 }
 
 /// The webhook signing secret (`webhook_secret` of the Stripe secret).
-async fn webhook_secret(state: &AppState, name: &str) -> Result<Secret, AuthenticateError> {
-    state
-        .secrets
+async fn webhook_secret(app: &impl Keys, name: &str) -> Result<Secret, AuthenticateError> {
+    app.secrets()
         .field(name, "webhook_secret")
         .await?
         .ok_or(AuthenticateError::Billing(
@@ -73,45 +72,31 @@ async fn webhook_secret(state: &AppState, name: &str) -> Result<Secret, Authenti
 /// the secret we hold may have been made with a rotated one: the secret is read again (at most once
 /// per `secrets::REREAD_AFTER`) and the body checked once more.
 pub async fn authenticate(
-    state: &AppState,
+    app: &(impl Time + Keys),
     body: &[u8],
     header: Option<&str>,
 ) -> Result<(), AuthenticateError> {
-    let name = state
-        .config
-        .billing
-        .secret_name
-        .as_deref()
+    let name = app
+        .stripe_secret_name()
         .ok_or(super::BillingError::NotConfigured("STRIPE_SECRET_NAME"))?;
-    let now = state.clock.now();
-    let mut checked = verify(
-        body,
-        header,
-        webhook_secret(state, name).await?.expose(),
-        now,
-    );
+    let now = app.clock().now();
+    let mut checked = verify(body, header, webhook_secret(app, name).await?.expose(), now);
     if checked == Err(SignatureError::Mismatch)
-        && state
-            .secrets
+        && app
+            .secrets()
             .forget_if_older(name, crate::secrets::REREAD_AFTER)
             .await
     {
-        checked = verify(
-            body,
-            header,
-            webhook_secret(state, name).await?.expose(),
-            now,
-        );
+        checked = verify(body, header, webhook_secret(app, name).await?.expose(), now);
     }
     checked.inspect_err(|err| tracing::warn!(reason = %err, "webhook signature refused"))?;
     Ok(())
 }
 
 /// The subscription `id` as Stripe has it now (one call, only to settle a same-second tie).
-async fn fetch(state: &AppState, id: &str) -> Result<SubscriptionSnapshot, WebhookError> {
-    let stripe = state
-        .stripe
-        .as_ref()
+async fn fetch(app: &impl Stripe, id: &str) -> Result<SubscriptionSnapshot, WebhookError> {
+    let stripe = app
+        .stripe()
         .ok_or(super::BillingError::NotConfigured("the Stripe secret"))?;
     let object = stripe.subscription(id).await?;
     tracing::info!(
@@ -124,12 +109,12 @@ async fn fetch(state: &AppState, id: &str) -> Result<SubscriptionSnapshot, Webho
 /// Applies a verified event.
 #[tracing::instrument(skip_all, fields(event_id = %event.id, event_type = %event.kind))]
 pub async fn handle_event(
-    state: &AppState,
+    app: &(impl Time + Users + Billing + Stripe),
     event: &StripeEvent,
 ) -> Result<WebhookOutcome, WebhookError> {
     let outcome = match event.family() {
-        EventFamily::Subscription(_) => subscription_event(state, event).await?,
-        EventFamily::CheckoutCompleted => checkout_completed(state, event).await?,
+        EventFamily::Subscription(_) => subscription_event(app, event).await?,
+        EventFamily::CheckoutCompleted => checkout_completed(app, event).await?,
         // Payment outcomes change the subscription's status and period, and Stripe reports those
         // as `customer.subscription.updated`: that event is the one applied.
         EventFamily::Invoice => WebhookOutcome::Ignored("state_follows_subscription_events"),
@@ -140,12 +125,12 @@ pub async fn handle_event(
 }
 
 async fn subscription_event(
-    state: &AppState,
+    app: &(impl Time + Users + Billing + Stripe),
     event: &StripeEvent,
 ) -> Result<WebhookOutcome, WebhookError> {
     let snapshot = SubscriptionSnapshot::from_object(&event.object)?;
     let customer = snapshot.customer.as_deref();
-    let Some(mut user) = find_user(state, snapshot.user_id.as_deref(), customer).await? else {
+    let Some(mut user) = find_user(app, snapshot.user_id.as_deref(), customer).await? else {
         tracing::warn!(subscription = %snapshot.id, "subscription event for no user of ours");
         return Ok(WebhookOutcome::UnknownUser);
     };
@@ -159,13 +144,13 @@ async fn subscription_event(
             .is_some_and(|s| s.id == snapshot.id);
         let tie = same_subscription && ties(user.sub_fence.as_deref(), &fence);
         if tie && settled.is_none() {
-            settled = Some((settled_fence(&fence), fetch(state, &snapshot.id).await?));
+            settled = Some((settled_fence(&fence), fetch(app, &snapshot.id).await?));
         }
         let read = match (&settled, tie) {
             (Some((settled_fence, current)), true) => Read::Settled(settled_fence, current),
             _ => Read::Event(&fence, &snapshot),
         };
-        let change = match read.decide(&user, &state.config.billing.prices) {
+        let change = match read.decide(&user, app.prices()) {
             Decision::Apply(change) => change,
             Decision::Ignore(reason) => {
                 if reason != son1k_domain::billing::Ignored::Stale {
@@ -174,7 +159,7 @@ async fn subscription_event(
                 return Ok(WebhookOutcome::Ignored(reason.as_str()));
             }
         };
-        match apply(state, event, &user, &change, customer).await? {
+        match apply(app, event, &user, &change, customer).await? {
             ApplyOutcome::Applied => {
                 tracing::info!(user_id = %user.user_id, tier = %change.tier,
                     status = ?change.subscription.status, "subscription applied");
@@ -183,7 +168,7 @@ async fn subscription_event(
             ApplyOutcome::Duplicate => return Ok(WebhookOutcome::Duplicate),
             ApplyOutcome::UserChanged => {
                 crate::retry::pause(attempt).await;
-                user = reread(state, &user.user_id).await?;
+                user = reread(app, &user.user_id).await?;
             }
         }
     }
@@ -218,7 +203,7 @@ impl Read<'_> {
 /// Stores `change` for `user` with the event's id (so a redelivery is a duplicate) and the
 /// analytics of the subscription's milestone, fenced on the user as read.
 async fn apply(
-    state: &AppState,
+    app: &(impl Time + Billing),
     event: &StripeEvent,
     user: &UserRecord,
     change: &TierChange,
@@ -227,7 +212,7 @@ async fn apply(
     let mark = EventMark {
         id: &event.id,
         kind: &event.kind,
-        now: state.clock.now(),
+        now: app.clock().now(),
     };
     let tally = Tally::new(&user.user_id, mark.now);
     let tally = match milestone(user.subscription.as_ref(), &change.subscription) {
@@ -242,21 +227,20 @@ async fn apply(
         None => tally,
     };
     let fence = user.sub_fence.as_deref();
-    state
-        .billing()
+    app.billing()
         .apply_change(&user.user_id, fence, change, customer, mark, &tally)
         .await
 }
 
 async fn checkout_completed(
-    state: &AppState,
+    app: &(impl Time + Users + Billing),
     event: &StripeEvent,
 ) -> Result<WebhookOutcome, WebhookError> {
     let session = CheckoutCompleted::from_object(&event.object);
     let Some(customer) = session.customer.as_deref() else {
         return Ok(WebhookOutcome::Ignored("no_customer"));
     };
-    let Some(user) = find_user(state, session.user_id.as_deref(), Some(customer)).await? else {
+    let Some(user) = find_user(app, session.user_id.as_deref(), Some(customer)).await? else {
         tracing::warn!("checkout completed for no user of ours");
         return Ok(WebhookOutcome::UnknownUser);
     };
@@ -268,10 +252,10 @@ async fn checkout_completed(
     let mark = EventMark {
         id: &event.id,
         kind: &event.kind,
-        now: state.clock.now(),
+        now: app.clock().now(),
     };
     Ok(
-        match state
+        match app
             .billing()
             .link_customer(&user.user_id, customer, mark)
             .await?
@@ -287,12 +271,12 @@ async fn checkout_completed(
 /// The user an event is about: the user id our checkout put in the metadata, as long as the
 /// event's customer is that user's (or belongs to nobody yet); else the owner of the customer.
 async fn find_user(
-    state: &AppState,
+    app: &(impl Users + Billing),
     user_id: Option<&str>,
     customer: Option<&str>,
 ) -> Result<Option<UserRecord>, StoreError> {
     let named = match user_id.and_then(|raw| UserId::parse(raw).ok()) {
-        Some(id) => state.users().get(&id).await?,
+        Some(id) => app.users().get(&id).await?,
         None => None,
     };
     let Some(customer) = customer else {
@@ -303,7 +287,7 @@ async fn find_user(
             Some(stored) if stored == customer => return Ok(Some(user)),
             Some(_) => {}
             // Normally checkout stored the customer already; if not, make sure no one else owns it.
-            None => match state.billing().user_of_customer(customer).await? {
+            None => match app.billing().user_of_customer(customer).await? {
                 None => return Ok(Some(user)),
                 Some(owner) if owner == user.user_id => return Ok(Some(user)),
                 Some(_) => {}
@@ -311,15 +295,14 @@ async fn find_user(
         }
         tracing::warn!(user_id = %user.user_id, "metadata names a user with another customer; the customer's owner is used");
     }
-    match state.billing().user_of_customer(customer).await? {
-        Some(id) => state.users().get(&id).await,
+    match app.billing().user_of_customer(customer).await? {
+        Some(id) => app.users().get(&id).await,
         None => Ok(None),
     }
 }
 
-async fn reread(state: &AppState, id: &UserId) -> Result<UserRecord, StoreError> {
-    state
-        .users()
+async fn reread(app: &impl Users, id: &UserId) -> Result<UserRecord, StoreError> {
+    app.users()
         .get(id)
         .await?
         .ok_or_else(|| StoreError::corrupt("the user vanished while applying a Stripe event"))
