@@ -10,6 +10,7 @@ ARCH     ?= x86_64
 DDB      := local/dynamodb
 DDB_STAMP := $(DDB)/node_modules/.installed-$(shell cksum < $(DDB)/package-lock.json | cut -d' ' -f1)
 PYTHON   ?= python3
+WEB_STAMP := web/node_modules/.installed-$(shell cksum < web/package-lock.json | cut -d' ' -f1)
 # make dev keeps its data here across restarts; make dev-reset wipes it.
 DEV_DATA := local/data
 DEV_PORTS := DYNAMODB_PORT=$${DYNAMODB_PORT:-4567} MOTO_PORT=$${MOTO_PORT:-4566}
@@ -17,7 +18,7 @@ DEV_PORTS := DYNAMODB_PORT=$${DYNAMODB_PORT:-4567} MOTO_PORT=$${MOTO_PORT:-4566}
 # the command line counts; without one the token is for the seeded test_user_1.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),test_user_1)
 
-.PHONY: help venv tools dev dev-reset test fuzz bench package deploy-check test-atomicity-on-moto load lint fmt token reset stripe-event soak build clean
+.PHONY: help venv chromium web-test tools dev dev-reset test fuzz bench package deploy-check test-atomicity-on-moto load lint fmt token reset stripe-event soak build clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -32,11 +33,22 @@ $(DDB_STAMP): $(DDB)/package.json $(DDB)/package-lock.json
 	cd $(DDB) && npm ci --no-audit --no-fund
 	@touch $@
 
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "the web app needs npm (Node.js): install it (Debian: apt-get install npm)" >&2; exit 2; }
+	cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+	@rm -f web/node_modules/.installed-* && touch $@
+
 venv: $(STAMP) ## install the pinned Python tools (moto, cfn-lint) into .venv
 
-tools: venv $(DDB_STAMP) ## install the local stack: .venv and DynamoDB Local (local/dynamodb)
+chromium: ## Debian's chromium for the browser tests, when missing (apt-get, as root)
+	@command -v chromium >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "the browser tests need Debian's chromium: run 'sudo apt-get install chromium'" >&2; exit 2; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	@chromium --version 2>/dev/null | head -1
 
-dev: tools ## serve the API on 127.0.0.1:8000 (API_PORT) over DynamoDB Local + moto S3, data kept in local/data
+tools: venv $(DDB_STAMP) $(WEB_STAMP) chromium ## install the local stack: .venv, DynamoDB Local, the web app's packages and Chromium
+
+dev: tools ## serve the app on http://localhost:3000 and the API on 127.0.0.1:8000 over DynamoDB Local + moto S3, data kept in local/data
 	LOCAL_DATA=$(DEV_DATA) $(DEV_PORTS) local/dev.sh
 
 dev-reset: ## wipe the data `make dev` keeps (stop make dev first)
@@ -44,9 +56,12 @@ dev-reset: ## wipe the data `make dev` keeps (stop make dev first)
 	  echo "make dev is running (DynamoDB Local answers on $${DYNAMODB_PORT:-4567}): stop it first" >&2; exit 1; fi
 	rm -rf $(DEV_DATA)
 
-test: tools ## run every test against a fresh, empty local stack, fuzz openapi.yaml against the local API, restart a used dev stack
-	local/with-stack.sh bash -c 'cargo test --workspace && FUZZ_SEED=$${FUZZ_SEED:-3547133455} local/fuzz.sh'
+test: tools ## run every test against a fresh, empty local stack, fuzz openapi.yaml against the local API, the browser tests, restart a used dev stack
+	local/with-stack.sh bash -c 'cargo test --workspace && FUZZ_SEED=$${FUZZ_SEED:-3547133455} local/fuzz.sh && local/web-test.sh'
 	local/restart-check.sh
+
+web-test: tools ## only the browser tests (web/tests, Chromium) against a fresh local stack: make web-test [ARGS=-g pricing]
+	local/with-stack.sh local/web-test.sh $(ARGS)
 
 fuzz: tools ## only the fuzzing of openapi.yaml (schemathesis): make fuzz [FUZZ_EXAMPLES=50] [FUZZ_SEED=n]
 	local/with-stack.sh local/fuzz.sh
@@ -115,4 +130,4 @@ build: ## release build of every function
 
 clean: ## remove build outputs, the venv, DynamoDB Local and make dev's data
 	cargo clean
-	rm -rf $(VENV) $(DDB)/node_modules $(DEV_DATA)
+	rm -rf $(VENV) $(DDB)/node_modules $(DEV_DATA) web/node_modules web/dist

@@ -35,6 +35,7 @@ pub mod bench;
 pub mod jobs;
 pub mod ollama_stub;
 pub mod provider_stub;
+pub mod sign_in;
 pub mod stripe_events;
 mod stripe_pages;
 pub mod stripe_stub;

@@ -241,12 +241,14 @@ async fn serve() -> Result<(), Failure> {
         std::time::Duration::from_secs(1),
     ));
     let frontend_origin =
-        Some(std::env::var("FRONTEND_URL").unwrap_or_else(|_| "http://localhost:3000".into()));
+        std::env::var("FRONTEND_URL").unwrap_or_else(|_| "http://localhost:3000".into());
+    let sign_in = local_api::sign_in::SignIn::new(jwt.clone(), frontend_origin.clone());
     let app = router(Arc::new(LocalApi {
         state,
         jwt,
-        frontend_origin,
-    }));
+        frontend_origin: Some(frontend_origin),
+    }))
+    .merge(local_api::sign_in::router(sign_in));
     let host = std::env::var("API_HOST").unwrap_or_else(|_| "127.0.0.1".into());
     if let Some(warning) = exposure_warning(&host) {
         tracing::warn!("{warning}");

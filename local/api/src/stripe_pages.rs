@@ -34,15 +34,25 @@ pub(crate) fn routes() -> Router<Arc<crate::stripe_stub::Stub>> {
         .route("/p/session/{id}", get(portal_page).post(portal_action))
 }
 
+/// A whole page: a browser asks nothing more of the stub than the page itself.
+fn document(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <link rel=\"icon\" href=\"data:,\"></head><body><main><h1>{title}</h1>{body}</main></body></html>"
+    ))
+}
+
 async fn checkout_page(State(stub): Shared, Path(id): Path<String>) -> Response {
     let Some((session, price)) = find_session(&stub, &id) else {
         return (StatusCode::NOT_FOUND, "no such checkout session").into_response();
     };
     let user = field(&session, "client_reference_id").unwrap_or("?");
-    Html(format!(
-        "<h1>Stripe Checkout (local stub)</h1><p>{user} subscribes to <code>{price}</code>.</p>\
-         <form method=post><button>Pay</button></form>"
-    ))
+    document(
+        "Stripe Checkout (local stub)",
+        &format!(
+            "<p>{user} subscribes to <code>{price}</code>.</p><form method=post><button>Pay</button></form>"
+        ),
+    )
     .into_response()
 }
 
@@ -100,9 +110,10 @@ async fn portal_page(State(stub): Shared, Path(id): Path<String>) -> Response {
             )
         })
         .collect();
-    Html(format!(
-        "<h1>Billing portal (local stub)</h1><p>Customer <code>{customer}</code></p><ul>{rows}</ul>"
-    ))
+    document(
+        "Billing portal (local stub)",
+        &format!("<p>Customer <code>{customer}</code></p><ul>{rows}</ul>"),
+    )
     .into_response()
 }
 

@@ -1,0 +1,23 @@
+// The package's entry: the components, hooks and client another React app imports.
+import "./styles.css";
+export { ApiError, call, makeApi } from "./api/client";
+export type { Api, Job, Limits, PoolItem, Problem, Quality, Schemas, Tier, TierId, TokenSource } from "./api/client";
+export type { paths, components } from "./api/schema";
+export { Session } from "./auth/session";
+export type { AuthConfig, User } from "./auth/session";
+export { Son1kProvider, useApi, useSession, useUser } from "./context";
+export { TierCard } from "./components/TierCard";
+export type { TierCardProps } from "./components/TierCard";
+export { PricingPage } from "./components/PricingPage";
+export type { PricingPageProps } from "./components/PricingPage";
+export { UsageMeter, projectedExhaustion } from "./components/UsageMeter";
+export type { UsageMeterProps } from "./components/UsageMeter";
+export { Paywall } from "./components/Paywall";
+export type { PaywallProps } from "./components/Paywall";
+export { GenerateForm } from "./components/GenerateForm";
+export type { GenerateFormProps } from "./components/GenerateForm";
+export { ProblemMessage } from "./components/ProblemMessage";
+export { useGeneration } from "./hooks/useGeneration";
+export type { Generation, GenerationOptions, GenerationPhase, GenerationRequest, LimitReached } from "./hooks/useGeneration";
+export { useLoad } from "./hooks/useLoad";
+export type { Loaded } from "./hooks/useLoad";

@@ -1,0 +1,58 @@
+import { accessibilityViolations, api, expect, grantTier, newUser, recordGenerations, screenshots, shownAt, signIn, test, unreachableByKeyboard } from "./fixtures";
+
+const ZONE = "Asia/Kolkata";
+test.use({ locale: "en-US", timezoneId: ZONE });
+
+test("a FREE user's meter counts the day, resets at the viewer's local time, and warns when spent", async ({ page }) => {
+  const user = newUser("usage_free");
+  await recordGenerations(user, 2);
+  await signIn(page, user, "/usage");
+  const meter = page.getByRole("progressbar", { name: "2 of 3 generations used per day" });
+  await expect(meter).toHaveAttribute("aria-valuenow", "2");
+  await expect(meter).toHaveAttribute("aria-valuemax", "3");
+  const limits = (await api(user, "GET", "/api/tiers/limits/me")).json;
+  await expect(page.getByText(`1 left · resets ${shownAt(limits.reset_at, ZONE)}`)).toBeVisible();
+  await expect(page.getByText("Storage: 0 bytes of 1 GiB")).toBeVisible();
+  await expect(page.getByRole("status")).toHaveCount(0);
+
+  expect(await accessibilityViolations(page)).toEqual([]);
+  expect(await unreachableByKeyboard(page)).toEqual([]);
+  await screenshots(page, "usage");
+
+  await recordGenerations(user, 1);
+  await page.reload();
+  await expect(page.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "3");
+  await expect(page.getByRole("status")).toHaveText("You have used every generation for today.");
+});
+
+test("a paid user is warned at 80 % of the month and shown the pace past a fifth of it", async ({ page }) => {
+  const user = newUser("usage_creator");
+  await grantTier(user, "CREATOR");
+  await recordGenerations(user, 40);
+  const limits = (await api(user, "GET", "/api/tiers/limits/me")).json;
+  // The viewer's clock halfway through the period: 40 of 50 by then runs out at 62.5 % of it.
+  const start = Date.parse(limits.period_start);
+  const reset = Date.parse(limits.reset_at);
+  await page.clock.setFixedTime(start + (reset - start) / 2);
+  await signIn(page, user, "/usage");
+  await expect(page.getByRole("progressbar", { name: "40 of 50 generations used this month" })).toHaveAttribute(
+    "aria-valuemax",
+    "50",
+  );
+  await expect(page.getByRole("status")).toHaveText("You have used 80 % of your generations this month.");
+  await expect(page.getByText(`At this rate you run out on ${shownAt(start + (reset - start) * 0.625, ZONE)}.`)).toBeVisible();
+});
+
+test("early in the period there is no pace, and STUDIO's storage is unlimited", async ({ page }) => {
+  const user = newUser("usage_studio");
+  await grantTier(user, "STUDIO");
+  await recordGenerations(user, 5);
+  const limits = (await api(user, "GET", "/api/tiers/limits/me")).json;
+  const start = Date.parse(limits.period_start);
+  const reset = Date.parse(limits.reset_at);
+  await page.clock.setFixedTime(start + (reset - start) * 0.1);
+  await signIn(page, user, "/usage");
+  await expect(page.getByRole("progressbar", { name: "5 of 1000 generations used this month" })).toBeVisible();
+  await expect(page.getByText("Storage: 0 bytes of Unlimited")).toBeVisible();
+  await expect(page.getByText(/At this rate/)).toHaveCount(0);
+});
