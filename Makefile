@@ -104,10 +104,11 @@ bench: tools ## measure every function (size, cold start, RSS, latency, calls, c
 load: tools ## measure record-generation on its own local API: one user's bursts, 16 users, sequential (figures, no pass/fail)
 	local/with-stack.sh local/load.sh
 
-lint: venv ## cfn-lint the template, rustfmt and clippy
+lint: venv $(WEB_STAMP) ## cfn-lint the template, rustfmt, clippy, and TypeScript's checks of web/ (the generated client current)
 	$(VENV)/bin/cfn-lint template.yaml
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cd web && npm run --silent check-client && npx tsc --noEmit && npx tsc -p tsconfig.node.json
 
 fmt: ## format the code
 	cargo fmt --all

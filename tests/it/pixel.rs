@@ -310,6 +310,22 @@ async fn the_daily_message_allowance_holds_under_parallel_requests() {
         refused.assert_problem(429, "pixel_limit_reached")["limit"],
         20
     );
+    // Each reply says what its message left of the day: 16 to 20 used, each count once.
+    let mut left: Vec<(u64, u64)> = answers
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| {
+            let messages = &r.json()["messages"];
+            assert_eq!(messages["limit"], 20);
+            assert_eq!(messages["reset_at"], "2026-11-27T00:00:00Z");
+            (
+                messages["used"].as_u64().unwrap(),
+                messages["remaining"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    left.sort_unstable();
+    assert_eq!(left, [(16, 4), (17, 3), (18, 2), (19, 1), (20, 0)]);
     assert_eq!(app.user_record("chatty").await.unwrap().used_in(DAY), 20);
     assert_eq!(app.ollama.received().chats, 5);
 }

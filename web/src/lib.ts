@@ -1,7 +1,23 @@
 // The package's entry: the components, hooks and client another React app imports.
 import "./styles.css";
 export { ApiError, call, makeApi } from "./api/client";
-export type { Api, Job, Limits, PoolItem, Problem, Quality, Schemas, Tier, TierId, TokenSource } from "./api/client";
+export type {
+  Api,
+  ChatReply,
+  Job,
+  Limits,
+  Lyrics,
+  NewGeneration,
+  PoolItem,
+  Problem,
+  Quality,
+  Schemas,
+  Section,
+  Suggestion,
+  Tier,
+  TierId,
+  TokenSource,
+} from "./api/client";
 export type { paths, components } from "./api/schema";
 export { Session } from "./auth/session";
 export type { AuthConfig, User } from "./auth/session";
@@ -17,6 +33,12 @@ export type { PaywallProps } from "./components/Paywall";
 export { GenerateForm } from "./components/GenerateForm";
 export type { GenerateFormProps } from "./components/GenerateForm";
 export { ProblemMessage } from "./components/ProblemMessage";
+export { CommunityPool } from "./components/CommunityPool";
+export type { CommunityPoolProps, PoolSort } from "./components/CommunityPool";
+export { LyricStudio } from "./components/LyricStudio";
+export type { LyricStudioProps } from "./components/LyricStudio";
+export { PixelChat, defaultPathFor } from "./components/PixelChat";
+export type { PixelChatProps } from "./components/PixelChat";
 export { useGeneration } from "./hooks/useGeneration";
 export type { Generation, GenerationOptions, GenerationPhase, GenerationRequest, LimitReached } from "./hooks/useGeneration";
 export { useLoad } from "./hooks/useLoad";

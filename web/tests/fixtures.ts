@@ -156,3 +156,28 @@ export async function grantTier(user: string, tier: "FREE" | "CREATOR" | "PRO" |
 export function shownAt(iso: string | number, timeZone: string): string {
   return new Intl.DateTimeFormat("en-US", { dateStyle: "medium", timeStyle: "short", timeZone }).format(new Date(iso));
 }
+
+/**
+ * `count` items listed in the pool under `genre` (titled `<genre> #<n>`), shared by a CREATOR who made
+ * each through a real generation job; their contribution ids, in the order made.
+ */
+export async function listedItems(genre: string, count: number): Promise<string[]> {
+  const sharer = newUser("sharer");
+  await grantTier(sharer, "CREATOR");
+  const ids = Array.from({ length: count }, (_, n) => ({ id: newUser("job"), title: `${genre} #${n + 1}` }));
+  for (const job of ids) {
+    const body = { generation_id: job.id, prompt: `a ${genre} song`, genre, title: job.title, quality: "standard", duration_seconds: 5 };
+    const submitted = await api(sharer, "POST", "/api/generations", body);
+    expect(submitted.status, JSON.stringify(submitted.json)).toBe(202);
+  }
+  const contributions: string[] = [];
+  for (const job of ids) {
+    await expect
+      .poll(async () => (await api(sharer, "GET", `/api/generations/${job.id}`)).json.status, { timeout: 60_000 })
+      .toBe("succeeded");
+    const shared = await api(sharer, "POST", "/api/community/contribute", { generation_id: job.id });
+    expect(shared.status, JSON.stringify(shared.json)).toBe(201);
+    contributions.push(shared.json.contribution_id);
+  }
+  return contributions;
+}

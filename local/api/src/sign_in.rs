@@ -130,11 +130,7 @@ async fn authorize_page(
     }
 }
 
-async fn authorize(
-    State(sign_in): Shared,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Response {
+async fn authorize(State(sign_in): Shared, RawQuery(query): RawQuery, body: Bytes) -> Response {
     let request = match checked_request(&sign_in, query.as_deref()) {
         Ok(request) => request,
         Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
@@ -201,7 +197,11 @@ fn back_with_code(sign_in: &SignIn, request: &Authorize, who: Who) -> Response {
         params.push(("state", state));
     }
     let query = serde_urlencoded::to_string(params).unwrap_or_default();
-    let separator = if request.redirect_uri.contains('?') { '&' } else { '?' };
+    let separator = if request.redirect_uri.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
     Redirect::to(&format!("{}{separator}{query}", request.redirect_uri)).into_response()
 }
 
@@ -250,7 +250,11 @@ fn exchange(sign_in: &SignIn, body: &[u8]) -> Response {
             "expires_in": TOKEN_TTL_SECONDS,
         }))
         .into_response(),
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "could not sign the token").into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "could not sign the token",
+        )
+            .into_response(),
     }
 }
 
@@ -356,7 +360,10 @@ mod tests {
         assert!(on_origin("http://localhost:3000/callback", origin));
         assert!(on_origin("http://localhost:3000", origin));
         assert!(!on_origin("http://localhost:30000/callback", origin));
-        assert!(!on_origin("http://localhost:3000.evil.test/callback", origin));
+        assert!(!on_origin(
+            "http://localhost:3000.evil.test/callback",
+            origin
+        ));
         assert!(!on_origin("https://localhost:3000/callback", origin));
     }
 

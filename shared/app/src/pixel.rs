@@ -26,6 +26,29 @@ pub struct ChatReply {
     pub conversation_id: ConversationId,
     pub reply: String,
     pub suggestions: Vec<Suggestion>,
+    /// The day's messages after this one.
+    pub messages: MessagesLeft,
+}
+
+/// The day's message allowance, as this message left it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessagesLeft {
+    pub limit: u32,
+    pub used: u32,
+    pub remaining: u32,
+    /// The next UTC midnight.
+    pub reset_at: String,
+}
+
+impl MessagesLeft {
+    fn of(granted: &son1k_domain::assist::Granted) -> Self {
+        Self {
+            limit: granted.limit,
+            used: granted.used,
+            remaining: granted.remaining,
+            reset_at: son1k_domain::clock::rfc3339(granted.reset_at),
+        }
+    }
 }
 
 /// The message, checked: 1 to `MAX_MESSAGE_CHARS` characters once trimmed.
@@ -84,6 +107,7 @@ pub async fn chat(
                 conversation_id,
                 reply,
                 suggestions,
+                messages: MessagesLeft::of(&ticket.granted),
             })
         }
         Err(err) => {

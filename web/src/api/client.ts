@@ -16,6 +16,20 @@ export type Lyrics = Schemas["Lyrics"];
 export type Section = Schemas["Section"];
 export type Api = Client<paths>;
 
+/** The JSON body of an operation's `status` answer. */
+type Body<Operation, Status extends number> = Operation extends {
+  responses: { [S in Status]: { content: { "application/json": infer B } } };
+}
+  ? B
+  : never;
+/** The JSON body an operation takes. */
+type RequestOf<Operation> = Operation extends { requestBody?: { content: { "application/json": infer B } } }
+  ? B
+  : never;
+export type ChatReply = Body<paths["/api/pixel/chat"]["post"], 200>;
+export type NewGeneration = RequestOf<paths["/api/generations"]["post"]>;
+export type Suggestion = ChatReply["suggestions"][number];
+
 /** A refused or failed request, as the API described it. */
 export class ApiError extends Error {
   readonly status: number;

@@ -1776,6 +1776,13 @@ export interface operations {
                     "application/json": {
                         conversation_id: string;
                         reply: string;
+                        /** @description The day's message allowance after this message. */
+                        messages: {
+                            limit: number;
+                            used: number;
+                            remaining: number;
+                            reset_at: components["schemas"]["Time"];
+                        };
                         suggestions: {
                             /** @enum {unknown} */
                             kind: "generations_left" | "generations_reset" | "upgrade" | "pool_claims_left" | "pool_pick" | "unused_lyrics";

@@ -3,6 +3,9 @@ import { NavLink, Route, Routes, useLocation, useNavigate } from "react-router";
 import { useSession, useUser } from "../context";
 import { GeneratePage } from "./pages/GeneratePage";
 import { HomePage } from "./pages/HomePage";
+import { LyricsPage } from "./pages/LyricsPage";
+import { PixelPage } from "./pages/PixelPage";
+import { PoolPage } from "./pages/PoolPage";
 import { PricingRoute } from "./pages/PricingRoute";
 import { UsagePage } from "./pages/UsagePage";
 
@@ -25,6 +28,9 @@ export function App({ signInError }: { signInError: string | null }) {
           <NavLink to="/pricing">Plans</NavLink>
           <NavLink to="/usage">Usage</NavLink>
           <NavLink to="/generate">Generate</NavLink>
+          <NavLink to="/pool">Pool</NavLink>
+          <NavLink to="/lyrics">Lyrics</NavLink>
+          <NavLink to="/pixel">Pixel</NavLink>
         </nav>
         {user ? (
           <div className="who">
@@ -50,6 +56,9 @@ export function App({ signInError }: { signInError: string | null }) {
           <Route path="/pricing" element={<PricingRoute onSignIn={signIn} />} />
           <Route path="/usage" element={<Protected onSignIn={signIn} page={<UsagePage />} />} />
           <Route path="/generate" element={<Protected onSignIn={signIn} page={<GeneratePage />} />} />
+          <Route path="/pool" element={<PoolPage onSignIn={signIn} />} />
+          <Route path="/lyrics" element={<Protected onSignIn={signIn} page={<LyricsPage />} />} />
+          <Route path="/pixel" element={<Protected onSignIn={signIn} page={<PixelPage />} />} />
           <Route path="*" element={<NotFound />} />
         </Routes>
       </main>

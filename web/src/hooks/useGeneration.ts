@@ -1,15 +1,9 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { ApiError, call, type Job, type Quality } from "../api/client";
+import { ApiError, call, type Job, type NewGeneration } from "../api/client";
 import { useApi } from "../context";
 
-export interface GenerationRequest {
-  prompt: string;
-  genre?: string | null;
-  title?: string | null;
-  quality: Quality;
-  duration_seconds: number;
-  lyrics_id?: string | null;
-}
+/** A job as `POST /api/generations` takes it, less the `generation_id` the hook makes. */
+export type GenerationRequest = Omit<NewGeneration, "generation_id">;
 
 export type GenerationPhase = "idle" | "submitting" | "queued" | "running" | "succeeded" | "failed" | "limited";
 

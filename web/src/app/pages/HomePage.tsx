@@ -16,6 +16,15 @@ export function HomePage({ onSignIn }: { onSignIn: () => void }) {
             <Link to="/usage">See your usage</Link>
           </li>
           <li>
+            <Link to="/pool">Listen to the community pool</Link>
+          </li>
+          <li>
+            <Link to="/lyrics">Write lyrics</Link>
+          </li>
+          <li>
+            <Link to="/pixel">Ask Pixel</Link>
+          </li>
+          <li>
             <Link to="/pricing">Compare plans</Link>
           </li>
         </ul>
