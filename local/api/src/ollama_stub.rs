@@ -48,6 +48,10 @@ pub struct Behaviour {
     pub repeat: u32,
     #[serde(default)]
     pub delay_ms: u64,
+    /// Only chats whose messages contain this text are answered as told; the others as `normal`
+    /// (so one browser test can make the model fail without failing its neighbours').
+    #[serde(default)]
+    pub when_contains: Option<String>,
 }
 
 /// What the stub received.
@@ -144,6 +148,16 @@ async fn chat(State(stub): State<OllamaStub>, Json(body): Json<Value>) -> Respon
             inner.behaviour.clone()
         })
         .unwrap_or_default();
+    let behaviour = match &behaviour.when_contains {
+        Some(needle)
+            if !messages
+                .iter()
+                .any(|m| m.to_string().contains(needle.as_str())) =>
+        {
+            Behaviour::default()
+        }
+        _ => behaviour,
+    };
     let model = body
         .get("model")
         .and_then(Value::as_str)

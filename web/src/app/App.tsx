@@ -1,4 +1,4 @@
-import type { ReactElement } from "react";
+import { useEffect, type ReactElement } from "react";
 import { NavLink, Route, Routes, useLocation, useNavigate } from "react-router";
 import { useSession, useUser } from "../context";
 import { GeneratePage } from "./pages/GeneratePage";
@@ -66,9 +66,15 @@ export function App({ signInError }: { signInError: string | null }) {
   );
 }
 
-/** A page for signed-in users; others are offered the sign-in. */
+/** A page for signed-in users; others are offered the sign-in (a tab whose token expired is sent
+ * through it at once, and comes back here). */
 function Protected({ page, onSignIn }: { page: ReactElement; onSignIn: () => void }) {
   const user = useUser();
+  const session = useSession();
+  const location = useLocation();
+  useEffect(() => {
+    if (!user && session.wasSignedIn()) void session.signIn(location.pathname + location.search);
+  }, [user, session, location]);
   if (user) return page;
   return (
     <section>

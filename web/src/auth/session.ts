@@ -47,13 +47,22 @@ export class Session {
     this.navigate = navigate;
   }
 
+  /** The ID token for a request; an expired one is dropped and the sign-in started again. */
   token(): string | null {
-    if (this.idToken && Date.now() >= this.expiresAt) this.clear();
+    if (this.idToken && !this.valid()) {
+      this.expired();
+      return null;
+    }
     return this.idToken;
   }
 
+  /** The signed-in user, while the token is valid (no side effect: safe to call while rendering). */
   user(): User | null {
-    return this.token() ? this.current : null;
+    return this.valid() ? this.current : null;
+  }
+
+  private valid(): boolean {
+    return this.idToken !== null && Date.now() < this.expiresAt;
   }
 
   subscribe(listener: Listener): () => void {

@@ -38,8 +38,7 @@ export function PixelChat({ pathFor = defaultPathFor, navigate }: PixelChatProps
   const [error, setError] = useState<unknown>(null);
   const conversation = useRef<string | null>(null);
 
-  const send = async (event: FormEvent) => {
-    event.preventDefault();
+  const send = async () => {
     const message = draft.trim();
     if (!message || busy) return;
     setBusy(true);
@@ -100,7 +99,13 @@ export function PixelChat({ pathFor = defaultPathFor, navigate }: PixelChatProps
           })}
         </ul>
       )}
-      <form className="pixel__form" onSubmit={(e) => void send(e)}>
+      <form
+        className="pixel__form"
+        onSubmit={(e: FormEvent) => {
+          e.preventDefault();
+          void send();
+        }}
+      >
         <label htmlFor={`${ids}-message`}>Message</label>
         <textarea id={`${ids}-message`} value={draft} onChange={(e) => setDraft(e.target.value)} maxLength={2000} rows={2} />
         <button type="submit" disabled={busy || draft.trim() === ""}>
@@ -112,7 +117,7 @@ export function PixelChat({ pathFor = defaultPathFor, navigate }: PixelChatProps
           {last.messages.remaining} of {last.messages.limit} messages left today (more on {localTime(last.messages.reset_at)})
         </p>
       )}
-      <ProblemMessage error={error} />
+      <ProblemMessage error={error} onRetry={() => void send()} />
     </section>
   );
 }
