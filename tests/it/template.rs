@@ -784,6 +784,123 @@ fn the_frontend_is_an_https_origin_and_localhost_only_when_asked() {
     assert_eq!(t["Parameters"]["LocalFrontendUrl"]["Default"], "");
 }
 
+/// The web app signs in through Cognito's hosted UI with the authorization code and PKCE: a public
+/// client (no secret) that may return only to the app's own `/callback` (and the local one only
+/// when asked), and never the implicit flow, which would put the token in the URL.
+#[test]
+fn the_web_app_signs_in_with_the_code_flow_back_to_its_own_origin() {
+    let t = template();
+    let client = &t["Resources"]["UserPoolClient"]["Properties"];
+    assert_eq!(client["GenerateSecret"], false);
+    assert_eq!(client["AllowedOAuthFlowsUserPoolClient"], true);
+    assert_eq!(
+        client["AllowedOAuthFlows"],
+        serde_norway::from_str::<Value>("[code]").unwrap()
+    );
+    let sub = |v: &Value| match v {
+        Value::Tagged(tagged) if tagged.tag == "!Sub" => text(&tagged.value),
+        Value::Tagged(tagged) if tagged.tag == "!If" => {
+            let branches = tagged.value.as_sequence().expect("!If branches");
+            assert_eq!(branches[0], "HasLocalFrontend", "{v:?}");
+            assert!(matches!(&branches[2], Value::Tagged(t) if t.value == "AWS::NoValue"));
+            match &branches[1] {
+                Value::Tagged(t) if t.tag == "!Sub" => text(&t.value),
+                other => panic!("{other:?}"),
+            }
+        }
+        other => panic!("a URL of the app's origin, not {other:?}"),
+    };
+    let urls = |name: &str| -> Vec<String> {
+        client[name]
+            .as_sequence()
+            .expect(name)
+            .iter()
+            .map(sub)
+            .collect()
+    };
+    assert_eq!(
+        urls("CallbackURLs"),
+        ["${FrontendUrl}/callback", "${LocalFrontendUrl}/callback"]
+    );
+    assert_eq!(
+        urls("LogoutURLs"),
+        ["${FrontendUrl}/", "${LocalFrontendUrl}/"]
+    );
+    // The token the app holds in memory lives an hour, as the local sign-in's does.
+    assert_eq!(client["IdTokenValidity"], 60);
+    assert_eq!(client["TokenValidityUnits"]["IdToken"], "minutes");
+    assert_eq!(
+        local_api::sign_in::TOKEN_TTL_SECONDS,
+        60 * 60,
+        "the local sign-in's token lives as long as Cognito's"
+    );
+    assert_eq!(
+        t["Resources"]["UserPoolDomain"]["Type"],
+        "AWS::Cognito::UserPoolDomain"
+    );
+    let domain = |value: &str| {
+        full_match(
+            &text(&t["Parameters"]["AuthDomainPrefix"]["AllowedPattern"]),
+            value,
+        )
+    };
+    assert!(domain("") && domain("son1k-prod") && !domain("Son1k") && !domain("-son1k"));
+}
+
+/// When the stack hosts the app, its bucket is private and read only by the distribution, through
+/// its origin access control, over TLS; the app's routes all answer its index.
+#[test]
+fn a_hosted_web_app_is_served_by_cloudfront_from_a_private_bucket() {
+    let t = template();
+    let r = &t["Resources"];
+    for name in [
+        "WebBucket",
+        "WebOriginAccessControl",
+        "WebDistribution",
+        "WebBucketPolicy",
+    ] {
+        assert_eq!(r[name]["Condition"], "HostsWebApp", "{name}");
+    }
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            r["WebBucket"]["Properties"]["PublicAccessBlockConfiguration"][flag], true,
+            "{flag}"
+        );
+    }
+    let statements = r["WebBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("statements");
+    let read = &statements[0];
+    assert_eq!(read["Principal"]["Service"], "cloudfront.amazonaws.com");
+    assert_eq!(read["Action"], "s3:GetObject");
+    assert!(read["Condition"]["StringEquals"]["AWS:SourceArn"].is_tagged_or_string());
+    assert_eq!(statements[1]["Effect"], "Deny");
+    let config = &r["WebDistribution"]["Properties"]["DistributionConfig"];
+    assert!(config["Origins"][0]["OriginAccessControlId"].is_tagged_or_string());
+    assert_eq!(
+        config["DefaultCacheBehavior"]["ViewerProtocolPolicy"],
+        "redirect-to-https"
+    );
+    let fallbacks: Vec<(u64, &str)> = config["CustomErrorResponses"]
+        .as_sequence()
+        .expect("error responses")
+        .iter()
+        .map(|e| {
+            (
+                e["ErrorCode"].as_u64().expect("code"),
+                e["ResponsePagePath"].as_str().expect("path"),
+            )
+        })
+        .collect();
+    assert_eq!(fallbacks, [(403, "/index.html"), (404, "/index.html")]);
+    assert_eq!(t["Parameters"]["HostWebApp"]["Default"], "false");
+}
+
 /// Whether `value` matches all of `pattern`, as CloudFormation applies `AllowedPattern`.
 fn full_match(pattern: &str, value: &str) -> bool {
     regex_lite::Regex::new(&format!("^(?:{pattern})$"))
