@@ -78,25 +78,40 @@ export async function screenshots(page: Page, name: string): Promise<void> {
   }
 }
 
-/** Every control the page offers can be reached with Tab. */
+/**
+ * The controls the page offers that Tab does not reach, going once through the page from its start
+ * (a page that loads more as it scrolls may add controls on the way; those are not required).
+ */
 export async function unreachableByKeyboard(page: Page): Promise<string[]> {
-  const controls = await page.evaluate(() => {
+  const count = await page.evaluate(() => {
     const all = document.querySelectorAll<HTMLElement>("a[href], button, input, select, textarea, audio[controls]");
-    return Array.from(all)
-      .filter((el) => !(el as HTMLButtonElement).disabled && el.offsetParent !== null)
-      .map((el, i) => {
-        el.dataset.kbd = String(i);
-        return i;
-      });
+    const shown = Array.from(all).filter((el) => !(el as HTMLButtonElement).disabled && el.offsetParent !== null);
+    shown.forEach((el, i) => (el.dataset.kbd = String(i)));
+    // Sequential focus navigation starts at the top of the page.
+    const start = document.createElement("div");
+    start.tabIndex = -1;
+    start.id = "kbd-start";
+    document.body.prepend(start);
+    start.focus();
+    return shown.length;
   });
   const reached = new Set<number>();
-  await page.locator("body").focus();
-  for (let i = 0; i < controls.length + 10; i++) {
+  for (let i = 0; i < count * 3 + 10; i++) {
     await page.keyboard.press("Tab");
-    const at = await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.kbd);
-    if (at !== undefined) reached.add(Number(at));
+    const at = await page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null;
+      return { kbd: el?.dataset.kbd ?? null, inPage: el !== null && el !== document.body };
+    });
+    if (!at.inPage && reached.size > 0) break; // past the last control: once through
+    if (at.kbd !== null) reached.add(Number(at.kbd));
   }
-  return controls.filter((i) => !reached.has(i)).map(String);
+  return page.evaluate((seen) => {
+    document.getElementById("kbd-start")?.remove();
+    return Array.from(document.querySelectorAll<HTMLElement>("[data-kbd]"))
+      .filter((el) => !(el as HTMLButtonElement).disabled && el.offsetParent !== null)
+      .filter((el) => !seen.includes(Number(el.dataset.kbd)))
+      .map((el) => `${el.tagName.toLowerCase()} "${(el.getAttribute("aria-label") ?? el.textContent ?? "").trim()}"`);
+  }, [...reached]);
 }
 
 interface Watch {

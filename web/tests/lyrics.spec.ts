@@ -53,3 +53,28 @@ test("a save over a newer version is a 412: the newer text is shown, to reload o
   expect(stored.sections[0].lines).toEqual(["written in this tab"]);
   expect((await api(user, "GET", `/api/lyrics/${id}?version=2`)).json.sections[0].lines).toEqual(["written in the other tab"]);
 });
+
+test("after a 412 the newer version can be loaded instead, dropping the edit", async ({ page }) => {
+  const user = newUser("yielder");
+  const created = await api(user, "POST", "/api/lyrics", { theme: "second thoughts" });
+  const id = created.json.lyrics_id;
+  await signIn(page, user, `/lyrics?draft=${id}`);
+  await expect(page.getByRole("heading", { name: /Editing version 1/ })).toBeVisible();
+  const other = await api(user, "GET", `/api/lyrics/${id}`);
+  const put = await fetch(`${process.env.API_URL}/api/lyrics/${id}`, {
+    method: "PUT",
+    headers: { Authorization: `Bearer ${tokenFor(user)}`, "Content-Type": "application/json", "If-Match": `"${other.json.version}"` },
+    body: JSON.stringify({ sections: [{ kind: "chorus", lines: ["the other tab's chorus"] }] }),
+  });
+  expect(put.status).toBe(200);
+
+  await page.getByLabel("Lines").first().fill("this tab's line");
+  await page.getByRole("button", { name: "Save" }).click();
+  const conflict = page.getByRole("alert").filter({ hasText: "Version 2 was saved meanwhile" });
+  await conflict.getByRole("button", { name: "Load version 2 (drop my changes)" }).click();
+  await expect(page.getByRole("heading", { name: /Editing version 2/ })).toBeVisible();
+  await expect(page.getByLabel("Lines").first()).toHaveValue("the other tab's chorus");
+  await expect(page.getByLabel("Kind").first()).toHaveValue("chorus");
+  // Nothing of this tab's was saved.
+  expect((await api(user, "GET", `/api/lyrics/${id}`)).json.version).toBe(2);
+});
