@@ -12,25 +12,7 @@ chromium="${CHROMIUM:-$(command -v chromium || true)}"
 [ -x "$chromium" ] || { echo "no chromium: run 'make tools' (it installs Debian's chromium)" >&2; exit 2; }
 [ -d web/node_modules ] || { echo "web/node_modules is missing: run 'make tools'" >&2; exit 2; }
 
-free_port() {
-  "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_http() { # name url pid log
-  for _ in $(seq 1 600); do
-    if "$venv/bin/python" - "$2" 2>/dev/null <<'PY'; then return 0; fi
-import sys, urllib.request, urllib.error
-try:
-    urllib.request.urlopen(sys.argv[1], timeout=1)
-except urllib.error.HTTPError:
-    pass
-PY
-    kill -0 "$3" 2>/dev/null || { cat "$4" >&2; echo "$1 did not start" >&2; exit 1; }
-    sleep 0.1
-  done
-  cat "$4" >&2
-  echo "$1 did not answer in 60 s" >&2
-  exit 1
-}
+source local/lib.sh
 
 cargo build --quiet --workspace --bin local-api
 (cd web && npm run --silent build)

@@ -25,27 +25,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-  "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Waits until an HTTP server answers on the port (any status), or its process dies.
-wait_http() { # name pid port log
-  for _ in $(seq 1 600); do
-    if "$venv/bin/python" - "$3" 2>/dev/null <<'PY'; then return 0; fi
-import sys, urllib.request, urllib.error
-try:
-    urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=1)
-except urllib.error.HTTPError:
-    pass
-PY
-    kill -0 "$2" 2>/dev/null || { cat "$4" >&2; echo "$1 did not start" >&2; exit 1; }
-    sleep 0.1
-  done
-  cat "$4" >&2
-  echo "$1 did not answer in 60 s" >&2
-  exit 1
-}
+source "$here/lib.sh"
 
 moto_args=(--host 127.0.0.1 --port "${MOTO_PORT:-0}" --port-file "$workdir/moto.port")
 [ "$backend" = moto ] && moto_args+=(--allow-dynamodb)
@@ -90,7 +70,7 @@ done
 [ -s "$workdir/moto.port" ] || { cat "$workdir/moto.log" >&2; echo "moto did not report its port in 30 s" >&2; exit 1; }
 moto_port=$(cat "$workdir/moto.port")
 if [ "$backend" = local ]; then
-  wait_http "DynamoDB Local" "$ddb_pid" "$ddb_port" "$workdir/dynamodb.log"
+  wait_http "DynamoDB Local" "http://127.0.0.1:$ddb_port/" "$ddb_pid" "$workdir/dynamodb.log"
   ddb_url="http://127.0.0.1:$ddb_port"
 else
   ddb_url="http://127.0.0.1:$moto_port"

@@ -42,4 +42,5 @@ export type { PixelChatProps } from "./components/PixelChat";
 export { useGeneration } from "./hooks/useGeneration";
 export type { Generation, GenerationOptions, GenerationPhase, GenerationRequest, LimitReached } from "./hooks/useGeneration";
 export { useLoad } from "./hooks/useLoad";
+export { useLimits, useTiers } from "./hooks/useAccount";
 export type { Loaded } from "./hooks/useLoad";

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from "react";
 import { call, type Limits, type Tier } from "../api/client";
 import { useApi, useUser } from "../context";
 import { TIER_NAMES } from "../format";
-import { useLoad } from "../hooks/useLoad";
+import { useLimits, useTiers } from "../hooks/useAccount";
 import { ProblemMessage } from "./ProblemMessage";
 import { TierCard } from "./TierCard";
 
@@ -21,10 +21,8 @@ export interface PricingPageProps {
 export function PricingPage({ onSignIn, checkoutReturn = false, returnUrl, navigate }: PricingPageProps) {
   const api = useApi();
   const user = useUser();
-  const tiers = useLoad("tiers", () => call(api.GET("/api/tiers")).then((answer) => answer.tiers));
-  const limits = useLoad(user ? `limits:${user.id}` : null, () =>
-    call(api.GET("/api/tiers/limits/{user_id}", { params: { path: { user_id: "me" } } })),
-  );
+  const tiers = useTiers();
+  const limits = useLimits();
   const [choosing, setChoosing] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const started = useRef(false);

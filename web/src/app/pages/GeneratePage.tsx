@@ -1,19 +1,13 @@
 import { useNavigate } from "react-router";
-import { call } from "../../api/client";
 import { GenerateForm } from "../../components/GenerateForm";
 import { ProblemMessage } from "../../components/ProblemMessage";
 import { UsageMeter } from "../../components/UsageMeter";
-import { useApi, useUser } from "../../context";
-import { useLoad } from "../../hooks/useLoad";
+import { useLimits, useTiers } from "../../hooks/useAccount";
 
 export function GeneratePage() {
-  const api = useApi();
-  const user = useUser();
   const navigate = useNavigate();
-  const limits = useLoad(user ? `limits:${user.id}` : null, () =>
-    call(api.GET("/api/tiers/limits/{user_id}", { params: { path: { user_id: "me" } } })),
-  );
-  const tiers = useLoad("tiers", () => call(api.GET("/api/tiers")).then((answer) => answer.tiers));
+  const limits = useLimits();
+  const tiers = useTiers();
   return (
     <section>
       <h1>Generate a song</h1>

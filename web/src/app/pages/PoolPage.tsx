@@ -1,14 +1,8 @@
-import { call } from "../../api/client";
 import { CommunityPool } from "../../components/CommunityPool";
-import { useApi, useUser } from "../../context";
-import { useLoad } from "../../hooks/useLoad";
+import { useLimits } from "../../hooks/useAccount";
 
 export function PoolPage({ onSignIn }: { onSignIn: () => void }) {
-  const api = useApi();
-  const user = useUser();
-  const limits = useLoad(user ? `limits:${user.id}` : null, () =>
-    call(api.GET("/api/tiers/limits/{user_id}", { params: { path: { user_id: "me" } } })),
-  );
+  const limits = useLimits();
   return (
     <section>
       <h1>Listen to the community</h1>

@@ -1,17 +1,11 @@
 import { Link } from "react-router";
-import { call } from "../../api/client";
 import { ProblemMessage } from "../../components/ProblemMessage";
 import { UsageMeter } from "../../components/UsageMeter";
-import { useApi, useUser } from "../../context";
 import { TIER_NAMES } from "../../format";
-import { useLoad } from "../../hooks/useLoad";
+import { useLimits } from "../../hooks/useAccount";
 
 export function UsagePage() {
-  const api = useApi();
-  const user = useUser();
-  const limits = useLoad(user ? `limits:${user.id}` : null, () =>
-    call(api.GET("/api/tiers/limits/{user_id}", { params: { path: { user_id: "me" } } })),
-  );
+  const limits = useLimits();
   return (
     <section>
       <h1>Your usage</h1>
