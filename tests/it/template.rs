@@ -267,17 +267,7 @@ fn the_api_authorizes_with_cognito_jwts_by_default() {
 fn the_bucket_is_private_and_encrypted() {
     let t = template();
     let props = &t["Resources"]["AudioBucket"]["Properties"];
-    for flag in [
-        "BlockPublicAcls",
-        "BlockPublicPolicy",
-        "IgnorePublicAcls",
-        "RestrictPublicBuckets",
-    ] {
-        assert_eq!(
-            props["PublicAccessBlockConfiguration"][flag], true,
-            "{flag}"
-        );
-    }
+    assert_blocks_public_access(props);
     let rule = &props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0];
     assert!(rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"].is_string());
     let lifecycle = &props["LifecycleConfiguration"]["Rules"];
@@ -323,6 +313,21 @@ fn the_bucket_is_private_and_encrypted() {
         (Some("Deny"), Some("false")),
         "TLS only"
     );
+}
+
+/// A bucket's properties turn on all four of S3's blocks of public access.
+fn assert_blocks_public_access(props: &Value) {
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            props["PublicAccessBlockConfiguration"][flag], true,
+            "{flag}"
+        );
+    }
 }
 
 /// S3 reports every object created under `audio/` to storage-events, and to nothing else.
@@ -861,17 +866,7 @@ fn a_hosted_web_app_is_served_by_cloudfront_from_a_private_bucket() {
     ] {
         assert_eq!(r[name]["Condition"], "HostsWebApp", "{name}");
     }
-    for flag in [
-        "BlockPublicAcls",
-        "BlockPublicPolicy",
-        "IgnorePublicAcls",
-        "RestrictPublicBuckets",
-    ] {
-        assert_eq!(
-            r["WebBucket"]["Properties"]["PublicAccessBlockConfiguration"][flag], true,
-            "{flag}"
-        );
-    }
+    assert_blocks_public_access(&r["WebBucket"]["Properties"]);
     let statements = r["WebBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
         .as_sequence()
         .expect("statements");
