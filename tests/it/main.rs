@@ -3,6 +3,7 @@
 //! One test binary on purpose: each binary is another link of the AWS SDK.
 
 mod admin_tier;
+mod alerts;
 mod analytics;
 mod atomicity;
 mod authorization;

@@ -737,3 +737,31 @@ async fn language_model_functions_are_granted_exactly_what_they_use() {
     assert_eq!(chat(&app, "full", "hi", None).await.status, 429);
     assert_granted("PixelChat", &logical(&app, recorder.take()));
 }
+
+#[tokio::test]
+async fn alert_settings_are_granted_exactly_what_they_use() {
+    let recorder = AccessRecorder::default();
+    let mut app = TestApp::spawn().await;
+    app.intercept(recorder.clone());
+    let settings =
+        json!({"thresholds": [50], "channels": {"email": false}, "pace": false}).to_string();
+    // A user who never made a request: read the defaults, then a save that creates the user.
+    assert_eq!(
+        app.call("GET", "/api/me/alerts/settings", As::user("quiet"), None)
+            .await
+            .status,
+        200
+    );
+    for _ in 0..2 {
+        let saved = app
+            .call(
+                "PUT",
+                "/api/me/alerts/settings",
+                As::user("quiet"),
+                Some(&settings),
+            )
+            .await;
+        assert_eq!(saved.status, 200, "{}", saved.text());
+    }
+    assert_granted("AlertSettings", &logical(&app, recorder.take()));
+}

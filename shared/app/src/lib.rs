@@ -5,6 +5,7 @@
 //! provides them.
 
 pub mod admin;
+pub mod alerts;
 pub mod analytics;
 pub mod assist;
 pub mod billing;

@@ -2,6 +2,7 @@
 //! rule here is tested at any instant; the crates above (store, app, http) depend on this one, never
 //! the other way.
 
+pub mod alerts;
 pub mod analytics;
 pub mod assist;
 pub mod billing;
@@ -14,6 +15,7 @@ pub mod jobs;
 pub mod limits;
 pub mod lyrics;
 pub mod metering;
+pub mod net;
 pub mod period;
 pub mod pixel;
 pub mod pool;

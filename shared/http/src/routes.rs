@@ -160,6 +160,18 @@ pub const ROUTES: &[Route] = &[
         public: false,
     },
     Route {
+        method: "GET",
+        path: "/api/me/alerts/settings",
+        function: "alert-settings",
+        public: false,
+    },
+    Route {
+        method: "PUT",
+        path: "/api/me/alerts/settings",
+        function: "alert-settings",
+        public: false,
+    },
+    Route {
         method: "POST",
         path: "/api/pixel/chat",
         function: "pixel-chat",

@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use son1k_domain::alerts::AlertSettings;
 use son1k_domain::billing::BillingState;
 use son1k_domain::entitlement::Entitlement;
 use son1k_domain::entitlement::{Subscription, TierSource};
@@ -82,6 +83,9 @@ pub struct UserRecord {
     pub lapse_shard: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lapses_at: Option<i64>,
+    /// What the user asked to be told of their usage, and how; `None`: the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_settings: Option<AlertSettings>,
 }
 
 /// The one partition of the `lapsing` index (written only on subscription changes: no hot key).
@@ -132,6 +136,7 @@ impl UserRecord {
             rate_tat: None,
             lapse_shard: None,
             lapses_at: None,
+            alert_settings: None,
         }
     }
 
@@ -242,6 +247,38 @@ impl<'a> UsersStore<'a> {
         };
         match err.as_service_error() {
             Some(e) if e.is_conditional_check_failed_exception() => Ok(Attempt::Done(None)),
+            Some(e) if e.is_transaction_conflict_exception() => Ok(Attempt::Busy),
+            _ => Err(sdk_failure("UpdateItem users", err)),
+        }
+    }
+
+    /// Stores the user's alert settings, whole; `false` when there is no such user (nothing is
+    /// written: an update would make an item without a profile). `Busy`: the item is in another
+    /// transaction (a generation being recorded).
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn save_alert_settings(
+        &self,
+        id: &UserId,
+        settings: &AlertSettings,
+    ) -> Result<Attempt<bool>, StoreError> {
+        let value =
+            serde_dynamo::to_attribute_value(settings).map_err(StoreError::invalid_request)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .set_key(Some(item_key(user_pk(id), PROFILE_SK)))
+            .update_expression("SET alert_settings = :settings")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":settings", value)
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(Attempt::Done(true)),
+            Err(err) => err,
+        };
+        match err.as_service_error() {
+            Some(e) if e.is_conditional_check_failed_exception() => Ok(Attempt::Done(false)),
             Some(e) if e.is_transaction_conflict_exception() => Ok(Attempt::Busy),
             _ => Err(sdk_failure("UpdateItem users", err)),
         }

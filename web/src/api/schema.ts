@@ -473,6 +473,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me/alerts/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What the caller is told of their usage, and how (the defaults until they set them).
+         * @description The defaults: thresholds 80 and 100 (% of each quota: generations of the period, storage,
+         *     lyrics and Pixel daily allowances), by email, no webhook, with the pace alert of monthly
+         *     periods.
+         */
+        get: operations["alert-settings-get"];
+        /**
+         * Replace the caller's alert settings, whole.
+         * @description 1 to 3 distinct thresholds in 1..100 (kept ascending). `webhook_url`: https only, without a
+         *     user or password, to a public host (no IP address that is loopback, private, link-local or
+         *     otherwise not public, no local name such as `localhost` or `*.internal`); a name is resolved
+         *     again at each delivery. Anything else is `400 invalid_request` naming the field.
+         */
+        put: operations["alert-settings-put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -498,6 +527,19 @@ export interface components {
             created_at: components["schemas"]["Time"];
             /** @description When this version was written. */
             updated_at: components["schemas"]["Time"];
+        };
+        AlertSettings: {
+            thresholds: number[];
+            channels: {
+                email: boolean;
+                /**
+                 * Format: uri
+                 * @description Absent or null, no webhook. Answers always carry it.
+                 */
+                webhook_url?: string | null;
+            };
+            /** @description Monthly periods only. */
+            pace: boolean;
         };
         /**
          * Format: date-time
@@ -1808,6 +1850,56 @@ export interface operations {
                 };
             };
             503: components["responses"]["ModelUnavailable"];
+        };
+    };
+    "alert-settings-get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The settings in force. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertSettings"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["DependencyUnavailable"];
+        };
+    };
+    "alert-settings-put": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AlertSettings"];
+            };
+        };
+        responses: {
+            /** @description Saved; the settings now in force. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertSettings"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["DependencyUnavailable"];
         };
     };
 }
