@@ -2,6 +2,7 @@
 import "./styles.css";
 export { ApiError, call, makeApi } from "./api/client";
 export type {
+  AlertSettings,
   Api,
   ChatReply,
   Job,
@@ -33,6 +34,7 @@ export type { PaywallProps } from "./components/Paywall";
 export { GenerateForm } from "./components/GenerateForm";
 export type { GenerateFormProps } from "./components/GenerateForm";
 export { ProblemMessage } from "./components/ProblemMessage";
+export { AlertSettingsForm } from "./components/AlertSettingsForm";
 export { CommunityPool } from "./components/CommunityPool";
 export type { CommunityPoolProps, PoolSort } from "./components/CommunityPool";
 export { LyricStudio } from "./components/LyricStudio";

@@ -14,6 +14,7 @@ export type Job = Schemas["Job"];
 export type PoolItem = Schemas["PoolItem"];
 export type Lyrics = Schemas["Lyrics"];
 export type Section = Schemas["Section"];
+export type AlertSettings = Schemas["AlertSettings"];
 export type Api = Client<paths>;
 
 /** The JSON body of an operation's `status` answer. */

@@ -1,5 +1,6 @@
 import { Link } from "react-router";
 import { ProblemMessage } from "../../components/ProblemMessage";
+import { AlertSettingsForm } from "../../components/AlertSettingsForm";
 import { UsageMeter } from "../../components/UsageMeter";
 import { TIER_NAMES } from "../../format";
 import { useLimits } from "../../hooks/useAccount";
@@ -19,6 +20,7 @@ export function UsagePage() {
           <UsageMeter limits={limits.data} />
         </>
       )}
+      <AlertSettingsForm />
     </section>
   );
 }
