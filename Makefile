@@ -18,7 +18,7 @@ DEV_PORTS := DYNAMODB_PORT=$${DYNAMODB_PORT:-4567} MOTO_PORT=$${MOTO_PORT:-4566}
 # the command line counts; without one the token is for the seeded test_user_1.
 TOKEN_USER := $(if $(filter command line,$(origin USER)),$(USER),test_user_1)
 
-.PHONY: help venv chromium web-test tools dev dev-reset test fuzz bench package deploy-check test-atomicity-on-moto load lint fmt token reset stripe-event soak build clean
+.PHONY: help venv stack chromium web-test tools dev dev-reset test fuzz bench package deploy-check test-atomicity-on-moto load lint fmt token reset stripe-event soak build clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -46,9 +46,11 @@ chromium: ## Debian's chromium for the browser tests, when missing (apt-get, as 
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 	@chromium --version 2>/dev/null | head -1
 
-tools: venv $(DDB_STAMP) $(WEB_STAMP) chromium ## install the local stack: .venv, DynamoDB Local, the web app's packages and Chromium
+tools: stack $(WEB_STAMP) chromium ## install everything: the stack, the web app's packages and Chromium (for the browser tests)
 
-dev: tools ## serve the app on http://localhost:3000 and the API on 127.0.0.1:8000 over DynamoDB Local + moto S3, data kept in local/data
+stack: venv $(DDB_STAMP) ## install the local stack only: .venv and DynamoDB Local (what the API and its tests need)
+
+dev: stack $(WEB_STAMP) ## serve the app on http://localhost:3000 and the API on 127.0.0.1:8000 over DynamoDB Local + moto S3, data kept in local/data
 	LOCAL_DATA=$(DEV_DATA) $(DEV_PORTS) local/dev.sh
 
 dev-reset: ## wipe the data `make dev` keeps (stop make dev first)
@@ -63,13 +65,13 @@ test: tools ## run every test against a fresh, empty local stack, fuzz openapi.y
 web-test: tools ## only the browser tests (web/tests, Chromium) against a fresh local stack: make web-test [ARGS=-g pricing]
 	local/with-stack.sh local/web-test.sh $(ARGS)
 
-fuzz: tools ## only the fuzzing of openapi.yaml (schemathesis): make fuzz [FUZZ_EXAMPLES=50] [FUZZ_SEED=n]
+fuzz: stack ## only the fuzzing of openapi.yaml (schemathesis): make fuzz [FUZZ_EXAMPLES=50] [FUZZ_SEED=n]
 	local/with-stack.sh local/fuzz.sh
 
-test-atomicity-on-moto: tools ## evidence, not CI: the atomicity tests, 100 rounds, on stock moto's DynamoDB: they FAIL
+test-atomicity-on-moto: stack ## evidence, not CI: the atomicity tests, 100 rounds, on stock moto's DynamoDB: they FAIL
 	SON1K_DYNAMODB=moto SON1K_ATOMICITY_ROUNDS=100 local/with-stack.sh cargo test --workspace --test it atomicity
 
-soak: tools ## the model test at length: make soak [CASES=2000] [SEED=n] (prints the seed that replays it)
+soak: stack ## the model test at length: make soak [CASES=2000] [SEED=n] (prints the seed that replays it)
 	@seed=$${SEED:-$$(od -An -N8 -tu8 /dev/urandom | tr -d ' ')}; \
 	  echo "soak: $(or $(CASES),2000) sequences, seed $$seed (replay with: make soak CASES=$(or $(CASES),2000) SEED=$$seed)"; \
 	  PROPTEST_CASES=$(or $(CASES),2000) PROPTEST_RNG_SEED=$$seed \
@@ -98,10 +100,10 @@ deploy-check: package $(SAM_STAMP) ## make package, translate template.yaml offl
 	  --parameter-overrides Architecture=$(ARCH) FrontendUrl=https://deploy-check.example.com
 	@test -s .aws-sam/build/Health/bootstrap && echo "deploy-check: sam build made .aws-sam/build/Health/bootstrap"
 
-bench: tools ## measure every function (size, cold start, RSS, latency, calls, cost) and write BENCHMARKS.md
+bench: stack ## measure every function (size, cold start, RSS, latency, calls, cost) and write BENCHMARKS.md
 	bash -c 'source local/dev-env.sh && exec local/with-stack.sh $(VENV)/bin/python local/bench.py'
 
-load: tools ## measure record-generation on its own local API: one user's bursts, 16 users, sequential (figures, no pass/fail)
+load: stack ## measure record-generation on its own local API: one user's bursts, 16 users, sequential (figures, no pass/fail)
 	local/with-stack.sh local/load.sh
 
 lint: venv $(WEB_STAMP) ## cfn-lint the template, rustfmt, clippy, and TypeScript's checks of web/ (the generated client current)
