@@ -48,6 +48,10 @@ async fn past_validation(app: &TestApp, method: &str, template: &str) -> TestRes
         "/api/admin/users/{user_id}/tier" => (As::admin("ops"), Some(json!({"tier": "PRO"}))),
         "/api/lyrics" if method == "POST" => (As::user("ivan"), Some(json!({"theme": "rain"}))),
         "/api/pixel/chat" => (As::user("ivan"), Some(json!({"message": "hello"}))),
+        "/api/me/alerts/settings" if method == "PUT" => (
+            As::user("ivan"),
+            Some(json!({"thresholds": [80], "channels": {"email": true}, "pace": true})),
+        ),
         "/api/lyrics/{lyrics_id}" if method == "PUT" => {
             let body = json!({"sections": [{"kind": "verse", "lines": ["la"]}]}).to_string();
             let (function, mut req) =
