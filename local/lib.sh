@@ -1,5 +1,5 @@
-# Sourced by the local scripts: a free loopback port, and waiting for a server to answer. Needs
-# $venv (the project's .venv) set.
+# Sourced by the local scripts: a free loopback port, waiting for a server to answer, stopping the
+# servers a script started. Needs $venv (the project's .venv) set.
 
 free_port() {
   "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -21,4 +21,10 @@ PY
   cat "$4" >&2
   echo "$1 did not answer in 60 s" >&2
   exit 1
+}
+
+# Stops every process in the array `pids` and waits for each.
+stop_pids() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }

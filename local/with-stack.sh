@@ -14,18 +14,17 @@ venv="${VENV:-$root/.venv}"
 [ -x "$venv/bin/python" ] || { echo "no project venv at $venv: run 'make venv'" >&2; exit 2; }
 backend="${SON1K_DYNAMODB:-local}"
 
+source "$here/lib.sh"
+
 workdir=$(mktemp -d)
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_pids
   rm -rf "$workdir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-source "$here/lib.sh"
 
 moto_args=(--host 127.0.0.1 --port "${MOTO_PORT:-0}" --port-file "$workdir/moto.port")
 [ "$backend" = moto ] && moto_args+=(--allow-dynamodb)

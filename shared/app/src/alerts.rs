@@ -20,8 +20,8 @@ pub async fn settings(app: &impl Users, caller: &Caller) -> Result<AlertSettings
         .unwrap_or_default())
 }
 
-/// Stores `settings` as the caller's, whole. One update; the caller's first request also stores
-/// them as a new FREE user.
+/// Stores `settings` as the caller's, whole: one update. A caller who never made a request is
+/// stored as a new FREE user with them (the update finds no item, the put makes it).
 pub async fn save_settings(
     app: &(impl Time + Users),
     caller: &Caller,
@@ -36,10 +36,11 @@ pub async fn save_settings(
     if save().await? {
         return Ok(());
     }
-    app.users()
-        .get_or_create(caller.new_user(app.clock().now()))
-        .await?;
-    if save().await? {
+    let mut fresh = caller.new_user(app.clock().now());
+    fresh.alert_settings = Some(settings.clone());
+    let (_, created) = app.users().create(fresh).await?;
+    // Another request of the caller's made the user first: save over it.
+    if created || save().await? {
         Ok(())
     } else {
         Err(StoreError::corrupt(

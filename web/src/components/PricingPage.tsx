@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "react";
-import { call, type Limits, type Tier } from "../api/client";
+import { call, type Api, type Limits, type Tier } from "../api/client";
 import { useApi, useUser } from "../context";
 import { TIER_NAMES } from "../format";
 import { useLimits, useTiers } from "../hooks/useAccount";
@@ -86,7 +86,7 @@ function actionLabel(limits: Limits | undefined, tier: Tier): string {
 }
 
 /** Stripe's page for this choice: a subscriber's billing portal, anyone else's checkout. */
-async function billingUrl(api: ReturnType<typeof useApi>, limits: Limits, tier: Tier, back: string) {
+async function billingUrl(api: Api, limits: Limits, tier: Tier, back: string) {
   if (limits.subscription || tier.id === "FREE") {
     const answer = await call(api.POST("/api/tiers/portal", { body: { return_url: back } }));
     return answer.portal_url;
