@@ -24,10 +24,19 @@ export function newUser(prefix: string): string {
   return `${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
 }
 
+/** Tokens minted so far, by user (each outlives a run). */
+const tokens = new Map<string, string>();
+
 /** A bearer token for `user`, as `make token` mints it (to prepare state through the API). */
 export function tokenFor(user: string, admin = false): string {
-  const args = ["token", "--user", user, ...(admin ? ["--admin"] : [])];
-  return execFileSync(process.env.LOCAL_API_BIN ?? "../target/debug/local-api", args, { encoding: "utf8" }).trim();
+  const key = `${user}${admin ? "/admin" : ""}`;
+  let token = tokens.get(key);
+  if (!token) {
+    const args = ["token", "--user", user, ...(admin ? ["--admin"] : [])];
+    token = execFileSync(process.env.LOCAL_API_BIN ?? "../target/debug/local-api", args, { encoding: "utf8" }).trim();
+    tokens.set(key, token);
+  }
+  return token;
 }
 
 /** Calls the API directly as `user` (setting a test up, or checking what it now holds). */

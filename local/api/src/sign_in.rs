@@ -286,11 +286,9 @@ fn on_origin(uri: &str, origin: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
+/// A user id as the API takes one (`UserId`): 1 to 64 letters, digits, `_` or `-`.
 fn valid_user(user: &str) -> bool {
-    (1..=64).contains(&user.len())
-        && user
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    son1k_domain::ids::UserId::parse(user).is_ok()
 }
 
 /// Who the session cookie names, if any.
