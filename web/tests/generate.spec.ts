@@ -30,7 +30,9 @@ test("a spent allowance shows the paywall with the reset and the next tier, and 
   const user = newUser("gen_spent");
   await recordGenerations(user, 2);
   await signIn(page, user, "/generate");
-  // Another tab spends the last one meanwhile: this page still offers it, and the API refuses.
+  // The page has read the limits (one left) before another tab spends the last one: this page still
+  // offers it, and the API refuses.
+  await expect(page.getByRole("progressbar", { name: "2 of 3 generations used per day" })).toBeVisible();
   await recordGenerations(user, 1);
   await page.getByLabel("Prompt").fill("one more song");
   await page.getByRole("button", { name: "Generate" }).click();
