@@ -211,7 +211,8 @@ def main():
     local_api = os.path.join(RELEASE, "local-api")
     prefix = f"bench{int(time.time())}"
     env = dict(os.environ, USERS_TABLE=f"{prefix}-users", STATS_TABLE=f"{prefix}-stats",
-               POOL_TABLE=f"{prefix}-pool", AUDIO_BUCKET=f"{prefix}-audio",
+               POOL_TABLE=f"{prefix}-pool", ALERTS_TABLE=f"{prefix}-alerts",
+               AUDIO_BUCKET=f"{prefix}-audio",
                STRIPE_STUB_PORT=str(free_port()), RUST_LOG="warn")
     env["STRIPE_API_BASE"] = f"http://127.0.0.1:{env['STRIPE_STUB_PORT']}"
     # generation-submit needs its queue's URL to start (moto's form; `local-api bench` creates it).

@@ -3,7 +3,8 @@
 
 use futures::future::join_all;
 use serde_json::{json, Value};
-use son1k_tests::{As, TestApp, TestResponse};
+use son1k_domain::tiers::Tier;
+use son1k_tests::{As, NowUtc, TestApp, TestResponse};
 
 async fn read(app: &TestApp, user: &str) -> TestResponse {
     app.call("GET", "/api/me/alerts/settings", As::user(user), None)
@@ -150,4 +151,299 @@ async fn every_refusal_is_a_400_naming_its_field_and_changes_nothing() {
         "channels"
     );
     assert!(app.user_record("picky").await.is_none(), "nothing stored");
+}
+
+// ------------------------------------------------------------------------------------- alerts
+
+/// The caller's alerts, newest first (every page).
+async fn alerts(app: &TestApp, user: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/me/alerts?cursor={c}"),
+            None => "/api/me/alerts".to_owned(),
+        };
+        let res = app.call("GET", &path, As::user(user), None).await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        let page = res.json();
+        items.extend(page["items"].as_array().expect("items").iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return items,
+        }
+    }
+}
+
+/// (quota, thresholds, used, limit) of each threshold alert, by limit and usage (alerts of one
+/// instant have no order among them).
+async fn fired(app: &TestApp, user: &str) -> Vec<(String, Vec<u64>, u64, u64)> {
+    let mut out: Vec<_> = alerts(app, user)
+        .await
+        .iter()
+        .filter(|a| a["type"] == "threshold")
+        .map(|a| {
+            (
+                a["quota"].as_str().expect("quota").to_owned(),
+                a["thresholds"]
+                    .as_array()
+                    .expect("thresholds")
+                    .iter()
+                    .map(|t| t.as_u64().expect("threshold"))
+                    .collect(),
+                a["used"].as_u64().expect("used"),
+                a["limit"].as_u64().expect("limit"),
+            )
+        })
+        .collect();
+    out.sort_by_key(|(_, _, used, limit)| (*limit, *used));
+    out
+}
+
+async fn generate(app: &TestApp, user: &str, id: &str) -> TestResponse {
+    let res = app.record(user, json!({ "generation_id": id })).await;
+    assert_eq!(res.status, 201, "{id}: {}", res.text());
+    res
+}
+
+fn month_key(app: &TestApp) -> String {
+    son1k_domain::period::Period::utc_month(app.clock.now_utc()).key()
+}
+
+#[tokio::test]
+async fn on_a_limit_of_3_the_third_generation_fires_80_and_100_as_one_alert_and_a_replay_fires_nothing(
+) {
+    let app = TestApp::spawn().await;
+    generate(&app, "fay", "g1").await;
+    generate(&app, "fay", "g2").await;
+    assert!(
+        alerts(&app, "fay").await.is_empty(),
+        "2 of 3 crosses nothing"
+    );
+    generate(&app, "fay", "g3").await;
+    let list = alerts(&app, "fay").await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    let alert = &list[0];
+    assert_eq!(alert["type"], "threshold");
+    assert_eq!(alert["quota"], "generations");
+    assert_eq!(alert["thresholds"], json!([80, 100]));
+    assert_eq!((&alert["used"], &alert["limit"]), (&json!(3), &json!(3)));
+    assert_eq!(alert["period_start"], "2026-11-26T00:00:00Z");
+    assert_eq!(alert["reset_at"], "2026-11-27T00:00:00Z");
+    assert_eq!(
+        alert["deliveries"],
+        json!([{"channel": "email", "status": "pending", "attempts": 0}])
+    );
+    assert!(alert.get("projected_exhaustion_at").is_none());
+    // The same request again answers its stored body and fires nothing; so does the refusal.
+    assert_eq!(
+        app.record("fay", json!({"generation_id": "g3"}))
+            .await
+            .status,
+        200
+    );
+    app.record("fay", json!({"generation_id": "g4"}))
+        .await
+        .assert_problem(429, "daily_limit_reached");
+    assert_eq!(alerts(&app, "fay").await.len(), 1);
+    // Only the owner sees them.
+    assert!(alerts(&app, "gus").await.is_empty());
+    assert_eq!(
+        app.call("GET", "/api/me/alerts", None, None).await.status,
+        401
+    );
+}
+
+#[tokio::test]
+async fn on_a_limit_of_50_the_40th_fires_80_and_the_50th_fires_100() {
+    let app = TestApp::spawn().await;
+    app.limits("cleo").await;
+    app.grant("cleo", Tier::Creator).await;
+    app.put_counter("cleo", &month_key(&app), 38).await;
+    generate(&app, "cleo", "c39").await;
+    assert!(
+        fired(&app, "cleo").await.is_empty(),
+        "39 of 50 is below 80 %"
+    );
+    generate(&app, "cleo", "c40").await;
+    assert_eq!(
+        fired(&app, "cleo").await,
+        [("generations".to_owned(), vec![80], 40, 50)]
+    );
+    for i in 41..=49 {
+        generate(&app, "cleo", &format!("c{i}")).await;
+    }
+    assert_eq!(fired(&app, "cleo").await.len(), 1, "41..49 cross nothing");
+    app.clock.advance(chrono::Duration::minutes(5));
+    generate(&app, "cleo", "c50").await;
+    let newest_first = alerts(&app, "cleo").await;
+    assert_eq!(newest_first[0]["thresholds"], json!([100]));
+    assert_eq!(newest_first[1]["thresholds"], json!([80]));
+    assert_eq!(
+        fired(&app, "cleo").await,
+        [
+            ("generations".to_owned(), vec![80], 40, 50),
+            ("generations".to_owned(), vec![100], 50, 50)
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn thirty_parallel_generations_across_both_thresholds_fire_each_once() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    app.limits("pia").await;
+    app.grant("pia", Tier::Creator).await;
+    app.put_counter("pia", &month_key(&app), 35).await;
+    let calls = (0..30).map(|i| {
+        let app = app.clone();
+        async move {
+            app.record("pia", json!({"generation_id": format!("p{i}")}))
+                .await
+        }
+    });
+    let answers = join_all(calls).await;
+    let created = answers.iter().filter(|r| r.status == 201).count();
+    assert_eq!(created, 15, "36..=50 fit the month");
+    assert_eq!(
+        fired(&app, "pia").await,
+        [
+            ("generations".to_owned(), vec![80], 40, 50),
+            ("generations".to_owned(), vec![100], 50, 50)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_tier_change_rearms_only_the_thresholds_whose_limit_changed() {
+    let app = TestApp::spawn().await;
+    let key = month_key(&app);
+    app.limits("rex").await;
+    app.grant("rex", Tier::Creator).await;
+    app.put_counter("rex", &key, 39).await;
+    generate(&app, "rex", "r1").await; // 40 of 50
+    app.grant("rex", Tier::Pro).await;
+    app.put_counter("rex", &key, 159).await;
+    generate(&app, "rex", "r2").await; // 160 of 200: a new limit, armed
+    let both = vec![
+        ("generations".to_owned(), vec![80], 40, 50),
+        ("generations".to_owned(), vec![80], 160, 200),
+    ];
+    assert_eq!(fired(&app, "rex").await, both);
+    // Down and up again in the same month: each limit is one already fired. The counter is set
+    // back (as units given back would) so each boundary is crossed again.
+    app.grant("rex", Tier::Creator).await;
+    app.put_counter("rex", &key, 39).await;
+    generate(&app, "rex", "r3").await;
+    app.grant("rex", Tier::Pro).await;
+    app.put_counter("rex", &key, 159).await;
+    generate(&app, "rex", "r4").await;
+    assert_eq!(
+        fired(&app, "rex").await,
+        both,
+        "no limit changed: nothing re-armed"
+    );
+    // STUDIO's limit is new: its 80 % fires.
+    app.grant("rex", Tier::Studio).await;
+    app.put_counter("rex", &key, 799).await;
+    generate(&app, "rex", "r5").await;
+    assert_eq!(fired(&app, "rex").await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_fast_month_fires_one_pace_alert_and_a_free_day_never_does() {
+    // 7 of November's 30 days have passed (23 %).
+    let app = TestApp::spawn_at(son1k_tests::at("2026-11-08T00:00:00Z")).await;
+    app.limits("max").await;
+    app.grant("max", Tier::Creator).await;
+    app.put_counter("max", &month_key(&app), 20).await;
+    generate(&app, "max", "m21").await;
+    let list = alerts(&app, "max").await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    let pace = &list[0];
+    assert_eq!(pace["type"], "pace");
+    assert_eq!(pace["estimate"], true);
+    assert_eq!((&pace["used"], &pace["limit"]), (&json!(21), &json!(50)));
+    assert_eq!(pace["reset_at"], "2026-12-01T00:00:00Z");
+    // 7 days × 50 / 21 = 16 days 16 h from the 1st.
+    assert_eq!(pace["projected_exhaustion_at"], "2026-11-17T16:00:00Z");
+    assert_eq!(pace["thresholds"], json!([]));
+    for i in 22..=25 {
+        generate(&app, "max", &format!("m{i}")).await;
+    }
+    assert_eq!(
+        alerts(&app, "max").await.len(),
+        1,
+        "one pace alert a period"
+    );
+    // A FREE day has no pace; its thresholds fire as usual.
+    for id in ["f1", "f2", "f3"] {
+        generate(&app, "fern", id).await;
+    }
+    let free = alerts(&app, "fern").await;
+    assert_eq!(free.len(), 1);
+    assert_eq!(free[0]["type"], "threshold");
+}
+
+#[tokio::test]
+async fn a_slow_month_or_one_not_a_fifth_through_fires_no_pace() {
+    let app = TestApp::spawn_at(son1k_tests::at("2026-11-06T00:00:00Z")).await;
+    app.limits("ned").await;
+    app.grant("ned", Tier::Creator).await;
+    app.put_counter("ned", &month_key(&app), 20).await;
+    generate(&app, "ned", "n1").await; // 5 days: 17 %, too early to judge
+    assert!(alerts(&app, "ned").await.is_empty());
+    app.clock.set(son1k_tests::at("2026-11-20T00:00:00Z"));
+    generate(&app, "ned", "n2").await; // 22 in 19 days: out on the 44th day
+    assert!(alerts(&app, "ned").await.is_empty());
+    // Settings without the pace: none on a fast month either.
+    let off = json!({"thresholds": [100], "channels": {"email": true}, "pace": false});
+    assert_eq!(save(&app, "ned", off).await.status, 200);
+    app.put_counter("ned", &month_key(&app), 45).await;
+    generate(&app, "ned", "n3").await;
+    assert!(alerts(&app, "ned").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_jobs_alert_is_written_by_its_commit_and_a_failed_job_fires_nothing() {
+    use crate::jobs::{drain_all, pool, status, stub, submit};
+    use local_api::provider_stub::{Behaviour, Mode};
+    let app = TestApp::spawn().await;
+    let (stub, base) = stub().await;
+    let providers = pool(&base, &[("alpha", 1)]);
+    generate(&app, "jo", "g1").await;
+    generate(&app, "jo", "g2").await;
+    // The third unit is reserved (crossing 80 and 100) by a job that fails: given back, no alert.
+    stub.set(
+        "alpha",
+        Behaviour {
+            mode: Mode::Fail,
+            ..Behaviour::default()
+        },
+    );
+    assert_eq!(submit(&app, "jo", "job-a").await.status, 202);
+    assert!(
+        alerts(&app, "jo").await.is_empty(),
+        "nothing before a commit"
+    );
+    drain_all(&app, &providers).await;
+    assert_eq!(
+        status(&app, As::user("jo"), "job-a").await.json()["status"],
+        "failed"
+    );
+    assert!(
+        alerts(&app, "jo").await.is_empty(),
+        "a released unit fires nothing"
+    );
+    // The next job takes the third unit again and commits: the alert, once.
+    stub.set("alpha", Behaviour::default());
+    assert_eq!(submit(&app, "jo", "job-b").await.status, 202);
+    drain_all(&app, &providers).await;
+    assert_eq!(
+        status(&app, As::user("jo"), "job-b").await.json()["status"],
+        "succeeded"
+    );
+    assert_eq!(
+        fired(&app, "jo").await,
+        [("generations".to_owned(), vec![80, 100], 3, 3)]
+    );
 }

@@ -76,6 +76,7 @@ fn logical(app: &TestApp, accesses: BTreeSet<Access>) -> BTreeSet<(String, Strin
                 t if t == c.names.users_table => "UsersTable",
                 t if t == c.names.stats_table => "StatsTable",
                 t if t == c.names.pool_table => "PoolTable",
+                t if t == c.names.alerts_table => "AlertsTable",
                 other => panic!("unknown table {other}"),
             };
             (action, format!("{id}{index}"))
@@ -306,7 +307,7 @@ fn policies_name_only_the_projects_own_tables() {
             );
             let table = target.split("/index/").next().unwrap_or_default();
             assert!(
-                ["UsersTable", "StatsTable", "PoolTable"].contains(&table),
+                ["UsersTable", "StatsTable", "PoolTable", "AlertsTable"].contains(&table),
                 "{id}: {target}"
             );
         }
@@ -360,6 +361,13 @@ async fn audio_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() 
     assert_granted("UploadUrl", &logical(&app, recorder.take()));
     assert_s3_granted("UploadUrl", &s3.take());
 
+    // The owner 2 bytes short of 80 % of its storage: take-1's 4 bytes cross it (an alert, written
+    // with the accounting).
+    let mut owner = app.user_record("maker").await.expect("maker");
+    let limit = owner.tier.spec().storage_bytes.expect("a limited tier");
+    owner.storage_used_bytes = son1k_domain::alerts::boundary(80, limit) - 2;
+    app.put_user(&owner).await;
+    recorder.take();
     // take-1 as presigned, take-2 larger than presigned (deleted).
     for (link, bytes) in links.iter().zip([b"1234".to_vec(), b"123456789".to_vec()]) {
         son1k_tests::put_to_link(link, "audio/mpeg", bytes)
@@ -389,6 +397,13 @@ async fn audio_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() 
     .expect("storage events");
     assert_eq!((report.stored, report.rejected), (1, 1));
     let used = logical(&app, recorder.take());
+    let alerts = app
+        .call("GET", "/api/me/alerts", As::user("maker"), None)
+        .await
+        .json();
+    assert_eq!(alerts["items"][0]["quota"], "storage", "{alerts}");
+    assert_eq!(alerts["items"][0]["thresholds"], json!([80]));
+    recorder.take();
     assert_granted("StorageEvents", &used);
     assert_s3_granted("StorageEvents", &s3.take());
 
@@ -764,4 +779,19 @@ async fn alert_settings_are_granted_exactly_what_they_use() {
         assert_eq!(saved.status, 200, "{}", saved.text());
     }
     assert_granted("AlertSettings", &logical(&app, recorder.take()));
+}
+
+#[tokio::test]
+async fn the_alerts_list_is_granted_exactly_what_it_uses() {
+    let recorder = AccessRecorder::default();
+    let mut app = TestApp::spawn().await;
+    for id in ["l1", "l2", "l3"] {
+        app.record("lou", json!({ "generation_id": id })).await;
+    }
+    app.intercept(recorder.clone());
+    let page = app
+        .call("GET", "/api/me/alerts", As::user("lou"), None)
+        .await;
+    assert_eq!(page.json()["items"].as_array().map(Vec::len), Some(1));
+    assert_granted("AlertsList", &logical(&app, recorder.take()));
 }

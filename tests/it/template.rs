@@ -99,6 +99,13 @@ fn tables_match_the_schema_the_code_uses() {
             schema::TTL_ATTRIBUTE
         );
         assert_eq!(props["TimeToLiveSpecification"]["Enabled"], true);
+        let stream = props["StreamSpecification"]["StreamViewType"].as_str();
+        assert_eq!(
+            stream,
+            table.stream.then_some("NEW_IMAGE"),
+            "{} stream",
+            table.logical_id
+        );
     }
     assert!(TABLES.iter().any(|t| t
         .indexes

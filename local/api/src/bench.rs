@@ -617,7 +617,7 @@ fn plan_assist(call: &mut Call, i: usize, s: &Seeded) -> bool {
     true
 }
 
-/// Health, tiers and limits, the admin routes, alert settings.
+/// Health, tiers and limits, the admin routes, alerts and their settings.
 fn plan_other(call: &mut Call, s: &Seeded) -> bool {
     let path = call.path.clone();
     match (call.method, path.as_str()) {
@@ -632,7 +632,7 @@ fn plan_other(call: &mut Call, s: &Seeded) -> bool {
             call.path = format!("/api/analytics/summary?from={}&to={}", s.month_ago, s.today);
             call.user = admin();
         }
-        ("GET", "/api/me/alerts/settings") => {}
+        ("GET", "/api/me/alerts/settings") | ("GET", "/api/me/alerts") => {}
         ("PUT", "/api/me/alerts/settings") => {
             call.body = Some(
                 json!({"thresholds": [50, 90], "channels": {"email": true, "webhook_url": null}, "pace": false})

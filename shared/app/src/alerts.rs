@@ -1,9 +1,15 @@
-//! Usage alerts: the settings a user keeps (`GET`/`PUT /api/me/alerts/settings`).
+//! Usage alerts: the settings a user keeps (`GET`/`PUT /api/me/alerts/settings`), the alerts a
+//! committed change of usage fires (decided here from the counter as its write answered it, written
+//! by the transaction that commits the change), and the list of them (`GET /api/me/alerts`).
 
 use crate::caller::Caller;
-use crate::ports::{Time, Users};
+use crate::ports::{Alerts, Time, Users};
 use crate::retry;
-use son1k_domain::alerts::AlertSettings;
+use chrono::{DateTime, Utc};
+use son1k_domain::alerts::{pace, Alert, AlertSettings, Change, Quota};
+use son1k_domain::metering::Grant;
+use son1k_store::alerts::{AlertPage, AlertWrites};
+use son1k_store::users::UserRecord;
 use son1k_store::StoreError;
 
 /// Tries of a save while the user's item is in other transactions.
@@ -47,4 +53,93 @@ pub async fn save_settings(
             "the user was created but cannot be updated",
         ))
     }
+}
+
+/// The alerts one generation's spend fires (`after`: the user as the spend left it; `grant`: the
+/// grant as settled from it): the thresholds its unit crossed, and the month's pace when it is
+/// fast and the period has not had its pace alert.
+pub(crate) fn of_generation(after: &UserRecord, grant: &Grant, now: DateTime<Utc>) -> AlertWrites {
+    AlertWrites::for_user(after, generation_alerts(after, grant, now), now)
+}
+
+/// The alerts of [`of_generation`], before they are addressed.
+pub(crate) fn generation_alerts(
+    after: &UserRecord,
+    grant: &Grant,
+    now: DateTime<Utc>,
+) -> Vec<Alert> {
+    let settings = after.alert_settings.clone().unwrap_or_default();
+    let period = Some(after.entitlement(now).period).filter(|p| p.key() == grant.period_key);
+    let limit = u64::from(grant.limit());
+    let change = Change {
+        quota: Quota::Generations,
+        period: period.as_ref(),
+        period_key: &grant.period_key,
+        limit: Some(limit),
+        before: u64::from(grant.used_before),
+        after: u64::from(grant.used_after),
+    };
+    let mut alerts: Vec<Alert> = change.crossing(&settings).into_iter().collect();
+    if let Some(period) =
+        period.filter(|_| after.pace_alerted.as_deref() != Some(&grant.period_key))
+    {
+        alerts.extend(pace(
+            &settings,
+            &period,
+            &grant.period_key,
+            limit,
+            u64::from(grant.used_after),
+            now,
+        ));
+    }
+    alerts
+}
+
+/// The storage threshold alert of adding `added` bytes to `user`'s storage as read, and the range
+/// the stored `storage_used_bytes` must lie in for that to be the crossing (the write is conditioned
+/// on it); none for an unlimited tier or nothing added.
+pub(crate) fn of_storage(
+    user: &UserRecord,
+    added: u64,
+    now: DateTime<Utc>,
+) -> (Option<Alert>, Option<(u64, u64)>) {
+    let Some(limit) = user.entitlement(now).tier.spec().storage_bytes else {
+        return (None, None);
+    };
+    if added == 0 {
+        return (None, None);
+    }
+    let settings = user.alert_settings.clone().unwrap_or_default();
+    let before = user.storage_used_bytes;
+    let change = Change {
+        quota: Quota::Storage,
+        period: None,
+        period_key: son1k_domain::alerts::STORAGE_PERIOD,
+        limit: Some(limit),
+        before,
+        after: before.saturating_add(added),
+    };
+    let within = son1k_domain::alerts::same_crossing(&settings.thresholds, limit, before, added);
+    (change.crossing(&settings), Some(within))
+}
+
+/// The most alerts a page holds.
+pub const PAGE_LIMIT: usize = 20;
+
+/// The alert id a listing cursor names (the last id of the page before), or a 400 naming `cursor`.
+pub fn cursor(raw: &str) -> Result<String, son1k_domain::DomainError> {
+    ulid::Ulid::from_string(raw)
+        .map(|id| id.to_string())
+        .map_err(|_| {
+            son1k_domain::DomainError::new("cursor", "is not a cursor this listing gave out")
+        })
+}
+
+/// A page of the caller's alerts, newest first, after the alert `after` (from [`cursor`]).
+pub async fn list(
+    app: &impl Alerts,
+    caller: &Caller,
+    after: Option<&str>,
+) -> Result<AlertPage, StoreError> {
+    app.alerts().list(&caller.id, after, PAGE_LIMIT).await
 }

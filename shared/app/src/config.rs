@@ -9,7 +9,7 @@ use url::Url;
 /// Names of the resources this deployment uses, and the knobs of its SDK calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// The tables and the bucket (`USERS_TABLE`, `STATS_TABLE`, `POOL_TABLE`, `AUDIO_BUCKET`).
+    /// The tables and the bucket (`USERS_TABLE`, `STATS_TABLE`, `POOL_TABLE`, `ALERTS_TABLE`, `AUDIO_BUCKET`).
     pub names: Names,
     /// How long one attempt of one AWS call may take before it is abandoned.
     pub aws_attempt_timeout: Duration,
@@ -149,6 +149,7 @@ impl Config {
                 users_table: env.required("USERS_TABLE")?,
                 stats_table: env.required("STATS_TABLE")?,
                 pool_table: env.required("POOL_TABLE")?,
+                alerts_table: env.required("ALERTS_TABLE")?,
                 audio_bucket: env.required("AUDIO_BUCKET")?,
             },
             aws_attempt_timeout: env.millis("AWS_ATTEMPT_TIMEOUT_MS", ATTEMPT_TIMEOUT_MS)?,
@@ -187,6 +188,7 @@ impl Config {
                 users_table: format!("{prefix}-users"),
                 stats_table: format!("{prefix}-stats"),
                 pool_table: format!("{prefix}-pool"),
+                alerts_table: format!("{prefix}-alerts"),
                 audio_bucket: format!("{prefix}-audio"),
             },
             aws_attempt_timeout: Duration::from_millis(ATTEMPT_TIMEOUT_MS),
@@ -250,10 +252,11 @@ mod tests {
         }
     }
 
-    const NAMES: [(&str, &str); 4] = [
+    const NAMES: [(&str, &str); 5] = [
         ("USERS_TABLE", "prod-users"),
         ("STATS_TABLE", "prod-stats"),
         ("POOL_TABLE", "prod-pool"),
+        ("ALERTS_TABLE", "prod-alerts"),
         ("AUDIO_BUCKET", "prod-audio"),
     ];
 
@@ -311,7 +314,13 @@ mod tests {
 
     #[test]
     fn a_missing_or_blank_resource_name_stops_the_start() {
-        for missing in ["USERS_TABLE", "STATS_TABLE", "POOL_TABLE", "AUDIO_BUCKET"] {
+        for missing in [
+            "USERS_TABLE",
+            "STATS_TABLE",
+            "POOL_TABLE",
+            "ALERTS_TABLE",
+            "AUDIO_BUCKET",
+        ] {
             let without: Vec<_> = NAMES
                 .iter()
                 .copied()

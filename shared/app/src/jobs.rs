@@ -17,6 +17,7 @@ use crate::providers::{Audio, GenerationRequest, MusicProvider, ProviderConfig, 
 use crate::{retry, AppState};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use son1k_domain::alerts::{Alert, AlertKind};
 use son1k_domain::generation::{PoolContribution, RecordedGeneration};
 use son1k_domain::ids::{GenerationId, UserId};
 use son1k_domain::jobs::{JobFailure, JobStatus, JobView, NewJob, Reservation, Submitted};
@@ -24,6 +25,7 @@ use son1k_domain::metering::{decide, Grant, Refusal};
 use son1k_domain::pool::points;
 use son1k_domain::providers::CallEnd;
 use son1k_domain::storage::{audio_key, most_used_for, UsedAtMost, AUDIO_LINK_SECONDS};
+use son1k_store::alerts::{AlertWrites, Fired};
 use son1k_store::analytics::Tally;
 use son1k_store::audio::ObjectInfo;
 use son1k_store::generations::{
@@ -264,7 +266,8 @@ async fn reserve(
             Spend::Spent(after) => {
                 let used = after.used_in(&grant.period_key);
                 let grant = grant.settled(used, after.paid_generations_total);
-                let record = job_record(caller, job, &grant, &reservation, now);
+                let mut record = job_record(caller, job, &grant, &reservation, now);
+                record.alerts = crate::alerts::generation_alerts(&after, &grant, now);
                 return place(app, queue, caller, job, &record, &grant).await;
             }
             Spend::Stale(Some(current)) => spends.changed(current),
@@ -329,6 +332,7 @@ fn job_record(
         lease_until: None,
         provider_calls: 0,
         audio: None,
+        alerts: Vec::new(),
     }
 }
 
@@ -866,7 +870,9 @@ impl<A: Time + Users + Jobs + ProviderStates + AudioBucket> Run<'_, A> {
     /// reservation expired, the quota is full): then the audio is deleted.
     async fn commit(&self, object: ObjectInfo, provider: &str) -> Result<WorkOutcome, StoreError> {
         let job = self.job;
-        for attempt in 0..COMMIT_ATTEMPTS {
+        let mut fired = Fired::default();
+        let mut attempt = 0;
+        while attempt < COMMIT_ATTEMPTS {
             let now = self.app.clock().now();
             let user = self
                 .app
@@ -883,8 +889,17 @@ impl<A: Time + Users + Jobs + ProviderStates + AudioBucket> Run<'_, A> {
                 }
             };
             let audio = stored_audio(&object, now);
+            let (alerts, storage_within) = commit_alerts(&user, job, object.size_bytes, now);
+            let alerts = alerts.without(&fired);
             let outcome = self
-                .write_commit(&user, &audio, max_storage_before, provider, now)
+                .write_commit(
+                    &user,
+                    &audio,
+                    (max_storage_before, storage_within),
+                    &alerts,
+                    provider,
+                    now,
+                )
                 .await?;
             match outcome {
                 FinishOutcome::Done => {
@@ -898,10 +913,16 @@ impl<A: Time + Users + Jobs + ProviderStates + AudioBucket> Run<'_, A> {
                         .release(JobFailure::GenerationIdTaken, Some(provider))
                         .await
                 }
+                // Thresholds that fired before: commit without them, at once.
+                FinishOutcome::AlertsFired(more) => {
+                    fired.add(more);
+                    continue;
+                }
                 // Read the owner again: the reservation may be gone or the quota full, or another
                 // transaction held an item.
                 FinishOutcome::UserChanged => retry::pause(attempt).await,
             }
+            attempt += 1;
         }
         Err(StoreError::unavailable(
             "TransactWriteItems commit",
@@ -909,12 +930,15 @@ impl<A: Time + Users + Jobs + ProviderStates + AudioBucket> Run<'_, A> {
         ))
     }
 
-    /// The commit's transaction: the generation, its contribution when it makes one, the counts.
+    /// The commit's transaction: the generation, its contribution when it makes one, the counts,
+    /// the alerts. `storage`: the most the owner may have stored before, and the range its storage
+    /// must lie in for the alerts to be the ones decided.
     async fn write_commit(
         &self,
         user: &UserRecord,
         audio: &StoredAudio,
-        max_storage_before: Option<u64>,
+        storage: (Option<u64>, Option<(u64, u64)>),
+        alerts: &AlertWrites,
         provider: &str,
         now: DateTime<Utc>,
     ) -> Result<FinishOutcome, StoreError> {
@@ -928,14 +952,37 @@ impl<A: Time + Users + Jobs + ProviderStates + AudioBucket> Run<'_, A> {
             user,
             generation: &generation,
             audio,
-            max_storage_before,
+            max_storage_before: storage.0,
             contribution: contribution.as_ref(),
             tally: &tally,
+            alerts,
+            storage_within: storage.1,
             provider,
             now,
         };
         self.app.jobs().commit(&write, self.calls).await
     }
+}
+
+/// The alerts a job's commit writes: those its reservation fired (the pace one unless the owner's
+/// period had its pace alert meanwhile) and the storage threshold its audio crosses, with the range
+/// the owner's storage must lie in for that crossing to hold.
+fn commit_alerts(
+    user: &UserRecord,
+    job: &JobRecord,
+    size: u64,
+    now: DateTime<Utc>,
+) -> (AlertWrites, Option<(u64, u64)>) {
+    let paced = user.pace_alerted.as_deref() == Some(job.period_key.as_str());
+    let mut alerts: Vec<Alert> = job
+        .alerts
+        .iter()
+        .filter(|a| !(paced && a.kind == AlertKind::Pace))
+        .cloned()
+        .collect();
+    let (storage, within) = crate::alerts::of_storage(user, size, now);
+    alerts.extend(storage);
+    (AlertWrites::for_user(user, alerts, now), within)
 }
 
 /// Whether `user` allows the commit of `job`'s audio `object` at `now`: the job's reservation

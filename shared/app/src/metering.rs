@@ -297,18 +297,22 @@ async fn store(
     let body = body(generation, &grant, contribution.as_ref())?;
     let record = generation_record(after, &grant, generation, &body, contribution.as_ref(), now);
     let tally = tally(after, &grant, generation, contribution.as_ref(), now);
-    let write = RecordWrite {
-        user: after,
-        grant: &grant,
-        generation: &record,
-        contribution: contribution.as_ref(),
-        tally: &tally,
-        now,
-    };
-    for attempt in 0..RECORD_ATTEMPTS {
+    let mut alerts = crate::alerts::of_generation(after, &grant, now);
+    let mut attempt = 0;
+    while attempt < RECORD_ATTEMPTS {
+        let write = RecordWrite {
+            user: after,
+            grant: &grant,
+            generation: &record,
+            contribution: contribution.as_ref(),
+            tally: &tally,
+            alerts: &alerts,
+            now,
+        };
         match app.generations().record(&write).await {
             Ok(RecordOutcome::Committed) => {
                 tally.log();
+                alerts.log();
                 // The attempts each write took (`make load` reads them off the log).
                 tracing::info!(spends, records = attempt + 1, "generation recorded");
                 return Ok(Recorded::Created(body));
@@ -316,12 +320,19 @@ async fn store(
             Ok(RecordOutcome::IdTaken(taken)) => {
                 return id_taken(app, caller, &record, &grant, taken).await
             }
+            // Thresholds that fired before (the unit was given back and spent again): the
+            // generation goes without them, at once.
+            Ok(RecordOutcome::AlertsFired(fired)) => {
+                alerts = alerts.without(&fired);
+                continue;
+            }
             Ok(RecordOutcome::Busy) => retry::pause(attempt).await,
             Err(err) => {
                 give_back_unless_recorded(app, &record, &grant).await;
                 return Err(err.into());
             }
         }
+        attempt += 1;
     }
     give_back(app, &record, &grant).await?;
     tracing::warn!(

@@ -11,6 +11,7 @@ use crate::llm::LanguageModel;
 use crate::secrets::Secrets;
 use son1k_domain::billing::PriceTable;
 use son1k_domain::rate::RequestBudget;
+use son1k_store::alerts::AlertsStore;
 use son1k_store::allowances::AllowancesStore;
 use son1k_store::analytics::AnalyticsStore;
 use son1k_store::audio::AudioStore;
@@ -48,6 +49,11 @@ pub trait Pool {
 /// The analytics counters.
 pub trait Analytics {
     fn analytics(&self) -> AnalyticsStore<'_>;
+}
+
+/// Usage alerts (`GET /api/me/alerts`, their deliveries).
+pub trait Alerts {
+    fn alerts(&self) -> AlertsStore<'_>;
 }
 
 /// The daily allowances of Lyric Studio and Pixel.

@@ -241,6 +241,12 @@ mod provided {
         }
     }
 
+    impl ports::Alerts for AppState {
+        fn alerts(&self) -> store::alerts::AlertsStore<'_> {
+            store::alerts::AlertsStore::new(self.dynamo(), &self.config.names.alerts_table)
+        }
+    }
+
     impl ports::Analytics for AppState {
         fn analytics(&self) -> store::analytics::AnalyticsStore<'_> {
             store::analytics::AnalyticsStore::new(self.dynamo(), &self.config.names)

@@ -8,9 +8,11 @@ use son1k_domain::storage::{
     fits, most_used_for, parse_audio_key, AudioKey, AudioType, QuotaExceeded, UploadId, UsedAtMost,
     AUDIO_LINK_SECONDS, UPLOAD_LINK_SECONDS,
 };
+use son1k_store::alerts::AlertWrites;
 use son1k_store::audio::{ObjectInfo, Presigned};
 use son1k_store::generations::{AudioState, GenerationRecord, StoredAudio, UploadGrant};
 use son1k_store::uploads::{AccountOutcome, AccountWrite};
+use son1k_store::users::UserRecord;
 use son1k_store::StoreError;
 
 /// Attempts at accounting one object before the event is failed (and redelivered).
@@ -233,7 +235,12 @@ async fn account_once(
         return reject(app, key, &generation, own_key).await.map(Some);
     };
     let now = app.clock().now();
-    let Some(max_used_before) = room_for(app, &generation, object, now).await? else {
+    let owner = app
+        .users()
+        .get(&generation.owner_id)
+        .await?
+        .ok_or_else(|| StoreError::corrupt("an upload for a user who does not exist"))?;
+    let Some(max_used_before) = room_for(&owner, &generation, object, now) else {
         return reject(app, key, &generation, own_key).await.map(Some);
     };
     let audio = StoredAudio {
@@ -243,46 +250,53 @@ async fn account_once(
         stored_at: now,
         key: own_key.then(|| key.to_owned()),
     };
-    match write_account(app, &generation, &audio, max_used_before).await? {
-        AccountOutcome::Stored => {
-            delete_replaced(app, previous_key.filter(|k| k != key)).await;
-            Ok(Some(Accounted::Stored))
+    let previous = generation.audio.as_ref().map_or(0, |a| a.size_bytes);
+    let (alert, within) =
+        crate::alerts::of_storage(&owner, object.size_bytes.saturating_sub(previous), now);
+    let mut alerts = AlertWrites::for_user(&owner, alert, now);
+    loop {
+        match write_account(app, &generation, &audio, (max_used_before, within), &alerts).await? {
+            AccountOutcome::Stored => {
+                delete_replaced(app, previous_key.filter(|k| k != key)).await;
+                return Ok(Some(Accounted::Stored));
+            }
+            AccountOutcome::OverQuota => {
+                return reject(app, key, &generation, own_key).await.map(Some)
+            }
+            AccountOutcome::Changed => return Ok(None),
+            // Thresholds that fired before: account without them.
+            AccountOutcome::AlertsFired(fired) => alerts = alerts.without(&fired),
         }
-        AccountOutcome::OverQuota => reject(app, key, &generation, own_key).await.map(Some),
-        AccountOutcome::Changed => Ok(None),
     }
 }
 
-/// How much the owner may have stored before `object` replaces the generation's audio for it to
+/// How much `owner` may have stored before `object` replaces the generation's audio for it to
 /// fit (`Some(None)`: any amount); `None` when it cannot fit at all.
-async fn room_for(
-    app: &impl Users,
+fn room_for(
+    owner: &UserRecord,
     generation: &GenerationRecord,
     object: &ObjectInfo,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<Option<Option<u64>>, StoreError> {
-    let user = app
-        .users()
-        .get(&generation.owner_id)
-        .await?
-        .ok_or_else(|| StoreError::corrupt("an upload for a user who does not exist"))?;
-    let limit = user.entitlement(now).tier.spec().storage_bytes;
+) -> Option<Option<u64>> {
+    let limit = owner.entitlement(now).tier.spec().storage_bytes;
     let previous = generation.audio.as_ref().map_or(0, |a| a.size_bytes);
     let added = object.size_bytes.saturating_sub(previous);
-    Ok(match most_used_for(added, limit) {
+    match most_used_for(added, limit) {
         UsedAtMost::Any => Some(None),
         UsedAtMost::Bytes(most) => Some(Some(most)),
         UsedAtMost::Nothing => None,
-    })
+    }
 }
 
-/// The accounting's transaction: the audio on the generation, the owner's storage, and the pool
-/// listing when the generation is a contribution.
+/// The accounting's transaction: the audio on the generation, the owner's storage (at most the
+/// first of `storage` before, within the second), the pool listing when the generation is a
+/// contribution, the alerts.
 async fn write_account(
     app: &(impl Pool + Uploads),
     generation: &GenerationRecord,
     audio: &StoredAudio,
-    max_used_before: Option<u64>,
+    (max_used_before, storage_within): (Option<u64>, Option<(u64, u64)>),
+    alerts: &AlertWrites,
 ) -> Result<AccountOutcome, StoreError> {
     let contribution = match &generation.contribution_id {
         Some(id) => app.pool().contribution(id).await?,
@@ -293,6 +307,8 @@ async fn write_account(
         audio,
         max_used_before,
         contribution: contribution.as_ref(),
+        alerts,
+        storage_within,
     };
     app.uploads().account(&write).await
 }
@@ -325,7 +341,7 @@ async fn reject(
         AccountOutcome::Changed => {
             tracing::warn!("the generation changed while its object was rejected");
         }
-        AccountOutcome::Stored | AccountOutcome::OverQuota => {}
+        AccountOutcome::Stored | AccountOutcome::OverQuota | AccountOutcome::AlertsFired(_) => {}
     }
     Ok(Accounted::Rejected)
 }

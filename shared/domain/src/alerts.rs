@@ -1,8 +1,13 @@
-//! Usage alerts: what a user asked to be told, and how. The settings are checked here; what fires
-//! and when is decided with the usage it reports.
+//! Usage alerts: what a user asked to be told, and how; and what fires: a threshold of a quota
+//! crossed by a committed change, and the pace of a monthly period. The settings are checked here;
+//! the crossing is decided from the counter as the write that changed it answered it, so each
+//! boundary is crossed by exactly one change.
 
 use crate::net::is_public;
+use crate::period::Period;
+use crate::tiers::PeriodKind;
 use crate::DomainError;
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 /// At most this many thresholds.
@@ -138,9 +143,292 @@ fn local_name(name: &str) -> bool {
         .any(|suffix| name == *suffix || name.ends_with(&format!(".{suffix}")))
 }
 
+/// A quota an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quota {
+    /// Generations of the tier's period (a UTC day on FREE, a month on the paid tiers).
+    Generations,
+    /// Bytes of stored audio (no period).
+    Storage,
+    /// Lyrics drafts of the UTC day.
+    Lyrics,
+    /// Messages to Pixel of the UTC day.
+    Pixel,
+}
+
+impl Quota {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Generations => "generations",
+            Self::Storage => "storage",
+            Self::Lyrics => "lyrics",
+            Self::Pixel => "pixel",
+        }
+    }
+}
+
+/// What kind of alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    Threshold,
+    Pace,
+}
+
+/// The period key of the storage quota, which has none: its thresholds fire once per limit.
+pub const STORAGE_PERIOD: &str = "storage";
+
+/// The usage at which threshold `t` (percent) of `limit` is reached: `ceil(t × limit / 100)`.
+pub fn boundary(threshold: u8, limit: u64) -> u64 {
+    (u64::from(threshold) * limit).div_ceil(100)
+}
+
+/// The thresholds a change of usage from `before` to `after` crosses upwards (from below a
+/// threshold's boundary to at or above it), ascending. A change downwards crosses none.
+pub fn crossed(thresholds: &[u8], limit: u64, before: u64, after: u64) -> Vec<u8> {
+    if limit == 0 {
+        return Vec::new();
+    }
+    thresholds
+        .iter()
+        .copied()
+        .filter(|t| {
+            let b = boundary(*t, limit);
+            before < b && after >= b
+        })
+        .collect()
+}
+
+/// The range of `before` values (`[from, to)`) within which a change of `delta` crosses exactly
+/// the thresholds it crosses from `before`: a write that was decided from a read of `before` and is
+/// conditioned on the stored value lying in it decides the same crossing as the stored value would.
+pub fn same_crossing(thresholds: &[u8], limit: u64, before: u64, delta: u64) -> (u64, u64) {
+    let (mut from, mut to) = (0, u64::MAX);
+    for t in thresholds {
+        let b = boundary(*t, limit);
+        // The crossing of `t` changes where `before` reaches `b - delta` (it starts crossing) and
+        // where it reaches `b` (it has crossed already).
+        for point in [b.saturating_sub(delta), b] {
+            if point <= before {
+                from = from.max(point);
+            } else {
+                to = to.min(point);
+            }
+        }
+    }
+    (from, to)
+}
+
+/// An alert decided with the usage that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub kind: AlertKind,
+    pub quota: Quota,
+    /// The counter's period (`M#…`, `D#…`), or [`STORAGE_PERIOD`].
+    pub period_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_start: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_at: Option<DateTime<Utc>>,
+    pub limit: u64,
+    /// The usage with the change in it.
+    pub used: u64,
+    /// The thresholds crossed (a threshold alert), ascending; empty for a pace alert.
+    #[serde(default)]
+    pub thresholds: Vec<u8>,
+    /// When the usage, extended linearly, reaches the limit (a pace alert).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected_exhaustion_at: Option<DateTime<Utc>>,
+}
+
+/// A quota's usage changed by a committed write: what, its limit and period, and the counter
+/// before and after the change as the write answered it.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    pub quota: Quota,
+    pub period: Option<&'a Period>,
+    pub period_key: &'a str,
+    /// `None`: unlimited, nothing to cross.
+    pub limit: Option<u64>,
+    pub before: u64,
+    pub after: u64,
+}
+
+impl Change<'_> {
+    /// The threshold alert this change fires under `settings`, if it crosses any.
+    pub fn crossing(&self, settings: &AlertSettings) -> Option<Alert> {
+        let limit = self.limit?;
+        let thresholds = crossed(&settings.thresholds, limit, self.before, self.after);
+        (!thresholds.is_empty()).then(|| Alert {
+            kind: AlertKind::Threshold,
+            quota: self.quota,
+            period_key: self.period_key.to_owned(),
+            period_start: self.period.map(|p| p.start),
+            reset_at: self.period.map(|p| p.end),
+            limit,
+            used: self.after,
+            thresholds,
+            projected_exhaustion_at: None,
+        })
+    }
+}
+
+/// How much of a monthly period must have passed before its pace is judged.
+pub const PACE_AFTER_PERCENT: i64 = 20;
+/// How long before the period's end the projected exhaustion must fall for the pace to alert.
+pub const PACE_MARGIN: Duration = Duration::hours(24);
+
+/// The pace alert of `used` generations of a monthly `period` at `now`, when the settings ask for it:
+/// once a fifth of the period has passed, the usage so far extended linearly reaches `limit` more
+/// than 24 h before the period ends. An estimate of what is left, so none once nothing is (the
+/// 100 % threshold tells that); daily periods have none.
+pub fn pace(
+    settings: &AlertSettings,
+    period: &Period,
+    period_key: &str,
+    limit: u64,
+    used: u64,
+    now: DateTime<Utc>,
+) -> Option<Alert> {
+    if !settings.pace || period.kind != PeriodKind::Month || used == 0 || used >= limit {
+        return None;
+    }
+    let length = (period.end - period.start).num_milliseconds();
+    let elapsed = (now - period.start).num_milliseconds();
+    if elapsed * 100 < length * PACE_AFTER_PERCENT || elapsed >= length {
+        return None;
+    }
+    // elapsed × limit / used, in milliseconds (u128: no overflow for any period and limit).
+    let to_limit = u128::try_from(elapsed).ok()? * u128::from(limit) / u128::from(used);
+    let projected = period.start + Duration::milliseconds(i64::try_from(to_limit).ok()?);
+    (projected < period.end - PACE_MARGIN).then(|| Alert {
+        kind: AlertKind::Pace,
+        quota: Quota::Generations,
+        period_key: period_key.to_owned(),
+        period_start: Some(period.start),
+        reset_at: Some(period.end),
+        limit,
+        used,
+        thresholds: Vec::new(),
+        projected_exhaustion_at: Some(projected),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::clock::at;
+
+    fn month() -> Period {
+        Period::utc_month(at("2026-12-10T00:00:00Z"))
+    }
+
+    #[test]
+    fn a_threshold_is_crossed_once_at_its_exact_boundary() {
+        // limit 3: 80 % is ceil(2.4) = 3, so the third unit crosses 80 and 100 together.
+        assert_eq!(crossed(&[80, 100], 3, 2, 3), [80, 100]);
+        assert!(crossed(&[80, 100], 3, 1, 2).is_empty());
+        assert!(crossed(&[80, 100], 3, 3, 4).is_empty());
+        // limit 50: the 40th crosses 80, the 50th 100.
+        assert_eq!(crossed(&[80, 100], 50, 39, 40), [80]);
+        assert!(crossed(&[80, 100], 50, 40, 49).is_empty());
+        assert_eq!(crossed(&[80, 100], 50, 49, 50), [100]);
+        // A jump over both, a change downwards, an unlimited quota.
+        assert_eq!(crossed(&[50, 80], 1000, 10, 900), [50, 80]);
+        assert!(crossed(&[50, 80], 1000, 900, 10).is_empty());
+        assert!(crossed(&[80], 0, 0, 5).is_empty());
+        assert_eq!(boundary(1, 3), 1);
+        assert_eq!(boundary(100, 200), 200);
+    }
+
+    #[test]
+    fn within_the_same_crossing_range_every_before_crosses_the_same_thresholds() {
+        let thresholds = [50, 80];
+        for (before, delta) in [(0, 10), (40, 15), (45, 5), (79, 1), (80, 30), (10, 100)] {
+            let (from, to) = same_crossing(&thresholds, 100, before, delta);
+            assert!(from <= before && before < to, "{before} in [{from}, {to})");
+            let expected = crossed(&thresholds, 100, before, before + delta);
+            for other in from..to.min(200) {
+                assert_eq!(
+                    crossed(&thresholds, 100, other, other + delta),
+                    expected,
+                    "{other} in [{from}, {to}) for {before}+{delta}"
+                );
+            }
+            if to < 200 {
+                assert_ne!(crossed(&thresholds, 100, to, to + delta), expected);
+            }
+            if from > 0 {
+                assert_ne!(
+                    crossed(&thresholds, 100, from - 1, from - 1 + delta),
+                    expected
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_change_names_every_threshold_it_crosses_with_its_period() {
+        let period = month();
+        let change = Change {
+            quota: Quota::Generations,
+            period: Some(&period),
+            period_key: "M#2026-12-01",
+            limit: Some(3),
+            before: 2,
+            after: 3,
+        };
+        let alert = change.crossing(&AlertSettings::default()).unwrap();
+        assert_eq!(alert.thresholds, [80, 100]);
+        assert_eq!(
+            (alert.used, alert.limit, alert.reset_at),
+            (3, 3, Some(at("2027-01-01T00:00:00Z")))
+        );
+        let unlimited = Change {
+            limit: None,
+            ..change
+        };
+        assert!(unlimited.crossing(&AlertSettings::default()).is_none());
+    }
+
+    #[test]
+    fn the_pace_alerts_a_month_that_runs_out_more_than_a_day_early() {
+        let (period, settings) = (month(), AlertSettings::default());
+        let key = "M#2026-12-01";
+        // 31 days; a fifth is 6.2 days. 30 of 50 after 6.2 days: out after 10.3 days.
+        let fast = pace(&settings, &period, key, 50, 30, at("2026-12-07T05:00:00Z")).unwrap();
+        assert_eq!(fast.kind, AlertKind::Pace);
+        let projected = fast.projected_exhaustion_at.unwrap();
+        assert!(projected > at("2026-12-11T00:00:00Z") && projected < at("2026-12-12T00:00:00Z"));
+        // Before a fifth has passed: not judged yet.
+        assert!(pace(&settings, &period, key, 50, 30, at("2026-12-07T04:00:00Z")).is_none());
+        // On pace to run out within the last day, or not at all: none.
+        assert!(pace(&settings, &period, key, 50, 10, at("2026-12-07T05:00:00Z")).is_none());
+        assert!(pace(&settings, &period, key, 50, 49, at("2026-12-30T12:00:00Z")).is_none());
+        // Spent: nothing left to forecast.
+        assert!(pace(&settings, &period, key, 50, 50, at("2026-12-07T05:00:00Z")).is_none());
+        // Exactly 24 h early is not more than 24 h early.
+        let at_margin = pace(&settings, &period, key, 30, 24, at("2026-12-25T00:00:00Z"));
+        assert!(at_margin.is_none(), "{at_margin:?}");
+        // Turned off, or a day's period: none.
+        let off = AlertSettings {
+            pace: false,
+            ..AlertSettings::default()
+        };
+        assert!(pace(&off, &period, key, 50, 30, at("2026-12-07T05:00:00Z")).is_none());
+        let day = Period::utc_day(at("2026-12-07T05:00:00Z"));
+        assert!(pace(
+            &settings,
+            &day,
+            "D#2026-12-07",
+            3,
+            3,
+            at("2026-12-07T23:00:00Z")
+        )
+        .is_none());
+    }
 
     fn request(thresholds: &[i64], webhook: Option<&str>) -> AlertSettingsRequest {
         AlertSettingsRequest {

@@ -161,6 +161,12 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/api/me/alerts",
+        function: "alerts-list",
+        public: false,
+    },
+    Route {
+        method: "GET",
         path: "/api/me/alerts/settings",
         function: "alert-settings",
         public: false,

@@ -7,6 +7,7 @@
 //! This module builds items and conditions and reports what DynamoDB said; what to do about it
 //! (replay, refuse, retry) is the use case's (`crate::metering`).
 
+use super::alerts::{pace_flag, AlertWrites, Fired, Marker};
 use super::analytics::Tally;
 use super::pool::{contribution_items, ContributionRecord, Contributor};
 use super::users::{user_pk, UserRecord, PROFILE_SK};
@@ -130,6 +131,8 @@ pub struct RecordWrite<'a> {
     pub contribution: Option<&'a ContributionRecord>,
     /// The analytics events of this attempt, counted in the same transaction.
     pub tally: &'a Tally,
+    /// The alerts the spend fired, written with the generation.
+    pub alerts: &'a AlertWrites,
     pub now: DateTime<Utc>,
 }
 
@@ -142,6 +145,9 @@ pub enum RecordOutcome {
     /// Another transaction held one of the items (the user's analytics shard or preferences, written
     /// by the user's other requests): nothing was written, and the same items may be sent again.
     Busy,
+    /// Some of the alerts had fired already (a threshold's marker, the period's pace): nothing was
+    /// written; send it again without them.
+    AlertsFired(Fired),
 }
 
 /// The user's item and a generation's record, each when stored.
@@ -344,7 +350,19 @@ impl<'a> GenerationsStore<'a> {
             Transacted::Refused(refused) if refused.by(RecordItem::Generation) => Ok(
                 RecordOutcome::IdTaken(decode(refused.current(RecordItem::Generation))?),
             ),
-            Transacted::Refused(_) | Transacted::Busy => {
+            Transacted::Refused(refused) => {
+                let fired = write.alerts.fired(
+                    &refused,
+                    RecordItem::Fired,
+                    refused.by(RecordItem::PaceFlag),
+                );
+                if fired.is_empty() {
+                    tracing::debug!("record transaction met another transaction");
+                    return Ok(RecordOutcome::Busy);
+                }
+                Ok(RecordOutcome::AlertsFired(fired))
+            }
+            Transacted::Busy => {
                 tracing::debug!("record transaction met another transaction");
                 Ok(RecordOutcome::Busy)
             }
@@ -377,6 +395,18 @@ impl<'a> GenerationsStore<'a> {
             RecordItem::Counts,
             write.tally.items(&self.names.stats_table)?,
         );
+        write.alerts.push_to(
+            &mut items,
+            &self.names.alerts_table,
+            RecordItem::Counts,
+            RecordItem::Fired,
+        )?;
+        if let Some(period) = write.alerts.pace_period() {
+            items.push(
+                RecordItem::PaceFlag,
+                pace_flag(&self.names.users_table, &write.user.user_id, period)?,
+            );
+        }
         Ok(items)
     }
 }
@@ -386,8 +416,12 @@ impl<'a> GenerationsStore<'a> {
 enum RecordItem {
     /// The generation record: refused when its id is recorded already.
     Generation,
-    /// The pool contribution and the analytics counts: unconditioned.
+    /// The pool contribution, the analytics counts and the alerts: unconditioned.
     Counts,
+    /// A threshold's marker: refused when it fired before.
+    Fired(Marker),
+    /// The user item marked with the period of a pace alert: refused when it was sent before.
+    PaceFlag,
 }
 
 /// How long a spend's in-flight marker stands for a request that may still be running: longer than

@@ -5,6 +5,7 @@
 //! finished, the reservation dropped and the audio's bytes added under the quota; the unit stays
 //! spent) and release (the job failed, then its unit given back).
 
+use super::alerts::{AlertWrites, Fired, Marker};
 use super::analytics::Tally;
 use super::generations::{
     decode, generation_pk, send_spend, spend_request, GenerationRecord, Holder, Spend, StoredAudio,
@@ -77,6 +78,10 @@ pub struct JobRecord {
     pub provider_calls: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<StoredAudio>,
+    /// The alerts its reservation fired (a threshold crossed, the month's pace): written by its
+    /// commit, so a job that fails and gives its unit back fires nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<son1k_domain::alerts::Alert>,
 }
 
 impl JobRecord {
@@ -118,9 +123,12 @@ pub enum FinishOutcome {
     LeaseLost,
     /// The generation id was recorded by record-generation meanwhile.
     GenerationExists,
-    /// The owner's item does not allow the commit (the reservation is gone, or the storage quota is
-    /// full), or another transaction held an item: read the owner again and decide again.
+    /// The owner's item does not allow the commit (the reservation is gone, the storage quota is
+    /// full, its storage moved past what the alerts were decided from, the period's pace alert was
+    /// sent), or another transaction held an item: read the owner again and decide again.
     UserChanged,
+    /// Thresholds among the alerts had fired before: nothing was written; commit without them.
+    AlertsFired(Fired),
 }
 
 /// The items of a commit's transaction.
@@ -129,6 +137,8 @@ enum CommitItem {
     Job,
     Generation,
     Owner,
+    /// A threshold's marker: refused when it fired before.
+    Fired(Marker),
     /// The pool contribution and the analytics counts: unconditioned.
     Counts,
 }
@@ -146,6 +156,11 @@ pub struct CommitWrite<'a> {
     pub max_storage_before: Option<u64>,
     pub contribution: Option<&'a ContributionRecord>,
     pub tally: &'a Tally,
+    /// The alerts committed with it (`store::alerts`).
+    pub alerts: &'a AlertWrites,
+    /// The owner's `storage_used_bytes` must lie in `[from, to)`, the range within which the audio's
+    /// bytes cross the storage thresholds the alerts were decided with.
+    pub storage_within: Option<(u64, u64)>,
     pub provider: &'a str,
     pub now: DateTime<Utc>,
 }
@@ -484,16 +499,26 @@ impl<'a> JobsStore<'a> {
             CommitItem::Counts,
             write.tally.items(&self.names.stats_table)?,
         );
+        write.alerts.push_to(
+            &mut items,
+            &self.names.alerts_table,
+            CommitItem::Counts,
+            CommitItem::Fired,
+        )?;
         let outcome = match items.send(self.client).await? {
             Transacted::Committed => FinishOutcome::Done,
             Transacted::Refused(refused) if refused.by(CommitItem::Job) => FinishOutcome::LeaseLost,
             Transacted::Refused(refused) if refused.by(CommitItem::Generation) => {
                 FinishOutcome::GenerationExists
             }
+            Transacted::Refused(refused) if !refused.by(CommitItem::Owner) => {
+                FinishOutcome::AlertsFired(write.alerts.fired(&refused, CommitItem::Fired, false))
+            }
             Transacted::Refused(_) | Transacted::Busy => FinishOutcome::UserChanged,
         };
         if outcome == FinishOutcome::Done {
             write.tally.log();
+            write.alerts.log();
         }
         Ok(outcome)
     }
@@ -517,6 +542,20 @@ impl<'a> JobsStore<'a> {
                 " AND (attribute_not_exists(storage_used_bytes) OR storage_used_bytes <= :max_storage)",
             );
             owner = owner.value(":max_storage", n(max));
+        }
+        if let Some((from, to)) = write.storage_within {
+            owner.condition.push_str(&storage_within_condition(from));
+            owner = owner.value(":used_to", n(to));
+            if from > 0 {
+                owner = owner.value(":used_from", n(from));
+            }
+        }
+        if let Some(period) = write.alerts.pace_period() {
+            owner.update.push_str(" SET pace_alerted = :period");
+            owner
+                .condition
+                .push_str(" AND (attribute_not_exists(pace_alerted) OR pace_alerted <> :period)");
+            owner = owner.value(":period", s(period));
         }
         owner.transact(
             &self.names.users_table,
@@ -560,6 +599,17 @@ impl<'a> JobsStore<'a> {
         super::generations::GenerationsStore::new(self.client, self.names)
             .keep_spent(&job.owner_id, &job.generation_id, job.reservation().until)
             .await
+    }
+}
+
+/// The condition that the owner's `storage_used_bytes` lies in `[:used_from, :used_to)` (an item
+/// without it has 0).
+pub(crate) fn storage_within_condition(from: u64) -> String {
+    if from == 0 {
+        " AND (attribute_not_exists(storage_used_bytes) OR storage_used_bytes < :used_to)"
+            .to_owned()
+    } else {
+        " AND storage_used_bytes >= :used_from AND storage_used_bytes < :used_to".to_owned()
     }
 }
 

@@ -2,6 +2,7 @@
 //! serde_dynamo. Keys, conditions and calls live here; what to do with an outcome is the
 //! application's (`son1k-app`).
 
+pub mod alerts;
 pub mod allowances;
 pub mod analytics;
 pub mod audio;
@@ -28,6 +29,7 @@ pub struct Names {
     pub users_table: String,
     pub stats_table: String,
     pub pool_table: String,
+    pub alerts_table: String,
     pub audio_bucket: String,
 }
 

@@ -6,7 +6,8 @@ use super::{sdk_failure, StoreError};
 use crate::Names;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 
 /// Every table's partition key, sort key and TTL attribute.
@@ -65,6 +66,8 @@ pub struct TableDef {
     /// The logical id of the table in `template.yaml`.
     pub logical_id: &'static str,
     pub indexes: &'static [IndexDef],
+    /// Whether the table has a stream of new item images (the alerts' outbox).
+    pub stream: bool,
 }
 
 const fn s(name: &'static str) -> KeyAttr {
@@ -100,6 +103,7 @@ pub const USERS: TableDef = TableDef {
             projection: IndexProjection::All,
         },
     ],
+    stream: false,
 };
 
 pub const STATS: TableDef = TableDef {
@@ -112,6 +116,7 @@ pub const STATS: TableDef = TableDef {
         sk: Some(s("upload_key")),
         projection: IndexProjection::KeysOnly,
     }],
+    stream: false,
 };
 
 /// The index of upload grants by day (`STATS`).
@@ -168,9 +173,18 @@ pub const POOL: TableDef = TableDef {
             projection: IndexProjection::All,
         },
     ],
+    stream: false,
 };
 
-pub const TABLES: [TableDef; 3] = [USERS, STATS, POOL];
+/// Usage alerts and their markers (`store::alerts`). Its stream carries each new alert to the
+/// delivery function.
+pub const ALERTS: TableDef = TableDef {
+    logical_id: "AlertsTable",
+    indexes: &[],
+    stream: true,
+};
+
+pub const TABLES: [TableDef; 4] = [USERS, STATS, POOL, ALERTS];
 
 impl TableDef {
     /// This table's name in a deployment.
@@ -178,6 +192,7 @@ impl TableDef {
         match self.logical_id {
             "UsersTable" => &names.users_table,
             "StatsTable" => &names.stats_table,
+            "AlertsTable" => &names.alerts_table,
             _ => &names.pool_table,
         }
     }
@@ -251,6 +266,15 @@ pub async fn create_tables(
         }
         for index in table.indexes {
             request = request.global_secondary_indexes(global_index(index)?);
+        }
+        if table.stream {
+            request = request.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewImage)
+                    .build()
+                    .map_err(StoreError::invalid_request)?,
+            );
         }
         match request.send().await {
             Ok(_) => {}

@@ -2,6 +2,7 @@
 //! S3 reported (the generation's audio, the owner's `storage_used_bytes` under the quota, the pool
 //! listing) in one transaction, or its rejection.
 
+use super::alerts::{AlertWrites, Fired, Marker};
 use super::generations::{generation_pk, GenerationRecord, StoredAudio, UploadGrant, GEN_SK};
 use super::pool::{contribution_pk, genre_partition, ALL_LISTED, META_SK};
 use super::users::{user_pk, PROFILE_SK};
@@ -20,16 +21,23 @@ pub struct AccountWrite<'a> {
     pub max_used_before: Option<u64>,
     /// The pool contribution to list, when the generation is one.
     pub contribution: Option<&'a super::pool::ContributionRecord>,
+    /// The alerts the object's bytes fire, written with it.
+    pub alerts: &'a AlertWrites,
+    /// The owner's `storage_used_bytes` must lie in `[from, to)`: the range within which the bytes
+    /// cross the thresholds the alerts were decided with.
+    pub storage_within: Option<(u64, u64)>,
 }
 
 /// What DynamoDB did with an accounting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountOutcome {
     Stored,
-    /// The generation's audio changed since it was read: read it again.
+    /// The generation's audio or the owner's storage changed since they were read: read them again.
     Changed,
     /// The owner's storage would pass the quota.
     OverQuota,
+    /// Thresholds among the alerts had fired before: nothing was written; account without them.
+    AlertsFired(Fired),
 }
 
 fn n(value: impl ToString) -> AttributeValue {
@@ -102,7 +110,12 @@ impl<'a> UploadsStore<'a> {
         );
         items.push(
             AccountItem::Owner,
-            self.add_storage(generation, delta, write.max_used_before)?,
+            self.add_storage(
+                generation,
+                delta,
+                write.max_used_before,
+                write.storage_within,
+            )?,
         );
         if let Some(contribution) = write.contribution {
             let (recent, quality) = contribution.ranks();
@@ -143,7 +156,39 @@ impl<'a> UploadsStore<'a> {
                 TransactWriteItem::builder().update(update).build(),
             );
         }
-        outcome(items.send(self.client).await?)
+        write.alerts.push_to(
+            &mut items,
+            &self.names.alerts_table,
+            AccountItem::Listing,
+            AccountItem::Fired,
+        )?;
+        let transacted = items.send(self.client).await?;
+        if let Transacted::Refused(refused) = &transacted {
+            let fired = write.alerts.fired(refused, AccountItem::Fired, false);
+            if !refused.by(AccountItem::Audio)
+                && !refused.by(AccountItem::Owner)
+                && !fired.is_empty()
+            {
+                return Ok(AccountOutcome::AlertsFired(fired));
+            }
+            if write.storage_within.is_some() && refused.by(AccountItem::Owner) {
+                // Over the quota, or only outside the range the alerts were decided in.
+                let used = refused
+                    .current(AccountItem::Owner)
+                    .and_then(|item| item.get("storage_used_bytes"))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+                if write.max_used_before.is_none_or(|max| used <= max) {
+                    return Ok(AccountOutcome::Changed);
+                }
+            }
+        }
+        let outcome = outcome(transacted)?;
+        if outcome == AccountOutcome::Stored {
+            write.alerts.log();
+        }
+        Ok(outcome)
     }
 
     /// Marks the generation rejected; if it had an object counted (now replaced and deleted), the
@@ -157,7 +202,7 @@ impl<'a> UploadsStore<'a> {
         if let Some(previous) = &generation.audio {
             items.push(
                 AccountItem::Owner,
-                self.add_storage(generation, -i128::from(previous.size_bytes), None)?,
+                self.add_storage(generation, -i128::from(previous.size_bytes), None, None)?,
             );
         }
         outcome(items.send(self.client).await?)
@@ -200,26 +245,40 @@ impl<'a> UploadsStore<'a> {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// `ADD storage_used_bytes delta` on the owner, at most `max_used_before` before it when given.
+    /// `ADD storage_used_bytes delta` on the owner, at most `max_used_before` before it when given,
+    /// and within `[from, to)` when given (the range its alerts were decided in; a refusal answers
+    /// the stored item, to tell the two apart).
     fn add_storage(
         &self,
         generation: &GenerationRecord,
         delta: i128,
         max_used_before: Option<u64>,
+        within: Option<(u64, u64)>,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut update = Update::builder()
             .table_name(&self.names.users_table)
             .set_key(Some(item_key(user_pk(&generation.owner_id), PROFILE_SK)))
             .update_expression("ADD storage_used_bytes :delta")
             .expression_attribute_values(":delta", n(delta));
-        update = match max_used_before {
-            Some(max) => update
-                .condition_expression(
-                    "attribute_exists(pk) AND (attribute_not_exists(storage_used_bytes) OR storage_used_bytes <= :max)",
-                )
-                .expression_attribute_values(":max", n(max)),
-            None => update.condition_expression("attribute_exists(pk)"),
-        };
+        let mut condition = "attribute_exists(pk)".to_owned();
+        if let Some(max) = max_used_before {
+            condition.push_str(
+                " AND (attribute_not_exists(storage_used_bytes) OR storage_used_bytes <= :max)",
+            );
+            update = update.expression_attribute_values(":max", n(max));
+        }
+        if let Some((from, to)) = within {
+            condition.push_str(&super::jobs::storage_within_condition(from));
+            update = update
+                .expression_attribute_values(":used_to", n(to))
+                .return_values_on_condition_check_failure(
+                    aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            if from > 0 {
+                update = update.expression_attribute_values(":used_from", n(from));
+            }
+        }
+        update = update.condition_expression(condition);
         let update = update.build().map_err(StoreError::invalid_request)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
@@ -232,8 +291,10 @@ enum AccountItem {
     Audio,
     /// The owner's storage: refused when the object would pass the quota.
     Owner,
-    /// The pool listing of the contribution.
+    /// The pool listing of the contribution, the alerts.
     Listing,
+    /// A threshold's marker: refused when it fired before.
+    Fired(Marker),
 }
 
 /// The generation changed: read it again (also when another transaction held an item, which a

@@ -86,6 +86,9 @@ pub struct UserRecord {
     /// What the user asked to be told of their usage, and how; `None`: the defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_settings: Option<AlertSettings>,
+    /// The period whose pace alert was sent (`store::alerts`): at most one a period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace_alerted: Option<String>,
 }
 
 /// The one partition of the `lapsing` index (written only on subscription changes: no hot key).
@@ -137,6 +140,7 @@ impl UserRecord {
             lapse_shard: None,
             lapses_at: None,
             alert_settings: None,
+            pace_alerted: None,
         }
     }
 

@@ -473,6 +473,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's usage alerts, newest first, with their deliveries.
+         * @description A threshold alert fires when a committed change (a generation recorded, a job's commit, an
+         *     upload accounted, a lyrics draft or Pixel reply kept) moves a quota's usage from below
+         *     `ceil(t × limit / 100)` to at or above it; a change that crosses several thresholds is one
+         *     alert naming them all. Each (quota, period, limit, threshold) fires at most once: a replayed
+         *     request fires nothing, and a tier change re-arms only the thresholds whose limit it changed.
+         *     A pace alert (monthly periods, once at least 20 % of the period has passed, at most one a
+         *     period) says when the month's usage so far, extended linearly, would run out more than 24 h
+         *     before `reset_at`; it is an estimate. 20 alerts a page.
+         */
+        get: operations["alerts-list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/me/alerts/settings": {
         parameters: {
             query?: never;
@@ -540,6 +567,44 @@ export interface components {
             };
             /** @description Monthly periods only. */
             pace: boolean;
+        };
+        Alert: {
+            /** @description A ULID. */
+            id: string;
+            /** @enum {unknown} */
+            type: "threshold" | "pace";
+            /**
+             * @description Generations of the period, bytes stored, or a language-model feature's day.
+             * @enum {unknown}
+             */
+            quota: "generations" | "storage" | "lyrics" | "pixel";
+            /** @description The thresholds crossed, ascending (empty for a pace alert). */
+            thresholds: number[];
+            /** @description The usage with the change in it. */
+            used: number;
+            limit: number;
+            /** @description Null for storage, which has no period. */
+            period_start: components["schemas"]["Time"] | null;
+            reset_at: components["schemas"]["Time"] | null;
+            /** @description When the period's usage, extended linearly, reaches the limit (pace only). */
+            projected_exhaustion_at?: components["schemas"]["Time"];
+            /**
+             * @description Present on a pace alert.
+             * @constant
+             */
+            estimate?: true;
+            created_at: components["schemas"]["Time"];
+            deliveries: {
+                /** @enum {unknown} */
+                channel: "email" | "webhook";
+                /**
+                 * @description `failed`: every attempt within 24 h failed (dead-lettered); `skipped`: no email
+                 *     address is known.
+                 * @enum {unknown}
+                 */
+                status: "pending" | "retrying" | "delivered" | "failed" | "skipped";
+                attempts: number;
+            }[];
         };
         /**
          * Format: date-time
@@ -1850,6 +1915,35 @@ export interface operations {
                 };
             };
             503: components["responses"]["ModelUnavailable"];
+        };
+    };
+    "alerts-list": {
+        parameters: {
+            query?: {
+                /** @description `next_cursor` of the previous page, as given; anything else is `400`. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of alerts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Alert"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["DependencyUnavailable"];
         };
     };
     "alert-settings-get": {
