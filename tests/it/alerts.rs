@@ -260,6 +260,9 @@ async fn on_a_limit_of_50_the_40th_fires_80_and_the_50th_fires_100() {
     app.limits("cleo").await;
     app.grant("cleo", Tier::Creator).await;
     app.put_counter("cleo", &month_key(&app), 38).await;
+    // Thresholds only: late in the month, 44 of 50 is also a fast pace.
+    let quiet = json!({"thresholds": [80, 100], "channels": {"email": true}, "pace": false});
+    assert_eq!(save(&app, "cleo", quiet).await.status, 200);
     generate(&app, "cleo", "c39").await;
     assert!(
         fired(&app, "cleo").await.is_empty(),
@@ -445,5 +448,67 @@ async fn a_jobs_alert_is_written_by_its_commit_and_a_failed_job_fires_nothing() 
     assert_eq!(
         fired(&app, "jo").await,
         [("generations".to_owned(), vec![80, 100], 3, 3)]
+    );
+}
+
+#[tokio::test]
+async fn the_days_lyrics_and_pixel_allowances_fire_their_thresholds_with_what_they_keep() {
+    let app = TestApp::spawn().await;
+    let brief = json!({"theme": "rain"});
+    for _ in 0..3 {
+        assert_eq!(
+            crate::lyrics::write(&app, "lia", brief.clone())
+                .await
+                .status,
+            201
+        );
+    }
+    assert!(fired(&app, "lia").await.is_empty(), "3 of 5");
+    // 4 of 5 reaches 80 %, 5 of 5 100 %.
+    assert_eq!(
+        crate::lyrics::write(&app, "lia", brief.clone())
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        crate::lyrics::write(&app, "lia", brief.clone())
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        fired(&app, "lia").await,
+        [
+            ("lyrics".to_owned(), vec![80], 4, 5),
+            ("lyrics".to_owned(), vec![100], 5, 5)
+        ]
+    );
+    let lyrics = alerts(&app, "lia").await;
+    assert_eq!(lyrics[0]["reset_at"], "2026-11-27T00:00:00Z");
+    // A refused draft and a failed one fire nothing more.
+    assert_eq!(crate::lyrics::write(&app, "lia", brief).await.status, 429);
+    assert_eq!(alerts(&app, "lia").await.len(), 2);
+
+    // Pixel: 20 a day; the 16th message reaches 80 %. A message the model fails is given back and
+    // fires nothing; the retry that is answered does.
+    app.put_counter("pim", "pixel/D#2026-11-26", 15).await;
+    app.ollama.set(local_api::ollama_stub::Behaviour {
+        mode: local_api::ollama_stub::Mode::Fail,
+        ..Default::default()
+    });
+    assert_eq!(
+        crate::pixel::chat(&app, "pim", "hi", None).await.status,
+        503
+    );
+    assert!(alerts(&app, "pim").await.is_empty());
+    app.ollama.set(Default::default());
+    assert_eq!(
+        crate::pixel::chat(&app, "pim", "hi", None).await.status,
+        200
+    );
+    assert_eq!(
+        fired(&app, "pim").await,
+        [("pixel".to_owned(), vec![80], 16, 20)]
     );
 }

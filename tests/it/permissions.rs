@@ -690,6 +690,12 @@ async fn language_model_functions_are_granted_exactly_what_they_use() {
         .get_or_insert_with(Default::default)
         .insert("pixel/D#2026-11-26".to_owned(), 20);
     app.put_user(&full).await;
+    // One message short of 80 % of the day's 20: its next one fires an alert.
+    let mut busy = app.new_user("busy");
+    busy.usage
+        .get_or_insert_with(Default::default)
+        .insert("pixel/D#2026-11-26".to_owned(), 15);
+    app.put_user(&busy).await;
     app.intercept(recorder.clone());
 
     let brief = json!({"theme": "t"});
@@ -750,6 +756,7 @@ async fn language_model_functions_are_granted_exactly_what_they_use() {
     assert_eq!(again.status, 200);
     assert!(again.text().contains("pool_pick"), "{}", again.text());
     assert_eq!(chat(&app, "full", "hi", None).await.status, 429);
+    assert_eq!(chat(&app, "busy", "hi", None).await.status, 200);
     assert_granted("PixelChat", &logical(&app, recorder.take()));
 }
 

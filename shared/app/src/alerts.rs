@@ -7,7 +7,9 @@ use crate::ports::{Alerts, Time, Users};
 use crate::retry;
 use chrono::{DateTime, Utc};
 use son1k_domain::alerts::{pace, Alert, AlertSettings, Change, Quota};
+use son1k_domain::assist::{Feature, Granted};
 use son1k_domain::metering::Grant;
+use son1k_domain::period::Period;
 use son1k_store::alerts::{AlertPage, AlertWrites};
 use son1k_store::users::UserRecord;
 use son1k_store::StoreError;
@@ -121,6 +123,31 @@ pub(crate) fn of_storage(
     };
     let within = son1k_domain::alerts::same_crossing(&settings.thresholds, limit, before, added);
     (change.crossing(&settings), Some(within))
+}
+
+/// The alerts a unit of a language-model feature's day fires (`user`: as the take left it; `key`:
+/// the day's counter; `granted`: the unit's numbers).
+pub(crate) fn of_allowance(
+    user: &UserRecord,
+    feature: Feature,
+    key: &str,
+    granted: &Granted,
+    now: DateTime<Utc>,
+) -> AlertWrites {
+    let settings = user.alert_settings.clone().unwrap_or_default();
+    let day = Period::utc_day(now);
+    let change = Change {
+        quota: match feature {
+            Feature::Lyrics => Quota::Lyrics,
+            Feature::Pixel => Quota::Pixel,
+        },
+        period: Some(&day),
+        period_key: key,
+        limit: Some(u64::from(granted.limit)),
+        before: u64::from(granted.used.saturating_sub(1)),
+        after: u64::from(granted.used),
+    };
+    AlertWrites::for_user(user, change.crossing(&settings), now)
 }
 
 /// The most alerts a page holds.

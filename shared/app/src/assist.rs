@@ -10,6 +10,7 @@ use crate::retry;
 use son1k_domain::analytics::Event;
 use son1k_domain::assist::{decide, spent, Feature, Granted, Spent, GIVE_BACKS_PER_DAY};
 use son1k_domain::rate::RateStep;
+use son1k_store::alerts::AlertWrites;
 use son1k_store::allowances::Take;
 use son1k_store::analytics::Tally;
 use son1k_store::users::UserRecord;
@@ -45,6 +46,8 @@ pub struct Ticket {
     pub granted: Granted,
     /// The user as the take left it.
     pub user: UserRecord,
+    /// The alerts the unit fired: written with what the request keeps (the draft, the turn).
+    pub alerts: AlertWrites,
 }
 
 /// Tries of a take while other transactions hold the user item (a job's commit) before it answers
@@ -136,6 +139,7 @@ async fn granted(
     let tier = user.entitlement(now).tier;
     match decide(feature, tier, user.used_in(&key), now) {
         Ok(granted) => Ok(Ticket {
+            alerts: crate::alerts::of_allowance(&user, feature, &key, &granted, now),
             feature,
             key,
             granted,

@@ -54,11 +54,18 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    if let Err(err) = app.lyrics().create(&record).await {
-        ticket.give_back(app).await;
-        return Err(err.into());
+    let mut alerts = ticket.alerts.clone();
+    loop {
+        match app.lyrics().create(&record, &alerts).await {
+            Ok(None) => return Ok(record),
+            // Thresholds that fired before: stored without them.
+            Ok(Some(fired)) => alerts = alerts.without(&fired),
+            Err(err) => {
+                ticket.give_back(app).await;
+                return Err(err.into());
+            }
+        }
     }
-    Ok(record)
 }
 
 /// A draft (its latest version, or `version`) for its owner or an admin; `NotFound` for anyone else,

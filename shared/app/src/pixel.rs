@@ -95,13 +95,21 @@ pub async fn chat(
                 reply: reply.clone(),
                 at: app.clock().now(),
             };
-            if let Err(err) = app
-                .pixel()
-                .remember(&caller.id, &conversation_id, turn)
-                .await
-            {
-                ticket.give_back(app).await;
-                return Err(err.into());
+            let mut alerts = ticket.alerts.clone();
+            loop {
+                match app
+                    .pixel()
+                    .remember(&caller.id, &conversation_id, turn.clone(), &alerts)
+                    .await
+                {
+                    Ok(None) => break,
+                    // Thresholds that fired before: remembered without them.
+                    Ok(Some(fired)) => alerts = alerts.without(&fired),
+                    Err(err) => {
+                        ticket.give_back(app).await;
+                        return Err(err.into());
+                    }
+                }
             }
             Ok(ChatReply {
                 conversation_id,

@@ -4,6 +4,7 @@
 //! are written in one transaction; an edit puts the next version only if the edited one is the
 //! latest (the next does not exist yet), so two edits of one version cannot both land.
 
+use super::alerts::{AlertWrites, Fired, Marker};
 use super::users::user_pk;
 use super::{item_key, sdk_failure, Attempt, StoreError, Transacted, Transaction};
 use crate::Names;
@@ -156,8 +157,10 @@ pub enum EditOutcome {
 enum LyricsItem {
     /// The version: refused when it exists.
     Version,
-    /// The owner's list entry.
+    /// The owner's list entry, the alerts.
     Entry,
+    /// A threshold's marker: refused when it fired before.
+    Fired(Marker),
 }
 
 /// A page of the owner's list, newest first.
@@ -172,6 +175,7 @@ pub struct Page {
 pub struct LyricsStore<'a> {
     client: &'a Client,
     table: &'a str,
+    alerts_table: &'a str,
 }
 
 impl<'a> LyricsStore<'a> {
@@ -179,6 +183,7 @@ impl<'a> LyricsStore<'a> {
         Self {
             client,
             table: &names.stats_table,
+            alerts_table: &names.alerts_table,
         }
     }
 
@@ -210,9 +215,15 @@ impl<'a> LyricsStore<'a> {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// Stores the first version and its list entry (one transaction).
+    /// Stores the first version and its list entry, with the alerts its allowance unit fired (one
+    /// transaction). `Some(fired)`: thresholds among the alerts had fired before; nothing was
+    /// written, store it without them.
     #[tracing::instrument(skip_all, fields(lyrics_id = %record.lyrics_id))]
-    pub async fn create(&self, record: &LyricsRecord) -> Result<(), StoreError> {
+    pub async fn create(
+        &self,
+        record: &LyricsRecord,
+        alerts: &AlertWrites,
+    ) -> Result<Option<Fired>, StoreError> {
         let entry = Put::builder()
             .table_name(self.table)
             .set_item(Some(
@@ -227,8 +238,20 @@ impl<'a> LyricsStore<'a> {
             LyricsItem::Entry,
             TransactWriteItem::builder().put(entry).build(),
         );
+        alerts.push_to(
+            &mut items,
+            self.alerts_table,
+            LyricsItem::Entry,
+            LyricsItem::Fired,
+        )?;
         match items.send(self.client).await? {
-            Transacted::Committed => Ok(()),
+            Transacted::Committed => {
+                alerts.log();
+                Ok(None)
+            }
+            Transacted::Refused(refused) if !refused.by(LyricsItem::Version) => {
+                Ok(Some(alerts.fired(&refused, LyricsItem::Fired, false)))
+            }
             // A new ULID cannot be taken, nor its new items be in another transaction.
             Transacted::Refused(_) | Transacted::Busy => Err(StoreError::unavailable(
                 "TransactWriteItems lyrics",

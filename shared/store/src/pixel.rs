@@ -5,8 +5,9 @@
 //! - preference counters, `USER#<id>` / `PREFS`: one number per genre (`g#<genre>`), added to in the
 //!   same transaction as what the user did (a generation recorded, a pool item liked or claimed).
 
+use super::alerts::{AlertWrites, Fired, Marker};
 use super::users::user_pk;
-use super::{item_key, sdk_failure, StoreError};
+use super::{item_key, sdk_failure, StoreError, Transacted, Transaction};
 use crate::Names;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
@@ -84,10 +85,20 @@ pub fn preference_item(
     Ok(TransactWriteItem::builder().update(update).build())
 }
 
+/// The items of a remembered turn's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TurnItem {
+    /// The turn and the alerts.
+    Turn,
+    /// A threshold's marker: refused when it fired before.
+    Fired(Marker),
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct PixelStore<'a> {
     client: &'a Client,
     table: &'a str,
+    alerts_table: &'a str,
 }
 
 impl<'a> PixelStore<'a> {
@@ -95,6 +106,7 @@ impl<'a> PixelStore<'a> {
         Self {
             client,
             table: &names.stats_table,
+            alerts_table: &names.alerts_table,
         }
     }
 
@@ -135,13 +147,16 @@ impl<'a> PixelStore<'a> {
         Ok((!turns.is_empty()).then_some(turns))
     }
 
-    /// Remembers one turn of `owner`'s conversation `id`.
+    /// Remembers one turn of `owner`'s conversation `id`, with the alerts its allowance unit fired
+    /// (then in one transaction). `Some(fired)`: thresholds among the alerts had fired before;
+    /// nothing was written, remember it without them.
     pub async fn remember(
         &self,
         owner: &UserId,
         id: &ConversationId,
         turn: Turn,
-    ) -> Result<(), StoreError> {
+        alerts: &AlertWrites,
+    ) -> Result<Option<Fired>, StoreError> {
         let record = TurnRecord {
             pk: user_pk(owner),
             sk: format!("{}{}", conversation_prefix(id), ulid::Ulid::generate()),
@@ -149,16 +164,47 @@ impl<'a> PixelStore<'a> {
             expires_at: (turn.at + MEMORY_KEPT).timestamp(),
             turn,
         };
-        self.client
-            .put_item()
+        let item = serde_dynamo::to_item(&record).map_err(StoreError::invalid_request)?;
+        if alerts.is_empty() {
+            return self
+                .client
+                .put_item()
+                .table_name(self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map(|_| None)
+                .map_err(|err| sdk_failure("PutItem conversation turn", err));
+        }
+        let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(self.table)
-            .set_item(Some(
-                serde_dynamo::to_item(&record).map_err(StoreError::invalid_request)?,
-            ))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|err| sdk_failure("PutItem conversation turn", err))
+            .set_item(Some(item))
+            .build()
+            .map_err(StoreError::invalid_request)?;
+        let mut items = Transaction::new("TransactWriteItems conversation turn");
+        items.push(
+            TurnItem::Turn,
+            TransactWriteItem::builder().put(put).build(),
+        );
+        alerts.push_to(
+            &mut items,
+            self.alerts_table,
+            TurnItem::Turn,
+            TurnItem::Fired,
+        )?;
+        match items.send(self.client).await? {
+            Transacted::Committed => {
+                alerts.log();
+                Ok(None)
+            }
+            Transacted::Refused(refused) => {
+                Ok(Some(alerts.fired(&refused, TurnItem::Fired, false)))
+            }
+            Transacted::Busy => Err(StoreError::unavailable(
+                "TransactWriteItems conversation turn",
+                "a new turn's items were in another transaction",
+            )),
+        }
     }
 
     /// `user`'s preference counters (none yet: empty).
