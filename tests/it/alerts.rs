@@ -512,3 +512,255 @@ async fn the_days_lyrics_and_pixel_allowances_fire_their_thresholds_with_what_th
         [("pixel".to_owned(), vec![80], 16, 20)]
     );
 }
+
+// ----------------------------------------------------------------------------------- delivery
+
+/// The messages moto's SES holds whose body names `alert_id`.
+async fn emails_of(app: &TestApp, alert_id: &str) -> Vec<Value> {
+    let data: Value = reqwest::get(format!(
+        "{}/moto-api/data.json",
+        son1k_tests::endpoints().s3
+    ))
+    .await
+    .expect("moto data")
+    .json()
+    .await
+    .expect("moto json");
+    let _ = app;
+    data["ses"]["Message"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter(|m| m["body"].as_str().is_some_and(|b| b.contains(alert_id)))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn three_generations(app: &TestApp, user: &str) -> Value {
+    for id in ["d1", "d2", "d3"] {
+        generate(app, user, id).await;
+    }
+    let list = alerts(app, user).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    list[0].clone()
+}
+
+#[tokio::test]
+async fn an_alert_is_emailed_once_through_ses_and_its_delivery_recorded() {
+    let app = TestApp::spawn().await;
+    let alert = three_generations(&app, "eva").await;
+    let id = alert["id"].as_str().expect("id").to_owned();
+    assert_eq!(app.deliver_alerts().await, 1);
+    let mails = emails_of(&app, &id).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0]["source"], local_api::alerts::LOCAL_SENDER);
+    assert_eq!(
+        mails[0]["destinations"]["ToAddresses"],
+        json!(["eva@example.com"])
+    );
+    assert_eq!(
+        mails[0]["subject"],
+        "Son1kVers3: 100 % of your generations used"
+    );
+    assert!(mails[0]["body"].as_str().unwrap().contains("3 of 3"));
+    assert_eq!(
+        alerts(&app, "eva").await[0]["deliveries"],
+        json!([{"channel": "email", "status": "delivered", "attempts": 1}])
+    );
+    // Read again, the stream has nothing new: nothing is sent twice.
+    assert_eq!(app.deliver_alerts().await, 0);
+    assert_eq!(emails_of(&app, &id).await.len(), 1);
+    // A user whose token's email is not verified gets no mail: the address was never kept.
+    for id in ["u1", "u2", "u3"] {
+        let res = app
+            .call(
+                "POST",
+                "/api/tiers/record-generation",
+                As::unverified("uma"),
+                Some(&json!({ "generation_id": id }).to_string()),
+            )
+            .await;
+        assert_eq!(res.status, 201);
+    }
+    app.deliver_alerts().await;
+    assert_eq!(
+        alerts(&app, "uma").await[0]["deliveries"],
+        json!([{"channel": "email", "status": "skipped", "attempts": 0}])
+    );
+}
+
+#[tokio::test]
+async fn a_failing_webhook_is_retried_with_backoff_and_lands_once_signed_with_the_shown_secret() {
+    let app = TestApp::spawn().await;
+    let made = app
+        .call(
+            "POST",
+            "/api/me/alerts/webhook-secret",
+            As::user("wes"),
+            None,
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text());
+    let secret = made.json()["secret"].as_str().expect("secret").to_owned();
+    assert!(
+        secret.starts_with("whsec_") && secret.len() == 70,
+        "{secret}"
+    );
+    let settings = json!({
+        "thresholds": [80, 100],
+        "channels": {"email": false, "webhook_url": format!("https://{}/son1k?u=wes", son1k_tests::WEBHOOK_HOST)},
+        "pace": false
+    });
+    assert_eq!(save(&app, "wes", settings).await.status, 200);
+    // Nothing reads the secret back.
+    assert!(!read(&app, "wes").await.text().contains(&secret));
+
+    app.webhook.fail_next(2);
+    let alert = three_generations(&app, "wes").await;
+    let id = alert["id"].as_str().expect("id").to_owned();
+    app.deliver_alerts().await;
+    let delivery = |list: Vec<Value>| list[0]["deliveries"][0].clone();
+    assert_eq!(
+        delivery(alerts(&app, "wes").await),
+        json!({"channel": "webhook", "status": "retrying", "attempts": 1})
+    );
+    // The retry is due 1 s later by the clock: before that it goes back to the queue untried.
+    assert_eq!(app.deliver_retries(5).await, 1);
+    assert_eq!(app.webhook.received().len(), 1);
+    app.clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(app.deliver_retries(5).await, 1);
+    assert_eq!(
+        app.webhook.received().len(),
+        2,
+        "the second attempt, failed too"
+    );
+    // Then 2 s.
+    app.clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(app.deliver_retries(5).await, 1);
+    assert_eq!(app.webhook.received().len(), 2, "not due yet");
+    app.clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(app.deliver_retries(5).await, 1);
+    let received = app.webhook.received();
+    assert_eq!(
+        received.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [500, 500, 200],
+        "landed once"
+    );
+    assert_eq!(
+        delivery(alerts(&app, "wes").await),
+        json!({"channel": "webhook", "status": "delivered", "attempts": 3})
+    );
+    assert_eq!(app.deliver_retries(0).await, 0, "nothing left to retry");
+    let key = format!("{id}.webhook");
+    for r in &received {
+        assert_eq!(r.path, "/son1k");
+        assert_eq!(r.idempotency_key.as_deref(), Some(key.as_str()));
+        // The signature verifies with the secret shown: HMAC-SHA256 over "<t>.<body>".
+        let header = r.signature.as_deref().expect("signed");
+        let t: i64 = header
+            .split(',')
+            .find_map(|p| p.strip_prefix("t="))
+            .and_then(|t| t.parse().ok())
+            .expect("t=");
+        assert_eq!(header, son1k_domain::alerts::signature(&secret, t, &r.body));
+        assert_ne!(
+            header,
+            son1k_domain::alerts::signature("whsec_other", t, &r.body)
+        );
+    }
+    let body: Value = serde_json::from_slice(&received[2].body).expect("json");
+    assert_eq!(body["id"], key);
+    assert_eq!(body["type"], "usage_alert");
+    assert_eq!(body["alert"]["id"], id);
+    assert_eq!(body["alert"]["thresholds"], json!([80, 100]));
+}
+
+#[tokio::test]
+async fn a_delivery_that_fails_for_24_hours_is_dead_lettered() {
+    let app = TestApp::spawn().await;
+    app.call(
+        "POST",
+        "/api/me/alerts/webhook-secret",
+        As::user("dee"),
+        None,
+    )
+    .await;
+    let settings = json!({
+        "thresholds": [100],
+        "channels": {"email": false, "webhook_url": format!("https://{}/hook", son1k_tests::WEBHOOK_HOST)},
+        "pace": false
+    });
+    assert_eq!(save(&app, "dee", settings).await.status, 200);
+    app.webhook.fail_next(u32::MAX);
+    let alert = three_generations(&app, "dee").await;
+    app.deliver_alerts().await;
+    app.clock.advance(chrono::Duration::hours(25));
+    assert_eq!(app.deliver_retries(5).await, 1);
+    assert_eq!(
+        alerts(&app, "dee").await[0]["deliveries"],
+        json!([{"channel": "webhook", "status": "failed", "attempts": 2}])
+    );
+    let dead_letters = app
+        .state
+        .alert_delivery
+        .as_ref()
+        .expect("delivery")
+        .queues()
+        .1
+        .to_owned();
+    let dead = app
+        .state
+        .sqs_client()
+        .receive_message()
+        .queue_url(dead_letters)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive");
+    let bodies: Vec<Value> = dead
+        .messages()
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap_or_default()).expect("json"))
+        .collect();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["alert_id"], alert["id"]);
+    assert_eq!(bodies[0]["channel"], "webhook");
+    assert_eq!(app.deliver_retries(0).await, 0);
+}
+
+#[tokio::test]
+async fn a_webhook_whose_name_resolves_to_a_private_address_is_refused_at_delivery() {
+    let app = TestApp::spawn().await;
+    app.call(
+        "POST",
+        "/api/me/alerts/webhook-secret",
+        As::user("pat"),
+        None,
+    )
+    .await;
+    // Stored as a name that now resolves to loopback (the settings check refuses it up front; a
+    // public name can change its answer later).
+    let sink = app.webhook.clone();
+    let (_, base) = local_api::webhook_sink::WebhookSink::spawn().await;
+    let port = base.rsplit(':').next().expect("port").to_owned();
+    let mut user = app.new_user("pat");
+    user.webhook_secret = app.user_record("pat").await.and_then(|u| u.webhook_secret);
+    user.alert_settings = Some(son1k_domain::alerts::AlertSettings {
+        thresholds: vec![100],
+        channels: son1k_domain::alerts::Channels {
+            email: false,
+            webhook_url: Some(format!("https://localhost:{port}/hook")),
+        },
+        pace: false,
+    });
+    app.put_user(&user).await;
+    three_generations(&app, "pat").await;
+    app.deliver_alerts().await;
+    assert_eq!(
+        alerts(&app, "pat").await[0]["deliveries"],
+        json!([{"channel": "webhook", "status": "retrying", "attempts": 1}])
+    );
+    assert!(sink.received().is_empty());
+}

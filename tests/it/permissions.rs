@@ -25,6 +25,11 @@ fn granted(logical_id: &str) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for policy in strings(&t["Resources"][logical_id]["Properties"]["Policies"]) {
         for statement in strings(&policy["Statement"]) {
+            // `!If [condition, statement, !Ref AWS::NoValue]`: the statement when it holds.
+            let statement = match &statement {
+                Value::Tagged(tagged) if tagged.tag == "If" => tagged.value[1].clone(),
+                _ => statement,
+            };
             assert_eq!(
                 statement["Effect"], "Allow",
                 "{logical_id}: only Allow statements are expected"
@@ -801,4 +806,41 @@ async fn the_alerts_list_is_granted_exactly_what_it_uses() {
         .await;
     assert_eq!(page.json()["items"].as_array().map(Vec::len), Some(1));
     assert_granted("AlertsList", &logical(&app, recorder.take()));
+}
+
+#[tokio::test]
+async fn alert_delivery_is_granted_exactly_what_it_uses() {
+    let recorder = AccessRecorder::default();
+    let mut app = TestApp::spawn().await;
+    // Email and a webhook that fails once: a first attempt of each, then a retry of the webhook.
+    let hook = json!({
+        "thresholds": [100],
+        "channels": {"email": true, "webhook_url": format!("https://{}/h", son1k_tests::WEBHOOK_HOST)},
+        "pace": false
+    })
+    .to_string();
+    app.call(
+        "POST",
+        "/api/me/alerts/webhook-secret",
+        As::user("al"),
+        None,
+    )
+    .await;
+    app.call(
+        "PUT",
+        "/api/me/alerts/settings",
+        As::user("al"),
+        Some(&hook),
+    )
+    .await;
+    for id in ["a1", "a2", "a3"] {
+        app.record("al", json!({ "generation_id": id })).await;
+    }
+    app.webhook.fail_next(1);
+    app.intercept(recorder.clone());
+    assert_eq!(app.deliver_alerts().await, 1);
+    app.clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(app.deliver_retries(5).await, 1);
+    assert_eq!(app.webhook.received().len(), 2);
+    assert_granted("AlertDelivery", &logical(&app, recorder.take()));
 }

@@ -139,7 +139,14 @@ pub struct TestApp {
     /// The Ollama stub this app's language model talks to (its own, per test).
     pub ollama: local_api::ollama_stub::OllamaStub,
     pub ollama_url: String,
+    /// The webhook receiver of this app's alerts: `https://hooks.example.test/...` is posted here.
+    pub webhook: local_api::webhook_sink::WebhookSink,
+    /// Where this app's alerts stream was read up to (`deliver_alerts`).
+    pub alert_stream: Arc<tokio::sync::Mutex<local_api::alerts::StreamReader>>,
 }
+
+/// The webhook host the tests' sinks answer for.
+pub const WEBHOOK_HOST: &str = "hooks.example.test";
 
 /// Serves an Ollama stub of its own on a loopback port; returns it and its base URL.
 pub async fn spawn_ollama() -> (local_api::ollama_stub::OllamaStub, String) {
@@ -332,6 +339,16 @@ impl TestApp {
                 .await
                 .expect("create the jobs queue"),
         );
+        // Alerts: a retry queue of its own, retries 1 s apart at first, webhooks to its own sink.
+        let (webhook, webhook_base) = local_api::webhook_sink::WebhookSink::spawn().await;
+        local_api::alerts::ensure_delivery(
+            &mut state,
+            &format!("{prefix}-alert-retries"),
+            chrono::Duration::seconds(1),
+            std::collections::HashMap::from([(WEBHOOK_HOST.to_owned(), webhook_base)]),
+        )
+        .await
+        .expect("alert delivery");
         son1k_store::schema::create_tables(state.dynamo(), &state.config.names)
             .await
             .expect("create tables");
@@ -344,7 +361,28 @@ impl TestApp {
             stripe,
             ollama,
             ollama_url: ollama_base,
+            webhook,
+            alert_stream: Default::default(),
         }
+    }
+
+    /// Hands the alerts written since the last call to `alert-delivery`, as the stream's event
+    /// source mapping would: how many.
+    pub async fn deliver_alerts(&self) -> usize {
+        self.alert_stream
+            .lock()
+            .await
+            .pass(&self.state)
+            .await
+            .expect("read the alerts stream")
+    }
+
+    /// Hands the alert retries that are in the queue (waiting up to `wait_seconds` for one) to
+    /// `alert-delivery`: how many.
+    pub async fn deliver_retries(&self, wait_seconds: i32) -> usize {
+        local_api::alerts::drain_retries(&self.state, wait_seconds)
+            .await
+            .expect("drain the alert retries")
     }
 
     /// Deletes this app's tables (long runs that replace their app, so the local server stays small).
@@ -421,6 +459,8 @@ impl TestApp {
             stripe,
             ollama,
             ollama_url: ollama_base,
+            webhook: Default::default(),
+            alert_stream: Default::default(),
         }
     }
 
@@ -577,6 +617,8 @@ impl TestApp {
             stripe: self.stripe.clone(),
             ollama: self.ollama.clone(),
             ollama_url: self.ollama_url.clone(),
+            webhook: self.webhook.clone(),
+            alert_stream: self.alert_stream.clone(),
         }
     }
 
@@ -610,6 +652,8 @@ impl TestApp {
             stripe: self.stripe.clone(),
             ollama: self.ollama.clone(),
             ollama_url: self.ollama_url.clone(),
+            webhook: self.webhook.clone(),
+            alert_stream: self.alert_stream.clone(),
         }
     }
 

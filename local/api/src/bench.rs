@@ -632,7 +632,9 @@ fn plan_other(call: &mut Call, s: &Seeded) -> bool {
             call.path = format!("/api/analytics/summary?from={}&to={}", s.month_ago, s.today);
             call.user = admin();
         }
-        ("GET", "/api/me/alerts/settings") | ("GET", "/api/me/alerts") => {}
+        ("GET", "/api/me/alerts/settings")
+        | ("GET", "/api/me/alerts")
+        | ("POST", "/api/me/alerts/webhook-secret") => {}
         ("PUT", "/api/me/alerts/settings") => {
             call.body = Some(
                 json!({"thresholds": [50, 90], "channels": {"email": true, "webhook_url": null}, "pace": false})

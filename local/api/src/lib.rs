@@ -31,6 +31,7 @@ use son1k_store::users::UserRecord;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub mod alerts;
 pub mod bench;
 pub mod jobs;
 pub mod ollama_stub;
@@ -39,6 +40,7 @@ pub mod sign_in;
 pub mod stripe_events;
 mod stripe_pages;
 pub mod stripe_stub;
+pub mod webhook_sink;
 
 pub const DEFAULT_JWT_SECRET: &str = "local-dev-secret";
 /// API Gateway's own cap on a request body is far larger than any route's; the handlers enforce theirs.

@@ -235,6 +235,21 @@ async fn serve() -> Result<(), Failure> {
         Some(local_api::jobs::ensure_queue(&state, &queue_name, providers.len()).await?);
     tracing::info!(providers = providers.len(), queue = %queue_name, "generation worker polling");
     tokio::spawn(local_api::jobs::run_worker(state.clone(), providers));
+    // Alerts: the table's stream and the retry queue, as their event source mappings run them.
+    let retry_base = std::env::var("ALERT_RETRY_BASE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let sinks =
+        son1k_app::delivery::parse_sinks(&std::env::var("ALERT_WEBHOOK_SINKS").unwrap_or_default());
+    local_api::alerts::ensure_delivery(
+        &mut state,
+        "son1k-alert-retries",
+        chrono::Duration::seconds(retry_base),
+        sinks,
+    )
+    .await?;
+    tokio::spawn(local_api::alerts::run(state.clone()));
     // S3's ObjectCreated notifications, locally: uploads are accounted within a second or two.
     tokio::spawn(local_api::watch_audio(
         state.clone(),

@@ -35,20 +35,59 @@ pub async fn save_settings(
     caller: &Caller,
     settings: &AlertSettings,
 ) -> Result<(), StoreError> {
-    let save = || async move {
-        retry::until_done("UpdateItem users", SAVE_ATTEMPTS, || async move {
-            app.users().save_alert_settings(&caller.id, settings).await
-        })
-        .await
+    save_on_user(
+        app,
+        caller,
+        |users| async move { users.save_alert_settings(&caller.id, settings).await },
+        |fresh| fresh.alert_settings = Some(settings.clone()),
+    )
+    .await
+}
+
+/// Makes the caller a new webhook signing secret (`whsec_` and 32 random bytes, hex), replacing
+/// any: the answer is the only time it is shown. One update (a new user: one put).
+pub async fn new_webhook_secret(
+    app: &(impl Time + Users),
+    caller: &Caller,
+) -> Result<String, StoreError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|err| StoreError::unavailable("getrandom", err.to_string()))?;
+    let secret = format!("whsec_{}", hex::encode(bytes));
+    let kept = &secret;
+    save_on_user(
+        app,
+        caller,
+        |users| async move { users.save_webhook_secret(&caller.id, kept).await },
+        |fresh| fresh.webhook_secret = Some(kept.clone()),
+    )
+    .await?;
+    Ok(secret)
+}
+
+/// Writes one attribute of the caller's item with `save` (retried while the item is in other
+/// transactions); a caller with no item yet is stored as a new user with `fill` applied.
+async fn save_on_user<'a, F, Fut>(
+    app: &'a (impl Time + Users),
+    caller: &Caller,
+    save: F,
+    fill: impl FnOnce(&mut UserRecord),
+) -> Result<(), StoreError>
+where
+    F: Fn(son1k_store::users::UsersStore<'a>) -> Fut + Copy,
+    Fut: std::future::Future<Output = Result<son1k_store::Attempt<bool>, StoreError>>,
+{
+    let saved = || async move {
+        retry::until_done("UpdateItem users", SAVE_ATTEMPTS, || save(app.users())).await
     };
-    if save().await? {
+    if saved().await? {
         return Ok(());
     }
     let mut fresh = caller.new_user(app.clock().now());
-    fresh.alert_settings = Some(settings.clone());
+    fill(&mut fresh);
     let (_, created) = app.users().create(fresh).await?;
     // Another request of the caller's made the user first: save over it.
-    if created || save().await? {
+    if created || saved().await? {
         Ok(())
     } else {
         Err(StoreError::corrupt(

@@ -20,11 +20,12 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// The user record a first request creates: FREE, with the profile the token's claims give.
+    /// The user record a first request creates: FREE, with the profile the token's claims give (the
+    /// email only when verified: alert mail goes to it).
     pub fn new_user(&self, now: DateTime<Utc>) -> UserRecord {
         UserRecord::new(
             self.id.clone(),
-            self.email.clone(),
+            self.verified_email().map(str::to_owned),
             self.username.clone(),
             now,
         )

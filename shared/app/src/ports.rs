@@ -56,6 +56,11 @@ pub trait Alerts {
     fn alerts(&self) -> AlertsStore<'_>;
 }
 
+/// Where alerts go out (`alert-delivery`): SES, webhooks, the retry queue.
+pub trait Deliveries {
+    fn delivery(&self) -> Option<&crate::delivery::AlertDelivery>;
+}
+
 /// The daily allowances of Lyric Studio and Pixel.
 pub trait Allowances {
     fn allowances(&self) -> AllowancesStore<'_>;

@@ -538,8 +538,15 @@ pub use son1k_domain::net::is_public;
 /// The resolver of the file client: a name resolving to any non-public address is refused, so the
 /// connection goes only to addresses that were checked. The provider's own host (`trusted`) is
 /// the one name exempt: a local stub's base names its own loopback host.
-struct PublicOnly {
+pub(crate) struct PublicOnly {
     trusted: Option<String>,
+}
+
+impl PublicOnly {
+    /// Refusing every non-public address, except those of the name `trusted`.
+    pub(crate) fn new(trusted: Option<String>) -> Self {
+        Self { trusted }
+    }
 }
 
 /// The message of a refusal by `PublicOnly`, found again in the request's error chain.
@@ -563,7 +570,7 @@ impl reqwest::dns::Resolve for PublicOnly {
     }
 }
 
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(inner) = source {

@@ -31,6 +31,8 @@ pub struct AppState {
     pub endpoints: Endpoints,
     /// The generation jobs queue (`generation-submit` and the local API): see `with_jobs_queue`.
     pub jobs_queue: Option<crate::jobs::JobsQueue>,
+    /// Where alerts go out (`alert-delivery`): see `with_alert_delivery`.
+    pub alert_delivery: Option<crate::delivery::AlertDelivery>,
     /// The language model of Lyric Studio and Pixel (`lyrics-create`, `pixel-chat`): see `with_llm`.
     /// `None`: those routes answer 503.
     pub llm: Option<Arc<dyn crate::llm::LanguageModel>>,
@@ -75,6 +77,7 @@ impl AppState {
             sqs: Some(endpoints.s3.clone()),
             ssm: Some(endpoints.s3.clone()),
             secrets: Some(endpoints.s3.clone()),
+            ses: Some(endpoints.s3.clone()),
         };
         let mut state = Self::build(config, sdk, &endpoints, clock);
         state.stripe = Self::stripe_or_none(&state.config, &state.secrets);
@@ -102,6 +105,7 @@ impl AppState {
             sdk: sdk.clone(),
             endpoints: endpoints.clone(),
             jobs_queue: None,
+            alert_delivery: None,
             llm: None,
         }
     }
@@ -125,6 +129,26 @@ impl AppState {
     /// An SQS client with this state's settings (the jobs queue).
     pub fn sqs_client(&self) -> aws_sdk_sqs::Client {
         sqs_client(&self.sdk, self.endpoints.sqs.as_deref())
+    }
+
+    /// An SES (v2) client with this state's settings (alert emails).
+    pub fn ses_client(&self) -> aws_sdk_sesv2::Client {
+        let mut ses = aws_sdk_sesv2::config::Builder::from(&self.sdk);
+        if let Some(url) = &self.endpoints.ses {
+            ses = ses.endpoint_url(url);
+        }
+        aws_sdk_sesv2::Client::from_conf(ses.build())
+    }
+
+    /// The state with where alerts go out, as the environment says (`alert-delivery`).
+    pub fn with_alert_delivery(mut self) -> Result<Self, crate::StartError> {
+        let settings = crate::delivery::DeliverySettings::from_env()?;
+        self.alert_delivery = Some(crate::delivery::AlertDelivery::new(
+            self.sqs_client(),
+            self.ses_client(),
+            settings,
+        )?);
+        Ok(self)
     }
 
     /// An SSM client with this state's settings (providers' keys).
@@ -244,6 +268,12 @@ mod provided {
     impl ports::Alerts for AppState {
         fn alerts(&self) -> store::alerts::AlertsStore<'_> {
             store::alerts::AlertsStore::new(self.dynamo(), &self.config.names.alerts_table)
+        }
+    }
+
+    impl ports::Deliveries for AppState {
+        fn delivery(&self) -> Option<&crate::delivery::AlertDelivery> {
+            self.alert_delivery.as_ref()
         }
     }
 
@@ -398,6 +428,7 @@ pub struct Endpoints {
     pub sqs: Option<String>,
     pub ssm: Option<String>,
     pub secrets: Option<String>,
+    pub ses: Option<String>,
 }
 
 impl Endpoints {
@@ -409,7 +440,8 @@ impl Endpoints {
             s3: var("AWS_ENDPOINT_URL_S3").or_else(|| global.clone()),
             sqs: var("AWS_ENDPOINT_URL_SQS").or_else(|| global.clone()),
             ssm: var("AWS_ENDPOINT_URL_SSM").or_else(|| global.clone()),
-            secrets: var("AWS_ENDPOINT_URL_SECRETS_MANAGER").or(global),
+            secrets: var("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| global.clone()),
+            ses: var("AWS_ENDPOINT_URL_SESV2").or(global),
         }
     }
 }

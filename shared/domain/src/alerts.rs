@@ -315,9 +315,86 @@ pub fn pace(
     })
 }
 
+/// The header a webhook delivery is signed in.
+pub const SIGNATURE_HEADER: &str = "Son1k-Signature";
+
+/// The signature of a webhook body sent at `timestamp` (Unix seconds) with `secret`:
+/// `t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`. A receiver recomputes it with the
+/// secret it was shown and compares in constant time, refusing a timestamp far from its clock.
+pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).map(|mut mac| {
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
+    });
+    format!("t={timestamp},v1={}", mac.unwrap_or_default())
+}
+
+/// How long an alert's delivery is tried before it is dead-lettered.
+pub const DELIVERY_WINDOW: Duration = Duration::hours(24);
+/// The longest wait between two attempts.
+pub const MAX_RETRY_DELAY: Duration = Duration::hours(6);
+
+/// The wait after the `attempts`-th failed attempt: `base`, doubled after each further failure, at
+/// most [`MAX_RETRY_DELAY`] (with a one-minute base: 1, 2, 4 … 256 min, then 6 h; about eleven
+/// attempts within the window).
+pub fn retry_delay(base: Duration, attempts: u32) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(20);
+    (base * 2_i32.pow(doublings)).min(MAX_RETRY_DELAY)
+}
+
+/// When the next attempt of a delivery that failed for the `attempts`-th time at `now` is due, or
+/// `None` when that would be past the window of an alert created at `created_at` (dead-letter it).
+pub fn next_attempt(
+    base: Duration,
+    attempts: u32,
+    created_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let at = now + retry_delay(base, attempts);
+    (at <= created_at + DELIVERY_WINDOW).then_some(at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signature_is_an_hmac_of_the_timestamp_and_the_body() {
+        // Computed independently: printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac whsec_k
+        assert_eq!(
+            signature("whsec_k", 1_700_000_000, br#"{"a":1}"#),
+            "t=1700000000,v1=a252a4340d8bbbdbac8643a2812cc7d628ad79bfba544bff054ac2fa10f795a2"
+        );
+        assert_ne!(
+            signature("whsec_k", 1_700_000_001, br#"{"a":1}"#),
+            signature("whsec_k", 1_700_000_000, br#"{"a":1}"#)
+        );
+    }
+
+    #[test]
+    fn retries_back_off_and_stop_at_the_window() {
+        let base = Duration::minutes(1);
+        let waits: Vec<i64> = (1..=11)
+            .map(|n| retry_delay(base, n).num_minutes())
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 360, 360]);
+        let created = at("2026-12-01T00:00:00Z");
+        assert_eq!(
+            next_attempt(base, 1, created, created),
+            Some(at("2026-12-01T00:01:00Z"))
+        );
+        assert_eq!(
+            next_attempt(base, 10, created, at("2026-12-01T17:59:59Z")),
+            Some(at("2026-12-01T23:59:59Z"))
+        );
+        assert_eq!(
+            next_attempt(base, 10, created, at("2026-12-01T18:00:01Z")),
+            None
+        );
+    }
 
     use crate::clock::at;
 

@@ -179,6 +179,12 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/api/me/alerts/webhook-secret",
+        function: "alert-settings",
+        public: false,
+    },
+    Route {
+        method: "POST",
         path: "/api/pixel/chat",
         function: "pixel-chat",
         public: false,

@@ -89,6 +89,10 @@ pub struct UserRecord {
     /// The period whose pace alert was sent (`store::alerts`): at most one a period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pace_alerted: Option<String>,
+    /// The key webhook deliveries are signed with (`POST /api/me/alerts/webhook-secret`): shown
+    /// once when made, never answered again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
 }
 
 /// The one partition of the `lapsing` index (written only on subscription changes: no hot key).
@@ -141,6 +145,7 @@ impl UserRecord {
             lapses_at: None,
             alert_settings: None,
             pace_alerted: None,
+            webhook_secret: None,
         }
     }
 
@@ -267,25 +272,37 @@ impl<'a> UsersStore<'a> {
     ) -> Result<Attempt<bool>, StoreError> {
         let value =
             serde_dynamo::to_attribute_value(settings).map_err(StoreError::invalid_request)?;
-        let result = self
+        self.set_attribute(id, "alert_settings", value).await
+    }
+
+    /// Stores the user's webhook signing secret, replacing any; as [`Self::save_alert_settings`].
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn save_webhook_secret(
+        &self,
+        id: &UserId,
+        secret: &str,
+    ) -> Result<Attempt<bool>, StoreError> {
+        self.set_attribute(id, "webhook_secret", AttributeValue::S(secret.to_owned()))
+            .await
+    }
+
+    /// `SET <name> = value` on an existing user item: `false` when there is none.
+    async fn set_attribute(
+        &self,
+        id: &UserId,
+        name: &str,
+        value: AttributeValue,
+    ) -> Result<Attempt<bool>, StoreError> {
+        let request = self
             .client
             .update_item()
             .table_name(self.table)
             .set_key(Some(item_key(user_pk(id), PROFILE_SK)))
-            .update_expression("SET alert_settings = :settings")
+            .update_expression("SET #attr = :value")
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":settings", value)
-            .send()
-            .await;
-        let err = match result {
-            Ok(_) => return Ok(Attempt::Done(true)),
-            Err(err) => err,
-        };
-        match err.as_service_error() {
-            Some(e) if e.is_conditional_check_failed_exception() => Ok(Attempt::Done(false)),
-            Some(e) if e.is_transaction_conflict_exception() => Ok(Attempt::Busy),
-            _ => Err(sdk_failure("UpdateItem users", err)),
-        }
+            .expression_attribute_names("#attr", name)
+            .expression_attribute_values(":value", value);
+        super::update_once("UpdateItem users", request).await
     }
 
     /// The stored user with `fresh`'s id, or `fresh` itself stored now (a user's first request).

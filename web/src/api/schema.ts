@@ -529,6 +529,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me/alerts/webhook-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A new secret webhook deliveries are signed with, replacing any; shown only here.
+         * @description Each webhook delivery is a `POST` of `{"id", "type": "usage_alert", "created_at", "alert"}`
+         *     with `Son1k-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with this
+         *     secret>` and `Idempotency-Key: <id>` (the same on every retry of one delivery). Until a
+         *     secret exists, webhook deliveries fail and are retried. Nothing answers the secret again.
+         */
+        post: operations["alert-webhook-secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -598,8 +621,8 @@ export interface components {
                 /** @enum {unknown} */
                 channel: "email" | "webhook";
                 /**
-                 * @description `failed`: every attempt within 24 h failed (dead-lettered); `skipped`: no email
-                 *     address is known.
+                 * @description `failed`: every attempt within 24 h failed (dead-lettered); `skipped`: no
+                 *     verified email address is known, or the deployment sends no email.
                  * @enum {unknown}
                  */
                 status: "pending" | "retrying" | "delivered" | "failed" | "skipped";
@@ -1993,6 +2016,30 @@ export interface operations {
             400: components["responses"]["InvalidRequest"];
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["DependencyUnavailable"];
+        };
+    };
+    "alert-webhook-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret (the old one signs nothing from now on). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        secret: string;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
             503: components["responses"]["DependencyUnavailable"];
         };
     };

@@ -1,0 +1,10 @@
+use lambda_runtime::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    son1k_app::telemetry::init();
+    let state = son1k_app::AppState::from_env()
+        .await?
+        .with_alert_delivery()?;
+    run(service_fn(|event| alert_delivery::handler(&state, event))).await
+}
