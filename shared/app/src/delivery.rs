@@ -196,7 +196,11 @@ pub async fn on_retry(
     else {
         return Ok(());
     };
-    if alert.deliveries[index].status.is_final() {
+    if alert
+        .deliveries
+        .get(index)
+        .is_none_or(|d| d.status.is_final())
+    {
         return Ok(());
     }
     attempt(app, &alert, index).await
@@ -210,7 +214,9 @@ async fn attempt(
     index: usize,
 ) -> Result<(), DeliveryError> {
     let out = app.delivery().ok_or(DeliveryError::NotConfigured)?;
-    let delivery = &alert.deliveries[index];
+    let Some(delivery) = alert.deliveries.get(index) else {
+        return Ok(());
+    };
     let attempts = delivery.attempts + 1;
     let now = app.clock().now();
     let id = delivery_id(alert, delivery.channel);
