@@ -16,8 +16,10 @@ pub async fn handler(
     state: &AppState,
     event: LambdaEvent<Value>,
 ) -> Result<SqsBatchResponse, Error> {
-    let source = event.payload["Records"][0]["eventSource"]
-        .as_str()
+    let source = event
+        .payload
+        .pointer("/Records/0/eventSource")
+        .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
     let failed = match source.as_str() {
