@@ -743,7 +743,9 @@ async fn a_webhook_whose_name_resolves_to_a_private_address_is_refused_at_delive
     // Stored as a name that now resolves to loopback (the settings check refuses it up front; a
     // public name can change its answer later).
     let sink = app.webhook.clone();
-    let (_, base) = local_api::webhook_sink::WebhookSink::spawn().await;
+    let (_, base) = local_api::webhook_sink::WebhookSink::spawn()
+        .await
+        .expect("webhook sink");
     let port = base.rsplit(':').next().expect("port").to_owned();
     let mut user = app.new_user("pat");
     user.webhook_secret = app.user_record("pat").await.and_then(|u| u.webhook_secret);

@@ -340,7 +340,9 @@ impl TestApp {
                 .expect("create the jobs queue"),
         );
         // Alerts: a retry queue of its own, retries 1 s apart at first, webhooks to its own sink.
-        let (webhook, webhook_base) = local_api::webhook_sink::WebhookSink::spawn().await;
+        let (webhook, webhook_base) = local_api::webhook_sink::WebhookSink::spawn()
+            .await
+            .expect("webhook sink");
         local_api::alerts::ensure_delivery(
             &mut state,
             &format!("{prefix}-alert-retries"),

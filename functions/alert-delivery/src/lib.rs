@@ -61,7 +61,7 @@ async fn stream(state: &AppState, event: StreamEvent) -> Vec<String> {
                 continue;
             }
         };
-        if let Err(err) = on_new_alert(state, &alert).await {
+        if let Err(err) = Box::pin(on_new_alert(state, &alert)).await {
             tracing::error!(error = %err, alert_id = %alert.id, "alert delivery failed; the record is handed over again");
             failed.push(sequence);
         }
@@ -82,7 +82,7 @@ async fn retries(state: &AppState, event: SqsEvent) -> Vec<String> {
             tracing::error!("a retry message that is not one; dropped");
             continue;
         };
-        if let Err(err) = on_retry(state, &message).await {
+        if let Err(err) = Box::pin(on_retry(state, &message)).await {
             tracing::error!(error = %err, alert_id = %message.alert_id, "alert retry failed; delivered again");
             failed.push(id);
         }

@@ -35,6 +35,8 @@ pub async fn ensure_delivery(
             .await?;
         urls.push(made.queue_url().ok_or("no queue URL")?.to_owned());
     }
+    let [dead_letter_url, retry_queue_url] =
+        <[String; 2]>::try_from(urls).map_err(|_| "two queues were made")?;
     let ses = state.ses_client();
     match ses
         .create_email_identity()
@@ -50,8 +52,8 @@ pub async fn ensure_delivery(
         Err(err) => return Err(err.into()),
     }
     let settings = DeliverySettings {
-        dead_letter_url: urls[0].clone(),
-        retry_queue_url: urls[1].clone(),
+        dead_letter_url,
+        retry_queue_url,
         sender: Some(LOCAL_SENDER.to_owned()),
         configuration_set: None,
         retry_base,

@@ -31,15 +31,13 @@ pub struct WebhookSink {
 
 impl WebhookSink {
     /// Starts a sink on a free local port: it and its base URL.
-    pub async fn spawn() -> (Self, String) {
+    pub async fn spawn() -> std::io::Result<(Self, String)> {
         let sink = Self::default();
         let app = Router::new().fallback(receive).with_state(sink.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the webhook sink");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
         tokio::spawn(async move { axum::serve(listener, app).await });
-        (sink, base)
+        Ok((sink, base))
     }
 
     /// The next `n` requests are answered 500.
