@@ -1141,6 +1141,63 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// The user's alerts (every page) are the model's: the same thresholds, usage and limits in the
+    /// same periods, each at most once, and one pace alert per fast period.
+    async fn compare_alerts(&self, user: usize) -> Step {
+        let mut got = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/me/alerts?cursor={c}"),
+                None => "/api/me/alerts".to_owned(),
+            };
+            let res = self
+                .app
+                .call("GET", &path, As::user(&self.user_id(user)), None)
+                .await;
+            check!(res.status == 200, "alerts: {}", res.text());
+            let page = res.json();
+            for a in page["items"].as_array().cloned().unwrap_or_default() {
+                let kind = if a["type"] == "pace" {
+                    "pace"
+                } else {
+                    "threshold"
+                };
+                let quota = match a["quota"].as_str() {
+                    Some("generations") => "generations",
+                    Some("lyrics") => "lyrics",
+                    Some("pixel") => "pixel",
+                    _ => "storage",
+                };
+                got.push(son1k_tests::model::Alert {
+                    kind,
+                    quota,
+                    thresholds: a["thresholds"]
+                        .as_array()
+                        .map(|t| t.iter().filter_map(Value::as_u64).collect())
+                        .unwrap_or_default(),
+                    used: (kind == "threshold").then(|| a["used"].as_u64()).flatten(),
+                    limit: a["limit"].as_u64().unwrap_or_default(),
+                    period_start: a["period_start"].as_str().map(at).unwrap_or_default(),
+                });
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        let mut expected = self.model.users[user].alerts.clone();
+        expected.sort();
+        got.sort();
+        tally(format!("alerts: {}", expected.len().min(3)));
+        check!(
+            got == expected,
+            "alerts of {}: {got:?}; model: {expected:?}",
+            self.user_id(user)
+        );
+        Ok(())
+    }
+
     /// After the sequence: every user who exists answers limits as the model says, every job has
     /// the model's status, and the stored user item holds the model's tier in force, storage and paid
     /// history
@@ -1185,6 +1242,7 @@ impl<'a> Run<'a> {
                 u.storage,
                 u.paid_total
             );
+            self.compare_alerts(user).await?;
         }
         let jobs: Vec<(String, usize)> = self
             .model

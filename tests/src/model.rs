@@ -128,6 +128,84 @@ pub struct User {
     pub assisted: BTreeMap<(bool, DateTime<Utc>), u32>,
     /// The user's billing cycle anchor (what Stripe events carry).
     pub anchor: DateTime<Utc>,
+    /// The usage alerts fired, in order (the default settings: 80 % and 100 %, with the pace).
+    pub alerts: Vec<Alert>,
+    /// Thresholds fired: (quota, period (month?, start), limit, threshold).
+    pub fired: BTreeSet<(&'static str, (bool, DateTime<Utc>), u64, u8)>,
+    /// Periods whose pace alert was sent.
+    pub paced: BTreeSet<(bool, DateTime<Utc>)>,
+}
+
+/// A usage alert as the list shows it. A pace alert's `used` is left out: which unit of a parallel
+/// burst sends it depends on which commits first (it is sent once either way).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Alert {
+    pub kind: &'static str,
+    pub quota: &'static str,
+    pub thresholds: Vec<u64>,
+    pub used: Option<u64>,
+    pub limit: u64,
+    pub period_start: DateTime<Utc>,
+}
+
+/// The thresholds every model user has (the defaults).
+const THRESHOLDS: [u8; 2] = [80, 100];
+
+impl User {
+    /// A committed change of `quota` in `period` from `before` to `after` against `limit`: the
+    /// thresholds it crosses that did not fire before, as one alert.
+    pub fn cross(
+        &mut self,
+        quota: &'static str,
+        period: (bool, DateTime<Utc>),
+        limit: u64,
+        (before, after): (u64, u64),
+    ) {
+        let fresh: Vec<u64> = son1k_domain::alerts::crossed(&THRESHOLDS, limit, before, after)
+            .into_iter()
+            .filter(|t| self.fired.insert((quota, period, limit, *t)))
+            .map(u64::from)
+            .collect();
+        if !fresh.is_empty() {
+            self.alerts.push(Alert {
+                kind: "threshold",
+                quota,
+                thresholds: fresh,
+                used: Some(after),
+                limit,
+                period_start: period.1,
+            });
+        }
+    }
+
+    /// Sends the period's pace alert unless it was sent.
+    pub fn pace(&mut self, span: Span, limit: u64) {
+        if self.paced.insert((span.month, span.start)) {
+            self.alerts.push(Alert {
+                kind: "pace",
+                quota: "generations",
+                thresholds: Vec::new(),
+                used: None,
+                limit,
+                period_start: span.start,
+            });
+        }
+    }
+}
+
+/// Whether `used` generations of `span` at `now` are a fast pace (`domain::alerts::pace`).
+pub fn fast_pace(span: Span, limit: u64, used: u64, now: DateTime<Utc>) -> bool {
+    let period = son1k_domain::period::Period {
+        kind: if span.month {
+            son1k_domain::tiers::PeriodKind::Month
+        } else {
+            son1k_domain::tiers::PeriodKind::Day
+        },
+        start: span.start,
+        end: span.end,
+    };
+    let settings = son1k_domain::alerts::AlertSettings::default();
+    son1k_domain::alerts::pace(&settings, &period, "", limit, used, now).is_some()
 }
 
 impl User {
@@ -143,6 +221,9 @@ impl User {
             paid_total: 0,
             storage: 0,
             assisted: BTreeMap::new(),
+            alerts: Vec::new(),
+            fired: BTreeSet::new(),
+            paced: BTreeSet::new(),
             anchor,
         }
     }
@@ -199,6 +280,9 @@ pub struct Job {
     pub seconds: u64,
     /// `None` while queued; then `("succeeded", None)` or `("failed", Some(error))`.
     pub end: Option<(&'static str, Option<&'static str>)>,
+    /// What its reservation crossed, sent when it succeeds: (limit, used with it, its span if the
+    /// pace was fast and unsent then).
+    pub alert: (u64, u64, Option<Span>),
 }
 
 impl Job {
@@ -453,6 +537,17 @@ impl Model {
             };
         }
         *u.used.entry((span.month, span.start)).or_insert(0) += 1;
+        let limit = u64::from(spec.generations);
+        let after = u64::from(used) + 1;
+        u.cross(
+            "generations",
+            (span.month, span.start),
+            limit,
+            (after - 1, after),
+        );
+        if fast_pace(span, limit, after, now) {
+            u.pace(span, limit);
+        }
         let mut contribution = None;
         if tier.is_paid() {
             u.paid_total += 1;
@@ -511,6 +606,10 @@ impl Model {
         }
         let paid = tier.is_paid();
         let contributes = paid && (self.paid_history(user) + 1).is_multiple_of(20);
+        let limit = u64::from(spec.generations);
+        let after = u64::from(used) + 1;
+        let paced = self.users[user].paced.contains(&(span.month, span.start));
+        let pace = (!paced && fast_pace(span, limit, after, now)).then_some(span);
         self.jobs.insert(
             id.to_owned(),
             Job {
@@ -521,6 +620,7 @@ impl Model {
                 contributes,
                 seconds,
                 end: None,
+                alert: (limit, after, pace),
             },
         );
         Submitted::Queued {
@@ -562,6 +662,12 @@ impl Model {
                     u.storage += size;
                     *u.used.entry(job.period).or_insert(0) += 1;
                     u.paid_total += u64::from(job.paid);
+                    // Its commit writes what its reservation crossed.
+                    let (limit, after, pace) = job.alert;
+                    u.cross("generations", job.period, limit, (after - 1, after));
+                    if let Some(span) = pace {
+                        u.pace(span, limit);
+                    }
                     ("succeeded", None)
                 }
             };
@@ -597,6 +703,14 @@ impl Model {
             return Err((code, limit, day.end));
         }
         *count += 1;
+        let after = u64::from(*count);
+        let quota = if pixel { "pixel" } else { "lyrics" };
+        u.cross(
+            quota,
+            (false, day.start),
+            u64::from(limit),
+            (after - 1, after),
+        );
         Ok(())
     }
 
