@@ -766,3 +766,30 @@ async fn a_webhook_whose_name_resolves_to_a_private_address_is_refused_at_delive
     );
     assert!(sink.received().is_empty());
 }
+
+/// A stream record in the shape AWS documents
+/// (https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html) reaches the handler as an alert.
+#[tokio::test]
+async fn a_documented_stream_record_is_read_as_an_alert() {
+    let app = TestApp::spawn().await;
+    let event: Value = serde_json::from_str(include_str!("../fixtures/dynamodb-stream-alert.json"))
+        .expect("event");
+    let parsed: aws_lambda_events::event::dynamodb::Event =
+        serde_json::from_value(event.clone()).expect("the runtime's type reads it");
+    let record = parsed.records.into_iter().next().expect("a record");
+    let alert: son1k_store::alerts::AlertRecord =
+        serde_dynamo::from_item(record.change.new_image).expect("an alert");
+    assert_eq!(
+        (alert.used, alert.limit, alert.thresholds),
+        (3, 3, vec![80, 100])
+    );
+    // Through the handler: its only delivery is over, so nothing is sent and nothing fails.
+    let report = alert_delivery::handler(
+        &app.state,
+        lambda_runtime::LambdaEvent::new(event, Default::default()),
+    )
+    .await
+    .expect("handled");
+    assert!(report.batch_item_failures.is_empty());
+    assert!(app.webhook.received().is_empty());
+}
