@@ -217,6 +217,9 @@ def main():
     env["STRIPE_API_BASE"] = f"http://127.0.0.1:{env['STRIPE_STUB_PORT']}"
     # generation-submit needs its queue's URL to start (moto's form; `local-api bench` creates it).
     env["JOBS_QUEUE_URL"] = f"{os.environ['AWS_ENDPOINT_URL_S3']}/123456789012/bench-jobs"
+    # alert-delivery needs its queues' URLs to start (never sent to by the cold starts).
+    env["ALERT_RETRY_QUEUE_URL"] = f"{os.environ['AWS_ENDPOINT_URL_S3']}/123456789012/bench-alert-retries"
+    env["ALERT_DEAD_LETTER_QUEUE_URL"] = f"{os.environ['AWS_ENDPOINT_URL_S3']}/123456789012/bench-alert-retries-dlq"
     os.environ.update(env)
     sh([local_api, "init"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     report = json.loads(subprocess.run(

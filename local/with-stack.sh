@@ -82,6 +82,7 @@ export AWS_ENDPOINT_URL_DYNAMODB="$ddb_url"
 export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$moto_port"
 # moto also serves the jobs queue (SQS) and the providers' keys (SSM).
 export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$moto_port" AWS_ENDPOINT_URL_SSM="http://127.0.0.1:$moto_port"
+export AWS_ENDPOINT_URL_SESV2="http://127.0.0.1:$moto_port"
 export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$moto_port"
 export SON1K_TEST_DYNAMODB_ENDPOINT="$AWS_ENDPOINT_URL_DYNAMODB" SON1K_TEST_S3_ENDPOINT="$AWS_ENDPOINT_URL_S3"
 export SON1K_TEST_DYNAMODB_BACKEND="$backend"

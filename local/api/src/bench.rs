@@ -91,6 +91,7 @@ pub async fn run(bins: &Path, runs: usize, samples: usize) -> Result<Report, Fai
         "scheduled-reset",
         "storage-events",
         "generation-worker",
+        "alert-delivery",
         "hello-world",
     ]);
     let mut seen = std::collections::BTreeSet::new();
@@ -650,7 +651,9 @@ fn plan_other(call: &mut Call, s: &Seeded) -> bool {
 fn event_for(function: &str) -> Result<String, Failure> {
     match function {
         "scheduled-reset" => return Ok(json!({"kind": "daily"}).to_string()),
-        "storage-events" | "generation-worker" => return Ok(json!({"Records": []}).to_string()),
+        "storage-events" | "generation-worker" | "alert-delivery" => {
+            return Ok(json!({"Records": []}).to_string())
+        }
         _ => {}
     }
     let route = ROUTES
