@@ -60,6 +60,16 @@ async fn past_validation(app: &TestApp, method: &str, template: &str) -> TestRes
                 .insert("if-match", "1".parse().expect("header"));
             return son1k_tests::send(function, &app.state, req).await;
         }
+        "/api/tiers/preview" => {
+            return app
+                .call(
+                    method,
+                    "/api/tiers/preview?tier=PRO",
+                    As::user("ivan"),
+                    None,
+                )
+                .await;
+        }
         "/api/analytics/summary" => {
             let path = format!("{path}?from=2026-11-01&to=2026-11-30");
             return app.call(method, &path, As::admin("ops"), None).await;

@@ -97,6 +97,27 @@ fn broken_empty_and_non_object_documents_are_400s() {
 }
 
 #[test]
+fn an_array_is_no_object_even_where_every_field_has_a_default() {
+    #[derive(Debug, Default, serde::Deserialize)]
+    struct Optional {
+        #[serde(default)]
+        #[allow(dead_code)]
+        return_url: Option<String>,
+    }
+    for body in ["[]", " [\"x\"]", "null", "3"] {
+        let err = son1k_http::request::parse_optional_json::<Optional>(&request(body), BODY_LIMIT)
+            .expect_err(body);
+        assert_eq!(err.body()["field"], "body", "{body}");
+    }
+    assert!(
+        son1k_http::request::parse_optional_json::<Optional>(&request(" "), BODY_LIMIT).is_ok()
+    );
+    assert!(
+        son1k_http::request::parse_optional_json::<Optional>(&request(" {}"), BODY_LIMIT).is_ok()
+    );
+}
+
+#[test]
 fn unknown_fields_are_ignored() {
     let parsed = parse_json::<Sample>(
         &request(r#"{"generation_id": "g", "extra": {"a": 1}}"#),

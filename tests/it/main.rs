@@ -25,6 +25,7 @@ mod model;
 mod permissions;
 mod pixel;
 mod pool;
+mod preview;
 mod public_routes;
 mod ranking;
 mod rate;

@@ -844,3 +844,18 @@ async fn alert_delivery_is_granted_exactly_what_it_uses() {
     assert_eq!(app.webhook.received().len(), 2);
     assert_granted("AlertDelivery", &logical(&app, recorder.take()));
 }
+
+#[tokio::test]
+async fn the_preview_is_granted_exactly_what_it_uses() {
+    let recorder = AccessRecorder::default();
+    let mut app = TestApp::spawn().await;
+    app.intercept(recorder.clone());
+    // A first request (the user is stored), then a known user.
+    for user in ["pre", "pre"] {
+        let res = app
+            .call("GET", "/api/tiers/preview?tier=PRO", As::user(user), None)
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text());
+    }
+    assert_granted("TiersPreview", &logical(&app, recorder.take()));
+}

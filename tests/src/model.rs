@@ -130,11 +130,14 @@ pub struct User {
     pub anchor: DateTime<Utc>,
     /// The usage alerts fired, in order (the default settings: 80 % and 100 %, with the pace).
     pub alerts: Vec<Alert>,
-    /// Thresholds fired: (quota, period (month?, start), limit, threshold).
-    pub fired: BTreeSet<(&'static str, (bool, DateTime<Utc>), u64, u8)>,
+    /// Thresholds fired.
+    pub fired: BTreeSet<Fired>,
     /// Periods whose pace alert was sent.
     pub paced: BTreeSet<(bool, DateTime<Utc>)>,
 }
+
+/// A threshold that fired: (quota, period (month?, start), limit, threshold).
+pub type Fired = (&'static str, (bool, DateTime<Utc>), u64, u8);
 
 /// A usage alert as the list shows it. A pace alert's `used` is left out: which unit of a parallel
 /// burst sends it depends on which commits first (it is sent once either way).

@@ -624,6 +624,7 @@ fn plan_other(call: &mut Call, s: &Seeded) -> bool {
     match (call.method, path.as_str()) {
         ("GET", "/health") | ("GET", "/api/tiers") => call.user = None,
         ("GET", "/api/tiers/limits/{user_id}") => call.path = "/api/tiers/limits/me".into(),
+        ("GET", "/api/tiers/preview") => call.path = "/api/tiers/preview?tier=PRO".into(),
         ("PUT", "/api/admin/users/{user_id}/tier") => {
             call.path = "/api/admin/users/bench_owner/tier".into();
             call.user = admin();

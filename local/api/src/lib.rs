@@ -89,6 +89,7 @@ pub async fn invoke(
         "pixel-chat" => Box::pin(pixel_chat::handler(state, req)).await,
         "alert-settings" => Box::pin(alert_settings::handler(state, req)).await,
         "alerts-list" => Box::pin(alerts_list::handler(state, req)).await,
+        "tiers-preview" => Box::pin(tiers_preview::handler(state, req)).await,
         _ => Box::pin(fallback::handler(state, req)).await,
     };
     // A Lambda error is an opaque 500 from API Gateway; it never happens for expected outcomes.

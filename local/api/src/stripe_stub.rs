@@ -137,6 +137,7 @@ pub fn router(state: Arc<StubState>, base: String) -> Router {
         .route("/v1/checkout/sessions", post(create_checkout_session))
         .route("/v1/billing_portal/sessions", post(create_portal_session))
         .route("/v1/subscriptions/{id}", get(retrieve_subscription))
+        .route("/v1/invoices/create_preview", post(preview_invoice))
         .route("/_stub/requests", get(list_requests))
         .merge(crate::stripe_pages::routes())
         .fallback(unknown_route)
@@ -256,6 +257,87 @@ async fn create_portal_session(State(stub): Shared, headers: HeaderMap, body: By
         },
     )
     .await
+}
+
+/// The monthly amount of a price the stub sells (the local price ids, at the tiers' prices).
+pub fn amount_of(price: &str) -> Option<i64> {
+    use crate::stripe_events::{PRICE_CREATOR, PRICE_PRO, PRICE_STUDIO};
+    use son1k_domain::tiers::Tier;
+    let tier = match price {
+        p if p == PRICE_CREATOR => Tier::Creator,
+        p if p == PRICE_PRO => Tier::Pro,
+        p if p == PRICE_STUDIO => Tier::Studio,
+        _ => return None,
+    };
+    i64::try_from(tier.spec().price_cents).ok()
+}
+
+/// `POST /v1/invoices/create_preview` for a subscription whose item switches price: with
+/// `proration_behavior=always_invoice`, the invoice made at once (the new price less the old one, for
+/// the part of the period left after `proration_date`, never below zero); with `none`, the next
+/// regular invoice at the new price.
+async fn preview_invoice(State(stub): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let api_key = header(&headers, "authorization")
+        .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned));
+    let params: BTreeMap<String, String> =
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+    lock(&stub.state.requests).push(StubRequest {
+        method: "POST".into(),
+        path: "/v1/invoices/create_preview".into(),
+        idempotency_key: None,
+        api_key: api_key.clone(),
+        params: params.clone(),
+    });
+    if let Some(refused) = stub.refuse_key(api_key.as_deref()) {
+        return refused;
+    }
+    let id = params.get("subscription").cloned().unwrap_or_default();
+    let Some(sub) = lock(&stub.state.subscriptions)
+        .iter()
+        .find(|s| s.id == id)
+        .cloned()
+    else {
+        return stripe_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            &format!("No such subscription: '{id}'"),
+        );
+    };
+    let new_price = params
+        .get("subscription_details[items][0][price]")
+        .cloned()
+        .unwrap_or_default();
+    let (Some(new), Some(old)) = (amount_of(&new_price), amount_of(&sub.price)) else {
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            &format!("No such price: '{new_price}'"),
+        );
+    };
+    let prorate = params
+        .get("subscription_details[proration_behavior]")
+        .map(String::as_str)
+        == Some("always_invoice");
+    let amount_due = if prorate {
+        let at = params
+            .get("subscription_details[proration_date]")
+            .and_then(|t| t.parse::<i64>().ok())
+            .unwrap_or_else(|| chrono::Utc::now().timestamp());
+        let (start, end) = (sub.start.timestamp(), sub.end.timestamp());
+        let left = (end - at).clamp(0, (end - start).max(1));
+        ((new - old) * left / (end - start).max(1)).max(0)
+    } else {
+        new
+    };
+    Json(json!({
+        "object": "invoice", "customer": params.get("customer"), "subscription": id,
+        "amount_due": amount_due, "currency": "usd", "livemode": false,
+        "period_end": sub.end.timestamp(),
+    }))
+    .into_response()
 }
 
 /// `GET /v1/subscriptions/{id}`: the subscription as the stub has it now, in the shape of the

@@ -23,6 +23,7 @@ pub mod lyrics;
 pub mod metering;
 pub mod pixel;
 pub mod ports;
+pub mod preview;
 pub mod providers;
 pub mod rate;
 pub mod retry;

@@ -123,7 +123,8 @@ pub fn body_bytes(req: &Request, limit: usize) -> Result<&[u8], ApiError> {
 /// (`body` when the document itself is broken); unknown fields are ignored.
 pub fn parse_json<T: DeserializeOwned>(req: &Request, limit: usize) -> Result<T, ApiError> {
     let bytes = body_bytes(req, limit)?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    // Every body of the API is an object; serde would read a struct's fields from an array too.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::invalid("body", "a JSON object is required"));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);

@@ -161,6 +161,12 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/api/tiers/preview",
+        function: "tiers-preview",
+        public: false,
+    },
+    Route {
+        method: "GET",
         path: "/api/me/alerts",
         function: "alerts-list",
         public: false,

@@ -473,6 +473,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tiers/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What changing to a tier would do, before it is done.
+         * @description `current` is the caller's limits answer now; `after` the limits answer as it would be once the
+         *     change takes effect, computed by the rules that will apply (a period's usage survives the
+         *     change). A Stripe subscriber's upgrade takes effect `now` in the same billing period, billed
+         *     at once with the prorations; a downgrade (FREE included: a cancellation) at `period_end`, and
+         *     `after` is then the next period's answer. A tier an admin set changes by an admin's grant, at
+         *     once. Anyone else moves to a paid tier by checkout, at once, in a billing month that starts
+         *     then, and `billing` is null (the checkout page shows the price). A subscriber's amounts come
+         *     from Stripe's invoice preview.
+         */
+        get: operations["tiers-preview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/me/alerts": {
         parameters: {
             query?: never;
@@ -647,7 +674,7 @@ export interface components {
             status: number;
             detail: string;
             /** @enum {unknown} */
-            code: "invalid_request" | "payload_too_large" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "dependency_unavailable" | "internal_error" | "daily_limit_reached" | "monthly_limit_reached" | "quality_not_in_tier" | "generation_id_taken" | "already_subscribed" | "billing_not_configured" | "no_billing_account" | "invalid_signature" | "only_free_tier" | "only_paid_tiers" | "daily_claim_limit_reached" | "already_claimed" | "already_contributed" | "pool_empty" | "storage_quota_exceeded" | "lyrics_limit_reached" | "pixel_limit_reached" | "version_conflict" | "precondition_required" | "no_provider_configured" | "rate_limited";
+            code: "invalid_request" | "payload_too_large" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "dependency_unavailable" | "internal_error" | "daily_limit_reached" | "monthly_limit_reached" | "quality_not_in_tier" | "generation_id_taken" | "already_subscribed" | "billing_not_configured" | "no_billing_account" | "invalid_signature" | "only_free_tier" | "only_paid_tiers" | "daily_claim_limit_reached" | "already_claimed" | "already_contributed" | "pool_empty" | "storage_quota_exceeded" | "lyrics_limit_reached" | "pixel_limit_reached" | "version_conflict" | "precondition_required" | "no_provider_configured" | "rate_limited" | "already_on_tier";
             /** @description The input at fault (400). */
             field?: string;
         } & {
@@ -1940,10 +1967,56 @@ export interface operations {
             503: components["responses"]["ModelUnavailable"];
         };
     };
+    "tiers-preview": {
+        parameters: {
+            query: {
+                tier: components["schemas"]["TierId"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The preview. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        current: components["schemas"]["Limits"];
+                        after: components["schemas"]["Limits"];
+                        /** @enum {unknown} */
+                        effective: "now" | "period_end";
+                        billing: null | {
+                            amount_due_now_cents: number;
+                            currency: string;
+                            next_amount_cents: number;
+                            /** @description Null when no invoice follows (a cancellation). */
+                            next_billing_at: components["schemas"]["Time"] | null;
+                        };
+                    };
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description `already_on_tier`: that tier is in force already. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            503: components["responses"]["BillingUnavailable"];
+        };
+    };
     "alerts-list": {
         parameters: {
             query?: {
-                /** @description `next_cursor` of the previous page, as given; anything else is `400`. */
+                /** @description `next_cursor` of the previous page (an alert id), as given; anything else is `400`. */
                 cursor?: string;
             };
             header?: never;

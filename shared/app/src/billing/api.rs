@@ -256,6 +256,71 @@ impl StripeApi {
     }
 }
 
+/// What an invoice preview answers, as far as we use it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct InvoicePreview {
+    pub amount_due: i64,
+    pub currency: String,
+}
+
+impl StripeApi {
+    /// The id of `subscription`'s first item (the one its plan is), as Stripe has it now.
+    pub async fn first_item(&self, subscription: &str) -> Result<String, BillingError> {
+        self.subscription(subscription)
+            .await?
+            .pointer("/items/data/0/id")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| BillingError::stripe("preview invoice", &"the subscription has no item"))
+    }
+
+    /// `POST /v1/invoices/create_preview` for `subscription` (of `customer`) with its item `item`
+    /// switched to `price`: with `prorate_now: Some(now)`, the invoice the switch would make at once
+    /// (the prorations as of `now`, `always_invoice`); with `None`, the next regular invoice at the
+    /// new price (`none`).
+    pub async fn preview_switch(
+        &self,
+        customer: &str,
+        subscription: &str,
+        (item, price): (&str, &str),
+        prorate_now: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<InvoicePreview, BillingError> {
+        // The serializer is not `Send`: it is gone before the first await.
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            if let Some(now) = prorate_now {
+                form.append_pair(
+                    "subscription_details[proration_date]",
+                    &now.timestamp().to_string(),
+                );
+            }
+            form.append_pair("customer", customer)
+                .append_pair("subscription", subscription)
+                .append_pair("subscription_details[items][0][id]", item)
+                .append_pair("subscription_details[items][0][price]", price)
+                .append_pair(
+                    "subscription_details[proration_behavior]",
+                    if prorate_now.is_some() {
+                        "always_invoice"
+                    } else {
+                        "none"
+                    },
+                )
+                .finish()
+        };
+        let body = &body;
+        let answer = self
+            .with_client(|client| async move {
+                client
+                    .post_form("/invoices/create_preview", body.clone())
+                    .await
+            })
+            .await?
+            .map_err(|err| BillingError::stripe("preview invoice", &err))?;
+        serde_json::from_slice(&answer).map_err(|err| BillingError::stripe("preview invoice", &err))
+    }
+}
+
 fn user_metadata(user_id: &UserId) -> HashMap<String, String> {
     HashMap::from([("user_id".to_owned(), user_id.as_str().to_owned())])
 }

@@ -108,6 +108,14 @@ impl StripeHttp {
             .await
     }
 
+    /// `POST /v1{path}` with the form `body` (already encoded), without an idempotency key: for
+    /// reads that Stripe serves by POST (an invoice preview).
+    pub async fn post_form(&self, path: &str, body: String) -> Result<Bytes, StripeCallError> {
+        let mut req = RequestBuilder::new(StripeMethod::Post, path);
+        req.body = Some(body);
+        self.send(req, None, None).await
+    }
+
     /// Sends one request: its own time limit when it has one, and an idempotency key when its
     /// strategy gives one.
     async fn send(

@@ -32,6 +32,21 @@ impl From<BillingError> for ApiError {
     }
 }
 
+impl From<son1k_app::preview::PreviewError> for ApiError {
+    fn from(err: son1k_app::preview::PreviewError) -> Self {
+        use son1k_app::preview::PreviewError;
+        match err {
+            PreviewError::AlreadyOnTier(tier) => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::AlreadyOnTier,
+                format!("{tier} is the tier in force already"),
+            )
+            .with("tier", tier),
+            PreviewError::Billing(err) => err.into(),
+        }
+    }
+}
+
 impl From<son1k_app::billing::webhook::AuthenticateError> for ApiError {
     fn from(err: son1k_app::billing::webhook::AuthenticateError) -> Self {
         use son1k_app::billing::webhook::AuthenticateError;

@@ -53,11 +53,12 @@ pub enum ErrorCode {
     PreconditionRequired,
     NoProviderConfigured,
     RateLimited,
+    AlreadyOnTier,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `openapi.yaml`'s `Problem.code` (a test compares them).
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 30] = [
         Self::InvalidRequest,
         Self::PayloadTooLarge,
         Self::Unauthorized,
@@ -87,6 +88,7 @@ impl ErrorCode {
         Self::PreconditionRequired,
         Self::NoProviderConfigured,
         Self::RateLimited,
+        Self::AlreadyOnTier,
     ];
 
     /// The snake_case string clients match on.
@@ -121,6 +123,7 @@ impl ErrorCode {
             Self::PreconditionRequired => "precondition_required",
             Self::NoProviderConfigured => "no_provider_configured",
             Self::RateLimited => "rate_limited",
+            Self::AlreadyOnTier => "already_on_tier",
         }
     }
 }
