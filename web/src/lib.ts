@@ -2,6 +2,7 @@
 import "./styles.css";
 export { ApiError, call, makeApi } from "./api/client";
 export type {
+  Alert,
   AlertSettings,
   Api,
   ChatReply,
@@ -9,6 +10,7 @@ export type {
   Limits,
   Lyrics,
   NewGeneration,
+  PlanPreview,
   PoolItem,
   Problem,
   Quality,
@@ -35,6 +37,9 @@ export { GenerateForm } from "./components/GenerateForm";
 export type { GenerateFormProps } from "./components/GenerateForm";
 export { ProblemMessage } from "./components/ProblemMessage";
 export { AlertSettingsForm } from "./components/AlertSettingsForm";
+export { AlertsList } from "./components/AlertsList";
+export { PlanChangePreview } from "./components/PlanChangePreview";
+export type { PlanChangePreviewProps } from "./components/PlanChangePreview";
 export { CommunityPool } from "./components/CommunityPool";
 export type { CommunityPoolProps, PoolSort } from "./components/CommunityPool";
 export { LyricStudio } from "./components/LyricStudio";

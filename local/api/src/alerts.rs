@@ -107,11 +107,21 @@ impl StreamReader {
             }
         }
         let mut records = Vec::new();
-        for iterator in self.iterators.values_mut() {
+        let mut stale = Vec::new();
+        for (shard, iterator) in self.iterators.iter_mut() {
             let Some(current) = iterator.clone() else {
                 continue;
             };
-            let out = streams.get_records().shard_iterator(current).send().await?;
+            let out = match streams.get_records().shard_iterator(current).send().await {
+                Ok(out) => out,
+                Err(err) => {
+                    // A trimmed or expired position: read the shard again from its start on the
+                    // next pass (deliveries already made are final and not made again).
+                    tracing::debug!(error = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(&err), shard, "stream position lost");
+                    stale.push(shard.clone());
+                    continue;
+                }
+            };
             *iterator = out.next_shard_iterator().map(str::to_owned);
             for record in out.records() {
                 let Some(change) = record.dynamodb() else {
@@ -142,6 +152,9 @@ impl StreamReader {
                     },
                 }));
             }
+        }
+        for shard in stale {
+            self.iterators.remove(&shard);
         }
         let count = records.len();
         if count > 0 {

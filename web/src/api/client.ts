@@ -15,6 +15,7 @@ export type PoolItem = Schemas["PoolItem"];
 export type Lyrics = Schemas["Lyrics"];
 export type Section = Schemas["Section"];
 export type AlertSettings = Schemas["AlertSettings"];
+export type Alert = Schemas["Alert"];
 export type Api = Client<paths>;
 
 /** The JSON body of an operation's `status` answer. */
@@ -30,6 +31,7 @@ type RequestOf<Operation> = Operation extends { requestBody?: { content: { "appl
 export type ChatReply = Body<paths["/api/pixel/chat"]["post"], 200>;
 export type NewGeneration = RequestOf<paths["/api/generations"]["post"]>;
 export type Suggestion = ChatReply["suggestions"][number];
+export type PlanPreview = Body<paths["/api/tiers/preview"]["get"], 200>;
 
 /** A refused or failed request, as the API described it. */
 export class ApiError extends Error {

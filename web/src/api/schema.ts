@@ -2016,7 +2016,7 @@ export interface operations {
     "alerts-list": {
         parameters: {
             query?: {
-                /** @description `next_cursor` of the previous page (an alert id), as given; anything else is `400`. */
+                /** @description `next_cursor` of the previous page (an alert id), as given (empty: the first page); anything else is `400`. */
                 cursor?: string;
             };
             header?: never;

@@ -4,6 +4,7 @@ import { useApi, useUser } from "../context";
 import { TIER_NAMES } from "../format";
 import { useLimits, useTiers } from "../hooks/useAccount";
 import { ProblemMessage } from "./ProblemMessage";
+import { PlanChangePreview } from "./PlanChangePreview";
 import { TierCard } from "./TierCard";
 
 export interface PricingPageProps {
@@ -24,6 +25,7 @@ export function PricingPage({ onSignIn, checkoutReturn = false, returnUrl, navig
   const tiers = useTiers();
   const limits = useLimits();
   const [choosing, setChoosing] = useState(false);
+  const [previewing, setPreviewing] = useState<Tier["id"] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const started = useRef(false);
   const back = returnUrl ?? `${window.location.origin}${window.location.pathname}`;
@@ -60,9 +62,13 @@ export function PricingPage({ onSignIn, checkoutReturn = false, returnUrl, navig
             busy={choosing}
             actionLabel={actionLabel(limits.data, tier)}
             onChoose={offered(limits.data, tier) ? choose : undefined}
+            onPreview={limits.data ? (t) => setPreviewing(t.id) : undefined}
           />
         ))}
       </div>
+      {previewing && previewing !== current && (
+        <PlanChangePreview key={previewing} tier={previewing} onClose={() => setPreviewing(null)} />
+      )}
       {!user && onSignIn && (
         <p>
           <button type="button" onClick={onSignIn}>

@@ -11,10 +11,12 @@ export interface TierCardProps {
   onChoose?: (tier: Tier) => void;
   /** A choice is on its way: every card's button is disabled. */
   busy?: boolean;
+  /** Called on "What changes?"; absent: no such button. */
+  onPreview?: (tier: Tier) => void;
 }
 
 /** One tier: its price, allowance, qualities and storage, all as the API states them. */
-export function TierCard({ tier, current = false, actionLabel, onChoose, busy = false }: TierCardProps) {
+export function TierCard({ tier, current = false, actionLabel, onChoose, busy = false, onPreview }: TierCardProps) {
   const name = TIER_NAMES[tier.id];
   const headingId = `tier-${tier.id.toLowerCase()}`;
   return (
@@ -43,6 +45,11 @@ export function TierCard({ tier, current = false, actionLabel, onChoose, busy = 
             {actionLabel ?? `Choose ${name}`}
           </button>
         )
+      )}
+      {!current && onPreview && (
+        <button type="button" className="tier-card__preview" onClick={() => onPreview(tier)}>
+          What changes with {name}?
+        </button>
       )}
     </section>
   );

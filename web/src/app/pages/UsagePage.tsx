@@ -1,6 +1,7 @@
 import { Link } from "react-router";
 import { ProblemMessage } from "../../components/ProblemMessage";
 import { AlertSettingsForm } from "../../components/AlertSettingsForm";
+import { AlertsList } from "../../components/AlertsList";
 import { UsageMeter } from "../../components/UsageMeter";
 import { TIER_NAMES } from "../../format";
 import { useLimits } from "../../hooks/useAccount";
@@ -20,6 +21,7 @@ export function UsagePage() {
           <UsageMeter limits={limits.data} />
         </>
       )}
+      <AlertsList />
       <AlertSettingsForm />
     </section>
   );
