@@ -520,7 +520,11 @@ impl<'a> AlertsStore<'a> {
             .expression_attribute_values(":retrying", enum_value(DeliveryStatus::Retrying)?);
         match super::update_once("UpdateItem alert delivery", request).await? {
             super::Attempt::Done(applied) => Ok(applied),
-            super::Attempt::Busy => Ok(false),
+            // Nothing else writes an alert in a transaction once it is made.
+            super::Attempt::Busy => Err(StoreError::unavailable(
+                "UpdateItem alert delivery",
+                "the alert was in another transaction",
+            )),
         }
     }
 }
