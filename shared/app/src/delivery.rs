@@ -29,7 +29,9 @@ pub struct AlertDelivery {
     /// `None`: no email is sent (email deliveries are skipped).
     sender: Option<String>,
     configuration_set: Option<String>,
-    http: reqwest::Client,
+    /// The webhook client, built on the first webhook: it loads the platform's trust roots, which
+    /// a cold start should not wait for.
+    http: std::sync::Arc<std::sync::OnceLock<Result<reqwest::Client, String>>>,
     /// Webhook hosts served by a local sink (dev and tests only: `ALERT_WEBHOOK_SINKS`).
     sinks: HashMap<String, String>,
     retry_base: Duration,
@@ -100,14 +102,6 @@ impl AlertDelivery {
         ses: aws_sdk_sesv2::Client,
         settings: DeliverySettings,
     ) -> Result<Self, crate::StartError> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .timeout(std::time::Duration::from_secs(10))
-            .user_agent("Son1kVers3-Alerts/1")
-            .dns_resolver(crate::providers::PublicOnly::new(None))
-            .build()?;
         Ok(Self {
             sqs,
             retry_queue_url: settings.retry_queue_url,
@@ -115,7 +109,7 @@ impl AlertDelivery {
             ses,
             sender: settings.sender,
             configuration_set: settings.configuration_set,
-            http,
+            http: Default::default(),
             sinks: settings.sinks,
             retry_base: settings.retry_base,
         })
@@ -123,6 +117,25 @@ impl AlertDelivery {
 }
 
 impl AlertDelivery {
+    /// The webhook client: no redirects, no proxy, 5 s to connect and 10 s in all, and a resolver
+    /// that refuses non-public addresses (`providers::PublicOnly`).
+    fn http(&self) -> Result<&reqwest::Client, String> {
+        self.http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .no_proxy()
+                    .connect_timeout(std::time::Duration::from_secs(5))
+                    .timeout(std::time::Duration::from_secs(10))
+                    .user_agent("Son1kVers3-Alerts/1")
+                    .dns_resolver(crate::providers::PublicOnly::new(None))
+                    .build()
+                    .map_err(|err| err.to_string())
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     /// The retry queue's URL and the dead-letter queue's.
     pub fn queues(&self) -> (&str, &str) {
         (&self.retry_queue_url, &self.dead_letter_url)
@@ -426,7 +439,7 @@ async fn webhook(
     .map_err(|e| e.to_string())?;
     let target = target(&out.sinks, url)?;
     let response = out
-        .http
+        .http()?
         .post(target)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(SIGNATURE_HEADER, signature(&secret, now.timestamp(), &body))
