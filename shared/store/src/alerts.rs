@@ -435,10 +435,6 @@ impl<'a> AlertsStore<'a> {
         Self { client, table }
     }
 
-    pub fn table(&self) -> &'a str {
-        self.table
-    }
-
     /// A page of `user`'s alerts, newest first, after the alert `after` (the last of the page
     /// before).
     #[tracing::instrument(skip_all, fields(user_id = %user))]
@@ -561,6 +557,23 @@ pub fn pace_flag(
         .build()
         .map_err(StoreError::invalid_request)?;
     Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// The condition (appended with `AND`) and its values that the owner's `storage_used_bytes` lies in
+/// `[from, to)`, the range within which a change crosses the thresholds its alerts were decided
+/// with (`domain::alerts::same_crossing`); an item without the attribute has 0.
+pub fn storage_within((from, to): (u64, u64)) -> (String, Vec<(&'static str, AttributeValue)>) {
+    let mut values = vec![(":used_to", AttributeValue::N(to.to_string()))];
+    if from == 0 {
+        let condition =
+            " AND (attribute_not_exists(storage_used_bytes) OR storage_used_bytes < :used_to)";
+        return (condition.to_owned(), values);
+    }
+    values.push((":used_from", AttributeValue::N(from.to_string())));
+    (
+        " AND storage_used_bytes >= :used_from AND storage_used_bytes < :used_to".to_owned(),
+        values,
+    )
 }
 
 /// The condition of marking a pace alert's period (`:period`) on the user item.

@@ -5,7 +5,7 @@
 //! finished, the reservation dropped and the audio's bytes added under the quota; the unit stays
 //! spent) and release (the job failed, then its unit given back).
 
-use super::alerts::{AlertWrites, Fired, Marker};
+use super::alerts::{storage_within, AlertWrites, Fired, Marker};
 use super::analytics::Tally;
 use super::generations::{
     decode, generation_pk, send_spend, spend_request, GenerationRecord, Holder, Spend, StoredAudio,
@@ -543,11 +543,11 @@ impl<'a> JobsStore<'a> {
             );
             owner = owner.value(":max_storage", n(max));
         }
-        if let Some((from, to)) = write.storage_within {
-            owner.condition.push_str(&storage_within_condition(from));
-            owner = owner.value(":used_to", n(to));
-            if from > 0 {
-                owner = owner.value(":used_from", n(from));
+        if let Some(range) = write.storage_within {
+            let (condition, values) = storage_within(range);
+            owner.condition.push_str(&condition);
+            for (name, value) in values {
+                owner = owner.value(name, value);
             }
         }
         if let Some(period) = write.alerts.pace_period() {
@@ -599,17 +599,6 @@ impl<'a> JobsStore<'a> {
         super::generations::GenerationsStore::new(self.client, self.names)
             .keep_spent(&job.owner_id, &job.generation_id, job.reservation().until)
             .await
-    }
-}
-
-/// The condition that the owner's `storage_used_bytes` lies in `[:used_from, :used_to)` (an item
-/// without it has 0).
-pub(crate) fn storage_within_condition(from: u64) -> String {
-    if from == 0 {
-        " AND (attribute_not_exists(storage_used_bytes) OR storage_used_bytes < :used_to)"
-            .to_owned()
-    } else {
-        " AND storage_used_bytes >= :used_from AND storage_used_bytes < :used_to".to_owned()
     }
 }
 

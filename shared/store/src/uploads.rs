@@ -267,16 +267,15 @@ impl<'a> UploadsStore<'a> {
             );
             update = update.expression_attribute_values(":max", n(max));
         }
-        if let Some((from, to)) = within {
-            condition.push_str(&super::jobs::storage_within_condition(from));
-            update = update
-                .expression_attribute_values(":used_to", n(to))
-                .return_values_on_condition_check_failure(
-                    aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
-                );
-            if from > 0 {
-                update = update.expression_attribute_values(":used_from", n(from));
+        if let Some(range) = within {
+            let (within, values) = super::alerts::storage_within(range);
+            condition.push_str(&within);
+            for (name, value) in values {
+                update = update.expression_attribute_values(name, value);
             }
+            update = update.return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            );
         }
         update = update.condition_expression(condition);
         let update = update.build().map_err(StoreError::invalid_request)?;
