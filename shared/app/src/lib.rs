@@ -32,6 +32,7 @@ pub mod slots;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod voices;
 
 pub use state::AppState;
 

@@ -25,6 +25,7 @@ use son1k_store::pool::PoolStore;
 use son1k_store::providers::ProvidersStore;
 use son1k_store::uploads::UploadsStore;
 use son1k_store::users::UsersStore;
+use son1k_store::voices::VoicesStore;
 
 /// The time: every decision reads it here, once per attempt.
 pub trait Time {
@@ -134,4 +135,14 @@ pub trait Keys {
     fn secrets(&self) -> &Secrets;
     fn app_secret_name(&self) -> Option<&str>;
     fn stripe_secret_name(&self) -> Option<&str>;
+}
+
+/// Cloned voices and their consent records.
+pub trait Voices {
+    fn voices(&self) -> VoicesStore<'_>;
+}
+
+/// The voice worker's jobs queue (`None`: this function sends no voice jobs).
+pub trait VoiceJobs {
+    fn voice_jobs(&self) -> Option<&crate::voices::VoiceJobsQueue>;
 }

@@ -31,6 +31,8 @@ pub struct AppState {
     pub endpoints: Endpoints,
     /// The generation jobs queue (`generation-submit` and the local API): see `with_jobs_queue`.
     pub jobs_queue: Option<crate::jobs::JobsQueue>,
+    /// The voice worker's jobs queue (`voice-submit`, `voice-delete`): see `with_voice_jobs`.
+    pub voice_jobs: Option<crate::voices::VoiceJobsQueue>,
     /// Where alerts go out (`alert-delivery`): see `with_alert_delivery`.
     pub alert_delivery: Option<crate::delivery::AlertDelivery>,
     /// The language model of Lyric Studio and Pixel (`lyrics-create`, `pixel-chat`): see `with_llm`.
@@ -55,6 +57,12 @@ impl AppState {
     /// without that secret in Secrets Manager the billing routes answer 503 `billing_not_configured`.
     pub fn with_stripe(mut self) -> Result<Self, crate::StartError> {
         self.stripe = Self::stripe_or_none(&self.config, &self.secrets);
+        Ok(self)
+    }
+
+    /// The state with the voice worker's jobs queue (`VOICE_JOBS_QUEUE_URL`).
+    pub fn with_voice_jobs(mut self) -> Result<Self, crate::StartError> {
+        self.voice_jobs = Some(crate::voices::VoiceJobsQueue::from_env(&self)?);
         Ok(self)
     }
 
@@ -105,6 +113,7 @@ impl AppState {
             sdk: sdk.clone(),
             endpoints: endpoints.clone(),
             jobs_queue: None,
+            voice_jobs: None,
             alert_delivery: None,
             llm: None,
         }
@@ -310,6 +319,18 @@ mod provided {
     impl ports::ProviderStates for AppState {
         fn providers(&self) -> store::providers::ProvidersStore<'_> {
             store::providers::ProvidersStore::new(self.dynamo(), &self.config.names)
+        }
+    }
+
+    impl ports::Voices for AppState {
+        fn voices(&self) -> store::voices::VoicesStore<'_> {
+            store::voices::VoicesStore::new(self.dynamo(), &self.config.names.users_table)
+        }
+    }
+
+    impl ports::VoiceJobs for AppState {
+        fn voice_jobs(&self) -> Option<&crate::voices::VoiceJobsQueue> {
+            self.voice_jobs.as_ref()
         }
     }
 

@@ -81,6 +81,11 @@ id_type!(
     ConversationId,
     "conversation_id"
 );
+id_type!(
+    /// A cloned voice: a ULID made by the server.
+    VoiceId,
+    "voice_id"
+);
 
 #[cfg(test)]
 mod tests {

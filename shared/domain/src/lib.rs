@@ -23,6 +23,7 @@ pub mod providers;
 pub mod rate;
 pub mod storage;
 pub mod tiers;
+pub mod voices;
 
 /// A value from outside that does not fit the domain. `field` names what was wrong for the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -94,6 +94,10 @@ impl<'a> AudioStore<'a> {
         Self { client, bucket }
     }
 
+    pub fn bucket(&self) -> &str {
+        self.bucket
+    }
+
     /// A presigned PUT of `key` bound to `content_type` and `size_bytes`, valid for `seconds` from
     /// `now`, that can create the object once: the content type, length and `If-None-Match: *` are
     /// signed headers (S3 refuses an upload without them), and S3 answers `412 Precondition Failed`
@@ -122,6 +126,143 @@ impl<'a> AudioStore<'a> {
         link.headers
             .insert("content-length".into(), size_bytes.to_string());
         Ok(link)
+    }
+
+    /// A presigned PUT of `key` of any type and length (a voice recording: its size and container
+    /// are checked when it arrives), that can create the object once (`If-None-Match: *` signed).
+    pub async fn presign_put_once(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        seconds: u64,
+    ) -> Result<Presigned, StoreError> {
+        let request = self
+            .client
+            .put_object()
+            .bucket(self.bucket)
+            .key(key)
+            .if_none_match("*")
+            .presigned(signing(now, seconds)?)
+            .await
+            .map_err(|err| s3_failure("presign PutObject", err))?;
+        Ok(presigned(request, now, seconds))
+    }
+
+    /// The first `bytes` bytes of `key` and the object's whole size; `None` when there is none.
+    pub async fn head_bytes(
+        &self,
+        key: &str,
+        bytes: u64,
+    ) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(self.bucket)
+            .key(key)
+            .range(format!("bytes=0-{}", bytes.saturating_sub(1)))
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None)
+            }
+            // An empty object has no byte 0: S3 answers 416 to the range.
+            Err(err)
+                if err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 416) =>
+            {
+                return Ok(Some((Vec::new(), 0)))
+            }
+            Err(err) => return Err(s3_failure("GetObject range", err)),
+        };
+        // `Content-Range: bytes 0-N/TOTAL` carries the whole size; without a range answer the
+        // length is the object's.
+        let total = out
+            .content_range()
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|t| t.parse().ok())
+            .or_else(|| out.content_length().and_then(|n| u64::try_from(n).ok()))
+            .unwrap_or(0);
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|err| StoreError::unavailable("GetObject body", err.to_string()))?;
+        Ok(Some((body.into_bytes().to_vec(), total)))
+    }
+
+    /// SHA-256 of the object `key`, read as a stream (hex); `None` when there is none.
+    pub async fn sha256(&self, key: &str) -> Result<Option<String>, StoreError> {
+        use sha2::Digest;
+        let mut out = match self
+            .client
+            .get_object()
+            .bucket(self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None)
+            }
+            Err(err) => return Err(s3_failure("GetObject", err)),
+        };
+        let mut hash = sha2::Sha256::new();
+        while let Some(chunk) = out
+            .body
+            .try_next()
+            .await
+            .map_err(|err| StoreError::unavailable("GetObject body", err.to_string()))?
+        {
+            hash.update(&chunk);
+        }
+        Ok(Some(hex::encode(hash.finalize())))
+    }
+
+    /// Deletes every version and delete marker of every object under `prefix`: what is left is
+    /// nothing. How many versions were deleted.
+    pub async fn delete_under(&self, prefix: &str) -> Result<usize, StoreError> {
+        let mut deleted = 0;
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(self.bucket)
+                .prefix(prefix)
+                .send()
+                .await
+                .map_err(|err| s3_failure("ListObjectVersions", err))?;
+            let versions: Vec<(String, String)> = page
+                .versions()
+                .iter()
+                .map(|v| (v.key(), v.version_id()))
+                .chain(
+                    page.delete_markers()
+                        .iter()
+                        .map(|m| (m.key(), m.version_id())),
+                )
+                .filter_map(|(key, version)| {
+                    Some((key?.to_owned(), version.unwrap_or("null").to_owned()))
+                })
+                .collect();
+            if versions.is_empty() {
+                return Ok(deleted);
+            }
+            for (key, version) in versions {
+                self.client
+                    .delete_object()
+                    .bucket(self.bucket)
+                    .key(&key)
+                    .version_id(&version)
+                    .send()
+                    .await
+                    .map_err(|err| s3_failure("DeleteObject of a version", err))?;
+                deleted += 1;
+            }
+        }
     }
 
     /// A presigned GET of `key`, valid for `seconds` from `now`.

@@ -18,6 +18,7 @@ pub mod providers;
 pub mod schema;
 pub mod uploads;
 pub mod users;
+pub mod voices;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};

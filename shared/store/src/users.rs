@@ -93,6 +93,17 @@ pub struct UserRecord {
     /// once when made, never answered again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_secret: Option<String>,
+    /// Voices the user keeps (not deleted): at most the tier's `voice_limit`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub voices_active: u32,
+    /// The user's voice creations of the last hour, by slot (`domain::voices::free_creation_slot`):
+    /// epoch ms.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub voice_creations: BTreeMap<String, i64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The one partition of the `lapsing` index (written only on subscription changes: no hot key).
@@ -146,6 +157,8 @@ impl UserRecord {
             alert_settings: None,
             pace_alerted: None,
             webhook_secret: None,
+            voices_active: 0,
+            voice_creations: BTreeMap::new(),
         }
     }
 
