@@ -35,3 +35,4 @@ mod stripe_webhook;
 mod template;
 mod tokens;
 mod users;
+mod voices;

@@ -5,6 +5,7 @@ pub mod access;
 pub mod faults;
 pub mod iam;
 pub mod model;
+pub mod schema;
 pub mod stripe;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -143,6 +144,8 @@ pub struct TestApp {
     pub webhook: local_api::webhook_sink::WebhookSink,
     /// Where this app's alerts stream was read up to (`deliver_alerts`).
     pub alert_stream: Arc<tokio::sync::Mutex<local_api::alerts::StreamReader>>,
+    /// The stub GPU worker of this app's voices, on queues of its own.
+    pub voice_worker: local_api::voice_worker::VoiceWorker,
 }
 
 /// The webhook host the tests' sinks answer for.
@@ -351,6 +354,9 @@ impl TestApp {
         )
         .await
         .expect("alert delivery");
+        let voice_worker = local_api::voice_worker::VoiceWorker::start(&mut state, &prefix)
+            .await
+            .expect("voice queues");
         son1k_store::schema::create_tables(state.dynamo(), &state.config.names)
             .await
             .expect("create tables");
@@ -365,7 +371,20 @@ impl TestApp {
             ollama_url: ollama_base,
             webhook,
             alert_stream: Default::default(),
+            voice_worker,
         }
+    }
+
+    /// What S3's ObjectCreated event for `key` makes storage-events do (voice recordings too).
+    pub async fn object_created(&self, key: &str) -> storage_events::StorageReport {
+        let event =
+            storage_events::event_for(&self.state.config.names.audio_bucket, &[key.to_owned()]);
+        storage_events::handler(
+            &self.state,
+            lambda_runtime::LambdaEvent::new(event, Default::default()),
+        )
+        .await
+        .expect("storage events")
     }
 
     /// Hands the alerts written since the last call to `alert-delivery`, as the stream's event
@@ -455,6 +474,11 @@ impl TestApp {
             &ollama_base,
             std::time::Duration::from_secs(10),
         )));
+        let voice_worker = local_api::voice_worker::VoiceWorker::detached(
+            &mut state,
+            &format!("{endpoint}/123456789012/unreachable-voice-jobs"),
+            &format!("{endpoint}/123456789012/unreachable-voice-results"),
+        );
         Self {
             state,
             clock,
@@ -463,6 +487,7 @@ impl TestApp {
             ollama_url: ollama_base,
             webhook: Default::default(),
             alert_stream: Default::default(),
+            voice_worker,
         }
     }
 
@@ -621,6 +646,7 @@ impl TestApp {
             ollama_url: self.ollama_url.clone(),
             webhook: self.webhook.clone(),
             alert_stream: self.alert_stream.clone(),
+            voice_worker: self.voice_worker.clone(),
         }
     }
 
@@ -656,6 +682,7 @@ impl TestApp {
             ollama_url: self.ollama_url.clone(),
             webhook: self.webhook.clone(),
             alert_stream: self.alert_stream.clone(),
+            voice_worker: self.voice_worker.clone(),
         }
     }
 

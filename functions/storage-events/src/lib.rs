@@ -2,6 +2,9 @@
 //! size added to the owner's storage under the quota, the generation's audio stored and its pool item
 //! listed — or deletes it and marks the generation rejected. S3 delivers at least once; accounting
 //! is idempotent per key and ETag. A failure fails the invocation, so the event is delivered again.
+//! Under `voices/` (its second notification) an object is a voice's recording: checked (container,
+//! duration, size) and counted on the voice and in the owner's storage, or deleted
+//! (`son1k_app::voices::arrived`).
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use lambda_runtime::{Error, LambdaEvent};
@@ -24,6 +27,18 @@ pub async fn handler(
 ) -> Result<StorageReport, Error> {
     let mut report = StorageReport::default();
     for key in created_keys(&event.payload) {
+        if key.starts_with("voices/") {
+            let arrival = son1k_app::voices::arrived(state, &key).await.map_err(|err| {
+                tracing::error!(error = %err, key, "recording not checked; the event will be redelivered");
+                Error::from(err.to_string())
+            })?;
+            match arrival {
+                son1k_app::voices::Arrival::Stored => report.stored += 1,
+                son1k_app::voices::Arrival::Discarded => report.ignored += 1,
+                son1k_app::voices::Arrival::Invalid(_) => report.rejected += 1,
+            }
+            continue;
+        }
         let outcome = account_object(state, &key).await.map_err(|err| {
             tracing::error!(error = %err, key, "object not accounted; the event will be redelivered");
             Error::from(err.to_string())

@@ -40,6 +40,7 @@ pub mod sign_in;
 pub mod stripe_events;
 mod stripe_pages;
 pub mod stripe_stub;
+pub mod voice_worker;
 pub mod webhook_sink;
 
 pub const DEFAULT_JWT_SECRET: &str = "local-dev-secret";
@@ -90,6 +91,8 @@ pub async fn invoke(
         "alert-settings" => Box::pin(alert_settings::handler(state, req)).await,
         "alerts-list" => Box::pin(alerts_list::handler(state, req)).await,
         "tiers-preview" => Box::pin(tiers_preview::handler(state, req)).await,
+        "voices" => Box::pin(voices::handler(state, req)).await,
+        "voice-delete" => Box::pin(voice_delete::handler(state, req)).await,
         _ => Box::pin(fallback::handler(state, req)).await,
     };
     // A Lambda error is an opaque 500 from API Gateway; it never happens for expected outcomes.
@@ -586,27 +589,30 @@ pub async fn watch_once(state: &AppState, seen: &mut HashMap<String, String>) ->
     }
 }
 
-/// Keys under `audio/` whose ETag is not the one last seen.
+/// Keys under `audio/` and `voices/` (the bucket's two notifications) whose ETag is not the one
+/// last seen.
 async fn new_objects(
     state: &AppState,
     seen: &mut HashMap<String, String>,
 ) -> Result<Vec<String>, aws_sdk_s3::Error> {
     let mut fresh = Vec::new();
-    let mut pages = state
-        .s3()
-        .list_objects_v2()
-        .bucket(&state.config.names.audio_bucket)
-        .prefix("audio/")
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        for object in page.map_err(aws_sdk_s3::Error::from)?.contents() {
-            let (Some(key), Some(etag)) = (object.key(), object.e_tag()) else {
-                continue;
-            };
-            if seen.get(key).map(String::as_str) != Some(etag) {
-                seen.insert(key.to_owned(), etag.to_owned());
-                fresh.push(key.to_owned());
+    for prefix in ["audio/", "voices/"] {
+        let mut pages = state
+            .s3()
+            .list_objects_v2()
+            .bucket(&state.config.names.audio_bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for object in page.map_err(aws_sdk_s3::Error::from)?.contents() {
+                let (Some(key), Some(etag)) = (object.key(), object.e_tag()) else {
+                    continue;
+                };
+                if seen.get(key).map(String::as_str) != Some(etag) {
+                    seen.insert(key.to_owned(), etag.to_owned());
+                    fresh.push(key.to_owned());
+                }
             }
         }
     }

@@ -250,6 +250,9 @@ async fn serve() -> Result<(), Failure> {
     )
     .await?;
     tokio::spawn(local_api::alerts::run(state.clone()));
+    // Voices: the jobs and results queues, and a stub of the GPU worker between them.
+    let voice_worker = local_api::voice_worker::VoiceWorker::start(&mut state, "son1k").await?;
+    tokio::spawn(voice_worker.clone().run());
     // S3's ObjectCreated notifications, locally: uploads are accounted within a second or two.
     tokio::spawn(local_api::watch_audio(
         state.clone(),
@@ -263,7 +266,8 @@ async fn serve() -> Result<(), Failure> {
         jwt,
         frontend_origin: Some(frontend_origin),
     }))
-    .merge(local_api::sign_in::router(sign_in));
+    .merge(local_api::sign_in::router(sign_in))
+    .merge(local_api::voice_worker::router(voice_worker));
     let host = std::env::var("API_HOST").unwrap_or_else(|_| "127.0.0.1".into());
     if let Some(warning) = exposure_warning(&host) {
         tracing::warn!("{warning}");

@@ -9,8 +9,8 @@ use crate::retry;
 use chrono::{DateTime, Duration, Utc};
 use son1k_domain::ids::{UserId, VoiceId};
 use son1k_domain::voices::{
-    self as rules, Change, ConsentRef, Current, Failure, FailureCode, JobKind, SampleRef, Slot,
-    Status, VoiceJob, VoiceResult,
+    self as rules, Change, ConsentRef, Current, Failure, FailureCode, JobKind, Outcome, SampleRef,
+    Slot, Status, VoiceJob, VoiceResult,
 };
 use son1k_store::audio::Presigned;
 use son1k_store::voices::{Accounted, Applied, Create, Recording, VoiceRecord};
@@ -574,6 +574,12 @@ pub async fn apply_result(
         };
         if voice.applied.contains(&result.result_id) {
             return Ok(ResultApplied::Ignored);
+        }
+        if let Outcome::Ready { model_key, .. } = &result.outcome {
+            if !model_key.starts_with(&rules::models_prefix(&voice.owner_id, &voice.voice_id)) {
+                tracing::error!(voice = %voice.voice_id, model_key, "a model outside the voice's prefix: dropped");
+                return Ok(ResultApplied::Ignored);
+            }
         }
         if voice.status == Status::Deleted {
             purge(app, &voice.owner_id, &voice.voice_id).await?;

@@ -195,6 +195,36 @@ pub const ROUTES: &[Route] = &[
         function: "pixel-chat",
         public: false,
     },
+    Route {
+        method: "POST",
+        path: "/api/voices",
+        function: "voices",
+        public: false,
+    },
+    Route {
+        method: "GET",
+        path: "/api/voices",
+        function: "voices",
+        public: false,
+    },
+    Route {
+        method: "GET",
+        path: "/api/voices/{voice_id}",
+        function: "voices",
+        public: false,
+    },
+    Route {
+        method: "POST",
+        path: "/api/voices/{voice_id}/submit",
+        function: "voices",
+        public: false,
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/voices/{voice_id}",
+        function: "voice-delete",
+        public: false,
+    },
 ];
 
 /// What the route table says about a request.

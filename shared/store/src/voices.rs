@@ -285,13 +285,13 @@ impl<'a> VoicesStore<'a> {
         let mut owner = Update::builder()
             .table_name(self.table)
             .set_key(Some(item_key(user_pk(&voice.owner_id), PROFILE_SK)))
-            .expression_attribute_names("#slot", create.slot)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":limit", n(create.limit));
         let active = "(attribute_not_exists(voices_active) OR voices_active < :limit)";
         owner = if create.has_creations {
             owner
                 .update_expression("SET voice_creations.#slot = :now ADD voices_active :one")
+                .expression_attribute_names("#slot", create.slot)
                 .condition_expression(format!(
                     "attribute_exists(pk) AND {active} AND (attribute_not_exists(voice_creations.#slot) OR voice_creations.#slot <= :free)"
                 ))

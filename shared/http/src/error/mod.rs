@@ -12,6 +12,7 @@ mod listing;
 mod metering;
 mod rate;
 mod storage;
+mod voices;
 
 use lambda_http::http::StatusCode;
 use serde::Serialize;
@@ -54,11 +55,16 @@ pub enum ErrorCode {
     NoProviderConfigured,
     RateLimited,
     AlreadyOnTier,
+    FeatureNotInTier,
+    VoiceLimitReached,
+    SamplesMissing,
+    VoiceNotReady,
+    VoiceDeleted,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `openapi.yaml`'s `Problem.code` (a test compares them).
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 35] = [
         Self::InvalidRequest,
         Self::PayloadTooLarge,
         Self::Unauthorized,
@@ -89,6 +95,11 @@ impl ErrorCode {
         Self::NoProviderConfigured,
         Self::RateLimited,
         Self::AlreadyOnTier,
+        Self::FeatureNotInTier,
+        Self::VoiceLimitReached,
+        Self::SamplesMissing,
+        Self::VoiceNotReady,
+        Self::VoiceDeleted,
     ];
 
     /// The snake_case string clients match on.
@@ -124,6 +135,11 @@ impl ErrorCode {
             Self::NoProviderConfigured => "no_provider_configured",
             Self::RateLimited => "rate_limited",
             Self::AlreadyOnTier => "already_on_tier",
+            Self::FeatureNotInTier => "feature_not_in_tier",
+            Self::VoiceLimitReached => "voice_limit_reached",
+            Self::SamplesMissing => "samples_missing",
+            Self::VoiceNotReady => "voice_not_ready",
+            Self::VoiceDeleted => "voice_deleted",
         }
     }
 }
