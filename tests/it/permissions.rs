@@ -409,8 +409,35 @@ async fn audio_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() 
     assert_eq!(alerts["items"][0]["quota"], "storage", "{alerts}");
     assert_eq!(alerts["items"][0]["thresholds"], json!([80]));
     recorder.take();
+    let (mut used, mut storage_s3) = (used, s3.take());
+    // Voice recordings arrive under voices/: a consent recording (its header and its hash read,
+    // counted with its consent record) and a sample that is no audio (deleted, the voice failed).
+    app.user_with_tier("singer", Tier::Pro, TierSource::Admin)
+        .await;
+    let voice = app
+        .call(
+            "POST",
+            "/api/voices",
+            As::user("singer"),
+            Some(r#"{"name": "v"}"#),
+        )
+        .await
+        .json();
+    let consent = son1k_tests::put_to_voice_link(
+        &voice["uploads"]["consent"],
+        local_api::provider_stub::wav("consent", 4),
+    )
+    .await;
+    let sample =
+        son1k_tests::put_to_voice_link(&voice["uploads"]["samples"][0], b"no audio".to_vec()).await;
+    recorder.take();
+    s3.take();
+    assert_eq!(app.object_created(&consent).await.stored, 1);
+    assert_eq!(app.object_created(&sample).await.rejected, 1);
+    used.extend(logical(&app, recorder.take()));
+    storage_s3.extend(s3.take());
     assert_granted("StorageEvents", &used);
-    assert_s3_granted("StorageEvents", &s3.take());
+    assert_s3_granted("StorageEvents", &storage_s3);
 
     let res = app
         .call(
@@ -858,4 +885,130 @@ async fn the_preview_is_granted_exactly_what_it_uses() {
         assert_eq!(res.status, 200, "{}", res.text());
     }
     assert_granted("TiersPreview", &logical(&app, recorder.take()));
+}
+
+#[tokio::test]
+async fn voice_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() {
+    let (recorder, s3) = (AccessRecorder::default(), S3AccessRecorder::default());
+    let mut app = TestApp::spawn().await;
+    app.user_with_tier("vox", Tier::Pro, TierSource::Admin)
+        .await;
+    app.intercept(recorder.clone());
+    app.intercept_s3(s3.clone());
+    // Voices: a creation (its links), the list, the voice for its owner (fresh links) and for an
+    // admin (through its pointer), a submission refused, then one sent.
+    let created = app
+        .call(
+            "POST",
+            "/api/voices",
+            As::user("vox"),
+            Some(r#"{"name": "v"}"#),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let voice = created.json();
+    let id = voice["voice_id"].as_str().expect("id").to_owned();
+    let links = |voice: &serde_json::Value| {
+        let mut urls = vec![voice["uploads"]["consent"]["url"].clone()];
+        urls.extend(
+            voice["uploads"]["samples"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|l| l["url"].clone()),
+        );
+        urls
+    };
+    for url in links(&voice) {
+        s3.presigned("PUT", url.as_str().expect("url"));
+    }
+    app.call("GET", "/api/voices", As::user("vox"), None).await;
+    let own = app
+        .call("GET", &format!("/api/voices/{id}"), As::user("vox"), None)
+        .await
+        .json();
+    for url in links(&own) {
+        s3.presigned("PUT", url.as_str().expect("url"));
+    }
+    let admin = app
+        .call("GET", &format!("/api/voices/{id}"), As::admin("root"), None)
+        .await;
+    assert_eq!(admin.status, 200);
+    let early = app
+        .call(
+            "POST",
+            &format!("/api/voices/{id}/submit"),
+            As::user("vox"),
+            None,
+        )
+        .await;
+    assert_eq!(early.status, 409);
+    let mut voices = (logical(&app, recorder.take()), s3.take());
+    for (link, seconds) in [
+        (&voice["uploads"]["consent"], 4),
+        (&voice["uploads"]["samples"][0], 12),
+    ] {
+        let key =
+            son1k_tests::put_to_voice_link(link, local_api::provider_stub::wav("v", seconds)).await;
+        app.object_created(&key).await;
+    }
+    recorder.take();
+    s3.take();
+    let submitted = app
+        .call(
+            "POST",
+            &format!("/api/voices/{id}/submit"),
+            As::user("vox"),
+            None,
+        )
+        .await;
+    assert_eq!(submitted.status, 202, "{}", submitted.text());
+    voices.0.extend(logical(&app, recorder.take()));
+    voices.1.extend(s3.take());
+    assert_granted("Voices", &voices.0);
+    assert_s3_granted("Voices", &voices.1);
+
+    // The worker trains it; its results held back while the voice is deleted.
+    app.voice_worker.work_once(0).await.expect("worker");
+    let results = app.voice_worker.take_results(0).await;
+    recorder.take();
+    s3.take();
+    let deleted = app
+        .call(
+            "DELETE",
+            &format!("/api/voices/{id}"),
+            As::user("vox"),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 202, "{}", deleted.text());
+    assert_granted("VoiceDelete", &logical(&app, recorder.take()));
+    assert_s3_granted("VoiceDelete", &s3.take());
+
+    // The worker confirms the deletion; meanwhile objects appeared under both prefixes (a model
+    // written late, a recording put late): voice-results deletes them with the results.
+    app.voice_worker.work_once(0).await.expect("worker");
+    for key in [
+        format!("voices/vox/{id}/sample-2"),
+        format!("voice-models/vox/{id}/late.bin"),
+    ] {
+        app.state
+            .s3()
+            .put_object()
+            .bucket(&app.state.config.names.audio_bucket)
+            .key(key)
+            .body(b"late".to_vec().into())
+            .send()
+            .await
+            .expect("put");
+    }
+    for result in &results {
+        app.voice_worker.send_result(result).await;
+    }
+    recorder.take();
+    s3.take();
+    app.voice_worker.deliver_results(0).await.expect("results");
+    assert_granted("VoiceResults", &logical(&app, recorder.take()));
+    assert_s3_granted("VoiceResults", &s3.take());
 }

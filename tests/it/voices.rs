@@ -44,14 +44,7 @@ async fn submit(app: &TestApp, user: &str, voice: &str) -> TestResponse {
 /// PUTs `bytes` to a voice upload link as a client does (with its signed headers), then hands S3's
 /// event for its key to storage-events: the key.
 async fn upload(app: &TestApp, link: &Value, bytes: Vec<u8>) -> String {
-    let url = link["url"].as_str().expect("url");
-    let mut put = reqwest::Client::new().put(url);
-    for (name, value) in link["headers"].as_object().expect("headers") {
-        put = put.header(name, value.as_str().expect("header"));
-    }
-    let res = put.body(bytes).send().await.expect("PUT");
-    assert!(res.status().is_success(), "PUT answered {}", res.status());
-    let key = son1k_tests::iam::s3_key(url).to_owned();
+    let key = son1k_tests::put_to_voice_link(link, bytes).await;
     app.object_created(&key).await;
     key
 }

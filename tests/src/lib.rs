@@ -627,11 +627,13 @@ impl TestApp {
     /// Puts `interceptor` on every DynamoDB call from now on (call counting, fault injection).
     pub fn intercept(&mut self, interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static) {
         self.state = self.state.clone().with_dynamo_interceptor(interceptor);
+        self.voice_worker = self.voice_worker.with_state(&self.state);
     }
 
     /// Puts `interceptor` on every S3 call from now on.
     pub fn intercept_s3(&mut self, interceptor: impl aws_sdk_s3::config::Intercept + 'static) {
         self.state = self.state.clone().with_s3_interceptor(interceptor);
+        self.voice_worker = self.voice_worker.with_state(&self.state);
     }
 
     /// The same tables and clients seen through another clock: a second Lambda instance whose clock
@@ -952,6 +954,19 @@ pub async fn put_to_link(
         .send()
         .await
         .expect("PUT to S3")
+}
+
+/// PUTs `bytes` to a voice recording's upload link (`{"url", "headers"}`) with every header it
+/// names, as a client does: the object's key.
+pub async fn put_to_voice_link(link: &serde_json::Value, bytes: Vec<u8>) -> String {
+    let url = link["url"].as_str().expect("url");
+    let mut put = reqwest::Client::new().put(url);
+    for (name, value) in link["headers"].as_object().expect("headers") {
+        put = put.header(name, value.as_str().expect("header"));
+    }
+    let res = put.body(bytes).send().await.expect("PUT");
+    assert!(res.status().is_success(), "PUT answered {}", res.status());
+    iam::s3_key(url).to_owned()
 }
 
 /// The object key an upload link writes.

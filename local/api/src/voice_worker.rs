@@ -122,6 +122,14 @@ impl VoiceWorker {
         }
     }
 
+    /// The same worker (its behaviours, its jobs, its copies) acting through `state`'s clients.
+    pub fn with_state(&self, state: &AppState) -> Self {
+        Self {
+            state: state.clone(),
+            ..self.clone()
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }

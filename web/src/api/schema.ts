@@ -579,10 +579,130 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/voices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's voices, newest first (deleted ones left out). */
+        get: operations["voices-list"];
+        put?: never;
+        /**
+         * Creates a voice to clone, awaiting its consent recording and samples.
+         * @description CREATOR keeps 1 voice, PRO 3, STUDIO 10 (a deleted voice gives its place back); FREE has no
+         *     voice cloning. At most 5 creations in any rolling hour. The answer carries the consent phrase
+         *     (it names the account and carries a code made for this voice: the person whose voice it is
+         *     reads it aloud in the consent recording) and an upload link (`PUT`, valid 1 hour, creating its
+         *     object once: send every header it names) for the consent recording and for each of 3 samples.
+         *     A recording is wav, flac or mp3, at most 50 MB; it is checked when it arrives (container and
+         *     duration from its header; the samples together 10 s to 5 min) and counted in the storage quota.
+         *     Anything else fails the voice with `sample_invalid`.
+         */
+        post: operations["voice-create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/voices/{voice_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A voice, for its owner (with fresh upload links for the recordings it still needs) or an admin. */
+        get: operations["voice-get"];
+        put?: never;
+        post?: never;
+        /**
+         * Deletes the caller's voice and everything cloned from it.
+         * @description The voice's samples, consent recordings (every S3 version) and trained model are deleted, the
+         *     worker is told to delete its copy, and the recordings' bytes are given back to the storage
+         *     quota. A consent record stays for audit (who, when, the phrase, a SHA-256 of the consent
+         *     recording), never the audio. Repeating it until the worker confirms does it all again; after
+         *     that, and everywhere else from now on, the voice answers `410 voice_deleted`.
+         */
+        delete: operations["voice-delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/voices/{voice_id}/submit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends the caller's voice to the worker, which verifies the consent recording and trains.
+         * @description Once the consent recording and at least 10 s of samples are there: `verifying`. The worker
+         *     checks that the consent recording says the phrase in the samples' voice; a mismatch leaves the
+         *     voice awaiting a new consent recording (`failure.code` `consent_mismatch`, `attempts_left`),
+         *     and the third fails it. Then `training`, then `ready`. Submitting a voice already verifying,
+         *     training or ready answers its status.
+         */
+        post: operations["voice-submit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @enum {unknown} */
+        VoiceStatus: "awaiting_samples" | "verifying" | "training" | "ready" | "failed" | "deleted";
+        UploadLink: {
+            url: string;
+            /** @constant */
+            method: "PUT";
+            /** @description Send each of these with the PUT (`if-none-match` among them). */
+            headers: {
+                [key: string]: string;
+            };
+            expires_at: components["schemas"]["Time"];
+        };
+        Voice: {
+            voice_id: string;
+            name: string;
+            language: string | null;
+            status: components["schemas"]["VoiceStatus"];
+            consent_phrase: string;
+            /** @description The consent recording for the next verification has arrived. */
+            consent_received: boolean;
+            samples: {
+                slot: string;
+                /** @enum {unknown} */
+                container: "wav" | "flac" | "mp3";
+                duration_ms: number;
+                bytes: number;
+            }[];
+            samples_ms: number;
+            /** @description Why it failed, or why its last verification did. */
+            failure: {
+                /** @enum {unknown} */
+                code: "sample_invalid" | "consent_mismatch" | "training_failed";
+                reason: string;
+            } | null;
+            attempts_left: number;
+            created_at: components["schemas"]["Time"];
+            updated_at: components["schemas"]["Time"];
+            /** @description For its owner, while it awaits recordings: a link for each it still needs. */
+            uploads?: {
+                consent: components["schemas"]["UploadLink"] | null;
+                samples: components["schemas"]["UploadLink"][];
+            };
+        };
         /** @enum {unknown} */
         SectionKind: "intro" | "verse" | "pre_chorus" | "chorus" | "bridge" | "outro";
         Section: {
@@ -674,7 +794,7 @@ export interface components {
             status: number;
             detail: string;
             /** @enum {unknown} */
-            code: "invalid_request" | "payload_too_large" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "dependency_unavailable" | "internal_error" | "daily_limit_reached" | "monthly_limit_reached" | "quality_not_in_tier" | "generation_id_taken" | "already_subscribed" | "billing_not_configured" | "no_billing_account" | "invalid_signature" | "only_free_tier" | "only_paid_tiers" | "daily_claim_limit_reached" | "already_claimed" | "already_contributed" | "pool_empty" | "storage_quota_exceeded" | "lyrics_limit_reached" | "pixel_limit_reached" | "version_conflict" | "precondition_required" | "no_provider_configured" | "rate_limited" | "already_on_tier";
+            code: "invalid_request" | "payload_too_large" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "dependency_unavailable" | "internal_error" | "daily_limit_reached" | "monthly_limit_reached" | "quality_not_in_tier" | "generation_id_taken" | "already_subscribed" | "billing_not_configured" | "no_billing_account" | "invalid_signature" | "only_free_tier" | "only_paid_tiers" | "daily_claim_limit_reached" | "already_claimed" | "already_contributed" | "pool_empty" | "storage_quota_exceeded" | "lyrics_limit_reached" | "pixel_limit_reached" | "version_conflict" | "precondition_required" | "no_provider_configured" | "rate_limited" | "already_on_tier" | "feature_not_in_tier" | "voice_limit_reached" | "samples_missing" | "voice_not_ready" | "voice_deleted";
             /** @description The input at fault (400). */
             field?: string;
         } & {
@@ -863,6 +983,15 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description `voice_deleted`: the voice was deleted. */
+        VoiceDeleted: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description Whether the caller likes the item now, and its likes. */
         Liked: {
             headers: {
@@ -883,6 +1012,7 @@ export interface components {
         GenerationId: components["schemas"]["ClientId"];
         /** @description A pool item id (a ULID); anything else is `404`. */
         ContributionId: string;
+        VoiceId: string;
         Limit: number;
         /** @description `next_cursor` of the previous page, as given (signed; a tampered one is `400`). */
         Cursor: string;
@@ -2113,6 +2243,179 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            503: components["responses"]["DependencyUnavailable"];
+        };
+    };
+    "voices-list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The voices. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Voice"][];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["DependencyUnavailable"];
+        };
+    };
+    "voice-create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Not only spaces. */
+                    name: string;
+                    /** @description A language tag such as `en` or `pt-BR`. */
+                    language?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Created, awaiting its recordings. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Voice"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description `feature_not_in_tier`: voice cloning is in CREATOR, PRO and STUDIO. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description `voice_limit_reached` (with `limit`): the tier's voices exist. Or `rate_limited` (with `retry_after`): 5 voices were created in the last hour. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["RetryAfter"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            503: components["responses"]["DependencyUnavailable"];
+        };
+    };
+    "voice-get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                voice_id: components["parameters"]["VoiceId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The voice. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Voice"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["VoiceDeleted"];
+            503: components["responses"]["DependencyUnavailable"];
+        };
+    };
+    "voice-delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                voice_id: components["parameters"]["VoiceId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted; the worker's confirmation follows. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        voice_id: string;
+                        /** @constant */
+                        status: "deleted";
+                    };
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["VoiceDeleted"];
+            503: components["responses"]["DependencyUnavailable"];
+        };
+    };
+    "voice-submit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                voice_id: components["parameters"]["VoiceId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Submitted. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        voice_id: string;
+                        status: components["schemas"]["VoiceStatus"];
+                    };
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            /** @description `samples_missing`: the consent recording or enough samples have not arrived (or the voice failed). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            410: components["responses"]["VoiceDeleted"];
             503: components["responses"]["DependencyUnavailable"];
         };
     };
