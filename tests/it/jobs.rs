@@ -54,7 +54,7 @@ pub(crate) fn pool(base: &str, providers: &[(&str, u32)]) -> Providers {
         .collect()
 }
 
-fn body(id: &str, quality: &str, seconds: u32) -> String {
+pub(crate) fn body(id: &str, quality: &str, seconds: u32) -> String {
     json!({"generation_id": id, "prompt": "a calm piano by the sea", "genre": "Ambient",
            "title": "Shore", "quality": quality, "duration_seconds": seconds})
     .to_string()
@@ -65,7 +65,7 @@ pub(crate) async fn submit(app: &TestApp, user: &str, id: &str) -> TestResponse 
 }
 
 /// `POST /api/generations` of `id` as `user` at `quality`, `seconds` long.
-async fn submit_with(
+pub(crate) async fn submit_with(
     app: &TestApp,
     user: &str,
     id: &str,

@@ -499,3 +499,112 @@ async fn the_worker_messages_agree_with_their_json_schemas() {
         &[bad]
     ));
 }
+
+fn generation(id: &str, voice: &str) -> String {
+    json!({"generation_id": id, "prompt": "a song in my own voice", "genre": "Pop",
+           "quality": "high", "duration_seconds": 5, "voice_id": voice})
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_generation_in_the_callers_ready_voice_reaches_the_provider_and_never_the_pool() {
+    let app = TestApp::spawn().await;
+    user(&app, "siren", Tier::Pro).await;
+    let (voice, _) = voice_with_recordings(&app, "siren").await;
+    submit(&app, "siren", &voice).await;
+    work(&app).await;
+    // The 20th paid generation, which would be shared with the pool.
+    app.about_to_contribute("siren").await;
+    let (stub, base) = crate::jobs::stub().await;
+    let providers = crate::jobs::pool(&base, &[("alpha", 1)]);
+    let res = app
+        .call(
+            "POST",
+            "/api/generations",
+            As::user("siren"),
+            Some(&generation("in-my-voice", &voice)),
+        )
+        .await;
+    assert_eq!(res.status, 202, "{}", res.text());
+    crate::jobs::drain_all(&app, &providers).await;
+    let job = crate::jobs::status(&app, As::user("siren"), "in-my-voice")
+        .await
+        .json();
+    assert_eq!(job["status"], "succeeded", "{job}");
+    // The provider was asked to sing in the voice, by its trained model.
+    let input = stub.received("alpha").last_input.expect("an input");
+    assert_eq!(input["voice"]["id"], voice.as_str());
+    assert!(input["voice"]["model_key"]
+        .as_str()
+        .is_some_and(|k| k.starts_with(&format!("voice-models/siren/{voice}/"))));
+    // Counted as a paid generation, and not contributed.
+    let generation_item = app.generation("in-my-voice").await.expect("generation");
+    assert_eq!(generation_item.contribution_id, None);
+    assert_eq!(
+        app.user_record("siren")
+            .await
+            .expect("user")
+            .paid_generations_total,
+        20
+    );
+    let pool = app.call("GET", "/api/community/pool", None, None).await;
+    assert_eq!(pool.json()["items"], json!([]), "{}", pool.text());
+    // Nor can its owner share it.
+    app.call(
+        "POST",
+        "/api/community/contribute",
+        As::user("siren"),
+        Some(&json!({"generation_id": "in-my-voice"}).to_string()),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+}
+
+#[tokio::test]
+async fn a_generation_refuses_another_users_voice_one_not_ready_and_a_deleted_one() {
+    let app = TestApp::spawn().await;
+    user(&app, "alto", Tier::Pro).await;
+    user(&app, "bass", Tier::Pro).await;
+    let (ready, _) = voice_with_recordings(&app, "alto").await;
+    submit(&app, "alto", &ready).await;
+    work(&app).await;
+    let pending = create(&app, "alto").await.json()["voice_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let gone = create(&app, "alto").await.json()["voice_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.call(
+        "DELETE",
+        &format!("/api/voices/{gone}"),
+        As::user("alto"),
+        None,
+    )
+    .await;
+    let post = |who: &'static str, id: &'static str, voice: String| {
+        let app = &app;
+        async move {
+            app.call(
+                "POST",
+                "/api/generations",
+                As::user(who),
+                Some(&generation(id, &voice)),
+            )
+            .await
+        }
+    };
+    let other = post("bass", "g-other", ready.clone()).await;
+    let problem = other.assert_problem(404, "not_found");
+    assert_eq!(problem["field"], "voice_id");
+    post("alto", "g-pending", pending)
+        .await
+        .assert_problem(409, "voice_not_ready");
+    post("alto", "g-gone", gone)
+        .await
+        .assert_problem(410, "voice_deleted");
+    // Nothing was reserved by a refusal.
+    assert_eq!(app.limits("bass").await["used"], 0);
+    assert_eq!(app.limits("alto").await["used"], 0);
+}

@@ -75,6 +75,9 @@ pub struct Received {
     pub cancellations: u32,
     /// The `Authorization` header of the last prediction request.
     pub authorization: Option<String>,
+    /// The `input` of the last prediction request.
+    #[serde(default)]
+    pub last_input: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -161,10 +164,12 @@ async fn create(
         .get("authorization")
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
+    let last_input = body.get("input").cloned();
     let behaviour = stub
         .with(&name, |p| {
             p.received.predictions += 1;
             p.received.authorization = authorization;
+            p.received.last_input = last_input;
             p.behaviour.clone()
         })
         .unwrap_or_default();

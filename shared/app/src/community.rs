@@ -42,6 +42,9 @@ pub enum CommunityError {
     NotFound,
     #[error("already in the pool")]
     AlreadyContributed,
+    /// Sung in a cloned voice: never shared.
+    #[error("a generation in a cloned voice")]
+    ClonedVoice,
     #[error(transparent)]
     RateLimited(#[from] crate::rate::RateLimited),
     #[error(transparent)]
@@ -184,6 +187,9 @@ pub async fn contribute(
             .ok_or(CommunityError::NotFound)?;
         if generation.contribution_id.is_some() {
             return Err(CommunityError::AlreadyContributed);
+        }
+        if generation.voice_id.is_some() {
+            return Err(CommunityError::ClonedVoice);
         }
         let record = ContributionRecord::new(
             &user,

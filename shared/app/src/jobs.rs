@@ -12,6 +12,7 @@ use crate::metering::{
 };
 use crate::ports::{
     Analytics, AudioBucket, Jobs, JobsQueues, Lyrics, ProviderStates, RequestBudgets, Time, Users,
+    Voices,
 };
 use crate::providers::{Audio, GenerationRequest, MusicProvider, ProviderConfig, ProviderError};
 use crate::{retry, AppState};
@@ -31,7 +32,7 @@ use son1k_store::audio::ObjectInfo;
 use son1k_store::generations::{
     generation_pk, AudioState, GenerationRecord, Spend, StoredAudio, GEN_SK, INFLIGHT_KEPT,
 };
-use son1k_store::jobs::{CommitWrite, FinishOutcome, JobEnd, JobRecord, JOB_SK};
+use son1k_store::jobs::{CommitWrite, FinishOutcome, JobEnd, JobRecord, VoiceRef, JOB_SK};
 use son1k_store::pool::ContributionRecord;
 use son1k_store::users::UserRecord;
 use son1k_store::StoreError;
@@ -150,6 +151,9 @@ pub enum SubmitError {
     /// The owner's free storage is below what the job's audio may take.
     #[error("storage quota exceeded")]
     StorageFull(son1k_domain::storage::QuotaExceeded),
+    /// `voice_id` is not the caller's ready voice.
+    #[error(transparent)]
+    Voice(#[from] crate::voices::VoiceError),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Lost every attempt (`SPEND_ATTEMPTS`, or `AWAIT_ROUNDS` waiting for a parallel copy).
@@ -182,11 +186,19 @@ pub enum SubmitOutcome {
 /// reservation its original made and waits for that job instead of reserving a second unit.
 #[tracing::instrument(skip_all, fields(user_id = %caller.id, generation_id = %job.generation_id))]
 pub async fn submit(
-    app: &(impl Time + Users + Analytics + Lyrics + Jobs + JobsQueues + AudioBucket + RequestBudgets),
+    app: &(impl Time
+          + Users
+          + Analytics
+          + Lyrics
+          + Jobs
+          + JobsQueues
+          + AudioBucket
+          + RequestBudgets
+          + Voices),
     caller: &Caller,
     job: &NewJob,
 ) -> Result<SubmitOutcome, SubmitError> {
-    let queue = ready_queue(app, caller, job).await?;
+    let (queue, voice) = ready_queue(app, caller, job).await?;
     let id = &job.generation_id;
     let (user, existing, recorded) = retry::until_done(
         "BatchGetItem user, job and generation",
@@ -201,16 +213,16 @@ pub async fn submit(
         return Err(SubmitError::IdTaken);
     }
     let user = user_or_new(app, caller, user).await?;
-    reserve(app, queue, caller, job, user).await
+    reserve(app, queue, caller, job, user, voice).await
 }
 
 /// The queue a job can be placed on: the deployment has one and a provider to serve it, and the
 /// job's lyrics (when it names a draft) are the caller's.
 async fn ready_queue<'a>(
-    app: &'a (impl Lyrics + JobsQueues),
+    app: &'a (impl Lyrics + JobsQueues + Voices),
     caller: &Caller,
     job: &NewJob,
-) -> Result<&'a JobsQueue, SubmitError> {
+) -> Result<(&'a JobsQueue, Option<VoiceRef>), SubmitError> {
     let queue = app
         .jobs_queue()
         .ok_or_else(|| StoreError::unavailable("SendMessage", "JOBS_QUEUE_URL is not set"))?;
@@ -222,7 +234,20 @@ async fn ready_queue<'a>(
             return Err(SubmitError::NoSuchLyrics);
         }
     }
-    Ok(queue)
+    let voice = match &job.voice_id {
+        Some(id) => {
+            let voice = crate::voices::usable(app, &caller.id, id).await?;
+            let model_key = voice.model_key.ok_or(crate::voices::VoiceError::NotReady(
+                son1k_domain::voices::Status::Training.as_str(),
+            ))?;
+            Some(VoiceRef {
+                voice_id: voice.voice_id,
+                model_key,
+            })
+        }
+        None => None,
+    };
+    Ok((queue, voice))
 }
 
 /// Decides and reserves the job's unit from `user` as it last was (the clock read on every
@@ -233,6 +258,7 @@ async fn reserve(
     caller: &Caller,
     job: &NewJob,
     user: UserRecord,
+    voice: Option<VoiceRef>,
 ) -> Result<SubmitOutcome, SubmitError> {
     let id = &job.generation_id;
     let mut spends = SpendLoop::new(app, "submit", user);
@@ -266,7 +292,7 @@ async fn reserve(
             Spend::Spent(after) => {
                 let used = after.used_in(&grant.period_key);
                 let grant = grant.settled(used, after.paid_generations_total);
-                let mut record = job_record(caller, job, &grant, &reservation, now);
+                let mut record = job_record(caller, job, &grant, &reservation, now, voice.clone());
                 record.alerts = crate::alerts::generation_alerts(&after, &grant, now);
                 return place(app, queue, caller, job, &record, &grant).await;
             }
@@ -306,6 +332,7 @@ fn job_record(
     grant: &Grant,
     reservation: &Reservation,
     now: DateTime<Utc>,
+    voice: Option<VoiceRef>,
 ) -> JobRecord {
     JobRecord {
         pk: generation_pk(&job.generation_id),
@@ -319,7 +346,8 @@ fn job_record(
         quality: job.quality,
         duration_seconds: job.duration_seconds,
         tier: grant.tier,
-        contributes: grant.contributes,
+        // A generation in a cloned voice is never shared with the pool.
+        contributes: grant.contributes && voice.is_none(),
         period_key: grant.period_key.clone(),
         reserved_until: reservation.until,
         expires_at: (now + son1k_store::jobs::JOB_KEPT).timestamp(),
@@ -333,6 +361,7 @@ fn job_record(
         provider_calls: 0,
         audio: None,
         alerts: Vec::new(),
+        voice,
     }
 }
 
@@ -808,6 +837,7 @@ impl<A: Time + Users + Jobs + ProviderStates + AudioBucket> Run<'_, A> {
             prompt: self.job.prompt.clone(),
             quality: self.job.quality,
             duration_seconds: self.job.duration_seconds,
+            voice: self.job.voice.clone(),
         };
         let result = match provider.generate(&request).await {
             Ok(audio) => self.store(audio, key, &name).await?,
@@ -1143,5 +1173,6 @@ fn generation_record(
         audio_state: AudioState::Stored,
         upload: None,
         audio: Some(audio.clone()),
+        voice_id: job.voice.as_ref().map(|v| v.voice_id.clone()),
     })
 }

@@ -587,5 +587,6 @@ fn generation_record(
         audio_state: AudioState::None,
         upload: None,
         audio: None,
+        voice_id: None,
     }
 }

@@ -128,6 +128,8 @@ pub struct GenerationRequest {
     pub prompt: String,
     pub quality: Quality,
     pub duration_seconds: f64,
+    /// The caller's cloned voice to sing in: its id and trained model's key.
+    pub voice: Option<son1k_store::jobs::VoiceRef>,
 }
 
 /// Why a provider call did not give audio.
@@ -277,12 +279,19 @@ impl Predictions {
             Quality::High => "stereo-large",
             Quality::Ultra => "stereo-melody-large",
         };
-        serde_json::json!({
+        let mut input = serde_json::json!({
             "prompt": request.prompt,
             "duration": Self::seconds(request),
             "model_version": model_version,
             "output_format": "wav",
-        })
+        });
+        if let (Some(voice), Some(fields)) = (&request.voice, input.as_object_mut()) {
+            fields.insert(
+                "voice".into(),
+                serde_json::json!({ "id": voice.voice_id, "model_key": voice.model_key }),
+            );
+        }
+        input
     }
 
     async fn read(response: reqwest::Response) -> Result<Prediction, ProviderError> {

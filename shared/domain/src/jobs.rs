@@ -33,6 +33,9 @@ pub struct SubmitRequest {
     /// One of the caller's lyrics drafts this generation sings (marked as turned into a song).
     #[serde(default)]
     pub lyrics_id: Option<LyricsId>,
+    /// One of the caller's own ready voices the generation is sung in (never shared to the pool).
+    #[serde(default)]
+    pub voice_id: Option<crate::ids::VoiceId>,
 }
 
 /// A validated submission.
@@ -45,6 +48,7 @@ pub struct NewJob {
     pub quality: Quality,
     pub duration_seconds: f64,
     pub lyrics_id: Option<LyricsId>,
+    pub voice_id: Option<crate::ids::VoiceId>,
 }
 
 impl TryFrom<SubmitRequest> for NewJob {
@@ -94,6 +98,7 @@ impl TryFrom<SubmitRequest> for NewJob {
             quality: req.quality,
             duration_seconds: (d * 1000.0).round() / 1000.0,
             lyrics_id: req.lyrics_id,
+            voice_id: req.voice_id,
         })
     }
 }

@@ -76,6 +76,9 @@ pub struct GenerationRecord {
     /// The object accounted for this generation, once S3 reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<StoredAudio>,
+    /// The cloned voice it is sung in: such a generation never enters the pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice_id: Option<son1k_domain::ids::VoiceId>,
 }
 
 /// A presigned upload handed out: its type and exact size, and the upload's own id (its object key:

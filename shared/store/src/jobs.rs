@@ -33,6 +33,13 @@ pub const JOB_SK: &str = "JOB";
 /// How long a job's item is kept (then the table's TTL removes it).
 pub const JOB_KEPT: chrono::Duration = chrono::Duration::days(90);
 
+/// A voice a job is sung in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoiceRef {
+    pub voice_id: son1k_domain::ids::VoiceId,
+    pub model_key: String,
+}
+
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
@@ -76,6 +83,9 @@ pub struct JobRecord {
     /// Provider calls made for this job, over every run.
     #[serde(default)]
     pub provider_calls: u32,
+    /// The caller's voice it is sung in (its id and trained model): never contributed to the pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<VoiceRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<StoredAudio>,
     /// The alerts its reservation fired (a threshold crossed, the month's pace): written by its

@@ -13,6 +13,9 @@ impl From<son1k_app::community::CommunityError> for ApiError {
                 "only paid tiers contribute to the pool",
             ),
             CommunityError::NotFound => ApiError::not_found("no such generation of yours"),
+            CommunityError::ClonedVoice => ApiError::forbidden(
+                "a generation in a cloned voice is its owner's alone and never enters the pool",
+            ),
             CommunityError::AlreadyContributed => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::AlreadyContributed,

@@ -24,6 +24,10 @@ impl From<son1k_app::jobs::SubmitError> for ApiError {
                 ErrorCode::NoProviderConfigured,
                 "no generation provider is configured on this deployment",
             ),
+            SubmitError::Voice(son1k_app::voices::VoiceError::NotFound) => {
+                ApiError::not_found("no such voice of yours").with("field", "voice_id")
+            }
+            SubmitError::Voice(err) => ApiError::from(err).with("field", "voice_id"),
             SubmitError::Store(err) => err.into(),
             SubmitError::BudgetSpent { .. } => ApiError::dependency_unavailable("the database"),
         }
