@@ -357,7 +357,9 @@ export interface paths {
          *     fails it is released and the quota comes back (except when its audio no longer fits the owner's
          *     storage: the provider was paid, so the unit stays spent). A job that never finishes stops counting 15
          *     minutes after it was submitted. The `generation_id` is the idempotency key: the same id again
-         *     from the same user answers `200` with the job's state; another user's id is `409`.
+         *     from the same user answers `200` with the job's state; another user's id is `409`. With
+         *     `voice_id` the song is sung in one of the caller's own `ready` voices (the provider gets its
+         *     trained model); such a generation is never contributed to the pool.
          */
         post: operations["generation-submit"];
         delete?: never;
@@ -1519,7 +1521,7 @@ export interface operations {
             };
             400: components["responses"]["InvalidRequest"];
             401: components["responses"]["Unauthorized"];
-            /** @description `only_paid_tiers`. */
+            /** @description `only_paid_tiers`, or `forbidden`: a generation sung in a cloned voice is never shared. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1752,6 +1754,8 @@ export interface operations {
                     duration_seconds: number;
                     /** @description One of the caller's lyrics drafts this generation sings: marked as turned into a song (Pixel stops suggesting it). */
                     lyrics_id?: components["schemas"]["ClientId"] | null;
+                    /** @description One of the caller's own ready voices to sing in (`POST /api/voices`). */
+                    voice_id?: components["schemas"]["ClientId"] | null;
                 };
             };
         };
@@ -1792,7 +1796,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `not_found` (`field`: `lyrics_id`): no lyrics draft of the caller's has that id; nothing is reserved. */
+            /** @description `not_found` (`field`: `lyrics_id` or `voice_id`): no lyrics draft, or no voice, of the caller's has that id (another user's voice is not found either); nothing is reserved. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1801,7 +1805,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `generation_id_taken`: another user's job, or a generation recorded with this id. */
+            /** @description `generation_id_taken`: another user's job, or a generation recorded with this id. Or `voice_not_ready` (`field`: `voice_id`, with `status`): the voice is not trained yet, or failed. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1810,6 +1814,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            410: components["responses"]["VoiceDeleted"];
             /** @description `payload_too_large` (the body, with `limit_bytes`) or `storage_quota_exceeded`: the job's audio may take more than the caller's free storage (`duration_seconds` × the quality's most bytes a second, 32,000 standard, 64,000 high, 176,400 ultra, plus a 44-byte WAV header), with `limit_bytes`, `used_bytes`, `remaining_bytes`. Nothing is reserved or queued. */
             413: {
                 headers: {
