@@ -220,6 +220,8 @@ def main():
     # alert-delivery needs its queues' URLs to start (never sent to by the cold starts).
     env["ALERT_RETRY_QUEUE_URL"] = f"{os.environ['AWS_ENDPOINT_URL_S3']}/123456789012/bench-alert-retries"
     env["ALERT_DEAD_LETTER_QUEUE_URL"] = f"{os.environ['AWS_ENDPOINT_URL_S3']}/123456789012/bench-alert-retries-dlq"
+    # voices and voice-delete need the voice jobs queue's URL to start (`local-api bench` creates it).
+    env["VOICE_JOBS_QUEUE_URL"] = f"{os.environ['AWS_ENDPOINT_URL_S3']}/123456789012/bench-voice-jobs"
     os.environ.update(env)
     sh([local_api, "init"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     report = json.loads(subprocess.run(

@@ -971,7 +971,7 @@ async fn voice_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() 
 
     // The worker trains it; its results held back while the voice is deleted.
     app.voice_worker.work_once(0).await.expect("worker");
-    let results = app.voice_worker.take_results(0).await;
+    let results = app.voice_worker.take_results(0).await.expect("results");
     recorder.take();
     s3.take();
     let deleted = app
@@ -1004,7 +1004,7 @@ async fn voice_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() 
             .expect("put");
     }
     for result in &results {
-        app.voice_worker.send_result(result).await;
+        app.voice_worker.send_result(result).await.expect("send");
     }
     recorder.take();
     s3.take();

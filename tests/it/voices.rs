@@ -161,10 +161,10 @@ async fn training_is_seen_between_verification_and_the_model_and_a_duplicate_res
     );
     // The worker's results arrive one at a time: first the verification (twice).
     app.voice_worker.work_once(0).await.expect("worker");
-    let results = app.voice_worker.take_results(0).await;
+    let results = app.voice_worker.take_results(0).await.expect("results");
     assert_eq!(results.len(), 4, "verified and ready, each sent twice");
     for result in &results[..2] {
-        app.voice_worker.send_result(result).await;
+        app.voice_worker.send_result(result).await.expect("send");
     }
     assert_eq!(
         app.voice_worker.deliver_results(0).await.expect("results"),
@@ -172,10 +172,13 @@ async fn training_is_seen_between_verification_and_the_model_and_a_duplicate_res
     );
     assert_eq!(get(&app, "tess", &voice).await.json()["status"], "training");
     for result in &results[2..] {
-        app.voice_worker.send_result(result).await;
+        app.voice_worker.send_result(result).await.expect("send");
     }
     // Out of order and again: the verification once more after the model.
-    app.voice_worker.send_result(&results[0]).await;
+    app.voice_worker
+        .send_result(&results[0])
+        .await
+        .expect("send");
     app.voice_worker.deliver_results(0).await.expect("results");
     assert_eq!(get(&app, "tess", &voice).await.json()["status"], "ready");
     let stored = app
@@ -471,7 +474,7 @@ async fn the_worker_messages_agree_with_their_json_schemas() {
     let (voice, _) = voice_with_recordings(&app, "sch").await;
     submit(&app, "sch", &voice).await;
     app.voice_worker.work_once(0).await.expect("worker");
-    let results = app.voice_worker.take_results(0).await;
+    let results = app.voice_worker.take_results(0).await.expect("results");
     app.call(
         "DELETE",
         &format!("/api/voices/{voice}"),
@@ -481,7 +484,7 @@ async fn the_worker_messages_agree_with_their_json_schemas() {
     .await;
     app.voice_worker.work_once(0).await.expect("worker");
     let mut results_all = results.clone();
-    results_all.extend(app.voice_worker.take_results(0).await);
+    results_all.extend(app.voice_worker.take_results(0).await.expect("results"));
     let jobs = app.voice_worker.jobs();
     assert_eq!(jobs.len(), 2, "verify_and_train and delete");
     assert_eq!(results_all.len(), 3, "verified, ready, deleted");

@@ -80,6 +80,9 @@ struct Seeded {
     today: String,
     month_ago: String,
     webhook_secret: String,
+    /// A voice of `bench_voice`'s awaiting its recordings, and one voice of each `deleter-<i>`.
+    voice: String,
+    deletable: Vec<String>,
 }
 
 /// Runs everything; `bins` holds the release binaries, `runs` cold starts per binary.
@@ -92,6 +95,7 @@ pub async fn run(bins: &Path, runs: usize, samples: usize) -> Result<Report, Fai
         "storage-events",
         "generation-worker",
         "alert-delivery",
+        "voice-results",
         "hello-world",
     ]);
     let mut seen = std::collections::BTreeSet::new();
@@ -123,6 +127,26 @@ async fn routes(samples: usize) -> Result<Vec<RouteFigures>, Failure> {
             let user = son1k_store::users::UserRecord::new(id, None, None, chrono::Utc::now());
             state.users().create(user).await?;
         }
+        // Voices are for paid tiers: one STUDIO user per creation, and per deletion.
+        for family in ["voicer", "deleter"] {
+            let id = son1k_domain::ids::UserId::parse(&format!("{family}-{i}"))?;
+            let mut user = son1k_store::users::UserRecord::new(id, None, None, chrono::Utc::now());
+            user.tier = son1k_domain::tiers::Tier::Studio;
+            user.tier_source = son1k_domain::entitlement::TierSource::Admin;
+            state.users().create(user).await?;
+        }
+    }
+    let mut seeded = seeded;
+    for i in 0..samples + 6 {
+        let voice = post_json(
+            &client,
+            &base,
+            "/api/voices",
+            &format!("deleter-{i}"),
+            json!({"name": "bench"}),
+        )
+        .await?;
+        seeded.deletable.push(text_at(&voice, "/voice_id")?);
     }
     // POST like before DELETE like: an unlike of a like that is there is the common path.
     let mut order: Vec<&Route> = ROUTES.iter().collect();
@@ -160,6 +184,8 @@ async fn bench_state(counter: &CallCounter, meter: &CapacityMeter) -> Result<App
     };
     // Submissions are measured, not runs: a provider counts as configured.
     state.jobs_queue = Some(crate::jobs::ensure_queue(&state, "bench-jobs", 1).await?);
+    // The voice jobs queue (no worker reads it here).
+    crate::voice_worker::VoiceWorker::start(&mut state, "bench").await?;
     // Lyric Studio and Pixel talk to an Ollama stub of their own (its answers take no time: the
     // figures are the backend's).
     let ollama = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -304,6 +330,14 @@ async fn seed(client: &reqwest::Client, base: &str, state: &AppState) -> Result<
         json!({"message": "hello"}),
     )
     .await?;
+    let voice = post_json(
+        client,
+        base,
+        "/api/voices",
+        "bench_rec",
+        json!({"name": "bench voice"}),
+    )
+    .await?;
     Ok(Seeded {
         item,
         lyrics: drafts.first().cloned().ok_or("no draft")?,
@@ -315,6 +349,8 @@ async fn seed(client: &reqwest::Client, base: &str, state: &AppState) -> Result<
             .to_string(),
         webhook_secret: std::env::var("STRIPE_WEBHOOK_SECRET")
             .map_err(|_| "STRIPE_WEBHOOK_SECRET is not set")?,
+        voice: text_at(&voice, "/voice_id")?,
+        deletable: Vec::new(),
     })
 }
 
@@ -485,6 +521,7 @@ fn plan(route: &Route, i: usize, s: &Seeded) -> Result<Call, Failure> {
         || plan_billing(&mut call, i, s)
         || plan_pool(&mut call, i, s)
         || plan_assist(&mut call, i, s)
+        || plan_voices(&mut call, i, s)?
         || plan_other(&mut call, s);
     if !planned {
         return Err(format!("no benchmark plan for {} {}", route.method, route.path).into());
@@ -618,6 +655,34 @@ fn plan_assist(call: &mut Call, i: usize, s: &Seeded) -> bool {
     true
 }
 
+/// Voices: a creation per STUDIO user, the list and a voice of `bench_rec`'s, its submission
+/// before its recordings arrived (the 409: one read), a deletion per user.
+fn plan_voices(call: &mut Call, i: usize, s: &Seeded) -> Result<bool, Failure> {
+    let path = call.path.clone();
+    match (call.method, path.as_str()) {
+        ("POST", "/api/voices") => {
+            call.user = user(&format!("voicer-{i}"));
+            call.body = Some(json!({"name": "bench", "language": "en"}).to_string());
+        }
+        ("GET", "/api/voices") => call.user = user("bench_rec"),
+        ("GET", "/api/voices/{voice_id}") => {
+            call.user = user("bench_rec");
+            call.path = format!("/api/voices/{}", s.voice);
+        }
+        ("POST", "/api/voices/{voice_id}/submit") => {
+            call.user = user("bench_rec");
+            call.path = format!("/api/voices/{}/submit", s.voice);
+        }
+        ("DELETE", "/api/voices/{voice_id}") => {
+            call.user = user(&format!("deleter-{i}"));
+            let voice = s.deletable.get(i).ok_or("not enough voices to delete")?;
+            call.path = format!("/api/voices/{voice}");
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
 /// Health, tiers and limits, the admin routes, alerts and their settings.
 fn plan_other(call: &mut Call, s: &Seeded) -> bool {
     let path = call.path.clone();
@@ -652,7 +717,7 @@ fn plan_other(call: &mut Call, s: &Seeded) -> bool {
 fn event_for(function: &str) -> Result<String, Failure> {
     match function {
         "scheduled-reset" => return Ok(json!({"kind": "daily"}).to_string()),
-        "storage-events" | "generation-worker" | "alert-delivery" => {
+        "storage-events" | "generation-worker" | "alert-delivery" | "voice-results" => {
             return Ok(json!({"Records": []}).to_string())
         }
         _ => {}
@@ -923,6 +988,8 @@ mod tests {
             today: "2026-12-03".into(),
             month_ago: "2026-11-04".into(),
             webhook_secret: "whsec_test".into(),
+            voice: "voice".into(),
+            deletable: (0..10).map(|i| format!("voice-{i}")).collect(),
         }
     }
 

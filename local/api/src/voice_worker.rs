@@ -319,7 +319,7 @@ impl VoiceWorker {
 
     /// Takes the results waiting (up to `wait_seconds` for the first) off the results queue,
     /// unapplied: a test hands them on with `send_result`, in the order it chooses.
-    pub async fn take_results(&self, wait_seconds: i32) -> Vec<Value> {
+    pub async fn take_results(&self, wait_seconds: i32) -> Result<Vec<Value>, Failure> {
         let sqs = self.state.sqs_client();
         let mut taken = Vec::new();
         let mut wait = wait_seconds;
@@ -330,37 +330,32 @@ impl VoiceWorker {
                 .max_number_of_messages(10)
                 .wait_time_seconds(wait)
                 .send()
-                .await
-                .expect("receive results");
+                .await?;
             if received.messages().is_empty() {
-                return taken;
+                return Ok(taken);
             }
             for message in received.messages() {
-                taken.push(
-                    serde_json::from_str(message.body().unwrap_or_default())
-                        .expect("a JSON result"),
-                );
+                taken.push(serde_json::from_str(message.body().unwrap_or_default())?);
                 sqs.delete_message()
                     .queue_url(&self.results_url)
                     .receipt_handle(message.receipt_handle().unwrap_or_default())
                     .send()
-                    .await
-                    .expect("delete a result");
+                    .await?;
             }
             wait = 0;
         }
     }
 
     /// Puts `result` on the results queue.
-    pub async fn send_result(&self, result: &Value) {
+    pub async fn send_result(&self, result: &Value) -> Result<(), Failure> {
         self.state
             .sqs_client()
             .send_message()
             .queue_url(&self.results_url)
             .message_body(result.to_string())
             .send()
-            .await
-            .expect("send a result");
+            .await?;
+        Ok(())
     }
 
     /// Serves both queues until the process ends (`make dev`).
