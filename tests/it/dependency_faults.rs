@@ -22,7 +22,8 @@ async fn past_validation(app: &TestApp, method: &str, template: &str) -> TestRes
         .replace("{user_id}", "me")
         .replace("{generation_id}", "g-1")
         .replace("{lyrics_id}", ITEM)
-        .replace("{id}", ITEM);
+        .replace("{id}", ITEM)
+        .replace("{voice_id}", ITEM);
     let (caller, body) = match template {
         "/health" | "/api/tiers" | "/api/community/pool" | "/api/community/ranking" => (None, None),
         "/api/tiers/webhook" => {
@@ -48,6 +49,7 @@ async fn past_validation(app: &TestApp, method: &str, template: &str) -> TestRes
         "/api/admin/users/{user_id}/tier" => (As::admin("ops"), Some(json!({"tier": "PRO"}))),
         "/api/lyrics" if method == "POST" => (As::user("ivan"), Some(json!({"theme": "rain"}))),
         "/api/pixel/chat" => (As::user("ivan"), Some(json!({"message": "hello"}))),
+        "/api/voices" if method == "POST" => (As::user("ivan"), Some(json!({"name": "mine"}))),
         "/api/me/alerts/settings" if method == "PUT" => (
             As::user("ivan"),
             Some(json!({"thresholds": [80], "channels": {"email": true}, "pace": true})),
