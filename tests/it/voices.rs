@@ -611,3 +611,31 @@ async fn a_generation_refuses_another_users_voice_one_not_ready_and_a_deleted_on
     assert_eq!(app.limits("bass").await["used"], 0);
     assert_eq!(app.limits("alto").await["used"], 0);
 }
+
+#[tokio::test]
+async fn a_recording_that_crosses_a_storage_threshold_fires_its_alert_once() {
+    let app = TestApp::spawn().await;
+    user(&app, "belle", Tier::Creator).await;
+    let limit = Tier::Creator.spec().storage_bytes.expect("a limited tier");
+    let id = son1k_domain::ids::UserId::parse("belle").expect("id");
+    // 100 bytes short of 80 %: the consent recording crosses it.
+    app.add_stored_bytes(&id, son1k_domain::alerts::boundary(80, limit) - 100)
+        .await;
+    let body = create(&app, "belle").await.json();
+    let key = upload(&app, &body["uploads"]["consent"], wav(4)).await;
+    // The same event again counts nothing and fires nothing.
+    app.object_created(&key).await;
+    upload(&app, &body["uploads"]["samples"][0], wav(12)).await;
+    let alerts = app
+        .call("GET", "/api/me/alerts", As::user("belle"), None)
+        .await
+        .json();
+    let items = alerts["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{alerts}");
+    assert_eq!(items[0]["quota"], "storage");
+    assert_eq!(items[0]["thresholds"], json!([80]));
+    assert_eq!(
+        app.limits("belle").await["storage"]["used_bytes"],
+        son1k_domain::alerts::boundary(80, limit) - 100 + (wav(4).len() + wav(12).len()) as u64
+    );
+}

@@ -324,7 +324,7 @@ mod provided {
 
     impl ports::Voices for AppState {
         fn voices(&self) -> store::voices::VoicesStore<'_> {
-            store::voices::VoicesStore::new(self.dynamo(), &self.config.names.users_table)
+            store::voices::VoicesStore::new(self.dynamo(), &self.config.names)
         }
     }
 

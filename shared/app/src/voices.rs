@@ -12,8 +12,9 @@ use son1k_domain::voices::{
     self as rules, Change, ConsentRef, Current, Failure, FailureCode, JobKind, Outcome, SampleRef,
     Slot, Status, VoiceJob, VoiceResult,
 };
+use son1k_store::alerts::AlertWrites;
 use son1k_store::audio::Presigned;
-use son1k_store::voices::{Accounted, Applied, Create, Recording, VoiceRecord};
+use son1k_store::voices::{Account, Accounted, Applied, Create, Recording, VoiceRecord};
 use son1k_store::{Attempt, StoreError};
 
 /// Attempts of a write whose item other requests hold (a transaction conflict), and re-reads
@@ -507,22 +508,40 @@ pub async fn arrived(
                     duration_ms: p.duration_ms,
                     sha256: sha256.clone(),
                 };
-                let user = app.users().get(&owner).await?;
-                let max = user.as_ref().and_then(|u| {
-                    let limit = u.entitlement(now).tier.spec().storage_bytes?;
-                    Some(limit.saturating_sub(size))
-                });
-                match app
-                    .voices()
-                    .account(&voice, slot, &recording, max, rules::MAX_SAMPLES_MS, now)
-                    .await?
-                {
+                let user =
+                    app.users().get(&owner).await?.ok_or_else(|| {
+                        StoreError::corrupt("a voice of a user who does not exist")
+                    })?;
+                let limit = user.entitlement(now).tier.spec().storage_bytes;
+                // The storage alerts the bytes fire, decided from the owner as read and written
+                // with them (the write is conditioned on the range they were decided in).
+                let (alert, within) = crate::alerts::of_storage(&user, size, now);
+                let mut alerts = AlertWrites::for_user(&user, alert, now);
+                let outcome = loop {
+                    let write = Account {
+                        voice: &voice,
+                        slot,
+                        recording: &recording,
+                        max_used_before: limit.map(|l| l.saturating_sub(size)),
+                        storage_within: within,
+                        max_samples_ms: rules::MAX_SAMPLES_MS,
+                        alerts: &alerts,
+                    };
+                    match app.voices().account(&write, now).await? {
+                        // Thresholds that fired before: account without them.
+                        Attempt::Done(Accounted::AlertsFired(fired)) => {
+                            alerts = alerts.without(&fired)
+                        }
+                        other => break other,
+                    }
+                };
+                match outcome {
                     Attempt::Done(Accounted::Stored) => {
                         tracing::info!(key, bytes = size, "voice recording stored");
                         return Ok(Arrival::Stored);
                     }
                     Attempt::Done(Accounted::OverQuota) => "the storage quota is full".to_owned(),
-                    Attempt::Done(Accounted::Changed) => continue,
+                    Attempt::Done(Accounted::Changed | Accounted::AlertsFired(_)) => continue,
                     Attempt::Busy => {
                         retry::pause(attempt).await;
                         continue;

@@ -160,6 +160,8 @@ enum CreateItem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Accounted {
     Stored,
+    /// Thresholds among the alerts had fired before: nothing was written; account without them.
+    AlertsFired(super::alerts::Fired),
     /// The voice is no longer as read (another recording, a submit, a deletion): read it again.
     Changed,
     /// The owner's storage would pass the quota.
@@ -171,6 +173,25 @@ enum AccountItem {
     Voice,
     Owner,
     Consent,
+    Alert,
+    Fired(super::alerts::Marker),
+}
+
+/// An arrived recording to account: the voice as read, its slot and recording, and the owner's
+/// storage conditions and alerts.
+#[derive(Debug, Clone, Copy)]
+pub struct Account<'a> {
+    pub voice: &'a VoiceRecord,
+    pub slot: Slot,
+    pub recording: &'a Recording,
+    /// The owner's `storage_used_bytes` at most this before (the limit minus the bytes; `None`:
+    /// unlimited).
+    pub max_used_before: Option<u64>,
+    /// And within `[from, to)`: the range the alerts' crossing was decided in.
+    pub storage_within: Option<(u64, u64)>,
+    pub max_samples_ms: u64,
+    /// The storage alerts the bytes fire, written with them.
+    pub alerts: &'a super::alerts::AlertWrites,
 }
 
 fn s(value: &str) -> AttributeValue {
@@ -196,11 +217,16 @@ fn attr<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
 pub struct VoicesStore<'a> {
     client: &'a Client,
     table: &'a str,
+    alerts_table: &'a str,
 }
 
 impl<'a> VoicesStore<'a> {
-    pub fn new(client: &'a Client, table: &'a str) -> Self {
-        Self { client, table }
+    pub fn new(client: &'a Client, names: &'a crate::Names) -> Self {
+        Self {
+            client,
+            table: &names.users_table,
+            alerts_table: &names.alerts_table,
+        }
     }
 
     pub async fn get(
@@ -347,13 +373,10 @@ impl<'a> VoicesStore<'a> {
     /// consent recording, keeps its consent record.
     pub async fn account(
         &self,
-        voice: &VoiceRecord,
-        slot: Slot,
-        recording: &Recording,
-        max_used_before: Option<u64>,
-        max_samples_ms: u64,
+        write: &Account<'_>,
         now: DateTime<Utc>,
     ) -> Result<Attempt<Accounted>, StoreError> {
+        let (voice, slot, recording) = (write.voice, write.slot, write.recording);
         let mut update = Update::builder()
             .table_name(self.table)
             .set_key(Some(item_key(voice.pk.clone(), &voice.sk)))
@@ -380,7 +403,7 @@ impl<'a> VoicesStore<'a> {
                 .expression_attribute_values(":ms", n(recording.duration_ms))
                 .expression_attribute_values(
                     ":max_ms",
-                    n(max_samples_ms.saturating_sub(recording.duration_ms)),
+                    n(write.max_samples_ms.saturating_sub(recording.duration_ms)),
                 ),
         };
         let update = update
@@ -396,18 +419,32 @@ impl<'a> VoicesStore<'a> {
             .set_key(Some(item_key(user_pk(&voice.owner_id), PROFILE_SK)))
             .update_expression("ADD storage_used_bytes :bytes")
             .expression_attribute_values(":bytes", n(recording.bytes));
-        owner = match max_used_before {
-            Some(max) => owner
-                .condition_expression(
-                    "attribute_exists(pk) AND (attribute_not_exists(storage_used_bytes) OR storage_used_bytes <= :max)",
-                )
-                .expression_attribute_values(":max", n(max)),
-            None => owner.condition_expression("attribute_exists(pk)"),
-        };
+        let mut condition = "attribute_exists(pk)".to_owned();
+        if let Some(max) = write.max_used_before {
+            condition.push_str(
+                " AND (attribute_not_exists(storage_used_bytes) OR storage_used_bytes <= :max)",
+            );
+            owner = owner.expression_attribute_values(":max", n(max));
+        }
+        if let Some(range) = write.storage_within {
+            let (within, values) = super::alerts::storage_within(range);
+            condition.push_str(&within);
+            for (name, value) in values {
+                owner = owner.expression_attribute_values(name, value);
+            }
+            owner = owner.return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            );
+        }
         items.push(
             AccountItem::Owner,
             TransactWriteItem::builder()
-                .update(owner.build().map_err(StoreError::invalid_request)?)
+                .update(
+                    owner
+                        .condition_expression(condition)
+                        .build()
+                        .map_err(StoreError::invalid_request)?,
+                )
                 .build(),
         );
         if let (Slot::Consent(attempt), Some(sha256)) = (slot, &recording.sha256) {
@@ -433,14 +470,41 @@ impl<'a> VoicesStore<'a> {
                 TransactWriteItem::builder().put(put).build(),
             );
         }
+        write.alerts.push_to(
+            &mut items,
+            self.alerts_table,
+            AccountItem::Alert,
+            AccountItem::Fired,
+        )?;
         Ok(match items.send(self.client).await? {
-            Transacted::Committed => Attempt::Done(Accounted::Stored),
-            Transacted::Refused(refused)
-                if refused.by(AccountItem::Owner) && !refused.by(AccountItem::Voice) =>
-            {
-                Attempt::Done(Accounted::OverQuota)
+            Transacted::Committed => {
+                write.alerts.log();
+                Attempt::Done(Accounted::Stored)
             }
-            Transacted::Refused(_) => Attempt::Done(Accounted::Changed),
+            Transacted::Refused(refused) => {
+                let fired = write.alerts.fired(&refused, AccountItem::Fired, false);
+                if refused.by(AccountItem::Voice) {
+                    Attempt::Done(Accounted::Changed)
+                } else if refused.by(AccountItem::Owner) {
+                    // Over the quota, or only outside the range the alerts were decided in.
+                    let used = refused
+                        .current(AccountItem::Owner)
+                        .and_then(|item| item.get("storage_used_bytes"))
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0);
+                    let over = write.max_used_before.is_some_and(|max| used > max);
+                    if write.storage_within.is_some() && !over {
+                        Attempt::Done(Accounted::Changed)
+                    } else {
+                        Attempt::Done(Accounted::OverQuota)
+                    }
+                } else if !fired.is_empty() {
+                    Attempt::Done(Accounted::AlertsFired(fired))
+                } else {
+                    Attempt::Done(Accounted::Changed)
+                }
+            }
             Transacted::Busy => Attempt::Busy,
         })
     }
