@@ -10,6 +10,7 @@ mod authorization;
 mod aws_semantics;
 mod checkout;
 mod contract;
+mod credits;
 mod dependency_faults;
 mod http_headers;
 mod http_helpers;

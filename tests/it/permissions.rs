@@ -888,6 +888,35 @@ async fn the_preview_is_granted_exactly_what_it_uses() {
 }
 
 #[tokio::test]
+async fn credits_is_granted_exactly_what_it_uses() {
+    let recorder = AccessRecorder::default();
+    let mut app = TestApp::spawn().await;
+    app.user_with_tier("payer", Tier::Pro, TierSource::Admin)
+        .await;
+    app.intercept(recorder.clone());
+    // A first request (the user is stored), an admin's grant (the user read, then the block and
+    // its ledger entry in one transaction), the balance and the ledger.
+    let first = app
+        .call("GET", "/api/credits", As::user("newcomer"), None)
+        .await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let granted = app
+        .call(
+            "POST",
+            "/api/admin/users/payer/credits",
+            As::admin("root"),
+            Some(r#"{"generations": 5, "expires_at": "2027-06-01T00:00:00Z", "reason": "r"}"#),
+        )
+        .await;
+    assert_eq!(granted.status, 201, "{}", granted.text());
+    for path in ["/api/credits", "/api/credits/ledger"] {
+        let res = app.call("GET", path, As::user("payer"), None).await;
+        assert_eq!(res.status, 200, "{}", res.text());
+    }
+    assert_granted("Credits", &logical(&app, recorder.take()));
+}
+
+#[tokio::test]
 async fn voice_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() {
     let (recorder, s3) = (AccessRecorder::default(), S3AccessRecorder::default());
     let mut app = TestApp::spawn().await;

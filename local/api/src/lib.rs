@@ -93,6 +93,7 @@ pub async fn invoke(
         "tiers-preview" => Box::pin(tiers_preview::handler(state, req)).await,
         "voices" => Box::pin(voices::handler(state, req)).await,
         "voice-delete" => Box::pin(voice_delete::handler(state, req)).await,
+        "credits" => Box::pin(credits::handler(state, req)).await,
         _ => Box::pin(fallback::handler(state, req)).await,
     };
     // A Lambda error is an opaque 500 from API Gateway; it never happens for expected outcomes.

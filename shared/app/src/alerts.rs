@@ -109,6 +109,10 @@ pub(crate) fn generation_alerts(
     grant: &Grant,
     now: DateTime<Utc>,
 ) -> Vec<Alert> {
+    // A credit leaves the period's counter where it was: nothing crossed.
+    if grant.credit.is_some() {
+        return Vec::new();
+    }
     let settings = after.alert_settings.clone().unwrap_or_default();
     let period = Some(after.entitlement(now).period).filter(|p| p.key() == grant.period_key);
     let limit = u64::from(grant.limit());

@@ -1148,12 +1148,16 @@ fn generation_record(
         generation_id: job.generation_id.clone(),
         recorded: true,
         used,
-        remaining: spec.generations.saturating_sub(used),
+        remaining: spec
+            .generations
+            .saturating_sub(used)
+            .saturating_add(son1k_domain::credits::balance(&user.credits, now)),
         reset_at: rfc3339(usage.entitlement.period.end),
         pool_contribution: contribution.map(|c| PoolContribution {
             contribution_id: c.contribution_id.clone(),
             points: c.points,
         }),
+        credit_block_id: None,
     };
     Ok(GenerationRecord {
         pk: generation_pk(&job.generation_id),

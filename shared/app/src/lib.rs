@@ -13,6 +13,7 @@ pub mod caller;
 pub mod clock;
 pub mod community;
 pub mod config;
+pub mod credits;
 pub mod delivery;
 pub mod housekeeping;
 pub mod jobs;

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use son1k_domain::analytics::Event;
 use son1k_domain::generation::{NewGeneration, PoolContribution, RecordedGeneration};
 use son1k_domain::ids::GenerationId;
-use son1k_domain::metering::{decide, Grant, Refusal};
+use son1k_domain::metering::{decide_with_credit, Grant, Refusal};
 use son1k_domain::pool::points;
 use son1k_domain::rate::RateStep;
 use son1k_store::analytics::Tally;
@@ -182,10 +182,12 @@ pub async fn record_generation(
         }
         // The request budget, from the bucket as read; taken in the spend's own update.
         let rate = crate::rate::step(app, user, now)?;
-        let grant = match decide(&user.usage(now), Some(generation.quality), now) {
-            Ok(grant) => grant,
-            Err(refusal) => return refused(app, caller, id, refusal, &rate, now).await,
-        };
+        let credit = user.next_credit(now);
+        let grant =
+            match decide_with_credit(&user.usage(now), credit, Some(generation.quality), now) {
+                Ok(grant) => grant,
+                Err(refusal) => return refused(app, caller, id, refusal, &rate, now).await,
+            };
         match app
             .generations()
             .spend(user, &grant, &rate, id, now)
@@ -294,7 +296,7 @@ async fn store(
     let contribution = grant
         .contributes
         .then(|| contribution(after, generation, now));
-    let body = body(generation, &grant, contribution.as_ref())?;
+    let body = body(after, generation, &grant, contribution.as_ref(), now)?;
     let record = generation_record(after, &grant, generation, &body, contribution.as_ref(), now);
     let tally = tally(after, &grant, generation, contribution.as_ref(), now);
     let mut alerts = crate::alerts::of_generation(after, &grant, now);
@@ -376,8 +378,7 @@ async fn give_back(
                 .give_back(
                     &generation.owner_id,
                     son1k_store::generations::Holder::InFlight(&generation.generation_id),
-                    &grant.period_key,
-                    grant.tier.is_paid(),
+                    son1k_store::generations::Unit::of(grant),
                 )
                 .await
         },
@@ -543,20 +544,26 @@ fn contribution(
 
 /// The exact 201 body, stored with the generation and replayed byte for byte.
 fn body(
+    after: &UserRecord,
     generation: &NewGeneration,
     grant: &Grant,
     contribution: Option<&ContributionRecord>,
+    now: DateTime<Utc>,
 ) -> Result<String, StoreError> {
     let body = RecordedGeneration {
         generation_id: generation.generation_id.clone(),
         recorded: true,
         used: grant.used_after,
-        remaining: grant.remaining,
+        // The allowance left and the credits, as the limits answer counts them.
+        remaining: grant
+            .remaining
+            .saturating_add(son1k_domain::credits::balance(&after.credits, now)),
         reset_at: rfc3339(grant.reset_at),
         pool_contribution: contribution.map(|c| PoolContribution {
             contribution_id: c.contribution_id.clone(),
             points: c.points,
         }),
+        credit_block_id: grant.credit.clone(),
     };
     serde_json::to_string(&body).map_err(StoreError::invalid_request)
 }

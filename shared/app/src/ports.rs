@@ -16,6 +16,7 @@ use son1k_store::allowances::AllowancesStore;
 use son1k_store::analytics::AnalyticsStore;
 use son1k_store::audio::AudioStore;
 use son1k_store::billing::BillingStore;
+use son1k_store::credits::CreditsStore;
 use son1k_store::generations::GenerationsStore;
 use son1k_store::housekeeping::HousekeepingStore;
 use son1k_store::jobs::JobsStore;
@@ -135,6 +136,11 @@ pub trait Keys {
     fn secrets(&self) -> &Secrets;
     fn app_secret_name(&self) -> Option<&str>;
     fn stripe_secret_name(&self) -> Option<&str>;
+}
+
+/// Credit blocks' ledger and the writes that add blocks.
+pub trait Credits {
+    fn credits(&self) -> CreditsStore<'_>;
 }
 
 /// Cloned voices and their consent records.

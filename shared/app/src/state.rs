@@ -322,6 +322,12 @@ mod provided {
         }
     }
 
+    impl ports::Credits for AppState {
+        fn credits(&self) -> store::credits::CreditsStore<'_> {
+            store::credits::CreditsStore::new(self.dynamo(), &self.config.names.users_table)
+        }
+    }
+
     impl ports::Voices for AppState {
         fn voices(&self) -> store::voices::VoicesStore<'_> {
             store::voices::VoicesStore::new(self.dynamo(), &self.config.names)

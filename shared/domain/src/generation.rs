@@ -100,6 +100,9 @@ pub struct RecordedGeneration {
     /// RFC 3339 to the second: the end of the period the generation was counted in.
     pub reset_at: String,
     pub pool_contribution: Option<PoolContribution>,
+    /// The credit block that paid it, when the period's allowance was used up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_block_id: Option<String>,
 }
 
 #[cfg(test)]

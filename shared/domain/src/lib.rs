@@ -7,6 +7,7 @@ pub mod analytics;
 pub mod assist;
 pub mod billing;
 pub mod clock;
+pub mod credits;
 pub mod cursor;
 pub mod entitlement;
 pub mod generation;

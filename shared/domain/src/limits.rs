@@ -38,7 +38,12 @@ pub struct LimitsView {
     pub reset_at: DateTime<Utc>,
     pub limit: u32,
     pub used: u32,
+    /// What the user may still generate: the period's allowance left and the credits.
     pub remaining: u32,
+    /// The period's allowance left, credits aside.
+    pub remaining_in_period: u32,
+    /// The credit blocks' balance (`credits::balance`): spent once the allowance is used up.
+    pub credits: u32,
     pub can_generate: bool,
     pub reason: Option<RefusalCode>,
     pub qualities: &'static [Quality],
@@ -69,6 +74,8 @@ impl LimitsView {
             limit: spec.generations,
             used: usage.used,
             remaining: spec.generations.saturating_sub(usage.used),
+            remaining_in_period: spec.generations.saturating_sub(usage.used),
+            credits: 0,
             can_generate: reason.is_none(),
             reason,
             qualities: spec.qualities,
@@ -82,6 +89,26 @@ impl LimitsView {
                 cancel_at_period_end: s.cancel_at_period_end,
             }),
         }
+    }
+}
+
+impl LimitsView {
+    /// The view with `balance` credits beside the allowance: they count in `remaining`, and a period
+    /// whose allowance is used up may still generate while any is left (a quality the tier lacks
+    /// stays refused).
+    pub fn with_credits(mut self, balance: u32) -> Self {
+        self.credits = balance;
+        self.remaining = self.remaining_in_period.saturating_add(balance);
+        if balance > 0
+            && matches!(
+                self.reason,
+                Some(RefusalCode::DailyLimitReached | RefusalCode::MonthlyLimitReached)
+            )
+        {
+            self.reason = None;
+            self.can_generate = true;
+        }
+        self
     }
 }
 
@@ -154,5 +181,27 @@ mod tests {
             serde_json::json!({"used_bytes": 7, "limit_bytes": 1_073_741_824u64})
         );
         assert_eq!(json["subscription"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn credits_count_in_remaining_and_outlast_a_spent_allowance_but_not_a_missing_quality() {
+        let view = LimitsView::new(id(), &free(1), None, 0, None, now()).with_credits(4);
+        assert_eq!(
+            (view.remaining, view.remaining_in_period, view.credits),
+            (6, 2, 4)
+        );
+        let spent = LimitsView::new(id(), &free(3), None, 0, None, now()).with_credits(1);
+        assert_eq!(
+            (spent.remaining, spent.can_generate, spent.reason),
+            (1, true, None)
+        );
+        let none = LimitsView::new(id(), &free(3), None, 0, None, now()).with_credits(0);
+        assert_eq!(none.reason, Some(RefusalCode::DailyLimitReached));
+        let high =
+            LimitsView::new(id(), &free(3), Some(Quality::High), 0, None, now()).with_credits(9);
+        assert_eq!(
+            (high.can_generate, high.reason),
+            (false, Some(RefusalCode::QualityNotInTier))
+        );
     }
 }

@@ -81,12 +81,15 @@ pub struct Grant {
     pub paid_total_after: u64,
     /// Whether this generation goes to the community pool (every 20th paid one).
     pub contributes: bool,
+    /// The credit block that pays it, when the period's allowance is used up (`credits`): the
+    /// period's counter does not move then.
+    pub credit: Option<String>,
 }
 
 impl Grant {
     /// The tier's limit for the period.
     pub fn limit(&self) -> u32 {
-        self.used_before + self.remaining + 1
+        self.tier.spec().generations
     }
 
     /// The value the period's stored counter must stay below for this grant to hold: the tier's
@@ -102,6 +105,17 @@ impl Grant {
     /// contribution come from them, so each request of a burst gets its own `used` and exactly one
     /// gets each 20th paid generation.
     pub fn settled(&self, counter_after: u32, paid_total_after: u64) -> Grant {
+        if self.credit.is_some() {
+            return Grant {
+                counter_before: counter_after,
+                used_before: counter_after,
+                used_after: counter_after,
+                remaining: 0,
+                paid_total_after,
+                contributes: contributes(self.tier, paid_total_after),
+                ..self.clone()
+            };
+        }
         let used_after = counter_after.max(1);
         Grant {
             counter_before: used_after - 1,
@@ -127,6 +141,17 @@ pub fn decide(
     quality: Option<Quality>,
     now: DateTime<Utc>,
 ) -> Result<Grant, Refusal> {
+    decide_with_credit(usage, None, quality, now)
+}
+
+/// The decision when `credit` (the block `credits::next_block` names) may pay once the period's
+/// allowance is used up: the allowance first, then the credit; the quality is the tier's either way.
+pub fn decide_with_credit(
+    usage: &Usage,
+    credit: Option<&str>,
+    quality: Option<Quality>,
+    now: DateTime<Utc>,
+) -> Result<Grant, Refusal> {
     let Usage {
         entitlement,
         used,
@@ -139,6 +164,21 @@ pub fn decide(
         return Err(Refusal::QualityNotInTier { tier, quality });
     }
     if used >= spec.generations {
+        if let Some(block) = credit {
+            let paid_total_after = paid_total + u64::from(tier.is_paid());
+            return Ok(Grant {
+                tier,
+                period_key: entitlement.period.key(),
+                reset_at: entitlement.period.end,
+                used_before: used,
+                counter_before: counted,
+                used_after: used,
+                remaining: 0,
+                paid_total_after,
+                contributes: contributes(tier, paid_total_after),
+                credit: Some(block.to_owned()),
+            });
+        }
         return Err(Refusal::LimitReached {
             period: spec.period,
             limit: spec.generations,
@@ -158,6 +198,7 @@ pub fn decide(
         remaining: spec.generations - used - 1,
         paid_total_after,
         contributes: contributes(tier, paid_total_after),
+        credit: None,
     })
 }
 
@@ -263,5 +304,42 @@ mod tests {
         );
         let free = decide(&usage(Tier::Free, 0, 19), None, now).unwrap();
         assert_eq!((free.paid_total_after, free.contributes), (19, false));
+    }
+
+    #[test]
+    fn a_credit_pays_only_once_the_allowance_is_used_up_and_never_a_quality_the_tier_lacks() {
+        let now = at("2026-11-26T10:00:00Z");
+        let grant = decide_with_credit(&usage(Tier::Free, 2, 0), Some("b1"), None, now).unwrap();
+        assert_eq!(grant.credit, None, "the allowance first");
+        let grant = decide_with_credit(&usage(Tier::Free, 3, 0), Some("b1"), None, now).unwrap();
+        assert_eq!(grant.credit.as_deref(), Some("b1"));
+        assert_eq!(
+            (grant.used_before, grant.used_after, grant.remaining),
+            (3, 3, 0)
+        );
+        assert_eq!(grant.limit(), 3);
+        assert_eq!(
+            decide_with_credit(
+                &usage(Tier::Free, 3, 0),
+                Some("b1"),
+                Some(Quality::High),
+                now
+            )
+            .err()
+            .map(|r| r.code()),
+            Some(RefusalCode::QualityNotInTier)
+        );
+        // A paid tier's credit generation is in the paid history (the 5 % rule counts it).
+        let grant = decide_with_credit(&usage(Tier::Pro, 200, 19), Some("b"), None, now).unwrap();
+        assert!(grant.contributes);
+        let settled = grant.settled(200, 20);
+        assert_eq!(
+            (
+                settled.used_after,
+                settled.remaining,
+                settled.credit.as_deref()
+            ),
+            (200, 0, Some("b"))
+        );
     }
 }

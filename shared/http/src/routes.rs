@@ -225,6 +225,24 @@ pub const ROUTES: &[Route] = &[
         function: "voice-delete",
         public: false,
     },
+    Route {
+        method: "GET",
+        path: "/api/credits",
+        function: "credits",
+        public: false,
+    },
+    Route {
+        method: "GET",
+        path: "/api/credits/ledger",
+        function: "credits",
+        public: false,
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/users/{user_id}/credits",
+        function: "credits",
+        public: false,
+    },
 ];
 
 /// What the route table says about a request.

@@ -170,6 +170,28 @@ pub enum Spend {
     Busy,
 }
 
+/// A unit given back: where it was taken from.
+#[derive(Debug, Clone, Copy)]
+pub struct Unit<'a> {
+    /// The period's counter it is in, unless a credit paid.
+    pub period_key: &'a str,
+    /// Whether it is in the paid history.
+    pub paid: bool,
+    /// The credit block that paid it, if one did: the unit goes back there.
+    pub credit: Option<&'a str>,
+}
+
+impl<'a> Unit<'a> {
+    /// The unit `grant` spent.
+    pub fn of(grant: &'a Grant) -> Self {
+        Self {
+            period_key: &grant.period_key,
+            paid: grant.tier.is_paid(),
+            credit: grant.credit.as_deref(),
+        }
+    }
+}
+
 /// What held a unit that is given back.
 #[derive(Debug, Clone, Copy)]
 pub enum Holder<'a> {
@@ -258,15 +280,14 @@ impl<'a> GenerationsStore<'a> {
     /// in-flight marker of a record that did not land, or a job's reservation, exactly as made). A
     /// failed condition means nothing is owed: the reservation was given back or taken out already,
     /// or the counter is gone with its period. `Busy`: a transaction held the user item.
-    #[tracing::instrument(skip_all, fields(user_id = %user, period = %period_key))]
+    #[tracing::instrument(skip_all, fields(user_id = %user, period = %unit.period_key))]
     pub async fn give_back(
         &self,
         user: &UserId,
         holder: Holder<'_>,
-        period_key: &str,
-        paid: bool,
+        unit: Unit<'_>,
     ) -> Result<Attempt<()>, StoreError> {
-        self.end_hold(user, holder, Some((period_key, paid))).await
+        self.end_hold(user, holder, Some(unit)).await
     }
 
     /// Ends a job's reservation with its unit spent (the provider was paid, the audio could not be
@@ -289,7 +310,7 @@ impl<'a> GenerationsStore<'a> {
         &self,
         user: &UserId,
         holder: Holder<'_>,
-        give_back: Option<(&str, bool)>,
+        give_back: Option<Unit<'_>>,
     ) -> Result<Attempt<()>, StoreError> {
         let mut set = Vec::new();
         let mut condition = Vec::new();
@@ -298,17 +319,29 @@ impl<'a> GenerationsStore<'a> {
             .update_item()
             .table_name(&self.names.users_table)
             .set_key(Some(item_key(user_pk(user), PROFILE_SK)));
-        if let Some((period_key, paid)) = give_back {
-            set.push("#usage.#period = #usage.#period - :one");
-            condition.push("#usage.#period >= :one");
-            if paid {
+        if let Some(unit) = give_back {
+            match unit.credit {
+                None => {
+                    set.push("#usage.#period = #usage.#period - :one");
+                    condition.push("#usage.#period >= :one");
+                    request = request
+                        .expression_attribute_names("#usage", "usage")
+                        .expression_attribute_names("#period", unit.period_key);
+                }
+                // Back to its block, unless the block is gone or spent nothing.
+                Some(block) => {
+                    set.push("#credits.#block.remaining = #credits.#block.remaining + :one");
+                    condition.push("#credits.#block.remaining < #credits.#block.generations");
+                    request = request
+                        .expression_attribute_names("#credits", "credits")
+                        .expression_attribute_names("#block", block);
+                }
+            }
+            if unit.paid {
                 set.push("paid_generations_total = paid_generations_total - :one");
                 condition.push("paid_generations_total >= :one");
             }
-            request = request
-                .expression_attribute_names("#usage", "usage")
-                .expression_attribute_names("#period", period_key)
-                .expression_attribute_values(":one", number(1));
+            request = request.expression_attribute_values(":one", number(1));
         }
         let remove = match holder {
             Holder::InFlight(generation) => {
@@ -398,6 +431,17 @@ impl<'a> GenerationsStore<'a> {
             RecordItem::Counts,
             write.tally.items(&self.names.stats_table)?,
         );
+        if let Some(block) = &write.grant.credit {
+            let mut entry = super::credits::LedgerRecord::new(
+                &write.user.user_id,
+                son1k_domain::credits::LedgerKind::Spend,
+                block,
+                1,
+                write.now,
+            );
+            entry.generation_id = Some(write.generation.generation_id.clone());
+            items.push(RecordItem::Counts, entry.put(&self.names.users_table)?);
+        }
         write.alerts.push_to(
             &mut items,
             &self.names.alerts_table,
@@ -574,15 +618,24 @@ fn count_in_period(
     let outlived: Vec<(String, String)> = outlived(usage, &grant.period_key, now).collect();
     let expired = take_out_expired(update, expression, user, usage, grant, &outlived, now);
     update = expired.update;
+    // A credit pays instead of the period's counter: the counter takes only the expired units out.
+    let unit = i64::from(grant.credit.is_none());
     // Never below what the counter holds (an expired unit is always in it).
-    let counter_delta = (1 - expired.in_period).max(1 - i64::from(grant.counter_before));
+    let counter_delta = (unit - expired.in_period).max(unit - i64::from(grant.counter_before));
     update = update
         .expression_attribute_names("#period", grant.period_key.clone())
-        .expression_attribute_values(":cap", number(grant.counter_cap()))
         .expression_attribute_values(":zero", number(0))
         .expression_attribute_values(":delta", number(counter_delta));
     expression.condition("attribute_exists(#usage)");
-    expression.condition("(attribute_not_exists(#usage.#period) OR #usage.#period < :cap)");
+    match &grant.credit {
+        None => {
+            update = update.expression_attribute_values(":cap", number(grant.counter_cap()));
+            expression.condition("(attribute_not_exists(#usage.#period) OR #usage.#period < :cap)");
+        }
+        Some(block) => {
+            update = take_credit(update, expression, block, now);
+        }
+    }
     expression.set("#usage.#period = if_not_exists(#usage.#period, :zero) + :delta");
     for (i, (key, n)) in expired.in_others.into_iter().enumerate() {
         expression.set(&format!("#usage.#ex{i} = #usage.#ex{i} - :ex{i}"));
@@ -595,6 +648,24 @@ fn count_in_period(
         update = update.expression_attribute_names(name, key);
     }
     (update, expired.paid)
+}
+
+/// One credit of `block` taken, on condition that it still has one and has not expired at `now`.
+fn take_credit(
+    update: UpdateItemFluentBuilder,
+    expression: &mut SpendExpression,
+    block: &str,
+    now: DateTime<Utc>,
+) -> UpdateItemFluentBuilder {
+    expression.condition("#credits.#block.remaining >= :credit_one");
+    expression.condition("#credits.#block.#until > :credit_now");
+    expression.set("#credits.#block.remaining = #credits.#block.remaining - :credit_one");
+    update
+        .expression_attribute_names("#credits", "credits")
+        .expression_attribute_names("#block", block)
+        .expression_attribute_names("#until", "until")
+        .expression_attribute_values(":credit_one", number(1))
+        .expression_attribute_values(":credit_now", number(now.timestamp()))
 }
 
 /// The expired reservations a spend takes out, and where their units were counted.

@@ -340,8 +340,11 @@ impl<'a> JobsStore<'a> {
             .give_back(
                 owner,
                 Holder::Reservation(id, reservation.until),
-                &reservation.period_key,
-                reservation.paid,
+                super::generations::Unit {
+                    period_key: &reservation.period_key,
+                    paid: reservation.paid,
+                    credit: None,
+                },
             )
             .await
     }

@@ -7,6 +7,7 @@ pub mod allowances;
 pub mod analytics;
 pub mod audio;
 pub mod billing;
+pub mod credits;
 pub mod generations;
 pub mod housekeeping;
 pub mod jobs;

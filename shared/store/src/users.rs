@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use son1k_domain::alerts::AlertSettings;
 use son1k_domain::billing::BillingState;
+use son1k_domain::credits::Block;
 use son1k_domain::entitlement::Entitlement;
 use son1k_domain::entitlement::{Subscription, TierSource};
 use son1k_domain::ids::UserId;
@@ -100,6 +101,9 @@ pub struct UserRecord {
     /// epoch ms.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub voice_creations: BTreeMap<String, i64>,
+    /// Credit blocks, by block id (`domain::credits`): spent once the period's allowance is used up.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub credits: BTreeMap<String, Block>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -159,6 +163,7 @@ impl UserRecord {
             webhook_secret: None,
             voices_active: 0,
             voice_creations: BTreeMap::new(),
+            credits: BTreeMap::new(),
         }
     }
 
@@ -395,6 +400,12 @@ impl UserRecord {
             self.subscription.as_ref(),
             now,
         )
+        .with_credits(son1k_domain::credits::balance(&self.credits, now))
+    }
+
+    /// The block that pays this user's next generation beyond the allowance at `now`.
+    pub fn next_credit(&self, now: DateTime<Utc>) -> Option<&str> {
+        son1k_domain::credits::next_block(&self.credits, now)
     }
 }
 

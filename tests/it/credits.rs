@@ -1,0 +1,245 @@
+//! Credit blocks beside the allowance: an admin's grant, the spending order (allowance, then
+//! granted before purchased, soonest expiry first), no over-spend under a burst, the balance in the
+//! limits answer and the ledger.
+
+use serde_json::{json, Value};
+use son1k_domain::entitlement::TierSource;
+use son1k_domain::tiers::Tier;
+use son1k_tests::{at, statuses, As, TestApp, TestResponse};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+async fn grant(app: &TestApp, user: &str, generations: u32, expires_at: &str) -> Value {
+    let res = app
+        .call(
+            "POST",
+            &format!("/api/admin/users/{user}/credits"),
+            As::admin("root"),
+            Some(
+                &json!({"generations": generations, "expires_at": expires_at, "reason": "welcome"})
+                    .to_string(),
+            ),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    res.json()
+}
+
+async fn record(app: &TestApp, user: &str, id: &str) -> TestResponse {
+    app.record(user, json!({"generation_id": id, "quality": "standard"}))
+        .await
+}
+
+async fn credits(app: &TestApp, user: &str) -> Value {
+    let res = app.call("GET", "/api/credits", As::user(user), None).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()
+}
+
+#[tokio::test]
+async fn an_admin_grants_a_block_that_only_admins_may_grant() {
+    let app = TestApp::spawn().await;
+    app.user_with_tier("ana", Tier::Creator, TierSource::Admin)
+        .await;
+    let block = grant(&app, "ana", 5, "2026-12-26T10:00:00Z").await;
+    assert_eq!(block["source"], "grant");
+    assert_eq!(
+        (block["generations"].clone(), block["remaining"].clone()),
+        (json!(5), json!(5))
+    );
+    assert_eq!(block["expires_at"], "2026-12-26T10:00:00Z");
+    let body = json!({"generations": 5, "expires_at": "2026-12-26T10:00:00Z", "reason": "r"});
+    let own = app
+        .call(
+            "POST",
+            "/api/admin/users/ana/credits",
+            As::user("ana"),
+            Some(&body.to_string()),
+        )
+        .await;
+    own.assert_problem(403, "forbidden");
+    let nobody = app
+        .call(
+            "POST",
+            "/api/admin/users/nobody/credits",
+            As::admin("root"),
+            Some(&body.to_string()),
+        )
+        .await;
+    assert_eq!(nobody.status, 404);
+    for (bad, field) in [
+        (
+            json!({"generations": 0, "expires_at": "2026-12-26T10:00:00Z", "reason": "r"}),
+            "generations",
+        ),
+        (
+            json!({"generations": 1, "expires_at": "2026-11-26T09:00:00Z", "reason": "r"}),
+            "expires_at",
+        ),
+        (
+            json!({"generations": 1, "expires_at": "2026-12-26T10:00:00Z", "reason": "  "}),
+            "reason",
+        ),
+    ] {
+        let res = app
+            .call(
+                "POST",
+                "/api/admin/users/ana/credits",
+                As::admin("root"),
+                Some(&bad.to_string()),
+            )
+            .await;
+        let doc = res.assert_problem(400, "invalid_request");
+        assert_eq!(doc["field"], field, "{doc}");
+    }
+    // Only the one grant was stored.
+    let seen = credits(&app, "ana").await;
+    assert_eq!(seen["balance"], 5);
+    assert_eq!(seen["blocks"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn the_allowance_pays_first_then_the_grant_expiring_soonest_then_the_next() {
+    let app = TestApp::spawn().await;
+    app.call("GET", "/api/credits", As::user("fin"), None).await;
+    // Now is 2026-11-26T10:00Z: one block expires tomorrow, one next year.
+    let later = grant(&app, "fin", 1, "2027-11-26T10:00:00Z").await;
+    app.clock.advance(chrono::Duration::seconds(1));
+    let soon = grant(&app, "fin", 2, "2026-11-27T10:00:00Z").await;
+    let limits = app.limits("fin").await;
+    assert_eq!(
+        (
+            limits["remaining"].clone(),
+            limits["remaining_in_period"].clone(),
+            limits["credits"].clone()
+        ),
+        (json!(6), json!(3), json!(3))
+    );
+    let mut paid_by = Vec::new();
+    for i in 0..6 {
+        // A second apart: the ledger orders by the instant of each change.
+        app.clock.advance(chrono::Duration::seconds(1));
+        let res = record(&app, "fin", &format!("g{i}")).await;
+        assert_eq!(res.status, 201, "{i}: {}", res.text());
+        let body = res.json();
+        assert_eq!(body["remaining"], 5 - i, "{body}");
+        paid_by.push(body["credit_block_id"].as_str().map(str::to_owned));
+    }
+    let (soon_id, later_id) = (
+        soon["block_id"].as_str().map(str::to_owned),
+        later["block_id"].as_str().map(str::to_owned),
+    );
+    assert_eq!(
+        paid_by,
+        [
+            None,
+            None,
+            None,
+            soon_id.clone(),
+            soon_id.clone(),
+            later_id.clone()
+        ]
+    );
+    let refused = record(&app, "fin", "g6").await;
+    refused.assert_problem(429, "daily_limit_reached");
+    let limits = app.limits("fin").await;
+    assert_eq!(
+        (limits["credits"].clone(), limits["can_generate"].clone()),
+        (json!(0), json!(false))
+    );
+    // The ledger, newest first: three spends, then the two grants.
+    let ledger = app
+        .call("GET", "/api/credits/ledger", As::user("fin"), None)
+        .await
+        .json();
+    let kinds: Vec<(&str, Option<&str>)> = ledger["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or(""),
+                e["generation_id"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("spend", Some("g5")),
+            ("spend", Some("g4")),
+            ("spend", Some("g3")),
+            ("grant", None),
+            ("grant", None)
+        ]
+    );
+    assert_eq!(ledger["items"][0]["block_id"], later["block_id"]);
+    assert_eq!(ledger["next_cursor"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_block_stops_paying_at_its_expiry_whatever_it_has_left() {
+    let app = TestApp::spawn().await;
+    app.call("GET", "/api/credits", As::user("eve"), None).await;
+    let soon = grant(&app, "eve", 5, "2026-11-27T00:00:00Z").await;
+    let later = grant(&app, "eve", 1, "2027-01-01T00:00:00Z").await;
+    // The next day (a new allowance): spend it, then one credit.
+    app.clock.set(at("2026-11-26T23:59:59Z"));
+    for i in 0..3 {
+        assert_eq!(record(&app, "eve", &format!("a{i}")).await.status, 201);
+    }
+    let last_second = record(&app, "eve", "a3").await.json();
+    assert_eq!(last_second["credit_block_id"], soon["block_id"]);
+    app.clock.set(at("2026-11-27T00:00:00Z"));
+    for i in 0..3 {
+        assert_eq!(record(&app, "eve", &format!("b{i}")).await.status, 201);
+    }
+    let seen = credits(&app, "eve").await;
+    assert_eq!(seen["balance"], 1, "{seen}");
+    let next = record(&app, "eve", "b3").await.json();
+    assert_eq!(next["credit_block_id"], later["block_id"], "{next}");
+    record(&app, "eve", "b4")
+        .await
+        .assert_problem(429, "daily_limit_reached");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn fifty_parallel_requests_beyond_the_allowance_with_one_credit_record_exactly_one() {
+    let app = Arc::new(TestApp::spawn().await);
+    app.user_with_tier("burst", Tier::Pro, TierSource::Admin)
+        .await;
+    // The month's 200 spent.
+    let mut user = app.user_record("burst").await.expect("user");
+    user.usage = Some(BTreeMap::from([("M#2026-11-01T00:00:00Z".to_owned(), 200)]));
+    app.put_user(&user).await;
+    grant(&app, "burst", 1, "2027-01-01T00:00:00Z").await;
+    let calls = (0..50).map(|i| {
+        let app = app.clone();
+        tokio::spawn(async move { record(&app, "burst", &format!("p{i}")).await })
+    });
+    let responses: Vec<TestResponse> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    assert_eq!(statuses(&responses), BTreeMap::from([(201, 1), (429, 49)]));
+    let stored = app.user_record("burst").await.expect("user");
+    assert_eq!(stored.used_in("M#2026-11-01T00:00:00Z"), 200);
+    assert_eq!(
+        stored
+            .credits
+            .values()
+            .map(|b| b.remaining)
+            .collect::<Vec<_>>(),
+        [0]
+    );
+    let ledger = app
+        .call("GET", "/api/credits/ledger", As::user("burst"), None)
+        .await
+        .json();
+    assert_eq!(
+        ledger["items"].as_array().map(Vec::len),
+        Some(2),
+        "{ledger}"
+    );
+}
