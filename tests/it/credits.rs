@@ -208,10 +208,12 @@ async fn fifty_parallel_requests_beyond_the_allowance_with_one_credit_record_exa
     let app = Arc::new(TestApp::spawn().await);
     app.user_with_tier("burst", Tier::Pro, TierSource::Admin)
         .await;
-    // The month's 200 spent.
+    // The month's 200 spent, the last one just now (its in-flight marker still on the user item,
+    // so nothing but the credit's own condition stands between the burst and over-spending).
     let mut user = app.user_record("burst").await.expect("user");
-    user.usage = Some(BTreeMap::from([("M#2026-11-01T00:00:00Z".to_owned(), 200)]));
+    user.usage = Some(BTreeMap::from([("M#2026-11-01T00:00:00Z".to_owned(), 199)]));
     app.put_user(&user).await;
+    assert_eq!(record(&app, "burst", "last").await.status, 201);
     grant(&app, "burst", 1, "2027-01-01T00:00:00Z").await;
     let calls = (0..50).map(|i| {
         let app = app.clone();
