@@ -16,7 +16,8 @@ async fn first_request_creates_a_free_user_and_shows_a_full_day() {
         serde_json::json!({
             "user_id": "alice", "tier": "FREE", "period": "day",
             "period_start": "2026-11-26T00:00:00Z", "reset_at": "2026-11-27T00:00:00Z",
-            "limit": 3, "used": 0, "remaining": 3, "can_generate": true, "reason": null,
+            "limit": 3, "used": 0, "remaining": 3, "remaining_in_period": 3, "credits": 0,
+            "can_generate": true, "reason": null,
             "qualities": ["standard"],
             "storage": {"used_bytes": 0, "limit_bytes": 1_073_741_824u64},
             "subscription": null

@@ -317,6 +317,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/credits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's credit balance and the blocks that can still pay, in the order they are spent.
+         * @description Credit blocks pay for generations once the period's allowance is used up: granted blocks
+         *     before purchased ones, then the block expiring soonest, then the oldest. A credit is taken
+         *     in the same write that checks the allowance, so parallel requests never spend more than
+         *     there is. The quality is the tier's either way. A block stops paying at its `expires_at`,
+         *     whatever it has left. Blocks that are spent or expired are not listed.
+         */
+        get: operations["credits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/credits/ledger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every change of the caller's credits, newest first (20 a page).
+         * @description Each entry is written in the same transaction as the change it records: a grant, a
+         *     purchase, a spend (with its `generation_id`), a release, an expiry or a refund's void.
+         */
+        get: operations["credits-ledger"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{user_id}/credits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An admin grants a user a promotional credit block.
+         * @description Granted blocks are spent before purchased ones. `expires_at` must lie after now and within
+         *     1830 days; the reason is kept in the ledger with the admin who granted.
+         */
+        post: operations["admin-credits"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/analytics/summary": {
         parameters: {
             query?: never;
@@ -826,7 +892,13 @@ export interface components {
             reset_at: components["schemas"]["Time"];
             limit: number;
             used: number;
+            /** @description What may still be generated now, credits included (`remaining_in_period + credits`). */
             remaining: number;
+            /** @description The period's allowance left, credits aside. */
+            remaining_in_period: number;
+            /** @description The credit blocks' balance: spent once the period's allowance is used up. */
+            credits: number;
+            /** @description A spent allowance with credits left can still generate (in the tier's qualities). */
             can_generate: boolean;
             /** @enum {unknown} */
             reason: null | "daily_limit_reached" | "monthly_limit_reached" | "quality_not_in_tier";
@@ -856,13 +928,32 @@ export interface components {
             created_at: components["schemas"]["Time"];
             finished_at?: components["schemas"]["Time"];
         };
+        CreditBlock: {
+            block_id: string;
+            /** @enum {unknown} */
+            source: "grant" | "purchase";
+            generations: number;
+            remaining: number;
+            expires_at: components["schemas"]["Time"];
+        };
+        LedgerEntry: {
+            at: components["schemas"]["Time"];
+            /** @enum {unknown} */
+            kind: "purchase" | "grant" | "spend" | "release" | "expire" | "void";
+            block_id: string;
+            generations: number;
+            generation_id?: components["schemas"]["ClientId"];
+        };
         RecordedGeneration: {
             generation_id: components["schemas"]["ClientId"];
             /** @constant */
             recorded: true;
             used: number;
+            /** @description The period's allowance left and the credits. */
             remaining: number;
             reset_at: components["schemas"]["Time"];
+            /** @description The credit block that paid this generation (present only when the period's allowance was used up). */
+            credit_block_id?: string;
             pool_contribution: null | {
                 contribution_id: string;
                 points: components["schemas"]["Points"];
@@ -1686,6 +1777,98 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Limits"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["DependencyUnavailable"];
+        };
+    };
+    credits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The balance and the blocks. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        balance: number;
+                        blocks: components["schemas"]["CreditBlock"][];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["DependencyUnavailable"];
+        };
+    };
+    "credits-ledger": {
+        parameters: {
+            query?: {
+                /** @description `next_cursor` of the previous page, as given (empty: the first page); anything else is `400`. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the ledger. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["LedgerEntry"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            503: components["responses"]["DependencyUnavailable"];
+        };
+    };
+    "admin-credits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `me`, or a user id (an admin's, for another user). */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    generations: number;
+                    /** Format: date-time */
+                    expires_at: string;
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Granted. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreditBlock"];
                 };
             };
             400: components["responses"]["InvalidRequest"];
