@@ -245,3 +245,100 @@ async fn fifty_parallel_requests_beyond_the_allowance_with_one_credit_record_exa
         "{ledger}"
     );
 }
+
+/// A FREE user whose day's allowance is used up.
+async fn spent_free_user(app: &TestApp, user: &str) {
+    app.call("GET", "/api/credits", As::user(user), None).await;
+    let mut record = app.user_record(user).await.expect("user");
+    record.usage = Some(BTreeMap::from([("D#2026-11-26".to_owned(), 3)]));
+    app.put_user(&record).await;
+}
+
+fn remaining_of(user: &son1k_store::users::UserRecord, block: &Value) -> u32 {
+    user.credits[block["block_id"].as_str().expect("id")].remaining
+}
+
+#[tokio::test]
+async fn a_failed_job_gives_its_credit_back_to_its_block_unless_the_block_expired_meanwhile() {
+    use local_api::provider_stub::{Behaviour, Mode};
+    let app = TestApp::spawn().await;
+    let (stub, base) = crate::jobs::stub().await;
+    stub.set(
+        "alpha",
+        Behaviour {
+            mode: Mode::Fail,
+            ..Behaviour::default()
+        },
+    );
+    let providers = crate::jobs::pool(&base, &[("alpha", 1)]);
+    spent_free_user(&app, "jo").await;
+    // Expires ten minutes from now (before the job's reservation would), and one next year.
+    let soon = grant(&app, "jo", 2, "2026-11-26T10:10:00Z").await;
+    let later = grant(&app, "jo", 1, "2027-11-26T10:00:00Z").await;
+
+    // A job reserves a credit of the block expiring first; its failure gives it back there.
+    assert_eq!(crate::jobs::submit(&app, "jo", "j1").await.status, 202);
+    let user = app.user_record("jo").await.expect("user");
+    assert_eq!(remaining_of(&user, &soon), 1);
+    assert_eq!(app.limits("jo").await["credits"], 2);
+    crate::jobs::drain_all(&app, &providers).await;
+    let user = app.user_record("jo").await.expect("user");
+    assert_eq!(
+        (remaining_of(&user, &soon), remaining_of(&user, &later)),
+        (2, 1)
+    );
+    assert!(user.reservations.is_empty());
+
+    // Another takes a credit of that block, which expires before the job fails: not given back.
+    assert_eq!(crate::jobs::submit(&app, "jo", "j2").await.status, 202);
+    app.clock.set(at("2026-11-26T10:11:00Z"));
+    crate::jobs::drain_all(&app, &providers).await;
+    let user = app.user_record("jo").await.expect("user");
+    assert_eq!(
+        (remaining_of(&user, &soon), remaining_of(&user, &later)),
+        (1, 1)
+    );
+    assert!(user.reservations.is_empty(), "{:?}", user.reservations);
+    assert_eq!(
+        user.used_in("D#2026-11-26"),
+        3,
+        "the allowance's counter never moved"
+    );
+    assert_eq!(credits(&app, "jo").await["balance"], 1);
+    // Nothing was spent: the ledger holds only the grants.
+    let ledger = app
+        .call("GET", "/api/credits/ledger", As::user("jo"), None)
+        .await
+        .json();
+    assert_eq!(
+        ledger["items"].as_array().map(Vec::len),
+        Some(2),
+        "{ledger}"
+    );
+}
+
+#[tokio::test]
+async fn a_job_paid_by_a_credit_is_spent_in_the_ledger_when_it_is_recorded() {
+    let app = TestApp::spawn().await;
+    let (_stub, base) = crate::jobs::stub().await;
+    let providers = crate::jobs::pool(&base, &[("alpha", 1)]);
+    spent_free_user(&app, "kim").await;
+    let block = grant(&app, "kim", 3, "2027-11-26T10:00:00Z").await;
+    app.clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(crate::jobs::submit(&app, "kim", "k1").await.status, 202);
+    crate::jobs::drain_all(&app, &providers).await;
+    let done = crate::jobs::status(&app, As::user("kim"), "k1")
+        .await
+        .json();
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let user = app.user_record("kim").await.expect("user");
+    assert_eq!(remaining_of(&user, &block), 2);
+    assert!(user.reservations.is_empty());
+    let ledger = app
+        .call("GET", "/api/credits/ledger", As::user("kim"), None)
+        .await
+        .json();
+    assert_eq!(ledger["items"][0]["kind"], "spend", "{ledger}");
+    assert_eq!(ledger["items"][0]["generation_id"], "k1");
+    assert_eq!(ledger["items"][0]["block_id"], block["block_id"]);
+}

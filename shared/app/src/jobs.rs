@@ -22,7 +22,7 @@ use son1k_domain::alerts::{Alert, AlertKind};
 use son1k_domain::generation::{PoolContribution, RecordedGeneration};
 use son1k_domain::ids::{GenerationId, UserId};
 use son1k_domain::jobs::{JobFailure, JobStatus, JobView, NewJob, Reservation, Submitted};
-use son1k_domain::metering::{decide, Grant, Refusal};
+use son1k_domain::metering::{decide_with_credit, Grant, Refusal};
 use son1k_domain::pool::points;
 use son1k_domain::providers::CallEnd;
 use son1k_domain::storage::{audio_key, most_used_for, UsedAtMost, AUDIO_LINK_SECONDS};
@@ -275,7 +275,8 @@ async fn reserve(
         }
         // The request budget, from the bucket as read; taken in the reservation's own update.
         let rate = crate::rate::step(app, user, now)?;
-        let grant = match decide(&user.usage(now), Some(job.quality), now) {
+        let credit = user.next_credit(now);
+        let grant = match decide_with_credit(&user.usage(now), credit, Some(job.quality), now) {
             Ok(grant) => grant,
             Err(refusal) => {
                 crate::metering::count_limit_hit(app, caller, &refusal, &rate, now).await;
@@ -283,7 +284,8 @@ async fn reserve(
             }
         };
         audio_fits(user, &grant, job)?;
-        let reservation = Reservation::new(grant.period_key.clone(), grant.tier.is_paid(), now);
+        let mut reservation = Reservation::new(grant.period_key.clone(), grant.tier.is_paid(), now);
+        reservation.credit = grant.credit.clone();
         let jobs = app.jobs();
         match jobs
             .reserve(user, &grant, id, &reservation, &rate, now)
@@ -348,6 +350,7 @@ fn job_record(
         tier: grant.tier,
         // A generation in a cloned voice is never shared with the pool.
         contributes: grant.contributes && voice.is_none(),
+        credit: reservation.credit.clone(),
         period_key: grant.period_key.clone(),
         reserved_until: reservation.until,
         expires_at: (now + son1k_store::jobs::JOB_KEPT).timestamp(),
@@ -405,7 +408,7 @@ async fn place(
 /// Gives back the unit `reservation` holds for the job `id` on `owner`'s item, unless that very
 /// reservation is gone (asked again while another transaction holds the item).
 async fn give_back(
-    app: &impl Jobs,
+    app: &(impl Jobs + Time),
     owner: &UserId,
     id: &GenerationId,
     reservation: &Reservation,
@@ -413,7 +416,11 @@ async fn give_back(
     retry::until_done(
         "UpdateItem give back generation",
         GIVE_BACK_ATTEMPTS,
-        || async move { app.jobs().give_back(owner, id, reservation).await },
+        // The clock read on each try: a credit goes back only to a block that still pays.
+        || async move {
+            let now = app.clock().now();
+            app.jobs().give_back(owner, id, reservation, now).await
+        },
     )
     .await
 }

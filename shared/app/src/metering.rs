@@ -279,7 +279,7 @@ struct Spent<'a> {
 }
 
 async fn store(
-    app: &impl Generations,
+    app: &(impl Generations + Time),
     caller: &Caller,
     Spent {
         after,
@@ -349,7 +349,7 @@ async fn store(
 /// Another request recorded the id meanwhile: the unit spent for `ours` goes back, and that
 /// record (as the cancellation returned it, or read) answers.
 async fn id_taken(
-    app: &impl Generations,
+    app: &(impl Generations + Time),
     caller: &Caller,
     ours: &GenerationRecord,
     grant: &Grant,
@@ -366,7 +366,7 @@ async fn id_taken(
 
 /// Gives back the unit spent for `generation` (not recorded) to the counter it came from.
 async fn give_back(
-    app: &impl Generations,
+    app: &(impl Generations + Time),
     generation: &GenerationRecord,
     grant: &Grant,
 ) -> Result<(), StoreError> {
@@ -379,6 +379,7 @@ async fn give_back(
                     &generation.owner_id,
                     son1k_store::generations::Holder::InFlight(&generation.generation_id),
                     son1k_store::generations::Unit::of(grant),
+                    app.clock().now(),
                 )
                 .await
         },
@@ -389,7 +390,11 @@ async fn give_back(
 /// After the record transaction failed: unless `ours` is what is stored (the failure was a lost
 /// answer of a commit), gives the unit back. If even that read fails the unit stays spent (logged):
 /// never more than the quota is granted.
-async fn give_back_unless_recorded(app: &impl Generations, ours: &GenerationRecord, grant: &Grant) {
+async fn give_back_unless_recorded(
+    app: &(impl Generations + Time),
+    ours: &GenerationRecord,
+    grant: &Grant,
+) {
     match recorded(app, &ours.owner_id, &ours.generation_id).await {
         Ok(Some(stored))
             if (stored.owner_id == ours.owner_id

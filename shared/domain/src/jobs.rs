@@ -174,6 +174,11 @@ pub struct Reservation {
     /// Reserved on a paid tier: it is in the paid history too.
     #[serde(default)]
     pub paid: bool,
+    /// The credit block that pays it (the period's allowance was used up): its unit is in that
+    /// block, not in the period's counter, and goes back there on a release unless the block
+    /// expired meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit: Option<String>,
 }
 
 impl Reservation {
@@ -182,6 +187,7 @@ impl Reservation {
             period_key,
             until: (now + RESERVATION_TTL).timestamp(),
             paid,
+            credit: None,
         }
     }
 

@@ -179,6 +179,9 @@ pub struct Unit<'a> {
     pub paid: bool,
     /// The credit block that paid it, if one did: the unit goes back there.
     pub credit: Option<&'a str>,
+    /// For a credit: the instant (epoch seconds) before which the block must still pay for the
+    /// unit to go back to it; `None`: the unit goes nowhere (the block expired).
+    pub to_block_before: Option<i64>,
 }
 
 impl<'a> Unit<'a> {
@@ -188,6 +191,7 @@ impl<'a> Unit<'a> {
             period_key: &grant.period_key,
             paid: grant.tier.is_paid(),
             credit: grant.credit.as_deref(),
+            to_block_before: None,
         }
     }
 }
@@ -286,8 +290,59 @@ impl<'a> GenerationsStore<'a> {
         user: &UserId,
         holder: Holder<'_>,
         unit: Unit<'_>,
+        now: DateTime<Utc>,
     ) -> Result<Attempt<()>, StoreError> {
-        self.end_hold(user, holder, Some(unit)).await
+        let Some(block) = unit.credit else {
+            return Ok(self.end_hold(user, holder, Some(unit)).await?.map(|_| ()));
+        };
+        // Back to its block while the block still pays; once it has expired the credit is not
+        // owed (the hold still ends, and its paid unit comes out of the history).
+        match self
+            .end_hold(
+                user,
+                holder,
+                Some(Unit {
+                    credit: Some(block),
+                    to_block_before: Some(now.timestamp()),
+                    ..unit
+                }),
+            )
+            .await?
+        {
+            Attempt::Done(true) => Ok(Attempt::Done(())),
+            // Refused: the hold is gone (nothing owed), or the block no longer pays.
+            Attempt::Done(false) if !self.holds(user, holder).await? => Ok(Attempt::Done(())),
+            Attempt::Done(false) => Ok(self
+                .end_hold(
+                    user,
+                    holder,
+                    Some(Unit {
+                        to_block_before: None,
+                        ..unit
+                    }),
+                )
+                .await?
+                .map(|_| ())),
+            Attempt::Busy => Ok(Attempt::Busy),
+        }
+    }
+
+    /// Whether `holder` is still on the user item (read consistently).
+    async fn holds(&self, user: &UserId, holder: Holder<'_>) -> Result<bool, StoreError> {
+        let found: Option<UserRecord> = super::get_item(
+            self.client,
+            &self.names.users_table,
+            item_key(user_pk(user), PROFILE_SK),
+            "GetItem user after a give back",
+        )
+        .await?;
+        Ok(found.is_some_and(|u| match holder {
+            Holder::InFlight(id) => u.inflight.contains_key(id.as_str()),
+            Holder::Reservation(id, until) => u
+                .reservations
+                .get(id.as_str())
+                .is_some_and(|r| r.until == until),
+        }))
     }
 
     /// Ends a job's reservation with its unit spent (the provider was paid, the audio could not be
@@ -299,8 +354,10 @@ impl<'a> GenerationsStore<'a> {
         generation: &GenerationId,
         until: i64,
     ) -> Result<Attempt<()>, StoreError> {
-        self.end_hold(user, Holder::Reservation(generation, until), None)
-            .await
+        Ok(self
+            .end_hold(user, Holder::Reservation(generation, until), None)
+            .await?
+            .map(|_| ()))
     }
 
     /// Removes `holder` from the user item, conditioned on it being that very one; with
@@ -311,7 +368,7 @@ impl<'a> GenerationsStore<'a> {
         user: &UserId,
         holder: Holder<'_>,
         give_back: Option<Unit<'_>>,
-    ) -> Result<Attempt<()>, StoreError> {
+    ) -> Result<Attempt<bool>, StoreError> {
         let mut set = Vec::new();
         let mut condition = Vec::new();
         let mut request = self
@@ -328,20 +385,27 @@ impl<'a> GenerationsStore<'a> {
                         .expression_attribute_names("#usage", "usage")
                         .expression_attribute_names("#period", unit.period_key);
                 }
-                // Back to its block, unless the block is gone or spent nothing.
+                // Back to its block while it pays (`to_block_before`), else nowhere.
                 Some(block) => {
-                    set.push("#credits.#block.remaining = #credits.#block.remaining + :one");
-                    condition.push("#credits.#block.remaining < #credits.#block.generations");
-                    request = request
-                        .expression_attribute_names("#credits", "credits")
-                        .expression_attribute_names("#block", block);
+                    if let Some(now) = unit.to_block_before {
+                        set.push("#credits.#block.remaining = #credits.#block.remaining + :one");
+                        condition.push("#credits.#block.remaining < #credits.#block.generations");
+                        condition.push("#credits.#block.#until > :now");
+                        request = request
+                            .expression_attribute_names("#credits", "credits")
+                            .expression_attribute_names("#block", block)
+                            .expression_attribute_names("#until", "until")
+                            .expression_attribute_values(":now", number(now));
+                    }
                 }
             }
             if unit.paid {
                 set.push("paid_generations_total = paid_generations_total - :one");
                 condition.push("paid_generations_total >= :one");
             }
-            request = request.expression_attribute_values(":one", number(1));
+            if !set.is_empty() {
+                request = request.expression_attribute_values(":one", number(1));
+            }
         }
         let remove = match holder {
             Holder::InFlight(generation) => {
@@ -374,7 +438,7 @@ impl<'a> GenerationsStore<'a> {
         } else {
             "UpdateItem keep a failed job spent"
         };
-        Ok(super::update_once(operation, request).await?.map(|_| ()))
+        super::update_once(operation, request).await
     }
 
     /// Stores a spent generation: its record with the exact body, its pool contribution when it

@@ -86,6 +86,9 @@ pub struct JobRecord {
     /// The caller's voice it is sung in (its id and trained model): never contributed to the pool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voice: Option<VoiceRef>,
+    /// The credit block its reservation took a unit from (`Reservation::credit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<StoredAudio>,
     /// The alerts its reservation fired (a threshold crossed, the month's pace): written by its
@@ -110,6 +113,7 @@ impl JobRecord {
             period_key: self.period_key.clone(),
             until: self.reserved_until,
             paid: self.tier.is_paid(),
+            credit: self.credit.clone(),
         }
     }
 }
@@ -335,6 +339,7 @@ impl<'a> JobsStore<'a> {
         owner: &UserId,
         id: &GenerationId,
         reservation: &Reservation,
+        now: DateTime<Utc>,
     ) -> Result<Attempt<()>, StoreError> {
         super::generations::GenerationsStore::new(self.client, self.names)
             .give_back(
@@ -343,8 +348,10 @@ impl<'a> JobsStore<'a> {
                 super::generations::Unit {
                     period_key: &reservation.period_key,
                     paid: reservation.paid,
-                    credit: None,
+                    credit: reservation.credit.as_deref(),
+                    to_block_before: None,
                 },
+                now,
             )
             .await
     }
@@ -512,6 +519,17 @@ impl<'a> JobsStore<'a> {
             CommitItem::Counts,
             write.tally.items(&self.names.stats_table)?,
         );
+        if let Some(block) = &job.credit {
+            let mut entry = super::credits::LedgerRecord::new(
+                &job.owner_id,
+                son1k_domain::credits::LedgerKind::Spend,
+                block,
+                1,
+                write.now,
+            );
+            entry.generation_id = Some(job.generation_id.clone());
+            items.push(CommitItem::Counts, entry.put(&self.names.users_table)?);
+        }
         write.alerts.push_to(
             &mut items,
             &self.names.alerts_table,

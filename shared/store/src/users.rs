@@ -367,9 +367,10 @@ impl UserRecord {
         &self,
         now: DateTime<Utc>,
     ) -> impl Iterator<Item = (&String, &Reservation)> {
+        // A credit's reservation is in no counter: only its job's release ends it.
         self.reservations
             .iter()
-            .filter(move |(_, r)| !r.active(now))
+            .filter(move |(_, r)| !r.active(now) && r.credit.is_none())
     }
 
     /// What the metering decision needs at `now`: the entitlement and its period's count (recorded
