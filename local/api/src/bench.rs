@@ -683,7 +683,7 @@ fn plan_voices(call: &mut Call, i: usize, s: &Seeded) -> Result<bool, Failure> {
     Ok(true)
 }
 
-/// Health, tiers and limits, the admin routes, alerts and their settings.
+/// Health, tiers and limits, the admin routes, alerts and their settings, credits.
 fn plan_other(call: &mut Call, s: &Seeded) -> bool {
     let path = call.path.clone();
     match (call.method, path.as_str()) {
@@ -698,6 +698,16 @@ fn plan_other(call: &mut Call, s: &Seeded) -> bool {
         ("GET", "/api/analytics/summary") => {
             call.path = format!("/api/analytics/summary?from={}&to={}", s.month_ago, s.today);
             call.user = admin();
+        }
+        ("GET", "/api/credits") | ("GET", "/api/credits/ledger") => {}
+        ("POST", "/api/admin/users/{user_id}/credits") => {
+            call.path = "/api/admin/users/bench_owner/credits".into();
+            call.user = admin();
+            let expires = chrono::Utc::now() + chrono::Duration::days(365);
+            call.body = Some(
+                json!({"generations": 10, "expires_at": expires.to_rfc3339(), "reason": "bench"})
+                    .to_string(),
+            );
         }
         ("GET", "/api/me/alerts/settings")
         | ("GET", "/api/me/alerts")
