@@ -47,6 +47,10 @@ async fn past_validation(app: &TestApp, method: &str, template: &str) -> TestRes
             Some(json!({"content_type": "audio/mpeg", "size_bytes": 10})),
         ),
         "/api/admin/users/{user_id}/tier" => (As::admin("ops"), Some(json!({"tier": "PRO"}))),
+        "/api/admin/users/{user_id}/credits" => (
+            As::admin("ops"),
+            Some(json!({"generations": 5, "expires_at": "2027-01-01T00:00:00Z", "reason": "r"})),
+        ),
         "/api/lyrics" if method == "POST" => (As::user("ivan"), Some(json!({"theme": "rain"}))),
         "/api/pixel/chat" => (As::user("ivan"), Some(json!({"message": "hello"}))),
         "/api/voices" if method == "POST" => (As::user("ivan"), Some(json!({"name": "mine"}))),

@@ -181,6 +181,15 @@ export async function grantTier(user: string, tier: "FREE" | "CREATOR" | "PRO" |
   expect(answer.status, JSON.stringify(answer.json)).toBe(200);
 }
 
+/** An admin's promotional credit block of `generations` for `user`, a year long. */
+export async function grantCredits(user: string, generations: number): Promise<void> {
+  expect((await api(user, "GET", "/api/tiers/limits/me")).status).toBe(200);
+  const expires_at = new Date(Date.now() + 365 * 24 * 3600 * 1000).toISOString();
+  const body = { generations, expires_at, reason: "browser test" };
+  const answer = await api("admin_for_tests", "POST", `/api/admin/users/${user}/credits`, body, true);
+  expect(answer.status, JSON.stringify(answer.json)).toBe(201);
+}
+
 /** A time as the app shows it to a viewer in `timeZone` (en-US). */
 export function shownAt(iso: string | number, timeZone: string): string {
   return new Intl.DateTimeFormat("en-US", { dateStyle: "medium", timeStyle: "short", timeZone }).format(new Date(iso));

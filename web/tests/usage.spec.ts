@@ -1,4 +1,4 @@
-import { accessibilityViolations, api, expect, grantTier, newUser, recordGenerations, screenshots, shownAt, signIn, test, unreachableByKeyboard } from "./fixtures";
+import { accessibilityViolations, api, expect, grantCredits, grantTier, newUser, recordGenerations, screenshots, shownAt, signIn, test, unreachableByKeyboard } from "./fixtures";
 
 const ZONE = "Asia/Kolkata";
 test.use({ locale: "en-US", timezoneId: ZONE });
@@ -55,4 +55,21 @@ test("early in the period there is no pace, and STUDIO's storage is unlimited", 
   await expect(page.getByRole("progressbar", { name: "5 of 1000 generations used this month" })).toBeVisible();
   await expect(page.getByText("Storage: 0 bytes of Unlimited")).toBeVisible();
   await expect(page.getByText(/At this rate/)).toHaveCount(0);
+});
+
+test("credits show beside the allowance and keep a spent day going", async ({ page }) => {
+  const user = newUser("usage_credits");
+  await grantCredits(user, 2);
+  await recordGenerations(user, 3);
+  await signIn(page, user, "/usage");
+  const limits = (await api(user, "GET", "/api/tiers/limits/me")).json;
+  await expect(page.getByText(`0 left · resets ${shownAt(limits.reset_at, ZONE)}`)).toBeVisible();
+  await expect(page.getByText("2 credits beside your plan, spent once its generations are used up")).toBeVisible();
+  await expect(page.getByRole("status")).toHaveText(
+    "You have used every generation for today; your credits pay for the next ones.",
+  );
+  await recordGenerations(user, 1);
+  await page.reload();
+  await expect(page.getByText("1 credit beside your plan, spent once its generations are used up")).toBeVisible();
+  expect(await accessibilityViolations(page)).toEqual([]);
 });

@@ -12,7 +12,10 @@ const PACE_AFTER = 0.2;
 /** The share of the allowance at which the meter warns. */
 const WARN_AT = 0.8;
 
-/** Generations used of the period's allowance, when it resets (local time), storage, and the pace. */
+/**
+ * Generations used of the period's allowance, when it resets (local time), the credits beside it,
+ * storage, and the pace.
+ */
 export function UsageMeter({ limits, now = new Date() }: UsageMeterProps) {
   const share = limits.limit > 0 ? limits.used / limits.limit : 1;
   const per = perPeriod(limits);
@@ -34,11 +37,18 @@ export function UsageMeter({ limits, now = new Date() }: UsageMeterProps) {
         <div className="meter__fill" style={{ width: `${Math.min(100, share * 100)}%` }} />
       </div>
       <p>
-        {limits.remaining} left · resets {localTime(limits.reset_at)}
+        {limits.remaining_in_period} left · resets {localTime(limits.reset_at)}
       </p>
+      {limits.credits > 0 && (
+        <p className="credits">
+          {limits.credits} {limits.credits === 1 ? "credit" : "credits"} beside your plan, spent once its generations
+          are used up
+        </p>
+      )}
       {share >= 1 ? (
         <p className="warning" role="status">
-          You have used every generation {per === "per day" ? "for today" : "for this month"}.
+          You have used every generation {per === "per day" ? "for today" : "for this month"}
+          {limits.credits > 0 ? "; your credits pay for the next ones." : "."}
         </p>
       ) : (
         share >= WARN_AT && (
