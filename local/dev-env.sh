@@ -16,6 +16,12 @@ export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local_dev}"
 export STRIPE_PRICE_CREATOR="${STRIPE_PRICE_CREATOR:-price_creator_monthly}"
 export STRIPE_PRICE_PRO="${STRIPE_PRICE_PRO:-price_pro_monthly}"
 export STRIPE_PRICE_STUDIO="${STRIPE_PRICE_STUDIO:-price_studio_monthly}"
+export STRIPE_PRICE_CREATOR_ANNUAL="${STRIPE_PRICE_CREATOR_ANNUAL:-price_creator_yearly}"
+export STRIPE_PRICE_PRO_ANNUAL="${STRIPE_PRICE_PRO_ANNUAL:-price_pro_yearly}"
+export STRIPE_PRICE_STUDIO_ANNUAL="${STRIPE_PRICE_STUDIO_ANNUAL:-price_studio_yearly}"
+# A first checkout of PRO offers a 14-day trial locally; packs of 10 and 50 generations are on sale.
+export STRIPE_TRIAL_DAYS_PRO="${STRIPE_TRIAL_DAYS_PRO:-14}"
+export CREDIT_PACKS="${CREDIT_PACKS:-pack_10:10:499:usd:price_pack_10,pack_50:50:1999:usd:price_pack_50}"
 # Signs pool listing cursors (written into the app secret by `local-api init`).
 export POOL_CURSOR_SECRET="${POOL_CURSOR_SECRET:-local-cursor-secret-not-for-production}"
 export FRONTEND_URL="${FRONTEND_URL:-http://localhost:3000}"

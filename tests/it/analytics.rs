@@ -12,7 +12,7 @@ use son1k_tests::faults::{Fault, FaultMode};
 use son1k_tests::stripe::{SubEvent, PRICE_PRO};
 use son1k_tests::{at, As, TestApp, TestResponse};
 
-const EVENTS: [&str; 9] = [
+const EVENTS: [&str; 11] = [
     "generation_recorded",
     "limit_reached",
     "checkout_started",
@@ -22,6 +22,8 @@ const EVENTS: [&str; 9] = [
     "pool_claim",
     "pool_like",
     "pool_play",
+    "credits_purchased",
+    "credit_spent",
 ];
 
 async fn summary(app: &TestApp, from: &str, to: &str) -> TestResponse {

@@ -35,7 +35,11 @@ pub fn billing_config(base: &str, secret_name: &str) -> BillingConfig {
             creator: Some(PRICE_CREATOR.into()),
             pro: Some(PRICE_PRO.into()),
             studio: Some(PRICE_STUDIO.into()),
+            creator_annual: Some(PRICE_CREATOR_ANNUAL.into()),
+            pro_annual: Some(PRICE_PRO_ANNUAL.into()),
+            studio_annual: Some(PRICE_STUDIO_ANNUAL.into()),
         },
+        packs: son1k_domain::credits::Packs::parse(CREDIT_PACKS).expect("the local packs"),
         api_base: Some(base.to_owned()),
         ..BillingConfig::unconfigured()
     }

@@ -69,6 +69,7 @@ fn stripe_event(args: &[String]) -> Result<(), Failure> {
         creator: var("STRIPE_PRICE_CREATOR"),
         pro: var("STRIPE_PRICE_PRO"),
         studio: var("STRIPE_PRICE_STUDIO"),
+        ..Default::default()
     };
     let price = prices.price_of(tier).ok_or(format!(
         "no price is configured for {tier} (STRIPE_PRICE_{tier})"

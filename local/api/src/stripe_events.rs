@@ -11,6 +11,12 @@ use sha2::Sha256;
 pub const PRICE_CREATOR: &str = "price_creator_monthly";
 pub const PRICE_PRO: &str = "price_pro_monthly";
 pub const PRICE_STUDIO: &str = "price_studio_monthly";
+/// Yearly price ids (`STRIPE_PRICE_<TIER>_ANNUAL`).
+pub const PRICE_CREATOR_ANNUAL: &str = "price_creator_yearly";
+pub const PRICE_PRO_ANNUAL: &str = "price_pro_yearly";
+pub const PRICE_STUDIO_ANNUAL: &str = "price_studio_yearly";
+/// The packs of credits `make dev` sells (`CREDIT_PACKS`).
+pub const CREDIT_PACKS: &str = "pack_10:10:499:usd:price_pack_10,pack_50:50:1999:usd:price_pack_50";
 
 /// `Stripe-Signature` for `body` signed at `t` with `secret`: `t=<t>,v1=<hex HMAC-SHA256("<t>.<body>")>`.
 pub fn sign(body: &str, t: i64, secret: &str) -> String {
@@ -27,6 +33,7 @@ pub const SUBSCRIPTION_UPDATED: &str =
 pub const CHECKOUT_COMPLETED: &str =
     include_str!("../fixtures/stripe/checkout.session.completed.json");
 pub const INVOICE_PAID: &str = include_str!("../fixtures/stripe/invoice.paid.json");
+pub const CHARGE_REFUNDED: &str = include_str!("../fixtures/stripe/charge.refunded.json");
 
 /// The instant events are sent at unless a test says otherwise.
 pub const DEFAULT_CREATED: &str = "2026-11-26T10:00:00Z";
@@ -162,5 +169,76 @@ pub fn checkout_completed(
 pub fn invoice_paid(id: &str) -> Value {
     let mut e = fixture(INVOICE_PAID);
     set(&mut e, "/id", json!(id));
+    e
+}
+
+/// A pack's checkout session in an event of `kind` (`checkout.session.completed` or
+/// `checkout.session.async_payment_succeeded`): payment mode, `payment_status` as given, the
+/// metadata our pack checkout writes.
+#[derive(Debug, Clone)]
+pub struct PackEvent {
+    pub id: String,
+    pub kind: String,
+    pub created: DateTime<Utc>,
+    pub session: String,
+    pub user: String,
+    pub customer: String,
+    pub payment_intent: String,
+    pub payment_status: String,
+    pub pack: String,
+    pub generations: u32,
+}
+
+impl PackEvent {
+    /// A paid `pack_10` session of `user` (customer `cus_<user>`), completed at `created`.
+    pub fn new(user: &str, session: &str, created: DateTime<Utc>) -> Self {
+        Self {
+            id: format!("evt_{}", ulid::Ulid::generate()),
+            kind: "checkout.session.completed".into(),
+            created,
+            session: session.to_owned(),
+            user: user.to_owned(),
+            customer: format!("cus_{user}"),
+            payment_intent: format!("pi_{session}"),
+            payment_status: "paid".into(),
+            pack: "pack_10".into(),
+            generations: 10,
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        let mut e = checkout_completed(&self.id, Some(&self.user), &self.customer, self.created);
+        set(&mut e, "/type", json!(self.kind));
+        for (field, value) in [
+            ("id", json!(self.session)),
+            ("mode", json!("payment")),
+            ("subscription", Value::Null),
+            ("invoice", Value::Null),
+            ("payment_intent", json!(self.payment_intent)),
+            ("payment_status", json!(self.payment_status)),
+            (
+                "metadata",
+                json!({"user_id": self.user, "pack": self.pack,
+                       "generations": self.generations.to_string()}),
+            ),
+        ] {
+            set(&mut e, &format!("/data/object/{field}"), value);
+        }
+        e
+    }
+}
+
+/// A `charge.refunded` event for the charge `payment_intent` made for `customer`.
+pub fn charge_refunded(
+    id: &str,
+    customer: &str,
+    payment_intent: &str,
+    created: DateTime<Utc>,
+) -> Value {
+    let mut e = fixture(CHARGE_REFUNDED);
+    set(&mut e, "/id", json!(id));
+    set(&mut e, "/created", json!(created.timestamp()));
+    set(&mut e, "/data/object/customer", json!(customer));
+    set(&mut e, "/data/object/payment_intent", json!(payment_intent));
     e
 }

@@ -43,14 +43,19 @@ fn document(title: &str, body: &str) -> Html<String> {
 }
 
 async fn checkout_page(State(stub): Shared, Path(id): Path<String>) -> Response {
-    let Some((session, price)) = find_session(&stub, &id) else {
+    let Some((session, price, _)) = find_session(&stub, &id) else {
         return (StatusCode::NOT_FOUND, "no such checkout session").into_response();
     };
     let user = field(&session, "client_reference_id").unwrap_or("?");
+    let what = if field(&session, "mode") == Some("payment") {
+        "buys"
+    } else {
+        "subscribes to"
+    };
     document(
         "Stripe Checkout (local stub)",
         &format!(
-            "<p>{user} subscribes to <code>{price}</code>.</p><form method=post><button>Pay</button></form>"
+            "<p>{user} {what} <code>{price}</code>.</p><form method=post><button>Pay</button></form>"
         ),
     )
     .into_response()
@@ -59,20 +64,51 @@ async fn checkout_page(State(stub): Shared, Path(id): Path<String>) -> Response 
 /// Completes the session: a subscription on its price, its events delivered, then the redirect to
 /// the session's `success_url` as Stripe does.
 async fn pay(State(stub): Shared, Path(id): Path<String>) -> Response {
-    let Some((session, price)) = find_session(&stub, &id) else {
+    let Some((session, price, trial)) = find_session(&stub, &id) else {
         return (StatusCode::NOT_FOUND, "no such checkout session").into_response();
     };
     let now = Utc::now();
+    let back = field(&session, "success_url")
+        .unwrap_or("/")
+        .replace("{CHECKOUT_SESSION_ID}", &id);
+    if field(&session, "mode") == Some("payment") {
+        // A pack: paid by card at once, so `checkout.session.completed` says `paid`.
+        let metadata = |name: &str| {
+            session
+                .pointer(&format!("/metadata/{name}"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let paid = crate::stripe_events::PackEvent {
+            customer: field(&session, "customer").unwrap_or_default().to_owned(),
+            payment_intent: format!("pi_{}", ulid::Ulid::generate()),
+            pack: metadata("pack"),
+            generations: metadata("generations").parse().unwrap_or_default(),
+            ..crate::stripe_events::PackEvent::new(&metadata("user_id"), &id, now)
+        };
+        deliver(&stub, paid.json()).await;
+        return Redirect::to(&back).into_response();
+    }
     let sub = StubSubscription {
         id: format!("sub_{}", ulid::Ulid::generate()),
         customer: field(&session, "customer").unwrap_or_default().to_owned(),
         user: field(&session, "client_reference_id").map(str::to_owned),
         price,
-        status: "active".into(),
+        // A trial's first period is the trial; the first invoice comes at its end.
+        status: if trial.is_some() {
+            "trialing"
+        } else {
+            "active"
+        }
+        .into(),
         start: now,
-        end: now
-            .checked_add_months(chrono::Months::new(1))
-            .unwrap_or(now),
+        end: match trial {
+            Some(days) => now + chrono::Duration::days(i64::from(days)),
+            None => now
+                .checked_add_months(chrono::Months::new(1))
+                .unwrap_or(now),
+        },
     };
     lock(&stub.state.subscriptions).push(sub.clone());
     let completed = checkout_completed(
@@ -83,9 +119,6 @@ async fn pay(State(stub): Shared, Path(id): Path<String>) -> Response {
     );
     deliver(&stub, completed).await;
     deliver(&stub, event(&sub, "customer.subscription.created")).await;
-    let back = field(&session, "success_url")
-        .unwrap_or("/")
-        .replace("{CHECKOUT_SESSION_ID}", &id);
     Redirect::to(&back).into_response()
 }
 
@@ -210,10 +243,10 @@ async fn deliver(stub: &crate::stripe_stub::Stub, event: Value) {
     }
 }
 
-fn find_session(stub: &crate::stripe_stub::Stub, id: &str) -> Option<(Value, String)> {
+fn find_session(stub: &crate::stripe_stub::Stub, id: &str) -> Option<(Value, String, Option<u32>)> {
     lock(&stub.state.sessions)
         .iter()
-        .find(|(s, _)| field(s, "id") == Some(id))
+        .find(|(s, _, _)| field(s, "id") == Some(id))
         .cloned()
 }
 

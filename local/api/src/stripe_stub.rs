@@ -44,8 +44,8 @@ pub struct StubState {
     requests: Mutex<Vec<StubRequest>>,
     /// Customers created, as returned.
     customers: Mutex<Vec<Value>>,
-    /// Checkout sessions with the price they sell.
-    pub(crate) sessions: Mutex<Vec<(Value, String)>>,
+    /// Checkout sessions with the price they sell and the trial days they offer.
+    pub(crate) sessions: Mutex<Vec<(Value, String, Option<u32>)>>,
     /// Subscriptions made by completing a checkout on the stub's hosted page.
     pub(crate) subscriptions: Mutex<Vec<crate::stripe_pages::StubSubscription>>,
     /// Billing portal sessions: (id, customer).
@@ -210,7 +210,7 @@ async fn create_checkout_session(State(stub): Shared, headers: HeaderMap, body: 
         let id = format!("cs_test_{}", ulid::Ulid::generate());
         let session = json!({
             "id": id, "object": "checkout.session", "after_expiration": null,
-            "allow_promotion_codes": null, "amount_subtotal": null, "amount_total": null,
+            "allow_promotion_codes": params.get("allow_promotion_codes").map(|v| v == "true"), "amount_subtotal": null, "amount_total": null,
             "automatic_tax": {"enabled": false, "liability": null, "provider": null, "status": null},
             "billing_address_collection": null, "cancel_url": params.get("cancel_url"),
             "client_reference_id": params.get("client_reference_id"), "consent": null,
@@ -232,7 +232,10 @@ async fn create_checkout_session(State(stub): Shared, headers: HeaderMap, body: 
             "ui_mode": "hosted_page", "url": format!("{base}/c/pay/{id}")
         });
         let price = params.get("line_items[0][price]").cloned().unwrap_or_default();
-        lock(&state.sessions).push((session.clone(), price));
+        let trial = params
+            .get("subscription_data[trial_period_days]")
+            .and_then(|d| d.parse().ok());
+        lock(&state.sessions).push((session.clone(), price, trial));
         session
     })
     .await

@@ -1,6 +1,7 @@
 //! Configuration: the environment turned into a typed `Config`, read once per cold start.
 
-use son1k_domain::billing::PriceTable;
+use son1k_domain::billing::{PriceTable, TrialDays};
+use son1k_domain::credits::Packs;
 use son1k_domain::rate::RequestBudget;
 use son1k_store::Names;
 use std::time::Duration;
@@ -36,8 +37,12 @@ pub struct BillingConfig {
     /// `secret_key` (checkout, portal) and `webhook_secret` (webhook signatures). The keys are read
     /// when first needed, never from the environment.
     pub secret_name: Option<String>,
-    /// `STRIPE_PRICE_CREATOR|PRO|STUDIO`.
+    /// `STRIPE_PRICE_CREATOR|PRO|STUDIO`, and yearly `STRIPE_PRICE_<TIER>_ANNUAL`.
     pub prices: PriceTable,
+    /// `STRIPE_TRIAL_DAYS_<TIER>`: the trial a user's first checkout of that tier offers.
+    pub trials: TrialDays,
+    /// `CREDIT_PACKS`: the packs of credits on sale (`domain::credits::Packs::parse`).
+    pub packs: Packs,
     /// `FRONTEND_URL` (default `http://localhost:3000`): return URLs must share its origin.
     pub frontend_url: Url,
     /// `STRIPE_API_BASE`: another Stripe API endpoint (the local stub); unset in AWS.
@@ -98,6 +103,22 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// `number` within `1..=max`, or `None` when unset.
+    fn optional_up_to(&self, name: &'static str, max: u32) -> Result<Option<u32>, ConfigError> {
+        if self.set(name).is_none() {
+            return Ok(None);
+        }
+        let value = self.small(name, 1)?;
+        if value > max {
+            return Err(ConfigError::Invalid {
+                name,
+                value: value.to_string(),
+                expected: "at most 730 (Stripe's longest trial)",
+            });
+        }
+        Ok(Some(value))
+    }
+
     fn millis(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
         self.number(name, default).map(Duration::from_millis)
     }
@@ -111,6 +132,21 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             expected: "a whole number below 4294967296",
         })
     }
+}
+
+/// Stripe's longest trial (`trial_period_days`).
+const MAX_TRIAL_DAYS: u32 = 730;
+
+/// `CREDIT_PACKS`, or none on sale when unset.
+fn packs(value: Option<String>) -> Result<Packs, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Packs::default());
+    };
+    Packs::parse(&value).map_err(|_| ConfigError::Invalid {
+        name: "CREDIT_PACKS",
+        value,
+        expected: "comma-separated name:generations:price_cents:currency:price_id entries",
+    })
 }
 
 pub const DEFAULT_FRONTEND_URL: &str = "http://localhost:3000";
@@ -164,7 +200,16 @@ impl Config {
                     creator: env.set("STRIPE_PRICE_CREATOR"),
                     pro: env.set("STRIPE_PRICE_PRO"),
                     studio: env.set("STRIPE_PRICE_STUDIO"),
+                    creator_annual: env.set("STRIPE_PRICE_CREATOR_ANNUAL"),
+                    pro_annual: env.set("STRIPE_PRICE_PRO_ANNUAL"),
+                    studio_annual: env.set("STRIPE_PRICE_STUDIO_ANNUAL"),
                 },
+                trials: TrialDays {
+                    creator: env.optional_up_to("STRIPE_TRIAL_DAYS_CREATOR", MAX_TRIAL_DAYS)?,
+                    pro: env.optional_up_to("STRIPE_TRIAL_DAYS_PRO", MAX_TRIAL_DAYS)?,
+                    studio: env.optional_up_to("STRIPE_TRIAL_DAYS_STUDIO", MAX_TRIAL_DAYS)?,
+                },
+                packs: packs(env.set("CREDIT_PACKS"))?,
                 frontend_url: frontend_url(env.set("FRONTEND_URL"))?,
                 api_base: env.set("STRIPE_API_BASE"),
                 timeout: env.millis("STRIPE_TIMEOUT_MS", STRIPE_TIMEOUT_MS)?,
@@ -208,6 +253,8 @@ impl BillingConfig {
         Self {
             secret_name: None,
             prices: PriceTable::default(),
+            trials: TrialDays::default(),
+            packs: Packs::default(),
             frontend_url: default_frontend(),
             api_base: None,
             timeout: Duration::from_millis(STRIPE_TIMEOUT_MS),
@@ -289,6 +336,9 @@ mod tests {
             ("STRIPE_SECRET_KEY", "sk_test_abc"),
             ("STRIPE_WEBHOOK_SECRET", "whsec_xyz"),
             ("STRIPE_PRICE_PRO", "price_pro"),
+            ("STRIPE_PRICE_PRO_ANNUAL", "price_pro_yearly"),
+            ("STRIPE_TRIAL_DAYS_PRO", "14"),
+            ("CREDIT_PACKS", "pack_10:10:499:usd:price_p10"),
             ("FRONTEND_URL", "https://app.son1k.com"),
         ]);
         let config = Config::from_lookup(lookup(&pairs)).unwrap();
@@ -300,6 +350,25 @@ mod tests {
             Some("price_pro")
         );
         assert_eq!(billing.frontend_url.as_str(), "https://app.son1k.com/");
+        assert_eq!(
+            billing.prices.tier_of("price_pro_yearly"),
+            Some(son1k_domain::tiers::Tier::Pro)
+        );
+        assert_eq!(billing.trials.of(son1k_domain::tiers::Tier::Pro), Some(14));
+        assert_eq!(billing.trials.of(son1k_domain::tiers::Tier::Creator), None);
+        assert_eq!(
+            billing.packs.find("pack_10").map(|p| p.price_id.as_str()),
+            Some("price_p10")
+        );
+        for (name, bad) in [
+            ("CREDIT_PACKS", "pack_10:10"),
+            ("STRIPE_TRIAL_DAYS_PRO", "731"),
+            ("STRIPE_TRIAL_DAYS_PRO", "0"),
+        ] {
+            let mut pairs = NAMES.to_vec();
+            pairs.push((name, bad));
+            assert!(Config::from_lookup(lookup(&pairs)).is_err(), "{name}={bad}");
+        }
         let printed = format!("{config:?}");
         assert!(
             !printed.contains("sk_test_abc") && !printed.contains("whsec_xyz"),

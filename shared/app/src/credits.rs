@@ -4,9 +4,13 @@
 use crate::caller::Caller;
 use crate::ports::{Credits, Time, Users};
 use crate::retry;
+use chrono::{DateTime, Utc};
+use son1k_domain::analytics::Event;
 use son1k_domain::credits::{Block, BlockView, CreditsView, GrantRequest, LedgerKind, Source};
 use son1k_domain::ids::UserId;
+use son1k_store::analytics::Tally;
 use son1k_store::credits::{LedgerPage, LedgerRecord};
+use son1k_store::users::UserRecord;
 use son1k_store::{Attempt, StoreError};
 
 /// Tries of a grant while the user item changes under it or is in another transaction.
@@ -59,7 +63,7 @@ pub async fn grant(
         entry.reason = Some(request.reason.clone());
         match app
             .credits()
-            .add_block(&user, &block_id, &block, &entry)
+            .add_block(&user, (&block_id, &block), &[entry], None)
             .await?
         {
             Attempt::Done(true) => {
@@ -76,4 +80,157 @@ pub async fn grant(
         "TransactWriteItems credit block",
         "the user item stayed in other transactions",
     ))
+}
+
+/// A paid pack, as the webhook read it from the checkout session.
+#[derive(Debug, Clone)]
+pub struct Purchase<'a> {
+    /// The checkout session's id: the block's id, so a session adds one block however often its
+    /// events arrive.
+    pub session: &'a str,
+    pub generations: u32,
+    pub payment: Option<&'a str>,
+    /// When Stripe says it was paid (the event's `created`): the block pays for 12 months from it.
+    pub paid_at: DateTime<Utc>,
+    pub pack: Option<&'a str>,
+}
+
+/// What a purchase or a refund did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored (a block added, or voided, or a refund noted).
+    Applied,
+    /// Nothing to do: done before.
+    Done,
+}
+
+/// Adds the block of `purchase` to `user`, once: a second delivery (or the other event of an
+/// asynchronous payment) finds the block there. A payment refunded before this adds it voided.
+pub async fn purchase(
+    app: &(impl Time + Users + Credits),
+    mut user: UserRecord,
+    purchase: &Purchase<'_>,
+) -> Result<Outcome, StoreError> {
+    for attempt in 0..GRANT_ATTEMPTS {
+        if user.credits.contains_key(purchase.session) {
+            return Ok(Outcome::Done);
+        }
+        let now = app.clock().now();
+        let mut block = Block::purchase(
+            purchase.generations,
+            purchase.paid_at,
+            purchase.payment.map(str::to_owned),
+            now,
+        );
+        let id = &user.user_id;
+        let mut entries = vec![LedgerRecord::new(
+            id,
+            LedgerKind::Purchase,
+            purchase.session,
+            block.generations,
+            now,
+        )];
+        let refunded = purchase
+            .payment
+            .is_some_and(|p| user.refunded_payments.iter().any(|r| r == p));
+        if refunded {
+            let voided = block.void(now);
+            entries.push(LedgerRecord::new(
+                id,
+                LedgerKind::Void,
+                purchase.session,
+                voided,
+                now,
+            ));
+        }
+        let tally = Tally::new(id, now).with(
+            Event::CreditsPurchased,
+            [
+                ("block_id", purchase.session),
+                ("pack", purchase.pack.unwrap_or("")),
+                ("generations", &block.generations.to_string()),
+            ],
+        );
+        match app
+            .credits()
+            .add_block(&user, (purchase.session, &block), &entries, Some(&tally))
+            .await?
+        {
+            Attempt::Done(true) => {
+                tracing::info!(user_id = %id, block_id = purchase.session, generations = block.generations, refunded, "credits purchased");
+                return Ok(Outcome::Applied);
+            }
+            Attempt::Done(false) => {}
+            Attempt::Busy => retry::pause(attempt).await,
+        }
+        user = reread(app, &user.user_id).await?;
+    }
+    Err(contended())
+}
+
+/// Voids what remains of the block `payment` bought (spent credits stay spent). A refund that
+/// arrives before its purchase is noted on the user, and the block is added voided.
+pub async fn refund(
+    app: &(impl Time + Users + Credits),
+    mut user: UserRecord,
+    payment: &str,
+) -> Result<Outcome, StoreError> {
+    for attempt in 0..GRANT_ATTEMPTS {
+        let found = user
+            .credits
+            .iter()
+            .find(|(_, b)| b.payment.as_deref() == Some(payment))
+            .map(|(id, b)| (id.clone(), b.clone()));
+        let now = app.clock().now();
+        let stored = match found {
+            Some((_, block)) if block.remaining == 0 => return Ok(Outcome::Done),
+            Some((block_id, block)) => {
+                let entry = LedgerRecord::new(
+                    &user.user_id,
+                    LedgerKind::Void,
+                    &block_id,
+                    block.remaining,
+                    now,
+                );
+                let done = app
+                    .credits()
+                    .void_block(&user.user_id, (&block_id, &block), &entry)
+                    .await?;
+                if done == Attempt::Done(true) {
+                    tracing::info!(user_id = %user.user_id, block_id, voided = block.remaining, "credits voided by a refund");
+                    return Ok(Outcome::Applied);
+                }
+                done
+            }
+            // Noted already, and still no block: nothing more until the purchase arrives.
+            None if user.refunded_payments.iter().any(|r| r == payment) => {
+                return Ok(Outcome::Done)
+            }
+            // Noted now; read again, as a racing purchase may have added the block meanwhile.
+            None => app
+                .credits()
+                .note_refund(&user.user_id, payment)
+                .await?
+                .map(|()| false),
+        };
+        if stored == Attempt::Busy {
+            retry::pause(attempt).await;
+        }
+        user = reread(app, &user.user_id).await?;
+    }
+    Err(contended())
+}
+
+async fn reread(app: &impl Users, id: &UserId) -> Result<UserRecord, StoreError> {
+    app.users()
+        .get(id)
+        .await?
+        .ok_or_else(|| StoreError::corrupt("the user vanished while changing credits"))
+}
+
+fn contended() -> StoreError {
+    StoreError::unavailable(
+        "TransactWriteItems credit block",
+        "the user item stayed in other transactions",
+    )
 }

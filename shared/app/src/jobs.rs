@@ -1131,7 +1131,7 @@ fn tally(
         &user.user_id,
         &job.generation_id,
         (job.quality, job.tier),
-        Some("job"),
+        (Some("job"), job.credit.as_deref()),
         contribution,
         now,
     )

@@ -423,7 +423,7 @@ fn tally(
         &user.user_id,
         &generation.generation_id,
         (generation.quality, grant.tier),
-        None,
+        (None, grant.credit.as_deref()),
         contribution,
         now,
     )
@@ -431,12 +431,12 @@ fn tally(
 }
 
 /// The events of a recorded generation of `quality` on `tier` (`via` a job, or record-generation when
-/// `None`) and of its pool contribution when it makes one.
+/// `None`), of the credit that paid it (its block) and of its pool contribution when it makes one.
 pub(crate) fn generation_tally(
     user: &son1k_domain::ids::UserId,
     generation: &GenerationId,
     (quality, tier): (son1k_domain::tiers::Quality, son1k_domain::tiers::Tier),
-    via: Option<&str>,
+    (via, credit): (Option<&str>, Option<&str>),
     contribution: Option<&ContributionRecord>,
     now: DateTime<Utc>,
 ) -> Tally {
@@ -447,7 +447,13 @@ pub(crate) fn generation_tally(
         ("tier", tier.as_str()),
     ];
     properties.extend(via.map(|via| ("via", via)));
-    let tally = Tally::new(user, now).with(Event::GenerationRecorded, properties);
+    let mut tally = Tally::new(user, now).with(Event::GenerationRecorded, properties);
+    if let Some(block) = credit {
+        tally = tally.with(
+            Event::CreditSpent,
+            [("generation_id", id), ("block_id", block)],
+        );
+    }
     match contribution {
         Some(c) => tally.with(
             Event::PoolContribution,

@@ -108,10 +108,13 @@ pub trait Housekeeping {
     fn housekeeping(&self) -> HousekeepingStore<'_>;
 }
 
-/// Stripe's API (`None`: not configured; billing routes answer 503) and the price table.
+/// Stripe's API (`None`: not configured; billing routes answer 503), the price table, the trials
+/// and the packs of credits on sale.
 pub trait Stripe {
     fn stripe(&self) -> Option<&StripeApi>;
     fn prices(&self) -> &PriceTable;
+    fn trials(&self) -> &son1k_domain::billing::TrialDays;
+    fn packs(&self) -> &son1k_domain::credits::Packs;
 }
 
 /// The language model of Lyric Studio and Pixel (`None`: not configured; those routes answer 503).

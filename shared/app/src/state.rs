@@ -324,7 +324,7 @@ mod provided {
 
     impl ports::Credits for AppState {
         fn credits(&self) -> store::credits::CreditsStore<'_> {
-            store::credits::CreditsStore::new(self.dynamo(), &self.config.names.users_table)
+            store::credits::CreditsStore::new(self.dynamo(), &self.config.names)
         }
     }
 
@@ -371,6 +371,14 @@ mod provided {
 
         fn prices(&self) -> &PriceTable {
             &self.config.billing.prices
+        }
+
+        fn trials(&self) -> &son1k_domain::billing::TrialDays {
+            &self.config.billing.trials
+        }
+
+        fn packs(&self) -> &son1k_domain::credits::Packs {
+            &self.config.billing.packs
         }
     }
 

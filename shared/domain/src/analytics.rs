@@ -28,11 +28,15 @@ pub enum Event {
     PoolLike,
     /// One more play of a pool item; a claim counts as a play too, as the item's `plays` do.
     PoolPlay,
+    /// A pack of credits paid for (its block added; a redelivered event counts nothing).
+    CreditsPurchased,
+    /// A generation paid by a credit instead of the period's allowance.
+    CreditSpent,
 }
 
 impl Event {
     /// Every event, in the order the summary lists them.
-    pub const ALL: [Event; 9] = [
+    pub const ALL: [Event; 11] = [
         Self::GenerationRecorded,
         Self::LimitReached,
         Self::CheckoutStarted,
@@ -42,6 +46,8 @@ impl Event {
         Self::PoolClaim,
         Self::PoolLike,
         Self::PoolPlay,
+        Self::CreditsPurchased,
+        Self::CreditSpent,
     ];
 
     /// The name in counters, raw events, logs and the summary.
@@ -56,6 +62,8 @@ impl Event {
             Self::PoolClaim => "pool_claim",
             Self::PoolLike => "pool_like",
             Self::PoolPlay => "pool_play",
+            Self::CreditsPurchased => "credits_purchased",
+            Self::CreditSpent => "credit_spent",
         }
     }
 

@@ -8,30 +8,75 @@ use super::tiers::Tier;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-/// Which Stripe price sells which tier (`STRIPE_PRICE_CREATOR|PRO|STUDIO`).
+/// Which Stripe price sells which tier: monthly (`STRIPE_PRICE_CREATOR|PRO|STUDIO`) and yearly
+/// (`STRIPE_PRICE_<TIER>_ANNUAL`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PriceTable {
     pub creator: Option<String>,
     pub pro: Option<String>,
     pub studio: Option<String>,
+    pub creator_annual: Option<String>,
+    pub pro_annual: Option<String>,
+    pub studio_annual: Option<String>,
+}
+
+/// How often a subscription is billed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interval {
+    #[default]
+    Month,
+    Year,
 }
 
 impl PriceTable {
-    /// The price that sells `tier`; `None` for FREE or an unconfigured price.
+    /// The monthly price that sells `tier`; `None` for FREE or an unconfigured price.
     pub fn price_of(&self, tier: Tier) -> Option<&str> {
-        match tier {
-            Tier::Free => None,
-            Tier::Creator => self.creator.as_deref(),
-            Tier::Pro => self.pro.as_deref(),
-            Tier::Studio => self.studio.as_deref(),
+        self.price_for(tier, Interval::Month)
+    }
+
+    /// The price that sells `tier` billed every `interval`.
+    pub fn price_for(&self, tier: Tier, interval: Interval) -> Option<&str> {
+        match (tier, interval) {
+            (Tier::Free, _) => None,
+            (Tier::Creator, Interval::Month) => self.creator.as_deref(),
+            (Tier::Pro, Interval::Month) => self.pro.as_deref(),
+            (Tier::Studio, Interval::Month) => self.studio.as_deref(),
+            (Tier::Creator, Interval::Year) => self.creator_annual.as_deref(),
+            (Tier::Pro, Interval::Year) => self.pro_annual.as_deref(),
+            (Tier::Studio, Interval::Year) => self.studio_annual.as_deref(),
         }
     }
 
-    /// The tier a price sells; `None` for a price we do not sell.
+    /// The tier a price sells, monthly or yearly; `None` for a price we do not sell.
     pub fn tier_of(&self, price_id: &str) -> Option<Tier> {
         [Tier::Creator, Tier::Pro, Tier::Studio]
             .into_iter()
-            .find(|tier| self.price_of(*tier) == Some(price_id))
+            .find(|tier| {
+                [Interval::Month, Interval::Year]
+                    .into_iter()
+                    .any(|interval| self.price_for(*tier, interval) == Some(price_id))
+            })
+    }
+}
+
+/// How many trial days a first checkout of each tier offers (`STRIPE_TRIAL_DAYS_<TIER>`; none when
+/// unset).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrialDays {
+    pub creator: Option<u32>,
+    pub pro: Option<u32>,
+    pub studio: Option<u32>,
+}
+
+impl TrialDays {
+    pub fn of(&self, tier: Tier) -> Option<u32> {
+        match tier {
+            Tier::Free => None,
+            Tier::Creator => self.creator,
+            Tier::Pro => self.pro,
+            Tier::Studio => self.studio,
+        }
     }
 }
 
@@ -99,6 +144,8 @@ impl StripeEvent {
             | "customer.subscription.resumed" => EventFamily::Subscription(2),
             "customer.subscription.deleted" => EventFamily::Subscription(3),
             "checkout.session.completed" => EventFamily::CheckoutCompleted,
+            "checkout.session.async_payment_succeeded" => EventFamily::AsyncPaymentSucceeded,
+            "charge.refunded" => EventFamily::ChargeRefunded,
             "invoice.paid" | "invoice.payment_failed" => EventFamily::Invoice,
             _ => EventFamily::Other,
         }
@@ -146,6 +193,10 @@ pub enum EventFamily {
     /// `customer.subscription.*`, with its rank inside one second.
     Subscription(u8),
     CheckoutCompleted,
+    /// A checkout paid by a delayed method (a bank debit) whose payment has now succeeded.
+    AsyncPaymentSucceeded,
+    /// A charge refunded, wholly or in part.
+    ChargeRefunded,
     Invoice,
     Other,
 }
@@ -246,24 +297,70 @@ impl SubscriptionSnapshot {
     }
 }
 
-/// The checkout session of a `checkout.session.completed` event, as far as we use it.
+/// The checkout session of a `checkout.session.*` event, as far as we use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutCompleted {
+    /// The session's id: a pack bought through it becomes the block of this id.
+    pub id: Option<String>,
     /// `client_reference_id`, else `metadata.user_id`.
     pub user_id: Option<String>,
     pub customer: Option<String>,
+    /// `mode`: `payment` for a pack, `subscription` for a plan.
+    pub mode: Option<String>,
+    /// `payment_status`: `paid` once the money is in (`unpaid` while a delayed method settles).
+    pub payment_status: Option<String>,
+    pub payment_intent: Option<String>,
+    /// `metadata.generations`, which our pack checkout wrote: what the user was sold.
+    pub generations: Option<u32>,
+    /// `metadata.pack`.
+    pub pack: Option<String>,
 }
 
 impl CheckoutCompleted {
     pub fn from_object(object: &Value) -> Self {
-        let user_id = object
-            .get("client_reference_id")
-            .and_then(Value::as_str)
-            .or_else(|| object.pointer("/metadata/user_id").and_then(Value::as_str))
-            .map(str::to_owned);
+        let text = |pointer: &str| {
+            object
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let user_id = text("/client_reference_id").or_else(|| text("/metadata/user_id"));
         Self {
+            id: id_of(object.get("id")),
             user_id,
             customer: id_of(object.get("customer")),
+            mode: text("/mode"),
+            payment_status: text("/payment_status"),
+            payment_intent: id_of(object.get("payment_intent")),
+            generations: text("/metadata/generations").and_then(|g| g.parse().ok()),
+            pack: text("/metadata/pack"),
+        }
+    }
+
+    /// Whether it sold a pack of credits (payment mode).
+    pub fn is_pack(&self) -> bool {
+        self.mode.as_deref() == Some("payment")
+    }
+
+    pub fn is_paid(&self) -> bool {
+        self.payment_status.as_deref() == Some("paid")
+    }
+}
+
+/// The charge of a `charge.refunded` event, as far as we use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRefunded {
+    pub customer: Option<String>,
+    /// The PaymentIntent it was made by: the one a pack's block remembers.
+    pub payment_intent: Option<String>,
+}
+
+impl ChargeRefunded {
+    pub fn from_object(object: &Value) -> Self {
+        Self {
+            customer: id_of(object.get("customer")),
+            payment_intent: id_of(object.get("payment_intent")),
         }
     }
 }
@@ -398,6 +495,7 @@ mod tests {
 
     fn prices() -> PriceTable {
         PriceTable {
+            creator_annual: Some("price_creator_yearly".into()),
             creator: Some("price_creator".into()),
             pro: Some("price_pro".into()),
             studio: Some("price_studio".into()),
@@ -752,5 +850,36 @@ mod tests {
         );
         let c = CheckoutCompleted::from_object(&json!({"metadata": {"user_id": "u2"}}));
         assert_eq!((c.user_id.as_deref(), c.customer), (Some("u2"), None));
+    }
+
+    #[test]
+    fn annual_prices_sell_the_same_tier_and_pack_sessions_are_read_whole() {
+        let prices = prices();
+        assert_eq!(prices.tier_of("price_creator_yearly"), Some(Tier::Creator));
+        assert_eq!(
+            prices.price_for(Tier::Creator, Interval::Year),
+            Some("price_creator_yearly")
+        );
+        assert_eq!(prices.price_for(Tier::Pro, Interval::Year), None);
+        let c = CheckoutCompleted::from_object(&json!({"id": "cs_1", "mode": "payment",
+            "payment_status": "paid", "payment_intent": "pi_1", "customer": "cus_1",
+            "metadata": {"user_id": "u1", "pack": "pack_10", "generations": "10"}}));
+        assert!(c.is_pack() && c.is_paid());
+        assert_eq!(
+            (
+                c.id.as_deref(),
+                c.payment_intent.as_deref(),
+                c.generations,
+                c.pack.as_deref()
+            ),
+            (Some("cs_1"), Some("pi_1"), Some(10), Some("pack_10"))
+        );
+        let unpaid =
+            CheckoutCompleted::from_object(&json!({"mode": "payment", "payment_status": "unpaid"}));
+        assert!(unpaid.is_pack() && !unpaid.is_paid());
+        let r = ChargeRefunded::from_object(
+            &json!({"customer": "cus_1", "payment_intent": {"id": "pi_1"}}),
+        );
+        assert_eq!(r.payment_intent.as_deref(), Some("pi_1"));
     }
 }

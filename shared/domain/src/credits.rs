@@ -21,6 +21,10 @@ pub enum Source {
 pub const MAX_GRANT: u32 = 10_000;
 /// The longest a granted block may last.
 pub const MAX_GRANT_DAYS: i64 = 5 * 366;
+/// How long a purchased pack pays, from its payment.
+pub const PURCHASE_MONTHS: u32 = 12;
+/// The most generations one configured pack may sell.
+pub const MAX_PACK: u32 = 10_000;
 /// The longest reason an admin may give.
 pub const MAX_REASON_CHARS: usize = 500;
 
@@ -36,6 +40,9 @@ pub struct Block {
     pub until: i64,
     /// Epoch milliseconds it was added.
     pub added: i64,
+    /// For a purchase: the Stripe PaymentIntent that paid it (a refund of its charge names it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<String>,
 }
 
 impl Block {
@@ -51,7 +58,34 @@ impl Block {
             remaining: generations,
             until: expires_at.timestamp(),
             added: now.timestamp_millis(),
+            payment: None,
         }
+    }
+
+    /// A purchased pack of `generations`, paid at `paid_at` by `payment`, added at `now`: it pays
+    /// for [`PURCHASE_MONTHS`] months from the payment.
+    pub fn purchase(
+        generations: u32,
+        paid_at: DateTime<Utc>,
+        payment: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let expires_at = paid_at
+            .checked_add_months(chrono::Months::new(PURCHASE_MONTHS))
+            .unwrap_or(paid_at);
+        Self {
+            payment,
+            ..Self::new(Source::Purchase, generations, expires_at, now)
+        }
+    }
+
+    /// The block voided at `now`: nothing left, and no longer paying (so a credit a running job
+    /// holds does not come back to it). The generations it still had.
+    pub fn void(&mut self, now: DateTime<Utc>) -> u32 {
+        let voided = self.remaining;
+        self.remaining = 0;
+        self.until = self.until.min(now.timestamp());
+        voided
     }
 
     /// Whether it can pay for a generation at `now`.
@@ -141,6 +175,85 @@ pub enum LedgerKind {
     Void,
 }
 
+/// A pack of credits for sale (`CREDIT_PACKS`): its name, what it holds, its price as shown, and
+/// the Stripe price that sells it (never shown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pack {
+    pub pack: String,
+    pub generations: u32,
+    pub price_cents: u64,
+    pub currency: String,
+    #[serde(skip)]
+    pub price_id: String,
+}
+
+/// The packs on sale, in the configured order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Packs(Vec<Pack>);
+
+impl Packs {
+    /// Reads `CREDIT_PACKS`: comma-separated `name:generations:price_cents:currency:price_id`
+    /// entries (`pack_10:10:499:usd:price_123`); blank means none on sale.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut packs: Vec<Pack> = Vec::new();
+        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let parts: Vec<&str> = entry.split(':').map(str::trim).collect();
+            let [pack, generations, price_cents, currency, price_id] = parts[..] else {
+                return Err(format!(
+                    "{entry:?} is not name:generations:price_cents:currency:price_id"
+                ));
+            };
+            let name_ok = !pack.is_empty()
+                && pack.len() <= 40
+                && pack
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            let generations = generations
+                .parse::<u32>()
+                .ok()
+                .filter(|g| (1..=MAX_PACK).contains(g));
+            let price_cents = price_cents.parse::<u64>().ok().filter(|c| *c >= 1);
+            let currency_ok =
+                currency.len() == 3 && currency.chars().all(|c| c.is_ascii_lowercase());
+            let (true, Some(generations), Some(price_cents), true, false) = (
+                name_ok,
+                generations,
+                price_cents,
+                currency_ok,
+                price_id.is_empty(),
+            ) else {
+                return Err(format!(
+                    "{entry:?}: the name is 1 to 40 of a-z, 0-9, _ and -; generations 1 to \
+                     {MAX_PACK}; price_cents at least 1; currency three lower-case letters; a price id"
+                ));
+            };
+            if packs.iter().any(|p| p.pack == pack) {
+                return Err(format!("{pack:?} is configured twice"));
+            }
+            packs.push(Pack {
+                pack: pack.to_owned(),
+                generations,
+                price_cents,
+                currency: currency.to_owned(),
+                price_id: price_id.to_owned(),
+            });
+        }
+        Ok(Self(packs))
+    }
+
+    pub fn items(&self) -> &[Pack] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn find(&self, pack: &str) -> Option<&Pack> {
+        self.0.iter().find(|p| p.pack == pack)
+    }
+}
+
 /// An admin's grant, as asked (`POST /api/admin/users/{user_id}/credits`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantRequest {
@@ -201,6 +314,7 @@ mod tests {
             remaining,
             until: at(expires).timestamp(),
             added: at(added).timestamp_millis(),
+            payment: None,
         }
     }
 
@@ -320,5 +434,57 @@ mod tests {
                 "{generations} {expires} {reason:?}"
             );
         }
+    }
+
+    #[test]
+    fn packs_are_read_from_the_configuration_and_bad_entries_stop_the_start() {
+        let packs =
+            Packs::parse(" pack_10:10:499:usd:price_a , pack_50:50:1999:eur:price_b,").unwrap();
+        assert_eq!(packs.items().len(), 2);
+        let small = packs.find("pack_10").unwrap();
+        assert_eq!(
+            (
+                small.generations,
+                small.price_cents,
+                small.currency.as_str(),
+                small.price_id.as_str()
+            ),
+            (10, 499, "usd", "price_a")
+        );
+        assert_eq!(packs.find("pack_50").unwrap().currency, "eur");
+        assert!(packs.find("pack_5").is_none());
+        // The price id is never shown.
+        let shown = serde_json::to_value(small).unwrap();
+        assert_eq!(
+            shown,
+            serde_json::json!({"pack": "pack_10", "generations": 10, "price_cents": 499, "currency": "usd"})
+        );
+        assert!(Packs::parse("  ").unwrap().is_empty());
+        for bad in [
+            "pack_10:10:499:usd",
+            "pack_10:0:499:usd:price_a",
+            "pack_10:10001:499:usd:price_a",
+            "pack_10:10:0:usd:price_a",
+            "pack_10:10:499:USD:price_a",
+            "pack 10:10:499:usd:price_a",
+            "pack_10:10:499:usd:",
+            "a:1:1:usd:p,a:2:2:usd:q",
+        ] {
+            assert!(Packs::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_purchase_pays_twelve_months_and_a_void_keeps_what_was_spent() {
+        let paid = at("2026-02-28T00:00:00Z");
+        let mut block = Block::purchase(10, paid, Some("pi_1".into()), paid);
+        assert_eq!(block.expires_at(), at("2027-02-28T00:00:00Z"));
+        assert_eq!(block.source, Source::Purchase);
+        block.remaining = 7;
+        let now = at("2026-03-01T00:00:00Z");
+        assert_eq!(block.void(now), 7);
+        assert_eq!((block.remaining, block.generations), (0, 10));
+        assert!(!block.usable(now));
+        assert_eq!(block.until, now.timestamp());
     }
 }

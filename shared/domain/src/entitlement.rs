@@ -93,6 +93,26 @@ pub fn lapses_at(sub: &Subscription) -> DateTime<Utc> {
     }
 }
 
+/// The allowance's month within a billing period holding `now`: the period itself when it is a
+/// month; for a longer one (a yearly price) the month of it holding `now`, counted from its start,
+/// so an annual subscriber gets the tier's monthly allowance every month, not a year's at once.
+fn monthly_within(stored: Period, now: DateTime<Utc>) -> Period {
+    let a_month_on = stored
+        .start
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(stored.end);
+    // A day of slack: Stripe's monthly periods end on the anchor's day, to the second.
+    if stored.end <= a_month_on + Duration::days(1) {
+        return stored;
+    }
+    let month = Period::billing_month(stored.start, now);
+    Period {
+        kind: month.kind,
+        start: month.start.max(stored.start),
+        end: month.end.min(stored.end),
+    }
+}
+
 /// Derives the entitlement of a user whose stored state is `tier` from `source` (and `subscription`).
 pub fn entitlement(
     tier: Tier,
@@ -124,7 +144,7 @@ pub fn entitlement(
     if stored.contains(now) {
         return Entitlement {
             tier,
-            period: stored,
+            period: monthly_within(stored, now),
         };
     }
     let ended = now >= sub.current_period_end;
@@ -290,5 +310,63 @@ mod tests {
         let status: SubscriptionStatus =
             serde_json::from_str("\"something_new\"").unwrap_or(SubscriptionStatus::Active);
         assert_eq!(status, SubscriptionStatus::Unknown);
+    }
+
+    #[test]
+    fn a_yearly_period_counts_its_allowance_by_the_month_from_its_start() {
+        let s = sub(
+            SubscriptionStatus::Active,
+            "2026-01-31T09:00:00Z",
+            "2027-01-31T09:00:00Z",
+        );
+        let month = |now: &str| {
+            let e = entitlement(Tier::Pro, TierSource::Stripe, Some(&s), at(now));
+            (e.tier, e.period.start, e.period.end)
+        };
+        assert_eq!(
+            month("2026-02-10T00:00:00Z"),
+            (
+                Tier::Pro,
+                at("2026-01-31T09:00:00Z"),
+                at("2026-02-28T09:00:00Z")
+            )
+        );
+        // Each boundary is measured from the start: Feb 28, then Mar 31, not Mar 28.
+        assert_eq!(
+            month("2026-02-28T09:00:00Z"),
+            (
+                Tier::Pro,
+                at("2026-02-28T09:00:00Z"),
+                at("2026-03-31T09:00:00Z")
+            )
+        );
+        assert_eq!(
+            month("2027-01-31T08:59:59Z"),
+            (
+                Tier::Pro,
+                at("2026-12-31T09:00:00Z"),
+                at("2027-01-31T09:00:00Z")
+            )
+        );
+        // A trial of a few weeks, or a month, stays one period.
+        let trial = sub(
+            SubscriptionStatus::Trialing,
+            "2026-11-20T00:00:00Z",
+            "2026-12-04T00:00:00Z",
+        );
+        let e = entitlement(
+            Tier::Pro,
+            TierSource::Stripe,
+            Some(&trial),
+            at("2026-11-25T00:00:00Z"),
+        );
+        assert_eq!(
+            (e.tier, e.period.start, e.period.end),
+            (
+                Tier::Pro,
+                trial.current_period_start,
+                trial.current_period_end
+            )
+        );
     }
 }

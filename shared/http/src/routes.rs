@@ -238,6 +238,18 @@ pub const ROUTES: &[Route] = &[
         public: false,
     },
     Route {
+        method: "GET",
+        path: "/api/credits/packs",
+        function: "tiers-list",
+        public: true,
+    },
+    Route {
+        method: "POST",
+        path: "/api/credits/checkout",
+        function: "checkout",
+        public: false,
+    },
+    Route {
         method: "POST",
         path: "/api/admin/users/{user_id}/credits",
         function: "credits",

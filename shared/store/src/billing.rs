@@ -230,6 +230,45 @@ impl<'a> BillingStore<'a> {
         }
     }
 
+    /// Claims the user's one trial at `now`: `true` for the first claim, `false` once claimed (or
+    /// for no such user).
+    pub async fn claim_trial(
+        &self,
+        user_id: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.names.users_table)
+            .set_key(Some(item_key(user_pk(user_id), PROFILE_SK)))
+            .update_expression("SET trial_offered_at = :now")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(trial_offered_at)")
+            .expression_attribute_values(":now", s(&son1k_domain::clock::rfc3339(now)));
+        Ok(matches!(
+            super::update_once("UpdateItem claim a trial", request).await?,
+            super::Attempt::Done(true)
+        ))
+    }
+
+    /// Gives back the trial claimed at `now` (its checkout could not be created).
+    pub async fn unclaim_trial(
+        &self,
+        user_id: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.names.users_table)
+            .set_key(Some(item_key(user_pk(user_id), PROFILE_SK)))
+            .update_expression("REMOVE trial_offered_at")
+            .condition_expression("trial_offered_at = :now")
+            .expression_attribute_values(":now", s(&son1k_domain::clock::rfc3339(now)));
+        super::update_once("UpdateItem give back a trial", request).await?;
+        Ok(())
+    }
+
     /// The user whose Stripe customer is `customer`, through the `by_customer` index.
     #[tracing::instrument(skip_all)]
     pub async fn user_of_customer(&self, customer: &str) -> Result<Option<UserId>, StoreError> {

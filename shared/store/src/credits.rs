@@ -3,6 +3,7 @@
 //! the ledger is one item per change, `USER#<id>` / `LEDGER#<ulid>` in the users table, written in
 //! the same transaction as the change it records.
 
+use super::analytics::Tally;
 use super::users::{user_pk, UserRecord, PROFILE_SK};
 use super::{item_key, sdk_failure, Attempt, StoreError, Transacted, Transaction};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -98,54 +99,121 @@ enum GrantItem {
 #[derive(Debug, Clone, Copy)]
 pub struct CreditsStore<'a> {
     client: &'a Client,
+    /// The users table: blocks and ledger.
     table: &'a str,
+    /// The stats table: analytics.
+    stats_table: &'a str,
 }
 
 impl<'a> CreditsStore<'a> {
-    pub fn new(client: &'a Client, table: &'a str) -> Self {
-        Self { client, table }
+    pub fn new(client: &'a Client, names: &'a super::Names) -> Self {
+        Self {
+            client,
+            table: &names.users_table,
+            stats_table: &names.stats_table,
+        }
     }
 
-    /// Adds `block` as `block_id` to `user` (as read) with its ledger entry, all or nothing.
-    /// `Done(false)`: the user item changed shape meanwhile (its first block was added by another
-    /// request, or the block id is taken): read again and retry. `Busy`: another transaction held
-    /// the user item.
+    /// Adds `block` as `block_id` to `user` (as read) with its ledger entries and analytics, all or
+    /// nothing. A purchased block (one with a `payment`) not added voided is also conditioned on its
+    /// payment not having been refunded meanwhile. `Done(false)`: the user item changed meanwhile
+    /// (its first block was added by another request, the block id is taken, or the payment was
+    /// refunded): read again and retry. `Busy`: another transaction held the user item.
     pub async fn add_block(
         &self,
         user: &UserRecord,
-        block_id: &str,
-        block: &Block,
-        entry: &LedgerRecord,
+        (block_id, block): (&str, &Block),
+        entries: &[LedgerRecord],
+        tally: Option<&Tally>,
     ) -> Result<Attempt<bool>, StoreError> {
         let value = serde_dynamo::to_attribute_value(block).map_err(StoreError::invalid_request)?;
         let mut update = Update::builder()
             .table_name(self.table)
             .set_key(Some(item_key(user_pk(&user.user_id), PROFILE_SK)))
             .expression_attribute_names("#credits", "credits");
-        update = if user.credits.is_empty() {
-            update
+        let mut condition = if user.credits.is_empty() {
+            update = update
                 .update_expression("SET #credits = :credits")
-                .condition_expression("attribute_exists(pk) AND attribute_not_exists(#credits)")
                 .expression_attribute_values(
                     ":credits",
                     AttributeValue::M(HashMap::from([(block_id.to_owned(), value)])),
-                )
+                );
+            "attribute_exists(pk) AND attribute_not_exists(#credits)".to_owned()
         } else {
-            update
+            update = update
                 .update_expression("SET #credits.#block = :block")
-                .condition_expression(
-                    "attribute_exists(pk) AND attribute_exists(#credits) \
-                     AND attribute_not_exists(#credits.#block)",
-                )
                 .expression_attribute_names("#block", block_id)
-                .expression_attribute_values(":block", value)
+                .expression_attribute_values(":block", value);
+            "attribute_exists(pk) AND attribute_exists(#credits) \
+             AND attribute_not_exists(#credits.#block)"
+                .to_owned()
         };
+        if let (Some(payment), true) = (&block.payment, block.remaining > 0) {
+            condition.push_str(" AND NOT contains(refunded_payments, :payment)");
+            update =
+                update.expression_attribute_values(":payment", AttributeValue::S(payment.clone()));
+        }
         let mut items = Transaction::new("TransactWriteItems credit block");
         items.push(
             GrantItem::User,
             TransactWriteItem::builder()
-                .update(update.build().map_err(StoreError::invalid_request)?)
+                .update(
+                    update
+                        .condition_expression(condition)
+                        .build()
+                        .map_err(StoreError::invalid_request)?,
+                )
                 .build(),
+        );
+        for entry in entries {
+            items.push(GrantItem::Ledger, entry.put(self.table)?);
+        }
+        if let Some(tally) = tally {
+            items.extend(GrantItem::Ledger, tally.items(self.stats_table)?);
+        }
+        Ok(match items.send(self.client).await? {
+            Transacted::Committed => {
+                if let Some(tally) = tally {
+                    tally.log();
+                }
+                Attempt::Done(true)
+            }
+            Transacted::Refused(refused) if refused.by(GrantItem::User) => Attempt::Done(false),
+            Transacted::Refused(_) | Transacted::Busy => Attempt::Busy,
+        })
+    }
+
+    /// Voids block `block_id` of `user`, which had `remaining` as read: nothing left, no longer
+    /// paying, with its ledger entry. `Done(false)`: the block changed meanwhile (a spend or a give
+    /// back): read again. `Busy`: another transaction held the user item.
+    pub async fn void_block(
+        &self,
+        user: &UserId,
+        (block_id, block): (&str, &Block),
+        entry: &LedgerRecord,
+    ) -> Result<Attempt<bool>, StoreError> {
+        let mut voided = block.clone();
+        let read_remaining = voided.remaining;
+        voided.void(entry.at);
+        let update = Update::builder()
+            .table_name(self.table)
+            .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
+            .update_expression(
+                "SET #credits.#block.remaining = :zero, #credits.#block.#until = :until",
+            )
+            .condition_expression("#credits.#block.remaining = :read")
+            .expression_attribute_names("#credits", "credits")
+            .expression_attribute_names("#block", block_id)
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":until", AttributeValue::N(voided.until.to_string()))
+            .expression_attribute_values(":read", AttributeValue::N(read_remaining.to_string()))
+            .build()
+            .map_err(StoreError::invalid_request)?;
+        let mut items = Transaction::new("TransactWriteItems void credit block");
+        items.push(
+            GrantItem::User,
+            TransactWriteItem::builder().update(update).build(),
         );
         items.push(GrantItem::Ledger, entry.put(self.table)?);
         Ok(match items.send(self.client).await? {
@@ -153,6 +221,35 @@ impl<'a> CreditsStore<'a> {
             Transacted::Refused(refused) if refused.by(GrantItem::User) => Attempt::Done(false),
             Transacted::Refused(_) | Transacted::Busy => Attempt::Busy,
         })
+    }
+
+    /// Notes that `payment` was refunded before any block of it was added, so the block is added
+    /// voided. A refused condition (noted already: a redelivery) is done too.
+    pub async fn note_refund(
+        &self,
+        user: &UserId,
+        payment: &str,
+    ) -> Result<Attempt<()>, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .set_key(Some(item_key(user_pk(user), PROFILE_SK)))
+            .update_expression(
+                "SET refunded_payments = list_append(if_not_exists(refunded_payments, :none), :payment)",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND NOT contains(refunded_payments, :one)",
+            )
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(
+                ":payment",
+                AttributeValue::L(vec![AttributeValue::S(payment.to_owned())]),
+            )
+            .expression_attribute_values(":one", AttributeValue::S(payment.to_owned()));
+        Ok(super::update_once("UpdateItem note a refund", request)
+            .await?
+            .map(|_| ()))
     }
 
     /// A page of `user`'s ledger, newest first, after the entry `after` when given.

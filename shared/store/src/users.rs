@@ -104,6 +104,13 @@ pub struct UserRecord {
     /// Credit blocks, by block id (`domain::credits`): spent once the period's allowance is used up.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub credits: BTreeMap<String, Block>,
+    /// PaymentIntents refunded before their pack's block was added (Stripe does not promise the
+    /// order of events): the block is added voided.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunded_payments: Vec<String>,
+    /// When a checkout first offered this user a trial: a trial is offered once per user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_offered_at: Option<DateTime<Utc>>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -164,6 +171,8 @@ impl UserRecord {
             voices_active: 0,
             voice_creations: BTreeMap::new(),
             credits: BTreeMap::new(),
+            refunded_payments: Vec::new(),
+            trial_offered_at: None,
         }
     }
 

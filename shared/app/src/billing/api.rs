@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_checkout::checkout_session::{
-    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionPaymentIntentData,
+    CreateCheckoutSessionSubscriptionData,
 };
 use stripe_checkout::CheckoutSessionMode;
 use stripe_client_core::{IdempotencyKey, RequestStrategy, StripeRequest};
@@ -40,6 +41,18 @@ pub struct CheckoutRequest<'a> {
     pub customer: &'a str,
     pub tier: &'a str,
     pub price_id: &'a str,
+    /// Days of trial the subscription starts with (a first checkout of a tier with a trial).
+    pub trial_days: Option<u32>,
+    pub success_url: &'a str,
+    pub cancel_url: &'a str,
+}
+
+/// What a pack's checkout session is created for.
+#[derive(Debug, Clone)]
+pub struct PackCheckoutRequest<'a> {
+    pub user_id: &'a UserId,
+    pub customer: &'a str,
+    pub pack: &'a son1k_domain::credits::Pack,
     pub success_url: &'a str,
     pub cancel_url: &'a str,
 }
@@ -156,7 +169,8 @@ impl StripeApi {
     }
 
     /// A subscription-mode checkout session for one price, naming the user in
-    /// `client_reference_id` and in the metadata of the session and of the subscription it creates.
+    /// `client_reference_id` and in the metadata of the session and of the subscription it creates;
+    /// with a trial when asked; promotion codes allowed.
     pub async fn create_checkout(
         &self,
         req: &CheckoutRequest<'_>,
@@ -165,6 +179,7 @@ impl StripeApi {
         metadata.insert("tier".to_owned(), req.tier.to_owned());
         let mut subscription = CreateCheckoutSessionSubscriptionData::new();
         subscription.metadata = Some(metadata.clone());
+        subscription.trial_period_days = req.trial_days;
         let line = CreateCheckoutSessionLineItems {
             price: Some(req.price_id.to_owned()),
             quantity: Some(1),
@@ -177,8 +192,46 @@ impl StripeApi {
             .metadata(metadata)
             .subscription_data(subscription)
             .line_items(vec![line])
+            .allow_promotion_codes(true)
             .success_url(req.success_url)
             .cancel_url(req.cancel_url);
+        self.send_checkout(request).await
+    }
+
+    /// A payment-mode checkout session for one pack of credits: the session's metadata names the
+    /// user, the pack and the generations sold (what the webhook adds), and so does its
+    /// PaymentIntent's; promotion codes allowed.
+    pub async fn create_pack_checkout(
+        &self,
+        req: &PackCheckoutRequest<'_>,
+    ) -> Result<CheckoutLink, BillingError> {
+        let mut metadata = user_metadata(req.user_id);
+        metadata.insert("pack".to_owned(), req.pack.pack.clone());
+        metadata.insert("generations".to_owned(), req.pack.generations.to_string());
+        let mut payment = CreateCheckoutSessionPaymentIntentData::new();
+        payment.metadata = Some(metadata.clone());
+        let line = CreateCheckoutSessionLineItems {
+            price: Some(req.pack.price_id.clone()),
+            quantity: Some(1),
+            ..Default::default()
+        };
+        let request = &CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Payment)
+            .customer(req.customer)
+            .client_reference_id(req.user_id.as_str())
+            .metadata(metadata)
+            .payment_intent_data(payment)
+            .line_items(vec![line])
+            .allow_promotion_codes(true)
+            .success_url(req.success_url)
+            .cancel_url(req.cancel_url);
+        self.send_checkout(request).await
+    }
+
+    async fn send_checkout(
+        &self,
+        request: &CreateCheckoutSession,
+    ) -> Result<CheckoutLink, BillingError> {
         let session = self
             .with_client(|client| async move {
                 request

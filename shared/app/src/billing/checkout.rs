@@ -1,11 +1,12 @@
 //! Starting a subscription (Stripe Checkout) and managing it (the billing portal): the user's one
 //! Stripe customer is created once and reused; return URLs stay on the frontend's origin.
 
-use super::api::{CheckoutLink, CheckoutRequest, StripeApi};
+use super::api::{CheckoutLink, CheckoutRequest, PackCheckoutRequest, StripeApi};
 use super::BillingError;
 use crate::caller::Caller;
 use crate::ports::{Analytics, Billing, Stripe, Time, Users};
 use son1k_domain::analytics::Event;
+use son1k_domain::billing::Interval;
 use son1k_domain::tiers::Tier;
 use son1k_domain::DomainError;
 use son1k_store::analytics::Tally;
@@ -42,16 +43,24 @@ pub fn return_url(
     Ok(url.into())
 }
 
-/// Starts a checkout of `tier` for the caller, with validated return URLs.
+/// Return URLs of a checkout, validated.
+#[derive(Debug, Clone, Copy)]
+pub struct ReturnUrls<'a> {
+    pub success: &'a str,
+    pub cancel: &'a str,
+}
+
+/// Starts a checkout of `tier` billed every `interval` for the caller. The tier's trial
+/// (`STRIPE_TRIAL_DAYS_<TIER>`) is offered once per user, to one who never subscribed: the first
+/// checkout that offers it claims it on the user item, so a second (or a racing one) has none.
 #[tracing::instrument(skip_all, fields(user_id = %caller.id, tier = %tier))]
 pub async fn start_checkout(
     app: &(impl Time + Users + Analytics + Billing + Stripe),
     caller: &Caller,
-    tier: Tier,
-    success_url: &str,
-    cancel_url: &str,
+    (tier, interval): (Tier, Interval),
+    urls: ReturnUrls<'_>,
 ) -> Result<CheckoutLink, BillingError> {
-    let (stripe, price_id) = checkout_config(app, tier)?;
+    let (stripe, price_id) = checkout_config(app, tier, interval)?;
     stripe.configured().await?;
     let now = app.clock().now();
     let user = app.users().get_or_create(caller.new_user(now)).await?;
@@ -59,17 +68,40 @@ pub async fn start_checkout(
         return Err(BillingError::AlreadySubscribed(current));
     }
     let customer = customer_of(app, stripe, &user, caller).await?;
-    let link = stripe
+    let trial_days = match app.trials().of(tier) {
+        Some(days)
+            if user.trial_offered_at.is_none()
+                && user.subscription.is_none()
+                && app.billing().claim_trial(&user.user_id, now).await? =>
+        {
+            Some(days)
+        }
+        _ => None,
+    };
+    let created = stripe
         .create_checkout(&CheckoutRequest {
             user_id: &user.user_id,
             customer: &customer,
             tier: tier.as_str(),
             price_id,
-            success_url,
-            cancel_url,
+            trial_days,
+            success_url: urls.success,
+            cancel_url: urls.cancel,
         })
-        .await?;
-    tracing::info!(session_id = %link.session_id, "checkout started");
+        .await;
+    let link = match created {
+        Ok(link) => link,
+        Err(err) => {
+            // No session offers the trial: the next checkout may.
+            if trial_days.is_some() {
+                if let Err(undo) = app.billing().unclaim_trial(&user.user_id, now).await {
+                    tracing::warn!(error = %undo, "a trial claimed for a failed checkout stays claimed");
+                }
+            }
+            return Err(err);
+        }
+    };
+    tracing::info!(session_id = %link.session_id, trial_days = ?trial_days, "checkout started");
     let tally = Tally::new(&user.user_id, app.clock().now())
         .with(Event::CheckoutStarted, [("tier", tier.as_str())]);
     crate::analytics::count_alone(app, &tally).await;
@@ -96,19 +128,78 @@ pub async fn open_portal(
     stripe.create_portal(&customer, return_url).await
 }
 
-fn checkout_config(app: &impl Stripe, tier: Tier) -> Result<(&StripeApi, &str), BillingError> {
+fn checkout_config(
+    app: &impl Stripe,
+    tier: Tier,
+    interval: Interval,
+) -> Result<(&StripeApi, &str), BillingError> {
     let stripe = app
         .stripe()
         .ok_or(BillingError::NotConfigured("STRIPE_SECRET_NAME"))?;
     let price = app
         .prices()
-        .price_of(tier)
-        .ok_or(BillingError::NotConfigured(match tier {
-            Tier::Creator => "STRIPE_PRICE_CREATOR",
-            Tier::Pro => "STRIPE_PRICE_PRO",
-            _ => "STRIPE_PRICE_STUDIO",
+        .price_for(tier, interval)
+        .ok_or(BillingError::NotConfigured(match (tier, interval) {
+            (Tier::Creator, Interval::Month) => "STRIPE_PRICE_CREATOR",
+            (Tier::Pro, Interval::Month) => "STRIPE_PRICE_PRO",
+            (_, Interval::Month) => "STRIPE_PRICE_STUDIO",
+            (Tier::Creator, Interval::Year) => "STRIPE_PRICE_CREATOR_ANNUAL",
+            (Tier::Pro, Interval::Year) => "STRIPE_PRICE_PRO_ANNUAL",
+            (_, Interval::Year) => "STRIPE_PRICE_STUDIO_ANNUAL",
         }))?;
     Ok((stripe, price))
+}
+
+/// Why a pack checkout was not started beyond billing's own failures.
+#[derive(Debug, thiserror::Error)]
+pub enum PackCheckoutError {
+    /// No such pack on sale (a 400 naming `pack`).
+    #[error("no such pack")]
+    UnknownPack,
+    #[error(transparent)]
+    Billing(#[from] BillingError),
+}
+
+/// Starts a payment-mode checkout of `pack` for the caller, for their one Stripe customer.
+#[tracing::instrument(skip_all, fields(user_id = %caller.id, pack))]
+pub async fn start_pack_checkout(
+    app: &(impl Time + Users + Analytics + Billing + Stripe),
+    caller: &Caller,
+    pack: &str,
+    urls: ReturnUrls<'_>,
+) -> Result<CheckoutLink, PackCheckoutError> {
+    let stripe = app
+        .stripe()
+        .ok_or(BillingError::NotConfigured("STRIPE_SECRET_NAME"))?;
+    if app.packs().is_empty() {
+        return Err(BillingError::NotConfigured("CREDIT_PACKS").into());
+    }
+    let pack = app
+        .packs()
+        .find(pack)
+        .ok_or(PackCheckoutError::UnknownPack)?;
+    stripe.configured().await?;
+    let now = app.clock().now();
+    let user = app
+        .users()
+        .get_or_create(caller.new_user(now))
+        .await
+        .map_err(BillingError::from)?;
+    let customer = customer_of(app, stripe, &user, caller).await?;
+    let link = stripe
+        .create_pack_checkout(&PackCheckoutRequest {
+            user_id: &user.user_id,
+            customer: &customer,
+            pack,
+            success_url: urls.success,
+            cancel_url: urls.cancel,
+        })
+        .await?;
+    tracing::info!(session_id = %link.session_id, pack = %pack.pack, "pack checkout started");
+    let tally = Tally::new(&user.user_id, app.clock().now())
+        .with(Event::CheckoutStarted, [("pack", pack.pack.as_str())]);
+    crate::analytics::count_alone(app, &tally).await;
+    Ok(link)
 }
 
 /// The paid tier a Stripe subscription keeps right now; a second subscription would bill twice

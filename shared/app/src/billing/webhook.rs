@@ -5,10 +5,11 @@
 
 use super::signature::{verify, SignatureError};
 use crate::config::Secret;
-use crate::ports::{Billing, Keys, Stripe, Time, Users};
+use crate::credits::{Outcome, Purchase};
+use crate::ports::{Billing, Credits, Keys, Stripe, Time, Users};
 use son1k_domain::billing::{
-    decide, milestone, settled_fence, ties, BillingState, CheckoutCompleted, Decision, EventError,
-    EventFamily, PriceTable, StripeEvent, SubscriptionSnapshot, TierChange,
+    decide, milestone, settled_fence, ties, BillingState, ChargeRefunded, CheckoutCompleted,
+    Decision, EventError, EventFamily, PriceTable, StripeEvent, SubscriptionSnapshot, TierChange,
 };
 use son1k_domain::ids::UserId;
 use son1k_store::analytics::Tally;
@@ -109,12 +110,29 @@ async fn fetch(app: &impl Stripe, id: &str) -> Result<SubscriptionSnapshot, Webh
 /// Applies a verified event.
 #[tracing::instrument(skip_all, fields(event_id = %event.id, event_type = %event.kind))]
 pub async fn handle_event(
-    app: &(impl Time + Users + Billing + Stripe),
+    app: &(impl Time + Users + Billing + Stripe + Credits),
     event: &StripeEvent,
 ) -> Result<WebhookOutcome, WebhookError> {
     let outcome = match event.family() {
         EventFamily::Subscription(_) => subscription_event(app, event).await?,
-        EventFamily::CheckoutCompleted => checkout_completed(app, event).await?,
+        EventFamily::CheckoutCompleted => {
+            let session = CheckoutCompleted::from_object(&event.object);
+            match (session.is_pack(), session.is_paid()) {
+                (true, true) => pack_paid(app, event, &session).await?,
+                // A delayed payment method: `async_payment_succeeded` follows once it settles.
+                (true, false) => WebhookOutcome::Ignored("payment_pending"),
+                (false, _) => checkout_completed(app, event).await?,
+            }
+        }
+        EventFamily::AsyncPaymentSucceeded => {
+            let session = CheckoutCompleted::from_object(&event.object);
+            if session.is_pack() {
+                pack_paid(app, event, &session).await?
+            } else {
+                WebhookOutcome::Ignored("state_follows_subscription_events")
+            }
+        }
+        EventFamily::ChargeRefunded => charge_refunded(app, event).await?,
         // Payment outcomes change the subscription's status and period, and Stripe reports those
         // as `customer.subscription.updated`: that event is the one applied.
         EventFamily::Invoice => WebhookOutcome::Ignored("state_follows_subscription_events"),
@@ -266,6 +284,68 @@ async fn checkout_completed(
             ApplyOutcome::UserChanged => WebhookOutcome::Ignored("customer_already_linked"),
         },
     )
+}
+
+/// A pack's payment succeeded: its block is added once (the session id is the block id).
+async fn pack_paid(
+    app: &(impl Time + Users + Billing + Stripe + Credits),
+    event: &StripeEvent,
+    session: &CheckoutCompleted,
+) -> Result<WebhookOutcome, WebhookError> {
+    let id = session.id.as_deref().ok_or(EventError {
+        field: "data.object.id",
+        problem: "must be a string",
+    })?;
+    // What our checkout sold, as it wrote it in the session; else the pack as configured now.
+    let generations = session.generations.or_else(|| {
+        session
+            .pack
+            .as_deref()
+            .and_then(|pack| app.packs().find(pack))
+            .map(|pack| pack.generations)
+    });
+    let Some(generations) = generations.filter(|g| *g >= 1) else {
+        tracing::error!(session = id, "a paid pack session names no generations");
+        return Ok(WebhookOutcome::Ignored("no_generations"));
+    };
+    let Some(user) =
+        find_user(app, session.user_id.as_deref(), session.customer.as_deref()).await?
+    else {
+        tracing::warn!(session = id, "pack paid for no user of ours");
+        return Ok(WebhookOutcome::UnknownUser);
+    };
+    let purchase = Purchase {
+        session: id,
+        generations,
+        payment: session.payment_intent.as_deref(),
+        paid_at: event.created,
+        pack: session.pack.as_deref(),
+    };
+    Ok(
+        match crate::credits::purchase(app, user, &purchase).await? {
+            Outcome::Applied => WebhookOutcome::Applied,
+            Outcome::Done => WebhookOutcome::Duplicate,
+        },
+    )
+}
+
+/// A charge was refunded: what remains of the block its payment bought is voided.
+async fn charge_refunded(
+    app: &(impl Time + Users + Billing + Credits),
+    event: &StripeEvent,
+) -> Result<WebhookOutcome, WebhookError> {
+    let charge = ChargeRefunded::from_object(&event.object);
+    let (Some(customer), Some(payment)) = (charge.customer.as_deref(), charge.payment_intent)
+    else {
+        return Ok(WebhookOutcome::Ignored("no_customer_or_payment"));
+    };
+    let Some(user) = find_user(app, None, Some(customer)).await? else {
+        return Ok(WebhookOutcome::UnknownUser);
+    };
+    Ok(match crate::credits::refund(app, user, &payment).await? {
+        Outcome::Applied => WebhookOutcome::Applied,
+        Outcome::Done => WebhookOutcome::Duplicate,
+    })
 }
 
 /// The user an event is about: the user id our checkout put in the metadata, as long as the
