@@ -10,6 +10,7 @@ mod authorization;
 mod aws_semantics;
 mod checkout;
 mod contract;
+mod credit_packs;
 mod credits;
 mod dependency_faults;
 mod http_headers;
