@@ -405,6 +405,12 @@ async fn the_allowance_pays_first_then_a_grant_expiring_tomorrow_then_a_pack_bou
 async fn racing_deliveries_of_one_session_add_one_block() {
     let app = std::sync::Arc::new(TestApp::spawn().await);
     buyer(&app, "zed").await;
+    // A block already there: the racers add to the map, each conditioned on the block's absence.
+    deliver(
+        &app,
+        &PackEvent::new("zed", "cs_first", at("2026-11-26T08:00:00Z")).json(),
+    )
+    .await;
     let completed = PackEvent::new("zed", "cs_zed", at("2026-11-26T09:00:00Z"));
     let succeeded = PackEvent {
         id: "evt_zed_async".into(),
@@ -419,10 +425,13 @@ async fn racing_deliveries_of_one_session_add_one_block() {
     for status in futures::future::join_all(calls).await {
         assert_eq!(status.expect("task"), 200);
     }
-    assert_eq!(credits(&app, "zed").await["balance"], 10);
+    assert_eq!(credits(&app, "zed").await["balance"], 20);
     assert_eq!(
         ledger(&app, "zed").await,
-        [("purchase".to_owned(), "cs_zed".to_owned(), 10)]
+        [
+            ("purchase".to_owned(), "cs_zed".to_owned(), 10),
+            ("purchase".to_owned(), "cs_first".to_owned(), 10)
+        ]
     );
-    assert_eq!(counted(&app, "credits_purchased").await, 1);
+    assert_eq!(counted(&app, "credits_purchased").await, 2);
 }
