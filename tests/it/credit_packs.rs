@@ -274,6 +274,8 @@ async fn a_refund_voids_only_what_remains_of_its_block() {
         assert_eq!(res.status, 201, "{}", res.text());
         assert_eq!(res.json()["credit_block_id"], "cs_ray");
     }
+    // A second later: the ledger orders entries by the instant of each change.
+    app.clock.advance(chrono::Duration::seconds(1));
     let refund = charge_refunded(
         "evt_refund",
         "cus_ray",
@@ -411,6 +413,7 @@ async fn racing_deliveries_of_one_session_add_one_block() {
         &PackEvent::new("zed", "cs_first", at("2026-11-26T08:00:00Z")).json(),
     )
     .await;
+    app.clock.advance(chrono::Duration::seconds(1));
     let completed = PackEvent::new("zed", "cs_zed", at("2026-11-26T09:00:00Z"));
     let succeeded = PackEvent {
         id: "evt_zed_async".into(),

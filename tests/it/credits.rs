@@ -305,16 +305,33 @@ async fn a_failed_job_gives_its_credit_back_to_its_block_unless_the_block_expire
         "the allowance's counter never moved"
     );
     assert_eq!(credits(&app, "jo").await["balance"], 1);
-    // Nothing was spent: the ledger holds only the grants.
+    // Nothing was spent: each job's credit ends in the ledger as released to its block, or
+    // expired with it; newest first, then the grants.
     let ledger = app
         .call("GET", "/api/credits/ledger", As::user("jo"), None)
         .await
         .json();
+    let entries: Vec<(String, Option<String>, u64)> = ledger["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or_default().to_owned(),
+                e["generation_id"].as_str().map(str::to_owned),
+                e["generations"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let job = |kind: &str, id: &str| (kind.to_owned(), Some(id.to_owned()), 1);
+    assert_eq!(entries.len(), 4, "{ledger}");
     assert_eq!(
-        ledger["items"].as_array().map(Vec::len),
-        Some(2),
+        entries[..2],
+        [job("expire", "j2"), job("release", "j1")],
         "{ledger}"
     );
+    assert_eq!(ledger["items"][0]["block_id"], soon["block_id"]);
+    assert_eq!(ledger["items"][1]["block_id"], soon["block_id"]);
 }
 
 #[tokio::test]

@@ -182,7 +182,7 @@ async fn each_function_is_granted_exactly_what_it_uses() {
     .await;
     assert_granted("AnalyticsSummary", &logical(&app, recorder.take()));
 
-    for route in ["/health", "/api/tiers"] {
+    for route in ["/health", "/api/tiers", "/api/credits/packs"] {
         app.call("GET", route, None, None).await;
     }
     assert!(
@@ -268,12 +268,21 @@ async fn billing_paths(app: &TestApp) {
             .await;
         assert_eq!(res.status, 200, "{}", res.text());
     }
+    let res = app
+        .call(
+            "POST",
+            "/api/credits/checkout",
+            As::user("packer"),
+            Some(r#"{"pack":"pack_10"}"#),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
 }
 
 /// The webhook's paths: a user named by metadata, one found by customer, a checkout linking a
-/// customer, a duplicate and a stale event.
+/// customer, a duplicate and a stale event, a pack paid and refunded, a refund before its pack.
 async fn webhook_paths(app: &TestApp, recorder: &AccessRecorder) {
-    use son1k_tests::stripe::{checkout_completed, SubEvent};
+    use son1k_tests::stripe::{charge_refunded, checkout_completed, PackEvent, SubEvent};
     app.user_with_tier("hooked", Tier::Free, TierSource::Default)
         .await;
     app.user_with_tier("linkme", Tier::Free, TierSource::Default)
@@ -292,6 +301,10 @@ async fn webhook_paths(app: &TestApp, recorder: &AccessRecorder) {
         by_metadata.json(),
         by_customer.json(),
         checkout_completed("evt_link", Some("linkme"), "cus_linkme", now),
+        // A pack paid, then refunded; a refund before its purchase.
+        PackEvent::new("hooked", "cs_hooked", now).json(),
+        charge_refunded("evt_refund", "cus_hooked", "pi_cs_hooked", now),
+        charge_refunded("evt_early", "cus_hooked", "pi_later", now),
     ] {
         assert_eq!(app.webhook(&event).await.status, 200);
     }
@@ -599,6 +612,19 @@ async fn job_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() {
         son1k_domain::jobs::Reservation::new(period, false, now - chrono::Duration::minutes(1)),
     );
     app.put_user(&orphan).await;
+    // A day's allowance spent and a credit to pay with: its job's commit writes the ledger.
+    let mut credited = app.new_user("credited");
+    credited.usage = Some([(credited.entitlement(now).period.key(), 3)].into());
+    credited.credits.insert(
+        "blk".into(),
+        son1k_domain::credits::Block::new(
+            son1k_domain::credits::Source::Grant,
+            1,
+            now + chrono::Duration::days(30),
+            now,
+        ),
+    );
+    app.put_user(&credited).await;
     assert_eq!(
         app.record("ana", json!({"generation_id": "rec-1"}))
             .await
@@ -627,6 +653,7 @@ async fn job_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() {
         ("full", "job-f", 202),
         ("orphan", "job-o", 202),
         ("newcomer", "job-n", 202),
+        ("credited", "job-c", 202),
     ] {
         assert_eq!(
             submit(&app, user, id).await.status,
@@ -662,6 +689,7 @@ async fn job_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() {
         ("maker", "job-m", "succeeded"),
         ("full", "job-f", "failed"),
         ("maker", "job-b", "succeeded"),
+        ("credited", "job-c", "succeeded"),
     ] {
         assert_eq!(
             status(&app, As::user(user), id).await.json()["status"],

@@ -196,6 +196,13 @@ impl<'a> Unit<'a> {
     }
 }
 
+/// The items of a credit's give back with its ledger entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HoldItem {
+    User,
+    Ledger,
+}
+
 /// What held a unit that is given back.
 #[derive(Debug, Clone, Copy)]
 pub enum Holder<'a> {
@@ -293,10 +300,24 @@ impl<'a> GenerationsStore<'a> {
         now: DateTime<Utc>,
     ) -> Result<Attempt<()>, StoreError> {
         let Some(block) = unit.credit else {
-            return Ok(self.end_hold(user, holder, Some(unit)).await?.map(|_| ()));
+            return Ok(self
+                .end_hold(user, holder, Some(unit), None)
+                .await?
+                .map(|_| ()));
+        };
+        // A job's credit ends in the ledger: released back to its block, or expired with it. (A
+        // record-generation whose record did not land spent nothing the ledger shows.)
+        let entry = |kind| match holder {
+            Holder::Reservation(generation, _) => {
+                let mut entry = super::credits::LedgerRecord::new(user, kind, block, 1, now);
+                entry.generation_id = Some(generation.clone());
+                Some(entry)
+            }
+            Holder::InFlight(_) => None,
         };
         // Back to its block while the block still pays; once it has expired the credit is not
         // owed (the hold still ends, and its paid unit comes out of the history).
+        let release = entry(son1k_domain::credits::LedgerKind::Release);
         match self
             .end_hold(
                 user,
@@ -306,23 +327,28 @@ impl<'a> GenerationsStore<'a> {
                     to_block_before: Some(now.timestamp()),
                     ..unit
                 }),
+                release.as_ref(),
             )
             .await?
         {
             Attempt::Done(true) => Ok(Attempt::Done(())),
             // Refused: the hold is gone (nothing owed), or the block no longer pays.
             Attempt::Done(false) if !self.holds(user, holder).await? => Ok(Attempt::Done(())),
-            Attempt::Done(false) => Ok(self
-                .end_hold(
-                    user,
-                    holder,
-                    Some(Unit {
-                        to_block_before: None,
-                        ..unit
-                    }),
-                )
-                .await?
-                .map(|_| ())),
+            Attempt::Done(false) => {
+                let expire = entry(son1k_domain::credits::LedgerKind::Expire);
+                Ok(self
+                    .end_hold(
+                        user,
+                        holder,
+                        Some(Unit {
+                            to_block_before: None,
+                            ..unit
+                        }),
+                        expire.as_ref(),
+                    )
+                    .await?
+                    .map(|_| ()))
+            }
             Attempt::Busy => Ok(Attempt::Busy),
         }
     }
@@ -355,35 +381,36 @@ impl<'a> GenerationsStore<'a> {
         until: i64,
     ) -> Result<Attempt<()>, StoreError> {
         Ok(self
-            .end_hold(user, Holder::Reservation(generation, until), None)
+            .end_hold(user, Holder::Reservation(generation, until), None, None)
             .await?
             .map(|_| ()))
     }
 
     /// Removes `holder` from the user item, conditioned on it being that very one; with
-    /// `Some((period_key, paid))` its unit also goes back to the period's counter (and the paid
-    /// history), else the unit stays spent.
+    /// `Some(unit)` its unit also goes back to the period's counter or its block (and the paid
+    /// history), else the unit stays spent. With `entry`, the ledger entry is written in the same
+    /// transaction (a job's credit released, or expired with its block).
     async fn end_hold(
         &self,
         user: &UserId,
         holder: Holder<'_>,
         give_back: Option<Unit<'_>>,
+        entry: Option<&super::credits::LedgerRecord>,
     ) -> Result<Attempt<bool>, StoreError> {
         let mut set = Vec::new();
         let mut condition = Vec::new();
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.names.users_table)
-            .set_key(Some(item_key(user_pk(user), PROFILE_SK)));
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut values: HashMap<String, AttributeValue> = HashMap::new();
+        let mut name = |placeholder: &str, value: &str| {
+            names.insert(placeholder.to_owned(), value.to_owned());
+        };
         if let Some(unit) = give_back {
             match unit.credit {
                 None => {
                     set.push("#usage.#period = #usage.#period - :one");
                     condition.push("#usage.#period >= :one");
-                    request = request
-                        .expression_attribute_names("#usage", "usage")
-                        .expression_attribute_names("#period", unit.period_key);
+                    name("#usage", "usage");
+                    name("#period", unit.period_key);
                 }
                 // Back to its block while it pays (`to_block_before`), else nowhere.
                 Some(block) => {
@@ -391,11 +418,10 @@ impl<'a> GenerationsStore<'a> {
                         set.push("#credits.#block.remaining = #credits.#block.remaining + :one");
                         condition.push("#credits.#block.remaining < #credits.#block.generations");
                         condition.push("#credits.#block.#until > :now");
-                        request = request
-                            .expression_attribute_names("#credits", "credits")
-                            .expression_attribute_names("#block", block)
-                            .expression_attribute_names("#until", "until")
-                            .expression_attribute_values(":now", number(now));
+                        name("#credits", "credits");
+                        name("#block", block);
+                        name("#until", "until");
+                        values.insert(":now".to_owned(), number(now));
                     }
                 }
             }
@@ -404,23 +430,21 @@ impl<'a> GenerationsStore<'a> {
                 condition.push("paid_generations_total >= :one");
             }
             if !set.is_empty() {
-                request = request.expression_attribute_values(":one", number(1));
+                values.insert(":one".to_owned(), number(1));
             }
         }
         let remove = match holder {
             Holder::InFlight(generation) => {
-                request = request
-                    .expression_attribute_names("#inflight", "inflight")
-                    .expression_attribute_names("#gid", generation.as_str());
+                name("#inflight", "inflight");
+                name("#gid", generation.as_str());
                 "REMOVE #inflight.#gid"
             }
             Holder::Reservation(generation, until) => {
                 condition.push("#res.#gid.#until = :until");
-                request = request
-                    .expression_attribute_names("#res", "reservations")
-                    .expression_attribute_names("#gid", generation.as_str())
-                    .expression_attribute_names("#until", "until")
-                    .expression_attribute_values(":until", number(until));
+                name("#res", "reservations");
+                name("#gid", generation.as_str());
+                name("#until", "until");
+                values.insert(":until".to_owned(), number(until));
                 "REMOVE #res.#gid"
             }
         };
@@ -429,10 +453,40 @@ impl<'a> GenerationsStore<'a> {
         } else {
             format!("SET {} {remove}", set.join(", "))
         };
-        let mut request = request.update_expression(expression);
-        if !condition.is_empty() {
-            request = request.condition_expression(condition.join(" AND "));
+        let condition = (!condition.is_empty()).then(|| condition.join(" AND "));
+        let values = (!values.is_empty()).then_some(values);
+        let key = item_key(user_pk(user), PROFILE_SK);
+        if let Some(entry) = entry {
+            let update = Update::builder()
+                .table_name(&self.names.users_table)
+                .set_key(Some(key))
+                .update_expression(expression)
+                .set_condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(values)
+                .build()
+                .map_err(StoreError::invalid_request)?;
+            let mut items = Transaction::new("TransactWriteItems give back a credit");
+            items.push(
+                HoldItem::User,
+                TransactWriteItem::builder().update(update).build(),
+            );
+            items.push(HoldItem::Ledger, entry.put(&self.names.users_table)?);
+            return Ok(match items.send(self.client).await? {
+                Transacted::Committed => Attempt::Done(true),
+                Transacted::Refused(refused) if refused.by(HoldItem::User) => Attempt::Done(false),
+                Transacted::Refused(_) | Transacted::Busy => Attempt::Busy,
+            });
         }
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.names.users_table)
+            .set_key(Some(key))
+            .update_expression(expression)
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(values);
         let operation = if give_back.is_some() {
             "UpdateItem give back generation"
         } else {
