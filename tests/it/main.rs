@@ -26,6 +26,7 @@ mod metering_periods;
 mod model;
 mod permissions;
 mod pixel;
+mod plans;
 mod pool;
 mod preview;
 mod public_routes;
