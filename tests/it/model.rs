@@ -21,7 +21,10 @@ use son1k_domain::tiers::{Quality, Tier};
 use son1k_tests::model::{
     anchor_month, billing_month, Event, Limits, Model, Recorded, Submitted, User,
 };
-use son1k_tests::stripe::{SubEvent, PRICE_CREATOR, PRICE_PRO, PRICE_STUDIO};
+use son1k_tests::stripe::{
+    charge_refunded, PackEvent, SubEvent, PRICE_CREATOR, PRICE_CREATOR_ANNUAL, PRICE_PRO,
+    PRICE_PRO_ANNUAL, PRICE_STUDIO, PRICE_STUDIO_ANNUAL,
+};
 use son1k_tests::{at, As, TestApp, TestResponse};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -112,6 +115,25 @@ enum Op {
         no_period: bool,
         other_subscription: bool,
         period_on_subscription: bool,
+        /// A yearly price: the period is twelve billing months.
+        yearly: bool,
+    },
+    /// An admin grants the user a block of `generations` credits expiring in `secs` seconds.
+    Credits {
+        user: usize,
+        generations: u32,
+        secs: i64,
+    },
+    /// The user's pack of `generations` is paid (`checkout.session.completed`, sometimes twice).
+    Pack {
+        user: usize,
+        generations: u32,
+        twice: bool,
+    },
+    /// One of the packs paid so far (or one paid later) is refunded.
+    Refund {
+        user: usize,
+        pick: usize,
     },
     /// Sends an earlier event again (a duplicate, and out of order once newer ones were sent).
     Redeliver(usize),
@@ -210,9 +232,16 @@ fn webhook() -> impl Strategy<Value = Op> {
             prop::bool::weighted(0.15),
             any::<bool>(),
         ),
+        prop::bool::weighted(0.2),
     )
         .prop_map(
-            |((user, rank, status), tier, (month, cancel), (age, no_period, other, on_sub))| {
+            |(
+                (user, rank, status),
+                tier,
+                (month, cancel),
+                (age, no_period, other, on_sub),
+                yearly,
+            )| {
                 Op::Webhook {
                     user,
                     rank,
@@ -224,6 +253,7 @@ fn webhook() -> impl Strategy<Value = Op> {
                     no_period,
                     other_subscription: other,
                     period_on_subscription: on_sub,
+                    yearly,
                 }
             },
         )
@@ -271,6 +301,12 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..USERS, 0usize..8).prop_map(|(user, pick)| Op::Claim { user, pick }),
         3 => (0..USERS, any::<bool>(), prop_oneof![3 => Just(1usize), 2 => 4usize..9])
             .prop_map(|(user, pixel, n)| Op::Assist { user, pixel, n }),
+        // Expiring within minutes, a day, or a month.
+        3 => (0..USERS, 1u32..4, prop_oneof![60i64..900, Just(86_400), Just(2_592_000)])
+            .prop_map(|(user, generations, secs)| Op::Credits { user, generations, secs }),
+        2 => (0..USERS, 1u32..4, prop::bool::weighted(0.3))
+            .prop_map(|(user, generations, twice)| Op::Pack { user, generations, twice }),
+        1 => (0..USERS, 0usize..4).prop_map(|(user, pick)| Op::Refund { user, pick }),
     ]
 }
 
@@ -303,11 +339,14 @@ fn quality_name(q: Quality) -> &'static str {
     }
 }
 
-fn price_of(tier: Option<Tier>) -> &'static str {
-    match tier {
-        Some(Tier::Creator) => PRICE_CREATOR,
-        Some(Tier::Pro) => PRICE_PRO,
-        Some(Tier::Studio) => PRICE_STUDIO,
+fn price_of(tier: Option<Tier>, yearly: bool) -> &'static str {
+    match (tier, yearly) {
+        (Some(Tier::Creator), false) => PRICE_CREATOR,
+        (Some(Tier::Pro), false) => PRICE_PRO,
+        (Some(Tier::Studio), false) => PRICE_STUDIO,
+        (Some(Tier::Creator), true) => PRICE_CREATOR_ANNUAL,
+        (Some(Tier::Pro), true) => PRICE_PRO_ANNUAL,
+        (Some(Tier::Studio), true) => PRICE_STUDIO_ANNUAL,
         _ => "price_gold_lifetime",
     }
 }
@@ -328,6 +367,8 @@ struct Run<'a> {
     /// and circuit state start fresh).
     stub: &'a (ProviderStub, String),
     providers_made: usize,
+    /// Each user's packs: the checkout session ids (the block ids).
+    packs: Vec<Vec<String>>,
 }
 
 type Step = Result<(), TestCaseError>;
@@ -354,6 +395,17 @@ impl<'a> Run<'a> {
             Op::Webhook { .. } => self.webhook(op).await,
             Op::Redeliver(k) => self.redeliver(k).await,
             Op::Checkout { user } => self.checkout(user).await,
+            Op::Credits {
+                user,
+                generations,
+                secs,
+            } => self.credits(user, generations, secs).await,
+            Op::Pack {
+                user,
+                generations,
+                twice,
+            } => self.pack(user, generations, twice).await,
+            Op::Refund { user, pick } => self.refund(user, pick).await,
             Op::Submit {
                 user,
                 id,
@@ -402,6 +454,98 @@ impl<'a> Run<'a> {
             res.status,
             res.text()
         );
+        Ok(())
+    }
+
+    async fn credits(&mut self, user: usize, generations: u32, secs: i64) -> Step {
+        let until = self.model.now + Duration::seconds(secs);
+        let res = self
+            .app
+            .call(
+                "POST",
+                &format!("/api/admin/users/{}/credits", self.user_id(user)),
+                As::admin("model-admin"),
+                Some(
+                    &json!({"generations": generations, "expires_at": rfc(until), "reason": "model"})
+                        .to_string(),
+                ),
+            )
+            .await;
+        if !self.model.users[user].exists {
+            tally("credits: 404");
+            check!(
+                res.status == 404,
+                "grant to no user: {} {}",
+                res.status,
+                res.text()
+            );
+            return Ok(());
+        }
+        check!(res.status == 201, "grant: {} {}", res.status, res.text());
+        let id = res.json()["block_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        tally("credits: granted");
+        check!(
+            self.model.add_block(user, &id, true, generations, until),
+            "the model refused a grant the API made"
+        );
+        Ok(())
+    }
+
+    async fn pack(&mut self, user: usize, generations: u32, twice: bool) -> Step {
+        let user_id = self.user_id(user);
+        let session = format!("cs_{}", self.new_id('p'));
+        let now = self.model.now;
+        let event = PackEvent {
+            generations,
+            ..PackEvent::new(&user_id, &session, now)
+        };
+        let added = self.model.add_block(
+            user,
+            &session,
+            false,
+            generations,
+            now.checked_add_months(chrono::Months::new(12))
+                .expect("a year on"),
+        );
+        tally(if added {
+            "pack: added"
+        } else {
+            "pack: no user"
+        });
+        for _ in 0..=usize::from(twice) {
+            let res = self.app.webhook(&event.json()).await;
+            check!(res.status == 200, "pack: {} {}", res.status, res.text());
+        }
+        self.packs[user].push(session);
+        Ok(())
+    }
+
+    /// A refund of one of the user's packs, or of one not yet paid (its block is added voided).
+    async fn refund(&mut self, user: usize, pick: usize) -> Step {
+        let session = match self.packs[user].get(pick) {
+            Some(session) => session.clone(),
+            None => {
+                let session = format!("cs_{}", self.new_id('p'));
+                self.packs[user].push(session.clone());
+                session
+            }
+        };
+        // The charge names the customer: linked as checkout does.
+        self.checkout(user).await?;
+        let user_id = self.user_id(user);
+        self.model.refund(user, &session);
+        tally("refund");
+        let event = charge_refunded(
+            &format!("evt_{}", ulid::Ulid::generate()),
+            &format!("cus_{user_id}"),
+            &format!("pi_{session}"),
+            self.model.now,
+        );
+        let res = self.app.webhook(&event).await;
+        check!(res.status == 200, "refund: {} {}", res.status, res.text());
         Ok(())
     }
 
@@ -527,16 +671,19 @@ impl<'a> Run<'a> {
         // The model's jobs by the period count their reservation answered: a winner takes the one
         // of its own count (within a burst the count and the paid history move together, so that
         // is also the job the store made a 20th paid generation, or not).
-        let mut planned: BTreeMap<u64, _> = ids
-            .iter()
-            .zip(&expected)
-            .filter_map(|(id, outcome)| match outcome {
-                Submitted::Queued { used, .. } => {
-                    Some((u64::from(*used), self.model.jobs.remove(id)?))
-                }
-                _ => None,
-            })
-            .collect();
+        // Jobs a credit paid all answer the period's full count (as does the allowance's last):
+        // the model's jobs by count and by whether a credit pays, and which winner took which
+        // block, are read from the reservations the store made.
+        let mut planned: BTreeMap<(u64, bool), Vec<_>> = BTreeMap::new();
+        for (id, outcome) in ids.iter().zip(&expected) {
+            if let (Submitted::Queued { used, .. }, Some(job)) =
+                (outcome, self.model.jobs.remove(id))
+            {
+                let key = (u64::from(*used), job.credit.is_some());
+                planned.entry(key).or_default().push(job);
+            }
+        }
+        let stored = self.app.user_record(&self.user_id(user)).await;
         let mut got = BurstSummary::default();
         for (id, res) in ids.iter().zip(&answers) {
             let body = res.json();
@@ -544,12 +691,20 @@ impl<'a> Run<'a> {
                 202 => {
                     let used = body["used"].as_u64().unwrap_or(0);
                     got.used.push(used);
-                    let job = planned.remove(&used).ok_or_else(|| {
-                        TestCaseError::fail(format!(
-                            "burst of {n} jobs: one queued with used {used}, which the model has \
-                             not (or twice)"
-                        ))
-                    })?;
+                    let credit = stored
+                        .as_ref()
+                        .and_then(|u| u.reservations.get(id.as_str()))
+                        .and_then(|r| r.credit.clone());
+                    let mut job = planned
+                        .get_mut(&(used, credit.is_some()))
+                        .and_then(Vec::pop)
+                        .ok_or_else(|| {
+                            TestCaseError::fail(format!(
+                                "burst of {n} jobs: one queued with used {used} (credit \
+                                 {credit:?}), which the model has not (or twice)"
+                            ))
+                        })?;
+                    job.credit = credit;
                     self.model.jobs.insert(id.clone(), job);
                     self.own_jobs[user].push(id.clone());
                 }
@@ -859,6 +1014,9 @@ impl<'a> Run<'a> {
                 contribution: Some(_),
                 ..
             } => "record: 201 with a pool contribution",
+            Recorded::Created {
+                credit: Some(_), ..
+            } => "record: 201 paid by a credit",
             Recorded::Created { .. } => "record: 201",
             Recorded::Replayed => "record: 200 replay",
             Recorded::Taken => "record: 409 taken",
@@ -896,6 +1054,7 @@ impl<'a> Run<'a> {
                 remaining,
                 reset_at,
                 contribution,
+                credit,
             } => {
                 check!(
                     res.status == 201,
@@ -908,7 +1067,8 @@ impl<'a> Run<'a> {
                     b["used"] == *used
                         && b["remaining"] == *remaining
                         && b["reset_at"] == rfc(*reset_at)
-                        && points == contribution.map(u64::from),
+                        && points == contribution.map(u64::from)
+                        && b["credit_block_id"].as_str() == credit.as_deref(),
                     "{id}: expected {expected:?}, got {}",
                     got()
                 );
@@ -1041,6 +1201,7 @@ impl<'a> Run<'a> {
             no_period,
             other_subscription,
             period_on_subscription,
+            yearly,
         } = *op
         else {
             return Ok(());
@@ -1048,7 +1209,8 @@ impl<'a> Run<'a> {
         let now = self.model.now;
         let anchor = self.model.users[user].anchor;
         let k = billing_month(anchor, now).0 + month;
-        let (start, end) = (anchor_month(anchor, k), anchor_month(anchor, k + 1));
+        let months = if yearly { 12 } else { 1 };
+        let (start, end) = (anchor_month(anchor, k), anchor_month(anchor, k + months));
         let user_id = self.user_id(user);
         let subscription = format!("sub{}_{user_id}", if other_subscription { "2" } else { "" });
         let event = Event {
@@ -1074,7 +1236,7 @@ impl<'a> Run<'a> {
             created: rfc(event.created),
             subscription,
             status: status.into(),
-            price: price_of(tier).into(),
+            price: price_of(tier, yearly).into(),
             start: rfc(start),
             end: rfc(end),
             no_period,
@@ -1219,7 +1381,7 @@ impl<'a> Run<'a> {
                 .model
                 .jobs
                 .values()
-                .filter(|j| j.owner == user && j.paid && j.holds(now))
+                .filter(|j| j.owner == user && j.holds_paid(now))
                 .count() as u64;
             let expired_paid = stored
                 .expired_reservations(now)
@@ -1241,6 +1403,23 @@ impl<'a> Run<'a> {
                 tier,
                 u.storage,
                 u.paid_total
+            );
+            // The credit blocks: what each has left and until when it pays.
+            let blocks: BTreeMap<String, (u32, u32, i64)> = stored
+                .credits
+                .iter()
+                .map(|(id, b)| (id.clone(), (b.generations, b.remaining, b.until)))
+                .collect();
+            let want: BTreeMap<String, (u32, u32, i64)> = u
+                .blocks
+                .iter()
+                .map(|(id, b)| (id.clone(), (b.generations, b.remaining, b.until)))
+                .collect();
+            tally(format!("final: {} blocks", want.len().min(3)));
+            check!(
+                blocks == want,
+                "credit blocks of {}: stored {blocks:?}; model {want:?}",
+                u.id
             );
             self.compare_alerts(user).await?;
         }
@@ -1340,6 +1519,8 @@ fn compare_limits(expected: &Limits, got: &Value) -> Step {
         "limit": expected.limit,
         "used": expected.used,
         "remaining": expected.remaining,
+        "remaining_in_period": expected.remaining_in_period,
+        "credits": expected.credits,
         "can_generate": expected.can_generate,
         "reason": expected.reason,
         "storage": {"used_bytes": expected.storage_used, "limit_bytes": expected.storage_limit},
@@ -1432,6 +1613,7 @@ fn run_sequence(start: &str, anchors: &[(i64, i64)], ops: &[Op]) -> Step {
                 events: Vec::new(),
                 stub,
                 providers_made: 0,
+                packs: vec![Vec::new(); USERS],
             };
             for (i, op) in ops.iter().enumerate() {
                 run.step(op).await.map_err(|e| {
@@ -1510,6 +1692,7 @@ fn recorded_sequences_follow_the_model() {
         no_period: false,
         other_subscription: false,
         period_on_subscription: false,
+        yearly: false,
     };
     let free = |user| Op::Grant {
         user,

@@ -134,6 +134,26 @@ pub struct User {
     pub fired: BTreeSet<Fired>,
     /// Periods whose pace alert was sent.
     pub paced: BTreeSet<(bool, DateTime<Utc>)>,
+    /// Credit blocks by block id.
+    pub blocks: BTreeMap<String, Block>,
+}
+
+/// A credit block: granted by an admin or bought as a pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub grant: bool,
+    pub generations: u32,
+    pub remaining: u32,
+    /// Epoch seconds from which it no longer pays.
+    pub until: i64,
+    /// Epoch milliseconds it was added.
+    pub added: i64,
+}
+
+impl Block {
+    pub fn pays(&self, now: DateTime<Utc>) -> bool {
+        self.remaining > 0 && now.timestamp() < self.until
+    }
 }
 
 /// A threshold that fired: (quota, period (month?, start), limit, threshold).
@@ -227,8 +247,27 @@ impl User {
             alerts: Vec::new(),
             fired: BTreeSet::new(),
             paced: BTreeSet::new(),
+            blocks: BTreeMap::new(),
             anchor,
         }
+    }
+
+    /// The block that pays next: granted before bought, the soonest expiry, the oldest, the id.
+    pub fn next_block(&self, now: DateTime<Utc>) -> Option<String> {
+        self.blocks
+            .iter()
+            .filter(|(_, b)| b.pays(now))
+            .min_by_key(|(id, b)| (!b.grant, b.until, b.added, (*id).clone()))
+            .map(|(id, _)| id.clone())
+    }
+
+    /// The credits that can still pay.
+    pub fn balance(&self, now: DateTime<Utc>) -> u32 {
+        self.blocks
+            .values()
+            .filter(|b| b.pays(now))
+            .map(|b| b.remaining)
+            .sum()
     }
 
     /// The tier in force at `now` and the period whose count it spends.
@@ -245,6 +284,16 @@ impl User {
             return free;
         }
         if sub.start <= now && now < sub.end {
+            // A yearly period: its months, counted from its start.
+            if sub.end > anchor_month(sub.start, 1) + Duration::days(1) {
+                let (_, month) = billing_month(sub.start, now);
+                let span = Span {
+                    start: month.start.max(sub.start),
+                    end: month.end.min(sub.end),
+                    month: true,
+                };
+                return (self.tier, span);
+            }
             let span = Span {
                 start: sub.start,
                 end: sub.end,
@@ -286,12 +335,20 @@ pub struct Job {
     /// What its reservation crossed, sent when it succeeds: (limit, used with it, its span if the
     /// pace was fast and unsent then).
     pub alert: (u64, u64, Option<Span>),
+    /// The credit block that pays it, when the allowance was spent.
+    pub credit: Option<String>,
 }
 
 impl Job {
     /// Holds its unit at `now`: not finished, reservation not over.
     pub fn holds(&self, now: DateTime<Utc>) -> bool {
         self.end.is_none() && now.timestamp() < self.until.timestamp()
+    }
+
+    /// Its unit is in the paid history at `now`: a period's unit while it holds; a credit's until
+    /// its job ends (only the job's end releases a credit).
+    pub fn holds_paid(&self, now: DateTime<Utc>) -> bool {
+        self.paid && (self.holds(now) || (self.credit.is_some() && self.end.is_none()))
     }
 
     /// Its status and error as `GET /api/generations/{id}` says at `now`.
@@ -345,6 +402,8 @@ pub struct Limits {
     pub limit: u32,
     pub used: u32,
     pub remaining: u32,
+    pub remaining_in_period: u32,
+    pub credits: u32,
     pub can_generate: bool,
     pub reason: Option<&'static str>,
     pub storage_used: u64,
@@ -362,6 +421,8 @@ pub enum Recorded {
         remaining: u32,
         reset_at: DateTime<Utc>,
         contribution: Option<u32>,
+        /// The block a credit paid it from.
+        credit: Option<String>,
     },
     /// 200 with the first answer's bytes.
     Replayed,
@@ -422,6 +483,8 @@ pub struct Model {
     pub claimed: BTreeSet<(usize, String)>,
     pub claims: BTreeMap<(usize, DateTime<Utc>), u32>,
     pub applied_events: BTreeSet<String>,
+    /// Packs refunded before their block was added: added voided.
+    pub refunded: BTreeSet<String>,
 }
 
 impl Model {
@@ -436,6 +499,7 @@ impl Model {
             claimed: BTreeSet::new(),
             claims: BTreeMap::new(),
             applied_events: BTreeSet::new(),
+            refunded: BTreeSet::new(),
         }
     }
 
@@ -455,7 +519,7 @@ impl Model {
             .jobs
             .values()
             .filter(|j| j.owner == user && j.period == (span.month, span.start))
-            .filter(|j| j.holds(self.now))
+            .filter(|j| j.credit.is_none() && j.holds(self.now))
             .count();
         u32::try_from(held).expect("few jobs")
     }
@@ -470,7 +534,7 @@ impl Model {
         let held = self
             .jobs
             .values()
-            .filter(|j| j.owner == user && j.paid && j.holds(self.now))
+            .filter(|j| j.owner == user && j.holds_paid(self.now))
             .count();
         self.users[user].paid_total + u64::try_from(held).expect("few jobs")
     }
@@ -480,10 +544,11 @@ impl Model {
         let (tier, span) = u.entitlement(self.now);
         let spec = tier.spec();
         let used = self.used(user, span);
+        let credits = u.balance(self.now);
         let quality_ok = quality.is_none_or(|q| spec.qualities.contains(&q));
         let reason = if !quality_ok {
             Some("quality_not_in_tier")
-        } else if used >= spec.generations {
+        } else if used >= spec.generations && credits == 0 {
             Some(if span.month {
                 "monthly_limit_reached"
             } else {
@@ -499,7 +564,9 @@ impl Model {
             reset_at: span.end,
             limit: spec.generations,
             used,
-            remaining: spec.generations.saturating_sub(used),
+            remaining: spec.generations.saturating_sub(used) + credits,
+            remaining_in_period: spec.generations.saturating_sub(used),
+            credits,
             can_generate: reason.is_none(),
             reason,
             storage_used: u.storage,
@@ -532,11 +599,31 @@ impl Model {
         let paid_history = self.paid_history(user);
         let u = &mut self.users[user];
         if used >= spec.generations {
-            return Recorded::LimitReached {
-                code: limit_code(span),
-                limit: spec.generations,
+            let Some(block) = u.next_block(now) else {
+                return Recorded::LimitReached {
+                    code: limit_code(span),
+                    limit: spec.generations,
+                    used,
+                    reset_at: span.end,
+                };
+            };
+            // A credit pays: the period's count stays, nothing crosses.
+            u.blocks.get_mut(&block).expect("block").remaining -= 1;
+            let mut contribution = None;
+            if tier.is_paid() {
+                u.paid_total += 1;
+                if (paid_history + 1).is_multiple_of(20) {
+                    contribution = Some(points(quality));
+                }
+            }
+            let remaining = u.balance(now);
+            self.generations.insert(id.to_owned(), user);
+            return Recorded::Created {
                 used,
+                remaining,
                 reset_at: span.end,
+                contribution,
+                credit: Some(block),
             };
         }
         *u.used.entry((span.month, span.start)).or_insert(0) += 1;
@@ -558,12 +645,14 @@ impl Model {
                 contribution = Some(points(quality));
             }
         }
+        let remaining = spec.generations - used - 1 + u.balance(now);
         self.generations.insert(id.to_owned(), user);
         Recorded::Created {
             used: used + 1,
-            remaining: spec.generations - used - 1,
+            remaining,
             reset_at: span.end,
             contribution,
+            credit: None,
         }
     }
 
@@ -589,14 +678,19 @@ impl Model {
             return Submitted::QualityRefused;
         }
         let used = self.used(user, span);
-        if used >= spec.generations {
-            return Submitted::LimitReached {
-                code: limit_code(span),
-                limit: spec.generations,
-                used,
-                reset_at: span.end,
+        let credit = if used >= spec.generations {
+            let Some(block) = self.users[user].next_block(now) else {
+                return Submitted::LimitReached {
+                    code: limit_code(span),
+                    limit: spec.generations,
+                    used,
+                    reset_at: span.end,
+                };
             };
-        }
+            Some(block)
+        } else {
+            None
+        };
         // The most its audio may take (Quality's table, WAV) must be free.
         let stored = self.users[user].storage;
         if let Some(limit) = spec.storage_bytes {
@@ -610,9 +704,22 @@ impl Model {
         let paid = tier.is_paid();
         let contributes = paid && (self.paid_history(user) + 1).is_multiple_of(20);
         let limit = u64::from(spec.generations);
-        let after = u64::from(used) + 1;
+        // A credit leaves the period's count where it was.
+        let after = u64::from(used) + u64::from(credit.is_none());
         let paced = self.users[user].paced.contains(&(span.month, span.start));
-        let pace = (!paced && fast_pace(span, limit, after, now)).then_some(span);
+        let pace =
+            (credit.is_none() && !paced && fast_pace(span, limit, after, now)).then_some(span);
+        if let Some(block) = &credit {
+            self.users[user]
+                .blocks
+                .get_mut(block)
+                .expect("block")
+                .remaining -= 1;
+        }
+        let allowance_left = spec
+            .generations
+            .saturating_sub(used + u32::from(credit.is_none()));
+        let remaining = allowance_left + self.users[user].balance(now);
         self.jobs.insert(
             id.to_owned(),
             Job {
@@ -624,11 +731,12 @@ impl Model {
                 seconds,
                 end: None,
                 alert: (limit, after, pace),
+                credit: credit.clone(),
             },
         );
         Submitted::Queued {
-            used: used + 1,
-            remaining: spec.generations - used - 1,
+            used: after as u32,
+            remaining,
             reset_at: span.end,
         }
     }
@@ -649,31 +757,45 @@ impl Model {
             .collect();
         for id in &queued {
             let job = self.jobs[id].clone();
+            let u = &mut self.users[job.owner];
             let end = if !job.holds(now) {
                 ("failed", Some("timed_out"))
             } else if !succeed {
                 ("failed", Some("provider_rejected"))
             } else {
-                let u = &mut self.users[job.owner];
                 let size = wav_len(job.seconds);
                 let limit = u.entitlement(now).0.spec().storage_bytes;
+                // A credit's unit is in no period's count.
+                let counted = u32::from(job.credit.is_none());
                 if limit.is_some_and(|limit| u.storage + size > limit) {
-                    *u.used.entry(job.period).or_insert(0) += 1;
+                    *u.used.entry(job.period).or_insert(0) += counted;
                     u.paid_total += u64::from(job.paid);
                     ("failed", Some("storage_quota_exceeded"))
                 } else {
                     u.storage += size;
-                    *u.used.entry(job.period).or_insert(0) += 1;
+                    *u.used.entry(job.period).or_insert(0) += counted;
                     u.paid_total += u64::from(job.paid);
-                    // Its commit writes what its reservation crossed.
-                    let (limit, after, pace) = job.alert;
-                    u.cross("generations", job.period, limit, (after - 1, after));
-                    if let Some(span) = pace {
-                        u.pace(span, limit);
+                    // Its commit writes what its reservation crossed (a credit crosses nothing).
+                    if job.credit.is_none() {
+                        let (limit, after, pace) = job.alert;
+                        u.cross("generations", job.period, limit, (after - 1, after));
+                        if let Some(span) = pace {
+                            u.pace(span, limit);
+                        }
                     }
                     ("succeeded", None)
                 }
             };
+            // A failed job's credit goes back to its block while the block still pays.
+            if let (Some(block), ("failed", Some(error))) = (&job.credit, end) {
+                let b = u.blocks.get_mut(block).expect("block");
+                if error != "storage_quota_exceeded"
+                    && now.timestamp() < b.until
+                    && b.remaining < b.generations
+                {
+                    b.remaining += 1;
+                }
+            }
             self.jobs.get_mut(id).expect("job").end = Some(end);
         }
         queued
@@ -784,6 +906,55 @@ impl Model {
         }
         self.claims.insert((user, day), used + 1);
         Ok(used + 1)
+    }
+
+    /// A credit block added to `user` at now (an admin's grant, or a paid pack's); `false` for a
+    /// user who never made a request (404, or a webhook for no user of ours).
+    pub fn add_block(
+        &mut self,
+        user: usize,
+        id: &str,
+        grant: bool,
+        generations: u32,
+        until: DateTime<Utc>,
+    ) -> bool {
+        let now = self.now;
+        let u = &mut self.users[user];
+        if !u.exists || u.blocks.contains_key(id) {
+            return false;
+        }
+        let voided = self.refunded.contains(id);
+        u.blocks.insert(
+            id.to_owned(),
+            Block {
+                grant,
+                generations,
+                remaining: if voided { 0 } else { generations },
+                until: if voided {
+                    until.timestamp().min(now.timestamp())
+                } else {
+                    until.timestamp()
+                },
+                added: now.timestamp_millis(),
+            },
+        );
+        true
+    }
+
+    /// A refund of the pack `id`: what remains is voided and the block pays no more.
+    pub fn refund(&mut self, user: usize, id: &str) {
+        let now = self.now;
+        let exists = self.users[user].exists;
+        match self.users[user].blocks.get_mut(id) {
+            Some(b) => {
+                b.remaining = 0;
+                b.until = b.until.min(now.timestamp());
+            }
+            None if exists => {
+                self.refunded.insert(id.to_owned());
+            }
+            None => {}
+        }
     }
 
     /// An admin grant: `None` (404) for a user who never made a request.

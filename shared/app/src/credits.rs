@@ -183,7 +183,12 @@ pub async fn refund(
             .map(|(id, b)| (id.clone(), b.clone()));
         let now = app.clock().now();
         let stored = match found {
-            Some((_, block)) if block.remaining == 0 => return Ok(Outcome::Done),
+            // Voided before (a redelivery, or another refund of the same charge), or expired
+            // with nothing left. A block with none left that still pays is voided all the same:
+            // a credit a running job holds must not come back to it.
+            Some((_, block)) if block.remaining == 0 && block.until <= now.timestamp() => {
+                return Ok(Outcome::Done)
+            }
             Some((block_id, block)) => {
                 let entry = LedgerRecord::new(
                     &user.user_id,

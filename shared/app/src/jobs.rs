@@ -293,9 +293,13 @@ async fn reserve(
         {
             Spend::Spent(after) => {
                 let used = after.used_in(&grant.period_key);
-                let grant = grant.settled(used, after.paid_generations_total);
+                let mut grant = grant.settled(used, after.paid_generations_total);
                 let mut record = job_record(caller, job, &grant, &reservation, now, voice.clone());
                 record.alerts = crate::alerts::generation_alerts(&after, &grant, now);
+                // The answer's `remaining` counts the credits left, as the limits answer does.
+                grant.remaining = grant
+                    .remaining
+                    .saturating_add(son1k_domain::credits::balance(&after.credits, now));
                 return place(app, queue, caller, job, &record, &grant).await;
             }
             Spend::Stale(Some(current)) => spends.changed(current),
