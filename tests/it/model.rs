@@ -293,7 +293,7 @@ fn op() -> impl Strategy<Value = Op> {
                                      1 => (0usize..8).prop_map(IdPick::Others)],
               quality(), prop_oneof![Just(5u64), Just(30)])
             .prop_map(|(user, id, quality, seconds)| Op::Submit { user, id, quality, seconds }),
-        2 => (0..USERS, 2usize..9).prop_map(|(user, n)| Op::SubmitBurst { user, n }),
+        3 => (0..USERS, 2usize..9).prop_map(|(user, n)| Op::SubmitBurst { user, n }),
         4 => prop::bool::weighted(0.75).prop_map(|succeed| Op::Work { succeed }),
         3 => (0..USERS, 0usize..8, prop_oneof![4 => (1u64..4096).prop_map(Some), 1 => Just(None)],
               prop::bool::weighted(0.15))
@@ -302,7 +302,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..USERS, any::<bool>(), prop_oneof![3 => Just(1usize), 2 => 4usize..9])
             .prop_map(|(user, pixel, n)| Op::Assist { user, pixel, n }),
         // Expiring within minutes, a day, a month, or after a pack bought now would.
-        4 => (0..USERS, 1u32..6,
+        8 => (0..USERS, 1u32..6,
               prop_oneof![60i64..900, Just(86_400), Just(2_592_000), Just(34_560_000)])
             .prop_map(|(user, generations, secs)| Op::Credits { user, generations, secs }),
         3 => (0..USERS, 1u32..6, prop::bool::weighted(0.3))

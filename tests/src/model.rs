@@ -660,7 +660,7 @@ impl Model {
     /// taken); otherwise quality, then quota (running jobs' units counted), then the unit reserved for
     /// 15 minutes.
     pub fn submit(&mut self, user: usize, id: &str, quality: Quality, seconds: u64) -> Submitted {
-        self.touch(user);
+        // A job id seen before answers (200 or 409) before the caller is looked at: it makes no user.
         if let Some(job) = self.jobs.get(id) {
             return if job.owner == user {
                 Submitted::Existing(job.status(self.now).0)
@@ -671,6 +671,7 @@ impl Model {
         if self.generations.contains_key(id) {
             return Submitted::Taken;
         }
+        self.touch(user);
         let now = self.now;
         let (tier, span) = self.users[user].entitlement(now);
         let spec = tier.spec();
