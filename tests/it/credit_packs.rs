@@ -438,3 +438,53 @@ async fn racing_deliveries_of_one_session_add_one_block() {
     );
     assert_eq!(counted(&app, "credits_purchased").await, 2);
 }
+
+#[tokio::test]
+async fn a_refund_while_a_job_holds_the_last_credit_keeps_that_credit_from_coming_back() {
+    use local_api::provider_stub::{Behaviour, Mode};
+    let app = TestApp::spawn().await;
+    let (stub, base) = crate::jobs::stub().await;
+    stub.set(
+        "alpha",
+        Behaviour {
+            mode: Mode::Fail,
+            ..Behaviour::default()
+        },
+    );
+    let providers = crate::jobs::pool(&base, &[("alpha", 1)]);
+    buyer(&app, "hal").await;
+    let one = PackEvent {
+        generations: 1,
+        ..PackEvent::new("hal", "cs_hal", at("2026-11-26T09:00:00Z"))
+    };
+    deliver(&app, &one.json()).await;
+    allowance_spent(&app, "hal").await;
+    assert_eq!(crate::jobs::submit(&app, "hal", "h1").await.status, 202);
+    app.clock.advance(chrono::Duration::seconds(1));
+    deliver(
+        &app,
+        &charge_refunded(
+            "evt_hal",
+            "cus_hal",
+            "pi_cs_hal",
+            at("2026-11-26T10:00:00Z"),
+        ),
+    )
+    .await;
+    app.clock.advance(chrono::Duration::seconds(1));
+    crate::jobs::drain_all(&app, &providers).await;
+    let seen = credits(&app, "hal").await;
+    assert_eq!(seen["balance"], 0, "{seen}");
+    let stored = app.user_record("hal").await.expect("user");
+    assert_eq!(stored.credits["cs_hal"].remaining, 0);
+    assert!(stored.reservations.is_empty());
+    // Newest first: the job's credit expired with its voided block, the void (nothing left).
+    let entries = ledger(&app, "hal").await;
+    assert_eq!(
+        entries[..2],
+        [
+            ("expire".to_owned(), "cs_hal".to_owned(), 1),
+            ("void".to_owned(), "cs_hal".to_owned(), 0)
+        ]
+    );
+}
