@@ -95,8 +95,13 @@ export interface paths {
         put?: never;
         /**
          * Start a Stripe Checkout session for a paid tier.
-         * @description Mode subscription, the tier's configured price, the caller's one Stripe customer (created
-         *     once). Return URLs must be on the frontend's origin (`FRONTEND_URL`).
+         * @description Mode subscription, the tier's configured price (monthly, or yearly with `interval: year`),
+         *     the caller's one Stripe customer (created once), promotion codes allowed. A yearly
+         *     subscriber's allowance stays monthly: each month of the billing year, counted from its
+         *     start, has the tier's generations. The tier's trial, when one is configured, is offered on
+         *     the caller's first checkout only (a second checkout, or one after a subscription, has none);
+         *     a trialing subscription grants the tier, and a trial that ends unpaid leaves it. Return URLs
+         *     must be on the frontend's origin (`FRONTEND_URL`).
          */
         post: operations["checkout"];
         delete?: never;
@@ -134,8 +139,13 @@ export interface paths {
         /**
          * Stripe events (authenticated by Stripe's signature, not a token).
          * @description `Stripe-Signature` is verified first (Stripe's scheme, 300 s tolerance, any of several `v1`).
-         *     Subscription events set the tier from the price id; each event id is applied once, and an
-         *     older event never overwrites a newer one. Other types are acknowledged and ignored.
+         *     Subscription events set the tier from the price id (monthly or yearly); each event id is
+         *     applied once, and an older event never overwrites a newer one. A pack's
+         *     `checkout.session.completed` with `payment_status: paid`, or its
+         *     `checkout.session.async_payment_succeeded`, adds the pack's credit block (the session id is
+         *     the block id: once per session, whatever the redelivery or order). `charge.refunded` voids
+         *     what remains of the block its payment bought (spent credits stay spent); a refund that comes
+         *     before its purchase makes the block arrive voided. Other types are acknowledged and ignored.
          */
         post: operations["stripe-webhook"];
         delete?: never;
@@ -341,6 +351,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/credits/packs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The packs of credits on sale, in the configured order (none when packs are not configured). */
+        get: operations["credit-packs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/credits/checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a Stripe Checkout session (payment mode) for a pack of credits.
+         * @description The pack's configured price, the caller's one Stripe customer (created once), promotion codes
+         *     allowed. Once Stripe reports the payment (the webhook), the pack is a block of the caller's
+         *     credits for 12 months from the payment. Return URLs must be on the frontend's origin.
+         */
+        post: operations["credits-checkout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/credits/ledger": {
         parameters: {
             query?: never;
@@ -350,8 +399,12 @@ export interface paths {
         };
         /**
          * Every change of the caller's credits, newest first (20 a page).
-         * @description Each entry is written in the same transaction as the change it records: a grant, a
-         *     purchase, a spend (with its `generation_id`), a release, an expiry or a refund's void.
+         * @description Each entry is written in the same transaction as the change it records: a `grant`, a
+         *     `purchase`, a `spend` (a generation recorded, with its `generation_id`), a `release` (a
+         *     failed job's credit back to its block) or an `expire` (a failed job's credit whose block
+         *     stopped paying meanwhile), both with the job's `generation_id`, and a refund's `void` (what
+         *     remained of the block). A job's credit is taken off its block when the job is queued and
+         *     enters the ledger when the job ends.
          */
         get: operations["credits-ledger"];
         put?: never;
@@ -928,6 +981,12 @@ export interface components {
             created_at: components["schemas"]["Time"];
             finished_at?: components["schemas"]["Time"];
         };
+        CreditPack: {
+            pack: string;
+            generations: number;
+            price_cents: number;
+            currency: string;
+        };
         CreditBlock: {
             block_id: string;
             /** @enum {unknown} */
@@ -990,6 +1049,10 @@ export interface components {
             pool_like: number;
             /** @description Plays */
             pool_play: number;
+            /** @description Packs of credits paid for (each adds its block once). */
+            credits_purchased: number;
+            /** @description Generations paid by a credit instead of the allowance. */
+            credit_spent: number;
         };
     };
     responses: {
@@ -1285,6 +1348,11 @@ export interface operations {
                 "application/json": {
                     /** @enum {unknown} */
                     tier: "CREATOR" | "PRO" | "STUDIO";
+                    /**
+                     * @default month
+                     * @enum {unknown}
+                     */
+                    interval?: "month" | "year";
                     /** Format: uri */
                     success_url?: string | null;
                     /** Format: uri */
@@ -1812,6 +1880,68 @@ export interface operations {
             503: components["responses"]["DependencyUnavailable"];
         };
     };
+    "credit-packs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every pack on sale. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["CreditPack"][];
+                    };
+                };
+            };
+        };
+    };
+    "credits-checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description A `pack` of `GET /api/credits/packs`; any other is `400`. */
+                    pack: string;
+                    /** Format: uri */
+                    success_url?: string | null;
+                    /** Format: uri */
+                    cancel_url?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description Send the browser to `checkout_url`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uri */
+                        checkout_url: string;
+                        session_id: string;
+                    };
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["BillingUnavailable"];
+        };
+    };
     "credits-ledger": {
         parameters: {
             query?: {
@@ -1963,6 +2093,7 @@ export interface operations {
                         /** @constant */
                         status: "queued";
                         used: number;
+                        /** @description The period's allowance left and the credits. */
                         remaining: number;
                         reset_at: components["schemas"]["Time"];
                     };
