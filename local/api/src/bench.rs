@@ -571,6 +571,11 @@ fn plan_billing(call: &mut Call, i: usize, s: &Seeded) -> bool {
             call.body = Some(json!({"tier": "PRO"}).to_string());
         }
         ("POST", "/api/tiers/portal") => call.user = user("bench_buyer"),
+        // A first pack checkout per user: made, its customer created and stored.
+        ("POST", "/api/credits/checkout") => {
+            call.user = user(&format!("packer-{i}"));
+            call.body = Some(json!({"pack": "pack_10"}).to_string());
+        }
         ("POST", "/api/tiers/webhook") => {
             call.user = None;
             let created = chrono::Utc::now() + chrono::Duration::seconds(i as i64);
@@ -687,7 +692,9 @@ fn plan_voices(call: &mut Call, i: usize, s: &Seeded) -> Result<bool, Failure> {
 fn plan_other(call: &mut Call, s: &Seeded) -> bool {
     let path = call.path.clone();
     match (call.method, path.as_str()) {
-        ("GET", "/health") | ("GET", "/api/tiers") => call.user = None,
+        ("GET", "/health") | ("GET", "/api/tiers") | ("GET", "/api/credits/packs") => {
+            call.user = None
+        }
         ("GET", "/api/tiers/limits/{user_id}") => call.path = "/api/tiers/limits/me".into(),
         ("GET", "/api/tiers/preview") => call.path = "/api/tiers/preview?tier=PRO".into(),
         ("PUT", "/api/admin/users/{user_id}/tier") => {

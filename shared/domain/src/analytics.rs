@@ -250,7 +250,7 @@ mod tests {
         let json = serde_json::to_string(&counts).unwrap();
         assert_eq!(
             json,
-            r#"{"generation_recorded":3,"limit_reached":0,"checkout_started":0,"subscription_activated":0,"subscription_canceled":0,"pool_contribution":0,"pool_claim":0,"pool_like":0,"pool_play":2}"#
+            r#"{"generation_recorded":3,"limit_reached":0,"checkout_started":0,"subscription_activated":0,"subscription_canceled":0,"pool_contribution":0,"pool_claim":0,"pool_like":0,"pool_play":2,"credits_purchased":0,"credit_spent":0}"#
         );
         let mut total = Counts::default();
         total.merge(&counts);

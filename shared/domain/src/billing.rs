@@ -499,6 +499,7 @@ mod tests {
             creator: Some("price_creator".into()),
             pro: Some("price_pro".into()),
             studio: Some("price_studio".into()),
+            ..PriceTable::default()
         }
     }
 
