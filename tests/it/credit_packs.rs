@@ -120,9 +120,9 @@ async fn a_pack_checkout_then_its_paid_event_puts_the_pack_in_the_balance() {
         ("payment_intent_data[metadata][user_id]", "pat"),
         (
             "success_url",
-            "http://localhost:3000/credits/success?session_id={CHECKOUT_SESSION_ID}",
+            "http://localhost:3000/usage?credits=success&session_id={CHECKOUT_SESSION_ID}",
         ),
-        ("cancel_url", "http://localhost:3000/credits"),
+        ("cancel_url", "http://localhost:3000/usage"),
     ] {
         assert_eq!(
             p.get(name).map(String::as_str),

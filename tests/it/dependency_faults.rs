@@ -25,7 +25,11 @@ async fn past_validation(app: &TestApp, method: &str, template: &str) -> TestRes
         .replace("{id}", ITEM)
         .replace("{voice_id}", ITEM);
     let (caller, body) = match template {
-        "/health" | "/api/tiers" | "/api/community/pool" | "/api/community/ranking" => (None, None),
+        "/health"
+        | "/api/tiers"
+        | "/api/credits/packs"
+        | "/api/community/pool"
+        | "/api/community/ranking" => (None, None),
         "/api/tiers/webhook" => {
             let event = SubEvent {
                 price: PRICE_PRO.into(),
@@ -37,6 +41,7 @@ async fn past_validation(app: &TestApp, method: &str, template: &str) -> TestRes
             (As::user("ivan"), Some(json!({"generation_id": "g-1"})))
         }
         "/api/tiers/checkout" => (As::user("ivan"), Some(json!({"tier": "PRO"}))),
+        "/api/credits/checkout" => (As::user("ivan"), Some(json!({"pack": "pack_10"}))),
         "/api/generations" => (
             As::user("ivan"),
             Some(json!({"generation_id": "g-1", "prompt": "a calm piano",
@@ -87,7 +92,7 @@ async fn past_validation(app: &TestApp, method: &str, template: &str) -> TestRes
 }
 
 fn needs_no_store(path: &str) -> bool {
-    matches!(path, "/health" | "/api/tiers")
+    matches!(path, "/health" | "/api/tiers" | "/api/credits/packs")
 }
 
 #[tokio::test]

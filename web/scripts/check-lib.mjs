@@ -7,6 +7,7 @@ const lib = await import("../dist/lib/son1k-web.js");
 const expected = [
   "TierCard", "PricingPage", "UsageMeter", "Paywall", "GenerateForm", "useGeneration", "CommunityPool",
   "LyricStudio", "PixelChat", "Son1kProvider", "Session", "makeApi", "call", "ApiError", "ProblemMessage",
+  "CreditPacks",
 ];
 const missing = expected.filter((name) => typeof lib[name] !== "function");
 if (missing.length) {

@@ -14,9 +14,9 @@ export const QUALITY_NAMES: Record<Quality, string> = {
   ultra: "Ultra",
 };
 
-export function price(cents: number): string {
+export function price(cents: number, currency = "usd"): string {
   if (cents === 0) return "Free";
-  return new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" }).format(cents / 100);
+  return new Intl.NumberFormat("en-US", { style: "currency", currency: currency.toUpperCase() }).format(cents / 100);
 }
 
 export function bytes(value: number | null): string {

@@ -6,6 +6,8 @@ export type {
   AlertSettings,
   Api,
   ChatReply,
+  CreditBlock,
+  CreditPack,
   Job,
   Limits,
   Lyrics,
@@ -38,6 +40,8 @@ export type { GenerateFormProps } from "./components/GenerateForm";
 export { ProblemMessage } from "./components/ProblemMessage";
 export { AlertSettingsForm } from "./components/AlertSettingsForm";
 export { AlertsList } from "./components/AlertsList";
+export { CreditPacks } from "./components/CreditPacks";
+export type { CreditPacksProps } from "./components/CreditPacks";
 export { PlanChangePreview } from "./components/PlanChangePreview";
 export type { PlanChangePreviewProps } from "./components/PlanChangePreview";
 export { CommunityPool } from "./components/CommunityPool";

@@ -1,4 +1,4 @@
-import { accessibilityViolations, api, expect, grantCredits, grantTier, newUser, recordGenerations, screenshots, shownAt, signIn, test, unreachableByKeyboard } from "./fixtures";
+import { accessibilityViolations, api, expect, grantCredits, grantTier, newUser, recordGenerations, screenshots, shownAt, signIn, STRIPE_URL, test, unreachableByKeyboard } from "./fixtures";
 
 const ZONE = "Asia/Kolkata";
 test.use({ locale: "en-US", timezoneId: ZONE });
@@ -71,5 +71,33 @@ test("credits show beside the allowance and keep a spent day going", async ({ pa
   await recordGenerations(user, 1);
   await page.reload();
   await expect(page.getByText("1 credit beside your plan, spent once its generations are used up")).toBeVisible();
+  expect(await accessibilityViolations(page)).toEqual([]);
+});
+
+test("a pack bought through Stripe's page starts one checkout and its credits show once paid", async ({ page }) => {
+  const user = newUser("usage_pack");
+  await recordGenerations(user, 1);
+  await signIn(page, user, "/usage");
+  const buy = page.getByRole("button", { name: "Buy 10 generations for $4.99" });
+  await expect(page.getByRole("button", { name: "Buy 50 generations for $19.99" })).toBeVisible();
+  await buy.dblclick();
+  await page.waitForURL(`${STRIPE_URL}/c/pay/**`);
+  const sessions = (await (await fetch(`${STRIPE_URL}/_stub/requests`)).json()) as {
+    method: string;
+    path: string;
+    params: Record<string, string>;
+  }[];
+  const mine = sessions.filter(
+    (r) => r.method === "POST" && r.path === "/v1/checkout/sessions" && r.params.client_reference_id === user,
+  );
+  expect(mine).toHaveLength(1);
+  expect(mine[0].params.mode).toBe("payment");
+  // The stub's hosted page: Pay completes the session, delivers the webhook, returns to the app.
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.waitForURL(/\/usage\?credits=success&session_id=cs_test_/);
+  await expect(page.getByRole("status").filter({ hasText: "Payment received" })).toHaveText(
+    "Payment received: 10 credits added.",
+  );
+  await expect(page.getByText("10 credits beside your plan, spent once its generations are used up")).toBeVisible();
   expect(await accessibilityViolations(page)).toEqual([]);
 });

@@ -22,8 +22,8 @@ const SUCCESS_PATH: &str = "/billing/success?session_id={CHECKOUT_SESSION_ID}";
 const CANCEL_PATH: &str = "/billing/cancel";
 
 /// Where a pack's buyer returns to.
-const PACK_SUCCESS_PATH: &str = "/credits/success?session_id={CHECKOUT_SESSION_ID}";
-const PACK_CANCEL_PATH: &str = "/credits";
+const PACK_SUCCESS_PATH: &str = "/usage?credits=success&session_id={CHECKOUT_SESSION_ID}";
+const PACK_CANCEL_PATH: &str = "/usage";
 
 #[derive(Debug, Deserialize)]
 struct CheckoutRequest {

@@ -16,6 +16,8 @@ export type Lyrics = Schemas["Lyrics"];
 export type Section = Schemas["Section"];
 export type AlertSettings = Schemas["AlertSettings"];
 export type Alert = Schemas["Alert"];
+export type CreditPack = Schemas["CreditPack"];
+export type CreditBlock = Schemas["CreditBlock"];
 export type Api = Client<paths>;
 
 /** The JSON body of an operation's `status` answer. */

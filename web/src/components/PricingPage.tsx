@@ -1,8 +1,9 @@
-import { useEffect, useRef, useState } from "react";
+import { useRef, useState } from "react";
 import { call, type Api, type Limits, type Tier } from "../api/client";
 import { useApi, useUser } from "../context";
 import { TIER_NAMES } from "../format";
 import { useLimits, useTiers } from "../hooks/useAccount";
+import { useBackoff } from "../hooks/useBackoff";
 import { ProblemMessage } from "./ProblemMessage";
 import { PlanChangePreview } from "./PlanChangePreview";
 import { TierCard } from "./TierCard";
@@ -107,28 +108,11 @@ async function billingUrl(api: Api, limits: Limits, tier: Tier, back: string) {
 
 /** After checkout: reads the tier again, with backoff, until the webhook has stored the new one. */
 function CheckoutReturn({ limits, reload }: { limits: Limits | undefined; reload: () => Promise<Limits | undefined> }) {
-  const [gaveUp, setGaveUp] = useState(false);
   const landed = Boolean(limits && limits.tier !== "FREE" && limits.subscription);
-  useEffect(() => {
-    if (landed) return;
-    let delay = 500;
-    let waited = 0;
-    let timer: ReturnType<typeof setTimeout>;
-    let stopped = false;
-    const poll = async () => {
-      const now = await reload();
-      if (stopped || (now && now.tier !== "FREE" && now.subscription)) return;
-      waited += delay;
-      if (waited > 120_000) return setGaveUp(true);
-      delay = Math.min(delay * 1.5, 5000);
-      timer = setTimeout(poll, delay);
-    };
-    timer = setTimeout(poll, delay);
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
-  }, [landed, reload]);
+  const gaveUp = useBackoff(!landed, async () => {
+    const now = await reload();
+    return Boolean(now && now.tier !== "FREE" && now.subscription);
+  });
   return (
     <p className="banner" role="status">
       {landed && limits

@@ -1,4 +1,5 @@
-import { Link } from "react-router";
+import { Link, useSearchParams } from "react-router";
+import { CreditPacks } from "../../components/CreditPacks";
 import { ProblemMessage } from "../../components/ProblemMessage";
 import { AlertSettingsForm } from "../../components/AlertSettingsForm";
 import { AlertsList } from "../../components/AlertsList";
@@ -8,6 +9,8 @@ import { useLimits } from "../../hooks/useAccount";
 
 export function UsagePage() {
   const limits = useLimits();
+  const [search] = useSearchParams();
+  const returned = search.get("credits") === "success" ? search.get("session_id") : null;
   return (
     <section>
       <h1>Your usage</h1>
@@ -21,6 +24,7 @@ export function UsagePage() {
           <UsageMeter limits={limits.data} />
         </>
       )}
+      <CreditPacks returnedSession={returned} onCredited={() => void limits.reload()} />
       <AlertsList />
       <AlertSettingsForm />
     </section>
