@@ -276,7 +276,9 @@ async fn a_failed_job_gives_its_credit_back_to_its_block_unless_the_block_expire
     let soon = grant(&app, "jo", 2, "2026-11-26T10:10:00Z").await;
     let later = grant(&app, "jo", 1, "2027-11-26T10:00:00Z").await;
 
-    // A job reserves a credit of the block expiring first; its failure gives it back there.
+    // A job reserves a credit of the block expiring first; its failure gives it back there (a
+    // second after the grants: the ledger orders by the instant of each change).
+    app.clock.advance(chrono::Duration::seconds(1));
     assert_eq!(crate::jobs::submit(&app, "jo", "j1").await.status, 202);
     let user = app.user_record("jo").await.expect("user");
     assert_eq!(remaining_of(&user, &soon), 1);
