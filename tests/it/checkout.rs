@@ -8,7 +8,7 @@ use son1k_domain::tiers::Tier;
 use son1k_tests::stripe::{PRICE_PRO, SECRET_KEY};
 use son1k_tests::{subscription, As, TestApp, TestResponse};
 
-async fn checkout(app: &TestApp, user: &str, body: Value) -> TestResponse {
+pub(crate) async fn checkout(app: &TestApp, user: &str, body: Value) -> TestResponse {
     app.call(
         "POST",
         "/api/tiers/checkout",

@@ -441,17 +441,8 @@ async fn racing_deliveries_of_one_session_add_one_block() {
 
 #[tokio::test]
 async fn a_refund_while_a_job_holds_the_last_credit_keeps_that_credit_from_coming_back() {
-    use local_api::provider_stub::{Behaviour, Mode};
     let app = TestApp::spawn().await;
-    let (stub, base) = crate::jobs::stub().await;
-    stub.set(
-        "alpha",
-        Behaviour {
-            mode: Mode::Fail,
-            ..Behaviour::default()
-        },
-    );
-    let providers = crate::jobs::pool(&base, &[("alpha", 1)]);
+    let (_stub, providers) = crate::jobs::failing_pool().await;
     buyer(&app, "hal").await;
     let one = PackEvent {
         generations: 1,

@@ -260,17 +260,8 @@ fn remaining_of(user: &son1k_store::users::UserRecord, block: &Value) -> u32 {
 
 #[tokio::test]
 async fn a_failed_job_gives_its_credit_back_to_its_block_unless_the_block_expired_meanwhile() {
-    use local_api::provider_stub::{Behaviour, Mode};
     let app = TestApp::spawn().await;
-    let (stub, base) = crate::jobs::stub().await;
-    stub.set(
-        "alpha",
-        Behaviour {
-            mode: Mode::Fail,
-            ..Behaviour::default()
-        },
-    );
-    let providers = crate::jobs::pool(&base, &[("alpha", 1)]);
+    let (_stub, providers) = crate::jobs::failing_pool().await;
     spent_free_user(&app, "jo").await;
     // Expires ten minutes from now (before the job's reservation would), and one next year.
     let soon = grant(&app, "jo", 2, "2026-11-26T10:10:00Z").await;

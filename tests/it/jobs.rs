@@ -43,6 +43,20 @@ fn provider(config: ProviderConfig) -> Predictions {
     Predictions::new(config, None, reqwest::Client::new()).expect("a provider")
 }
 
+/// A pool of one provider, `alpha`, whose every generation fails (its stub kept running).
+pub(crate) async fn failing_pool() -> (ProviderStub, Providers) {
+    let (stub, base) = stub().await;
+    stub.set(
+        "alpha",
+        local_api::provider_stub::Behaviour {
+            mode: local_api::provider_stub::Mode::Fail,
+            ..local_api::provider_stub::Behaviour::default()
+        },
+    );
+    let providers = pool(&base, &[("alpha", 1)]);
+    (stub, providers)
+}
+
 /// The pool: `(name, weight)` each, played by `base`'s stub.
 pub(crate) fn pool(base: &str, providers: &[(&str, u32)]) -> Providers {
     providers

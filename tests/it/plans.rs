@@ -1,20 +1,11 @@
 //! Plans beyond the monthly price: yearly prices (the allowance stays monthly, counted from the
 //! billing period's start), a trial offered once per user, and promotion codes at checkout.
 
+use crate::checkout::checkout;
 use serde_json::{json, Value};
 use son1k_domain::entitlement::SubscriptionStatus;
 use son1k_tests::stripe::{SubEvent, CHARGE_REFUNDED, PRICE_PRO, PRICE_PRO_ANNUAL};
-use son1k_tests::{at, subscription, As, TestApp, TestResponse};
-
-async fn checkout(app: &TestApp, user: &str, body: Value) -> TestResponse {
-    app.call(
-        "POST",
-        "/api/tiers/checkout",
-        As::user(user),
-        Some(&body.to_string()),
-    )
-    .await
-}
+use son1k_tests::{at, subscription, TestApp};
 
 async fn deliver(app: &TestApp, event: &SubEvent) {
     let res = app.webhook(&event.json()).await;
