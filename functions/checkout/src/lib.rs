@@ -7,6 +7,7 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
 use serde::{Deserialize, Serialize};
+use son1k_app::billing::api::CheckoutLink;
 use son1k_app::billing::checkout::{
     return_url, start_checkout, start_pack_checkout, PackCheckoutError, ReturnUrls,
 };
@@ -64,18 +65,10 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
     if !body.tier.is_paid() {
         return Err(ApiError::invalid("tier", "must be CREATOR, PRO or STUDIO"));
     }
-    let frontend = &state.config.billing.frontend_url;
-    let success = return_url(
-        frontend,
-        "success_url",
-        body.success_url.as_deref(),
-        SUCCESS_PATH,
-    )?;
-    let cancel = return_url(
-        frontend,
-        "cancel_url",
-        body.cancel_url.as_deref(),
-        CANCEL_PATH,
+    let (success, cancel) = return_urls(
+        state,
+        (body.success_url.as_deref(), body.cancel_url.as_deref()),
+        (SUCCESS_PATH, CANCEL_PATH),
     )?;
     son1k_app::rate::admit(state, &caller).await?;
     let urls = ReturnUrls {
@@ -83,6 +76,24 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         cancel: &cancel,
     };
     let link = start_checkout(state, &caller, (body.tier, body.interval), urls).await?;
+    answer(link)
+}
+
+/// The caller's return URLs (success, cancel), or the defaults, checked against the frontend's
+/// origin.
+fn return_urls(
+    state: &AppState,
+    (success, cancel): (Option<&str>, Option<&str>),
+    (success_path, cancel_path): (&str, &str),
+) -> Result<(String, String), ApiError> {
+    let frontend = &state.config.billing.frontend_url;
+    Ok((
+        return_url(frontend, "success_url", success, success_path)?,
+        return_url(frontend, "cancel_url", cancel, cancel_path)?,
+    ))
+}
+
+fn answer(link: CheckoutLink) -> HandlerResult {
     json(
         StatusCode::OK,
         &CheckoutResponse {
@@ -95,18 +106,10 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
 async fn handle_pack(state: &AppState, req: Request) -> HandlerResult {
     let caller = auth::caller(&req)?;
     let body: PackRequest = parse_json(&req, BODY_LIMIT)?;
-    let frontend = &state.config.billing.frontend_url;
-    let success = return_url(
-        frontend,
-        "success_url",
-        body.success_url.as_deref(),
-        PACK_SUCCESS_PATH,
-    )?;
-    let cancel = return_url(
-        frontend,
-        "cancel_url",
-        body.cancel_url.as_deref(),
-        PACK_CANCEL_PATH,
+    let (success, cancel) = return_urls(
+        state,
+        (body.success_url.as_deref(), body.cancel_url.as_deref()),
+        (PACK_SUCCESS_PATH, PACK_CANCEL_PATH),
     )?;
     son1k_app::rate::admit(state, &caller).await?;
     let urls = ReturnUrls {
@@ -123,11 +126,5 @@ async fn handle_pack(state: &AppState, req: Request) -> HandlerResult {
         }
         Err(PackCheckoutError::Billing(err)) => return Err(err.into()),
     };
-    json(
-        StatusCode::OK,
-        &CheckoutResponse {
-            checkout_url: link.url,
-            session_id: link.session_id,
-        },
-    )
+    answer(link)
 }

@@ -103,13 +103,13 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
-    /// `number` within `1..=max`, or `None` when unset.
-    fn optional_up_to(&self, name: &'static str, max: u32) -> Result<Option<u32>, ConfigError> {
+    /// A trial's days: 1 to Stripe's longest trial, or `None` when unset.
+    fn trial_days(&self, name: &'static str) -> Result<Option<u32>, ConfigError> {
         if self.set(name).is_none() {
             return Ok(None);
         }
         let value = self.small(name, 1)?;
-        if value > max {
+        if value > MAX_TRIAL_DAYS {
             return Err(ConfigError::Invalid {
                 name,
                 value: value.to_string(),
@@ -205,9 +205,9 @@ impl Config {
                     studio_annual: env.set("STRIPE_PRICE_STUDIO_ANNUAL"),
                 },
                 trials: TrialDays {
-                    creator: env.optional_up_to("STRIPE_TRIAL_DAYS_CREATOR", MAX_TRIAL_DAYS)?,
-                    pro: env.optional_up_to("STRIPE_TRIAL_DAYS_PRO", MAX_TRIAL_DAYS)?,
-                    studio: env.optional_up_to("STRIPE_TRIAL_DAYS_STUDIO", MAX_TRIAL_DAYS)?,
+                    creator: env.trial_days("STRIPE_TRIAL_DAYS_CREATOR")?,
+                    pro: env.trial_days("STRIPE_TRIAL_DAYS_PRO")?,
+                    studio: env.trial_days("STRIPE_TRIAL_DAYS_STUDIO")?,
                 },
                 packs: packs(env.set("CREDIT_PACKS"))?,
                 frontend_url: frontend_url(env.set("FRONTEND_URL"))?,

@@ -76,10 +76,7 @@ pub async fn grant(
         }
         attempt += 1;
     }
-    Err(StoreError::unavailable(
-        "TransactWriteItems credit block",
-        "the user item stayed in other transactions",
-    ))
+    Err(contended())
 }
 
 /// A paid pack, as the webhook read it from the checkout session.
@@ -130,9 +127,7 @@ pub async fn purchase(
             block.generations,
             now,
         )];
-        let refunded = purchase
-            .payment
-            .is_some_and(|p| user.refunded_payments.iter().any(|r| r == p));
+        let refunded = purchase.payment.is_some_and(|p| user.refunded(p));
         if refunded {
             let voided = block.void(now);
             entries.push(LedgerRecord::new(
@@ -163,7 +158,7 @@ pub async fn purchase(
             Attempt::Done(false) => {}
             Attempt::Busy => retry::pause(attempt).await,
         }
-        user = reread(app, &user.user_id).await?;
+        user = retry::reread(app, &user.user_id, "changing credits").await?;
     }
     Err(contended())
 }
@@ -208,9 +203,7 @@ pub async fn refund(
                 done
             }
             // Noted already, and still no block: nothing more until the purchase arrives.
-            None if user.refunded_payments.iter().any(|r| r == payment) => {
-                return Ok(Outcome::Done)
-            }
+            None if user.refunded(payment) => return Ok(Outcome::Done),
             // Noted now; read again, as a racing purchase may have added the block meanwhile.
             None => app
                 .credits()
@@ -221,16 +214,9 @@ pub async fn refund(
         if stored == Attempt::Busy {
             retry::pause(attempt).await;
         }
-        user = reread(app, &user.user_id).await?;
+        user = retry::reread(app, &user.user_id, "changing credits").await?;
     }
     Err(contended())
-}
-
-async fn reread(app: &impl Users, id: &UserId) -> Result<UserRecord, StoreError> {
-    app.users()
-        .get(id)
-        .await?
-        .ok_or_else(|| StoreError::corrupt("the user vanished while changing credits"))
 }
 
 fn contended() -> StoreError {

@@ -7,6 +7,19 @@ use son1k_store::{Attempt, StoreError};
 use std::future::Future;
 use std::time::Duration;
 
+/// The user `id` read again after a lost race, while `doing` something to it: it must still be
+/// there (users are never deleted while they act).
+pub async fn reread(
+    app: &impl crate::ports::Users,
+    id: &son1k_domain::ids::UserId,
+    doing: &'static str,
+) -> Result<son1k_store::users::UserRecord, StoreError> {
+    app.users()
+        .get(id)
+        .await?
+        .ok_or_else(|| StoreError::corrupt(format!("the user vanished while {doing}")))
+}
+
 /// The pause after losing attempt number `attempt` (from 0).
 pub async fn pause(attempt: u32) {
     let ceiling = 5u64 << attempt.min(4);

@@ -8,7 +8,7 @@
 //! - Raw events: `EVT#<date>#<shard>` / `<ulid>`, with user id, type, time and a few properties
 //!   (ids, tier, quality; nothing personal beyond the user id), expiring after `EVENT_TTL`.
 
-use super::{sdk_failure, Attempt, StoreError, Transacted, Transaction};
+use super::{sdk_failure, Attempt, StoreError, Transaction};
 use crate::Names;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
@@ -200,14 +200,11 @@ impl<'a> AnalyticsStore<'a> {
                 super::users::rate_transact_item(&self.names.users_table, user, step)?,
             );
         }
-        Ok(match items.send(self.client).await? {
-            Transacted::Committed => {
-                tally.log();
-                Attempt::Done(true)
-            }
-            Transacted::Refused(refused) if refused.by(CountItem::Budget) => Attempt::Done(false),
-            Transacted::Refused(_) | Transacted::Busy => Attempt::Busy,
-        })
+        let outcome = items.send(self.client).await?.attempt(CountItem::Budget);
+        if outcome == Attempt::Done(true) {
+            tally.log();
+        }
+        Ok(outcome)
     }
 
     /// Every day of `range` with its counts (zeros where nothing happened): one query per shard,

@@ -5,7 +5,7 @@
 
 use super::analytics::Tally;
 use super::users::{user_pk, UserRecord, PROFILE_SK};
-use super::{item_key, sdk_failure, Attempt, StoreError, Transacted, Transaction};
+use super::{item_key, sdk_failure, Attempt, StoreError, Transaction};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -171,16 +171,11 @@ impl<'a> CreditsStore<'a> {
         if let Some(tally) = tally {
             items.extend(GrantItem::Ledger, tally.items(self.stats_table)?);
         }
-        Ok(match items.send(self.client).await? {
-            Transacted::Committed => {
-                if let Some(tally) = tally {
-                    tally.log();
-                }
-                Attempt::Done(true)
-            }
-            Transacted::Refused(refused) if refused.by(GrantItem::User) => Attempt::Done(false),
-            Transacted::Refused(_) | Transacted::Busy => Attempt::Busy,
-        })
+        let outcome = items.send(self.client).await?.attempt(GrantItem::User);
+        if let (Attempt::Done(true), Some(tally)) = (&outcome, tally) {
+            tally.log();
+        }
+        Ok(outcome)
     }
 
     /// Voids block `block_id` of `user`, which had `remaining` as read: nothing left, no longer
@@ -216,11 +211,7 @@ impl<'a> CreditsStore<'a> {
             TransactWriteItem::builder().update(update).build(),
         );
         items.push(GrantItem::Ledger, entry.put(self.table)?);
-        Ok(match items.send(self.client).await? {
-            Transacted::Committed => Attempt::Done(true),
-            Transacted::Refused(refused) if refused.by(GrantItem::User) => Attempt::Done(false),
-            Transacted::Refused(_) | Transacted::Busy => Attempt::Busy,
-        })
+        Ok(items.send(self.client).await?.attempt(GrantItem::User))
     }
 
     /// Notes that `payment` was refunded before any block of it was added, so the block is added

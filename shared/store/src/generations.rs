@@ -472,11 +472,7 @@ impl<'a> GenerationsStore<'a> {
                 TransactWriteItem::builder().update(update).build(),
             );
             items.push(HoldItem::Ledger, entry.put(&self.names.users_table)?);
-            return Ok(match items.send(self.client).await? {
-                Transacted::Committed => Attempt::Done(true),
-                Transacted::Refused(refused) if refused.by(HoldItem::User) => Attempt::Done(false),
-                Transacted::Refused(_) | Transacted::Busy => Attempt::Busy,
-            });
+            return Ok(items.send(self.client).await?.attempt(HoldItem::User));
         }
         let request = self
             .client

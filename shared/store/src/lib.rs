@@ -183,6 +183,19 @@ pub struct Refused<R> {
     failed: Vec<(R, Option<Item>)>,
 }
 
+impl<R: PartialEq> Transacted<R> {
+    /// The outcome of a transaction whose one contested item is `role`: committed (`Done(true)`),
+    /// refused by that item's condition (`Done(false)`: it changed, read it again), or anything
+    /// else (`Busy`: another transaction held an item, try again in a moment).
+    pub fn attempt(self, role: R) -> Attempt<bool> {
+        match self {
+            Transacted::Committed => Attempt::Done(true),
+            Transacted::Refused(refused) if refused.by(role) => Attempt::Done(false),
+            Transacted::Refused(_) | Transacted::Busy => Attempt::Busy,
+        }
+    }
+}
+
 impl<R: PartialEq> Refused<R> {
     /// Whether the condition of an item named `role` failed.
     pub fn by(&self, role: R) -> bool {

@@ -414,6 +414,11 @@ impl UserRecord {
     }
 
     /// The block that pays this user's next generation beyond the allowance at `now`.
+    /// Whether `payment` was refunded before its pack's block was added.
+    pub fn refunded(&self, payment: &str) -> bool {
+        self.refunded_payments.iter().any(|r| r == payment)
+    }
+
     pub fn next_credit(&self, now: DateTime<Utc>) -> Option<&str> {
         son1k_domain::credits::next_block(&self.credits, now)
     }

@@ -32,6 +32,16 @@ pub enum WebhookOutcome {
     UnknownUser,
 }
 
+impl From<Outcome> for WebhookOutcome {
+    /// A credit change done before (a redelivery, the other event of one payment) is a duplicate.
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Applied => Self::Applied,
+            Outcome::Done => Self::Duplicate,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
     /// The event's object lacks a field we need to act on it.
@@ -186,7 +196,7 @@ async fn subscription_event(
             ApplyOutcome::Duplicate => return Ok(WebhookOutcome::Duplicate),
             ApplyOutcome::UserChanged => {
                 crate::retry::pause(attempt).await;
-                user = reread(app, &user.user_id).await?;
+                user = crate::retry::reread(app, &user.user_id, "applying a Stripe event").await?;
             }
         }
     }
@@ -321,12 +331,7 @@ async fn pack_paid(
         paid_at: event.created,
         pack: session.pack.as_deref(),
     };
-    Ok(
-        match crate::credits::purchase(app, user, &purchase).await? {
-            Outcome::Applied => WebhookOutcome::Applied,
-            Outcome::Done => WebhookOutcome::Duplicate,
-        },
-    )
+    Ok(crate::credits::purchase(app, user, &purchase).await?.into())
 }
 
 /// A charge was refunded: what remains of the block its payment bought is voided.
@@ -342,10 +347,7 @@ async fn charge_refunded(
     let Some(user) = find_user(app, None, Some(customer)).await? else {
         return Ok(WebhookOutcome::UnknownUser);
     };
-    Ok(match crate::credits::refund(app, user, &payment).await? {
-        Outcome::Applied => WebhookOutcome::Applied,
-        Outcome::Done => WebhookOutcome::Duplicate,
-    })
+    Ok(crate::credits::refund(app, user, &payment).await?.into())
 }
 
 /// The user an event is about: the user id our checkout put in the metadata, as long as the
@@ -379,11 +381,4 @@ async fn find_user(
         Some(id) => app.users().get(&id).await,
         None => Ok(None),
     }
-}
-
-async fn reread(app: &impl Users, id: &UserId) -> Result<UserRecord, StoreError> {
-    app.users()
-        .get(id)
-        .await?
-        .ok_or_else(|| StoreError::corrupt("the user vanished while applying a Stripe event"))
 }
