@@ -122,7 +122,7 @@ reset: ## run scheduled-reset against the running `make dev` stack: make reset K
 	@cargo build --quiet --workspace --bin local-api && $(DEV_PORTS) && \
 	  AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$$DYNAMODB_PORT AWS_ENDPOINT_URL_S3=http://127.0.0.1:$$MOTO_PORT \
 	  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 S3_FORCE_PATH_STYLE=true \
-	  USERS_TABLE=son1k-users STATS_TABLE=son1k-stats POOL_TABLE=son1k-pool ALERTS_TABLE=son1k-alerts AUDIO_BUCKET=son1k-audio \
+	  USERS_TABLE=son1k-users STATS_TABLE=son1k-stats POOL_TABLE=son1k-pool ALERTS_TABLE=son1k-alerts AUDIT_TABLE=son1k-audit AUDIO_BUCKET=son1k-audio \
 	  target/debug/local-api reset $(or $(KIND),daily)
 
 stripe-event: ## send the running `make dev` a signed Stripe event: make stripe-event USER=alice [TIER=PRO] [STATUS=active]

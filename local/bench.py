@@ -211,7 +211,7 @@ def main():
     local_api = os.path.join(RELEASE, "local-api")
     prefix = f"bench{int(time.time())}"
     env = dict(os.environ, USERS_TABLE=f"{prefix}-users", STATS_TABLE=f"{prefix}-stats",
-               POOL_TABLE=f"{prefix}-pool", ALERTS_TABLE=f"{prefix}-alerts",
+               POOL_TABLE=f"{prefix}-pool", ALERTS_TABLE=f"{prefix}-alerts", AUDIT_TABLE=f"{prefix}-audit",
                AUDIO_BUCKET=f"{prefix}-audio",
                STRIPE_STUB_PORT=str(free_port()), RUST_LOG="warn")
     env["STRIPE_API_BASE"] = f"http://127.0.0.1:{env['STRIPE_STUB_PORT']}"

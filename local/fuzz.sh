@@ -19,7 +19,7 @@ export STRIPE_API_BASE="http://127.0.0.1:${STRIPE_STUB_PORT}"
 source local/dev-env.sh
 export RUST_LOG="${RUST_LOG:-warn}"
 prefix="fuzz$(date +%s)"
-export USERS_TABLE="${prefix}-users" STATS_TABLE="${prefix}-stats" POOL_TABLE="${prefix}-pool" ALERTS_TABLE="${prefix}-alerts" AUDIO_BUCKET="${prefix}-audio"
+export USERS_TABLE="${prefix}-users" STATS_TABLE="${prefix}-stats" POOL_TABLE="${prefix}-pool" ALERTS_TABLE="${prefix}-alerts" AUDIT_TABLE="${prefix}-audit" AUDIO_BUCKET="${prefix}-audio"
 log=$(mktemp)
 target/debug/local-api init >/dev/null
 target/debug/local-api serve >"$log" 2>&1 &

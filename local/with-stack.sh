@@ -90,7 +90,7 @@ export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 
 export S3_FORCE_PATH_STYLE=true
 # The resource names a Lambda gets from template.yaml; required by the config, so set here.
 export USERS_TABLE="${USERS_TABLE:-son1k-users}" STATS_TABLE="${STATS_TABLE:-son1k-stats}"
-export POOL_TABLE="${POOL_TABLE:-son1k-pool}" ALERTS_TABLE="${ALERTS_TABLE:-son1k-alerts}"
+export POOL_TABLE="${POOL_TABLE:-son1k-pool}" ALERTS_TABLE="${ALERTS_TABLE:-son1k-alerts}" AUDIT_TABLE="${AUDIT_TABLE:-son1k-audit}"
 export AUDIO_BUCKET="${AUDIO_BUCKET:-son1k-audio}"
 if [ "$backend" = local ]; then
   echo "local stack: DynamoDB Local at $AWS_ENDPOINT_URL_DYNAMODB, moto S3 at $AWS_ENDPOINT_URL_S3${LOCAL_DATA:+, data in $LOCAL_DATA}" >&2

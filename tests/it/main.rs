@@ -6,6 +6,7 @@ mod admin_tier;
 mod alerts;
 mod analytics;
 mod atomicity;
+mod audit;
 mod authorization;
 mod aws_semantics;
 mod checkout;

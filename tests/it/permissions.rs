@@ -82,11 +82,56 @@ fn logical(app: &TestApp, accesses: BTreeSet<Access>) -> BTreeSet<(String, Strin
                 t if t == c.names.stats_table => "StatsTable",
                 t if t == c.names.pool_table => "PoolTable",
                 t if t == c.names.alerts_table => "AlertsTable",
+                t if t == c.names.audit_table => "AuditTable",
                 other => panic!("unknown table {other}"),
             };
             (action, format!("{id}{index}"))
         })
         .collect()
+}
+
+#[test]
+fn no_function_may_change_or_delete_an_audit_entry_and_only_admin_routes_append() {
+    let t = template();
+    let Value::Mapping(resources) = &t["Resources"] else {
+        panic!("resources");
+    };
+    let mut writers = BTreeSet::new();
+    for (name, resource) in resources {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let name = name.as_str().expect("name");
+        let on_audit: BTreeSet<String> = granted(name)
+            .into_iter()
+            .filter(|(_, table)| table == "AuditTable")
+            .map(|(action, _)| action)
+            .collect();
+        for action in &on_audit {
+            assert!(
+                [
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem"
+                ]
+                .contains(&action.as_str()),
+                "{name} may {action} on the audit log"
+            );
+        }
+        if on_audit.contains("dynamodb:PutItem") {
+            writers.insert(name.to_owned());
+        }
+    }
+    assert_eq!(
+        writers,
+        BTreeSet::from([
+            "AdminTier".to_owned(),
+            "Credits".to_owned(),
+            "TiersLimits".to_owned()
+        ])
+    );
 }
 
 /// Least privilege both ways: nothing used is missing from the policy, nothing granted goes unused.
@@ -150,7 +195,24 @@ async fn each_function_is_granted_exactly_what_it_uses() {
         Some(r#"{"tier":"CREATOR"}"#),
     )
     .await;
+    for hold in [true, false] {
+        let res = app
+            .call(
+                "PUT",
+                "/api/admin/users/pro/hold",
+                admin(),
+                Some(&json!({"hold": hold, "reason": "case"}).to_string()),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text());
+    }
     assert_granted("AdminTier", &logical(&app, recorder.take()));
+
+    for path in ["/api/admin/audit", "/api/admin/audit/verify"] {
+        let res = app.call("GET", path, admin(), None).await;
+        assert_eq!(res.status, 200, "{}", res.text());
+    }
+    assert_granted("AdminAudit", &logical(&app, recorder.take()));
 
     billing_paths(&app).await;
     assert_granted("Checkout", &logical(&app, recorder.take()));
@@ -325,7 +387,14 @@ fn policies_name_only_the_projects_own_tables() {
             );
             let table = target.split("/index/").next().unwrap_or_default();
             assert!(
-                ["UsersTable", "StatsTable", "PoolTable", "AlertsTable"].contains(&table),
+                [
+                    "UsersTable",
+                    "StatsTable",
+                    "PoolTable",
+                    "AlertsTable",
+                    "AuditTable"
+                ]
+                .contains(&table),
                 "{id}: {target}"
             );
         }
@@ -922,8 +991,9 @@ async fn credits_is_granted_exactly_what_it_uses() {
     app.user_with_tier("payer", Tier::Pro, TierSource::Admin)
         .await;
     app.intercept(recorder.clone());
-    // A first request (the user is stored), an admin's grant (the user read, then the block and
-    // its ledger entry in one transaction), the balance and the ledger.
+    // A first request (the user is stored), an admin's grant (the user read with the audit log's
+    // head, then the block, its ledger entry and its audit entry in one transaction), the balance
+    // and the ledger.
     let first = app
         .call("GET", "/api/credits", As::user("newcomer"), None)
         .await;

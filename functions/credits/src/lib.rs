@@ -9,6 +9,7 @@
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde::{Deserialize, Serialize};
+use son1k_app::audit::AdminAct;
 use son1k_app::AppState;
 use son1k_domain::credits::{GrantRequest, LedgerKind};
 use son1k_http::auth;
@@ -68,7 +69,13 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         auth::require_admin(&caller)?;
         let now = son1k_app::ports::Time::clock(state).now();
         let request = GrantRequest::new(body.generations, &body.expires_at, &body.reason, now)?;
-        let block = son1k_app::credits::grant(state, &caller.id, &target, &request)
+        let request_id = request_id(&req).unwrap_or_default();
+        let act = AdminAct {
+            admin: &caller.id,
+            via: "POST /api/admin/users/{user_id}/credits",
+            request_id: &request_id,
+        };
+        let block = son1k_app::credits::grant(state, &act, &target, &request)
             .await?
             .ok_or_else(|| ApiError::not_found("no such user"))?;
         return json(StatusCode::CREATED, &block);

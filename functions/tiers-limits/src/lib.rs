@@ -1,7 +1,9 @@
 //! `GET /api/tiers/limits/{user_id}[?quality=]`: what a user may still generate in the current period.
+//! An admin's read of another user is written to the audit log first.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
+use son1k_app::audit::AdminAct;
 use son1k_app::AppState;
 use son1k_domain::tiers::Quality;
 use son1k_http::auth;
@@ -19,6 +21,16 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         .map(|q| Quality::parse(&q))
         .transpose()?;
     let target = auth::resolve_target(&caller, &path_param(&req, "user_id")?)?;
+    if target != caller.id {
+        // An admin reading another user's data: recorded before anything is read.
+        let request_id = request_id(&req).unwrap_or_default();
+        let act = AdminAct {
+            admin: &caller.id,
+            via: "GET /api/tiers/limits/{user_id}",
+            request_id: &request_id,
+        };
+        son1k_app::audit::user_read(state, &act, &target, "limits").await?;
+    }
     let limits = son1k_app::limits::of(state, &caller, &target, quality)
         .await?
         .ok_or_else(|| ApiError::not_found("no such user"))?;

@@ -69,6 +69,7 @@ pub async fn invoke(
         "tiers-limits" => Box::pin(tiers_limits::handler(state, req)).await,
         "record-generation" => Box::pin(record_generation::handler(state, req)).await,
         "admin-tier" => Box::pin(admin_tier::handler(state, req)).await,
+        "admin-audit" => Box::pin(admin_audit::handler(state, req)).await,
         "checkout" => Box::pin(checkout::handler(state, req)).await,
         "portal" => Box::pin(portal::handler(state, req)).await,
         "stripe-webhook" => Box::pin(stripe_webhook::handler(state, req)).await,

@@ -10,7 +10,7 @@ use url::Url;
 /// Names of the resources this deployment uses, and the knobs of its SDK calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// The tables and the bucket (`USERS_TABLE`, `STATS_TABLE`, `POOL_TABLE`, `ALERTS_TABLE`, `AUDIO_BUCKET`).
+    /// The tables and the bucket (`USERS_TABLE`, `STATS_TABLE`, `POOL_TABLE`, `ALERTS_TABLE`, `AUDIT_TABLE`, `AUDIO_BUCKET`).
     pub names: Names,
     /// How long one attempt of one AWS call may take before it is abandoned.
     pub aws_attempt_timeout: Duration,
@@ -186,6 +186,7 @@ impl Config {
                 stats_table: env.required("STATS_TABLE")?,
                 pool_table: env.required("POOL_TABLE")?,
                 alerts_table: env.required("ALERTS_TABLE")?,
+                audit_table: env.required("AUDIT_TABLE")?,
                 audio_bucket: env.required("AUDIO_BUCKET")?,
             },
             aws_attempt_timeout: env.millis("AWS_ATTEMPT_TIMEOUT_MS", ATTEMPT_TIMEOUT_MS)?,
@@ -234,6 +235,7 @@ impl Config {
                 stats_table: format!("{prefix}-stats"),
                 pool_table: format!("{prefix}-pool"),
                 alerts_table: format!("{prefix}-alerts"),
+                audit_table: format!("{prefix}-audit"),
                 audio_bucket: format!("{prefix}-audio"),
             },
             aws_attempt_timeout: Duration::from_millis(ATTEMPT_TIMEOUT_MS),
@@ -299,11 +301,12 @@ mod tests {
         }
     }
 
-    const NAMES: [(&str, &str); 5] = [
+    const NAMES: [(&str, &str); 6] = [
         ("USERS_TABLE", "prod-users"),
         ("STATS_TABLE", "prod-stats"),
         ("POOL_TABLE", "prod-pool"),
         ("ALERTS_TABLE", "prod-alerts"),
+        ("AUDIT_TABLE", "prod-audit"),
         ("AUDIO_BUCKET", "prod-audio"),
     ];
 
@@ -388,6 +391,7 @@ mod tests {
             "STATS_TABLE",
             "POOL_TABLE",
             "ALERTS_TABLE",
+            "AUDIT_TABLE",
             "AUDIO_BUCKET",
         ] {
             let without: Vec<_> = NAMES

@@ -1,11 +1,15 @@
 //! Credit blocks beside the subscription (`domain::credits`): the caller's balance and ledger, and an
 //! admin's promotional grant.
 
+use crate::audit::{change_user, lost_after, AdminAct};
 use crate::caller::Caller;
-use crate::ports::{Credits, Time, Users};
+use crate::ports::{Audit, Credits, Time, Users};
 use crate::retry;
+use crate::retry::Linked;
 use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
 use son1k_domain::analytics::Event;
+use son1k_domain::audit::Action;
 use son1k_domain::credits::{Block, BlockView, CreditsView, GrantRequest, LedgerKind, Source};
 use son1k_domain::ids::UserId;
 use son1k_store::analytics::Tally;
@@ -41,42 +45,48 @@ pub fn cursor(raw: &str) -> Result<String, son1k_domain::DomainError> {
     crate::alerts::cursor(raw)
 }
 
-/// `admin` grants `target` a promotional block as `request` asks (checked against the clock by the
-/// caller: `GrantRequest::new`); `None` when there is no such user.
+/// `act`'s admin grants `target` a promotional block as `request` asks (checked against the clock
+/// by the caller: `GrantRequest::new`), with its audit entry; `None` when there is no such user.
 pub async fn grant(
-    app: &(impl Time + Users + Credits),
-    admin: &UserId,
+    app: &(impl Time + Users + Credits + Audit),
+    act: &AdminAct<'_>,
     target: &UserId,
     request: &GrantRequest,
 ) -> Result<Option<BlockView>, StoreError> {
     let block_id = ulid::Ulid::generate().to_string();
-    let mut attempt = 0;
-    while attempt < GRANT_ATTEMPTS {
-        let Some(user) = app.users().get(target).await? else {
-            return Ok(None);
+    let block_id = block_id.as_str();
+    change_user(app, "TransactWriteItems credit grant", target, |head, user| async move {
+        let Some(user) = user else {
+            return Ok(Linked::Done(None));
         };
         let now = app.clock().now();
         let block = Block::new(Source::Grant, request.generations, request.expires_at, now);
         let mut entry =
-            LedgerRecord::new(target, LedgerKind::Grant, &block_id, block.generations, now);
-        entry.actor = Some(admin.clone());
+            LedgerRecord::new(target, LedgerKind::Grant, block_id, block.generations, now);
+        entry.actor = Some(act.admin.clone());
         entry.reason = Some(request.reason.clone());
+        let view = BlockView::of(block_id, &block);
+        let record = act.record(
+            Action::CreditsGrant,
+            target,
+            Value::Null,
+            json!({"block": view, "reason": request.reason}),
+        );
+        let link = app.audit().link(record, head, now);
         match app
             .credits()
-            .add_block(&user, (&block_id, &block), &[entry], None)
+            .add_block(&user, (block_id, &block), &[entry], None, Some(&link))
             .await?
         {
             Attempt::Done(true) => {
-                tracing::info!(admin = %admin, user_id = %target, block_id, generations = block.generations, "credits granted");
-                return Ok(Some(BlockView::of(&block_id, &block)));
+                tracing::info!(admin = %act.admin, user_id = %target, block_id, generations = block.generations, "credits granted");
+                Ok(Linked::Done(Some(view)))
             }
-            // Its first block came meanwhile: read it again.
-            Attempt::Done(false) => {}
-            Attempt::Busy => retry::pause(attempt).await,
+            // Its first block came meanwhile, another entry came first, or an item was held.
+            Attempt::Done(false) | Attempt::Busy => Ok(lost_after(&link.after)),
         }
-        attempt += 1;
-    }
-    Err(contended())
+    })
+    .await
 }
 
 /// A paid pack, as the webhook read it from the checkout session.
@@ -148,7 +158,13 @@ pub async fn purchase(
         );
         match app
             .credits()
-            .add_block(&user, (purchase.session, &block), &entries, Some(&tally))
+            .add_block(
+                &user,
+                (purchase.session, &block),
+                &entries,
+                Some(&tally),
+                None,
+            )
             .await?
         {
             Attempt::Done(true) => {

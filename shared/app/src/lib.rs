@@ -8,6 +8,7 @@ pub mod admin;
 pub mod alerts;
 pub mod analytics;
 pub mod assist;
+pub mod audit;
 pub mod billing;
 pub mod caller;
 pub mod clock;

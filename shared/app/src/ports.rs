@@ -15,6 +15,7 @@ use son1k_store::alerts::AlertsStore;
 use son1k_store::allowances::AllowancesStore;
 use son1k_store::analytics::AnalyticsStore;
 use son1k_store::audio::AudioStore;
+use son1k_store::audit::AuditStore;
 use son1k_store::billing::BillingStore;
 use son1k_store::credits::CreditsStore;
 use son1k_store::generations::GenerationsStore;
@@ -139,6 +140,11 @@ pub trait Keys {
     fn secrets(&self) -> &Secrets;
     fn app_secret_name(&self) -> Option<&str>;
     fn stripe_secret_name(&self) -> Option<&str>;
+}
+
+/// The audit log of admin actions: its head, its entries, the items that append one.
+pub trait Audit {
+    fn audit(&self) -> AuditStore<'_>;
 }
 
 /// Credit blocks' ledger and the writes that add blocks.

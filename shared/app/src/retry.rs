@@ -51,6 +51,51 @@ where
     ))
 }
 
+/// What one attempt of an audited change did: done, or lost, having read the audit log's head at
+/// `head_seq` (`None`: it could not read it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Linked<T> {
+    Done(T),
+    Lost { head_seq: Option<u64> },
+}
+
+/// Attempts in a row that an audited change may lose while the audit log's head does not move.
+pub const LINK_STALLS: u32 = 8;
+
+/// Runs an audited change's `attempt` until it is done. Audit entries form one chain, so parallel
+/// admin actions are serialised on its head: an attempt that lost while the head moved on lost to
+/// another entry that was written, and is tried again without counting. Only attempts that lost
+/// while the head stayed where it was (a transaction in flight, throttling, the audited item changing)
+/// count, [`LINK_STALLS`] of them in a row at most, with a pause before each retry. So every loss
+/// is another action's progress, and `n` parallel actions all finish in at most `n` rounds.
+pub async fn until_linked<T, F, Fut>(
+    operation: &'static str,
+    mut attempt: F,
+) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Linked<T>, StoreError>>,
+{
+    let mut stalls = 0;
+    let mut seen: Option<u64> = None;
+    loop {
+        let head_seq = match attempt().await? {
+            Linked::Done(done) => return Ok(done),
+            Linked::Lost { head_seq } => head_seq,
+        };
+        let moved = matches!((seen, head_seq), (Some(was), Some(now)) if now > was);
+        stalls = if moved { 1 } else { stalls + 1 };
+        seen = head_seq.or(seen);
+        if stalls > LINK_STALLS {
+            return Err(StoreError::unavailable(
+                operation,
+                "the audit log's head stayed in other requests",
+            ));
+        }
+        pause(stalls - 1).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +127,33 @@ mod tests {
         .await;
         assert!(matches!(done, Err(StoreError::Unavailable { .. })));
         assert_eq!(tries.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn losing_to_a_moving_head_is_not_counted_but_a_stalled_one_is() {
+        // 30 losses while the head moves on each time: more than the stall budget, still done.
+        let tries = AtomicU32::new(0);
+        let done = until_linked("test", || async {
+            let n = tries.fetch_add(1, Ordering::SeqCst);
+            Ok(if n < 30 {
+                Linked::Lost {
+                    head_seq: Some(u64::from(n)),
+                }
+            } else {
+                Linked::Done(n)
+            })
+        })
+        .await;
+        assert_eq!(done.ok(), Some(30));
+        // The head never moves: the stall budget, then a store failure.
+        let tries = AtomicU32::new(0);
+        let done: Result<(), _> = until_linked("test", || async {
+            tries.fetch_add(1, Ordering::SeqCst);
+            Ok(Linked::Lost { head_seq: Some(7) })
+        })
+        .await;
+        assert!(matches!(done, Err(StoreError::Unavailable { .. })));
+        assert_eq!(tries.load(Ordering::SeqCst), LINK_STALLS + 1);
     }
 
     #[tokio::test]

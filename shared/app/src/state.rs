@@ -322,6 +322,12 @@ mod provided {
         }
     }
 
+    impl ports::Audit for AppState {
+        fn audit(&self) -> store::audit::AuditStore<'_> {
+            store::audit::AuditStore::new(self.dynamo(), &self.config.names)
+        }
+    }
+
     impl ports::Credits for AppState {
         fn credits(&self) -> store::credits::CreditsStore<'_> {
             store::credits::CreditsStore::new(self.dynamo(), &self.config.names)

@@ -2,9 +2,11 @@
 //! rule here is tested at any instant; the crates above (store, app, http) depend on this one, never
 //! the other way.
 
+pub mod account;
 pub mod alerts;
 pub mod analytics;
 pub mod assist;
+pub mod audit;
 pub mod billing;
 pub mod clock;
 pub mod credits;

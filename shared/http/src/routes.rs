@@ -118,6 +118,24 @@ pub const ROUTES: &[Route] = &[
         public: false,
     },
     Route {
+        method: "PUT",
+        path: "/api/admin/users/{user_id}/hold",
+        function: "admin-tier",
+        public: false,
+    },
+    Route {
+        method: "GET",
+        path: "/api/admin/audit",
+        function: "admin-audit",
+        public: false,
+    },
+    Route {
+        method: "GET",
+        path: "/api/admin/audit/verify",
+        function: "admin-audit",
+        public: false,
+    },
+    Route {
         method: "GET",
         path: "/api/analytics/summary",
         function: "analytics-summary",

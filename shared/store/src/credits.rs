@@ -93,6 +93,8 @@ enum GrantItem {
     /// The user item gaining the block: refused when the user or its credits changed shape.
     User,
     Ledger,
+    /// An admin grant's audit entry and the log's head: refused when another entry came first.
+    Audit,
 }
 
 /// Access to credits.
@@ -114,17 +116,19 @@ impl<'a> CreditsStore<'a> {
         }
     }
 
-    /// Adds `block` as `block_id` to `user` (as read) with its ledger entries and analytics, all or
-    /// nothing. A purchased block (one with a `payment`) not added voided is also conditioned on its
+    /// Adds `block` as `block_id` to `user` (as read) with its ledger entries, analytics and audit
+    /// entry, all or nothing. A purchased block (one with a `payment`) not added voided is also conditioned on its
     /// payment not having been refunded meanwhile. `Done(false)`: the user item changed meanwhile
     /// (its first block was added by another request, the block id is taken, or the payment was
-    /// refunded): read again and retry. `Busy`: another transaction held the user item.
+    /// refunded): read again and retry. `Busy`: another transaction held the user item, or another
+    /// audit entry came first.
     pub async fn add_block(
         &self,
         user: &UserRecord,
         (block_id, block): (&str, &Block),
         entries: &[LedgerRecord],
         tally: Option<&Tally>,
+        audit: Option<&super::audit::Link>,
     ) -> Result<Attempt<bool>, StoreError> {
         let value = serde_dynamo::to_attribute_value(block).map_err(StoreError::invalid_request)?;
         let mut update = Update::builder()
@@ -170,6 +174,9 @@ impl<'a> CreditsStore<'a> {
         }
         if let Some(tally) = tally {
             items.extend(GrantItem::Ledger, tally.items(self.stats_table)?);
+        }
+        if let Some(link) = audit {
+            items.extend(GrantItem::Audit, link.items()?);
         }
         let outcome = items.send(self.client).await?.attempt(GrantItem::User);
         if let (Attempt::Done(true), Some(tally)) = (&outcome, tally) {

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod allowances;
 pub mod analytics;
 pub mod audio;
+pub mod audit;
 pub mod billing;
 pub mod credits;
 pub mod generations;
@@ -32,6 +33,8 @@ pub struct Names {
     pub stats_table: String,
     pub pool_table: String,
     pub alerts_table: String,
+    /// The audit log of admin actions (`audit`).
+    pub audit_table: String,
     pub audio_bucket: String,
 }
 

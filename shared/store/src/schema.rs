@@ -184,7 +184,14 @@ pub const ALERTS: TableDef = TableDef {
     stream: true,
 };
 
-pub const TABLES: [TableDef; 4] = [USERS, STATS, POOL, ALERTS];
+/// The audit log of admin actions (`store::audit`): one partition, entries and their head.
+pub const AUDIT: TableDef = TableDef {
+    logical_id: "AuditTable",
+    indexes: &[],
+    stream: false,
+};
+
+pub const TABLES: [TableDef; 5] = [USERS, STATS, POOL, ALERTS, AUDIT];
 
 impl TableDef {
     /// This table's name in a deployment.
@@ -193,6 +200,7 @@ impl TableDef {
             "UsersTable" => &names.users_table,
             "StatsTable" => &names.stats_table,
             "AlertsTable" => &names.alerts_table,
+            "AuditTable" => &names.audit_table,
             _ => &names.pool_table,
         }
     }

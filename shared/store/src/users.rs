@@ -1,11 +1,15 @@
 //! The users table: one `USER#<id>` / `PROFILE` item per user, created on the first request.
 
-use super::{item_key, sdk_failure, Attempt, StoreError};
+use super::audit::{Link, Role};
+use super::{item_key, sdk_failure, Attempt, StoreError, Transaction};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use son1k_domain::account::LegalHold;
 use son1k_domain::alerts::AlertSettings;
 use son1k_domain::billing::BillingState;
 use son1k_domain::credits::Block;
@@ -111,6 +115,9 @@ pub struct UserRecord {
     /// When a checkout first offered this user a trial: a trial is offered once per user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial_offered_at: Option<DateTime<Utc>>,
+    /// An admin's legal hold: the account cannot be deleted while it stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_hold: Option<LegalHold>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -173,6 +180,7 @@ impl UserRecord {
             credits: BTreeMap::new(),
             refunded_payments: Vec::new(),
             trial_offered_at: None,
+            legal_hold: None,
         }
     }
 
@@ -245,47 +253,84 @@ impl<'a> UsersStore<'a> {
         Ok((existing, false))
     }
 
-    /// Grants `tier` without Stripe (admin). Returns the updated user, `None` when there is no such
-    /// user. Bumps `entitlement_rev` so a generation being recorded against the old tier retries.
-    /// `Busy`: the user's item is in another transaction (a generation being recorded).
-    #[tracing::instrument(skip_all, fields(user_id = %id, tier = %tier))]
+    /// Grants `tier` without Stripe (admin) to `user` as read, with its audit entry: `true` when
+    /// committed, `false` when the user's entitlement changed meanwhile, another entry came first or
+    /// another transaction held an item (read both again). Bumps `entitlement_rev` so a generation
+    /// being recorded against the old tier retries.
+    #[tracing::instrument(skip_all, fields(user_id = %user.user_id, tier = %tier))]
     pub async fn grant_tier(
         &self,
-        id: &UserId,
+        user: &UserRecord,
         tier: Tier,
-    ) -> Result<Attempt<Option<UserRecord>>, StoreError> {
-        let result = self
-            .client
-            .update_item()
+        link: &Link,
+    ) -> Result<bool, StoreError> {
+        let update = Update::builder()
             .table_name(self.table)
-            .set_key(Some(item_key(user_pk(id), PROFILE_SK)))
+            .set_key(Some(item_key(user_pk(&user.user_id), PROFILE_SK)))
             .update_expression(
                 "SET tier = :tier, tier_source = :source REMOVE lapse_shard, lapses_at \
                  ADD entitlement_rev :one",
             )
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(entitlement_rev) OR entitlement_rev = :rev)",
+            )
             .expression_attribute_values(":tier", AttributeValue::S(tier.as_str().to_owned()))
             .expression_attribute_values(":source", AttributeValue::S("admin".to_owned()))
             .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        let err = match result {
-            Ok(out) => {
-                return out
-                    .attributes
-                    .map(serde_dynamo::from_item)
-                    .transpose()
-                    .map(Attempt::Done)
-                    .map_err(StoreError::corrupt)
-            }
-            Err(err) => err,
+            .expression_attribute_values(":rev", AttributeValue::N(user.entitlement_rev.to_string()))
+            .build()
+            .map_err(StoreError::invalid_request)?;
+        let mut transaction = Transaction::new("TransactWriteItems tier grant");
+        transaction.push(
+            Role::Change,
+            TransactWriteItem::builder().update(update).build(),
+        );
+        link.send_with(self.client, transaction).await
+    }
+
+    /// Places (`Some`) or lifts (`None`) the legal hold of `user` as read, with its audit entry:
+    /// `true` when committed, `false` when the hold changed meanwhile or the transaction lost (read
+    /// again).
+    #[tracing::instrument(skip_all, fields(user_id = %user.user_id))]
+    pub async fn set_hold(
+        &self,
+        user: &UserRecord,
+        hold: Option<&LegalHold>,
+        link: &Link,
+    ) -> Result<bool, StoreError> {
+        let mut update = Update::builder()
+            .table_name(self.table)
+            .set_key(Some(item_key(user_pk(&user.user_id), PROFILE_SK)))
+            .expression_attribute_names("#hold", "legal_hold");
+        update = match hold {
+            Some(hold) => update
+                .update_expression("SET #hold = :hold")
+                .expression_attribute_values(
+                    ":hold",
+                    serde_dynamo::to_attribute_value(hold).map_err(StoreError::invalid_request)?,
+                ),
+            None => update.update_expression("REMOVE #hold"),
         };
-        match err.as_service_error() {
-            Some(e) if e.is_conditional_check_failed_exception() => Ok(Attempt::Done(None)),
-            Some(e) if e.is_transaction_conflict_exception() => Ok(Attempt::Busy),
-            _ => Err(sdk_failure("UpdateItem users", err)),
-        }
+        update = match &user.legal_hold {
+            Some(was) => update
+                .condition_expression("attribute_exists(pk) AND #hold.since = :since")
+                .expression_attribute_values(
+                    ":since",
+                    serde_dynamo::to_attribute_value(was.since)
+                        .map_err(StoreError::invalid_request)?,
+                ),
+            None => {
+                update.condition_expression("attribute_exists(pk) AND attribute_not_exists(#hold)")
+            }
+        };
+        let mut transaction = Transaction::new("TransactWriteItems legal hold");
+        transaction.push(
+            Role::Change,
+            TransactWriteItem::builder()
+                .update(update.build().map_err(StoreError::invalid_request)?)
+                .build(),
+        );
+        link.send_with(self.client, transaction).await
     }
 
     /// Stores the user's alert settings, whole; `false` when there is no such user (nothing is
