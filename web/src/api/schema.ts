@@ -49,7 +49,8 @@ export interface paths {
          * A user's quota now (`me`, or any user for an admin).
          * @description With `quality`, `can_generate` and `reason` answer whether a generation of that quality would
          *     be recorded now. `reason` is `daily_limit_reached`, `monthly_limit_reached` or
-         *     `quality_not_in_tier` (only when `quality` is given).
+         *     `quality_not_in_tier` (only when `quality` is given). An admin's read of another user is
+         *     written to the audit log (`GET /api/admin/audit`) before it is answered.
          */
         get: operations["tiers-limits"];
         put?: never;
@@ -430,6 +431,77 @@ export interface paths {
          *     1830 days; the reason is kept in the ledger with the admin who granted.
          */
         post: operations["admin-credits"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{user_id}/hold": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * An admin places or lifts a legal hold on an account.
+         * @description An account on hold cannot be deleted (`DELETE /api/me` answers `409 legal_hold`) until an
+         *     admin lifts the hold. Placing a hold needs a `reason`. Asking for the state the account is
+         *     already in changes nothing and writes no audit entry; every change is written to the audit
+         *     log in the same transaction.
+         */
+        put: operations["admin-hold"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit log of admin actions, newest first (admins).
+         * @description Every admin action writes one entry in the same transaction as its change: tier grants,
+         *     credit grants, legal holds, and any admin read of another user's data. Entries are chained:
+         *     `hash` is SHA-256 over `prev_hash`, a newline, and the entry without `hash` as JSON with
+         *     sorted keys and no white space. No route changes or deletes an entry. Filters combine; a
+         *     page may hold fewer than 50 entries and still have a `next_cursor`.
+         */
+        get: operations["admin-audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/audit/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Recomputes the audit log's chain (admins).
+         * @description Checks every entry from `from` to `to` (open ends reach the ends of the log): its hash, and
+         *     that it follows the entry before it. A stretch that reaches the newest entry is checked
+         *     against the log's head too, so a removed newest entry is found. `first_bad` names the first
+         *     entry that does not follow: a changed entry, or the one after a removed entry (the newest
+         *     entry's id when that one was removed).
+         */
+        get: operations["admin-audit-verify"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -986,6 +1058,37 @@ export interface components {
             generations: number;
             price_cents: number;
             currency: string;
+        };
+        /** @enum {unknown} */
+        AuditAction: "tier.grant" | "credits.grant" | "hold.place" | "hold.release" | "user.read";
+        AuditEntry: {
+            id: string;
+            /** @description Its place in the chain, from 1. */
+            seq: number;
+            /** Format: date-time */
+            at: string;
+            actor: {
+                user_id: string;
+                /** @description The route, as `METHOD /path/template`. */
+                via: string;
+            };
+            action: components["schemas"]["AuditAction"];
+            /** @description The user acted on. */
+            target: string;
+            /** @description What the action changed, as it was (`null`: nothing). */
+            before: unknown;
+            /** @description What it became (`null`: nothing; a read names what was read). */
+            after: unknown;
+            request_id: string;
+            prev_hash: string;
+            hash: string;
+        };
+        LegalHold: {
+            /** Format: date-time */
+            since: string;
+            /** @description The admin who placed it. */
+            by: string;
+            reason: string;
         };
         CreditBlock: {
             block_id: string;
@@ -2006,6 +2109,117 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["DependencyUnavailable"];
+        };
+    };
+    "admin-hold": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `me`, or a user id (an admin's, for another user). */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    hold: boolean;
+                    /** @description Required, and not only white space, when `hold` is true. */
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The hold as it now stands. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        user_id: string;
+                        legal_hold: components["schemas"]["LegalHold"] | null;
+                    };
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["DependencyUnavailable"];
+        };
+    };
+    "admin-audit": {
+        parameters: {
+            query?: {
+                /** @description Only entries by this admin. */
+                actor?: string;
+                action?: components["schemas"]["AuditAction"];
+                /** @description Only entries about this user. */
+                target?: string;
+                /** @description Entries at or after this instant. */
+                from?: string;
+                /** @description Entries at or before this instant; not before `from`. */
+                to?: string;
+                /** @description `next_cursor` of the previous page, with the same filters. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of entries. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["AuditEntry"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["DependencyUnavailable"];
+        };
+    };
+    "admin-audit-verify": {
+        parameters: {
+            query?: {
+                from?: string;
+                /** @description Not before `from`. */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What the check found. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        ok: boolean;
+                        checked: number;
+                        first_bad?: string;
+                    };
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             503: components["responses"]["DependencyUnavailable"];
         };
     };
