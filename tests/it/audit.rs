@@ -93,8 +93,11 @@ async fn twenty_parallel_admin_grants_all_succeed_and_leave_a_chain_that_verifie
     for i in 0..4 {
         app.put_user(&app.new_user(&format!("u{i}"))).await;
     }
-    let calls = (0..20).map(|i| {
-        let app = &app;
+    // Twenty instances whose clocks read a millisecond apart, as parallel Lambdas' do.
+    let instances: Vec<TestApp> = (0..20)
+        .map(|i| app.with_clock_at(at("2026-11-26T10:00:00Z") + chrono::Duration::milliseconds(i)))
+        .collect();
+    let calls = instances.iter().enumerate().map(|(i, app)| {
         async move {
             let user = format!("u{}", i % 4);
             if i % 2 == 0 {
