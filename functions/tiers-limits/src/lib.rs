@@ -3,7 +3,7 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
-use son1k_app::audit::AdminAct;
+use son1k_app::audit::Via;
 use son1k_app::AppState;
 use son1k_domain::tiers::Quality;
 use son1k_http::auth;
@@ -21,16 +21,13 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         .map(|q| Quality::parse(&q))
         .transpose()?;
     let target = auth::resolve_target(&caller, &path_param(&req, "user_id")?)?;
-    if target != caller.id {
-        // An admin reading another user's data: recorded before anything is read.
-        let request_id = request_id(&req).unwrap_or_default();
-        let act = AdminAct {
-            admin: &caller.id,
-            via: "GET /api/tiers/limits/{user_id}",
-            request_id: &request_id,
-        };
-        son1k_app::audit::user_read(state, &act, &target, "limits").await?;
-    }
+    // An admin reading another user's data: recorded before anything is read.
+    let request_id = request_id(&req).unwrap_or_default();
+    let via = Via {
+        route: "GET /api/tiers/limits/{user_id}",
+        request_id: &request_id,
+    };
+    son1k_app::audit::admin_read(state, &caller, via, &target, "limits").await?;
     let limits = son1k_app::limits::of(state, &caller, &target, quality)
         .await?
         .ok_or_else(|| ApiError::not_found("no such user"))?;

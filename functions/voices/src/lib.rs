@@ -11,6 +11,7 @@ use chrono::SecondsFormat;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde::{Deserialize, Serialize};
+use son1k_app::audit::Via;
 use son1k_app::voices::Uploads;
 use son1k_app::AppState;
 use son1k_domain::ids::VoiceId;
@@ -148,7 +149,12 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         return json(StatusCode::OK, &serde_json::json!({ "items": items }));
     }
     let id = VoiceId::parse(&path_param(&req, "voice_id")?)?;
-    let voice = son1k_app::voices::get(state, &caller, &id).await?;
+    let request_id = request_id(&req).unwrap_or_default();
+    let via = Via {
+        route: "GET /api/voices/{voice_id}",
+        request_id: &request_id,
+    };
+    let voice = son1k_app::voices::get(state, &caller, &id, via).await?;
     // Upload links carry the signer's rights: only the owner gets them.
     let uploads = if voice.owner_id == caller.id {
         Some(

@@ -2,6 +2,7 @@
 //! admin read of another user's data, each in its own change's transaction), how it is listed and
 //! how it is checked.
 
+use crate::caller::Caller;
 use crate::ports::{Audit, Time, Users};
 use crate::retry::{self, Linked};
 use serde_json::{json, Value};
@@ -77,6 +78,35 @@ pub(crate) fn lost_after<T>(head: &son1k_domain::audit::Head) -> Linked<T> {
     Linked::Lost {
         head_seq: Some(head.seq),
     }
+}
+
+/// The route a request came through and its id: what an entry says of a read.
+#[derive(Debug, Clone, Copy)]
+pub struct Via<'a> {
+    /// The route, as `METHOD /path/template`.
+    pub route: &'static str,
+    pub request_id: &'a str,
+}
+
+/// Records an admin's read of `owner`'s data before it is answered; nothing for a caller reading
+/// their own data, or a user who is no admin (whatever they may read of others is theirs to read:
+/// a claimed pool track).
+pub async fn admin_read(
+    app: &(impl Audit + Time),
+    caller: &Caller,
+    via: Via<'_>,
+    owner: &UserId,
+    what: &str,
+) -> Result<(), StoreError> {
+    if owner == &caller.id || !caller.is_admin() {
+        return Ok(());
+    }
+    let act = AdminAct {
+        admin: &caller.id,
+        via: via.route,
+        request_id: via.request_id,
+    };
+    user_read(app, &act, owner, what).await
 }
 
 /// Records that `act`'s admin read `what` of user `target` (another user's data): one entry, alone.

@@ -5,14 +5,15 @@
 //! generation when the audio is stored, and comes back when the job fails. A reservation that is
 //! never finished stops counting after `RESERVATION_TTL` (computed on read).
 
+use crate::audit::{self, Via};
 use crate::caller::Caller;
 use crate::clock::rfc3339;
 use crate::metering::{
     user_or_new, Exhausted, SpendLoop, AWAIT_ROUNDS, GIVE_BACK_ATTEMPTS, READ_ATTEMPTS,
 };
 use crate::ports::{
-    Analytics, AudioBucket, Jobs, JobsQueues, Lyrics, ProviderStates, RequestBudgets, Time, Users,
-    Voices,
+    Analytics, AudioBucket, Audit, Jobs, JobsQueues, Lyrics, ProviderStates, RequestBudgets, Time,
+    Users, Voices,
 };
 use crate::providers::{Audio, GenerationRequest, MusicProvider, ProviderConfig, ProviderError};
 use crate::{retry, AppState};
@@ -509,12 +510,14 @@ async fn existing_job(
 /// The status of a job as its owner or an admin sees it; `None` for anyone else, and when there
 /// is no such job.
 pub async fn status(
-    app: &(impl Time + Jobs + AudioBucket),
+    app: &(impl Time + Jobs + AudioBucket + Audit),
     caller: &Caller,
     id: &GenerationId,
+    via: Via<'_>,
 ) -> Result<Option<JobView>, StoreError> {
     match app.jobs().get(id).await? {
         Some(job) if job.owner_id == caller.id || caller.is_admin() => {
+            audit::admin_read(app, caller, via, &job.owner_id, &format!("generation {id}")).await?;
             Ok(Some(view(app, &job).await?))
         }
         _ => Ok(None),

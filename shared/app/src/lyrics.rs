@@ -3,9 +3,10 @@
 //! admin, edited by their owner with optimistic versions (`If-Match`), every version kept.
 
 use crate::assist::{model, take, AssistError};
+use crate::audit::{self, Via};
 use crate::caller::Caller;
 use crate::llm::{structured, ChatRequest};
-use crate::ports::{Allowances, Analytics, Lyrics, Model, RequestBudgets, Time, Users};
+use crate::ports::{Allowances, Analytics, Audit, Lyrics, Model, RequestBudgets, Time, Users};
 use crate::retry;
 use son1k_domain::assist::Feature;
 use son1k_domain::ids::LyricsId;
@@ -71,18 +72,21 @@ pub async fn create(
 /// A draft (its latest version, or `version`) for its owner or an admin; `NotFound` for anyone else,
 /// exactly as for a draft that does not exist.
 pub async fn get(
-    app: &impl Lyrics,
+    app: &(impl Lyrics + Audit + Time),
     caller: &Caller,
     id: &LyricsId,
     version: Option<u32>,
+    via: Via<'_>,
 ) -> Result<LyricsRecord, AssistError> {
     let found = match version {
         None => app.lyrics().latest(id).await?,
         Some(n) => app.lyrics().version(id, n).await?,
     };
-    found
+    let record = found
         .filter(|r| r.owner_id == caller.id || caller.is_admin())
-        .ok_or(AssistError::NotFound)
+        .ok_or(AssistError::NotFound)?;
+    audit::admin_read(app, caller, via, &record.owner_id, &format!("lyrics {id}")).await?;
+    Ok(record)
 }
 
 /// Saves an edit of version `if_match` of the caller's draft as the next version.

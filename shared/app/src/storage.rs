@@ -1,8 +1,9 @@
 //! Audio storage use cases: a presigned upload within the tier's storage quota, accounting an object
 //! S3 reported (at least once), and a short-lived link to stored audio.
 
+use crate::audit::{self, Via};
 use crate::caller::Caller;
-use crate::ports::{AudioBucket, Generations, Housekeeping, Pool, Time, Uploads, Users};
+use crate::ports::{AudioBucket, Audit, Generations, Housekeeping, Pool, Time, Uploads, Users};
 use son1k_domain::ids::GenerationId;
 use son1k_domain::storage::{
     fits, most_used_for, parse_audio_key, AudioKey, AudioType, QuotaExceeded, UploadId, UsedAtMost,
@@ -89,9 +90,10 @@ pub async fn issue_upload(
 /// admin) is served the uploaded object all the same: while a grant is recent and not yet
 /// accounted, one HeadObject looks for it, and an object that is exactly what was granted is served.
 pub async fn audio_link(
-    app: &(impl Time + Generations + Pool + AudioBucket),
+    app: &(impl Time + Generations + Pool + AudioBucket + Audit),
     caller: &Caller,
     id: &GenerationId,
+    via: Via<'_>,
 ) -> Result<Presigned, StorageError> {
     let generation = app
         .generations()
@@ -123,6 +125,14 @@ pub async fn audio_link(
             .ok_or(StorageError::NotFound)?,
         _ => return Err(StorageError::NotFound),
     };
+    audit::admin_read(
+        app,
+        caller,
+        via,
+        &generation.owner_id,
+        &format!("audio {id}"),
+    )
+    .await?;
     Ok(app
         .audio()
         .presign_get(&key, now, AUDIO_LINK_SECONDS)

@@ -3,8 +3,9 @@
 //! worker through the voice jobs queue, the worker's results (applied once each) and deletion
 //! (every object version, the worker's copy, the storage given back).
 
+use crate::audit::{self, Via};
 use crate::caller::Caller;
-use crate::ports::{AudioBucket, Time, Users, VoiceJobs, Voices};
+use crate::ports::{AudioBucket, Audit, Time, Users, VoiceJobs, Voices};
 use crate::retry;
 use chrono::{DateTime, Duration, Utc};
 use son1k_domain::ids::{UserId, VoiceId};
@@ -243,9 +244,10 @@ pub async fn list(app: &impl Voices, caller: &Caller) -> Result<Vec<VoiceRecord>
 /// A voice the caller owns (an admin: anyone's, found by its pointer); `NotFound` for another
 /// user's or none, `Deleted` for a deleted one.
 pub async fn get(
-    app: &impl Voices,
+    app: &(impl Voices + Audit + Time),
     caller: &Caller,
     id: &VoiceId,
+    via: Via<'_>,
 ) -> Result<VoiceRecord, VoiceError> {
     let voice = match app.voices().get(&caller.id, id).await? {
         Some(voice) => Some(voice),
@@ -258,7 +260,10 @@ pub async fn get(
     match voice {
         None => Err(VoiceError::NotFound),
         Some(v) if v.status == Status::Deleted => Err(VoiceError::Deleted),
-        Some(v) => Ok(v),
+        Some(v) => {
+            audit::admin_read(app, caller, via, &v.owner_id, &format!("voice {id}")).await?;
+            Ok(v)
+        }
     }
 }
 
