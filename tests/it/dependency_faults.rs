@@ -52,6 +52,11 @@ async fn past_validation(app: &TestApp, method: &str, template: &str) -> TestRes
             Some(json!({"content_type": "audio/mpeg", "size_bytes": 10})),
         ),
         "/api/admin/users/{user_id}/tier" => (As::admin("ops"), Some(json!({"tier": "PRO"}))),
+        "/api/admin/users/{user_id}/hold" => (
+            As::admin("ops"),
+            Some(json!({"hold": true, "reason": "case"})),
+        ),
+        "/api/admin/audit" | "/api/admin/audit/verify" => (As::admin("ops"), None),
         "/api/admin/users/{user_id}/credits" => (
             As::admin("ops"),
             Some(json!({"generations": 5, "expires_at": "2027-01-01T00:00:00Z", "reason": "r"})),
@@ -134,7 +139,9 @@ async fn a_store_that_never_answers_is_a_503_within_the_configured_timeout() {
 
 #[tokio::test]
 async fn an_admin_grant_waits_out_a_transaction_on_the_user_instead_of_failing() {
-    let fault = Fault::new("UpdateItem", FaultMode::ConflictWithTransaction, 3);
+    // The grant and its audit entry are one transaction: it is cancelled three times for a conflict
+    // while the audit log's head stays where it was.
+    let fault = Fault::new("TransactWriteItems", FaultMode::CancelWithConflict, 3);
     let mut app = TestApp::spawn().await;
     app.user_with_tier("busy", Tier::Free, TierSource::Default)
         .await;

@@ -522,7 +522,7 @@ fn plan(route: &Route, i: usize, s: &Seeded) -> Result<Call, Failure> {
         || plan_pool(&mut call, i, s)
         || plan_assist(&mut call, i, s)
         || plan_voices(&mut call, i, s)?
-        || plan_other(&mut call, s);
+        || plan_other(&mut call, i, s);
     if !planned {
         return Err(format!("no benchmark plan for {} {}", route.method, route.path).into());
     }
@@ -689,7 +689,7 @@ fn plan_voices(call: &mut Call, i: usize, s: &Seeded) -> Result<bool, Failure> {
 }
 
 /// Health, tiers and limits, the admin routes, alerts and their settings, credits.
-fn plan_other(call: &mut Call, s: &Seeded) -> bool {
+fn plan_other(call: &mut Call, i: usize, s: &Seeded) -> bool {
     let path = call.path.clone();
     match (call.method, path.as_str()) {
         ("GET", "/health") | ("GET", "/api/tiers") | ("GET", "/api/credits/packs") => {
@@ -706,6 +706,13 @@ fn plan_other(call: &mut Call, s: &Seeded) -> bool {
             call.path = format!("/api/analytics/summary?from={}&to={}", s.month_ago, s.today);
             call.user = admin();
         }
+        ("PUT", "/api/admin/users/{user_id}/hold") => {
+            // Placed, then lifted: each call changes the hold, so each writes its entry.
+            call.path = "/api/admin/users/bench_owner/hold".into();
+            call.user = admin();
+            call.body = Some(json!({"hold": i % 2 == 0, "reason": "bench"}).to_string());
+        }
+        ("GET", "/api/admin/audit") | ("GET", "/api/admin/audit/verify") => call.user = admin(),
         ("GET", "/api/credits") | ("GET", "/api/credits/ledger") => {}
         ("POST", "/api/admin/users/{user_id}/credits") => {
             call.path = "/api/admin/users/bench_owner/credits".into();
