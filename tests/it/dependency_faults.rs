@@ -18,6 +18,16 @@ const ITEM: &str = "01JD0000000000000000000000";
 /// A request that gets past authentication and validation on `route`, so that only the store can
 /// stop it; the expected status when the store is down.
 async fn past_validation(app: &TestApp, method: &str, template: &str) -> TestResponse {
+    past_validation_as(app, method, template, "ivan").await
+}
+
+/// [`past_validation`] as `user` (the admin routes as an admin).
+pub(crate) async fn past_validation_as(
+    app: &TestApp,
+    method: &str,
+    template: &str,
+    user: &str,
+) -> TestResponse {
     let path = template
         .replace("{user_id}", "me")
         .replace("{generation_id}", "g-1")
@@ -33,22 +43,22 @@ async fn past_validation(app: &TestApp, method: &str, template: &str) -> TestRes
         "/api/tiers/webhook" => {
             let event = SubEvent {
                 price: PRICE_PRO.into(),
-                ..SubEvent::new("ivan")
+                ..SubEvent::new(user)
             };
             return app.webhook(&event.json()).await;
         }
         "/api/tiers/record-generation" | "/api/community/contribute" => {
-            (As::user("ivan"), Some(json!({"generation_id": "g-1"})))
+            (As::user(user), Some(json!({"generation_id": "g-1"})))
         }
-        "/api/tiers/checkout" => (As::user("ivan"), Some(json!({"tier": "PRO"}))),
-        "/api/credits/checkout" => (As::user("ivan"), Some(json!({"pack": "pack_10"}))),
+        "/api/tiers/checkout" => (As::user(user), Some(json!({"tier": "PRO"}))),
+        "/api/credits/checkout" => (As::user(user), Some(json!({"pack": "pack_10"}))),
         "/api/generations" => (
-            As::user("ivan"),
+            As::user(user),
             Some(json!({"generation_id": "g-1", "prompt": "a calm piano",
                         "quality": "standard", "duration_seconds": 10})),
         ),
         "/api/generations/{generation_id}/upload-url" => (
-            As::user("ivan"),
+            As::user(user),
             Some(json!({"content_type": "audio/mpeg", "size_bytes": 10})),
         ),
         "/api/admin/users/{user_id}/tier" => (As::admin("ops"), Some(json!({"tier": "PRO"}))),
@@ -57,40 +67,40 @@ async fn past_validation(app: &TestApp, method: &str, template: &str) -> TestRes
             Some(json!({"hold": true, "reason": "case"})),
         ),
         "/api/admin/audit" | "/api/admin/audit/verify" => (As::admin("ops"), None),
+        "/api/me" if method == "DELETE" => (As::user(user), Some(json!({"confirm": "DELETE"}))),
+        "/api/me/deletion" => {
+            let path = format!("{path}?deletion_id={ITEM}");
+            return app.call(method, &path, None, None).await;
+        }
         "/api/admin/users/{user_id}/credits" => (
             As::admin("ops"),
             Some(json!({"generations": 5, "expires_at": "2027-01-01T00:00:00Z", "reason": "r"})),
         ),
-        "/api/lyrics" if method == "POST" => (As::user("ivan"), Some(json!({"theme": "rain"}))),
-        "/api/pixel/chat" => (As::user("ivan"), Some(json!({"message": "hello"}))),
-        "/api/voices" if method == "POST" => (As::user("ivan"), Some(json!({"name": "mine"}))),
+        "/api/lyrics" if method == "POST" => (As::user(user), Some(json!({"theme": "rain"}))),
+        "/api/pixel/chat" => (As::user(user), Some(json!({"message": "hello"}))),
+        "/api/voices" if method == "POST" => (As::user(user), Some(json!({"name": "mine"}))),
         "/api/me/alerts/settings" if method == "PUT" => (
-            As::user("ivan"),
+            As::user(user),
             Some(json!({"thresholds": [80], "channels": {"email": true}, "pace": true})),
         ),
         "/api/lyrics/{lyrics_id}" if method == "PUT" => {
             let body = json!({"sections": [{"kind": "verse", "lines": ["la"]}]}).to_string();
             let (function, mut req) =
-                son1k_tests::build_request(method, &path, As::user("ivan"), Some(&body));
+                son1k_tests::build_request(method, &path, As::user(user), Some(&body));
             req.headers_mut()
                 .insert("if-match", "1".parse().expect("header"));
             return son1k_tests::send(function, &app.state, req).await;
         }
         "/api/tiers/preview" => {
             return app
-                .call(
-                    method,
-                    "/api/tiers/preview?tier=PRO",
-                    As::user("ivan"),
-                    None,
-                )
+                .call(method, "/api/tiers/preview?tier=PRO", As::user(user), None)
                 .await;
         }
         "/api/analytics/summary" => {
             let path = format!("{path}?from=2026-11-01&to=2026-11-30");
             return app.call(method, &path, As::admin("ops"), None).await;
         }
-        _ => (As::user("ivan"), None),
+        _ => (As::user(user), None),
     };
     let body = body.map(|b| b.to_string());
     app.call(method, &path, caller, body.as_deref()).await

@@ -419,6 +419,38 @@ impl TestApp {
         }
     }
 
+    /// This app with the account worker's queue and a Cognito user pool of its own (moto).
+    pub async fn with_account_worker(mut self) -> Self {
+        let name = format!(
+            "{}-accounts",
+            self.state
+                .config
+                .names
+                .audio_bucket
+                .trim_end_matches("-audio")
+        );
+        local_api::accounts::ensure(&mut self.state, &name)
+            .await
+            .expect("account queue and user pool");
+        self
+    }
+
+    /// Runs the account worker until its queue is empty; how many jobs it ran.
+    pub async fn run_account_jobs(&self) -> usize {
+        let mut ran = 0;
+        // A job that fails is received again at once; one that keeps failing ends the test.
+        for _ in 0..20 {
+            let n = local_api::accounts::drain_once(&self.state, 0, 0)
+                .await
+                .expect("run the account jobs");
+            if n == 0 {
+                return ran;
+            }
+            ran += n;
+        }
+        panic!("the account queue never emptied: a job keeps failing");
+    }
+
     /// A state whose store is a closed port: every AWS call fails fast.
     pub async fn with_store_down() -> Self {
         let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

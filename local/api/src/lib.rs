@@ -31,6 +31,7 @@ use son1k_store::users::UserRecord;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub mod accounts;
 pub mod alerts;
 pub mod bench;
 pub mod jobs;
@@ -70,6 +71,7 @@ pub async fn invoke(
         "record-generation" => Box::pin(record_generation::handler(state, req)).await,
         "admin-tier" => Box::pin(admin_tier::handler(state, req)).await,
         "admin-audit" => Box::pin(admin_audit::handler(state, req)).await,
+        "account" => Box::pin(account::handler(state, req)).await,
         "checkout" => Box::pin(checkout::handler(state, req)).await,
         "portal" => Box::pin(portal::handler(state, req)).await,
         "stripe-webhook" => Box::pin(stripe_webhook::handler(state, req)).await,

@@ -251,6 +251,9 @@ async fn serve() -> Result<(), Failure> {
     )
     .await?;
     tokio::spawn(local_api::alerts::run(state.clone()));
+    // Accounts: the deletion worker's queue and a Cognito user pool, on moto.
+    local_api::accounts::ensure(&mut state, "son1k-accounts").await?;
+    tokio::spawn(local_api::accounts::run(state.clone()));
     // Voices: the jobs and results queues, and a stub of the GPU worker between them.
     let voice_worker = local_api::voice_worker::VoiceWorker::start(&mut state, "son1k").await?;
     tokio::spawn(voice_worker.clone().run());

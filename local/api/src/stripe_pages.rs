@@ -71,6 +71,10 @@ async fn pay(State(stub): Shared, Path(id): Path<String>) -> Response {
     let back = field(&session, "success_url")
         .unwrap_or("/")
         .replace("{CHECKOUT_SESSION_ID}", &id);
+    // The card paid with stays on the customer, as Checkout saves it.
+    if let Some(customer) = field(&session, "customer") {
+        stub.state.attach_payment_method(customer);
+    }
     if field(&session, "mode") == Some("payment") {
         // A pack: paid by card at once, so `checkout.session.completed` says `paid`.
         let metadata = |name: &str| {

@@ -48,6 +48,8 @@ pub struct StubState {
     pub(crate) sessions: Mutex<Vec<(Value, String, Option<u32>)>>,
     /// Subscriptions made by completing a checkout on the stub's hosted page.
     pub(crate) subscriptions: Mutex<Vec<crate::stripe_pages::StubSubscription>>,
+    /// Payment methods: (id, the customer it is attached to; `None` once detached).
+    pub(crate) payment_methods: Mutex<Vec<(String, Option<String>)>>,
     /// Billing portal sessions: (id, customer).
     pub(crate) portals: Mutex<Vec<(String, String)>>,
     /// Where the stub delivers webhook events, and the secret it signs them with.
@@ -123,6 +125,22 @@ impl StubState {
     }
 
     /// Makes the next `n` API calls fail with Stripe's 500 `api_error`.
+    /// Attaches a new card to `customer` (as a paid checkout does); its id.
+    pub fn attach_payment_method(&self, customer: &str) -> String {
+        let id = format!("pm_{}", ulid::Ulid::generate().to_string().to_lowercase());
+        lock(&self.payment_methods).push((id.clone(), Some(customer.to_owned())));
+        id
+    }
+
+    /// The payment methods attached to `customer` now.
+    pub fn payment_methods_of(&self, customer: &str) -> Vec<String> {
+        lock(&self.payment_methods)
+            .iter()
+            .filter(|(_, c)| c.as_deref() == Some(customer))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     pub fn fail_next(&self, n: u32) {
         self.failures.store(n, Ordering::SeqCst);
     }
@@ -136,7 +154,18 @@ pub fn router(state: Arc<StubState>, base: String) -> Router {
         .route("/v1/customers/search", get(search_customers))
         .route("/v1/checkout/sessions", post(create_checkout_session))
         .route("/v1/billing_portal/sessions", post(create_portal_session))
-        .route("/v1/subscriptions/{id}", get(retrieve_subscription))
+        .route(
+            "/v1/subscriptions/{id}",
+            get(retrieve_subscription).delete(cancel_subscription),
+        )
+        .route(
+            "/v1/customers/{id}/payment_methods",
+            get(list_payment_methods),
+        )
+        .route(
+            "/v1/payment_methods/{id}/detach",
+            post(detach_payment_method),
+        )
         .route("/v1/invoices/create_preview", post(preview_invoice))
         .route("/_stub/requests", get(list_requests))
         .merge(crate::stripe_pages::routes())
@@ -373,6 +402,97 @@ async fn retrieve_subscription(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
             &format!("No such subscription: '{id}'"),
+        ),
+    }
+}
+
+/// Records a request without a body and checks its key: the refusal, if any.
+fn record_call(stub: &Stub, method: &str, path: String, headers: &HeaderMap) -> Option<Response> {
+    let api_key =
+        header(headers, "authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned));
+    lock(&stub.state.requests).push(StubRequest {
+        method: method.into(),
+        path,
+        idempotency_key: None,
+        api_key: api_key.clone(),
+        params: BTreeMap::new(),
+    });
+    stub.refuse_key(api_key.as_deref())
+}
+
+/// `DELETE /v1/subscriptions/{id}`: cancelled at once (`canceled`, ending now).
+async fn cancel_subscription(
+    State(stub): Shared,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = record_call(&stub, "DELETE", format!("/v1/subscriptions/{id}"), &headers)
+    {
+        return refused;
+    }
+    let mut subscriptions = lock(&stub.state.subscriptions);
+    let Some(sub) = subscriptions.iter_mut().find(|s| s.id == id) else {
+        return stripe_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            &format!("No such subscription: '{id}'"),
+        );
+    };
+    sub.status = "canceled".into();
+    sub.end = chrono::Utc::now();
+    Json(crate::stripe_pages::subscription_object(sub)).into_response()
+}
+
+/// `GET /v1/customers/{id}/payment_methods`: the methods attached to the customer.
+async fn list_payment_methods(
+    State(stub): Shared,
+    axum::extract::Path(customer): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/v1/customers/{customer}/payment_methods");
+    if let Some(refused) = record_call(&stub, "GET", path.clone(), &headers) {
+        return refused;
+    }
+    let data: Vec<Value> = stub
+        .state
+        .payment_methods_of(&customer)
+        .into_iter()
+        .map(|id| json!({"id": id, "object": "payment_method", "type": "card", "customer": customer}))
+        .collect();
+    Json(json!({"object": "list", "data": data, "has_more": false, "url": path})).into_response()
+}
+
+/// `POST /v1/payment_methods/{id}/detach`: no longer attached to any customer (a method that is not
+/// attached is Stripe's 400).
+async fn detach_payment_method(
+    State(stub): Shared,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = record_call(
+        &stub,
+        "POST",
+        format!("/v1/payment_methods/{id}/detach"),
+        &headers,
+    ) {
+        return refused;
+    }
+    let mut methods = lock(&stub.state.payment_methods);
+    match methods.iter_mut().find(|(pm, _)| *pm == id) {
+        Some((_, customer @ Some(_))) => {
+            let was = customer.take();
+            Json(json!({"id": id, "object": "payment_method", "customer": null, "detached_from": was}))
+                .into_response()
+        }
+        Some(_) => stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "The payment method you provided is not attached to a customer.",
+        ),
+        None => stripe_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            &format!("No such PaymentMethod: '{id}'"),
         ),
     }
 }

@@ -18,14 +18,18 @@ use son1k_store::StoreError;
 const SAVE_ATTEMPTS: u32 = 8;
 
 /// The caller's alert settings: as they set them, or the defaults. One read; a user who never made
-/// a request is not created by looking.
-pub async fn settings(app: &impl Users, caller: &Caller) -> Result<AlertSettings, StoreError> {
-    Ok(app
-        .users()
-        .get(&caller.id)
-        .await?
-        .and_then(|user| user.alert_settings)
-        .unwrap_or_default())
+/// a request is not created by looking (a second read tells them from a deleted account's token).
+pub async fn settings(
+    app: &(impl Users + crate::ports::Accounts),
+    caller: &Caller,
+) -> Result<AlertSettings, StoreError> {
+    match app.users().get(&caller.id).await? {
+        Some(user) => Ok(user.alert_settings.unwrap_or_default()),
+        None => {
+            crate::account::refuse_if_closed(app, &caller.id).await?;
+            Ok(AlertSettings::default())
+        }
+    }
 }
 
 /// Stores `settings` as the caller's, whole: one update. A caller who never made a request is
@@ -207,9 +211,13 @@ pub fn cursor(raw: &str) -> Result<String, son1k_domain::DomainError> {
 
 /// A page of the caller's alerts, newest first, after the alert `after` (from [`cursor`]).
 pub async fn list(
-    app: &impl Alerts,
+    app: &(impl Alerts + crate::ports::Accounts),
     caller: &Caller,
     after: Option<&str>,
 ) -> Result<AlertPage, StoreError> {
-    app.alerts().list(&caller.id, after, PAGE_LIMIT).await
+    let page = app.alerts().list(&caller.id, after, PAGE_LIMIT).await?;
+    if page.items.is_empty() {
+        crate::account::refuse_if_closed(app, &caller.id).await?;
+    }
+    Ok(page)
 }

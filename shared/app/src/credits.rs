@@ -33,11 +33,15 @@ pub async fn view(app: &(impl Time + Users), caller: &Caller) -> Result<CreditsV
 
 /// A page of the caller's ledger, newest first, after the entry `after` (from [`cursor`]).
 pub async fn ledger(
-    app: &impl Credits,
+    app: &(impl Credits + crate::ports::Accounts),
     caller: &Caller,
     after: Option<&str>,
 ) -> Result<LedgerPage, StoreError> {
-    app.credits().ledger(&caller.id, after, PAGE_LIMIT).await
+    let page = app.credits().ledger(&caller.id, after, PAGE_LIMIT).await?;
+    if page.items.is_empty() {
+        crate::account::refuse_if_closed(app, &caller.id).await?;
+    }
+    Ok(page)
 }
 
 /// The entry id a ledger cursor names, or a 400 naming `cursor`.

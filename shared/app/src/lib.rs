@@ -4,6 +4,7 @@
 //! (`secrets`). Each use case names the ports it touches (`ports`); `AppState`, built once per cold start,
 //! provides them.
 
+pub mod account;
 pub mod admin;
 pub mod alerts;
 pub mod analytics;

@@ -135,7 +135,7 @@ pub async fn edit(
 /// A page of the caller's drafts, newest first. The cursor is the last id of the page before
 /// (it only ever continues the caller's own list).
 pub async fn list(
-    app: &impl Lyrics,
+    app: &(impl Lyrics + crate::ports::Accounts),
     caller: &Caller,
     cursor: Option<&str>,
     limit: usize,
@@ -147,5 +147,9 @@ pub async fn list(
             })
         })
         .transpose()?;
-    Ok(app.lyrics().list(&caller.id, after.as_ref(), limit).await?)
+    let page = app.lyrics().list(&caller.id, after.as_ref(), limit).await?;
+    if page.items.is_empty() {
+        crate::account::refuse_if_closed(app, &caller.id).await?;
+    }
+    Ok(page)
 }

@@ -11,6 +11,7 @@ use crate::llm::LanguageModel;
 use crate::secrets::Secrets;
 use son1k_domain::billing::PriceTable;
 use son1k_domain::rate::RequestBudget;
+use son1k_store::account::AccountStore;
 use son1k_store::alerts::AlertsStore;
 use son1k_store::allowances::AllowancesStore;
 use son1k_store::analytics::AnalyticsStore;
@@ -140,6 +141,21 @@ pub trait Keys {
     fn secrets(&self) -> &Secrets;
     fn app_secret_name(&self) -> Option<&str>;
     fn stripe_secret_name(&self) -> Option<&str>;
+}
+
+/// Accounts as a whole: tombstones, deletion receipts, every item of a user.
+pub trait Accounts {
+    fn accounts(&self) -> AccountStore<'_>;
+}
+
+/// The account worker's queue (`None`: not configured; closing an account answers 503).
+pub trait AccountJobs {
+    fn account_jobs(&self) -> Option<&crate::account::AccountQueue>;
+}
+
+/// The Cognito user pool (`None`: not configured, as in tests that need none).
+pub trait Directory {
+    fn cognito(&self) -> Option<&crate::account::Cognito>;
 }
 
 /// The audit log of admin actions: its head, its entries, the items that append one.

@@ -38,6 +38,10 @@ pub struct AppState {
     /// The language model of Lyric Studio and Pixel (`lyrics-create`, `pixel-chat`): see `with_llm`.
     /// `None`: those routes answer 503.
     pub llm: Option<Arc<dyn crate::llm::LanguageModel>>,
+    /// The account worker's queue (`account`, the account worker): see `with_account_jobs`.
+    pub account_jobs: Option<crate::account::AccountQueue>,
+    /// The Cognito user pool (the account worker): see `with_cognito`.
+    pub cognito: Option<crate::account::Cognito>,
 }
 
 impl AppState {
@@ -116,6 +120,8 @@ impl AppState {
             voice_jobs: None,
             alert_delivery: None,
             llm: None,
+            account_jobs: None,
+            cognito: None,
         }
     }
 
@@ -133,6 +139,36 @@ impl AppState {
             self.llm = Some(Arc::new(crate::llm::Ollama::lazy(config).with_ssm(ssm)));
         }
         Ok(self)
+    }
+
+    /// The state with the account worker's queue of `ACCOUNT_QUEUE_URL`.
+    pub fn with_account_jobs(mut self) -> Result<Self, crate::StartError> {
+        let url = std::env::var("ACCOUNT_QUEUE_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or(crate::config::ConfigError::Missing("ACCOUNT_QUEUE_URL"))?;
+        self.account_jobs = Some(crate::account::AccountQueue::new(self.sqs_client(), url));
+        Ok(self)
+    }
+
+    /// The state with the Cognito user pool of `COGNITO_USER_POOL_ID` (its endpoint from
+    /// `AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER` or `AWS_ENDPOINT_URL`, as the SDK reads them).
+    pub fn with_cognito(mut self) -> Result<Self, crate::StartError> {
+        let pool = std::env::var("COGNITO_USER_POOL_ID")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or(crate::config::ConfigError::Missing("COGNITO_USER_POOL_ID"))?;
+        self.cognito = Some(crate::account::Cognito::new(self.cognito_client(), pool));
+        Ok(self)
+    }
+
+    /// A Cognito user pools client with this state's settings (locally: moto's server).
+    pub fn cognito_client(&self) -> aws_sdk_cognitoidentityprovider::Client {
+        let mut config = aws_sdk_cognitoidentityprovider::config::Builder::from(&self.sdk);
+        if let Some(url) = &self.endpoints.sqs {
+            config = config.endpoint_url(url);
+        }
+        aws_sdk_cognitoidentityprovider::Client::from_conf(config.build())
     }
 
     /// An SQS client with this state's settings (the jobs queue).
@@ -337,6 +373,24 @@ mod provided {
     impl ports::Voices for AppState {
         fn voices(&self) -> store::voices::VoicesStore<'_> {
             store::voices::VoicesStore::new(self.dynamo(), &self.config.names)
+        }
+    }
+
+    impl ports::Accounts for AppState {
+        fn accounts(&self) -> store::account::AccountStore<'_> {
+            store::account::AccountStore::new(self.dynamo(), &self.config.names)
+        }
+    }
+
+    impl ports::AccountJobs for AppState {
+        fn account_jobs(&self) -> Option<&crate::account::AccountQueue> {
+            self.account_jobs.as_ref()
+        }
+    }
+
+    impl ports::Directory for AppState {
+        fn cognito(&self) -> Option<&crate::account::Cognito> {
+            self.cognito.as_ref()
         }
     }
 

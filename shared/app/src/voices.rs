@@ -143,7 +143,7 @@ fn random_code() -> Result<String, StoreError> {
 /// pointer, the creation slot and the count); parallel creations each decide on what they read and
 /// the transaction's conditions keep the limits exact.
 pub async fn create(
-    app: &(impl Time + Users + Voices + AudioBucket),
+    app: &(impl Time + Users + Voices + AudioBucket + crate::ports::Accounts),
     caller: &Caller,
     name: String,
     language: Option<String>,
@@ -154,6 +154,8 @@ pub async fn create(
     for attempt in 0..ATTEMPTS {
         let now = app.clock().now();
         let Some(user) = app.users().get(&caller.id).await? else {
+            // No user: a FREE newcomer, or a deleted account's token (401).
+            crate::account::refuse_if_closed(app, &caller.id).await?;
             return Err(VoiceError::NotInTier);
         };
         let limit = rules::voice_limit(user.entitlement(now).tier).ok_or(VoiceError::NotInTier)?;
@@ -231,11 +233,15 @@ pub async fn uploads(
 }
 
 /// The caller's voices (deleted ones left out), newest first. One query.
-pub async fn list(app: &impl Voices, caller: &Caller) -> Result<Vec<VoiceRecord>, VoiceError> {
-    Ok(app
-        .voices()
-        .list(&caller.id)
-        .await?
+pub async fn list(
+    app: &(impl Voices + crate::ports::Accounts),
+    caller: &Caller,
+) -> Result<Vec<VoiceRecord>, VoiceError> {
+    let voices = app.voices().list(&caller.id).await?;
+    if voices.is_empty() {
+        crate::account::refuse_if_closed(app, &caller.id).await?;
+    }
+    Ok(voices
         .into_iter()
         .filter(|v| v.status != Status::Deleted)
         .collect())
@@ -419,20 +425,23 @@ pub async fn delete(
     let voice = deleted.ok_or_else(|| {
         StoreError::unavailable("delete voice", "its item stayed in other requests")
     })?;
-    queue
-        .send(&VoiceJob {
-            schema: rules::JOB_SCHEMA.to_owned(),
-            job_id: format!("{}-delete", voice.voice_id),
-            voice_id: voice.voice_id.clone(),
-            owner_id: voice.owner_id.clone(),
-            attempt: voice.attempt,
-            bucket: app.audio().bucket().to_owned(),
-            kind: JobKind::Delete,
-        })
-        .await?;
+    queue.send(&delete_job(app, &voice)).await?;
     let versions = purge(app, &voice.owner_id, &voice.voice_id).await?;
     tracing::info!(voice = %id, versions, "voice deleted");
     Ok(())
+}
+
+/// The worker's job that deletes its copies of `voice` (its model, its cached recordings).
+pub(crate) fn delete_job(app: &impl AudioBucket, voice: &VoiceRecord) -> VoiceJob {
+    VoiceJob {
+        schema: rules::JOB_SCHEMA.to_owned(),
+        job_id: format!("{}-delete", voice.voice_id),
+        voice_id: voice.voice_id.clone(),
+        owner_id: voice.owner_id.clone(),
+        attempt: voice.attempt,
+        bucket: app.audio().bucket().to_owned(),
+        kind: JobKind::Delete,
+    }
 }
 
 /// What became of an arrived recording.

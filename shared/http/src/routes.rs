@@ -124,6 +124,19 @@ pub const ROUTES: &[Route] = &[
         public: false,
     },
     Route {
+        method: "DELETE",
+        path: "/api/me",
+        function: "account",
+        public: false,
+    },
+    // The receipt of a deletion, by its id: the deleted account's tokens no longer work.
+    Route {
+        method: "GET",
+        path: "/api/me/deletion",
+        function: "account",
+        public: true,
+    },
+    Route {
         method: "GET",
         path: "/api/admin/audit",
         function: "admin-audit",

@@ -41,6 +41,10 @@ pub struct EventRecord {
     pub sk: String,
     pub event: String,
     pub user_id: UserId,
+    /// The user again, as the `by_owner` index's key: an account's export and deletion find its
+    /// events without a scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<UserId>,
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub properties: BTreeMap<String, String>,
@@ -137,6 +141,7 @@ impl Tally {
                 sk: ulid::Ulid::from_datetime(time).to_string(),
                 event: event.as_str().to_owned(),
                 user_id: self.user.clone(),
+                owner_id: Some(self.user.clone()),
                 at: self.at,
                 properties: properties.clone(),
                 expires_at,

@@ -2,6 +2,7 @@
 //! serde_dynamo. Keys, conditions and calls live here; what to do with an outcome is the
 //! application's (`son1k-app`).
 
+pub mod account;
 pub mod alerts;
 pub mod allowances;
 pub mod analytics;
@@ -62,6 +63,10 @@ pub enum StoreError {
         operation: &'static str,
         message: String,
     },
+    /// The user deleted their account (`account::Tombstone`): a token of theirs that API Gateway
+    /// still accepts makes no new user. Not a failure: the caller gets 401.
+    #[error("the account was deleted")]
+    AccountDeleted,
 }
 
 /// The log text of a refusal the deploy must fix (`StoreError::Misconfigured`).

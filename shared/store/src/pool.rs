@@ -842,6 +842,8 @@ fn played_marker(
         .table_name(stats_table)
         .item("pk", AttributeValue::S(format!("PLAYED#{id}")))
         .item("sk", AttributeValue::S(format!("{user}#{hour}")))
+        // Its player, for the `by_owner` index: an account's deletion finds the markers.
+        .item("owner_id", AttributeValue::S(user.to_string()))
         .item(
             super::schema::TTL_ATTRIBUTE,
             AttributeValue::N(kept_until.to_string()),

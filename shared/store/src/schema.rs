@@ -108,16 +108,33 @@ pub const USERS: TableDef = TableDef {
 
 pub const STATS: TableDef = TableDef {
     logical_id: "StatsTable",
-    indexes: &[IndexDef {
-        // Generations granted an upload, by the UTC day of the grant, with the audio key: the
-        // daily housekeeping accounts each of them again (an S3 event can be lost) without a scan.
-        name: UPLOADS_BY_DAY,
-        pk: s("upload_day"),
-        sk: Some(s("upload_key")),
-        projection: IndexProjection::KeysOnly,
-    }],
+    indexes: &[
+        IndexDef {
+            // Generations granted an upload, by the UTC day of the grant, with the audio key: the
+            // daily housekeeping accounts each of them again (an S3 event can be lost) without a
+            // scan.
+            name: UPLOADS_BY_DAY,
+            pk: s("upload_day"),
+            sk: Some(s("upload_key")),
+            projection: IndexProjection::KeysOnly,
+        },
+        IndexDef {
+            // Every item a user owns outside their own partition (generations, jobs, lyrics
+            // versions, play markers): what an account's export and deletion find without a scan.
+            name: BY_OWNER,
+            pk: s("owner_id"),
+            sk: Some(s("pk")),
+            projection: IndexProjection::KeysOnly,
+        },
+    ],
     stream: false,
 };
+
+/// The index of the stats table's items by their owner (`STATS`).
+pub const BY_OWNER: &str = "by_owner";
+
+/// The index of the pool table's rows by the user they are of: likes and ranking rows (`POOL`).
+pub const BY_USER: &str = "by_user";
 
 /// The index of upload grants by day (`STATS`).
 pub const UPLOADS_BY_DAY: &str = "uploads_by_day";
@@ -171,6 +188,14 @@ pub const POOL: TableDef = TableDef {
             pk: s("rank_period"),
             sk: Some(n("points")),
             projection: IndexProjection::All,
+        },
+        // A user's likes and ranking rows: what an account's export and deletion find without a
+        // scan.
+        IndexDef {
+            name: BY_USER,
+            pk: s("user_id"),
+            sk: Some(s("pk")),
+            projection: IndexProjection::KeysOnly,
         },
     ],
     stream: false,

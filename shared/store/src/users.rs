@@ -223,9 +223,23 @@ impl<'a> UsersStore<'a> {
     }
 
     /// Stores `record` unless the user exists. Returns the stored user: `record` if it was created,
-    /// else the one that was already there (two racing first requests make one user).
+    /// else the one that was already there (two racing first requests make one user). A user who
+    /// deleted their account is not made again: `AccountDeleted` while their tombstone stands (their
+    /// tokens outlive the account until they expire). A request racing its own account's closing
+    /// may still make a profile; the deletion worker, which runs after the closing, deletes it.
     #[tracing::instrument(skip_all, fields(user_id = %record.user_id))]
     pub async fn create(&self, record: UserRecord) -> Result<(UserRecord, bool), StoreError> {
+        let tombstone: Option<super::account::TombstoneRecord> = super::get_item(
+            self.client,
+            self.table,
+            super::account::tombstone_item_key(&record.user_id),
+            "GetItem tombstone",
+        )
+        .await?;
+        if tombstone.is_some() {
+            tracing::info!("a deleted account's token: no user is made");
+            return Err(StoreError::AccountDeleted);
+        }
         let item = serde_dynamo::to_item(&record).map_err(StoreError::invalid_request)?;
         let result = self
             .client

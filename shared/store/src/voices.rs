@@ -23,6 +23,11 @@ fn pointer_pk(voice: &VoiceId) -> String {
     format!("VOICE#{voice}")
 }
 
+/// The key of the pointer from `voice` to its owner.
+pub fn owner_pointer_key(voice: &VoiceId) -> super::Item {
+    item_key(pointer_pk(voice), OWNER_SK)
+}
+
 fn consent_sk(voice: &VoiceId, attempt: u32) -> String {
     format!("CONSENT#{voice}#{attempt}")
 }

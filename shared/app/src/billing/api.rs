@@ -374,6 +374,76 @@ impl StripeApi {
     }
 }
 
+impl StripeApi {
+    /// `DELETE /v1/subscriptions/{id}`: cancelled at once, without proration or a final invoice
+    /// (no refund: a closed account keeps what it paid for until now). A subscription Stripe no
+    /// longer has (404), or one already cancelled, is done.
+    pub async fn cancel_subscription(&self, id: &str) -> Result<(), BillingError> {
+        let path = format!("/subscriptions/{id}");
+        let path = path.as_str();
+        let answer = self
+            .with_client(|client| async move { client.delete(path).await })
+            .await?;
+        match answer {
+            Ok(_) => Ok(()),
+            Err(err) if err.status() == Some(404) => Ok(()),
+            Err(err) => Err(BillingError::stripe("cancel subscription", &err)),
+        }
+    }
+
+    /// Detaches every payment method of `customer` (`GET /v1/customers/{id}/payment_methods`, then
+    /// `POST /v1/payment_methods/{pm}/detach` each): Stripe keeps no card of a closed account. How
+    /// many were detached; a customer Stripe no longer has (404) has none.
+    pub async fn detach_payment_methods(&self, customer: &str) -> Result<u64, BillingError> {
+        let mut detached = 0;
+        // Each page lists what is still attached; a page whose every method was already detached
+        // ends the work, and so does the tenth (a thousand cards is no customer of ours).
+        for _ in 0..10 {
+            let path = format!("/customers/{customer}/payment_methods?limit=100");
+            let path = path.as_str();
+            let page = match self
+                .with_client(|client| async move { client.get(path).await })
+                .await?
+            {
+                Ok(page) => page,
+                Err(err) if err.status() == Some(404) => return Ok(detached),
+                Err(err) => return Err(BillingError::stripe("list payment methods", &err)),
+            };
+            let page: serde_json::Value = serde_json::from_slice(&page)
+                .map_err(|err| BillingError::stripe("list payment methods", &err))?;
+            let ids: Vec<String> = page["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|pm| pm["id"].as_str().map(str::to_owned))
+                .collect();
+            if ids.is_empty() {
+                return Ok(detached);
+            }
+            let before = detached;
+            for id in ids {
+                let path = format!("/payment_methods/{id}/detach");
+                let path = path.as_str();
+                match self
+                    .with_client(
+                        |client| async move { client.post_form(path, String::new()).await },
+                    )
+                    .await?
+                {
+                    Ok(_) => detached += 1,
+                    // Detached meanwhile (a retried deletion): already done.
+                    Err(err) if matches!(err.status(), Some(400 | 404)) => {}
+                    Err(err) => return Err(BillingError::stripe("detach payment method", &err)),
+                }
+            }
+            if detached == before {
+                return Ok(detached);
+            }
+        }
+        Ok(detached)
+    }
+}
+
 fn user_metadata(user_id: &UserId) -> HashMap<String, String> {
     HashMap::from([("user_id".to_owned(), user_id.as_str().to_owned())])
 }

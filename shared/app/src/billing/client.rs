@@ -110,6 +110,11 @@ impl StripeHttp {
 
     /// `POST /v1{path}` with the form `body` (already encoded), without an idempotency key: for
     /// reads that Stripe serves by POST (an invoice preview).
+    pub async fn delete(&self, path: &str) -> Result<Bytes, StripeCallError> {
+        self.send(RequestBuilder::new(StripeMethod::Delete, path), None, None)
+            .await
+    }
+
     pub async fn post_form(&self, path: &str, body: String) -> Result<Bytes, StripeCallError> {
         let mut req = RequestBuilder::new(StripeMethod::Post, path);
         req.body = Some(body);

@@ -4,6 +4,7 @@
 //! (store, metering refusal, bad input) becomes a problem document here, in `From` impls without side
 //! effects, one module per use case next to the others (`billing`, `community`, ...). A 5xx body is always generic: the cause is logged once where it is found, never sent.
 
+mod account;
 mod assist;
 mod billing;
 mod community;
@@ -60,11 +61,12 @@ pub enum ErrorCode {
     SamplesMissing,
     VoiceNotReady,
     VoiceDeleted,
+    LegalHold,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `openapi.yaml`'s `Problem.code` (a test compares them).
-    pub const ALL: [ErrorCode; 35] = [
+    pub const ALL: [ErrorCode; 36] = [
         Self::InvalidRequest,
         Self::PayloadTooLarge,
         Self::Unauthorized,
@@ -100,6 +102,7 @@ impl ErrorCode {
         Self::SamplesMissing,
         Self::VoiceNotReady,
         Self::VoiceDeleted,
+        Self::LegalHold,
     ];
 
     /// The snake_case string clients match on.
@@ -140,6 +143,7 @@ impl ErrorCode {
             Self::SamplesMissing => "samples_missing",
             Self::VoiceNotReady => "voice_not_ready",
             Self::VoiceDeleted => "voice_deleted",
+            Self::LegalHold => "legal_hold",
         }
     }
 }
@@ -330,9 +334,13 @@ impl From<DomainError> for ApiError {
 
 impl From<StoreError> for ApiError {
     /// Every store failure is a 503: the store was unreachable, refused, or held what we cannot read.
-    /// It was logged where it was made.
-    fn from(_: StoreError) -> Self {
-        ApiError::dependency_unavailable("the database")
+    /// It was logged where it was made. A deleted account's token is a 401, as a token API Gateway
+    /// had refused.
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::AccountDeleted => ApiError::unauthorized(),
+            _ => ApiError::dependency_unavailable("the database"),
+        }
     }
 }
 

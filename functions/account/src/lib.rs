@@ -1,0 +1,48 @@
+//! A user's account as a whole:
+//! - `DELETE /api/me {"confirm": "DELETE"}` → `202` the deletion's receipt: the account is closed at
+//!   once (every route refuses its tokens from then on) and its data deleted by the account worker;
+//!   asking again answers the same receipt. `400` without the confirmation, `409 legal_hold` while an
+//!   admin holds the account.
+//! - `GET /api/me/deletion?deletion_id=` (public: the deleted account's tokens no longer work) → the
+//!   receipt for 30 days: what was deleted and what was kept, under which pseudonym.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Error, Request, Response};
+use serde::Deserialize;
+use son1k_app::AppState;
+use son1k_http::auth;
+use son1k_http::request::{
+    json, parse_json, query_value, render, request_id, HandlerResult, BODY_LIMIT,
+};
+use son1k_http::ApiError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseRequest {
+    confirm: String,
+}
+
+pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
+    render(request_id(&req), handle(state, req).await)
+}
+
+async fn handle(state: &AppState, req: Request) -> HandlerResult {
+    if req.method() == Method::GET {
+        let id = query_value(&req, "deletion_id")?
+            .filter(|id| ulid::Ulid::from_string(id).is_ok())
+            .ok_or_else(|| {
+                ApiError::invalid("deletion_id", "must be the id a deletion answered")
+            })?;
+        let receipt = son1k_app::account::receipt(state, &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such deletion, or its receipt expired"))?;
+        return json(StatusCode::OK, &receipt);
+    }
+    let caller = auth::caller(&req)?;
+    let CloseRequest { confirm } = parse_json(&req, BODY_LIMIT)?;
+    if confirm != "DELETE" {
+        return Err(ApiError::invalid("confirm", "must be \"DELETE\""));
+    }
+    let receipt = son1k_app::account::close(state, &caller).await?;
+    json(StatusCode::ACCEPTED, &receipt)
+}

@@ -1,0 +1,8 @@
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    son1k_app::telemetry::init();
+    let state = son1k_app::AppState::from_env().await?;
+    run(service_fn(|req| account::handler(&state, req))).await
+}
