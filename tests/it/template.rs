@@ -481,7 +481,13 @@ fn keys_are_read_from_secrets_manager_by_exactly_the_functions_that_use_them() {
         (
             "STRIPE_SECRET_NAME",
             "StripeSecretName",
-            &["Checkout", "Portal", "StripeWebhook", "TiersPreview"][..],
+            &[
+                "AccountWorker",
+                "Checkout",
+                "Portal",
+                "StripeWebhook",
+                "TiersPreview",
+            ][..],
         ),
         ("APP_SECRET_NAME", "AppSecretName", &["PoolList"][..]),
     ];

@@ -693,6 +693,56 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Deletes the caller's account and everything of it but what law or accounting needs.
+         * @description The account is closed at once: its profile is deleted, and from then on every route answers
+         *     the caller's tokens with `401` or `404` (API Gateway accepts a token until it expires, so the
+         *     functions refuse a deleted user themselves, and never make a new account for one). The rest
+         *     is deleted by a worker off the request path: generations and their audio (every object
+         *     version), lyrics with every version, Pixel's memory, alerts, voices (the voice worker's
+         *     copies too), credits, pool contributions (off every listing and ranking), likes and claims;
+         *     the Stripe subscription is cancelled at once without proration and the customer's payment
+         *     methods are detached; the Cognito user is deleted. Kept, under the receipt's `pseudonym`:
+         *     consent records of cloned voices and the ledger's payments; the audit log of admin actions
+         *     is kept as written. Asking again answers the same deletion.
+         */
+        delete: operations["account-close"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/deletion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A deletion's receipt, by its id, for 30 days.
+         * @description Public: the deleted account's tokens no longer work, so the deletion id (from
+         *     `DELETE /api/me`) is what finds it. What was deleted, by category, and what was kept and why.
+         */
+        get: operations["account-deletion"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/me/alerts": {
         parameters: {
             query?: never;
@@ -987,7 +1037,7 @@ export interface components {
             status: number;
             detail: string;
             /** @enum {unknown} */
-            code: "invalid_request" | "payload_too_large" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "dependency_unavailable" | "internal_error" | "daily_limit_reached" | "monthly_limit_reached" | "quality_not_in_tier" | "generation_id_taken" | "already_subscribed" | "billing_not_configured" | "no_billing_account" | "invalid_signature" | "only_free_tier" | "only_paid_tiers" | "daily_claim_limit_reached" | "already_claimed" | "already_contributed" | "pool_empty" | "storage_quota_exceeded" | "lyrics_limit_reached" | "pixel_limit_reached" | "version_conflict" | "precondition_required" | "no_provider_configured" | "rate_limited" | "already_on_tier" | "feature_not_in_tier" | "voice_limit_reached" | "samples_missing" | "voice_not_ready" | "voice_deleted";
+            code: "invalid_request" | "payload_too_large" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "dependency_unavailable" | "internal_error" | "daily_limit_reached" | "monthly_limit_reached" | "quality_not_in_tier" | "generation_id_taken" | "already_subscribed" | "billing_not_configured" | "no_billing_account" | "invalid_signature" | "only_free_tier" | "only_paid_tiers" | "daily_claim_limit_reached" | "already_claimed" | "already_contributed" | "pool_empty" | "storage_quota_exceeded" | "lyrics_limit_reached" | "pixel_limit_reached" | "version_conflict" | "precondition_required" | "no_provider_configured" | "rate_limited" | "already_on_tier" | "feature_not_in_tier" | "voice_limit_reached" | "samples_missing" | "voice_not_ready" | "voice_deleted" | "legal_hold";
             /** @description The input at fault (400). */
             field?: string;
         } & {
@@ -1058,6 +1108,26 @@ export interface components {
             generations: number;
             price_cents: number;
             currency: string;
+        };
+        DeletionReceipt: {
+            deletion_id: string;
+            /** @enum {unknown} */
+            status: "running" | "completed";
+            /** Format: date-time */
+            requested_at: string;
+            /** Format: date-time */
+            completed_at?: string;
+            /** @description What was deleted, by category (items, object versions, external accounts). */
+            deleted: {
+                [key: string]: number;
+            };
+            kept: {
+                category: string;
+                items: number;
+                reason: string;
+            }[];
+            /** @description The id the kept records carry instead of the user's. */
+            pseudonym: string;
         };
         /** @enum {unknown} */
         AuditAction: "tier.grant" | "credits.grant" | "hold.place" | "hold.release" | "user.read";
@@ -2674,6 +2744,71 @@ export interface operations {
                 };
             };
             503: components["responses"]["BillingUnavailable"];
+        };
+    };
+    "account-close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @constant */
+                    confirm: "DELETE";
+                };
+            };
+        };
+        responses: {
+            /** @description The account is closed; the deletion's receipt as it stands. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletionReceipt"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description `legal_hold`: an admin placed a legal hold on the account. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["DependencyUnavailable"];
+        };
+    };
+    "account-deletion": {
+        parameters: {
+            query: {
+                deletion_id: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The receipt. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeletionReceipt"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["DependencyUnavailable"];
         };
     };
     "alerts-list": {
