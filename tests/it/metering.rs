@@ -694,6 +694,8 @@ async fn the_common_path_makes_one_read_one_spend_and_one_transaction() {
         counter.take(),
         vec![
             "BatchGetItem",
+            // A first request: no tombstone (a deleted account is not made again), then the user.
+            "GetItem",
             "PutItem",
             "UpdateItem",
             "TransactWriteItems"

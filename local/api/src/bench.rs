@@ -713,6 +713,16 @@ fn plan_other(call: &mut Call, i: usize, s: &Seeded) -> bool {
             call.body = Some(json!({"hold": i % 2 == 0, "reason": "bench"}).to_string());
         }
         ("GET", "/api/admin/audit") | ("GET", "/api/admin/audit/verify") => call.user = admin(),
+        ("DELETE", "/api/me") => {
+            // A user of its own each time: a closing is once per account.
+            call.user = user(&format!("bench_leaver_{i}"));
+            call.body = Some(json!({"confirm": "DELETE"}).to_string());
+        }
+        ("GET", "/api/me/deletion") => {
+            // An id no deletion has: the same one read as a receipt found.
+            call.user = None;
+            call.path = "/api/me/deletion?deletion_id=01JD0000000000000000000000".into();
+        }
         ("GET", "/api/credits") | ("GET", "/api/credits/ledger") => {}
         ("POST", "/api/admin/users/{user_id}/credits") => {
             call.path = "/api/admin/users/bench_owner/credits".into();
