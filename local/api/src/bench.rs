@@ -710,7 +710,7 @@ fn plan_other(call: &mut Call, i: usize, s: &Seeded) -> bool {
             // Placed, then lifted: each call changes the hold, so each writes its entry.
             call.path = "/api/admin/users/bench_owner/hold".into();
             call.user = admin();
-            call.body = Some(json!({"hold": i % 2 == 0, "reason": "bench"}).to_string());
+            call.body = Some(json!({"hold": i.is_multiple_of(2), "reason": "bench"}).to_string());
         }
         ("GET", "/api/admin/audit") | ("GET", "/api/admin/audit/verify") => call.user = admin(),
         ("DELETE", "/api/me") => {

@@ -411,11 +411,16 @@ impl StripeApi {
             };
             let page: serde_json::Value = serde_json::from_slice(&page)
                 .map_err(|err| BillingError::stripe("list payment methods", &err))?;
-            let ids: Vec<String> = page["data"]
-                .as_array()
+            let ids: Vec<String> = page
+                .get("data")
+                .and_then(serde_json::Value::as_array)
                 .into_iter()
                 .flatten()
-                .filter_map(|pm| pm["id"].as_str().map(str::to_owned))
+                .filter_map(|pm| {
+                    pm.get("id")
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_owned)
+                })
                 .collect();
             if ids.is_empty() {
                 return Ok(detached);
