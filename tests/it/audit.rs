@@ -384,6 +384,11 @@ async fn the_listing_filters_and_pages_newest_first() {
     assert_eq!(before_later["items"].as_array().map(Vec::len), Some(1));
     let from_later = verify(&app, "?from=2026-11-27T00:00:00Z").await;
     assert_eq!(from_later, json!({"ok": true, "checked": 56}));
+    // A range after the newest entry: nothing to check, and the head still agrees.
+    assert_eq!(
+        verify(&app, "?from=2027-01-01T00:00:00Z").await,
+        json!({"ok": true, "checked": 0})
+    );
 
     // 57 entries: a full page, then the rest, with nothing twice.
     let first = list(&app, "").await;

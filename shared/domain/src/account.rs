@@ -108,3 +108,107 @@ mod tests {
         assert_eq!(receipt.expires_at() - now, chrono::Duration::days(30));
     }
 }
+
+/// How often a user may ask for an export of their data.
+pub const EXPORT_EVERY_HOURS: i64 = 24;
+
+/// How long an export's ZIP is kept (the bucket's lifecycle rule on `exports/` deletes it then).
+pub const EXPORT_KEPT_DAYS: i64 = 7;
+
+/// How long an export's download link works.
+pub const EXPORT_LINK_SECONDS: u64 = 15 * 60;
+
+/// What an export holds, in its manifest's order: each is listed, empty or not.
+pub const EXPORT_CATEGORIES: [&str; 16] = [
+    "profile",
+    "tier_and_subscription",
+    "usage",
+    "generations",
+    "audio",
+    "lyrics",
+    "pixel_conversations",
+    "pool_contributions",
+    "likes",
+    "claims",
+    "credits",
+    "credit_ledger",
+    "alerts",
+    "alert_settings",
+    "voices",
+    "consent_records",
+];
+
+/// Where an export stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportStatus {
+    Running,
+    Ready,
+    Failed,
+}
+
+/// The key of an export's ZIP.
+pub fn export_key(user: &UserId, export_id: &str) -> String {
+    format!("exports/{user}/{export_id}.zip")
+}
+
+/// Why an export cannot start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportRefusal {
+    /// One is being made.
+    InProgress,
+    /// One was asked for less than [`EXPORT_EVERY_HOURS`] ago: the seconds until another may be.
+    TooSoon { retry_after: u64 },
+}
+
+/// Whether a user whose last export was asked for at `last` (and is `running` or not) may ask for
+/// another at `now`.
+pub fn export_refusal(
+    last: Option<DateTime<Utc>>,
+    running: bool,
+    now: DateTime<Utc>,
+) -> Option<ExportRefusal> {
+    let last = last?;
+    let next = last + chrono::Duration::hours(EXPORT_EVERY_HOURS);
+    if now >= next {
+        return None;
+    }
+    Some(if running {
+        ExportRefusal::InProgress
+    } else {
+        ExportRefusal::TooSoon {
+            retry_after: u64::try_from((next - now).num_seconds().max(1)).unwrap_or(1),
+        }
+    })
+}
+
+#[cfg(test)]
+mod export_tests {
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn one_export_a_day_and_one_at_a_time() {
+        assert_eq!(export_refusal(None, false, t(0)), None);
+        assert_eq!(
+            export_refusal(Some(t(0)), true, t(10)),
+            Some(ExportRefusal::InProgress)
+        );
+        assert_eq!(
+            export_refusal(Some(t(0)), false, t(10)),
+            Some(ExportRefusal::TooSoon {
+                retry_after: 86_390
+            })
+        );
+        assert_eq!(
+            export_refusal(Some(t(0)), false, t(86_399)),
+            Some(ExportRefusal::TooSoon { retry_after: 1 })
+        );
+        assert_eq!(export_refusal(Some(t(0)), false, t(86_400)), None);
+        // A run that never finished stops blocking once the day is over.
+        assert_eq!(export_refusal(Some(t(0)), true, t(86_400)), None);
+    }
+}

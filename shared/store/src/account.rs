@@ -13,7 +13,9 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use son1k_domain::account::{tombstone_key, Receipt, RECEIPT_DAYS, TOMBSTONE_DAYS};
+use son1k_domain::account::{
+    tombstone_key, ExportStatus, Receipt, EXPORT_KEPT_DAYS, RECEIPT_DAYS, TOMBSTONE_DAYS,
+};
 use son1k_domain::ids::UserId;
 use std::collections::HashMap;
 
@@ -26,6 +28,52 @@ pub fn tombstone_item_key(user: &UserId) -> Item {
 
 fn receipt_key(deletion_id: &str) -> Item {
     item_key(format!("DELETION#{deletion_id}"), RECEIPT_SK)
+}
+
+/// An export of a user's data, under the user (`USER#<id>` / `EXPORT#<id>`), kept as long as its
+/// ZIP (TTL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    pub pk: String,
+    pub sk: String,
+    pub export_id: String,
+    pub user_id: UserId,
+    pub status: ExportStatus,
+    pub requested_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The ZIP's key, once ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    pub expires_at: i64,
+}
+
+impl ExportRecord {
+    pub fn new(user: &UserId, export_id: String, now: DateTime<Utc>) -> Self {
+        Self {
+            pk: user_pk(user),
+            sk: format!("EXPORT#{export_id}"),
+            export_id,
+            user_id: user.clone(),
+            status: ExportStatus::Running,
+            requested_at: now,
+            completed_at: None,
+            key: None,
+            bytes: None,
+            expires_at: (now + chrono::Duration::days(EXPORT_KEPT_DAYS)).timestamp(),
+        }
+    }
+}
+
+/// What asking for an export did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportStart {
+    Started,
+    /// The user item changed since it was read (another export, a first request): read again.
+    Changed,
+    Busy,
 }
 
 /// A deleted user's tombstone.
@@ -233,6 +281,109 @@ impl<'a> AccountStore<'a> {
             .await
             .map_err(|err| sdk_failure("PutItem deletion receipt", err))?;
         Ok(())
+    }
+
+    /// Starts export `record` for `user` (as read, and allowed by `domain::account::export_refusal`):
+    /// marks it running on the user item, only if the user's last export is still the one read, and
+    /// stores it, at once.
+    pub async fn start_export(
+        &self,
+        user: &UserRecord,
+        record: &ExportRecord,
+    ) -> Result<ExportStart, StoreError> {
+        let table = &self.names.users_table;
+        let mut mark = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(table)
+            .set_key(Some(item_key(user_pk(&user.user_id), PROFILE_SK)))
+            .update_expression("SET export_running = :id, export_at = :now")
+            .expression_attribute_values(":id", AttributeValue::S(record.export_id.clone()))
+            .expression_attribute_values(
+                ":now",
+                serde_dynamo::to_attribute_value(record.requested_at)
+                    .map_err(StoreError::invalid_request)?,
+            );
+        mark = match user.export_at {
+            // As read (the caller checked it against the day's rule), so a racing request that
+            // asked meanwhile makes this one read again.
+            Some(was) => mark
+                .condition_expression("attribute_exists(pk) AND export_at = :was")
+                .expression_attribute_values(
+                    ":was",
+                    serde_dynamo::to_attribute_value(was).map_err(StoreError::invalid_request)?,
+                ),
+            None => mark
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(export_at)"),
+        };
+        let mut items = Transaction::new("TransactWriteItems start export");
+        items.push(
+            CloseItem::Profile,
+            TransactWriteItem::builder()
+                .update(mark.build().map_err(StoreError::invalid_request)?)
+                .build(),
+        );
+        items.push(
+            CloseItem::Receipt,
+            put_new(
+                table,
+                serde_dynamo::to_item(record).map_err(StoreError::invalid_request)?,
+            )?,
+        );
+        Ok(match items.send(self.client).await? {
+            Transacted::Committed => ExportStart::Started,
+            Transacted::Refused(refused) if refused.by(CloseItem::Profile) => ExportStart::Changed,
+            Transacted::Refused(_) | Transacted::Busy => ExportStart::Busy,
+        })
+    }
+
+    /// The export `id` of `user`, if any.
+    pub async fn export(
+        &self,
+        user: &UserId,
+        id: &str,
+    ) -> Result<Option<ExportRecord>, StoreError> {
+        super::get_item(
+            self.client,
+            &self.names.users_table,
+            item_key(user_pk(user), &format!("EXPORT#{id}")),
+            "GetItem export",
+        )
+        .await
+    }
+
+    /// Stores `record` as it ended (ready or failed) and clears the user's running export, if it is
+    /// still this one (a user deleted meanwhile has no item to clear).
+    pub async fn finish_export(&self, record: &ExportRecord) -> Result<(), StoreError> {
+        let table = &self.names.users_table;
+        self.client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(
+                serde_dynamo::to_item(record).map_err(StoreError::invalid_request)?,
+            ))
+            .send()
+            .await
+            .map_err(|err| sdk_failure("PutItem export", err))?;
+        let cleared = self
+            .client
+            .update_item()
+            .table_name(table)
+            .set_key(Some(item_key(user_pk(&record.user_id), PROFILE_SK)))
+            .update_expression("REMOVE export_running")
+            .condition_expression("export_running = :id")
+            .expression_attribute_values(":id", AttributeValue::S(record.export_id.clone()))
+            .send()
+            .await;
+        match cleared {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(sdk_failure("UpdateItem export done", err)),
+        }
     }
 
     /// Every item of partition `pk` of `table`, whole.

@@ -368,6 +368,12 @@ impl<'a> AuditStore<'a> {
         start: Option<Item>,
         limit: usize,
     ) -> Result<(Vec<Entry>, Option<Item>), StoreError> {
+        if let (Some(from), Some(to)) = (filter.from_ms, filter.to_ms) {
+            // An empty range (a `from` after the newest entry's instant): nothing to ask for.
+            if from > to {
+                return Ok((Vec::new(), None));
+            }
+        }
         let low = entry_sk(filter.from_ms.unwrap_or(0).max(0), 0);
         // `~` sorts after every digit: the upper bound takes every seq of its last millisecond.
         let high = match filter.to_ms {

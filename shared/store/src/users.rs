@@ -118,6 +118,12 @@ pub struct UserRecord {
     /// An admin's legal hold: the account cannot be deleted while it stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_hold: Option<LegalHold>,
+    /// When the user last asked for an export of their data, and the export being made (`None`
+    /// once it is done): one a day, one at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_running: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -181,6 +187,8 @@ impl UserRecord {
             refunded_payments: Vec::new(),
             trial_offered_at: None,
             legal_hold: None,
+            export_at: None,
+            export_running: None,
         }
     }
 

@@ -2197,7 +2197,7 @@ export interface operations {
                 "application/json": {
                     hold: boolean;
                     /** @description Required, and not only white space, when `hold` is true. */
-                    reason?: string;
+                    reason?: string | null;
                 };
             };
         };
@@ -2225,10 +2225,10 @@ export interface operations {
     "admin-audit": {
         parameters: {
             query?: {
-                /** @description Only entries by this admin. */
+                /** @description Only entries by this admin (empty is no filter). */
                 actor?: string;
                 action?: components["schemas"]["AuditAction"];
-                /** @description Only entries about this user. */
+                /** @description Only entries about this user (empty is no filter). */
                 target?: string;
                 /** @description Entries at or after this instant. */
                 from?: string;
