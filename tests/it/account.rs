@@ -498,3 +498,124 @@ async fn a_receipt_answers_by_its_id_for_thirty_days() {
         .await
         .assert_problem(400, "invalid_request");
 }
+
+async fn export(app: &TestApp, user: &str) -> TestResponse {
+    app.call("POST", "/api/me/exports", As::user(user), None)
+        .await
+}
+
+/// The entries of a ZIP: name → bytes.
+fn unzip(bytes: Vec<u8>) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a ZIP");
+    let mut out = std::collections::BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).expect("entry");
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).expect("read entry");
+        let name = entry.name().expect("entry name").into_owned();
+        out.insert(name, data);
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_export_lists_every_category_and_holds_the_audio_exactly() {
+    let app = TestApp::spawn().await.with_account_worker().await;
+    let audio = b"ID3 my very own track, byte for byte".to_vec();
+    let contribution = app.listed_contribution("exporter", &audio).await;
+    let draft = crate::lyrics::write(&app, "exporter", json!({"theme": "home"})).await;
+    assert_eq!(draft.status, 201, "{}", draft.text());
+
+    let started = export(&app, "exporter").await;
+    assert_eq!(started.status, 202, "{}", started.text());
+    let id = started.json()["export_id"].as_str().expect("id").to_owned();
+    assert_eq!(started.json()["status"], "running");
+    export(&app, "exporter")
+        .await
+        .assert_problem(409, "export_in_progress");
+    let path = format!("/api/me/exports/{id}");
+    let running = app.call("GET", &path, As::user("exporter"), None).await;
+    assert_eq!(running.json()["status"], "running");
+    assert_eq!(running.json().get("download_url"), None);
+
+    assert_eq!(app.run_account_jobs().await, 1);
+    let ready = app.call("GET", &path, As::user("exporter"), None).await;
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    let ready = ready.json();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["download_url_expires_at"], "2026-11-26T10:15:00Z");
+    assert_eq!(ready["expires_at"], "2026-12-03T10:00:00Z");
+    let zip = reqwest::get(ready["download_url"].as_str().expect("link"))
+        .await
+        .expect("download")
+        .error_for_status()
+        .expect("200")
+        .bytes()
+        .await
+        .expect("bytes")
+        .to_vec();
+    assert_eq!(ready["bytes"], zip.len());
+    let files = unzip(zip);
+    let manifest: Value =
+        serde_json::from_slice(files.get("manifest.json").expect("manifest")).expect("json");
+    let categories: Vec<&str> = manifest["categories"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["category"].as_str())
+        .collect();
+    assert_eq!(categories, son1k_domain::account::EXPORT_CATEGORIES);
+    for category in manifest["categories"].as_array().into_iter().flatten() {
+        let file = category["file"].as_str().expect("file");
+        assert!(files.contains_key(file), "{file} is in the ZIP");
+    }
+    let count = |name: &str| {
+        manifest["categories"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["category"] == name)
+            .map(|c| c["items"].clone())
+    };
+    assert_eq!(count("audio"), Some(json!(1)));
+    assert_eq!(count("pool_contributions"), Some(json!(1)));
+    assert_eq!(count("lyrics"), Some(json!(1)));
+    assert_eq!(
+        count("voices"),
+        Some(json!(0)),
+        "an empty category is listed"
+    );
+    // The audio exactly as stored.
+    let listed: Value = serde_json::from_slice(&files["audio.json"]).expect("json");
+    let name = listed[0]["file"].as_str().expect("file");
+    assert_eq!(files.get(name), Some(&audio));
+    let contributions: Value =
+        serde_json::from_slice(&files["pool_contributions.json"]).expect("json");
+    assert_eq!(contributions[0]["contribution_id"], contribution.as_str());
+    let profile: Value = serde_json::from_slice(&files["profile.json"]).expect("json");
+    assert_eq!(profile["email"], "exporter@example.com");
+    assert_eq!(
+        versions(&app, "exports/exporter/").await,
+        1,
+        "one ZIP under the user's exports"
+    );
+
+    // Another within 24 h: 429 with the seconds left; a day later it may.
+    let later = app.with_clock_at(at("2026-11-27T09:59:00Z"));
+    let refused = export(&later, "exporter").await;
+    refused.assert_problem(429, "export_limit_reached");
+    assert_eq!(refused.header("retry-after"), Some("60"));
+    let next_day = app.with_clock_at(at("2026-11-27T10:00:00Z"));
+    assert_eq!(export(&next_day, "exporter").await.status, 202);
+    // After 7 days the first one is gone.
+    let week_later = app.with_clock_at(at("2026-12-03T10:00:00Z"));
+    week_later
+        .call("GET", &path, As::user("exporter"), None)
+        .await
+        .assert_problem(404, "not_found");
+    // Nobody else reaches it.
+    app.call("GET", &path, As::user("stranger"), None)
+        .await
+        .assert_problem(404, "not_found");
+}

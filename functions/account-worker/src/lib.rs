@@ -1,4 +1,5 @@
-//! `account-worker` (SQS, the account queue): runs each account job (`son1k_app::account`), one
+//! `account-worker` (SQS, the account queue): runs each account job (a deletion,
+//! `son1k_app::account`; an export, `son1k_app::export`), one
 //! message at a time, and reports the ones to deliver again (`batchItemFailures`) when a step
 //! failed: every step is idempotent, so the next delivery does what is left. A message that does
 //! not parse is dropped (logged).
@@ -26,6 +27,11 @@ pub async fn handler(
         let done = match &job {
             AccountJob::Delete { deletion_id } => {
                 son1k_app::account::run_deletion(state, deletion_id)
+                    .await
+                    .map(|_| ())
+            }
+            AccountJob::Export { user_id, export_id } => {
+                son1k_app::export::run(state, user_id, export_id)
                     .await
                     .map(|_| ())
             }

@@ -5,6 +5,9 @@
 //!   admin holds the account.
 //! - `GET /api/me/deletion?deletion_id=` (public: the deleted account's tokens no longer work) → the
 //!   receipt for 30 days: what was deleted and what was kept, under which pseudonym.
+//! - `POST /api/me/exports` → `202` an export of the caller's data, made by the account worker; `409
+//!   export_in_progress` while one is made, `429 export_limit_reached` within a day of the last.
+//! - `GET /api/me/exports/{export_id}` → its state, and once ready a 15-minute `download_url`.
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
@@ -12,7 +15,7 @@ use serde::Deserialize;
 use son1k_app::AppState;
 use son1k_http::auth;
 use son1k_http::request::{
-    json, parse_json, query_value, render, request_id, HandlerResult, BODY_LIMIT,
+    json, parse_json, path_param, query_value, render, request_id, HandlerResult, BODY_LIMIT,
 };
 use son1k_http::ApiError;
 
@@ -27,7 +30,8 @@ pub async fn handler(state: &AppState, req: Request) -> Result<Response<Body>, E
 }
 
 async fn handle(state: &AppState, req: Request) -> HandlerResult {
-    if req.method() == Method::GET {
+    let path = req.uri().path().trim_end_matches('/').to_owned();
+    if req.method() == Method::GET && path.ends_with("/deletion") {
         let id = query_value(&req, "deletion_id")?
             .filter(|id| ulid::Ulid::from_string(id).is_ok())
             .ok_or_else(|| {
@@ -39,6 +43,26 @@ async fn handle(state: &AppState, req: Request) -> HandlerResult {
         return json(StatusCode::OK, &receipt);
     }
     let caller = auth::caller(&req)?;
+    if path.ends_with("/exports") {
+        let export = son1k_app::export::start(state, &caller).await?;
+        return json(StatusCode::ACCEPTED, &export);
+    }
+    if req.method() == Method::GET {
+        let id = path_param(&req, "export_id")?;
+        let export = match ulid::Ulid::from_string(&id) {
+            Ok(_) => son1k_app::export::view(state, &caller, &id).await?,
+            Err(_) => None,
+        };
+        return match export {
+            Some(export) => json(StatusCode::OK, &export),
+            None => {
+                son1k_app::account::refuse_if_closed(state, &caller.id).await?;
+                Err(ApiError::not_found(
+                    "no such export, or its file was deleted",
+                ))
+            }
+        };
+    }
     let CloseRequest { confirm } = parse_json(&req, BODY_LIMIT)?;
     if confirm != "DELETE" {
         return Err(ApiError::invalid("confirm", "must be \"DELETE\""));

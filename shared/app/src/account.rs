@@ -26,6 +26,8 @@ const CLOSE_ATTEMPTS: u32 = 8;
 pub enum AccountJob {
     /// Delete what a closed account left (its receipt holds the work).
     Delete { deletion_id: String },
+    /// Write the export `export_id` of `user_id` (`crate::export`).
+    Export { user_id: UserId, export_id: String },
 }
 
 /// The account worker's queue (`ACCOUNT_QUEUE_URL`).
@@ -488,7 +490,11 @@ async fn partitions(app: &impl Accounts, progress: &mut Progress) -> Result<(), 
     }
     for (category, keys) in by_category(
         deleted,
-        &[("VOICE#", "voices"), ("LEDGER#", "credit_ledger")],
+        &[
+            ("VOICE#", "voices"),
+            ("LEDGER#", "credit_ledger"),
+            ("EXPORT#", "exports"),
+        ],
         "profile",
     ) {
         progress.add(category, store.delete(store.users_table(), keys).await?);

@@ -17,6 +17,7 @@ pub mod community;
 pub mod config;
 pub mod credits;
 pub mod delivery;
+pub mod export;
 pub mod housekeeping;
 pub mod jobs;
 pub mod limits;

@@ -129,6 +129,18 @@ pub const ROUTES: &[Route] = &[
         function: "account",
         public: false,
     },
+    Route {
+        method: "POST",
+        path: "/api/me/exports",
+        function: "account",
+        public: false,
+    },
+    Route {
+        method: "GET",
+        path: "/api/me/exports/{export_id}",
+        function: "account",
+        public: false,
+    },
     // The receipt of a deletion, by its id: the deleted account's tokens no longer work.
     Route {
         method: "GET",

@@ -222,6 +222,69 @@ impl<'a> AudioStore<'a> {
         Ok(Some(hex::encode(hash.finalize())))
     }
 
+    /// The current objects under `prefix`: key and size.
+    pub async fn list_under(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|err| s3_failure("ListObjectsV2", err))?;
+            for object in page.contents() {
+                if let Some(key) = object.key() {
+                    let size = object
+                        .size()
+                        .and_then(|n| u64::try_from(n).ok())
+                        .unwrap_or(0);
+                    out.push((key.to_owned(), size));
+                }
+            }
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Streams the object `key` into `sink`, chunk by chunk (never whole in memory); `false` when
+    /// there is no such object.
+    pub async fn read_into(
+        &self,
+        key: &str,
+        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<bool, StoreError> {
+        let mut out = match self
+            .client
+            .get_object()
+            .bucket(self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(false)
+            }
+            Err(err) => return Err(s3_failure("GetObject", err)),
+        };
+        while let Some(chunk) = out
+            .body
+            .try_next()
+            .await
+            .map_err(|err| StoreError::unavailable("GetObject body", err.to_string()))?
+        {
+            sink(&chunk)
+                .map_err(|err| StoreError::unavailable("write the export", err.to_string()))?;
+        }
+        Ok(true)
+    }
+
     /// Deletes every version and delete marker of every object under `prefix`: what is left is
     /// nothing. How many versions were deleted.
     pub async fn delete_under(&self, prefix: &str) -> Result<usize, StoreError> {

@@ -62,11 +62,13 @@ pub enum ErrorCode {
     VoiceNotReady,
     VoiceDeleted,
     LegalHold,
+    ExportInProgress,
+    ExportLimitReached,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `openapi.yaml`'s `Problem.code` (a test compares them).
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 38] = [
         Self::InvalidRequest,
         Self::PayloadTooLarge,
         Self::Unauthorized,
@@ -103,6 +105,8 @@ impl ErrorCode {
         Self::VoiceNotReady,
         Self::VoiceDeleted,
         Self::LegalHold,
+        Self::ExportInProgress,
+        Self::ExportLimitReached,
     ];
 
     /// The snake_case string clients match on.
@@ -144,6 +148,8 @@ impl ErrorCode {
             Self::VoiceNotReady => "voice_not_ready",
             Self::VoiceDeleted => "voice_deleted",
             Self::LegalHold => "legal_hold",
+            Self::ExportInProgress => "export_in_progress",
+            Self::ExportLimitReached => "export_limit_reached",
         }
     }
 }
