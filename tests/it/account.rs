@@ -150,12 +150,38 @@ async fn cognito_has(app: &TestApp, username: &str) -> bool {
     false
 }
 
-#[tokio::test]
-async fn a_deleted_account_leaves_only_what_is_kept_and_its_token_gets_nothing() {
-    let app = TestApp::spawn().await.with_account_worker().await;
-    let leaver = cognito_user(&app, "leaver@example.com").await;
+/// A user with data of every kind: a Cognito user (their id), a claim and a like of another user's
+/// pool item, a pool item of their own liked by that user, a draft, a chat with Pixel, alert
+/// settings, a voice with its consent recording, a Stripe customer with a subscription and two cards.
+pub(crate) struct Rich {
+    pub id: String,
+    pub theirs: String,
+    pub mine: String,
+    pub draft: String,
+    pub voice: Value,
+}
+
+pub(crate) async fn rich_user(app: &TestApp) -> Rich {
+    let leaver = cognito_user(app, "leaver@example.com").await;
     let me = leaver.as_str();
 
+    // Alerts at half the allowance; two of the day's three generations make one.
+    let settings = app
+        .call(
+            "PUT",
+            "/api/me/alerts/settings",
+            As::user(me),
+            Some(
+                &json!({"thresholds": [50], "channels": {"email": true}, "pace": false})
+                    .to_string(),
+            ),
+        )
+        .await;
+    assert_eq!(settings.status, 200, "{}", settings.text());
+    for id in ["free-1", "free-2"] {
+        let res = app.record(me, json!({ "generation_id": id })).await;
+        assert_eq!(res.status, 201, "{}", res.text());
+    }
     // Someone else's track: the leaver, still FREE, claims and likes it.
     let theirs = app.listed_contribution("other", b"their track").await;
     let claimed = app
@@ -188,28 +214,13 @@ async fn a_deleted_account_leaves_only_what_is_kept_and_its_token_gets_nothing()
     let mine = app.listed_contribution(me, b"my own track").await;
     like("other", &mine).await;
     // Lyrics, a chat with Pixel, alert settings, a voice with its consent recording.
-    let draft = crate::lyrics::write(&app, me, json!({"theme": "leaving"})).await;
+    let draft = crate::lyrics::write(app, me, json!({"theme": "leaving"})).await;
     assert_eq!(draft.status, 201, "{}", draft.text());
     let draft = draft.json()["lyrics_id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    assert_eq!(
-        crate::pixel::chat(&app, me, "hello", None).await.status,
-        200
-    );
-    let settings = app
-        .call(
-            "PUT",
-            "/api/me/alerts/settings",
-            As::user(me),
-            Some(
-                &json!({"thresholds": [50], "channels": {"email": true}, "pace": false})
-                    .to_string(),
-            ),
-        )
-        .await;
-    assert_eq!(settings.status, 200, "{}", settings.text());
+    assert_eq!(crate::pixel::chat(app, me, "hello", None).await.status, 200);
     let voice = app
         .call(
             "POST",
@@ -248,6 +259,29 @@ async fn a_deleted_account_leaves_only_what_is_kept_and_its_token_gets_nothing()
         });
     app.stripe.attach_payment_method("cus_leaver");
     app.stripe.attach_payment_method("cus_leaver");
+    assert!(!keyed_by(app, me).await.is_empty());
+    assert!(versions(app, &format!("audio/{me}/")).await > 0);
+
+    Rich {
+        id: leaver,
+        theirs,
+        mine,
+        draft,
+        voice,
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_account_leaves_only_what_is_kept_and_its_token_gets_nothing() {
+    let app = TestApp::spawn().await.with_account_worker().await;
+    let Rich {
+        id: leaver,
+        theirs,
+        mine,
+        draft,
+        voice,
+    } = rich_user(&app).await;
+    let me = leaver.as_str();
     assert!(!keyed_by(&app, me).await.is_empty());
     assert!(versions(&app, &format!("audio/{me}/")).await > 0);
 
@@ -273,6 +307,8 @@ async fn a_deleted_account_leaves_only_what_is_kept_and_its_token_gets_nothing()
         ("lyrics", 1),
         ("lyrics_versions", 1),
         ("pixel_memory", 1),
+        ("alerts", 1),
+        ("analytics_events", 1),
         ("voices", 1),
         ("audio_objects", 1),
         ("voice_recordings", 1),

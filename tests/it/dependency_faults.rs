@@ -33,7 +33,8 @@ pub(crate) async fn past_validation_as(
         .replace("{generation_id}", "g-1")
         .replace("{lyrics_id}", ITEM)
         .replace("{id}", ITEM)
-        .replace("{voice_id}", ITEM);
+        .replace("{voice_id}", ITEM)
+        .replace("{export_id}", ITEM);
     let (caller, body) = match template {
         "/health"
         | "/api/tiers"

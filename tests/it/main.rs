@@ -2,7 +2,7 @@
 //! DynamoDB Local and moto S3).
 //! One test binary on purpose: each binary is another link of the AWS SDK.
 
-mod account;
+pub(crate) mod account;
 mod admin_tier;
 mod alerts;
 mod analytics;

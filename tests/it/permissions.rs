@@ -1163,3 +1163,86 @@ async fn voice_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() 
     assert_granted("VoiceResults", &logical(&app, recorder.take()));
     assert_s3_granted("VoiceResults", &s3.take());
 }
+
+/// The account functions over every path: an export started, read while it runs and once ready (its
+/// link), the worker writing it; an account closed, closed again, its receipt; the worker deleting a
+/// user with data of every kind.
+#[tokio::test]
+async fn account_functions_are_granted_exactly_what_they_use_in_dynamodb_and_s3() {
+    let (recorder, s3) = (AccessRecorder::default(), S3AccessRecorder::default());
+    let mut app = TestApp::spawn().await.with_account_worker().await;
+    app.intercept(recorder.clone());
+    app.intercept_s3(s3.clone());
+    let rich = crate::account::rich_user(&app).await;
+    let me = rich.id.as_str();
+    // The voice worker's model of the voice, as it writes one.
+    app.state
+        .s3()
+        .put_object()
+        .bucket(&app.state.config.names.audio_bucket)
+        .key(format!(
+            "voice-models/{me}/{}/model.bin",
+            rich.voice["voice_id"].as_str().unwrap_or_default()
+        ))
+        .body(b"weights".to_vec().into())
+        .send()
+        .await
+        .expect("a model");
+    recorder.take();
+    s3.take();
+
+    let started = app
+        .call("POST", "/api/me/exports", As::user(me), None)
+        .await;
+    assert_eq!(started.status, 202, "{}", started.text());
+    let path = format!(
+        "/api/me/exports/{}",
+        started.json()["export_id"].as_str().unwrap_or_default()
+    );
+    assert_eq!(app.call("GET", &path, As::user(me), None).await.status, 200);
+    let mut account = (logical(&app, recorder.take()), s3.take());
+    assert_eq!(app.run_account_jobs().await, 1);
+    let mut worker = (logical(&app, recorder.take()), s3.take());
+    let ready = app.call("GET", &path, As::user(me), None).await.json();
+    s3.presigned("GET", ready["download_url"].as_str().expect("link"));
+    for _ in 0..2 {
+        let closed = app
+            .call(
+                "DELETE",
+                "/api/me",
+                As::user(me),
+                Some(r#"{"confirm": "DELETE"}"#),
+            )
+            .await;
+        assert_eq!(closed.status, 202, "{}", closed.text());
+    }
+    // A user who never made a request: the closing checks there is no profile.
+    let never = app
+        .call(
+            "DELETE",
+            "/api/me",
+            As::user("never-seen"),
+            Some(r#"{"confirm": "DELETE"}"#),
+        )
+        .await;
+    assert_eq!(never.status, 202, "{}", never.text());
+    let receipt = app
+        .call(
+            "GET",
+            "/api/me/deletion?deletion_id=01JD0000000000000000000000",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(receipt.status, 404);
+    account.0.extend(logical(&app, recorder.take()));
+    account.1.extend(s3.take());
+    assert_granted("Account", &account.0);
+    assert_s3_granted("Account", &account.1);
+    // The closing asked again queued its job again (it was still running): that one finds it done.
+    assert_eq!(app.run_account_jobs().await, 3);
+    worker.0.extend(logical(&app, recorder.take()));
+    worker.1.extend(s3.take());
+    assert_granted("AccountWorker", &worker.0);
+    assert_s3_granted("AccountWorker", &worker.1);
+}

@@ -718,6 +718,14 @@ fn plan_other(call: &mut Call, i: usize, s: &Seeded) -> bool {
             call.user = user(&format!("bench_leaver_{i}"));
             call.body = Some(json!({"confirm": "DELETE"}).to_string());
         }
+        ("POST", "/api/me/exports") => {
+            // A user of its own each time: one export a day.
+            call.user = user(&format!("bench_exporter_{i}"));
+        }
+        ("GET", "/api/me/exports/{export_id}") => {
+            // An id no export has: the same one read as an export found.
+            call.path = "/api/me/exports/01JD0000000000000000000000".into();
+        }
         ("GET", "/api/me/deletion") => {
             // An id no deletion has: the same one read as a receipt found.
             call.user = None;

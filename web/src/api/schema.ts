@@ -743,6 +743,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me/exports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts an export of everything the caller has with us.
+         * @description A worker off the request path writes a ZIP under the caller's `exports/` with a
+         *     `manifest.json` that lists every category, empty ones too: profile, tier and subscription,
+         *     usage by period, generations, audio (the files themselves), lyrics with every version,
+         *     Pixel conversations still kept, pool contributions, likes, claims, credits and their ledger,
+         *     alerts and their settings, voices and consent records. The ZIP is kept 7 days. One export
+         *     at a time, and one a day.
+         */
+        post: operations["account-export"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/exports/{export_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An export of the caller's, and once ready a 15-minute link to its ZIP. */
+        get: operations["account-export-status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/me/alerts": {
         parameters: {
             query?: never;
@@ -1037,7 +1079,7 @@ export interface components {
             status: number;
             detail: string;
             /** @enum {unknown} */
-            code: "invalid_request" | "payload_too_large" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "dependency_unavailable" | "internal_error" | "daily_limit_reached" | "monthly_limit_reached" | "quality_not_in_tier" | "generation_id_taken" | "already_subscribed" | "billing_not_configured" | "no_billing_account" | "invalid_signature" | "only_free_tier" | "only_paid_tiers" | "daily_claim_limit_reached" | "already_claimed" | "already_contributed" | "pool_empty" | "storage_quota_exceeded" | "lyrics_limit_reached" | "pixel_limit_reached" | "version_conflict" | "precondition_required" | "no_provider_configured" | "rate_limited" | "already_on_tier" | "feature_not_in_tier" | "voice_limit_reached" | "samples_missing" | "voice_not_ready" | "voice_deleted" | "legal_hold";
+            code: "invalid_request" | "payload_too_large" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "dependency_unavailable" | "internal_error" | "daily_limit_reached" | "monthly_limit_reached" | "quality_not_in_tier" | "generation_id_taken" | "already_subscribed" | "billing_not_configured" | "no_billing_account" | "invalid_signature" | "only_free_tier" | "only_paid_tiers" | "daily_claim_limit_reached" | "already_claimed" | "already_contributed" | "pool_empty" | "storage_quota_exceeded" | "lyrics_limit_reached" | "pixel_limit_reached" | "version_conflict" | "precondition_required" | "no_provider_configured" | "rate_limited" | "already_on_tier" | "feature_not_in_tier" | "voice_limit_reached" | "samples_missing" | "voice_not_ready" | "voice_deleted" | "legal_hold" | "export_in_progress" | "export_limit_reached";
             /** @description The input at fault (400). */
             field?: string;
         } & {
@@ -1108,6 +1150,28 @@ export interface components {
             generations: number;
             price_cents: number;
             currency: string;
+        };
+        Export: {
+            export_id: string;
+            /** @enum {unknown} */
+            status: "running" | "ready" | "failed";
+            /** Format: date-time */
+            requested_at: string;
+            /** Format: date-time */
+            completed_at?: string;
+            bytes?: number;
+            /**
+             * Format: uri
+             * @description Once ready: a GET of the ZIP, for 15 minutes.
+             */
+            download_url?: string;
+            /** Format: date-time */
+            download_url_expires_at?: string;
+            /**
+             * Format: date-time
+             * @description When the ZIP is deleted.
+             */
+            expires_at: string;
         };
         DeletionReceipt: {
             deletion_id: string;
@@ -2807,6 +2871,72 @@ export interface operations {
                 };
             };
             400: components["responses"]["InvalidRequest"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["DependencyUnavailable"];
+        };
+    };
+    "account-export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Started. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Export"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            /** @description `export_in_progress`: an export is being made. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `export_limit_reached`: one export a day; `Retry-After` says when the next may start. */
+            429: {
+                headers: {
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            503: components["responses"]["DependencyUnavailable"];
+        };
+    };
+    "account-export-status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The export. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Export"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             503: components["responses"]["DependencyUnavailable"];
         };
