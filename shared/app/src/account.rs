@@ -429,22 +429,16 @@ async fn owned(app: &impl Accounts, progress: &mut Progress) -> Result<(), Store
     let keys = store
         .indexed(stats, BY_OWNER, "owner_id", &progress.work.user_id)
         .await?;
-    let mut groups: Vec<(&'static str, Vec<Item>)> = Vec::new();
-    for key in keys {
-        let pk = string(&key, "pk").unwrap_or_default();
-        let category = [
+    let groups = by_category(
+        keys,
+        "pk",
+        &[
             ("GEN#", "generations"),
             ("LYR#", "lyrics_versions"),
             ("EVT#", "analytics_events"),
-        ]
-        .iter()
-        .find(|(prefix, _)| pk.starts_with(prefix))
-        .map_or("play_markers", |(_, category)| *category);
-        match groups.iter_mut().find(|(c, _)| *c == category) {
-            Some((_, group)) => group.push(key),
-            None => groups.push((category, vec![key])),
-        }
-    }
+        ],
+        "play_markers",
+    );
     for (category, keys) in groups {
         progress.add(category, store.delete(stats, keys).await?);
     }
@@ -490,6 +484,7 @@ async fn partitions(app: &impl Accounts, progress: &mut Progress) -> Result<(), 
     }
     for (category, keys) in by_category(
         deleted,
+        "sk",
         &[
             ("VOICE#", "voices"),
             ("LEDGER#", "credit_ledger"),
@@ -507,6 +502,7 @@ async fn partitions(app: &impl Accounts, progress: &mut Progress) -> Result<(), 
         .collect();
     for (category, keys) in by_category(
         stats,
+        "sk",
         &[("LYR#", "lyrics"), ("CONV#", "pixel_memory")],
         "pixel_taste",
     ) {
@@ -534,17 +530,20 @@ async fn partitions(app: &impl Accounts, progress: &mut Progress) -> Result<(), 
     Ok(())
 }
 
-/// `keys` grouped by the first of `prefixes` their sort key starts with (`other` for none).
+/// `keys` grouped by the first of `prefixes` their `attribute` (`pk` or `sk`) starts with (`other`
+/// for none).
 fn by_category(
     keys: Vec<Item>,
+    attribute: &str,
     prefixes: &[(&str, &'static str)],
     other: &'static str,
 ) -> Vec<(&'static str, Vec<Item>)> {
     let mut groups: Vec<(&'static str, Vec<Item>)> = Vec::new();
     for key in keys {
+        let value = string(&key, attribute).unwrap_or_default();
         let category = prefixes
             .iter()
-            .find(|(prefix, _)| sk_starts(&key, prefix))
+            .find(|(prefix, _)| value.starts_with(prefix))
             .map_or(other, |(_, category)| *category);
         match groups.iter_mut().find(|(c, _)| *c == category) {
             Some((_, group)) => group.push(key),

@@ -196,30 +196,14 @@ impl<'a> AudioStore<'a> {
     /// SHA-256 of the object `key`, read as a stream (hex); `None` when there is none.
     pub async fn sha256(&self, key: &str) -> Result<Option<String>, StoreError> {
         use sha2::Digest;
-        let mut out = match self
-            .client
-            .get_object()
-            .bucket(self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
-                return Ok(None)
-            }
-            Err(err) => return Err(s3_failure("GetObject", err)),
-        };
         let mut hash = sha2::Sha256::new();
-        while let Some(chunk) = out
-            .body
-            .try_next()
-            .await
-            .map_err(|err| StoreError::unavailable("GetObject body", err.to_string()))?
-        {
-            hash.update(&chunk);
-        }
-        Ok(Some(hex::encode(hash.finalize())))
+        let found = self
+            .read_into(key, |chunk| {
+                hash.update(chunk);
+                Ok(())
+            })
+            .await?;
+        Ok(found.then(|| hex::encode(hash.finalize())))
     }
 
     /// The current objects under `prefix`: key and size.
