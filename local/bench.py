@@ -222,6 +222,9 @@ def main():
     env["ALERT_DEAD_LETTER_QUEUE_URL"] = f"{os.environ['AWS_ENDPOINT_URL_S3']}/123456789012/bench-alert-retries-dlq"
     # voices and voice-delete need the voice jobs queue's URL to start (`local-api bench` creates it).
     env["VOICE_JOBS_QUEUE_URL"] = f"{os.environ['AWS_ENDPOINT_URL_S3']}/123456789012/bench-voice-jobs"
+    # account and account-worker need the account queue's URL and the user pool's id to start.
+    env["ACCOUNT_QUEUE_URL"] = f"{os.environ['AWS_ENDPOINT_URL_S3']}/123456789012/bench-accounts"
+    env["COGNITO_USER_POOL_ID"] = "us-east-1_bench"
     os.environ.update(env)
     sh([local_api, "init"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     report = json.loads(subprocess.run(

@@ -186,6 +186,8 @@ async fn bench_state(counter: &CallCounter, meter: &CapacityMeter) -> Result<App
     state.jobs_queue = Some(crate::jobs::ensure_queue(&state, "bench-jobs", 1).await?);
     // The voice jobs queue (no worker reads it here).
     crate::voice_worker::VoiceWorker::start(&mut state, "bench").await?;
+    // The account queue and a user pool (closings and exports are queued; no worker reads them).
+    crate::accounts::ensure(&mut state, "bench-accounts").await?;
     // Lyric Studio and Pixel talk to an Ollama stub of their own (its answers take no time: the
     // figures are the backend's).
     let ollama = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
