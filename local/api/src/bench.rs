@@ -85,9 +85,9 @@ struct Seeded {
     deletable: Vec<String>,
 }
 
-/// Runs everything; `bins` holds the release binaries, `runs` cold starts per binary.
-pub async fn run(bins: &Path, runs: usize, samples: usize) -> Result<Report, Failure> {
-    let routes = routes(samples).await?;
+/// Every binary measured: each route's function, the consumers of queues, S3 and schedules, and
+/// the hello-world they are compared with; each once.
+fn measured() -> Vec<&'static str> {
     let mut binaries: Vec<&str> = ROUTES.iter().map(|r| r.function).collect();
     binaries.extend([
         "fallback",
@@ -96,11 +96,19 @@ pub async fn run(bins: &Path, runs: usize, samples: usize) -> Result<Report, Fai
         "generation-worker",
         "alert-delivery",
         "voice-results",
+        "account-worker",
         "hello-world",
     ]);
     let mut seen = std::collections::BTreeSet::new();
     binaries.retain(|b| seen.insert(*b));
-    let binaries: Vec<(PathBuf, &str)> = binaries.into_iter().map(|b| (bins.join(b), b)).collect();
+    binaries
+}
+
+/// Runs everything; `bins` holds the release binaries, `runs` cold starts per binary.
+pub async fn run(bins: &Path, runs: usize, samples: usize) -> Result<Report, Failure> {
+    let routes = routes(samples).await?;
+    let binaries: Vec<(PathBuf, &str)> =
+        measured().into_iter().map(|b| (bins.join(b), b)).collect();
     let cold = cold_starts(&binaries, runs, &[]).await?;
     Ok(Report { cold, routes })
 }
@@ -761,9 +769,8 @@ fn plan_other(call: &mut Call, i: usize, s: &Seeded) -> bool {
 fn event_for(function: &str) -> Result<String, Failure> {
     match function {
         "scheduled-reset" => return Ok(json!({"kind": "daily"}).to_string()),
-        "storage-events" | "generation-worker" | "alert-delivery" | "voice-results" => {
-            return Ok(json!({"Records": []}).to_string())
-        }
+        "storage-events" | "generation-worker" | "alert-delivery" | "voice-results"
+        | "account-worker" => return Ok(json!({"Records": []}).to_string()),
         _ => {}
     }
     let route = ROUTES
@@ -1035,6 +1042,23 @@ mod tests {
             voice: "voice".into(),
             deletable: (0..10).map(|i| format!("voice-{i}")).collect(),
         }
+    }
+
+    #[test]
+    fn every_function_crate_is_measured() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../functions");
+        let mut crates: Vec<String> = std::fs::read_dir(dir)
+            .expect("functions/")
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .collect();
+        crates.sort();
+        let mut measured: Vec<String> = measured()
+            .into_iter()
+            .filter(|b| *b != "hello-world")
+            .map(str::to_owned)
+            .collect();
+        measured.sort();
+        assert_eq!(measured, crates);
     }
 
     #[test]
