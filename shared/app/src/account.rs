@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use son1k_domain::account::{DeletionStatus, Kept, Receipt};
 use son1k_domain::ids::UserId;
-use son1k_store::account::{Closed, DeletionWork};
+use son1k_store::account::{key_of, Closed, DeletionWork};
 use son1k_store::schema::{BY_OWNER, BY_USER};
 use son1k_store::voices::VoiceRecord;
 use son1k_store::{Item, StoreError};
@@ -590,11 +590,4 @@ pub fn user_prefixes(user: &UserId) -> [(&'static str, String); 4] {
         ("voice_models", format!("voice-models/{user}/")),
         ("exports", format!("exports/{user}/")),
     ]
-}
-
-fn key_of(item: &Item) -> Item {
-    item.iter()
-        .filter(|(name, _)| *name == "pk" || *name == "sk")
-        .map(|(n, v)| (n.clone(), v.clone()))
-        .collect()
 }

@@ -17,7 +17,6 @@ use son1k_domain::account::{
     tombstone_key, ExportStatus, Receipt, EXPORT_KEPT_DAYS, RECEIPT_DAYS, TOMBSTONE_DAYS,
 };
 use son1k_domain::ids::UserId;
-use std::collections::HashMap;
 
 const TOMBSTONE_SK: &str = "TOMBSTONE";
 const RECEIPT_SK: &str = "RECEIPT";
@@ -435,11 +434,7 @@ impl<'a> AccountStore<'a> {
                 .send()
                 .await
                 .map_err(|err| sdk_failure("Query user index", err))?;
-            out.extend(page.items.unwrap_or_default().into_iter().map(|item| {
-                item.into_iter()
-                    .filter(|(name, _)| name == "pk" || name == "sk")
-                    .collect::<Item>()
-            }));
+            out.extend(page.items.unwrap_or_default().iter().map(key_of));
             match page.last_evaluated_key {
                 Some(key) => start = Some(key),
                 None => return Ok(out),
@@ -542,11 +537,7 @@ impl<'a> AccountStore<'a> {
             })
             .collect();
         copy.insert("pk".into(), AttributeValue::S(pk.to_owned()));
-        let key: HashMap<String, AttributeValue> = item
-            .iter()
-            .filter(|(name, _)| *name == "pk" || *name == "sk")
-            .map(|(n, v)| (n.clone(), v.clone()))
-            .collect();
+        let key = key_of(item);
         self.client
             .transact_write_items()
             .transact_items(
@@ -576,6 +567,14 @@ impl<'a> AccountStore<'a> {
             .map_err(|err| sdk_failure("TransactWriteItems keep under pseudonym", err))?;
         Ok(())
     }
+}
+
+/// The table keys (`pk`, `sk`) of an item.
+pub fn key_of(item: &Item) -> Item {
+    item.iter()
+        .filter(|(name, _)| *name == "pk" || *name == "sk")
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
 }
 
 fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
